@@ -1,0 +1,234 @@
+/**
+ * The MQTT topic map (ARCHITECTURE §3): every topic SysPark uses, with direction, QoS, retain
+ * and a zod schema for its payload. One source of truth: the gateway's bridge, the cloud and
+ * the tests import it, and docs/mqtt-topics.md is checked against it. Nobody re-types a topic.
+ *
+ * Site topics are the user's contract (`parking/…`). On the cloud broker each lives under a
+ * per-site prefix: `syspark/<site_id>/parking/…`.
+ */
+import { z } from "zod";
+
+export type Direction = "cloud_to_site" | "site_to_cloud" | "site_local";
+export type QoS = 0 | 1 | 2;
+
+const ts = z.number().int().nonnegative().describe("epoch milliseconds");
+const src = z.string().min(1).max(64).describe("sender: site/gateway/cloud instance id");
+const id = (what: string) => z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, `${what} must be 1-64 of A-Z a-z 0-9 . _ : -`);
+const laneId = id("lane_id");
+const currency = z.string().regex(/^[A-Z]{3}$/, "currency must be an ISO 4217 code such as EUR");
+const amount = z.number().int().nonnegative().max(99_999_999).describe("minor units");
+const eventId = id("event_id").describe("unique per event: consumers de-duplicate on it");
+
+export const IDENTITY_METHODS = ["plate", "badge", "pin", "ticket", "operator"] as const;
+const identity = z.strictObject({
+  method: z.enum(IDENTITY_METHODS),
+  value: z.string().min(1).max(64),
+});
+
+const aclEntry = z.strictObject({
+  kind: z.enum(["badge", "pin"]),
+  /** Badge UID (upper-case hex), or for a PIN the id of the entry; PINs travel hashed only. */
+  id: z.string().min(1).max(64),
+  pin_hash: z.string().max(200).optional().describe("scrypt$N$r$p$salt$hash, PIN entries only"),
+  label: z.string().max(64).optional(),
+  valid_until: ts.optional(),
+});
+
+export const schemas = {
+  paymentReq: z.strictObject({
+    ts, src, session_id: id("session_id"), lane_id: laneId, amount, currency,
+    label: z.string().max(64).optional(),
+    reason: z.string().max(120).optional(),
+    plate: z.string().max(16).optional(),
+    duration: z.number().int().nonnegative().optional().describe("seconds"),
+    pay_url: z.url().max(200).optional(),
+  }),
+  paymentSuccess: z.strictObject({
+    ts, src, session_id: id("session_id"), lane_id: laneId, provider_ref: z.string().min(1).max(128),
+    amount: amount.optional(), currency: currency.optional(),
+  }),
+  paymentFailed: z.strictObject({
+    ts, src, session_id: id("session_id"), lane_id: laneId,
+    reason: z.enum(["declined", "canceled", "insufficient_funds", "authentication_required", "expired", "provider_unreachable"]),
+    message: z.string().max(120).optional(),
+  }),
+  barrierCmd: z.strictObject({
+    ts, src, cmd_id: id("cmd_id"), lane_id: laneId,
+    cmd: z.enum(["open", "reset", "close"]),
+    operator: z.string().min(1).max(64),
+    reason: z.string().min(3).max(200),
+    session_id: id("session_id").optional(),
+  }),
+  barrierAck: z.strictObject({
+    ts, src, cmd_id: id("cmd_id"), lane_id: laneId,
+    result: z.enum(["done", "refused", "fault", "timeout"]),
+    detail: z.string().max(200).optional(),
+  }),
+  displayText: z.strictObject({
+    ts, src, msg_id: id("msg_id"), lane_id: laneId,
+    lines: z.array(z.string().max(20)).min(1).max(4),
+    ttl_s: z.number().int().positive().max(86_400).optional(),
+  }),
+  aclAdd: z.strictObject({ ts, src, version: z.number().int().positive(), entries: z.array(aclEntry).min(1).max(1000), sig: z.string().min(16).max(256) }),
+  aclDel: z.strictObject({ ts, src, version: z.number().int().positive(), ids: z.array(z.string().min(1).max(64)).min(1).max(1000), sig: z.string().min(16).max(256) }),
+  aclFull: z.strictObject({ ts, src, version: z.number().int().positive(), entries: z.array(aclEntry).max(100_000), sig: z.string().min(16).max(256) }),
+  present: z.strictObject({ ts, src, event_id: eventId, lane_id: laneId, present: z.boolean() }),
+  sensorError: z.strictObject({
+    ts, src, event_id: eventId, lane_id: laneId,
+    code: z.string().min(1).max(32),
+    severity: z.enum(["info", "warning", "alarm", "fault"]),
+    detail: z.string().max(200).optional(),
+  }),
+  heartbeat: z.strictObject({ ts, src, uptime_s: z.number().int().nonnegative(), lanes_up: z.number().int().nonnegative().optional(), outbox_depth: z.number().int().nonnegative().optional() }),
+  syncReq: z.strictObject({ ts, src, reason: z.enum(["boot", "reconnect"]), acl_version: z.number().int().nonnegative(), outbox_depth: z.number().int().nonnegative() }),
+  entry: z.strictObject({ ts, src, event_id: eventId, lane_id: laneId, identity }),
+  exitReq: z.strictObject({ ts, src, event_id: eventId, lane_id: laneId, identity }),
+  exitDone: z.strictObject({
+    ts, src, event_id: eventId, lane_id: laneId,
+    session_id: id("session_id").optional(),
+    barrier_result: z.enum(["opened", "timeout", "fault", "not_opened"]),
+    passed: z.boolean(),
+    decided_by: z.enum(["cloud", "offline_badge", "offline_pin", "override", "emergency"]),
+    identity: identity.optional(),
+    operator: z.string().max(64).optional(),
+    reason: z.string().max(200).optional(),
+  }),
+  exitLeft: z.strictObject({ ts, src, event_id: eventId, lane_id: laneId, session_id: id("session_id").optional() }),
+  laneState: z.strictObject({
+    ts, src, lane_id: laneId,
+    exit_state: z.string().max(24),
+    barrier_state: z.string().max(24).optional(),
+    barrier_pos: z.number().int().min(0).max(100).optional(),
+    display: z.array(z.string().max(20)).max(4).optional(),
+    session_id: id("session_id").optional(),
+    fault: z.string().max(32).optional(),
+  }),
+  gatewayStatus: z.strictObject({ ts, src, status: z.enum(["online", "offline"]) }),
+  lprPlate: z.strictObject({ ts, src, lane_id: laneId, plate: z.string().regex(/^[A-Z0-9-]{2,16}$/, "plate must be upper-case letters, digits and dashes"), confidence: z.number().min(0).max(1) }),
+} as const;
+
+export interface TopicSpec<S extends z.ZodType = z.ZodType> {
+  /** MQTT topic on the site broker; `+` marks the lane id where the topic is per lane. */
+  topic: string;
+  direction: Direction;
+  qos: QoS;
+  retain: boolean;
+  schema: S;
+  /** From the user's contract, or added by SysPark for the flows. */
+  origin: "contract" | "syspark";
+  doc: string;
+}
+
+function spec<S extends z.ZodType>(s: TopicSpec<S>): TopicSpec<S> {
+  return s;
+}
+
+export const TOPICS = {
+  paymentReq: spec({ topic: "parking/payment/req", direction: "cloud_to_site", qos: 1, retain: false, schema: schemas.paymentReq, origin: "contract", doc: "Payment required for a session at a lane; the display shows amount and pay_url (QR code)." }),
+  paymentSuccess: spec({ topic: "parking/payment/success", direction: "cloud_to_site", qos: 1, retain: false, schema: schemas.paymentSuccess, origin: "contract", doc: "Payment validated server-side: authorises the exit. Idempotent per session_id." }),
+  paymentFailed: spec({ topic: "parking/payment/failed", direction: "cloud_to_site", qos: 1, retain: false, schema: schemas.paymentFailed, origin: "syspark", doc: "Payment declined or canceled: the session stays pending_payment, the display says why." }),
+  barrierCmd: spec({ topic: "parking/barriere/cmd", direction: "cloud_to_site", qos: 1, retain: false, schema: schemas.barrierCmd, origin: "contract", doc: "Audited operator command (open / close / reset) with cmd_id, operator and reason." }),
+  displayText: spec({ topic: "parking/display/text", direction: "cloud_to_site", qos: 1, retain: false, schema: schemas.displayText, origin: "contract", doc: "Operator message for a lane display (up to 4 lines of 20 characters)." }),
+  aclAdd: spec({ topic: "parking/acl/add", direction: "cloud_to_site", qos: 2, retain: false, schema: schemas.aclAdd, origin: "contract", doc: "Adds trusted badges / PINs for offline exits; versioned and signed (HMAC)." }),
+  aclDel: spec({ topic: "parking/acl/del", direction: "cloud_to_site", qos: 2, retain: false, schema: schemas.aclDel, origin: "contract", doc: "Removes access-list entries; versioned and signed." }),
+  aclFull: spec({ topic: "parking/acl/full", direction: "cloud_to_site", qos: 2, retain: false, schema: schemas.aclFull, origin: "contract", doc: "Replaces the whole access list (answer to parking/sync/req); versioned and signed." }),
+  present: spec({ topic: "parking/sensor_gate/present", direction: "site_to_cloud", qos: 1, retain: true, schema: schemas.present, origin: "contract", doc: "Lane presence (debounced exit loop)." }),
+  sensorError: spec({ topic: "parking/sensor_gate/error", direction: "site_to_cloud", qos: 2, retain: false, schema: schemas.sensorError, origin: "contract", doc: "Safety alarms and executor faults." }),
+  heartbeat: spec({ topic: "parking/sensor_gate/heartbeat", direction: "site_to_cloud", qos: 0, retain: false, schema: schemas.heartbeat, origin: "contract", doc: "Gateway health." }),
+  syncReq: spec({ topic: "parking/sync/req", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.syncReq, origin: "contract", doc: "Re-sync after reboot / reconnect: the cloud answers with parking/acl/full." }),
+  entry: spec({ topic: "parking/entry", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.entry, origin: "syspark", doc: "A vehicle entered: the cloud opens a session for the identity." }),
+  exitReq: spec({ topic: "parking/exit/req", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.exitReq, origin: "syspark", doc: "Exit request with the identity read at the lane: the cloud prices the session and answers with payment/req or payment/success." }),
+  exitDone: spec({ topic: "parking/exit/done", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.exitDone, origin: "syspark", doc: "An exit finished, with the barrier result and who decided it (cloud, offline policy, override)." }),
+  exitLeft: spec({ topic: "parking/exit/left", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.exitLeft, origin: "syspark", doc: "The vehicle left the exit lane before paying; the session stays open." }),
+  barrierAck: spec({ topic: "parking/barriere/ack", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.barrierAck, origin: "syspark", doc: "Outcome of a parking/barriere/cmd, by cmd_id." }),
+  laneState: spec({ topic: "parking/lane/+/state", direction: "site_to_cloud", qos: 1, retain: true, schema: schemas.laneState, origin: "syspark", doc: "Lane state for dashboards (exit state, barrier, display); retained per lane." }),
+  gatewayStatus: spec({ topic: "parking/gateway/status", direction: "site_to_cloud", qos: 1, retain: true, schema: schemas.gatewayStatus, origin: "syspark", doc: "Retained `online`; the bridge's last will publishes `offline`." }),
+  lprPlate: spec({ topic: "parking/lpr/plate", direction: "site_local", qos: 1, retain: false, schema: schemas.lprPlate, origin: "syspark", doc: "Plate read by the lane camera (site LAN only, never bridged)." }),
+} as const;
+
+export type TopicKey = keyof typeof TOPICS;
+export type Payload<K extends TopicKey> = z.infer<(typeof TOPICS)[K]["schema"]>;
+
+export const CLOUD_PREFIX_ROOT = "syspark";
+
+/** Concrete site topic for a spec; per-lane topics need the lane id. */
+export function siteTopic(key: TopicKey, laneId?: string): string {
+  const t = TOPICS[key].topic;
+  if (!t.includes("+")) return t;
+  if (laneId === undefined) throw new Error(`topic ${t} needs a lane id`);
+  laneId = laneIdOk(laneId);
+  return t.replace("+", laneId);
+}
+
+function laneIdOk(laneId: string): string {
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(laneId)) throw new Error(`bad lane id "${laneId}"`);
+  return laneId;
+}
+
+/** Prefix of a site's topics on the cloud broker. */
+export function cloudPrefix(siteId: string): string {
+  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(siteId)) throw new Error(`bad site id "${siteId}": 1-32 of a-z 0-9 -`);
+  return `${CLOUD_PREFIX_ROOT}/${siteId}/`;
+}
+
+/** Site topic → cloud-broker topic (the bridge's remote prefix). */
+export function toCloudTopic(siteId: string, topic: string): string {
+  return cloudPrefix(siteId) + topic;
+}
+
+/** Cloud-broker topic → site id and site topic, or undefined if it is not a SysPark site topic. */
+export function fromCloudTopic(cloudTopic: string): { siteId: string; topic: string } | undefined {
+  const m = /^syspark\/([a-z0-9][a-z0-9-]{0,31})\/(parking\/.+)$/.exec(cloudTopic);
+  return m ? { siteId: m[1], topic: m[2] } : undefined;
+}
+
+/** Does an MQTT topic match a filter with `+` and `#` wildcards ([MQTT-4.7])? */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split("/"), t = topic.split("/");
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === "#") return true;
+    if (i >= t.length) return false;
+    if (f[i] !== "+" && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
+/** Which spec a concrete site topic belongs to. */
+export function specForTopic(topic: string): TopicKey | undefined {
+  for (const key of Object.keys(TOPICS) as TopicKey[]) {
+    if (topicMatches(TOPICS[key].topic, topic)) return key;
+  }
+  return undefined;
+}
+
+export type ParseResult<K extends TopicKey> = { ok: true; key: K; payload: Payload<K> } | { ok: false; error: string };
+
+/** Parse and validate a payload received on a site topic. Never throws; the error is precise. */
+export function parsePayload(topic: string, raw: Uint8Array | string): ParseResult<TopicKey> {
+  const key = specForTopic(topic);
+  if (key === undefined) return { ok: false, error: `unknown topic ${topic}` };
+  let json: unknown;
+  try {
+    json = JSON.parse(typeof raw === "string" ? raw : new TextDecoder("utf-8", { fatal: true }).decode(raw));
+  } catch (err) {
+    return { ok: false, error: `${topic}: payload is not JSON (${(err as Error).message})` };
+  }
+  const result = TOPICS[key].schema.safeParse(json);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+    return { ok: false, error: `${topic}: ${issues}` };
+  }
+  return { ok: true, key, payload: result.data as Payload<TopicKey> };
+}
+
+/** Build a validated payload for publishing: throws on a payload that breaks the contract. */
+export function encodePayload<K extends TopicKey>(key: K, payload: Payload<K>): string {
+  const result = TOPICS[key].schema.safeParse(payload);
+  if (!result.success) throw new Error(`payload for ${TOPICS[key].topic} breaks the contract: ${result.error.message}`);
+  return JSON.stringify(result.data);
+}
+
+/** The bridge's allowlists, derived from the map so they cannot drift (ARCHITECTURE §3). */
+export function allowlist(direction: Exclude<Direction, "site_local">): TopicKey[] {
+  return (Object.keys(TOPICS) as TopicKey[]).filter((k) => TOPICS[k].direction === direction);
+}
