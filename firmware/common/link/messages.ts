@@ -128,8 +128,11 @@ export const MESSAGES: Record<string, MessageSpec> = {
   // ---- gateway → exit controller ----
   IDENTIFY: {
     dir: "down", board: "exit-controller", reliable: true,
-    doc: "The gateway is identifying the vehicle (plate lookup); the display asks for a badge or PIN meanwhile.",
-    fields: { hint: { type: text(20), optional: true, doc: "line shown to the driver" } },
+    doc: "The gateway is identifying the vehicle (plate lookup); the display asks for a badge or PIN meanwhile. With `session`, identification is done: the lane waits for that session's PAY_REQ or PAY_OK (zero fee).",
+    fields: {
+      hint: { type: text(20), optional: true, doc: "line shown to the driver" },
+      session: { type: id(), optional: true, doc: "session identified for the vehicle" },
+    },
   },
   PAY_REQ: {
     dir: "down", board: "exit-controller", reliable: true,

@@ -1,0 +1,120 @@
+/**
+ * Board layer of the exit controller: wires the pure state machine to ECMA-419 I/O. It takes
+ * the host's `device`, the manifest config and a clock, so the very same code runs on the MCU
+ * (xs/main.ts) and in the Node simulator (hil/sim).
+ */
+import { asciiBytes } from "../common/link/line-buffer";
+import { LinkSession } from "../common/link/session";
+import type { BoardClock, BoardDevice, SerialIO, Trace } from "../common/io/board-host";
+import { KeypadMatrix } from "../common/io/keypad-matrix";
+import { Rdm6300Framer } from "../common/io/rdm6300";
+import { showScreen } from "../common/io/serlcd";
+import { decodeRdm6300 } from "./core/badge";
+import { parseExitConfig } from "./core/config";
+import { ExitController } from "./core/controller";
+
+export interface ExitBoard {
+  controller: ExitController;
+  link: LinkSession;
+  close(): void;
+}
+
+function bytesOf(data: ArrayBuffer | number | undefined): Uint8Array | undefined {
+  if (data === undefined) return undefined;
+  if (typeof data === "number") return new Uint8Array([data]);
+  return new Uint8Array(data);
+}
+
+export function startExitController(host: { device: BoardDevice; config: Record<string, unknown>; clock: BoardClock; bootCount: number; trace?: Trace }): ExitBoard {
+  const { device, clock } = host;
+  const config = parseExitConfig(host.config);
+  const { Digital, Serial } = device.io;
+  const trace = host.trace ?? (() => {});
+  let wakeTimer: unknown;
+  let scanTimer: unknown;
+
+  const gateway: SerialIO = new Serial({
+    ...config.gatewaySerial, format: "buffer",
+    onReadable() { link.receiveBytes(bytesOf(this.read()) ?? new Uint8Array(0), clock.now()); reschedule(); },
+  });
+  const display: SerialIO = new Serial({ ...config.displaySerial, format: "buffer" });
+  const link: LinkSession = new LinkSession({
+    self: { kind: "exit-controller", fw: config.fwVersion, boot: host.bootCount, lane: config.lane },
+    receives: "down",
+    timing: config.link,
+    write: (line) => gateway.write(asciiBytes(line)),
+    onMessage: (type, fields, now) => controller.onMessage(type, fields, now),
+    onPeerHello: (_fields, now) => controller.onPeerHello(now),
+    onLinkChange: (up, now) => { trace(`link ${up ? "up" : "down"}\n`); controller.onLinkChange(up, now); },
+    onGiveUp: (type) => trace(`link: gave up on ${type}\n`),
+  });
+  const controller: ExitController = new ExitController(config, {
+    send: (type, fields) => { link.send(type, fields, clock.now()); },
+    show: (screen) => showScreen(display, screen.lines, screen.qr),
+  });
+
+  const framer = new Rdm6300Framer((body) => {
+    const uid = decodeRdm6300(body);
+    if (uid !== undefined) controller.badge(uid, clock.now());
+    else controller.stats.badBadges++;
+    reschedule();
+  });
+  const rfid: SerialIO = new Serial({
+    ...config.rfidSerial, format: "buffer",
+    onReadable() { const bytes = bytesOf(this.read()); if (bytes) framer.push(bytes); },
+  });
+
+  const active = (level: 0 | 1): 0 | 1 => (config.pins.presenceActiveLow ? (level ? 0 : 1) : level);
+  const presence = new Digital({
+    pin: config.pins.presence, mode: Digital.Input, edge: Digital.Rising | Digital.Falling,
+    onReadable() { controller.presenceSample(active(this.read()), clock.now()); reschedule(); },
+  });
+  const help = new Digital({
+    pin: config.pins.help, mode: Digital.InputPullUp, edge: Digital.Falling,
+    onReadable() { controller.button("help", clock.now()); reschedule(); },
+  });
+  const keypad = new KeypadMatrix(Digital, config.pins.keypadRows, config.pins.keypadCols, (key) => {
+    controller.key(key, clock.now());
+    reschedule();
+  });
+
+  function reschedule(): void {
+    if (wakeTimer !== undefined) clock.cancel(wakeTimer);
+    const now = clock.now();
+    const next = Math.min(link.nextDeadline(), controller.nextDeadline());
+    wakeTimer = clock.schedule(wake, Math.max(0, Math.min(next - now, 60000)));
+  }
+  function wake(): void {
+    wakeTimer = undefined;
+    const now = clock.now();
+    link.tick(now);
+    controller.tick(now);
+    reschedule();
+  }
+  function scan(): void {
+    keypad.scan();
+    scanTimer = clock.schedule(scan, config.keypadScanMs);
+  }
+
+  const now = clock.now();
+  controller.presenceSample(active(presence.read()), now);
+  controller.start(now);
+  link.start(now);
+  scan();
+  reschedule();
+  trace(`exit-controller ${config.fwVersion} lane ${config.lane} boot ${host.bootCount}\n`);
+
+  return {
+    controller, link,
+    close() {
+      clock.cancel(wakeTimer);
+      clock.cancel(scanTimer);
+      keypad.close();
+      presence.close();
+      help.close();
+      rfid.close();
+      display.close();
+      gateway.close();
+    },
+  };
+}

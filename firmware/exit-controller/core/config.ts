@@ -1,0 +1,111 @@
+/**
+ * The exit controller's tunables. They come from the manifest's `config` block (read with
+ * `mc/config` on XS, read from the same manifest file by the Node simulator): lane id, pins,
+ * timeouts and debounce intervals are never constants in code.
+ */
+export interface ExitPins {
+  /** Exit loop detector output. */
+  presence: number | string;
+  presenceActiveLow: boolean;
+  /** Help / intercom button, to ground. */
+  help: number | string;
+  /** 3×4 keypad matrix: rows are driven, columns read with pull-ups. */
+  keypadRows: (number | string)[];
+  keypadCols: (number | string)[];
+}
+
+export interface SerialPortConfig {
+  port: number | string;
+  receive: number | string;
+  transmit: number | string;
+  baud: number;
+}
+
+export interface ExitConfig {
+  lane: string;
+  fwVersion: string;
+  presenceDebounceMs: number;
+  identifyTimeoutMs: number;
+  authorisedTimeoutMs: number;
+  doneDisplayMs: number;
+  deniedDisplayMs: number;
+  pinEntryTimeoutMs: number;
+  keypadScanMs: number;
+  link: { heartbeatMs: number; linkTimeoutMs: number; retransmitMs: number; maxBackoffMs: number; maxRetries: number };
+  pins: ExitPins;
+  gatewaySerial: SerialPortConfig;
+  rfidSerial: SerialPortConfig;
+  displaySerial: SerialPortConfig;
+}
+
+function num(raw: Record<string, unknown>, key: string, min: number, max: number, where: string): number {
+  const v = raw[key];
+  if (typeof v !== "number" || !(v >= min && v <= max) || Math.floor(v) !== v) {
+    throw new Error(`exit-controller config ${where}${key}: expected a whole number in ${min}..${max}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function pin(v: unknown, where: string): number | string {
+  if (typeof v === "number" && v >= 0 && Math.floor(v) === v) return v;
+  if (typeof v === "string" && v.length > 0) return v;
+  throw new Error(`exit-controller config ${where}: expected a pin number or name, got ${JSON.stringify(v)}`);
+}
+
+function obj(raw: unknown, where: string): Record<string, unknown> {
+  if (typeof raw !== "object" || raw === null) throw new Error(`exit-controller config ${where}: missing section`);
+  return raw as Record<string, unknown>;
+}
+
+function serial(raw: unknown, where: string): SerialPortConfig {
+  const o = obj(raw, where);
+  return {
+    port: pin(o.port, where + ".port"),
+    receive: pin(o.receive, where + ".receive"),
+    transmit: pin(o.transmit, where + ".transmit"),
+    baud: num(o, "baud", 1200, 1000000, where + "."),
+  };
+}
+
+/** Validate the raw manifest config at start-up: a board with a bad config refuses to run,
+ *  with the exact key, instead of misbehaving on the lane. */
+export function parseExitConfig(raw: Record<string, unknown>): ExitConfig {
+  const lane = raw.lane;
+  if (typeof lane !== "string" || !/^[A-Za-z0-9._:-]{1,16}$/.test(lane)) {
+    throw new Error(`exit-controller config lane: expected 1-16 of A-Z a-z 0-9 . _ : -, got ${JSON.stringify(lane)}`);
+  }
+  const fwVersion = typeof raw.fwVersion === "string" ? raw.fwVersion : "0.0.0";
+  const link = obj(raw.link, "link");
+  const pins = obj(raw.pins, "pins");
+  const rows = pins.keypadRows, cols = pins.keypadCols;
+  if (!Array.isArray(rows) || rows.length !== 4) throw new Error("exit-controller config pins.keypadRows: expected 4 pins");
+  if (!Array.isArray(cols) || cols.length !== 3) throw new Error("exit-controller config pins.keypadCols: expected 3 pins");
+  return {
+    lane,
+    fwVersion,
+    presenceDebounceMs: num(raw, "presenceDebounceMs", 10, 5000, ""),
+    identifyTimeoutMs: num(raw, "identifyTimeoutMs", 1000, 3600000, ""),
+    authorisedTimeoutMs: num(raw, "authorisedTimeoutMs", 1000, 600000, ""),
+    doneDisplayMs: num(raw, "doneDisplayMs", 100, 60000, ""),
+    deniedDisplayMs: num(raw, "deniedDisplayMs", 100, 60000, ""),
+    pinEntryTimeoutMs: num(raw, "pinEntryTimeoutMs", 1000, 120000, ""),
+    keypadScanMs: num(raw, "keypadScanMs", 5, 200, ""),
+    link: {
+      heartbeatMs: num(link, "heartbeatMs", 100, 60000, "link."),
+      linkTimeoutMs: num(link, "linkTimeoutMs", 300, 600000, "link."),
+      retransmitMs: num(link, "retransmitMs", 10, 10000, "link."),
+      maxBackoffMs: num(link, "maxBackoffMs", 10, 60000, "link."),
+      maxRetries: num(link, "maxRetries", 1, 100, "link."),
+    },
+    pins: {
+      presence: pin(pins.presence, "pins.presence"),
+      presenceActiveLow: pins.presenceActiveLow === true,
+      help: pin(pins.help, "pins.help"),
+      keypadRows: rows.map((p, i) => pin(p, `pins.keypadRows[${i}]`)),
+      keypadCols: cols.map((p, i) => pin(p, `pins.keypadCols[${i}]`)),
+    },
+    gatewaySerial: serial(raw.gatewaySerial, "gatewaySerial"),
+    rfidSerial: serial(raw.rfidSerial, "rfidSerial"),
+    displaySerial: serial(raw.displaySerial, "displaySerial"),
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * The far end of a board's serial link, for tests and the HIL harness: a LinkSession on a
+ * real serial device (`serialport` + `@serialport/parser-readline`), driven by the same clock
+ * as the simulated board, with a transcript of every frame and `waitFor` to expect one.
+ * Secret fields (PINs) are masked in the transcript, as in every log.
+ */
+import { ReadlineParser } from "@serialport/parser-readline";
+import { SerialPort } from "serialport";
+import type { BoardClock } from "../../firmware/common/io/board-host";
+import { decodeFrame, type Fields } from "../../firmware/common/link/frame";
+import { describeMessage } from "../../firmware/common/link/messages";
+import { LinkSession, type Identity, type LinkTiming } from "../../firmware/common/link/session";
+
+export interface ReceivedMessage {
+  type: string;
+  fields: Fields;
+  at: number;
+}
+
+export interface SerialPeerOptions {
+  path: string;
+  clock: BoardClock;
+  self?: Identity;
+  receives?: "up" | "down";
+  timing?: Partial<LinkTiming>;
+  baudRate?: number;
+}
+
+export class SerialPeer {
+  readonly session: LinkSession;
+  /** Every accepted message, in order. */
+  readonly messages: ReceivedMessage[] = [];
+  /** Every line in and out, secrets masked: the DUT log. */
+  readonly transcript: string[] = [];
+  readonly hellos: Fields[] = [];
+  /** The last encoded line this peer wrote for each message type (to replay a retransmission). */
+  readonly lastLineOf = new Map<string, string>();
+  /** While muted the peer neither sends nor receives: a cut cable, seen from the board. */
+  muted = false;
+  private readonly port: SerialPort;
+  private waiters: (() => void)[] = [];
+
+  private constructor(private readonly options: SerialPeerOptions, port: SerialPort) {
+    this.port = port;
+    this.session = new LinkSession({
+      self: options.self ?? { kind: "gateway", fw: "test-peer", boot: 1 },
+      receives: options.receives ?? "up",
+      timing: options.timing,
+      write: (line) => {
+        if (this.muted) return;
+        const decoded = decodeFrame(line.replace(/\n$/, ""));
+        if (decoded.ok) this.lastLineOf.set(decoded.frame.type, line.replace(/\n$/, ""));
+        this.log("tx", line.replace(/\n$/, ""));
+        port.write(line, "latin1");
+      },
+      onMessage: (type, fields, at) => {
+        this.messages.push({ type, fields, at });
+        this.wake();
+      },
+      onPeerHello: (fields) => { this.hellos.push(fields); this.wake(); },
+    });
+    const parser = port.pipe(new ReadlineParser({ delimiter: "\n", encoding: "latin1" }));
+    parser.on("data", (line: string) => {
+      if (this.muted) return;
+      this.log("rx", line);
+      this.session.receiveLine(line, this.options.clock.now());
+      this.wake();
+    });
+  }
+
+  static async open(options: SerialPeerOptions): Promise<SerialPeer> {
+    const port = new SerialPort({ path: options.path, baudRate: options.baudRate ?? 115200, autoOpen: false });
+    await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(new Error(`cannot open ${options.path}: ${err.message}`)) : resolve())));
+    const peer = new SerialPeer(options, port);
+    peer.session.start(options.clock.now());
+    return peer;
+  }
+
+  send(type: string, fields: Fields = {}): void {
+    this.session.send(type, fields, this.options.clock.now());
+  }
+
+  /** Write a raw line as is (for replays and corrupted frames). */
+  writeRaw(line: string): void {
+    this.log("tx", line);
+    this.port.write(line + "\n", "latin1");
+  }
+
+  tick(): void {
+    this.session.tick(this.options.clock.now());
+  }
+
+  /** Wait (real time) for a message matching type and fields, accepted after index `from`. */
+  async waitFor(type: string, fields: Partial<Fields> = {}, opts: { from?: number; timeoutMs?: number } = {}): Promise<ReceivedMessage> {
+    const deadline = Date.now() + (opts.timeoutMs ?? 3000);
+    for (;;) {
+      const found = this.messages.slice(opts.from ?? 0).find((m) => m.type === type && Object.entries(fields).every(([k, v]) => m.fields[k] === v));
+      if (found) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`timed out waiting for ${describeMessage(type, fields as Fields)}; last frames:\n  ${this.transcript.slice(-12).join("\n  ")}`);
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 50));
+        this.waiters.push(() => { clearTimeout(t); resolve(); });
+      });
+    }
+  }
+
+  /** Messages of a type (optionally after index `from`). */
+  of(type: string, from = 0): ReceivedMessage[] {
+    return this.messages.slice(from).filter((m) => m.type === type);
+  }
+
+  async close(): Promise<void> {
+    if (this.port.isOpen) await new Promise<void>((resolve) => this.port.close(() => resolve()));
+  }
+
+  private log(direction: "rx" | "tx", line: string): void {
+    const decoded = decodeFrame(line);
+    const text = decoded.ok ? `${decoded.frame.seq} ${describeMessage(decoded.frame.type, decoded.frame.fields)}` : `!! ${JSON.stringify(line.slice(0, 80))} (${decoded.error})`;
+    this.transcript.push(`${direction} ${text}`);
+    if (this.transcript.length > 2000) this.transcript.shift();
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * A simulated exit controller: the real firmware (board layer + core) running on Node behind
+ * the simulated `device` provider. Its gateway UART is a real serial device (a socat pty in
+ * tests) or an in-memory cable; its field inputs — loop detector, RFID reader, keypad, help
+ * button — are driven by the harness, and its display is read back from the bytes the
+ * firmware sends to the display UART.
+ */
+import { startExitController, type ExitBoard } from "../../firmware/exit-controller/board";
+import type { BoardClock, Trace } from "../../firmware/common/io/board-host";
+import { KEYPAD_LAYOUT } from "../../firmware/common/io/keypad-matrix";
+import type { ExitState } from "../../firmware/common/link/messages";
+import { loadManifestConfig } from "./manifest-config";
+import { createSimDevice, MemoryTransport, openSerialTransport, SimPins, type SimTransport } from "./sim-device";
+import { VirtualClock } from "./virtual-clock";
+
+export interface SimExitOptions {
+  /** Serial device for the gateway link, e.g. one end of a socat pty pair. */
+  serialPath?: string;
+  /** Or an already open transport (in-memory cable). */
+  transport?: SimTransport;
+  lane?: string;
+  clock: BoardClock;
+  bootCount?: number;
+  config?: Record<string, unknown>;
+  trace?: Trace;
+}
+
+export interface DisplayContent {
+  lines: string[];
+  qr?: string;
+}
+
+/** Decode what the firmware wrote to the SerLCD display UART (see firmware/common/io/serlcd). */
+export function decodeDisplayBytes(bytes: Uint8Array): DisplayContent | undefined {
+  if (bytes.length < 85 || bytes[0] !== 0x7c || bytes[1] !== 0x2d) return undefined;
+  const text = String.fromCharCode(...bytes.subarray(2, 82));
+  const lines = [0, 1, 2, 3].map((r) => text.substring(r * 20, r * 20 + 20).trimEnd());
+  const qr = String.fromCharCode(...bytes.subarray(84, bytes.length - 1));
+  return { lines, qr: qr.length ? qr : undefined };
+}
+
+export class SimulatedExitController {
+  readonly pins = new SimPins();
+  readonly rfid = new MemoryTransport();
+  readonly displayPort = new MemoryTransport();
+  display: DisplayContent = { lines: ["", "", "", ""] };
+  /** Every screen shown, oldest first (bounded). */
+  readonly screens: DisplayContent[] = [];
+  board!: ExitBoard;
+  private config!: Record<string, unknown>;
+  private pressed = new Set<string>();
+  private bootCount: number;
+
+  private constructor(private readonly options: SimExitOptions, private transport: SimTransport) {
+    this.bootCount = options.bootCount ?? 1;
+    this.displayPort.onWrite = (bytes) => {
+      const content = decodeDisplayBytes(bytes);
+      if (!content) return;
+      this.display = content;
+      this.screens.push(content);
+      if (this.screens.length > 200) this.screens.shift();
+    };
+  }
+
+  static async start(options: SimExitOptions): Promise<SimulatedExitController> {
+    const transport = options.transport ?? (options.serialPath ? await openSerialTransport(options.serialPath) : undefined);
+    if (!transport) throw new Error("simulated exit controller: give serialPath or transport");
+    const sim = new SimulatedExitController(options, transport);
+    sim.boot();
+    return sim;
+  }
+
+  get controller() { return this.board.controller; }
+  get state(): ExitState { return this.board.controller.state; }
+  get lane(): string { return String(this.config.lane); }
+  get link() { return this.board.link; }
+
+  private get pinConfig(): { presence: number | string; presenceActiveLow: boolean; help: number | string; keypadRows: (number | string)[]; keypadCols: (number | string)[] } {
+    return this.config.pins as never;
+  }
+
+  private boot(): void {
+    const overrides: Record<string, unknown> = { ...(this.options.config ?? {}) };
+    if (this.options.lane) overrides.lane = this.options.lane;
+    this.config = loadManifestConfig("exit-controller", "lin", overrides);
+    const serial = this.config.gatewaySerial as { port: string };
+    const rfid = this.config.rfidSerial as { port: string };
+    const display = this.config.displaySerial as { port: string };
+    const transports = new Map<string, SimTransport>([
+      [String(serial.port), this.transport],
+      [String(rfid.port), this.rfid],
+      [String(display.port), this.displayPort],
+    ]);
+    const { keypadRows, keypadCols, presence, presenceActiveLow, help } = this.pinConfig;
+    // The keypad matrix: a column reads low while a pressed key's row is driven low.
+    keypadCols.forEach((col, c) => this.pins.attachResolver(col, () => {
+      for (let r = 0; r < 4; r++) {
+        if (this.pressed.has(KEYPAD_LAYOUT[r * 3 + c]) && this.pins.level(keypadRows[r]) === 0) return 0;
+      }
+      return 1;
+    }));
+    this.pins.set(help, 1);
+    this.pins.set(presence, presenceActiveLow ? 1 : 0);
+    this.board = startExitController({
+      device: createSimDevice(this.pins, transports),
+      config: this.config,
+      clock: this.options.clock,
+      bootCount: this.bootCount,
+      trace: this.options.trace,
+    });
+  }
+
+  // ---- field inputs, as a rig's I/O emulator would drive them
+
+  private setPresence(present: boolean): void {
+    const { presence, presenceActiveLow } = this.pinConfig;
+    this.pins.set(presence, (present !== presenceActiveLow) ? 1 : 0);
+  }
+
+  vehicleArrives(): void { this.setPresence(true); }
+  vehicleLeaves(): void { this.setPresence(false); }
+
+  /** A 125 kHz badge in front of the reader: an RDM6300 frame with its XOR checksum. */
+  presentBadge(uid10hex: string): void {
+    const body = uid10hex.toUpperCase();
+    if (!/^[0-9A-F]{10}$/.test(body)) throw new Error("presentBadge: 10 hex digits (EM4100 UID)");
+    let xor = 0;
+    for (let i = 0; i < 10; i += 2) xor ^= parseInt(body.substring(i, i + 2), 16);
+    const frame = `\x02${body}${xor.toString(16).toUpperCase().padStart(2, "0")}\x03`;
+    this.rfid.inject(new Uint8Array([...frame].map((c) => c.charCodeAt(0))));
+  }
+
+  /** Press and release each key long enough for the keypad scan to see it. */
+  async typeKeys(keys: string, wait: (ms: number) => Promise<void> | void): Promise<void> {
+    const scan = Number(this.config.keypadScanMs);
+    for (const key of keys) {
+      if (!KEYPAD_LAYOUT.includes(key)) throw new Error(`typeKeys: no key "${key}" on the keypad`);
+      this.pressed.add(key);
+      await wait(scan * 3);
+      this.pressed.delete(key);
+      await wait(scan * 3);
+    }
+  }
+
+  pressHelp(): void {
+    const { help } = this.pinConfig;
+    this.pins.set(help, 0);
+    this.pins.set(help, 1);
+  }
+
+  /** A power cycle: the firmware starts again from scratch with the next boot count. */
+  powerCycle(): void {
+    this.board.close();
+    this.bootCount++;
+    this.boot();
+  }
+
+  async close(): Promise<void> {
+    this.board.close();
+    await this.transport.close();
+  }
+}
+
+/** A `wait` for typeKeys on a virtual clock. */
+export function virtualWait(clock: VirtualClock): (ms: number) => void {
+  return (ms) => clock.advance(ms);
+}

@@ -1,0 +1,180 @@
+import { expect } from "chai";
+import fc from "fast-check";
+import { encodeFrame, type Fields } from "../../firmware/common/link/frame";
+import { LinkSession, type LinkOptions } from "../../firmware/common/link/session";
+
+interface End {
+  session: LinkSession;
+  received: { type: string; fields: Fields }[];
+  written: string[];
+  link: boolean[];
+  hellos: Fields[];
+}
+
+function makeEnd(kind: "exit-controller" | "gateway", onWrite: (line: string) => void, extra: Partial<LinkOptions> = {}): End {
+  const end: End = { session: undefined as never, received: [], written: [], link: [], hellos: [] };
+  end.session = new LinkSession({
+    self: { kind, fw: "test", boot: 1, lane: kind === "gateway" ? undefined : "L1" },
+    receives: kind === "gateway" ? "up" : "down",
+    write: (line) => { end.written.push(line); onWrite(line); },
+    onMessage: (type, fields) => end.received.push({ type, fields }),
+    onPeerHello: (fields) => end.hellos.push(fields),
+    onLinkChange: (up) => end.link.push(up),
+    ...extra,
+  });
+  return end;
+}
+
+/** Two ends joined by a channel that can lose, duplicate or corrupt lines. */
+function pair(channel: (line: string, deliver: (l: string) => void) => void = (l, d) => d(l)) {
+  let now = 0;
+  const toBoard: string[] = [], toGateway: string[] = [];
+  const board = makeEnd("exit-controller", (l) => channel(l, (x) => toBoard.length < 10000 && toGateway.push(x)));
+  const gateway = makeEnd("gateway", (l) => channel(l, (x) => toBoard.push(x)));
+  const flush = () => {
+    for (let guard = 0; guard < 10000 && (toBoard.length || toGateway.length); guard++) {
+      const a = toGateway.shift();
+      if (a !== undefined) gateway.session.receiveLine(a.replace(/\n$/, ""), now);
+      const b = toBoard.shift();
+      if (b !== undefined) board.session.receiveLine(b.replace(/\n$/, ""), now);
+    }
+  };
+  const advance = (ms: number, step = 10) => {
+    for (let t = 0; t < ms; t += step) {
+      now += step;
+      board.session.tick(now);
+      gateway.session.tick(now);
+      flush();
+    }
+  };
+  return { board, gateway, flush, advance, get now() { return now; } };
+}
+
+describe("serial link session", () => {
+  it("announces itself with HELLO and answers a peer HELLO once (no ping-pong)", () => {
+    const p = pair();
+    p.board.session.start(0);
+    p.gateway.session.start(0);
+    p.flush();
+    p.advance(500);
+    expect(p.gateway.hellos.map((h) => h.kind)).to.deep.equal(["exit-controller", "exit-controller"]);
+    expect(p.gateway.hellos[0]).to.include({ kind: "exit-controller", proto: "1", boot: "1", lane: "L1" });
+    expect(p.board.hellos.map((h) => h.re ?? "")).to.deep.equal(["", "1"]);
+    expect(p.board.session.linkUp && p.gateway.session.linkUp).to.equal(true);
+  });
+
+  it("delivers reliable frames once, in order, over a lossy, duplicating channel", () => {
+    fc.assert(fc.property(fc.array(fc.constantFrom("ok", "drop", "dup"), { minLength: 50, maxLength: 400 }), fc.integer({ min: 1, max: 30 }), (fates, count) => {
+      let i = 0;
+      const p = pair((line, deliver) => {
+        const fate = fates[i++ % fates.length];
+        if (fate !== "drop") deliver(line);
+        if (fate === "dup") deliver(line);
+      });
+      p.board.session.start(0);
+      p.gateway.session.start(0);
+      const sent: string[] = [];
+      for (let n = 0; n < count; n++) {
+        const value = n % 2 ? "1" : "0";
+        if (p.board.session.send("PRESENCE", { present: value }, p.now)) sent.push(value);
+      }
+      expect(sent.length + p.board.session.stats.txQueueFull).to.equal(count);
+      p.advance(60000, 50);
+      const presences = p.gateway.received.filter((m) => m.type === "PRESENCE").map((m) => m.fields.present);
+      // A give-up happens only if the channel lost maxRetries+1 copies in a row, and it is counted.
+      const gaveUp = p.board.session.stats.txGaveUp;
+      expect(presences.length + gaveUp).to.be.at.least(sent.length);
+      if (gaveUp === 0) expect(presences).to.deep.equal(sent);
+    }), { numRuns: 300 });
+  });
+
+  it("acknowledges a duplicate again but acts on it once", () => {
+    const gw = makeEnd("gateway", () => {});
+    gw.session.start(0);
+    const line = encodeFrame({ seq: 7, type: "BADGE", fields: { uid: "04A21F9C" } });
+    gw.session.receiveLine(line, 1);
+    gw.session.receiveLine(line, 2);
+    expect(gw.received.map((m) => m.type)).to.deep.equal(["BADGE"]);
+    expect(gw.session.stats.rxDuplicate).to.equal(1);
+    expect(gw.written.filter((l) => l.includes(" ACK ack=7*")).length).to.equal(2);
+  });
+
+  it("drops and counts corrupt, unknown, invalid, wrong-direction and out-of-window frames", () => {
+    const gw = makeEnd("gateway", () => {});
+    gw.session.start(0);
+    gw.session.receiveLine(encodeFrame({ seq: 1, type: "PRESENCE", fields: { present: "1" } }), 1);
+    const good = encodeFrame({ seq: 2, type: "PRESENCE", fields: { present: "0" } });
+    gw.session.receiveLine(good.replace("present=0", "present=1"), 2); // CRC mismatch
+    gw.session.receiveLine(encodeFrame({ seq: 2, type: "FROB", fields: {} }), 3);
+    gw.session.receiveLine(encodeFrame({ seq: 2, type: "PRESENCE", fields: { present: "2" } }), 4);
+    gw.session.receiveLine(encodeFrame({ seq: 2, type: "PRESENCE", fields: { present: "1", extra: "x" } }), 4);
+    gw.session.receiveLine(encodeFrame({ seq: 2, type: "PAY_OK", fields: { session: "S1" } }), 5);
+    gw.session.receiveLine(encodeFrame({ seq: 500, type: "PRESENCE", fields: { present: "0" } }), 6);
+    gw.session.receiveLine(encodeFrame({ seq: 0, type: "PRESENCE", fields: { present: "0" } }), 7);
+    gw.session.receiveBytes(new Uint8Array(1000).fill(0x41), 8);
+    gw.session.receiveBytes(new Uint8Array([10]), 8);
+    expect(gw.received.map((m) => m.type)).to.deep.equal(["PRESENCE"]);
+    expect(gw.session.stats).to.include({ rxCrc: 1, rxUnknown: 1, rxInvalid: 4, rxOutOfWindow: 1, rxOverlong: 1, rxAccepted: 1 });
+  });
+
+  it("retransmits with a doubling backoff and gives up after maxRetries, counting it", () => {
+    const times: number[] = [];
+    let now = 0;
+    const gaveUp: string[] = [];
+    const board = makeEnd("exit-controller", (l) => { if (l.includes(" BADGE ")) times.push(now); }, {
+      timing: { retransmitMs: 100, maxBackoffMs: 800, maxRetries: 4, heartbeatMs: 100000, linkTimeoutMs: 1000000 },
+      onGiveUp: (type) => gaveUp.push(type),
+    });
+    board.session.start(0);
+    // Link up (the gateway spoke), but never acknowledges: HELLO is first in the queue, so ack it.
+    board.session.receiveLine(encodeFrame({ seq: 0, type: "ACK", fields: { ack: "1" } }), 0);
+    board.session.send("BADGE", { uid: "04A21F9C" }, 0);
+    for (now = 0; now <= 5000; now += 10) board.session.tick(now);
+    expect(times).to.deep.equal([0, 100, 300, 700, 1500]);
+    expect(gaveUp).to.deep.equal(["BADGE"]);
+    expect(board.session.stats.txGaveUp).to.equal(1);
+  });
+
+  it("declares the link down after the silence limit and up again on the next valid frame", () => {
+    const board = makeEnd("exit-controller", () => {}, { timing: { linkTimeoutMs: 3000, heartbeatMs: 1000 } });
+    board.session.start(0);
+    board.session.receiveLine(encodeFrame({ seq: 0, type: "HB", fields: {} }), 100);
+    for (let t = 0; t <= 3000; t += 100) board.session.tick(t);
+    expect(board.link).to.deep.equal([true]);
+    board.session.tick(3100);
+    expect(board.link).to.deep.equal([true, false]);
+    board.session.receiveLine("garbage", 3200);
+    expect(board.link).to.deep.equal([true, false]);
+    board.session.receiveLine(encodeFrame({ seq: 0, type: "HB", fields: {} }), 3300);
+    expect(board.link).to.deep.equal([true, false, true]);
+  });
+
+  it("keeps events while the link is down and delivers them when it returns", () => {
+    let connected = false;
+    const p = pair((line, deliver) => { if (connected) deliver(line); });
+    p.board.session.start(0);
+    p.gateway.session.start(0);
+    p.advance(5000);
+    expect(p.board.link).to.deep.equal([false]);
+    for (let n = 0; n < 5; n++) p.board.session.send("BUTTON", { name: "help" }, p.now);
+    p.advance(20000);
+    expect(p.board.session.stats.txGaveUp).to.equal(0);
+    connected = true;
+    p.advance(10000);
+    expect(p.gateway.received.filter((m) => m.type === "BUTTON")).to.have.length(5);
+  });
+
+  it("refuses to send a message that breaks the catalogue", () => {
+    const board = makeEnd("exit-controller", () => {});
+    expect(() => board.session.send("PRESENCE", { present: "maybe" }, 0)).to.throw(/bad value for present/);
+    expect(() => board.session.send("NOPE", {}, 0)).to.throw(/unknown message type/);
+  });
+
+  it("bounds the transmit queue and counts overflow", () => {
+    const board = makeEnd("exit-controller", () => {}, { queueCapacity: 4 });
+    board.session.start(0); // HELLO takes one slot
+    const results = [1, 2, 3, 4].map(() => board.session.send("BUTTON", { name: "help" }, 0));
+    expect(results).to.deep.equal([true, true, true, false]);
+    expect(board.session.stats.txQueueFull).to.equal(1);
+  });
+});
