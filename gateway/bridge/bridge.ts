@@ -1,0 +1,352 @@
+/**
+ * The selective bridge between the site broker and the cloud broker (ARCHITECTURE §3), in the
+ * manner of a Mosquitto bridge (`topic <pattern> <in|out> <qos> <local-prefix> <remote-prefix>`):
+ *
+ *   site `parking/…`  ⇄  cloud `syspark/<site_id>/parking/…`   (toCloudTopic / fromCloudTopic)
+ *
+ * - Only two explicit allowlists, derived from the contract (allowlist("cloud_to_site") and
+ *   allowlist("site_to_cloud")); they are checked disjoint at start. Everything else is dropped
+ *   and counted (BridgeMetrics.dropped, by direction and reason).
+ * - Every payload is validated against the contract schema in both directions; an invalid one is
+ *   dropped, counted and logged with the precise reason, and what crosses is the re-encoded,
+ *   validated JSON.
+ * - It cannot loop: (1) the allowlists are disjoint; (2) ownership per topic — on the site broker
+ *   only the bridge may publish cloud → site topics (acl.ts), on the cloud broker the bridge only
+ *   forwards cloud → site topics of its own prefix; (3) it never re-forwards what it published
+ *   itself: the cloud subscription uses MQTT v5 No Local, and its site-side publications are
+ *   in-process (they never pass the site tap).
+ * - Site → cloud events with QoS ≥ 1 go through the durable outbox (written before the site
+ *   client's PUBACK) and the relay; QoS 0 (heartbeat) is best effort.
+ * - Retained `online` on `syspark/<site>/parking/gateway/status`, last will `offline` (retained).
+ */
+import { EventEmitter } from "node:events";
+import { readFileSync } from "node:fs";
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
+import {
+  TOPICS,
+  allowlist,
+  encodePayload,
+  fromCloudTopic,
+  parsePayload,
+  siteTopic,
+  specForTopic,
+  toCloudTopic,
+  type Payload,
+  type QoS,
+  type TopicKey,
+} from "../../contracts/mqtt-topics";
+import type { Logger } from "../../host/log";
+import { silentLogger } from "../../host/log";
+import type { SiteBroker, TappedPublish } from "../broker/site-broker";
+import type { Outbox, OutboxEntry } from "../outbox/outbox";
+import { BridgeMetrics, type BridgeDirection, type DropReason } from "./metrics";
+import { OutboxRelay } from "./relay";
+
+export interface CloudLinkOptions {
+  url: string;
+  clientId: string;
+  username?: string;
+  password?: string;
+  keepaliveS?: number;
+  reconnectMs?: number;
+  connectTimeoutMs?: number;
+  sessionExpiryS?: number;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string; rejectUnauthorized?: boolean; servername?: string };
+}
+
+export interface BridgeOptions {
+  siteId: string;
+  site: SiteBroker;
+  outbox: Outbox;
+  cloud: CloudLinkOptions;
+  inflight?: number;
+  heartbeatS?: number;
+  maxPayloadBytes?: number;
+  metrics?: BridgeMetrics;
+  logger?: Logger;
+  /** Access-list version sent in parking/sync/req on (re)connect (the lane orchestration owns the ACL). */
+  aclVersion?: () => number;
+}
+
+/** One line of the bridge table, Mosquitto style. */
+export interface BridgeRoute {
+  key: TopicKey;
+  pattern: string;
+  direction: "in" | "out";
+  qos: QoS;
+  retain: boolean;
+  localPrefix: string;
+  remotePrefix: string;
+}
+
+/** Topics only the bridge itself publishes on the cloud side (site clients may not). */
+const BRIDGE_OWNED: ReadonlySet<TopicKey> = new Set<TopicKey>(["gatewayStatus"]);
+
+/** The bridge table for a site, derived from the contract: `in` = cloud → site, `out` = site → cloud. */
+export function bridgeRoutes(siteId: string): BridgeRoute[] {
+  const remotePrefix = toCloudTopic(siteId, "");
+  const routes: BridgeRoute[] = [];
+  for (const [dir, direction] of [["cloud_to_site", "in"], ["site_to_cloud", "out"]] as const) {
+    for (const key of allowlist(dir)) {
+      const t = TOPICS[key];
+      routes.push({ key, pattern: t.topic, direction, qos: t.qos, retain: t.retain, localPrefix: "", remotePrefix });
+    }
+  }
+  return routes;
+}
+
+/** `topic parking/payment/req in 1 "" syspark/site-a/` — the same table as a mosquitto.conf bridge. */
+export function mosquittoBridgeConf(siteId: string): string {
+  return bridgeRoutes(siteId)
+    .map((r) => `topic ${r.pattern} ${r.direction} ${r.qos} "${r.localPrefix}" ${r.remotePrefix}`)
+    .join("\n");
+}
+
+export interface CloudMessage<K extends TopicKey = TopicKey> {
+  key: K;
+  topic: string;
+  payload: Payload<K>;
+}
+
+export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; connected: []; disconnected: [] }> {
+  readonly siteId: string;
+  readonly metrics: BridgeMetrics;
+  private readonly opts: BridgeOptions;
+  private readonly log: Logger;
+  private readonly inbound: ReadonlySet<TopicKey>;
+  private readonly outbound: ReadonlySet<TopicKey>;
+  private readonly src: string;
+  private client: MqttClient | undefined;
+  private relay: OutboxRelay | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private everConnected = false;
+  private readonly startedAt = Date.now();
+  private stopping = false;
+
+  constructor(opts: BridgeOptions) {
+    super();
+    this.opts = opts;
+    this.siteId = opts.siteId;
+    this.src = `gw-${opts.siteId}`;
+    this.metrics = opts.metrics ?? new BridgeMetrics();
+    this.log = (opts.logger ?? silentLogger).child({ part: "bridge", site: opts.siteId });
+    this.inbound = new Set(allowlist("cloud_to_site"));
+    this.outbound = new Set(allowlist("site_to_cloud"));
+    const overlap = [...this.inbound].filter((k) => this.outbound.has(k));
+    // A topic in both allowlists would be forwarded back and forth forever.
+    if (overlap.length > 0) throw new Error(`bridge allowlists overlap (would loop): ${overlap.join(", ")}`);
+    toCloudTopic(this.siteId, ""); // validates the site id
+    this.metrics.depthSource = () => opts.outbox.depth;
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  /** Connect to the cloud broker (in the background, reconnecting forever) and start forwarding. */
+  start(): void {
+    if (this.client) return;
+    const o = this.opts;
+    const statusTopic = toCloudTopic(this.siteId, siteTopic("gatewayStatus"));
+    const options: IClientOptions = {
+      clientId: o.cloud.clientId,
+      protocolVersion: 5,
+      clean: false,
+      properties: { sessionExpiryInterval: o.cloud.sessionExpiryS ?? 3600 },
+      keepalive: o.cloud.keepaliveS ?? 30,
+      reconnectPeriod: o.cloud.reconnectMs ?? 2000,
+      connectTimeout: o.cloud.connectTimeoutMs ?? 10_000,
+      username: o.cloud.username,
+      password: o.cloud.password,
+      resubscribe: false, // subscribed again on every connect below
+      will: {
+        topic: statusTopic,
+        payload: Buffer.from(encodePayload("gatewayStatus", { ts: Date.now(), src: this.src, status: "offline" })),
+        qos: TOPICS.gatewayStatus.qos,
+        retain: true,
+      },
+    };
+    const tls = o.cloud.tls;
+    if (tls) {
+      if (tls.caFile) options.ca = readFileSync(tls.caFile);
+      if (tls.certFile) options.cert = readFileSync(tls.certFile);
+      if (tls.keyFile) options.key = readFileSync(tls.keyFile);
+      options.rejectUnauthorized = tls.rejectUnauthorized ?? true;
+      if (tls.servername) options.servername = tls.servername;
+    }
+    const client = mqtt.connect(o.cloud.url, options);
+    this.client = client;
+    // PUBACK to the cloud only once the message is validated and handed to the site broker.
+    client.handleMessage = (packet, done) => {
+      this.fromCloud(packet as IPublishPacket).then(() => done(), (err: Error) => {
+        this.log.error({ topic: (packet as IPublishPacket).topic, err: err.message }, "could not deliver a cloud message on the site broker");
+        done(err);
+      });
+    };
+    this.relay = new OutboxRelay(o.outbox, (e) => this.publishEntry(e), {
+      inflight: o.inflight ?? 20,
+      logger: this.log,
+      onDelivered: (n) => this.metrics.outboxDelivered.inc(n),
+      onDeadLetter: () => this.metrics.outboxDeadLettered.inc(),
+    });
+    client.on("connect", (connack) => {
+      this.metrics.cloudConnected.set(1);
+      this.log.info({ url: o.cloud.url, session_present: connack.sessionPresent, outbox_depth: o.outbox.depth }, "cloud link up");
+      // Everything under our own prefix: forbidden topics are then seen, dropped and counted.
+      // No Local: the broker never sends back what this client published ([MQTT-3.8.3-3]).
+      client.subscribe(toCloudTopic(this.siteId, "#"), { qos: 2, nl: true }, (err) => {
+        if (err) this.log.error({ err: err.message }, "cloud subscription failed");
+      });
+      client.publish(statusTopic, encodePayload("gatewayStatus", { ts: Date.now(), src: this.src, status: "online" }), { qos: TOPICS.gatewayStatus.qos, retain: true });
+      client.publish(
+        toCloudTopic(this.siteId, siteTopic("syncReq")),
+        encodePayload("syncReq", { ts: Date.now(), src: this.src, reason: this.everConnected ? "reconnect" : "boot", acl_version: o.aclVersion?.() ?? 0, outbox_depth: o.outbox.depth }),
+        { qos: TOPICS.syncReq.qos },
+      );
+      this.everConnected = true;
+      this.relay?.setConnected(true);
+      this.emit("connected");
+    });
+    client.on("close", () => {
+      if (this.metrics) this.metrics.cloudConnected.set(0);
+      this.relay?.setConnected(false);
+      if (!this.stopping) this.log.warn({ outbox_depth: o.outbox.depth }, "cloud link down: events accumulate in the outbox");
+      this.emit("disconnected");
+    });
+    client.on("error", (err) => this.log.warn({ err: err.message }, "cloud link error"));
+    o.site.setTap((msg) => this.fromSite(msg));
+    if ((o.heartbeatS ?? 30) > 0) {
+      this.heartbeat = setInterval(() => this.sendHeartbeat(), (o.heartbeatS ?? 30) * 1000);
+      this.heartbeat.unref();
+    }
+  }
+
+  /** Resolves once the cloud link is up (or rejects after timeoutMs). */
+  waitConnected(timeoutMs = 10_000): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.off("connected", ok);
+        reject(new Error(`cloud broker ${this.opts.cloud.url} not reachable within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const ok = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      this.once("connected", ok);
+    });
+  }
+
+  /**
+   * For the lane orchestration: record a site → cloud event durably (resolves once on disk —
+   * only then acknowledge the board's frame), mirror it on the site broker for LAN dashboards,
+   * and let the relay deliver it to the cloud.
+   */
+  async emitEvent<K extends TopicKey>(key: K, payload: Payload<K>): Promise<OutboxEntry> {
+    if (TOPICS[key].direction !== "site_to_cloud") throw new Error(`${TOPICS[key].topic} is not a site → cloud topic`);
+    if (BRIDGE_OWNED.has(key)) throw new Error(`${TOPICS[key].topic} is published by the bridge itself`);
+    const entry = await this.opts.outbox.append(key, payload);
+    this.metrics.outboxAppended.inc();
+    this.opts.site.publish(entry.topic, entry.payload, { qos: TOPICS[key].qos, retain: TOPICS[key].retain }).catch(() => undefined);
+    return entry;
+  }
+
+  /** Stop forwarding. graceful: publish `offline` and disconnect cleanly (no last will). */
+  async stop(graceful = true): Promise<void> {
+    this.stopping = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.opts.site.setTap(undefined);
+    await this.relay?.stop();
+    const client = this.client;
+    if (!client) return;
+    if (graceful && client.connected) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 2000);
+        client.publish(toCloudTopic(this.siteId, siteTopic("gatewayStatus")), encodePayload("gatewayStatus", { ts: Date.now(), src: this.src, status: "offline" }), { qos: 1, retain: true }, () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    await new Promise<void>((resolve) => client.end(!graceful, {}, () => resolve()));
+    this.metrics.cloudConnected.set(0);
+  }
+
+  // ---- site → cloud ----
+
+  private drop(direction: BridgeDirection, reason: DropReason, topic: string, detail?: string): void {
+    this.metrics.drop(direction, reason);
+    if (reason === "invalid_payload" || reason === "too_large") this.log.warn({ direction, topic, reason, detail }, "dropped");
+    else this.log.debug({ direction, topic, reason }, "dropped");
+  }
+
+  /** Site-broker tap: runs before the site client's PUBACK. Rejects only if the outbox write fails. */
+  private async fromSite(msg: TappedPublish): Promise<void> {
+    const key = specForTopic(msg.topic);
+    if (key === undefined || !this.outbound.has(key)) {
+      return this.drop("site_to_cloud", key !== undefined && this.inbound.has(key) ? "wrong_direction" : "not_allowlisted", msg.topic);
+    }
+    if (BRIDGE_OWNED.has(key)) return this.drop("site_to_cloud", "owned_by_bridge", msg.topic);
+    if (msg.payload.length > (this.opts.maxPayloadBytes ?? 65_536)) return this.drop("site_to_cloud", "too_large", msg.topic, `${msg.payload.length} bytes`);
+    const parsed = parsePayload(msg.topic, msg.payload);
+    if (!parsed.ok) return this.drop("site_to_cloud", "invalid_payload", msg.topic, parsed.error);
+    const json = JSON.stringify(parsed.payload);
+    if (TOPICS[key].qos === 0) {
+      // Best effort by contract (health): never queued.
+      if (!this.client?.connected) return this.drop("site_to_cloud", "offline_qos0", msg.topic);
+      this.client.publish(toCloudTopic(this.siteId, msg.topic), json, { qos: 0, retain: TOPICS[key].retain });
+      this.metrics.forwarded.inc({ direction: "site_to_cloud", topic: TOPICS[key].topic });
+      return;
+    }
+    const eventId = (parsed.payload as { event_id?: string }).event_id;
+    await this.opts.outbox.appendValidated(msg.topic, json, eventId);
+    this.metrics.outboxAppended.inc();
+  }
+
+  private publishEntry(e: OutboxEntry): Promise<void> {
+    const key = specForTopic(e.topic);
+    const spec = key ? TOPICS[key] : undefined;
+    const qos = Math.max(1, spec?.qos ?? 1) as 1 | 2;
+    return new Promise((resolve, reject) => {
+      const client = this.client;
+      if (!client) return reject(new Error("bridge stopped"));
+      client.publish(
+        toCloudTopic(this.siteId, e.topic),
+        e.payload,
+        { qos, retain: spec?.retain ?? false, properties: { userProperties: { event_id: e.id, outbox_seq: String(e.seq) } } },
+        (err) => {
+          if (err) return reject(err);
+          if (spec) this.metrics.forwarded.inc({ direction: "site_to_cloud", topic: spec.topic });
+          resolve();
+        },
+      );
+    });
+  }
+
+  private sendHeartbeat(): void {
+    const client = this.client;
+    if (!client?.connected) return;
+    const payload = encodePayload("heartbeat", { ts: Date.now(), src: this.src, uptime_s: Math.floor((Date.now() - this.startedAt) / 1000), outbox_depth: this.opts.outbox.depth });
+    client.publish(toCloudTopic(this.siteId, siteTopic("heartbeat")), payload, { qos: TOPICS.heartbeat.qos });
+  }
+
+  // ---- cloud → site ----
+
+  private async fromCloud(packet: IPublishPacket): Promise<void> {
+    const m = fromCloudTopic(packet.topic);
+    if (!m) return this.drop("cloud_to_site", "not_allowlisted", packet.topic);
+    if (m.siteId !== this.siteId) return this.drop("cloud_to_site", "foreign_site", packet.topic);
+    const key = specForTopic(m.topic);
+    if (key === undefined || !this.inbound.has(key)) {
+      return this.drop("cloud_to_site", key !== undefined && this.outbound.has(key) ? "wrong_direction" : "not_allowlisted", packet.topic);
+    }
+    const raw = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
+    if (raw.length > (this.opts.maxPayloadBytes ?? 65_536)) return this.drop("cloud_to_site", "too_large", packet.topic, `${raw.length} bytes`);
+    const parsed = parsePayload(m.topic, raw);
+    if (!parsed.ok) return this.drop("cloud_to_site", "invalid_payload", packet.topic, parsed.error);
+    const spec = TOPICS[key];
+    await this.opts.site.publish(m.topic, JSON.stringify(parsed.payload), { qos: spec.qos, retain: spec.retain });
+    this.metrics.forwarded.inc({ direction: "cloud_to_site", topic: spec.topic });
+    this.emit("cloud-message", { key, topic: m.topic, payload: parsed.payload });
+  }
+}

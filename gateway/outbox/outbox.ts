@@ -1,0 +1,511 @@
+/**
+ * Durable store-and-forward outbox for site → cloud events (ARCHITECTURE §4 degraded modes, §8).
+ *
+ * Why the gateway keeps its own: aedes acknowledges QoS 1 before persisting, and MQTT.js stores
+ * are memory-only or keyed by message id, so neither survives a `kill -9`.
+ *
+ * Layout in `dir` (plain files, nothing else):
+ *   seg-<first seq, 16 digits>.log  append-only segments of records (record.ts: one CRC'd line each)
+ *   done.log                        append-only delivery watermarks: "every seq ≤ N was PUBACKed"
+ *
+ * Guarantees:
+ *  - append() resolves only once the record is written AND fdatasync'ed (group commit: all the
+ *    appends that arrive while one fsync runs share the next one);
+ *  - readers (cursors) only ever see durable records, streamed from disk in bounded chunks;
+ *  - markDone(seq) records the watermark; losing it (crash before it is written) only causes
+ *    re-sends, never loss. Consumers de-duplicate by event id;
+ *  - on open, a torn last record (kill -9 or power loss mid-write) is cut off; records that were
+ *    acknowledged to a caller are never in the torn part because the fsync came first;
+ *  - compaction: a segment whose every record is done is deleted (after the watermark is
+ *    fsync'ed); a fully delivered active segment is rotated once it reaches `compactBytes`, so a
+ *    long-running gateway with a healthy link keeps only a small file; done.log is rewritten when
+ *    it grows.
+ */
+import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { encodePayload, siteTopic, type Payload, type TopicKey } from "../../contracts/mqtt-topics";
+import { silentLogger, type Logger } from "../../host/log";
+import { decodeRecord, encodeRecord, type OutboxEntry } from "./record";
+
+export type { OutboxEntry } from "./record";
+
+export interface OutboxOptions {
+  dir: string;
+  /** A segment is closed and a new one started past this size (default 4 MiB). */
+  segmentBytes?: number;
+  /** Rotate a fully delivered active segment once it is this big so it can be deleted (default 1 MiB). */
+  compactBytes?: number;
+  /** fdatasync before append() resolves (default true). */
+  fsync?: boolean;
+  logger?: Logger;
+}
+
+interface Segment {
+  start: number;
+  path: string;
+  /** Size of a closed segment (the active one grows: see Outbox.active). */
+  size: number;
+}
+
+interface ActiveSegment {
+  seg: Segment;
+  fh: FileHandle;
+  /** Bytes written and synced; readers never read past it. */
+  size: number;
+  /** Last seq in the segment (start - 1 when empty). */
+  lastSeq: number;
+}
+
+interface Pending {
+  entry: OutboxEntry;
+  line: string;
+  resolve: (e: OutboxEntry) => void;
+  reject: (err: Error) => void;
+}
+
+const SEG_RE = /^seg-(\d{16})\.log$/;
+const DONE_FILE = "done.log";
+const DONE_REWRITE_BYTES = 64 * 1024;
+const READ_CHUNK = 64 * 1024;
+
+function segName(start: number): string {
+  return `seg-${String(start).padStart(16, "0")}.log`;
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const d = await open(dir, "r");
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
+async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off, position + off);
+    off += bytesWritten;
+  }
+}
+
+export class Outbox {
+  readonly dir: string;
+  private readonly segmentBytes: number;
+  private readonly compactBytes: number;
+  private readonly fsync: boolean;
+  private readonly log: Logger;
+  private readonly idPrefix = `ob${randomBytes(4).toString("hex")}`;
+  /** Closed segments and the active one, by start seq. */
+  segments: Segment[] = [];
+  private active: ActiveSegment | undefined;
+  private nextSeq = 1;
+  private durableSeq = 0;
+  private done = 0;
+  private persistedDone = 0;
+  private doneFh: FileHandle | undefined;
+  private doneSize = 0;
+  private queue: Pending[] = [];
+  private writing: Promise<void> | undefined;
+  private doneWriting: Promise<void> | undefined;
+  private waiters = new Set<() => void>();
+  private listeners = new Set<() => void>();
+  private closed = false;
+  /** Corrupted records skipped by readers (never published). */
+  corrupted = 0;
+
+  private constructor(opts: OutboxOptions) {
+    this.dir = opts.dir;
+    this.segmentBytes = opts.segmentBytes ?? 4 * 1024 * 1024;
+    this.compactBytes = Math.min(opts.compactBytes ?? 1024 * 1024, this.segmentBytes);
+    this.fsync = opts.fsync ?? true;
+    this.log = (opts.logger ?? silentLogger).child({ part: "outbox" });
+  }
+
+  /** Open (or create) the outbox in `dir` and recover from whatever a crash left. */
+  static async open(opts: OutboxOptions): Promise<Outbox> {
+    const ob = new Outbox(opts);
+    await ob.recover();
+    return ob;
+  }
+
+  /** Last seq handed out. */
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+  /** Last seq known to be on disk. */
+  get lastDurableSeq(): number {
+    return this.durableSeq;
+  }
+  /** Delivery watermark: every seq ≤ doneSeq has been acknowledged by the cloud broker. */
+  get doneSeq(): number {
+    return this.done;
+  }
+  /** Events not yet delivered (upper bound: seq gaps after a failed write count too). */
+  get depth(): number {
+    return Math.max(0, this.lastSeq - this.done);
+  }
+
+  /**
+   * Append a site → cloud event: validated against the contract, then durably written.
+   * Resolves once the record is on disk (fsync); only then may the producer acknowledge its
+   * source (a board's frame, a site client's PUBACK).
+   */
+  append<K extends TopicKey>(key: K, payload: Payload<K>): Promise<OutboxEntry> {
+    let json: string, topic: string;
+    try {
+      json = encodePayload(key, payload);
+      const p = payload as { lane_id?: string; event_id?: string };
+      topic = siteTopic(key, p.lane_id);
+      return this.appendValidated(topic, json, p.event_id);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /** Append a payload the caller has already validated (the bridge does, with parsePayload). */
+  appendValidated(topic: string, payloadJson: string, eventId?: string): Promise<OutboxEntry> {
+    if (this.closed) return Promise.reject(new Error("outbox is closed"));
+    const seq = this.nextSeq++;
+    const entry: OutboxEntry = { seq, id: eventId ?? `${this.idPrefix}-${seq}`, topic, ts: Date.now(), payload: payloadJson };
+    return new Promise<OutboxEntry>((resolve, reject) => {
+      this.queue.push({ entry, line: encodeRecord(entry), resolve, reject });
+      this.writing ??= this.writeLoop();
+    });
+  }
+
+  /** Resolves after the next durable append (or at once if records past `afterSeq` are already durable), or on close. */
+  waitForData(afterSeq: number): Promise<void> {
+    if (this.durableSeq > afterSeq || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const w = () => {
+        this.waiters.delete(w);
+        resolve();
+      };
+      this.waiters.add(w);
+    });
+  }
+
+  /** Call `listener` after every durable batch (and on close); returns the unsubscribe function. */
+  onDurable(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** A reader over the durable records with seq > afterSeq (default: the undelivered ones), in order. */
+  cursor(afterSeq: number = this.done): OutboxCursor {
+    return new OutboxCursor(this, afterSeq, this.log);
+  }
+
+  /**
+   * Everything up to and including `seq` has been delivered. Persisted (coalesced, in the
+   * background); segments entirely done are deleted once the watermark is fsync'ed.
+   */
+  markDone(seq: number): void {
+    if (seq <= this.done) return;
+    this.done = Math.min(seq, this.durableSeq);
+    this.doneWriting ??= this.persistDone();
+  }
+
+  /** Wait for pending appends and the watermark to reach the disk, then close the files. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.writing) await this.writing;
+    while (this.doneWriting) await this.doneWriting;
+    if (this.doneFh && this.fsync) await this.doneFh.datasync();
+    await this.doneFh?.close();
+    await this.active?.fh.close();
+    this.doneFh = undefined;
+    this.active = undefined;
+    for (const w of [...this.waiters]) w();
+    for (const l of this.listeners) l();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  // ---- internals ----
+
+  /** Size readers may read up to in a segment, and whether more may still be appended to it. */
+  readLimit(start: number): { size: number; growing: boolean } | undefined {
+    if (this.active && this.active.seg.start === start) return { size: this.active.size, growing: true };
+    const seg = this.segments.find((s) => s.start === start);
+    return seg ? { size: seg.size, growing: false } : undefined;
+  }
+
+  private async recover(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    // 1. Delivery watermark: the largest complete number in done.log.
+    const donePath = join(this.dir, DONE_FILE);
+    try {
+      const text = await readFile(donePath, "utf8");
+      for (const line of text.split("\n").slice(0, -1)) {
+        if (/^\d{1,16}$/.test(line)) this.done = Math.max(this.done, Number(line));
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    this.persistedDone = this.done;
+    // 2. Segments, in order; the last one may end with a torn record.
+    const names = (await readdir(this.dir)).filter((n) => SEG_RE.test(n)).sort();
+    const segs: Segment[] = [];
+    for (const n of names) {
+      const path = join(this.dir, n);
+      segs.push({ start: Number(SEG_RE.exec(n)![1]), path, size: (await stat(path)).size });
+    }
+    let lastSeq = this.done;
+    let lastValidSize = 0;
+    if (segs.length > 0) {
+      const last = segs[segs.length - 1];
+      const buf = await readFile(last.path);
+      let pos = 0;
+      let seq = last.start - 1;
+      while (pos < buf.length) {
+        const nl = buf.indexOf(0x0a, pos);
+        if (nl < 0) break;
+        const rec = decodeRecord(buf.toString("utf8", pos, nl));
+        if (!rec) break;
+        seq = rec.seq;
+        pos = nl + 1;
+      }
+      if (pos < buf.length) {
+        this.log.warn({ segment: last.path, dropped_bytes: buf.length - pos }, "cut a torn record off the end of the outbox (it was never acknowledged)");
+        const fh = await open(last.path, "r+");
+        try {
+          await fh.truncate(pos);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+      }
+      last.size = pos;
+      lastValidSize = pos;
+      lastSeq = Math.max(lastSeq, seq);
+    }
+    this.nextSeq = lastSeq + 1;
+    this.durableSeq = lastSeq;
+    this.segments = segs;
+    // 3. Drop segments that are entirely delivered; keep the last one open for appends.
+    await this.deleteDoneSegments(lastSeq);
+    const lastSeg = this.segments[this.segments.length - 1];
+    if (lastSeg && lastSeg.start <= lastSeq + 1) {
+      this.active = { seg: lastSeg, fh: await open(lastSeg.path, "r+"), size: lastValidSize, lastSeq };
+    }
+    this.doneFh = await open(donePath, "a");
+    this.doneSize = (await this.doneFh.stat()).size;
+    this.log.info({ dir: this.dir, pending: this.depth, next_seq: this.nextSeq, segments: this.segments.length }, "outbox open");
+  }
+
+  private async writeLoop(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue;
+        this.queue = [];
+        try {
+          const a = await this.activeFor(batch[0].entry.seq);
+          const buf = Buffer.from(batch.map((b) => b.line).join(""), "utf8");
+          const at = a.size;
+          try {
+            await writeAll(a.fh, buf, at);
+            if (this.fsync) await a.fh.datasync();
+          } catch (err) {
+            // Leave no partial record behind: the next batch is written at the same offset anyway.
+            await a.fh.truncate(at).catch(() => undefined);
+            throw err;
+          }
+          a.size = at + buf.length;
+          a.lastSeq = batch[batch.length - 1].entry.seq;
+          this.durableSeq = a.lastSeq;
+          for (const b of batch) b.resolve(b.entry);
+        } catch (err) {
+          this.log.error({ err: (err as Error).message, lost_seqs: batch.length }, "outbox write failed: appends rejected (callers must not acknowledge)");
+          for (const b of batch) b.reject(err as Error);
+        }
+        for (const w of [...this.waiters]) w();
+        for (const l of this.listeners) l();
+      }
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  /** The segment to append to, rotating when the active one is full or fully delivered and big enough. */
+  private async activeFor(firstSeq: number): Promise<ActiveSegment> {
+    const a = this.active;
+    if (a && a.size < this.segmentBytes && !(a.size >= this.compactBytes && a.lastSeq <= this.done)) return a;
+    if (a) {
+      a.seg.size = a.size;
+      await a.fh.close();
+      this.active = undefined;
+    }
+    const seg: Segment = { start: firstSeq, path: join(this.dir, segName(firstSeq)), size: 0 };
+    const fh = await open(seg.path, "wx");
+    if (this.fsync) await syncDir(this.dir);
+    this.segments.push(seg);
+    this.active = { seg, fh, size: 0, lastSeq: firstSeq - 1 };
+    // The previous segment may now be entirely delivered.
+    this.doneWriting ??= this.persistDone();
+    return this.active;
+  }
+
+  private async persistDone(): Promise<void> {
+    try {
+      while (this.persistedDone < this.done && this.doneFh) {
+        const v = this.done;
+        const line = Buffer.from(`${v}\n`);
+        await writeAll(this.doneFh, line, this.doneSize);
+        this.doneSize += line.length;
+        this.persistedDone = v;
+        if (this.doneSize > DONE_REWRITE_BYTES) await this.rewriteDone(v);
+      }
+      await this.deleteDoneSegments(this.persistedDone);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, "could not record the delivery watermark (events may be re-sent, none lost)");
+    } finally {
+      this.doneWriting = undefined;
+    }
+  }
+
+  private async rewriteDone(v: number): Promise<void> {
+    const tmp = join(this.dir, `${DONE_FILE}.tmp`);
+    const fh = await open(tmp, "w");
+    try {
+      await writeAll(fh, Buffer.from(`${v}\n`), 0);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await this.doneFh?.close();
+    await rename(tmp, join(this.dir, DONE_FILE));
+    await syncDir(this.dir);
+    this.doneFh = await open(join(this.dir, DONE_FILE), "a");
+    this.doneSize = (await this.doneFh.stat()).size;
+  }
+
+  /** Delete closed segments whose every record is ≤ watermark (the watermark is fsync'ed first). */
+  private async deleteDoneSegments(watermark: number): Promise<void> {
+    const victims: Segment[] = [];
+    for (let i = 0; i < this.segments.length; i++) {
+      const s = this.segments[i];
+      if (this.active?.seg === s) break;
+      const end = i + 1 < this.segments.length ? this.segments[i + 1].start - 1 : this.durableSeq;
+      if (end <= watermark) victims.push(s);
+      else break;
+    }
+    if (victims.length === 0) return;
+    if (this.doneFh && this.fsync) await this.doneFh.datasync();
+    for (const s of victims) {
+      await unlink(s.path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== "ENOENT") throw err;
+      });
+      this.segments = this.segments.filter((x) => x !== s);
+    }
+    if (this.fsync) await syncDir(this.dir);
+    this.log.debug({ deleted: victims.length, watermark }, "compacted delivered segments");
+  }
+}
+
+/**
+ * Streams durable records in seq order from disk, a chunk at a time (bounded memory whatever
+ * the backlog). Skips records ≤ its start and corrupted ones (counted, logged, never published).
+ */
+export class OutboxCursor {
+  private start: number | undefined;
+  private fh: FileHandle | undefined;
+  private offset = 0;
+  private carry: Buffer = Buffer.alloc(0);
+  private buffered: OutboxEntry[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly ob: Outbox,
+    private after: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Seq of the last record returned (or the start point). */
+  get position(): number {
+    return this.after;
+  }
+
+  /** Up to `max` next durable records; [] when caught up (then wait with outbox.waitForData). */
+  async next(max: number): Promise<OutboxEntry[]> {
+    while (this.buffered.length === 0 && !this.closed) {
+      if (!(await this.fill())) break;
+    }
+    return this.buffered.splice(0, max);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.fh?.close().catch(() => undefined);
+    this.fh = undefined;
+  }
+
+  /** Read one more chunk; false when there is nothing more right now. */
+  private async fill(): Promise<boolean> {
+    const segs = this.ob.segments;
+    if (this.start === undefined) {
+      // The segment holding after+1: the last one starting at or before it (else the first).
+      let pick: number | undefined;
+      for (const s of segs) if (s.start <= this.after + 1) pick = s.start;
+      pick ??= segs[0]?.start;
+      if (pick === undefined) return false;
+      if (!(await this.openSegment(pick))) return false;
+    }
+    const limit = this.ob.readLimit(this.start!);
+    // A deleted segment (compacted) keeps its size: the open descriptor still reads it.
+    const size = limit?.size ?? (await this.fh!.stat()).size;
+    if (this.offset < size) {
+      const len = Math.min(READ_CHUNK, size - this.offset);
+      const chunk = Buffer.allocUnsafe(len);
+      const { bytesRead } = await this.fh!.read(chunk, 0, len, this.offset);
+      this.offset += bytesRead;
+      const data = this.carry.length > 0 ? Buffer.concat([this.carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
+      let pos = 0;
+      for (let nl = data.indexOf(0x0a, pos); nl >= 0; nl = data.indexOf(0x0a, pos)) {
+        const rec = decodeRecord(data.toString("utf8", pos, nl));
+        pos = nl + 1;
+        if (!rec) {
+          this.ob.corrupted++;
+          this.log.error({ segment: this.start, offset: this.offset }, "corrupted outbox record skipped");
+          continue;
+        }
+        if (rec.seq <= this.after) continue;
+        this.after = rec.seq;
+        this.buffered.push(rec);
+      }
+      this.carry = Buffer.from(data.subarray(pos));
+      return true;
+    }
+    if (limit?.growing) return false; // caught up with the active segment
+    // End of a closed segment: move on to the next one, if any.
+    const next = segs.find((s) => s.start > this.start!);
+    if (!next) return false;
+    if (this.carry.length > 0) {
+      this.ob.corrupted++;
+      this.log.error({ segment: this.start }, "torn record at the end of a closed outbox segment skipped");
+      this.carry = Buffer.alloc(0);
+    }
+    return this.openSegment(next.start);
+  }
+
+  private async openSegment(start: number): Promise<boolean> {
+    await this.fh?.close().catch(() => undefined);
+    const seg = this.ob.segments.find((s) => s.start === start);
+    if (!seg) return false;
+    try {
+      this.fh = await open(seg.path, "r");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false; // compacted meanwhile
+      throw err;
+    }
+    this.start = start;
+    this.offset = 0;
+    this.carry = Buffer.alloc(0);
+    return true;
+  }
+}
