@@ -1,0 +1,49 @@
+// Validation entry points for tariff documents: precise, path-prefixed messages.
+import type { z } from "zod";
+import { TariffSchema } from "./schema";
+import type { Tariff } from "./schema";
+
+export class TariffValidationError extends Error {
+  readonly errors: string[];
+  constructor(errors: string[], what = "tariff document") {
+    super(`invalid ${what}:\n  - ${errors.join("\n  - ")}`);
+    this.name = "TariffValidationError";
+    this.errors = errors;
+  }
+}
+
+/** Thrown by priceStay / tariffInForce for bad call arguments (not for a bad tariff). */
+export class PricingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PricingError";
+  }
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) {
+    if (typeof p === "number") out += `[${p}]`;
+    else out += out === "" ? String(p) : `.${String(p)}`;
+  }
+  return out === "" ? "(tariff)" : out;
+}
+
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
+}
+
+export type TariffValidation = { ok: true; tariff: Tariff } | { ok: false; errors: string[] };
+
+/** Validate an untrusted tariff document (shape, amounts, zone, currency, ambiguity, coverage). */
+export function validateTariff(input: unknown): TariffValidation {
+  const r = TariffSchema.safeParse(input);
+  return r.success ? { ok: true, tariff: r.data } : { ok: false, errors: formatIssues(r.error.issues) };
+}
+
+/** Like validateTariff, but returns the tariff or throws a TariffValidationError listing every problem. */
+export function parseTariff(input: unknown): Tariff {
+  const r = validateTariff(input);
+  if (!r.ok) throw new TariffValidationError(r.errors);
+  return r.tariff;
+}
