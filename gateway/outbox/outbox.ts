@@ -109,6 +109,7 @@ export class Outbox {
   private queue: Pending[] = [];
   private writing: Promise<void> | undefined;
   private doneWriting: Promise<void> | undefined;
+  private persistAgain = false;
   private waiters = new Set<() => void>();
   private listeners = new Set<() => void>();
   private closed = false;
@@ -205,7 +206,7 @@ export class Outbox {
   markDone(seq: number): void {
     if (seq <= this.done) return;
     this.done = Math.min(seq, this.durableSeq);
-    this.doneWriting ??= this.persistDone();
+    this.requestPersist();
   }
 
   /** Wait for pending appends and the watermark to reach the disk, then close the files. */
@@ -289,7 +290,7 @@ export class Outbox {
     this.durableSeq = lastSeq;
     this.segments = segs;
     // 3. Drop segments that are entirely delivered; keep the last one open for appends.
-    await this.deleteDoneSegments(lastSeq);
+    await this.deleteDoneSegments(this.done);
     const lastSeg = this.segments[this.segments.length - 1];
     if (lastSeg && lastSeg.start <= lastSeq + 1) {
       this.active = { seg: lastSeg, fh: await open(lastSeg.path, "r+"), size: lastValidSize, lastSeq };
@@ -347,21 +348,30 @@ export class Outbox {
     this.segments.push(seg);
     this.active = { seg, fh, size: 0, lastSeq: firstSeq - 1 };
     // The previous segment may now be entirely delivered.
-    this.doneWriting ??= this.persistDone();
+    this.requestPersist();
     return this.active;
+  }
+
+  /** Persist the watermark and compact, in the background; one runner at a time, re-run if asked meanwhile. */
+  private requestPersist(): void {
+    this.persistAgain = true;
+    this.doneWriting ??= this.persistDone();
   }
 
   private async persistDone(): Promise<void> {
     try {
-      while (this.persistedDone < this.done && this.doneFh) {
-        const v = this.done;
-        const line = Buffer.from(`${v}\n`);
-        await writeAll(this.doneFh, line, this.doneSize);
-        this.doneSize += line.length;
-        this.persistedDone = v;
-        if (this.doneSize > DONE_REWRITE_BYTES) await this.rewriteDone(v);
+      while (this.persistAgain) {
+        this.persistAgain = false;
+        while (this.persistedDone < this.done && this.doneFh) {
+          const v = this.done;
+          const line = Buffer.from(`${v}\n`);
+          await writeAll(this.doneFh, line, this.doneSize);
+          this.doneSize += line.length;
+          this.persistedDone = v;
+          if (this.doneSize > DONE_REWRITE_BYTES) await this.rewriteDone(v);
+        }
+        await this.deleteDoneSegments(this.persistedDone);
       }
-      await this.deleteDoneSegments(this.persistedDone);
     } catch (err) {
       this.log.error({ err: (err as Error).message }, "could not record the delivery watermark (events may be re-sent, none lost)");
     } finally {
