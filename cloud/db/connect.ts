@@ -1,0 +1,219 @@
+/**
+ * Opening the cloud database (ARCHITECTURE §5, §7, §8).
+ *
+ * - `databaseUrl` set (DATABASE_URL) → a postgres.js pool on that PostgreSQL server.
+ * - otherwise → an embedded PGlite (Postgres compiled to WASM), persisted under `dataDir`, or in
+ *   memory when no `dataDir` is given (tests), served on loopback by
+ *   @electric-sql/pglite-socket and reached through the SAME postgres.js client.
+ *
+ * Why pglite-socket + postgres.js rather than a thin adapter over PGlite's own `query()`:
+ * ONE code path — every repository, transaction (`sql.begin`), `FOR UPDATE`, `SKIP LOCKED`,
+ * jsonb and int8 parsing, and error class (PostgresError with SQLSTATE codes) is exactly the
+ * one that runs against the production server, so the shared test suite proves the real code
+ * on both. The costs, measured (§8): the socket server feeds all connections into ONE session,
+ * so the pool is forced to `max: 1` (a transaction on one connection would otherwise stall
+ * queries on another); LISTEN/NOTIFY is not delivered (the outbox relay polls); one loopback
+ * round trip per statement. The socket listens on 127.0.0.1 and an OS-assigned port by default
+ * (never 5432, so it cannot clash with a real server); `pglitePort` pins it.
+ */
+import { mkdirSync } from "node:fs";
+import postgres from "postgres";
+import type { Logger } from "../../host/log";
+import { silentLogger } from "../../host/log";
+import { runMigrations, type MigrationReport } from "./migrate";
+import { INT8_TYPE, type Sql, type Tx } from "./types";
+
+export interface OpenDatabaseOptions {
+  /** PostgreSQL URL (DATABASE_URL). Absent → embedded PGlite. */
+  databaseUrl?: string;
+  /** PGlite only: directory the database persists in (created if missing). Absent → in memory. */
+  dataDir?: string;
+  /** PGlite only: loopback address of the socket server (default 127.0.0.1). */
+  pgliteHost?: string;
+  /** PGlite only: port of the socket server (default 0 = OS-assigned; never defaults to 5432). */
+  pglitePort?: number;
+  /** Server only: schema to work in (search_path). Used by tests for isolation. */
+  schema?: string;
+  /** Server only: create `schema` if it does not exist (default false). */
+  createSchema?: boolean;
+  /** Server only: pool size (default 10). PGlite is always 1 (§8). */
+  max?: number;
+  /** Run the migrations on open (default true). */
+  migrate?: boolean;
+  /** Seconds to wait for the server on connect (default 10). */
+  connectTimeoutS?: number;
+  logger?: Logger;
+}
+
+export interface Database {
+  readonly kind: "postgres" | "pglite";
+  /** The pool (auto-commit per statement). Prefer repository functions. */
+  readonly sql: Sql;
+  /** Schema version and what this open applied. */
+  readonly migrations: MigrationReport;
+  /** Where it points, safe to log (password removed). */
+  readonly description: string;
+  /** Runs `fn` in one transaction (READ COMMITTED); commits if it resolves, rolls back if it throws. */
+  tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** Health probe: resolves when a round trip works. */
+  ping(): Promise<void>;
+  /** Ends the pool, then (PGlite) the socket server and the database. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The database could not be reached or opened; `message` says what to do. */
+export class DatabaseConnectionError extends Error {
+  override readonly name = "DatabaseConnectionError";
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** A URL with its password replaced, for logs and messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "****";
+    return u.toString();
+  } catch {
+    return "(unparseable DATABASE_URL)";
+  }
+}
+
+function clientOptions(max: number, connectTimeoutS: number, schema: string | undefined, logger: Logger) {
+  return {
+    max,
+    connect_timeout: connectTimeoutS,
+    idle_timeout: 0,
+    types: { int8: INT8_TYPE },
+    transform: { column: { from: postgres.toCamel } },
+    connection: { TimeZone: "UTC", application_name: "syspark-cloud", ...(schema ? { search_path: schema } : {}) },
+    onnotice: (n: postgres.Notice) => logger.debug({ notice: n.message }, "postgres notice"),
+  };
+}
+
+function describeConnectError(err: unknown): string {
+  const e = err as { code?: string; message?: string; errors?: { message?: string }[] };
+  const inner = e.errors?.map((x) => x.message).join("; ");
+  return [e.code, inner || e.message || String(err)].filter(Boolean).join(": ");
+}
+
+function wrap(kind: Database["kind"], sql: Sql, migrations: MigrationReport, description: string, onClose: () => Promise<void>): Database {
+  let closing: Promise<void> | undefined;
+  return {
+    kind,
+    sql,
+    migrations,
+    description,
+    tx: <T>(fn: (tx: Tx) => Promise<T>) => sql.begin((tx) => fn(tx)) as Promise<T>,
+    ping: async () => {
+      await sql`SELECT 1`;
+    },
+    close: () => (closing ??= onClose()),
+  };
+}
+
+export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
+  const logger = options.logger ?? silentLogger;
+  const connectTimeoutS = options.connectTimeoutS ?? 10;
+  if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
+    throw new DatabaseConnectionError(`schema "${options.schema}" is not a plain lowercase identifier`);
+  }
+  if (options.databaseUrl) return openServer(options.databaseUrl, options, connectTimeoutS, logger);
+  return openPglite(options, connectTimeoutS, logger);
+}
+
+async function openServer(url: string, options: OpenDatabaseOptions, connectTimeoutS: number, logger: Logger): Promise<Database> {
+  const description = redactUrl(url);
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new DatabaseConnectionError(`DATABASE_URL must start with postgres:// or postgresql:// (got ${description})`);
+  }
+  const schema = options.schema;
+  if (schema && options.createSchema) {
+    const admin = postgres(url, { ...clientOptions(1, connectTimeoutS, undefined, logger) });
+    try {
+      await admin.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    } catch (err) {
+      await admin.end({ timeout: 1 }).catch(() => undefined);
+      throw refused(description, err);
+    }
+    await admin.end({ timeout: 5 });
+  }
+  const sql = postgres(url, clientOptions(options.max ?? 10, connectTimeoutS, schema, logger)) as unknown as Sql;
+  try {
+    await sql`SELECT 1`;
+  } catch (err) {
+    await sql.end({ timeout: 1 }).catch(() => undefined);
+    throw refused(description, err);
+  }
+  let migrations: MigrationReport = { applied: [], version: 0 };
+  try {
+    if (options.migrate !== false) migrations = await runMigrations(sql);
+  } catch (err) {
+    await sql.end({ timeout: 1 }).catch(() => undefined);
+    throw err;
+  }
+  logger.info({ database: description, schema, version: migrations.version, applied: migrations.applied }, "database ready (PostgreSQL server)");
+  return wrap("postgres", sql, migrations, description, () => sql.end({ timeout: 5 }));
+}
+
+function refused(description: string, err: unknown): DatabaseConnectionError {
+  return new DatabaseConnectionError(
+    `DATABASE_URL is set but the server refused the connection: ${describeConnectError(err)}. ` +
+      `Check that PostgreSQL is running and reachable at ${description} (host, port, user, database, password), ` +
+      `or unset DATABASE_URL to use the embedded PGlite database.`,
+  );
+}
+
+async function openPglite(options: OpenDatabaseOptions, connectTimeoutS: number, logger: Logger): Promise<Database> {
+  const started = Date.now();
+  const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import("@electric-sql/pglite"), import("@electric-sql/pglite-socket")]);
+  let pglite: InstanceType<typeof PGlite>;
+  try {
+    if (options.dataDir) {
+      mkdirSync(options.dataDir, { recursive: true });
+      pglite = await PGlite.create({ dataDir: options.dataDir });
+    } else {
+      pglite = await PGlite.create();
+    }
+  } catch (err) {
+    const where = options.dataDir ? `the data directory ${options.dataDir}` : "an in-memory database";
+    throw new DatabaseConnectionError(
+      `could not open the embedded PGlite database in ${where}: ${(err as Error).message}. ` +
+        `Check that the directory is writable and not used by another SysPark process, or set DATABASE_URL to use a PostgreSQL server.`,
+    );
+  }
+  const host = options.pgliteHost ?? "127.0.0.1";
+  const server = new PGLiteSocketServer({ db: pglite, host, port: options.pglitePort ?? 0, maxConnections: 1 });
+  try {
+    await server.start();
+  } catch (err) {
+    await pglite.close().catch(() => undefined);
+    throw new DatabaseConnectionError(
+      `could not start the embedded PGlite socket server on ${host}:${options.pglitePort ?? 0}: ${(err as Error).message}. Choose another port.`,
+    );
+  }
+  const conn = server.getServerConn();
+  const port = Number(conn.slice(conn.lastIndexOf(":") + 1));
+  const description = `pglite ${options.dataDir ?? "(in memory)"} via ${host}:${port}`;
+  const sql = postgres({
+    ...clientOptions(1, connectTimeoutS, undefined, logger),
+    host,
+    port,
+    user: "postgres",
+    database: "postgres",
+  }) as unknown as Sql;
+  const shutdown = async () => {
+    await sql.end({ timeout: 5 }).catch(() => undefined);
+    await server.stop().catch(() => undefined);
+    await pglite.close();
+  };
+  let migrations: MigrationReport = { applied: [], version: 0 };
+  try {
+    if (options.migrate !== false) migrations = await runMigrations(sql);
+  } catch (err) {
+    await shutdown().catch(() => undefined);
+    throw err;
+  }
+  logger.info({ database: description, version: migrations.version, applied: migrations.applied, startMs: Date.now() - started }, "database ready (embedded PGlite)");
+  return wrap("pglite", sql, migrations, description, shutdown);
+}

@@ -1,0 +1,240 @@
+/**
+ * Versioned schema migrations, applied in order by runMigrations (cloud/db/migrate.ts).
+ * Rules: never edit a migration once released (its checksum is recorded and checked on start);
+ * add a new version instead. Each migration runs in its own transaction.
+ *
+ * Conventions (ARCHITECTURE §5): money is an integer `amount` in minor units next to an
+ * ISO 4217 `currency`; every timestamp is timestamptz (the connection TimeZone is UTC);
+ * status columns carry a CHECK with the same values as the state machines in
+ * cloud/domain/state-machines.ts.
+ */
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+const V1_CORE = /* sql */ `
+CREATE TABLE sites (
+  site_id     text PRIMARY KEY CHECK (site_id ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
+  name        text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+  time_zone   text NOT NULL CHECK (length(time_zone) BETWEEN 1 AND 64),
+  currency    char(3) NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE lanes (
+  site_id     text NOT NULL REFERENCES sites(site_id),
+  lane_id     text NOT NULL CHECK (lane_id ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
+  kind        text NOT NULL CHECK (kind IN ('entry', 'exit')),
+  name        text NOT NULL DEFAULT '',
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (site_id, lane_id)
+);
+
+CREATE TABLE tariffs (
+  tariff_id       bigserial PRIMARY KEY,
+  site_id         text NOT NULL REFERENCES sites(site_id),
+  version         integer NOT NULL CHECK (version > 0),
+  effective_from  timestamptz NOT NULL,
+  document        jsonb NOT NULL CHECK (jsonb_typeof(document) = 'object'),
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (site_id, version)
+);
+CREATE INDEX tariffs_in_force ON tariffs (site_id, effective_from DESC, version DESC);
+
+CREATE TABLE sessions (
+  session_id        text PRIMARY KEY CHECK (length(session_id) BETWEEN 1 AND 64),
+  site_id           text NOT NULL REFERENCES sites(site_id),
+  entry_lane_id     text,
+  exit_lane_id      text,
+  identity_method   text NOT NULL CHECK (identity_method IN ('plate', 'badge', 'ticket')),
+  identity_value    text NOT NULL CHECK (length(identity_value) BETWEEN 1 AND 64),
+  entry_ts          timestamptz NOT NULL,
+  exit_ts           timestamptz,
+  status            text NOT NULL DEFAULT 'active'
+                    CHECK (status IN ('active', 'pending_payment', 'paid', 'closed', 'flagged')),
+  status_changed_at timestamptz NOT NULL DEFAULT now(),
+  tariff_id         bigint REFERENCES tariffs(tariff_id),
+  tariff_version    integer,
+  amount            integer CHECK (amount >= 0),
+  currency          char(3) CHECK (currency ~ '^[A-Z]{3}$'),
+  quote_breakdown   jsonb,
+  priced_at         timestamptz,
+  pay_token_hash    text CHECK (pay_token_hash ~ '^[0-9a-f]{64}$'),
+  paid_at           timestamptz,
+  exit_method       text CHECK (exit_method IN ('plate', 'badge', 'ticket', 'pin', 'operator')),
+  barrier_result    text CHECK (barrier_result IN ('opened', 'timeout', 'fault', 'not_opened')),
+  flag_reason       text,
+  created_at        timestamptz NOT NULL DEFAULT now(),
+  FOREIGN KEY (site_id, entry_lane_id) REFERENCES lanes(site_id, lane_id),
+  FOREIGN KEY (site_id, exit_lane_id) REFERENCES lanes(site_id, lane_id),
+  CHECK ((amount IS NULL) = (currency IS NULL)),
+  CHECK (status NOT IN ('pending_payment', 'paid') OR amount IS NOT NULL),
+  CHECK (exit_ts IS NULL OR exit_ts >= entry_ts)
+);
+-- One open session per identity per site (issue 4). Open = the vehicle is inside.
+CREATE UNIQUE INDEX sessions_one_open_per_identity
+  ON sessions (site_id, identity_method, identity_value)
+  WHERE status IN ('active', 'pending_payment', 'paid');
+CREATE INDEX sessions_by_status ON sessions (site_id, status);
+
+CREATE TABLE payments (
+  payment_id       text PRIMARY KEY,
+  session_id       text NOT NULL REFERENCES sessions(session_id),
+  provider         text NOT NULL CHECK (provider ~ '^[a-z][a-z0-9_]{0,31}$'),
+  provider_ref     text UNIQUE,
+  amount           integer NOT NULL CHECK (amount > 0),
+  currency         char(3) NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+  state            text NOT NULL DEFAULT 'requested'
+                   CHECK (state IN ('requested', 'pending', 'paid', 'failed', 'canceled')),
+  idempotency_key  text NOT NULL UNIQUE CHECK (length(idempotency_key) BETWEEN 1 AND 255),
+  validated_ts     timestamptz,
+  failure_reason   text,
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  updated_at       timestamptz NOT NULL DEFAULT now(),
+  CHECK ((state = 'paid') = (validated_ts IS NOT NULL)),
+  CHECK (state = 'requested' OR provider_ref IS NOT NULL)
+);
+CREATE INDEX payments_by_session ON payments (session_id);
+
+CREATE TABLE refunds (
+  refund_id        text PRIMARY KEY,
+  payment_id       text NOT NULL REFERENCES payments(payment_id),
+  provider_ref     text UNIQUE,
+  amount           integer NOT NULL CHECK (amount > 0),
+  currency         char(3) NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+  state            text NOT NULL DEFAULT 'requested'
+                   CHECK (state IN ('requested', 'pending', 'succeeded', 'failed', 'canceled')),
+  reason           text NOT NULL CHECK (length(reason) BETWEEN 1 AND 500),
+  idempotency_key  text NOT NULL UNIQUE,
+  failure_reason   text,
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  updated_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX refunds_by_payment ON refunds (payment_id);
+
+CREATE TABLE webhook_events (
+  provider         text NOT NULL,
+  event_id         text NOT NULL CHECK (length(event_id) BETWEEN 1 AND 255),
+  type             text NOT NULL,
+  status           text NOT NULL DEFAULT 'received'
+                   CHECK (status IN ('received', 'processed', 'ignored', 'failed')),
+  attempts         integer NOT NULL DEFAULT 1,
+  last_error       text,
+  payload          jsonb NOT NULL,
+  received_at      timestamptz NOT NULL DEFAULT now(),
+  updated_at       timestamptz NOT NULL DEFAULT now(),
+  processed_at     timestamptz,
+  PRIMARY KEY (provider, event_id)
+);
+
+CREATE TABLE outbox (
+  id             bigserial PRIMARY KEY,
+  topic          text NOT NULL CHECK (length(topic) BETWEEN 1 AND 512),
+  payload        jsonb NOT NULL,
+  dedupe_key     text UNIQUE,
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  published_at   timestamptz,
+  attempts       integer NOT NULL DEFAULT 0,
+  claimed_until  timestamptz,
+  last_error     text
+);
+CREATE INDEX outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
+
+CREATE TABLE operators (
+  operator_id    bigserial PRIMARY KEY,
+  username       text NOT NULL CHECK (username ~ '^[a-z0-9][a-z0-9._-]{1,63}$'),
+  password_hash  text NOT NULL CHECK (length(password_hash) >= 20),
+  role           text NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
+  disabled       boolean NOT NULL DEFAULT false,
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  updated_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX operators_username ON operators (username);
+
+CREATE TABLE overrides (
+  override_id    bigserial PRIMARY KEY,
+  cmd_id         text NOT NULL UNIQUE,
+  site_id        text NOT NULL REFERENCES sites(site_id),
+  lane_id        text NOT NULL,
+  session_id     text REFERENCES sessions(session_id),
+  operator_id    bigint NOT NULL REFERENCES operators(operator_id),
+  action         text NOT NULL CHECK (action IN ('open', 'reset')),
+  reason         text NOT NULL CHECK (length(btrim(reason)) BETWEEN 3 AND 500),
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  FOREIGN KEY (site_id, lane_id) REFERENCES lanes(site_id, lane_id)
+);
+
+-- Trusted badges / PINs for offline exits (ARCHITECTURE §3 parking/acl/*). PINs are stored
+-- hashed only. Every change bumps the site's access-list version.
+CREATE TABLE access_list_versions (
+  site_id   text PRIMARY KEY REFERENCES sites(site_id),
+  version   bigint NOT NULL DEFAULT 0
+);
+CREATE TABLE access_list_entries (
+  site_id     text NOT NULL REFERENCES sites(site_id),
+  entry_id    text NOT NULL CHECK (length(entry_id) BETWEEN 1 AND 64),
+  kind        text NOT NULL CHECK (kind IN ('badge', 'pin')),
+  badge_uid   text,
+  pin_hash    text,
+  label       text NOT NULL DEFAULT '',
+  valid_from  timestamptz,
+  valid_until timestamptz,
+  version     bigint NOT NULL,
+  deleted     boolean NOT NULL DEFAULT false,
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (site_id, entry_id),
+  CHECK ((kind = 'badge') = (badge_uid IS NOT NULL)),
+  CHECK ((kind = 'pin') = (pin_hash IS NOT NULL))
+);
+CREATE UNIQUE INDEX access_list_badge ON access_list_entries (site_id, badge_uid)
+  WHERE badge_uid IS NOT NULL AND NOT deleted;
+
+-- Site events already acted on (MQTT QoS 1 delivers duplicates: act once).
+CREATE TABLE processed_site_events (
+  site_id       text NOT NULL,
+  event_id      text NOT NULL CHECK (length(event_id) BETWEEN 1 AND 128),
+  topic         text NOT NULL,
+  processed_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (site_id, event_id)
+);
+
+-- Append-only, hash-chained audit log. hash = SHA-256(prev_hash || canonical JSON of
+-- {seq, ts, kind, session_id, payload}) computed in cloud/db/audit.ts; audit_head holds the
+-- chain head and is locked (FOR UPDATE) by every append so the chain never forks.
+CREATE TABLE audit_log (
+  seq         bigint PRIMARY KEY CHECK (seq > 0),
+  ts          timestamptz NOT NULL,
+  kind        text NOT NULL CHECK (kind ~ '^[a-z][a-z0-9_.]{0,63}$'),
+  session_id  text,
+  payload     jsonb NOT NULL,
+  prev_hash   text NOT NULL CHECK (prev_hash ~ '^[0-9a-f]{64}$'),
+  hash        text NOT NULL UNIQUE CHECK (hash ~ '^[0-9a-f]{64}$')
+);
+CREATE INDEX audit_log_ts ON audit_log (ts);
+CREATE INDEX audit_log_session ON audit_log (session_id) WHERE session_id IS NOT NULL;
+
+CREATE TABLE audit_head (
+  singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  seq        bigint NOT NULL,
+  hash       text NOT NULL
+);
+INSERT INTO audit_head (singleton, seq, hash) VALUES (true, 0, repeat('0', 64));
+
+CREATE FUNCTION audit_log_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'audit_log is append-only: % rejected', TG_OP
+    USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+CREATE TRIGGER audit_log_append_only
+  BEFORE UPDATE OR DELETE ON audit_log
+  FOR EACH ROW EXECUTE FUNCTION audit_log_reject_change();
+CREATE TRIGGER audit_log_no_truncate
+  BEFORE TRUNCATE ON audit_log
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_reject_change();
+`;
+
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: "core schema", sql: V1_CORE }];

@@ -1,0 +1,229 @@
+/**
+ * Payments and refunds (user's docs 000 §2, 004). The amount of a payment is taken from the
+ * session's quote in the database, never from the caller (the browser never sets a price).
+ * Every state change locks the session row, then the payment row (the global lock order), and
+ * is checked against PAYMENT_MACHINE; webhooks go through `applyPaymentEvent`, which ignores
+ * stale events instead of moving a state backwards.
+ */
+import { randomUUID } from "node:crypto";
+import { PAYMENT_MACHINE, REFUND_MACHINE, assertTransition, classify, type PaymentState, type RefundState, type TransitionVerdict } from "../domain/state-machines";
+import { IdempotencyConflictError, NotFoundError, ValidationError } from "./errors";
+import { lockSession, settleSession, type SessionRow } from "./sessions";
+import type { Q, Tx } from "./types";
+
+export interface PaymentRow {
+  paymentId: string;
+  sessionId: string;
+  provider: string;
+  providerRef: string | null;
+  amount: number;
+  currency: string;
+  state: PaymentState;
+  idempotencyKey: string;
+  validatedTs: Date | null;
+  failureReason: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface RefundRow {
+  refundId: string;
+  paymentId: string;
+  providerRef: string | null;
+  amount: number;
+  currency: string;
+  state: RefundState;
+  reason: string;
+  idempotencyKey: string;
+  failureReason: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export async function getPayment(q: Q, paymentId: string): Promise<PaymentRow> {
+  const [row] = await q<PaymentRow[]>`SELECT * FROM payments WHERE payment_id = ${paymentId}`;
+  if (!row) throw new NotFoundError("payment", paymentId);
+  return row;
+}
+
+export async function findPaymentByProviderRef(q: Q, providerRef: string): Promise<PaymentRow | undefined> {
+  const [row] = await q<PaymentRow[]>`SELECT * FROM payments WHERE provider_ref = ${providerRef}`;
+  return row;
+}
+
+export async function listPayments(q: Q, sessionId: string): Promise<PaymentRow[]> {
+  return [...(await q<PaymentRow[]>`SELECT * FROM payments WHERE session_id = ${sessionId} ORDER BY created_at, payment_id`)];
+}
+
+/**
+ * Creates the payment for a session's current quote, idempotently: the same `idempotencyKey`
+ * returns the same payment (created: false); reusing a key for another session or amount throws
+ * IdempotencyConflictError. The session must be pending_payment. Use a key that names the quote,
+ * e.g. `pay:<session_id>:<priced_at ms>` — the same key must be passed to the provider.
+ */
+export async function createPayment(
+  tx: Tx,
+  input: { sessionId: string; provider: string; idempotencyKey: string; paymentId?: string },
+): Promise<{ payment: PaymentRow; created: boolean; session: SessionRow }> {
+  const session = await lockSession(tx, input.sessionId);
+  const [existing] = await tx<PaymentRow[]>`SELECT * FROM payments WHERE idempotency_key = ${input.idempotencyKey} FOR UPDATE`;
+  if (existing) {
+    if (existing.sessionId !== session.sessionId || existing.provider !== input.provider) {
+      throw new IdempotencyConflictError(`idempotency key ${input.idempotencyKey} was used for another payment`);
+    }
+    return { payment: existing, created: false, session };
+  }
+  if (session.status !== "pending_payment") {
+    throw new ValidationError(`session ${session.sessionId} is ${session.status}: a payment can only be created while pending_payment`);
+  }
+  if (session.amount === null || session.currency === null || session.amount <= 0) {
+    throw new ValidationError(`session ${session.sessionId} has no positive quote to pay`);
+  }
+  const [payment] = await tx<PaymentRow[]>`
+    INSERT INTO payments (payment_id, session_id, provider, amount, currency, state, idempotency_key)
+    VALUES (${input.paymentId ?? `pay_${randomUUID()}`}, ${session.sessionId}, ${input.provider}, ${session.amount}, ${session.currency}, 'requested', ${input.idempotencyKey})
+    RETURNING *`;
+  return { payment, created: true, session };
+}
+
+/**
+ * Records the provider's reference (PaymentIntent id) once the provider has created it, and
+ * moves requested → pending. Idempotent for the same reference; another reference on the
+ * same payment throws IdempotencyConflictError.
+ */
+export async function attachProviderRef(tx: Tx, paymentId: string, providerRef: string): Promise<PaymentRow> {
+  const p = await getPayment(tx, paymentId);
+  await lockSession(tx, p.sessionId);
+  const [payment] = await tx<PaymentRow[]>`SELECT * FROM payments WHERE payment_id = ${paymentId} FOR UPDATE`;
+  if (payment.providerRef === providerRef) return payment;
+  if (payment.providerRef !== null) throw new IdempotencyConflictError(`payment ${paymentId} already has provider reference ${payment.providerRef}`);
+  const to: PaymentState = payment.state === "requested" ? "pending" : payment.state;
+  if (to !== payment.state) assertTransition(PAYMENT_MACHINE, payment.state, to, paymentId);
+  const [row] = await tx<PaymentRow[]>`
+    UPDATE payments SET provider_ref = ${providerRef}, state = ${to}, updated_at = now()
+    WHERE payment_id = ${paymentId} RETURNING *`;
+  return row;
+}
+
+export interface PaymentEventResult {
+  /** "applied": state changed; "noop": already in that state (replay); "stale": out-of-order, ignored. */
+  outcome: "applied" | "noop" | "stale";
+  payment: PaymentRow;
+  session: SessionRow;
+  /** When the payment became paid: what happened to the session ("applied" = it is now paid). */
+  sessionOutcome?: "applied" | "noop" | "stale";
+}
+
+type PaymentTarget = Exclude<PaymentState, "requested">;
+
+async function lockPaymentAndSession(tx: Tx, where: { paymentId: string } | { providerRef: string }): Promise<{ payment: PaymentRow; session: SessionRow }> {
+  const found =
+    "paymentId" in where
+      ? await tx<{ sessionId: string; paymentId: string }[]>`SELECT session_id, payment_id FROM payments WHERE payment_id = ${where.paymentId}`
+      : await tx<{ sessionId: string; paymentId: string }[]>`SELECT session_id, payment_id FROM payments WHERE provider_ref = ${where.providerRef}`;
+  if (found.length === 0) throw new NotFoundError("payment", "paymentId" in where ? where.paymentId : `with provider reference ${where.providerRef}`);
+  const session = await lockSession(tx, found[0].sessionId);
+  const [payment] = await tx<PaymentRow[]>`SELECT * FROM payments WHERE payment_id = ${found[0].paymentId} FOR UPDATE`;
+  return { payment, session };
+}
+
+async function writePayment(tx: Tx, payment: PaymentRow, to: PaymentTarget, opts: { failureReason?: string; validatedAt?: Date }): Promise<PaymentRow> {
+  const failure = to === "failed" || to === "canceled" ? (opts.failureReason ?? null) : null;
+  const validated = to === "paid" ? (opts.validatedAt ?? new Date()) : null;
+  const [row] = await tx<PaymentRow[]>`
+    UPDATE payments SET state = ${to}, failure_reason = ${failure}, validated_ts = ${validated}, updated_at = now()
+    WHERE payment_id = ${payment.paymentId} RETURNING *`;
+  return row;
+}
+
+async function transition(
+  tx: Tx,
+  where: { paymentId: string } | { providerRef: string },
+  to: PaymentTarget,
+  opts: { failureReason?: string; validatedAt?: Date },
+  strict: boolean,
+): Promise<PaymentEventResult> {
+  const { payment, session } = await lockPaymentAndSession(tx, where);
+  const verdict: TransitionVerdict = classify(PAYMENT_MACHINE, payment.state, to);
+  if (strict && verdict === "stale") assertTransition(PAYMENT_MACHINE, payment.state, to, payment.paymentId);
+  if (to === "pending" && payment.providerRef === null) throw new ValidationError(`payment ${payment.paymentId} has no provider reference yet (attachProviderRef first)`);
+  if (verdict !== "apply") return { outcome: verdict === "noop" ? "noop" : "stale", payment, session };
+  const updated = await writePayment(tx, payment, to, opts);
+  if (to !== "paid") return { outcome: "applied", payment: updated, session };
+  const settled = await settleSession(tx, session.sessionId, updated.validatedTs ?? new Date());
+  return { outcome: "applied", payment: updated, session: settled.session, sessionOutcome: settled.outcome };
+}
+
+/**
+ * Applies a provider event (verified webhook, or a server-side retrieve) to the payment with
+ * that provider reference. Out-of-order and replayed events never move a state backwards:
+ * they come back as "stale" / "noop" with nothing written. Becoming paid also settles the
+ * session (pending_payment → paid) in the same transaction.
+ */
+export async function applyPaymentEvent(
+  tx: Tx,
+  providerRef: string,
+  to: PaymentTarget,
+  opts: { failureReason?: string; validatedAt?: Date } = {},
+): Promise<PaymentEventResult> {
+  return transition(tx, { providerRef }, to, opts, false);
+}
+
+/**
+ * Same as applyPaymentEvent but by payment id and strict: a transition the table forbids throws
+ * IllegalTransitionError (for the server's own commands, e.g. a retry: failed → pending).
+ */
+export async function transitionPayment(
+  tx: Tx,
+  paymentId: string,
+  to: PaymentTarget,
+  opts: { failureReason?: string; validatedAt?: Date } = {},
+): Promise<PaymentEventResult> {
+  return transition(tx, { paymentId }, to, opts, true);
+}
+
+/**
+ * Creates a refund of a paid payment, idempotently by key. The total of refunds that are not
+ * failed or canceled never exceeds the payment's amount (checked under the payment's row lock).
+ */
+export async function createRefund(
+  tx: Tx,
+  input: { paymentId: string; amount: number; reason: string; idempotencyKey: string; refundId?: string },
+): Promise<{ refund: RefundRow; created: boolean }> {
+  if (!Number.isInteger(input.amount) || input.amount <= 0) throw new ValidationError("refund amount must be a positive integer (minor units)");
+  const { payment } = await lockPaymentAndSession(tx, { paymentId: input.paymentId });
+  const [existing] = await tx<RefundRow[]>`SELECT * FROM refunds WHERE idempotency_key = ${input.idempotencyKey}`;
+  if (existing) {
+    if (existing.paymentId !== payment.paymentId || existing.amount !== input.amount) throw new IdempotencyConflictError(`idempotency key ${input.idempotencyKey} was used for another refund`);
+    return { refund: existing, created: false };
+  }
+  if (payment.state !== "paid") throw new ValidationError(`payment ${payment.paymentId} is ${payment.state}: only a paid payment can be refunded`);
+  const [{ refunded }] = await tx<{ refunded: number }[]>`
+    SELECT COALESCE(sum(amount), 0)::int4 AS refunded FROM refunds WHERE payment_id = ${payment.paymentId} AND state NOT IN ('failed', 'canceled')`;
+  if (refunded + input.amount > payment.amount) {
+    throw new ValidationError(`refund of ${input.amount} exceeds what is left to refund (${payment.amount - refunded} ${payment.currency})`);
+  }
+  const [refund] = await tx<RefundRow[]>`
+    INSERT INTO refunds (refund_id, payment_id, amount, currency, state, reason, idempotency_key)
+    VALUES (${input.refundId ?? `re_${randomUUID()}`}, ${payment.paymentId}, ${input.amount}, ${payment.currency}, 'requested', ${input.reason}, ${input.idempotencyKey})
+    RETURNING *`;
+  return { refund, created: true };
+}
+
+/** Moves a refund (by id; sets the provider reference when given). Stale events are ignored. */
+export async function applyRefundEvent(
+  tx: Tx,
+  refundId: string,
+  to: Exclude<RefundState, "requested">,
+  opts: { providerRef?: string; failureReason?: string } = {},
+): Promise<{ outcome: "applied" | "noop" | "stale"; refund: RefundRow }> {
+  const [r] = await tx<RefundRow[]>`SELECT * FROM refunds WHERE refund_id = ${refundId} FOR UPDATE`;
+  if (!r) throw new NotFoundError("refund", refundId);
+  const verdict = classify(REFUND_MACHINE, r.state, to);
+  if (verdict !== "apply") return { outcome: verdict === "noop" ? "noop" : "stale", refund: r };
+  const [refund] = await tx<RefundRow[]>`
+    UPDATE refunds SET state = ${to}, provider_ref = COALESCE(provider_ref, ${opts.providerRef ?? null}),
+      failure_reason = ${opts.failureReason ?? null}, updated_at = now()
+    WHERE refund_id = ${refundId} RETURNING *`;
+  return { outcome: "applied", refund };
+}
