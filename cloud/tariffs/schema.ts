@@ -10,13 +10,14 @@ export { DAYS };
 export type { DayOfWeek } from "./tz";
 
 
-const amount = (what: string) =>
+const money = (what: string, min: 0 | 1) =>
   z.number({ error: `${what} must be a number of minor units (e.g. 250 for 2.50 €)` })
     .int(`${what} must be an integer number of minor units (no fractions: 2.50 € is 250)`)
-    .min(0, `${what} must not be negative`)
+    .min(min, min === 0 ? `${what} must not be negative` : `${what} must be greater than 0`)
     .max(MAX_AMOUNT, `${what} must be at most ${MAX_AMOUNT} minor units`);
 
-const positiveAmount = (what: string) => amount(what).min(1, `${what} must be greater than 0`);
+const amount = (what: string) => money(what, 0);
+const positiveAmount = (what: string) => money(what, 1);
 
 const seconds = (what: string, min: number, max: number) =>
   z.number({ error: `${what} must be a number of seconds` })
