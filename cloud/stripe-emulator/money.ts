@@ -1,0 +1,29 @@
+/** Currency facts the emulator needs: zero-decimal currencies, minimum charge amounts, display. */
+
+const ZERO_DECIMAL = new Set(["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"]);
+
+/** Stripe's minimum charge amounts (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts), minor units. */
+const MINIMUM: Readonly<Record<string, number>> = {
+  usd: 50, eur: 50, gbp: 30, chf: 50, cad: 50, aud: 50, nzd: 50, sgd: 50, hkd: 400, jpy: 50,
+  dkk: 250, nok: 300, sek: 300, pln: 200, czk: 1500, huf: 17500, ron: 200, bgn: 100, mxn: 1000, brl: 50, inr: 50,
+};
+
+/** The currencies this emulator accepts (Stripe accepts more; add here if SysPark needs one). */
+export const SUPPORTED_CURRENCIES: ReadonlySet<string> = new Set([...Object.keys(MINIMUM), "krw", "clp"]);
+
+const SYMBOL: Readonly<Record<string, string>> = { usd: "$", eur: "€", gbp: "£", jpy: "¥" };
+
+export function isZeroDecimal(currency: string): boolean {
+  return ZERO_DECIMAL.has(currency);
+}
+
+export function minimumAmount(currency: string): number {
+  return MINIMUM[currency] ?? 50;
+}
+
+/** 1050, "eur" → "€10.50"; 500, "jpy" → "¥500"; 1050, "chf" → "CHF 10.50". */
+export function formatAmount(amount: number, currency: string): string {
+  const major = isZeroDecimal(currency) ? String(amount) : (amount / 100).toFixed(2);
+  const symbol = SYMBOL[currency];
+  return symbol ? `${symbol}${major}` : `${currency.toUpperCase()} ${major}`;
+}
