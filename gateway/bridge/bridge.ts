@@ -259,16 +259,19 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     await this.relay?.stop();
     const client = this.client;
     if (!client) return;
+    const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+    const outstanding = () => Object.keys(client.outgoing).length;
     if (graceful && client.connected) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 2000);
-        client.publish(toCloudTopic(this.siteId, siteTopic("gatewayStatus")), encodePayload("gatewayStatus", { ts: Date.now(), src: this.src, status: "offline" }), { qos: 1, retain: true }, () => {
-          clearTimeout(t);
-          resolve();
-        });
+      const offline = new Promise<void>((resolve) => {
+        client.publish(toCloudTopic(this.siteId, siteTopic("gatewayStatus")), encodePayload("gatewayStatus", { ts: Date.now(), src: this.src, status: "offline" }), { qos: 1, retain: true }, () => resolve());
       });
+      await Promise.race([offline, delay(2000)]);
+      for (let i = 0; i < 40 && outstanding() > 0 && client.connected; i++) await delay(50);
     }
-    await new Promise<void>((resolve) => client.end(!graceful, {}, () => resolve()));
+    // A clean DISCONNECT (no last will) only when nothing is left in flight: MQTT.js would wait for it forever.
+    // Whatever is still in flight stays in the outbox and is re-sent on the next start.
+    const clean = graceful && client.connected && outstanding() === 0;
+    await Promise.race([new Promise<void>((resolve) => client.end(!clean, {}, () => resolve())), delay(3000)]);
     this.metrics.cloudConnected.set(0);
   }
 
