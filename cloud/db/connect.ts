@@ -16,7 +16,10 @@
  * round trip per statement. The socket listens on 127.0.0.1 and an OS-assigned port by default
  * (never 5432, so it cannot clash with a real server); `pglitePort` pins it.
  */
-import { mkdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import postgres from "postgres";
 import type { Logger } from "../../host/log";
 import { silentLogger } from "../../host/log";
@@ -32,6 +35,13 @@ export interface OpenDatabaseOptions {
   pgliteHost?: string;
   /** PGlite only: port of the socket server (default 0 = OS-assigned; never defaults to 5432). */
   pglitePort?: number;
+  /**
+   * PGlite only: directory caching a pristine (freshly initialised, not migrated) PGlite data
+   * directory as a tarball (~40 MB), keyed by the installed PGlite build. A NEW database (in
+   * memory, or an empty dataDir) is then loaded from it instead of running initdb: ~2 s instead
+   * of ~9 s cold (more under load). Migrations still run as usual. Absent → no cache.
+   */
+  pgliteTemplateDir?: string;
   /** Server only: schema to work in (search_path). Used by tests for isolation. */
   schema?: string;
   /** Server only: create `schema` if it does not exist (default false). */
@@ -168,12 +178,25 @@ async function openPglite(options: OpenDatabaseOptions, connectTimeoutS: number,
   const started = Date.now();
   const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import("@electric-sql/pglite"), import("@electric-sql/pglite-socket")]);
   let pglite: InstanceType<typeof PGlite>;
+  const isNew = !options.dataDir || !existsSync(join(options.dataDir, "PG_VERSION"));
+  const template = isNew && options.pgliteTemplateDir ? templatePath(options.pgliteTemplateDir) : undefined;
+  const create = async (loadDataDir?: Blob) => {
+    if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+    return PGlite.create({ ...(options.dataDir ? { dataDir: options.dataDir } : {}), ...(loadDataDir ? { loadDataDir } : {}) });
+  };
   try {
-    if (options.dataDir) {
-      mkdirSync(options.dataDir, { recursive: true });
-      pglite = await PGlite.create({ dataDir: options.dataDir });
+    if (template && existsSync(template)) {
+      try {
+        pglite = await create(new Blob([readFileSync(template)]));
+      } catch (err) {
+        logger.warn({ template, err: (err as Error).message }, "PGlite template unusable; initialising from scratch");
+        rmSync(template, { force: true });
+        if (options.dataDir) rmSync(options.dataDir, { recursive: true, force: true });
+        pglite = await create();
+      }
     } else {
-      pglite = await PGlite.create();
+      pglite = await create();
+      if (template) await saveTemplate(pglite, template, logger);
     }
   } catch (err) {
     const where = options.dataDir ? `the data directory ${options.dataDir}` : "an in-memory database";
@@ -216,4 +239,29 @@ async function openPglite(options: OpenDatabaseOptions, connectTimeoutS: number,
   }
   logger.info({ database: description, version: migrations.version, applied: migrations.applied, startMs: Date.now() - started }, "database ready (embedded PGlite)");
   return wrap("pglite", sql, migrations, description, shutdown);
+}
+
+/** Template file name, keyed by the installed PGlite build (path, size, mtime of its entry). */
+function templatePath(dir: string): string {
+  let key = "unknown";
+  try {
+    const entry = fileURLToPath(import.meta.resolve("@electric-sql/pglite"));
+    const st = statSync(entry);
+    key = `${entry}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    // keep "unknown": a stale template that fails to load is discarded and rebuilt
+  }
+  return join(dir, `syspark-pglite-template-${createHash("sha256").update(key).digest("hex").slice(0, 16)}.tar`);
+}
+
+async function saveTemplate(pglite: { dumpDataDir(c?: "none" | "gzip" | "auto"): Promise<Blob> }, file: string, logger: Logger): Promise<void> {
+  try {
+    const blob = await pglite.dumpDataDir("none");
+    mkdirSync(join(file, ".."), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, Buffer.from(await blob.arrayBuffer()));
+    renameSync(tmp, file); // atomic: a concurrent reader sees the whole file or none
+  } catch (err) {
+    logger.warn({ file, err: (err as Error).message }, "could not save the PGlite template (continuing without it)");
+  }
 }

@@ -9,8 +9,11 @@ import { expect } from "chai";
 import { openDatabase } from "../../../cloud/db/index";
 import { databaseSuite } from "./suite";
 
+// A cached pristine data directory spares initdb on every run (see pgliteTemplateDir).
+const pgliteTemplateDir = join(tmpdir(), "syspark-test-cache");
+
 databaseSuite("cloud/db on embedded PGlite (in memory)", {
-  open: () => openDatabase({}),
+  open: () => openDatabase({ pgliteTemplateDir }),
   close: (db) => db.close(),
   concurrent: false,
 });
@@ -20,13 +23,13 @@ describe("cloud/db PGlite persistence", function () {
   it("persists under dataDir across a close and a reopen, without re-running migrations", async () => {
     const dir = mkdtempSync(join(tmpdir(), "syspark-pglite-"));
     try {
-      const a = await openDatabase({ dataDir: join(dir, "db") });
+      const a = await openDatabase({ dataDir: join(dir, "db"), pgliteTemplateDir });
       expect(a.kind).to.equal("pglite");
       expect(a.migrations.applied).to.deep.equal([1]);
       await a.sql`INSERT INTO sites (site_id, name, time_zone, currency) VALUES ('kept', 'Kept', 'UTC', 'EUR')`;
       await a.close();
       await a.close(); // idempotent
-      const b = await openDatabase({ dataDir: join(dir, "db") });
+      const b = await openDatabase({ dataDir: join(dir, "db"), pgliteTemplateDir });
       try {
         expect(b.migrations.applied).to.deep.equal([]);
         const rows = await b.sql<{ siteId: string }[]>`SELECT site_id FROM sites`;
