@@ -133,12 +133,12 @@ describe("exit controller peripherals and config", () => {
     const data = 0x123456;
     const bits: (0 | 1)[] = [];
     for (let i = 23; i >= 0; i--) bits.push(((data >> i) & 1) as 0 | 1);
-    const even = bits.slice(0, 12).reduce((a, b) => a ^ b, 0) as 0 | 1;
-    const odd = (1 ^ bits.slice(12).reduce((a, b) => a ^ b, 0)) as 0 | 1;
+    const even = bits.slice(0, 12).reduce<number>((a, b) => a ^ b, 0) as 0 | 1;
+    const odd = (1 ^ bits.slice(12).reduce<number>((a, b) => a ^ b, 0)) as 0 | 1;
     const frame = [even, ...bits, odd];
     expect(decodeWiegand(frame)).to.equal("00123456");
     const broken = [...frame];
-    broken[5] ^= 1;
+    broken[5] = (broken[5] ^ 1) as 0 | 1;
     expect(decodeWiegand(broken)).to.equal(undefined);
     expect(decodeWiegand(frame.slice(1))).to.equal(undefined);
   });

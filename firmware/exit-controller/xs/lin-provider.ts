@@ -36,14 +36,14 @@ class SimulatorSerial {
     this.isDisplay = port === "display";
     if (typeof port === "string" && port.charAt(0) === "/") {
       const onReadable = options.onReadable;
-      const self = this;
+      const readable = (): void => { if (onReadable) onReadable.call(this); };
       this.real = new Serial({
         port: port as never,
         receive: 0 as never,
         transmit: 0 as never,
         baud: options.baud ?? 115200,
         format: "buffer",
-        onReadable: onReadable ? function () { onReadable.call(self); } : undefined,
+        onReadable: onReadable ? readable : undefined,
       });
     }
   }
