@@ -16,6 +16,7 @@
  * round trip per statement. The socket listens on 127.0.0.1 and an OS-assigned port by default
  * (never 5432, so it cannot clash with a real server); `pglitePort` pins it.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -63,7 +64,10 @@ export interface Database {
   readonly migrations: MigrationReport;
   /** Where it points, safe to log (password removed). */
   readonly description: string;
-  /** Runs `fn` in one transaction (READ COMMITTED); commits if it resolves, rolls back if it throws. */
+  /**
+   * Runs `fn` in one transaction (READ COMMITTED); commits if it resolves, rolls back if it
+   * throws. Use only `tx` inside: `db.sql` / a nested `db.tx` throw PoolInsideTransactionError.
+   */
   tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   /** Health probe: resolves when a round trip works. */
   ping(): Promise<void>;
@@ -107,16 +111,53 @@ function describeConnectError(err: unknown): string {
   return [e.code, inner || e.message || String(err)].filter(Boolean).join(": ");
 }
 
+/** Thrown when the pool is used inside `db.tx` (it would escape the transaction, and deadlock on PGlite). */
+export class PoolInsideTransactionError extends Error {
+  override readonly name = "PoolInsideTransactionError";
+  constructor() {
+    super("db.sql / db.tx used inside db.tx: use the transaction handle `tx` passed to the callback (the pool would run outside the transaction, and on PGlite, with one connection, wait forever)");
+  }
+}
+
+/**
+ * The pool, guarded: inside a `db.tx` callback (tracked with AsyncLocalStorage) any use of the
+ * pool throws PoolInsideTransactionError instead of hanging on PGlite's single connection.
+ */
+function guard(sql: Sql, inTx: AsyncLocalStorage<true>): Sql {
+  const check = () => {
+    if (inTx.getStore()) throw new PoolInsideTransactionError();
+  };
+  const wrapped = new Set<PropertyKey>(["begin", "unsafe", "reserve", "file", "listen", "notify"]);
+  return new Proxy(sql, {
+    apply(target, thisArg, args) {
+      check();
+      return Reflect.apply(target as unknown as (...a: unknown[]) => unknown, thisArg, args);
+    },
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (wrapped.has(prop) && typeof value === "function") {
+        return (...args: unknown[]) => {
+          check();
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      return value;
+    },
+  });
+}
+
 function wrap(kind: Database["kind"], sql: Sql, migrations: MigrationReport, description: string, onClose: () => Promise<void>): Database {
   let closing: Promise<void> | undefined;
+  const inTx = new AsyncLocalStorage<true>();
+  const pool = guard(sql, inTx);
   return {
     kind,
-    sql,
+    sql: pool,
     migrations,
     description,
-    tx: <T>(fn: (tx: Tx) => Promise<T>) => sql.begin((tx) => fn(tx)) as Promise<T>,
+    tx: <T>(fn: (tx: Tx) => Promise<T>) => pool.begin((tx) => inTx.run(true, () => fn(tx))) as Promise<T>,
     ping: async () => {
-      await sql`SELECT 1`;
+      await pool`SELECT 1`;
     },
     close: () => (closing ??= onClose()),
   };

@@ -5,7 +5,7 @@
  *   await db.tx(async (tx) => { … repository calls with tx … });
  *   await db.close();
  */
-export { openDatabase, redactUrl, DatabaseConnectionError, type Database, type OpenDatabaseOptions } from "./connect";
+export { openDatabase, redactUrl, DatabaseConnectionError, PoolInsideTransactionError, type Database, type OpenDatabaseOptions } from "./connect";
 export { runMigrations, MigrationError, type MigrationReport } from "./migrate";
 export { MIGRATIONS, type Migration } from "./migrations";
 export type { Sql, Tx, Q, Json } from "./types";

@@ -14,6 +14,7 @@ import {
   IllegalTransitionError,
   MIGRATIONS,
   MigrationError,
+  PoolInsideTransactionError,
   ValidationError,
   appendAudit,
   applyPaymentEvent,
@@ -158,6 +159,24 @@ export function databaseSuite(label: string, target: SuiteTarget): void {
         expect(exists).to.equal(false);
         const [{ n }] = await db.sql<{ n: number }[]>`SELECT count(*)::int4 AS n FROM schema_migrations WHERE version = 9999`;
         expect(n).to.equal(0);
+      });
+    });
+
+    describe("connection", () => {
+      it("refuses the pool (or a nested tx) inside a transaction instead of hanging", async () => {
+        await expectReject(db.tx(async () => db.sql`SELECT 1`), PoolInsideTransactionError);
+        await expectReject(db.tx(async () => db.tx(async (tx) => tx`SELECT 1`)), PoolInsideTransactionError);
+        // …and the pool still works afterwards.
+        const [{ one }] = await db.sql<{ one: number }[]>`SELECT 1::int4 AS one`;
+        expect(one).to.equal(1);
+        await db.ping();
+      });
+
+      it("parses int8 to numbers and timestamps to Dates, in UTC", async () => {
+        const [row] = await db.sql<{ big: number; at: Date; tz: string }[]>`
+          SELECT 9007199254740991::int8 AS big, '2025-03-30 01:30:00+00'::timestamptz AS at, current_setting('TimeZone') AS tz`;
+        expect(row).to.deep.equal({ big: Number.MAX_SAFE_INTEGER, at: new Date("2025-03-30T01:30:00Z"), tz: "UTC" });
+        await expectReject(db.sql`SELECT 9007199254740993::int8 AS big`, RangeError, /outside the safe integer range/);
       });
     });
 
