@@ -1,0 +1,454 @@
+/**
+ * Lane orchestration (ARCHITECTURE §4), one instance per lane: it hears the exit controller,
+ * the barrier executor, the LPR camera and the cloud, and decides. Pure logic behind ports —
+ * the gateway runtime wires the ports to serial links, the durable outbox and MQTT — so every
+ * rule is testable without I/O.
+ *
+ * Rules enforced here:
+ * - Two keys: OPEN goes to the barrier only when the cloud's authorisation (or an audited
+ *   override, or the offline policy) AND the exit controller's AUTHORISED agree on the same
+ *   session, and the vehicle is on the loop.
+ * - Idempotence: a duplicated payment/success or barrier command acts once.
+ * - Offline policy: without the cloud, trusted badges and exit PINs from the signed access list
+ *   open (if the site policy allows), each decision recorded as an event that reaches the cloud
+ *   audit after reconnection.
+ * - Executor fault: automatic commands are blocked, the display says so, an alarm goes out,
+ *   and only an operator reset clears it.
+ */
+import type { Fields } from "../../firmware/common/link/frame";
+import type { Payload, TopicKey } from "../../contracts/mqtt-topics";
+import type { AccessList } from "./access-list";
+
+export type Phase = "idle" | "identifying" | "awaiting_cloud" | "awaiting_payment" | "authorised" | "opening" | "open" | "fault";
+export type DecidedBy = "cloud" | "offline_badge" | "offline_pin" | "override" | "emergency";
+type Identity = { method: "plate" | "badge" | "pin" | "ticket" | "operator"; value: string };
+
+export interface LanePorts {
+  toExit(type: string, fields: Fields): void;
+  toBarrier(type: string, fields: Fields): void;
+  /** A site → cloud event, written to the durable outbox. */
+  emit<K extends TopicKey>(key: K, payload: Omit<Payload<K>, "ts" | "src">): void;
+  now(): number;
+  newId(prefix: string): string;
+  log?(message: string): void;
+}
+
+export interface LanePolicy {
+  trustedBadges: boolean;
+  exitPins: boolean;
+  operatorOverride: boolean;
+  /** A plate read this recently before the vehicle reached the loop identifies it. */
+  plateWindowMs: number;
+}
+
+export interface LaneSnapshot {
+  lane_id: string;
+  phase: Phase;
+  exit_state: string;
+  present: boolean;
+  exit_link: boolean;
+  barrier_link: boolean;
+  barrier_state: string;
+  barrier_pos: number;
+  fault?: string;
+  session_id?: string;
+  decided_by?: DecidedBy;
+  cloud_online: boolean;
+}
+
+interface Flow {
+  session?: string;
+  identity?: Identity;
+  decidedBy?: DecidedBy;
+  cloudAuth?: string;
+  controllerAuth?: string;
+  openCmd?: string;
+  openingSent: boolean;
+  openedSent: boolean;
+  passed: boolean;
+  operator?: string;
+  reason?: string;
+}
+
+const FRESH_FLOW = (): Flow => ({ openingSent: false, openedSent: false, passed: false });
+const RECENT_COMMANDS = 256;
+
+export class LaneOrchestrator {
+  phase: Phase = "idle";
+  readonly stats = { duplicatePaymentSuccess: 0, duplicateCommands: 0, staleCloudMessages: 0, offlineDecisions: 0, denied: 0, blockedByFault: 0 };
+  private exit = { link: false, state: "idle", present: false };
+  private barrier = { link: false, state: "closed", pos: 0, fault: undefined as string | undefined };
+  private flow: Flow = FRESH_FLOW();
+  private plate: { plate: string; at: number } | undefined;
+  private cloudOnline = true;
+  private readonly recentCommands: string[] = [];
+  private readonly operatorCommands = new Map<string, string>(); // executor cmd id → cloud cmd_id
+
+  constructor(readonly laneId: string, private readonly ports: LanePorts, private readonly acl: AccessList, private readonly policy: LanePolicy) {}
+
+  snapshot(): LaneSnapshot {
+    return {
+      lane_id: this.laneId, phase: this.phase, exit_state: this.exit.state, present: this.exit.present,
+      exit_link: this.exit.link, barrier_link: this.barrier.link, barrier_state: this.barrier.state, barrier_pos: this.barrier.pos,
+      fault: this.barrier.fault, session_id: this.flow.session, decided_by: this.flow.decidedBy, cloud_online: this.cloudOnline,
+    };
+  }
+
+  // ------------------------------------------------------------------ links
+
+  setCloudOnline(online: boolean): void {
+    this.cloudOnline = online;
+  }
+
+  onExitLink(up: boolean): void {
+    this.exit.link = up;
+    this.publishState();
+  }
+
+  onBarrierLink(up: boolean): void {
+    this.barrier.link = up;
+    if (!up) this.raise("EXECUTOR_LINK", "fault", "barrier executor link down");
+    this.publishState();
+  }
+
+  // ------------------------------------------------------------------ exit controller
+
+  onExitMessage(type: string, f: Fields): void {
+    switch (type) {
+      case "PRESENCE": {
+        const present = f.present === "1";
+        // Re-sync reports repeat the current value: only a change is an event on the loop.
+        const changed = present !== this.exit.present;
+        this.exit.present = present;
+        if (changed) this.ports.emit("present", { event_id: this.ports.newId("ev"), lane_id: this.laneId, present });
+        if (present && this.phase === "idle") this.startIdentification();
+        break;
+      }
+      case "STATE":
+        this.onExitState(f.state, f.why);
+        break;
+      case "BADGE":
+        this.identify({ method: "badge", value: f.uid });
+        break;
+      case "PIN":
+        this.identifyByPin(f.pin);
+        break;
+      case "AUTHORISED":
+        if (f.session !== this.flow.session) return;
+        this.flow.controllerAuth = f.session;
+        this.tryOpen();
+        break;
+      case "LEFT":
+        this.ports.emit("exitLeft", { event_id: this.ports.newId("ev"), lane_id: this.laneId, ...(this.flow.session ? { session_id: this.flow.session } : {}) });
+        this.endFlow();
+        break;
+      case "EXITED":
+        this.ports.emit("exitDone", {
+          event_id: this.ports.newId("ev"), lane_id: this.laneId,
+          ...(this.flow.session ? { session_id: this.flow.session } : {}),
+          barrier_result: this.flow.openCmd ? "opened" : "not_opened",
+          passed: this.flow.passed || this.flow.openCmd !== undefined,
+          decided_by: this.flow.decidedBy ?? "cloud",
+          ...(this.flow.identity ? { identity: this.flow.identity } : {}),
+          ...(this.flow.operator ? { operator: this.flow.operator } : {}),
+          ...(this.flow.reason ? { reason: this.flow.reason } : {}),
+        });
+        this.endFlow();
+        break;
+      case "BUTTON":
+        this.ports.emit("sensorError", { event_id: this.ports.newId("ev"), lane_id: this.laneId, code: "HELP_CALL", severity: "info", detail: "driver pressed the help button" });
+        break;
+      default:
+        break;
+    }
+    this.publishState();
+  }
+
+  /** The exit controller (re)started: it lost its context, so the gateway re-drives the lane. */
+  onExitHello(): void {
+    if (this.flow.cloudAuth && this.flow.session && this.exit.present) {
+      // Authorised before the reset: authorise again (the controller acts on it once).
+      this.flow.controllerAuth = undefined;
+      this.ports.toExit("IDENTIFY", { session: this.flow.session });
+      this.ports.toExit("PAY_OK", { session: this.flow.session });
+    }
+    if (this.barrier.fault) this.ports.toExit("LANE_FAULT", { code: this.barrier.fault });
+  }
+
+  // ------------------------------------------------------------------ barrier executor
+
+  onBarrierMessage(type: string, f: Fields): void {
+    switch (type) {
+      case "BARRIER": {
+        const wasFault = this.barrier.state === "fault";
+        this.barrier.state = f.state;
+        this.barrier.pos = Number(f.pos);
+        if (f.state === "fault") {
+          this.raise(f.fault ?? "FAULT", "fault", `barrier executor fault ${f.fault ?? ""}`.trim());
+        } else if (wasFault) {
+          this.barrier.fault = undefined;
+          this.ports.toExit("LANE_CLEAR", {});
+          this.phase = this.exit.present ? "identifying" : "idle";
+          this.flow = FRESH_FLOW();
+        }
+        if (this.phase === "opening" && f.state === "open" && !this.flow.openedSent) {
+          this.flow.openedSent = true;
+          this.phase = "open";
+          this.ports.toExit("OPENED", { session: this.flow.session! });
+        }
+        break;
+      }
+      case "CMD_DONE": {
+        const cloudCmd = this.operatorCommands.get(f.cmd);
+        if (cloudCmd) {
+          this.operatorCommands.delete(f.cmd);
+          this.ports.emit("barrierAck", { cmd_id: cloudCmd, lane_id: this.laneId, result: f.result === "ok" ? "done" : f.result === "refused" ? "refused" : f.result === "timeout" ? "timeout" : "fault", ...(f.why ? { detail: f.why } : {}) });
+        }
+        if (f.cmd === this.flow.openCmd && f.result !== "ok") this.raise(f.why ?? "OPEN_REFUSED", "fault", `open refused: ${f.why ?? f.result}`);
+        break;
+      }
+      case "PASSED":
+        this.flow.passed = true;
+        break;
+      case "ALARM":
+        this.ports.emit("sensorError", { event_id: this.ports.newId("ev"), lane_id: this.laneId, code: f.code, severity: "alarm", ...(f.detail ? { detail: f.detail } : {}) });
+        break;
+      default:
+        break;
+    }
+    this.publishState();
+  }
+
+  // ------------------------------------------------------------------ site LAN and cloud
+
+  onPlate(plate: string): void {
+    this.plate = { plate, at: this.ports.now() };
+    if (this.phase === "identifying" && this.exit.present && this.cloudOnline) this.identify({ method: "plate", value: plate });
+  }
+
+  onCloudMessage<K extends TopicKey>(key: K, payload: Payload<K>): void {
+    const p = payload as Record<string, unknown>;
+    if (p.lane_id !== undefined && p.lane_id !== this.laneId) return;
+    switch (key) {
+      case "paymentReq": {
+        const m = payload as Payload<"paymentReq">;
+        if (!this.exit.present || !(this.phase === "identifying" || this.phase === "awaiting_cloud" || (this.phase === "awaiting_payment" && m.session_id === this.flow.session))) {
+          this.stats.staleCloudMessages++;
+          return;
+        }
+        this.flow.session = m.session_id;
+        this.phase = "awaiting_payment";
+        const fields: Fields = { session: m.session_id, amount: String(m.amount), currency: m.currency, url: m.pay_url ?? "" };
+        if (m.duration !== undefined) fields.label = formatDuration(m.duration);
+        this.ports.toExit("PAY_REQ", fields);
+        break;
+      }
+      case "paymentSuccess": {
+        const m = payload as Payload<"paymentSuccess">;
+        if (this.flow.cloudAuth === m.session_id) { this.stats.duplicatePaymentSuccess++; return; }
+        const expecting = this.phase === "awaiting_payment" || this.phase === "awaiting_cloud" || this.phase === "identifying";
+        if (!expecting || !this.exit.present || (this.flow.session !== undefined && this.flow.session !== m.session_id)) {
+          this.stats.staleCloudMessages++;
+          return;
+        }
+        if (this.flow.session === undefined) {
+          // zero fee: the cloud answered the exit request with success directly
+          this.flow.session = m.session_id;
+          this.ports.toExit("IDENTIFY", { session: m.session_id });
+        }
+        this.authorise(m.session_id, "cloud");
+        break;
+      }
+      case "paymentFailed": {
+        const m = payload as Payload<"paymentFailed">;
+        if (this.phase !== "awaiting_payment" || m.session_id !== this.flow.session) { this.stats.staleCloudMessages++; return; }
+        this.ports.toExit("PAY_FAIL", { session: m.session_id, reason: FAILURE_TEXT[m.reason] ?? "Paiement refuse" });
+        break;
+      }
+      case "barrierCmd": {
+        const m = payload as Payload<"barrierCmd">;
+        if (this.recentCommands.includes(m.cmd_id)) { this.stats.duplicateCommands++; return; }
+        this.recentCommands.push(m.cmd_id);
+        if (this.recentCommands.length > RECENT_COMMANDS) this.recentCommands.shift();
+        this.operatorCommand(m.cmd_id, m.cmd, m.operator, m.reason, m.session_id);
+        break;
+      }
+      case "displayText": {
+        const m = payload as Payload<"displayText">;
+        const fields: Fields = { l1: ascii(m.lines[0] ?? "") };
+        m.lines.slice(1).forEach((l, i) => { fields[`l${i + 2}`] = ascii(l); });
+        this.ports.toExit("DISPLAY", fields);
+        break;
+      }
+      default:
+        break;
+    }
+    this.publishState();
+  }
+
+  /** An operator's command, from the cloud (parking/barriere/cmd) or the site console offline. */
+  operatorCommand(cmdId: string, cmd: "open" | "close" | "reset", operator: string, reason: string, session?: string): void {
+    const ack = (result: "done" | "refused" | "fault" | "timeout", detail?: string) =>
+      this.ports.emit("barrierAck", { cmd_id: cmdId, lane_id: this.laneId, result, ...(detail ? { detail } : {}) });
+    if (cmd === "reset") {
+      const execCmd = this.ports.newId("reset");
+      this.operatorCommands.set(execCmd, cmdId);
+      this.ports.toBarrier("FAULT_RESET", { cmd: execCmd, operator: idText(operator) });
+      return;
+    }
+    if (cmd === "close") {
+      const execCmd = this.ports.newId("close");
+      this.operatorCommands.set(execCmd, cmdId);
+      this.ports.toBarrier("CLOSE", { cmd: execCmd });
+      return;
+    }
+    // open: an audited override is the cloud-side key; the controller still gives the second.
+    if (!this.policy.operatorOverride && !this.cloudOnline) return ack("refused", "operator override disabled by site policy");
+    if (this.barrier.fault) { this.stats.blockedByFault++; return ack("refused", `executor fault ${this.barrier.fault}`); }
+    if (!this.exit.present) return ack("refused", "no vehicle on the exit loop");
+    const sessionId = this.flow.session ?? session ?? `ovr-${cmdId}`.slice(0, 40);
+    this.flow.session = sessionId;
+    this.flow.operator = operator;
+    this.flow.reason = reason;
+    if (!this.flow.identity) this.flow.identity = { method: "operator", value: operator };
+    this.ports.toExit("IDENTIFY", { session: sessionId });
+    this.authorise(sessionId, "override");
+    ack("done");
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private onExitState(state: string, why: string | undefined): void {
+    const before = this.exit.state;
+    this.exit.state = state;
+    if (why === "resync" && before !== state) this.onExitHello();
+    if (state === "restricted" || state === "idle") {
+      if (this.phase !== "fault" && this.phase !== "opening" && this.phase !== "open") {
+        if (state === "idle" && this.phase !== "idle" && !this.exit.present) this.endFlow();
+      }
+    }
+  }
+
+  private startIdentification(): void {
+    this.flow = FRESH_FLOW();
+    this.phase = "identifying";
+    if (this.barrier.fault) {
+      this.ports.toExit("LANE_FAULT", { code: this.barrier.fault });
+      return;
+    }
+    this.ports.toExit("IDENTIFY", { hint: this.cloudOnline ? "Lecture plaque..." : "Badge ou PIN" });
+    const plate = this.plate;
+    if (plate && this.cloudOnline && this.ports.now() - plate.at <= this.policy.plateWindowMs) this.identify({ method: "plate", value: plate.plate });
+  }
+
+  private identify(identity: Identity): void {
+    if (!this.exit.present || !(this.phase === "identifying" || this.phase === "awaiting_cloud")) return;
+    if (this.barrier.fault) { this.stats.blockedByFault++; this.ports.toExit("LANE_FAULT", { code: this.barrier.fault }); return; }
+    this.flow.identity = identity;
+    if (this.cloudOnline) {
+      this.phase = "awaiting_cloud";
+      this.ports.emit("exitReq", { event_id: this.ports.newId("ev"), lane_id: this.laneId, identity });
+      return;
+    }
+    if (identity.method === "badge" && this.policy.trustedBadges && this.acl.trustedBadge(identity.value, this.ports.now())) {
+      this.offlineExit("offline_badge");
+    } else {
+      this.deny(identity.method === "badge" ? "Badge non reconnu" : "Hors ligne: badge");
+    }
+  }
+
+  private identifyByPin(pin: string): void {
+    if (!this.exit.present || !(this.phase === "identifying" || this.phase === "awaiting_cloud")) return;
+    const entry = this.acl.matchPin(pin, this.ports.now());
+    if (!entry) return this.deny("PIN inconnu");
+    if (this.cloudOnline) return this.identify({ method: "pin", value: entry.id });
+    if (!this.policy.exitPins) return this.deny("PIN hors ligne refuse");
+    this.flow.identity = { method: "pin", value: entry.id };
+    this.offlineExit("offline_pin");
+  }
+
+  private offlineExit(by: "offline_badge" | "offline_pin"): void {
+    this.stats.offlineDecisions++;
+    const session = `off-${this.ports.newId(this.laneId)}`.slice(0, 40);
+    this.flow.session = session;
+    this.ports.log?.(`lane ${this.laneId}: offline exit by ${by} (${this.flow.identity?.value})`);
+    this.ports.toExit("IDENTIFY", { session });
+    this.authorise(session, by);
+  }
+
+  private authorise(session: string, by: DecidedBy): void {
+    this.flow.cloudAuth = session;
+    this.flow.decidedBy = by;
+    this.phase = "authorised";
+    this.ports.toExit("PAY_OK", { session, ...(by === "cloud" ? {} : { ref: by }) });
+    this.tryOpen();
+  }
+
+  private deny(reason: string): void {
+    this.stats.denied++;
+    this.ports.toExit("DENY", { reason });
+    this.phase = "identifying";
+    this.flow = FRESH_FLOW();
+  }
+
+  /** Two keys, same session, vehicle present, executor healthy: then, and only then, OPEN. */
+  private tryOpen(): void {
+    const { cloudAuth, controllerAuth, session, openCmd } = this.flow;
+    if (openCmd || !session || cloudAuth !== session || controllerAuth !== session || !this.exit.present) return;
+    if (this.barrier.fault || !this.barrier.link) { this.stats.blockedByFault++; return; }
+    this.flow.openCmd = this.ports.newId("open");
+    this.phase = "opening";
+    this.ports.toBarrier("OPEN", { cmd: this.flow.openCmd, session });
+    this.flow.openingSent = true;
+    this.ports.toExit("OPENING", { session });
+    if (this.barrier.state === "open") {
+      this.flow.openedSent = true;
+      this.phase = "open";
+      this.ports.toExit("OPENED", { session });
+    }
+  }
+
+  private raise(code: string, severity: "alarm" | "fault", detail: string): void {
+    const fresh = this.barrier.fault !== code;
+    this.barrier.fault = code.slice(0, 16);
+    this.phase = "fault";
+    if (fresh) {
+      this.ports.emit("sensorError", { event_id: this.ports.newId("ev"), lane_id: this.laneId, code: code.slice(0, 32), severity, detail });
+      this.ports.toExit("LANE_FAULT", { code: code.slice(0, 16) });
+    }
+  }
+
+  private endFlow(): void {
+    this.flow = FRESH_FLOW();
+    if (this.phase !== "fault") this.phase = this.exit.present ? "identifying" : "idle";
+  }
+
+  private publishState(): void {
+    const s = this.snapshot();
+    this.ports.emit("laneState", {
+      lane_id: this.laneId, exit_state: s.exit_state, barrier_state: s.barrier_state, barrier_pos: s.barrier_pos,
+      ...(s.session_id ? { session_id: s.session_id } : {}), ...(s.fault ? { fault: s.fault } : {}),
+    });
+  }
+}
+
+const FAILURE_TEXT: Record<string, string> = {
+  declined: "Carte refusee", canceled: "Paiement annule", insufficient_funds: "Fonds insuffisants",
+  authentication_required: "Authentification", expired: "Paiement expire", provider_unreachable: "Paiement indispo.",
+};
+
+/** 7500 s → "2h05". */
+export function formatDuration(seconds: number): string {
+  const minutes = Math.floor(seconds / 60);
+  const h = Math.floor(minutes / 60), m = minutes % 60;
+  return h > 0 ? `${h}h${String(m).padStart(2, "0")}` : `${m} min`;
+}
+
+/** Display text for a character LCD: accents removed, ASCII only, 20 columns. */
+export function ascii(text: string): string {
+  return text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/[^\x20-\x7e]/g, "?").slice(0, 20);
+}
+
+function idText(text: string): string {
+  return text.replace(/[^A-Za-z0-9._:-]/g, "_").slice(0, 32) || "operator";
+}

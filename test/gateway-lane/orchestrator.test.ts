@@ -1,0 +1,216 @@
+import { expect } from "chai";
+import fc from "fast-check";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Fields } from "../../firmware/common/link/frame";
+import { AccessList, signAcl } from "../../gateway/lane/access-list";
+import { LaneOrchestrator } from "../../gateway/lane/orchestrator";
+import { hashPassword } from "../../gateway/broker/passwords";
+
+const KEY = "test-acl-key-0123456789";
+
+function setup(opts: { online?: boolean; acl?: AccessList } = {}) {
+  const toExit: { type: string; fields: Fields }[] = [];
+  const toBarrier: { type: string; fields: Fields }[] = [];
+  const events: { key: string; payload: Record<string, unknown> }[] = [];
+  let now = 1_000_000, ids = 0;
+  const acl = opts.acl ?? new AccessList(join(mkdtempSync(join(tmpdir(), "acl-")), "acl.json"), KEY);
+  const lane = new LaneOrchestrator("L1", {
+    toExit: (type, fields) => toExit.push({ type, fields }),
+    toBarrier: (type, fields) => toBarrier.push({ type, fields }),
+    emit: (key, payload) => events.push({ key, payload: payload as Record<string, unknown> }),
+    now: () => now,
+    newId: (prefix) => `${prefix}-${++ids}`,
+  }, acl, { trustedBadges: true, exitPins: true, operatorOverride: true, plateWindowMs: 10_000 });
+  lane.onExitLink(true);
+  lane.onBarrierLink(true);
+  lane.setCloudOnline(opts.online ?? true);
+  const ev = (key: string) => events.filter((e) => e.key === key).map((e) => e.payload);
+  return { lane, toExit, toBarrier, events, ev, acl, tick: (ms: number) => { now += ms; } };
+}
+
+const pay = (session: string, amount = 350) => ({ ts: 1, src: "cloud", session_id: session, lane_id: "L1", amount, currency: "EUR", pay_url: `https://c.example/pay/${session}?t=x`, duration: 7500 });
+const success = (session: string) => ({ ts: 1, src: "cloud", session_id: session, lane_id: "L1", provider_ref: "pi_1" });
+
+function signed<T extends Record<string, unknown>>(payload: T): T & { sig: string } {
+  return { ...payload, sig: signAcl(payload, KEY) };
+}
+
+describe("gateway lane orchestration", () => {
+  it("runs a paid exit: plate → exit request → pay → two keys → OPEN → exit done", () => {
+    const t = setup();
+    t.lane.onPlate("AB-123-CD");
+    t.lane.onExitMessage("PRESENCE", { present: "1" });
+    expect(t.toExit.map((m) => m.type)).to.deep.equal(["IDENTIFY"]);
+    expect(t.ev("exitReq")).to.deep.equal([{ event_id: "ev-2", lane_id: "L1", identity: { method: "plate", value: "AB-123-CD" } }]);
+    t.lane.onCloudMessage("paymentReq", pay("S1"));
+    expect(t.toExit.at(-1)).to.deep.equal({ type: "PAY_REQ", fields: { session: "S1", amount: "350", currency: "EUR", url: "https://c.example/pay/S1?t=x", label: "2h05" } });
+    t.lane.onCloudMessage("paymentSuccess", success("S1"));
+    expect(t.toExit.at(-1)).to.deep.equal({ type: "PAY_OK", fields: { session: "S1" } });
+    expect(t.toBarrier).to.deep.equal([]); // one key only: the controller has not confirmed
+    t.lane.onExitMessage("AUTHORISED", { session: "S1" });
+    expect(t.toBarrier).to.deep.equal([{ type: "OPEN", fields: { cmd: t.toBarrier[0].fields.cmd, session: "S1" } }]);
+    t.lane.onBarrierMessage("BARRIER", { state: "opening", pos: "10" });
+    t.lane.onBarrierMessage("BARRIER", { state: "open", pos: "100" });
+    expect(t.toExit.map((m) => m.type).slice(-2)).to.deep.equal(["OPENING", "OPENED"]);
+    t.lane.onBarrierMessage("PASSED", { session: "S1" });
+    t.lane.onExitMessage("PRESENCE", { present: "0" });
+    t.lane.onExitMessage("EXITED", { session: "S1" });
+    expect(t.ev("exitDone")).to.deep.equal([{ event_id: t.ev("exitDone")[0].event_id, lane_id: "L1", session_id: "S1", barrier_result: "opened", passed: true, decided_by: "cloud", identity: { method: "plate", value: "AB-123-CD" } }]);
+    expect(t.lane.phase).to.equal("idle");
+  });
+
+  it("acts once on a duplicated payment/success: one PAY_OK, one OPEN", () => {
+    const t = setup();
+    t.lane.onExitMessage("PRESENCE", { present: "1" });
+    t.lane.onExitMessage("BADGE", { uid: "04A21F9C" });
+    t.lane.onCloudMessage("paymentReq", pay("S2"));
+    for (let i = 0; i < 5; i++) t.lane.onCloudMessage("paymentSuccess", success("S2"));
+    t.lane.onExitMessage("AUTHORISED", { session: "S2" });
+    t.lane.onExitMessage("AUTHORISED", { session: "S2" });
+    for (let i = 0; i < 3; i++) t.lane.onCloudMessage("paymentSuccess", success("S2"));
+    expect(t.toExit.filter((m) => m.type === "PAY_OK")).to.have.length(1);
+    expect(t.toBarrier.filter((m) => m.type === "OPEN")).to.have.length(1);
+    expect(t.lane.stats.duplicatePaymentSuccess).to.equal(7);
+  });
+
+  it("ignores payment messages for another lane or another session", () => {
+    const t = setup();
+    t.lane.onExitMessage("PRESENCE", { present: "1" });
+    t.lane.onExitMessage("BADGE", { uid: "04A21F9C" });
+    t.lane.onCloudMessage("paymentReq", pay("S3"));
+    t.lane.onCloudMessage("paymentSuccess", { ...success("S3"), lane_id: "L2" });
+    t.lane.onCloudMessage("paymentSuccess", success("S-OTHER"));
+    expect(t.toExit.filter((m) => m.type === "PAY_OK")).to.have.length(0);
+  });
+
+  it("zero fee: success without a payment request identifies and authorises", () => {
+    const t = setup();
+    t.lane.onExitMessage("PRESENCE", { present: "1" });
+    t.lane.onExitMessage("BADGE", { uid: "04A21F9C" });
+    t.lane.onCloudMessage("paymentSuccess", success("S0"));
+    expect(t.toExit.slice(-2)).to.deep.equal([{ type: "IDENTIFY", fields: { session: "S0" } }, { type: "PAY_OK", fields: { session: "S0" } }]);
+  });
+
+  it("offline: a trusted badge and an exit PIN open, an unknown badge is denied, and each decision is recorded", () => {
+    const t = setup({ online: false });
+    expect(t.acl.apply("full", signed({ ts: 1, src: "cloud", version: 3, entries: [
+      { kind: "badge" as const, id: "04A21F9C", label: "staff" },
+      { kind: "pin" as const, id: "pin-7", pin_hash: hashPassword("2468", { N: 1024 }) },
+    ] }))).to.equal("applied");
+    t.lane.onExitMessage("PRESENCE", { present: "1" });
+    t.lane.onExitMessage("BADGE", { uid: "DEADBEEF" });
+    expect(t.toExit.at(-1)).to.deep.equal({ type: "DENY", fields: { reason: "Badge non reconnu" } });
+    t.lane.onExitMessage("BADGE", { uid: "04A21F9C" });
+    const session = t.toExit.at(-1)!.fields.session;
+    expect(t.toExit.at(-1)).to.deep.equal({ type: "PAY_OK", fields: { session, ref: "offline_badge" } });
+    t.lane.onExitMessage("AUTHORISED", { session });
+    expect(t.toBarrier.map((m) => m.type)).to.deep.equal(["OPEN"]);
+    t.lane.onExitMessage("EXITED", { session });
+    expect(t.ev("exitDone")[0]).to.include({ decided_by: "offline_badge", barrier_result: "opened" });
+    expect(t.ev("exitReq")).to.have.length(0);
+    // next vehicle, by PIN
+    t.lane.onExitMessage("PRESENCE", { present: "0" });
+    t.lane.onExitMessage("PRESENCE", { present: "1" });
+    t.lane.onExitMessage("PIN", { pin: "1111" });
+    expect(t.toExit.at(-1)).to.deep.equal({ type: "DENY", fields: { reason: "PIN inconnu" } });
+    t.lane.onExitMessage("PIN", { pin: "2468" });
+    expect(t.toExit.at(-1)!.fields.ref).to.equal("offline_pin");
+    expect(t.lane.stats.offlineDecisions).to.equal(2);
+  });
+
+  it("an executor fault blocks automatic opening until an operator reset clears it", () => {
+    const t = setup();
+    t.lane.onBarrierMessage("BARRIER", { state: "fault", pos: "40", fault: "OVER_CURRENT" });
+    expect(t.ev("sensorError")[0]).to.include({ code: "OVER_CURRENT", severity: "fault" });
+    expect(t.toExit.at(-1)).to.deep.equal({ type: "LANE_FAULT", fields: { code: "OVER_CURRENT" } });
+    t.lane.onExitMessage("PRESENCE", { present: "1" });
+    t.lane.onExitMessage("BADGE", { uid: "04A21F9C" });
+    expect(t.ev("exitReq")).to.have.length(0);
+    t.lane.onCloudMessage("barrierCmd", { ts: 1, src: "cloud", cmd_id: "c1", lane_id: "L1", cmd: "open", operator: "alice", reason: "driver stuck" });
+    expect(t.ev("barrierAck").at(-1)).to.include({ cmd_id: "c1", result: "refused" });
+    expect(t.toBarrier.filter((m) => m.type === "OPEN")).to.have.length(0);
+    t.lane.onCloudMessage("barrierCmd", { ts: 1, src: "cloud", cmd_id: "c2", lane_id: "L1", cmd: "reset", operator: "alice", reason: "stall cleared" });
+    const reset = t.toBarrier.at(-1)!;
+    expect(reset.type).to.equal("FAULT_RESET");
+    t.lane.onBarrierMessage("CMD_DONE", { cmd: reset.fields.cmd, result: "ok" });
+    t.lane.onBarrierMessage("BARRIER", { state: "stopped", pos: "40" });
+    expect(t.toExit.at(-1)).to.deep.equal({ type: "LANE_CLEAR", fields: {} });
+    expect(t.ev("barrierAck").at(-1)).to.include({ cmd_id: "c2", result: "done" });
+  });
+
+  it("an audited operator override opens through the controller's key, once per cmd_id", () => {
+    const t = setup();
+    t.lane.onExitMessage("PRESENCE", { present: "1" });
+    const cmd = { ts: 1, src: "cloud", cmd_id: "ovr1", lane_id: "L1", cmd: "open" as const, operator: "alice", reason: "ticket machine jammed" };
+    t.lane.onCloudMessage("barrierCmd", cmd);
+    t.lane.onCloudMessage("barrierCmd", cmd);
+    const session = t.toExit.find((m) => m.type === "PAY_OK")!.fields.session;
+    t.lane.onExitMessage("AUTHORISED", { session });
+    expect(t.toBarrier.filter((m) => m.type === "OPEN")).to.have.length(1);
+    t.lane.onExitMessage("EXITED", { session });
+    expect(t.ev("exitDone")[0]).to.include({ decided_by: "override", operator: "alice", reason: "ticket machine jammed" });
+    expect(t.lane.stats.duplicateCommands).to.equal(1);
+  });
+
+  it("never sends OPEN without both keys for the same session and a vehicle on the loop (any event order)", () => {
+    const event = fc.oneof(
+      fc.constantFrom("arrive", "leave", "badge", "authS1", "authS2", "payReqS1", "successS1", "successS2", "opened", "fault", "clear", "override", "exited").map((k) => ({ k })),
+    );
+    fc.assert(fc.property(fc.array(event, { maxLength: 40 }), fc.boolean(), (events, online) => {
+      const t = setup({ online });
+      let present = false;
+      const authorisedByController = new Set<string>();
+      const authorisedByCloud = new Set<string>();
+      for (const { k } of events) {
+        const before = t.toBarrier.filter((m) => m.type === "OPEN").length;
+        switch (k) {
+          case "arrive": present = true; t.lane.onExitMessage("PRESENCE", { present: "1" }); break;
+          case "leave": present = false; t.lane.onExitMessage("PRESENCE", { present: "0" }); t.lane.onExitMessage("LEFT", {}); authorisedByController.clear(); authorisedByCloud.clear(); break;
+          case "badge": t.lane.onExitMessage("BADGE", { uid: "04A21F9C" }); break;
+          case "authS1": authorisedByController.add("S1"); t.lane.onExitMessage("AUTHORISED", { session: "S1" }); break;
+          case "authS2": authorisedByController.add("S2"); t.lane.onExitMessage("AUTHORISED", { session: "S2" }); break;
+          case "payReqS1": t.lane.onCloudMessage("paymentReq", pay("S1")); break;
+          case "successS1": t.lane.onCloudMessage("paymentSuccess", success("S1")); break;
+          case "successS2": t.lane.onCloudMessage("paymentSuccess", success("S2")); break;
+          case "opened": t.lane.onBarrierMessage("BARRIER", { state: "open", pos: "100" }); break;
+          case "fault": t.lane.onBarrierMessage("BARRIER", { state: "fault", pos: "50", fault: "STALL" }); break;
+          case "clear": t.lane.onBarrierMessage("BARRIER", { state: "closed", pos: "0" }); break;
+          case "override": t.lane.onCloudMessage("barrierCmd", { ts: 1, src: "c", cmd_id: `o${Math.random()}`, lane_id: "L1", cmd: "open", operator: "op", reason: "test reason" }); break;
+          case "exited": t.lane.onExitMessage("EXITED", { session: t.lane.snapshot().session_id ?? "x" }); authorisedByController.clear(); break;
+        }
+        for (const m of t.toExit) if (m.type === "PAY_OK") authorisedByCloud.add(m.fields.session);
+        const opens = t.toBarrier.filter((m) => m.type === "OPEN");
+        if (opens.length > before) {
+          const session = opens.at(-1)!.fields.session;
+          expect(present, "vehicle present").to.equal(true);
+          expect(authorisedByController.has(session), "controller key").to.equal(true);
+          expect(authorisedByCloud.has(session), "cloud/override/offline key").to.equal(true);
+          expect(t.lane.snapshot().fault, "no executor fault").to.equal(undefined);
+        }
+      }
+    }), { numRuns: 3000 });
+  });
+});
+
+describe("gateway access list", () => {
+  it("accepts only signed, newer versions, persists atomically and reloads", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "acl-")), "acl.json");
+    const acl = new AccessList(file, KEY);
+    const add = signed({ ts: 1, src: "cloud", version: 1, entries: [{ kind: "badge" as const, id: "04A21F9C" }] });
+    expect(acl.apply("add", add)).to.equal("applied");
+    expect(acl.apply("add", add)).to.equal("duplicate");
+    expect(acl.apply("add", { ...add, version: 2 })).to.equal("bad_signature");
+    expect(acl.apply("add", { ...add, sig: "00".repeat(32) })).to.equal("bad_signature");
+    expect(acl.apply("del", signed({ ts: 2, src: "cloud", version: 2, ids: ["04A21F9C"] }))).to.equal("applied");
+    expect(acl.apply("add", signed({ ts: 3, src: "cloud", version: 1, entries: [{ kind: "badge" as const, id: "X1234567" }] }))).to.equal("stale");
+    expect(acl.trustedBadge("04A21F9C", 0)).to.equal(undefined);
+    expect(acl.apply("add", signed({ ts: 4, src: "cloud", version: 5, entries: [{ kind: "badge" as const, id: "CAFEBABE", valid_until: 1000 }] }))).to.equal("applied");
+    const again = new AccessList(file, KEY);
+    expect(again.version).to.equal(5);
+    expect(again.trustedBadge("CAFEBABE", 999)?.id).to.equal("CAFEBABE");
+    expect(again.trustedBadge("CAFEBABE", 1000)).to.equal(undefined);
+    expect(new AccessList(file, undefined).apply("add", signed({ ts: 5, src: "c", version: 9, entries: [{ kind: "badge" as const, id: "AAAAAAAA" }] }))).to.equal("bad_signature");
+  });
+});
