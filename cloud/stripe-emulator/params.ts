@@ -207,7 +207,7 @@ const hasInput = (iss: z.core.$ZodIssue): boolean => "input" in iss && iss.input
 export function parseParams<S extends z.ZodType>(schema: S, data: Record<string, FormValue>): z.infer<S> {
   const result = schema.safeParse(data, { reportInput: true });
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
+  const issue = unwrap(result.error.issues[0], []);
   const name = paramName(issue.path);
   if (issue.code === "unrecognized_keys") {
     const param = paramName([...issue.path, issue.keys[0]]);
@@ -230,6 +230,25 @@ export function parseParams<S extends z.ZodType>(schema: S, data: Record<string,
       ? "parameter_invalid_boolean"
       : "parameter_invalid_string";
   throw paramError(code, name, name === "" ? issue.message : `${issue.message} (param ${name})`);
+}
+
+/**
+ * Reduce union and record-key issues to the one a caller can act on, with its full path. For a
+ * union (e.g. metadata: "" or a hash) the branch that got furthest into the value wins.
+ */
+function unwrap(issue: z.core.$ZodIssue, base: PropertyKey[]): z.core.$ZodIssue {
+  const path = [...base, ...issue.path];
+  if (issue.code === "invalid_union" && issue.errors.length > 0) {
+    let best = issue.errors[0];
+    for (const branch of issue.errors) {
+      if (branch.length > 0 && (best.length === 0 || branch[0].path.length >= best[0].path.length)) best = branch;
+    }
+    if (best.length > 0) return unwrap(best[0], path);
+  }
+  if (issue.code === "invalid_key" && issue.issues.length > 0) {
+    return { ...issue.issues[0], path } as z.core.$ZodIssue;
+  }
+  return { ...issue, path } as z.core.$ZodIssue;
 }
 
 export function throwMissing(name: string): never {

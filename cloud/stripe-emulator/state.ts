@@ -672,6 +672,7 @@ export class EmulatorState {
     const charge = this.charges.get(pi.latest_charge as string) as Stripe.Charge;
     charge.captured = true;
     charge.amount_captured = amount;
+    charge.amount_refunded = charge.amount - amount; // the uncaptured rest is released, reported as refunded like Stripe
     pi.metadata = applyMetadata(pi.metadata, metadata);
     pi.amount_received = amount;
     pi.amount_capturable = 0;
@@ -776,7 +777,7 @@ export class EmulatorState {
       }
     }
     const c = charge as Stripe.Charge;
-    const remaining = c.amount_captured - c.amount_refunded;
+    const remaining = c.amount - c.amount_refunded; // amount_refunded includes any uncaptured rest released at capture
     if (remaining <= 0) throw requestError("charge_already_refunded", `Charge ${c.id} has already been refunded.`);
     const amount = p.amount ?? remaining;
     if (amount > remaining) {
