@@ -122,6 +122,8 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
   private everConnected = false;
   private readonly startedAt = Date.now();
   private stopping = false;
+  /** Concrete topic → spec key (specForTopic scans the whole map; topics repeat). Bounded. */
+  private readonly keyCache = new Map<string, TopicKey | undefined>();
 
   constructor(opts: BridgeOptions) {
     super();
@@ -204,12 +206,20 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
         { qos: TOPICS.syncReq.qos },
       );
       this.everConnected = true;
+      // Never more in flight than the broker accepts (MQTT v5 Receive Maximum; Mosquitto: 20).
+      this.relay?.setWindow(Math.min(o.inflight ?? 20, connack.properties?.receiveMaximum ?? 65_535));
       this.relay?.setConnected(true);
       this.emit("connected");
     });
+    let linkUp = false;
+    client.on("connect", () => {
+      linkUp = true;
+    });
     client.on("close", () => {
-      if (this.metrics) this.metrics.cloudConnected.set(0);
       this.relay?.setConnected(false);
+      if (!linkUp) return; // a failed reconnect attempt: already reported
+      linkUp = false;
+      this.metrics.cloudConnected.set(0);
       if (!this.stopping) this.log.warn({ outbox_depth: o.outbox.depth }, "cloud link down: events accumulate in the outbox");
       this.emit("disconnected");
     });
@@ -275,6 +285,13 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     this.metrics.cloudConnected.set(0);
   }
 
+  private keyOf(topic: string): TopicKey | undefined {
+    if (this.keyCache.has(topic)) return this.keyCache.get(topic);
+    const key = specForTopic(topic);
+    if (this.keyCache.size < 4096) this.keyCache.set(topic, key);
+    return key;
+  }
+
   // ---- site → cloud ----
 
   private drop(direction: BridgeDirection, reason: DropReason, topic: string, detail?: string): void {
@@ -285,7 +302,7 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
 
   /** Site-broker tap: runs before the site client's PUBACK. Rejects only if the outbox write fails. */
   private async fromSite(msg: TappedPublish): Promise<void> {
-    const key = specForTopic(msg.topic);
+    const key = this.keyOf(msg.topic);
     if (key === undefined || !this.outbound.has(key)) {
       return this.drop("site_to_cloud", key !== undefined && this.inbound.has(key) ? "wrong_direction" : "not_allowlisted", msg.topic);
     }
@@ -307,7 +324,7 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
   }
 
   private publishEntry(e: OutboxEntry): Promise<void> {
-    const key = specForTopic(e.topic);
+    const key = this.keyOf(e.topic);
     const spec = key ? TOPICS[key] : undefined;
     const qos = Math.max(1, spec?.qos ?? 1) as 1 | 2;
     return new Promise((resolve, reject) => {
@@ -339,7 +356,7 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     const m = fromCloudTopic(packet.topic);
     if (!m) return this.drop("cloud_to_site", "not_allowlisted", packet.topic);
     if (m.siteId !== this.siteId) return this.drop("cloud_to_site", "foreign_site", packet.topic);
-    const key = specForTopic(m.topic);
+    const key = this.keyOf(m.topic);
     if (key === undefined || !this.inbound.has(key)) {
       return this.drop("cloud_to_site", key !== undefined && this.outbound.has(key) ? "wrong_direction" : "not_allowlisted", packet.topic);
     }

@@ -37,6 +37,7 @@ export class OutboxRelay {
   private connected = false;
   private stopped = false;
   private rewindPending = false;
+  private window: number;
   private wakeUp: (() => void) | undefined;
   private readonly unlisten: () => void;
   private readonly loop: Promise<void>;
@@ -48,6 +49,7 @@ export class OutboxRelay {
     private readonly opts: RelayOptions,
   ) {
     this.log = (opts.logger ?? silentLogger).child({ part: "relay" });
+    this.window = opts.inflight;
     this.cursor = outbox.cursor();
     this.unlisten = outbox.onDurable(() => this.wake());
     this.loop = this.run();
@@ -55,6 +57,12 @@ export class OutboxRelay {
 
   get inflightCount(): number {
     return this.inflight.length;
+  }
+
+  /** Change the in-flight window (the bridge caps it at the broker's Receive Maximum). */
+  setWindow(n: number): void {
+    this.window = Math.max(1, n);
+    this.wake();
   }
 
   setConnected(up: boolean): void {
@@ -97,12 +105,12 @@ export class OutboxRelay {
           this.rewindPending = false;
           this.log.info({ from_seq: this.outbox.doneSeq + 1 }, "re-sending from the delivery watermark");
         }
-        if (!this.connected || this.inflight.length >= this.opts.inflight) {
+        if (!this.connected || this.inflight.length >= this.window) {
           await this.sleep();
           continue;
         }
         const sleeping = this.sleep(); // armed before reading, so a durable append in between is not missed
-        const entries = await this.cursor.next(this.opts.inflight - this.inflight.length);
+        const entries = await this.cursor.next(this.window - this.inflight.length);
         if (entries.length === 0) {
           await sleeping;
           continue;

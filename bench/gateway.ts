@@ -1,0 +1,226 @@
+/**
+ * `npm run bench -- gateway [--messages N] [--backlog N] [--inflight N]`
+ *
+ * (a) Bridge throughput site → cloud WITH the durable outbox (fsync'ed group commits): a site
+ *     client publishes N QoS 1 events to the embedded site broker; the bridge writes each to the
+ *     outbox before the PUBACK and the relay forwards it to the cloud broker (the real Mosquitto
+ *     at 127.0.0.1:1883). Anchor in the same run: MQTT.js publishing the same N QoS 1 messages
+ *     straight to Mosquitto. Both rates are measured at a subscriber on Mosquitto.
+ * (b) Recovery: N events queued in the outbox while the cloud link is cut (a TCP proxy between
+ *     the bridge and Mosquitto is stopped), then the link is restored: time until every event
+ *     reached the cloud subscriber, and how many never did.
+ * Payment success → OPEN latency needs the lanes (issue 5 orchestration): p50_ms / p99_ms are
+ * null until the lead adds it.
+ * Last line: one JSON object with the figures.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import mqtt, { type MqttClient } from "mqtt";
+import { encodePayload, siteTopic, toCloudTopic } from "../contracts/mqtt-topics";
+import { startGatewayServices, type GatewayServices } from "../gateway/bridge/services";
+import { parseSiteConfig } from "../gateway/config/load";
+
+const CLOUD = { host: "127.0.0.1", port: Number(process.env.SYSPARK_BENCH_MQTT_PORT ?? 1883) };
+
+function intArg(args: string[], name: string, def: number, min: number, max: number): number {
+  const i = args.indexOf(`--${name}`);
+  if (i < 0) return def;
+  const v = args[i + 1];
+  if (v === undefined || !/^\d+$/.test(v)) throw new Error(`--${name} must be a whole number, got "${v ?? ""}"`);
+  const n = Number(v);
+  if (n < min || n > max) throw new Error(`--${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+const progress = (msg: string) => process.stderr.write(`[bench gateway] ${msg}\n`);
+
+async function client(url: string, opts: mqtt.IClientOptions = {}): Promise<MqttClient> {
+  const c = mqtt.connect(url, { clientId: `syspark-bench-${randomBytes(5).toString("hex")}`, reconnectPeriod: 0, ...opts });
+  await new Promise<void>((resolve, reject) => {
+    c.once("connect", () => resolve());
+    c.once("error", reject);
+  });
+  return c;
+}
+
+/** Counts distinct event ids arriving on a cloud topic; resolves `until(n)` when n have arrived. */
+async function counter(sub: MqttClient, topic: string): Promise<{ ids: Set<string>; total: () => number; until: (n: number, timeoutMs: number) => Promise<number> }> {
+  const ids = new Set<string>();
+  let total = 0;
+  let waiter: { n: number; resolve: (t: number) => void } | undefined;
+  sub.on("message", (t, payload) => {
+    if (t !== topic) return;
+    total++;
+    try {
+      ids.add((JSON.parse(payload.toString()) as { event_id: string }).event_id);
+    } catch {
+      /* not ours */
+    }
+    if (waiter && ids.size >= waiter.n) {
+      waiter.resolve(performance.now());
+      waiter = undefined;
+    }
+  });
+  // QoS 0 at the measuring subscriber: Mosquitto's per-client queue limit (max_queued_messages,
+  // 1000) must not be what the benchmark measures.
+  await sub.subscribeAsync(topic, { qos: 0 });
+  return {
+    ids,
+    total: () => total,
+    until: (n, timeoutMs) =>
+      new Promise<number>((resolve, reject) => {
+        if (ids.size >= n) return resolve(performance.now());
+        const t = setTimeout(() => reject(new Error(`only ${ids.size}/${n} arrived within ${timeoutMs} ms`)), timeoutMs);
+        waiter = { n, resolve: (x) => { clearTimeout(t); resolve(x); } };
+      }),
+  };
+}
+
+class Proxy {
+  private server: Server | undefined;
+  private sockets = new Set<Socket>();
+  port = 0;
+  async start(): Promise<void> {
+    const server = createServer((c) => {
+      const u = connect(CLOUD);
+      for (const s of [c, u]) {
+        this.sockets.add(s);
+        s.on("error", () => undefined).on("close", () => { c.destroy(); u.destroy(); this.sockets.delete(s); });
+      }
+      c.pipe(u);
+      u.pipe(c);
+    });
+    await new Promise<void>((resolve) => server.listen(this.port, "127.0.0.1", () => resolve()));
+    this.port = (server.address() as { port: number }).port;
+    this.server = server;
+  }
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    const s = this.server;
+    this.server = undefined;
+    if (s) await new Promise<void>((r) => s.close(() => r()));
+  }
+}
+
+function siteConfig(siteId: string, dataDir: string, cloudUrl: string, inflight: number) {
+  return parseSiteConfig({
+    site_id: siteId,
+    data_dir: dataDir,
+    lanes: [{ id: "exit-1", exit_controller: { port: "/dev/bench-ec" }, barrier_executor: { port: "/dev/bench-be" } }],
+    site_broker: { host: "127.0.0.1", port: 0, users: [{ username: "bench", role: "gateway", password_env: "SYSPARK_BENCH_SITE_PW" }] },
+    cloud: { url: cloudUrl, anonymous: true, reconnect_ms: 200, session_expiry_s: 60 },
+    bridge: { heartbeat_s: 0, inflight },
+    outbox: { fsync: true },
+  });
+}
+
+const exitDone = (run: string, i: number) =>
+  encodePayload("exitDone", { ts: Date.now(), src: "bench", event_id: `${run}-${i}`, lane_id: "exit-1", barrier_result: "opened", passed: true, decided_by: "cloud" });
+
+export async function run(args: string[]): Promise<void> {
+  const messages = intArg(args, "messages", 5000, 100, 1_000_000);
+  const backlog = intArg(args, "backlog", 10_000, 100, 1_000_000);
+  const inflight = intArg(args, "inflight", 20, 1, 1000);
+  const cloudUrl = `mqtt://${CLOUD.host}:${CLOUD.port}`;
+  process.env.SYSPARK_BENCH_SITE_PW ??= randomBytes(12).toString("hex");
+  const tmp = mkdtempSync(join(tmpdir(), "syspark-bench-gw-"));
+  const toClose: (() => Promise<unknown>)[] = [];
+  try {
+    const sub = await client(cloudUrl, { protocolVersion: 5 }).catch((err: Error) => {
+      throw new Error(`the benchmark needs an MQTT broker at ${cloudUrl} (Mosquitto): ${err.message}`);
+    });
+    toClose.push(() => sub.endAsync(true));
+
+    // (a1) anchor: MQTT.js straight to Mosquitto, same message count and QoS.
+    const directTopic = `syspark-bench/${randomBytes(4).toString("hex")}/direct`;
+    const direct = await counter(sub, directTopic);
+    const pub = await client(cloudUrl, { protocolVersion: 4 });
+    toClose.push(() => pub.endAsync(true));
+    progress(`direct: ${messages} QoS 1 messages to ${cloudUrl}`);
+    let t0 = performance.now();
+    for (let i = 0; i < messages; i++) pub.publish(directTopic, exitDone("direct", i), { qos: 1 });
+    let t1 = await direct.until(messages, 120_000);
+    const directRate = messages / ((t1 - t0) / 1000);
+
+    // (a2) through the site broker, the durable outbox and the bridge.
+    const siteA = `bench-${randomBytes(4).toString("hex")}`;
+    const gwA = await startGatewayServices(siteConfig(siteA, join(tmp, "a"), cloudUrl, inflight));
+    toClose.push(() => gwA.close(true));
+    await gwA.bridge.waitConnected();
+    const bridged = await counter(sub, toCloudTopic(siteA, siteTopic("exitDone")));
+    const lane = await client(`mqtt://127.0.0.1:${gwA.siteBroker.port}`, { protocolVersion: 4, username: "bench", password: process.env.SYSPARK_BENCH_SITE_PW });
+    toClose.push(() => lane.endAsync(true));
+    progress(`bridge: ${messages} QoS 1 events site → outbox (fsync) → cloud`);
+    t0 = performance.now();
+    for (let i = 0; i < messages; i++) lane.publish(siteTopic("exitDone"), exitDone("bridge", i), { qos: 1 });
+    t1 = await bridged.until(messages, 300_000);
+    const bridgeRate = messages / ((t1 - t0) / 1000);
+
+    // (b) outage then drain.
+    const proxy = new Proxy();
+    await proxy.start();
+    toClose.push(() => proxy.stop());
+    const siteB = `bench-${randomBytes(4).toString("hex")}`;
+    const gwB: GatewayServices = await startGatewayServices(siteConfig(siteB, join(tmp, "b"), `mqtt://127.0.0.1:${proxy.port}`, inflight));
+    toClose.push(() => gwB.close(false));
+    await gwB.bridge.waitConnected();
+    const drained = await counter(sub, toCloudTopic(siteB, siteTopic("exitDone")));
+    await proxy.stop();
+    while (gwB.bridge.connected) await new Promise((r) => setTimeout(r, 20));
+    progress(`outage: queueing ${backlog} events in the outbox`);
+    for (let i = 0; i < backlog; i += 500) {
+      const batch: Promise<unknown>[] = [];
+      for (let j = i; j < Math.min(backlog, i + 500); j++) {
+        batch.push(gwB.emitEvent("exitDone", { ts: Date.now(), src: "bench", event_id: `drain-${j}`, lane_id: "exit-1", barrier_result: "opened", passed: true, decided_by: "offline_badge" }));
+      }
+      await Promise.all(batch);
+    }
+    const queued = gwB.outbox.depth;
+    const rssBefore = process.memoryUsage().rss;
+    let peakRss = process.memoryUsage().rss;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+    progress(`link restored: draining ${queued} events`);
+    t0 = performance.now();
+    await proxy.start();
+    let lost = 0;
+    try {
+      t1 = await drained.until(backlog, 300_000);
+    } catch {
+      t1 = performance.now();
+    }
+    clearInterval(sampler);
+    lost = backlog - drained.ids.size;
+    const drainS = (t1 - t0) / 1000;
+
+    const r = (x: number) => Math.round(x * 10) / 10;
+    const result = {
+      p50_ms: null,
+      p99_ms: null,
+      bridge_msgs_per_s: Math.round(bridgeRate),
+      direct_msgs_per_s: Math.round(directRate),
+      bridge_ratio: Math.round((bridgeRate / directRate) * 1000) / 1000,
+      drain_s: r(drainS * 10) / 10,
+      lost,
+      messages,
+      backlog,
+      inflight,
+      drain_msgs_per_s: Math.round(backlog / drainS),
+      drain_rss_before_mb: Math.round(rssBefore / 1048576),
+      drain_peak_rss_mb: Math.round(peakRss / 1048576),
+      load_avg_1m: Math.round(loadavg()[0] * 10) / 10,
+      duplicates_at_cloud: bridged.total() - bridged.ids.size + (drained.total() - drained.ids.size),
+    };
+    console.log(`bridge site → cloud with durable outbox: ${result.bridge_msgs_per_s} msg/s`);
+    console.log(`MQTT.js straight to the broker:           ${result.direct_msgs_per_s} msg/s  (ratio ${result.bridge_ratio}, target ≥ 0.5)`);
+    console.log(`drain after outage: ${backlog} events in ${result.drain_s} s (${result.drain_msgs_per_s} msg/s), lost ${lost} (target 0), RSS ${result.drain_rss_before_mb} → peak ${result.drain_peak_rss_mb} MB`);
+    console.log(`machine load average (1 min) during the run: ${result.load_avg_1m}`);
+    console.log("payment success → OPEN latency: not measured yet (needs the lane orchestration)");
+    console.log(JSON.stringify(result));
+  } finally {
+    for (const c of toClose.reverse()) await c().catch(() => undefined);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
