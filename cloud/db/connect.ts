@@ -20,7 +20,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import postgres from "postgres";
 import type { Logger } from "../../host/log";
 import { silentLogger } from "../../host/log";
@@ -218,6 +218,59 @@ function refused(description: string, err: unknown): DatabaseConnectionError {
 async function openPglite(options: OpenDatabaseOptions, connectTimeoutS: number, logger: Logger): Promise<Database> {
   const started = Date.now();
   const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import("@electric-sql/pglite"), import("@electric-sql/pglite-socket")]);
+  const releaseLock = options.dataDir ? lockDataDir(options.dataDir) : () => undefined;
+  try {
+    return await startPglite(PGlite, PGLiteSocketServer, options, connectTimeoutS, logger, started, releaseLock);
+  } catch (err) {
+    releaseLock();
+    throw err;
+  }
+}
+
+/**
+ * One process per PGlite data directory (two would corrupt it): a `<dataDir>.lock` file holding
+ * the owner's pid, created exclusively; a lock left by a dead process is taken over.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const file = `${resolve(dataDir)}.lock`;
+  mkdirSync(dirname(file), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: "wx" });
+      return () => rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const pid = Number(readFileSync(file, "utf8").trim());
+      let alive = false;
+      if (Number.isSafeInteger(pid) && pid > 0) {
+        try {
+          process.kill(pid, 0);
+          alive = true;
+        } catch (e) {
+          alive = (e as NodeJS.ErrnoException).code === "EPERM";
+        }
+      }
+      if (alive) {
+        throw new DatabaseConnectionError(
+          `the PGlite data directory ${dataDir} is in use by another process (pid ${pid}${pid === process.pid ? ", this one" : ""}): ` +
+            `stop it first, or remove ${file} if that process is gone`,
+        );
+      }
+      rmSync(file, { force: true }); // stale: its owner died
+    }
+  }
+  throw new DatabaseConnectionError(`could not lock the PGlite data directory ${dataDir} (${file})`);
+}
+
+async function startPglite(
+  PGlite: typeof import("@electric-sql/pglite").PGlite,
+  PGLiteSocketServer: typeof import("@electric-sql/pglite-socket").PGLiteSocketServer,
+  options: OpenDatabaseOptions,
+  connectTimeoutS: number,
+  logger: Logger,
+  started: number,
+  releaseLock: () => void,
+): Promise<Database> {
   let pglite: InstanceType<typeof PGlite>;
   const isNew = !options.dataDir || !existsSync(join(options.dataDir, "PG_VERSION"));
   const template = isNew && options.pgliteTemplateDir ? templatePath(options.pgliteTemplateDir) : undefined;
@@ -269,7 +322,11 @@ async function openPglite(options: OpenDatabaseOptions, connectTimeoutS: number,
   const shutdown = async () => {
     await sql.end({ timeout: 5 }).catch(() => undefined);
     await server.stop().catch(() => undefined);
-    await pglite.close();
+    try {
+      await pglite.close();
+    } finally {
+      releaseLock();
+    }
   };
   let migrations: MigrationReport = { applied: [], version: 0 };
   try {
