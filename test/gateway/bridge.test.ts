@@ -256,3 +256,11 @@ describe("gateway/bridge: against Mosquitto", function () {
     expect(() => new Bridge({ siteId: "Bad Site", site: {} as never, outbox: { depth: 0 } as never, cloud: { url: MOSQUITTO_URL, clientId: "x" } })).to.throw(/bad site id/);
   });
 });
+
+describe("gateway/bridge: docs", () => {
+  it("docs/gateway.md shows the bridge table exactly as the contract derives it", async () => {
+    const { readFileSync } = await import("node:fs");
+    const doc = readFileSync(new URL("../../docs/gateway.md", import.meta.url), "utf8");
+    expect(doc).to.include(mosquittoBridgeConf("lyon-part-dieu"));
+  });
+});
