@@ -1,20 +1,25 @@
 /**
  * A LinkSession (the shared serial-link contract) on a real serial device, Node side: opened
  * with `serialport`, lines split by `@serialport/parser-readline`, ticked by a timer at the
- * session's next deadline. Used by the gateway and by the HIL harness; the transport is kept
- * apart from the protocol, so the session never knows it is on a pty, a UART or a USB adapter.
+ * session's next deadline. When the device disappears (USB unplugged) it is reopened every
+ * `reopenMs` until it comes back; the session's heartbeats declare the link down meanwhile and
+ * the board's HELLO re-synchronises it afterwards. Used by the gateway and the HIL harness.
  */
 import { ReadlineParser } from "@serialport/parser-readline";
 import { SerialPort } from "serialport";
+import { MAX_FRAME_LENGTH } from "../firmware/common/link/limits";
 import { LinkSession, type LinkOptions } from "../firmware/common/link/session";
 import type { Fields } from "../firmware/common/link/frame";
 
 export interface SerialLinkOptions extends Omit<LinkOptions, "write"> {
   path: string;
   baudRate?: number;
-  /** Every line in and out, raw, for transcripts and `expect()` in the HIL harness. */
+  /** Delay between attempts to reopen a vanished port. */
+  reopenMs?: number;
+  /** Every line in and out, raw, for transcripts and logs. */
   onLine?: (direction: "rx" | "tx", line: string, now: number) => void;
-  /** Clock; defaults to Date.now. */
+  /** The device vanished or came back. */
+  onPortChange?: (open: boolean, error?: string) => void;
   now?: () => number;
 }
 
@@ -22,32 +27,43 @@ export class SerialLink {
   readonly session: LinkSession;
   private port: SerialPort | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private readonly options: SerialLinkOptions;
+  private reopenTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private closed = false;
+  private started = false;
 
-  constructor(options: SerialLinkOptions) {
-    this.options = options;
+  constructor(private readonly options: SerialLinkOptions) {
     this.now = options.now ?? Date.now;
-    this.session = new LinkSession({
-      ...options,
-      write: (line) => this.write(line),
-    });
+    this.session = new LinkSession({ ...options, write: (line) => this.write(line) });
   }
 
+  get isOpen(): boolean { return this.port?.isOpen ?? false; }
+
+  /** Opens the port (throws with the device path if it cannot), then keeps it open. */
   async open(): Promise<void> {
-    const port = new SerialPort({ path: this.options.path, baudRate: this.options.baudRate ?? 115200, autoOpen: false });
-    await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(new Error(`cannot open serial port ${this.options.path}: ${err.message}`)) : resolve())));
-    this.port = port;
-    const parser = port.pipe(new ReadlineParser({ delimiter: "\n", encoding: "latin1" }));
-    parser.on("data", (line: string) => {
-      const now = this.now();
-      this.options.onLine?.("rx", line, now);
-      this.session.receiveLine(line, now);
-      this.schedule();
-    });
-    port.on("error", () => { /* surfaced by close; the link-down timer reports the silence */ });
-    this.session.start(this.now());
+    await this.openPort();
+    this.startSession();
+  }
+
+  /** Like open(), but a port that is not there yet (board unplugged at boot) is retried every
+   *  `reopenMs` instead of failing; resolves to whether it is open now. */
+  async openEventually(): Promise<boolean> {
+    try {
+      await this.open();
+      return true;
+    } catch (err) {
+      this.options.onPortChange?.(false, (err as Error).message);
+      this.startSession();
+      this.scheduleReopen();
+      return false;
+    }
+  }
+
+  private startSession(): void {
+    if (!this.started) {
+      this.started = true;
+      this.session.start(this.now());
+    }
     this.schedule();
   }
 
@@ -59,25 +75,71 @@ export class SerialLink {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    clearTimeout(this.timer);
+    clearTimeout(this.reopenTimer);
     const port = this.port;
     this.port = undefined;
     if (port?.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
   }
 
+  private async openPort(): Promise<void> {
+    const port = new SerialPort({ path: this.options.path, baudRate: this.options.baudRate ?? 115200, autoOpen: false });
+    await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(new Error(`cannot open serial port ${this.options.path}: ${err.message}`)) : resolve())));
+    this.port = port;
+    let sinceNewline = 0;
+    const parser = port.pipe(new ReadlineParser({ delimiter: "\n", encoding: "latin1" }));
+    // parser-readline buffers without limit; a stream of noise without LF must not grow memory.
+    port.on("data", (chunk: Buffer) => {
+      const lf = chunk.lastIndexOf(10);
+      sinceNewline = lf >= 0 ? chunk.length - lf - 1 : sinceNewline + chunk.length;
+      if (sinceNewline > 16 * MAX_FRAME_LENGTH) {
+        port.unpipe(parser);
+        parser.destroy();
+        sinceNewline = 0;
+        this.session.receiveLine("x".repeat(MAX_FRAME_LENGTH + 1), this.now()); // counted as over-long
+        const fresh = port.pipe(new ReadlineParser({ delimiter: "\n", encoding: "latin1" }));
+        fresh.on("data", (line: string) => this.onLine(line));
+      }
+    });
+    parser.on("data", (line: string) => this.onLine(line));
+    port.on("error", () => { /* a vanished device also emits close */ });
+    port.on("close", (err: Error | null) => {
+      if (this.closed) return;
+      this.options.onPortChange?.(false, err?.message);
+      this.scheduleReopen();
+    });
+    this.options.onPortChange?.(true);
+  }
+
+  private onLine(line: string): void {
+    const now = this.now();
+    this.options.onLine?.("rx", line, now);
+    this.session.receiveLine(line, now);
+    this.schedule();
+  }
+
+  private scheduleReopen(): void {
+    clearTimeout(this.reopenTimer);
+    this.reopenTimer = setTimeout(() => {
+      if (this.closed) return;
+      this.openPort().then(() => this.startSession(), () => this.scheduleReopen());
+    }, this.options.reopenMs ?? 1000);
+    this.reopenTimer.unref?.();
+  }
+
   private write(line: string): void {
     this.options.onLine?.("tx", line.replace(/\n$/, ""), this.now());
-    this.port?.write(line, "latin1");
+    if (this.port?.isOpen) this.port.write(line, "latin1");
   }
 
   private schedule(): void {
     if (this.closed) return;
-    if (this.timer) clearTimeout(this.timer);
+    clearTimeout(this.timer);
     const delay = Math.max(0, this.session.nextDeadline() - this.now());
     this.timer = setTimeout(() => {
       this.session.tick(this.now());
       this.schedule();
-    }, delay);
+    }, Math.min(delay, 60_000));
     this.timer.unref?.();
   }
 }

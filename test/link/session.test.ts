@@ -177,4 +177,34 @@ describe("serial link session", () => {
     expect(results).to.deep.equal([true, true, true, false]);
     expect(board.session.stats.txQueueFull).to.equal(1);
   });
+
+  it("acknowledges a frame only once the application made it durable, and never a refused one", async () => {
+    const written: string[] = [];
+    let resolveDurable!: () => void, rejectDurable!: (e: Error) => void;
+    let calls = 0;
+    const gw = new LinkSession({
+      self: { kind: "gateway", fw: "t", boot: 1 }, receives: "up",
+      write: (l) => written.push(l),
+      onMessage: () => {
+        calls++;
+        return new Promise<void>((resolve, reject) => { resolveDurable = resolve; rejectDurable = reject; });
+      },
+    });
+    gw.start(0);
+    const first = encodeFrame({ seq: 1, type: "PRESENCE", fields: { present: "1" } });
+    gw.receiveLine(first, 1);
+    gw.receiveLine(first, 2); // retransmission while the write is in flight: no ACK yet
+    expect(written.filter((l) => l.includes(" ACK "))).to.have.length(0);
+    resolveDurable();
+    await Promise.resolve();
+    expect(written.filter((l) => l.includes(" ACK ack=1*"))).to.have.length(1);
+    const second = encodeFrame({ seq: 2, type: "PRESENCE", fields: { present: "0" } });
+    gw.receiveLine(second, 3);
+    rejectDurable(new Error("disk full"));
+    await Promise.resolve();
+    await Promise.resolve();
+    gw.receiveLine(second, 4);
+    expect(written.filter((l) => l.includes(" ACK ack=2*"))).to.have.length(0);
+    expect(calls).to.equal(2);
+  });
 });

@@ -60,8 +60,11 @@ export interface LinkOptions {
   receives: "up" | "down";
   /** Writes one encoded line, LF included. */
   write: (line: string) => void;
-  /** Every accepted message, once (duplicates are acknowledged but not delivered). */
-  onMessage: (type: string, fields: Fields, now: number) => void;
+  /** Every accepted message, once (duplicates are acknowledged but not delivered). If it
+   *  returns a promise, the reliable frame is acknowledged only once the promise resolves
+   *  (the gateway makes the event durable first); a rejected promise is never acknowledged,
+   *  so the sender retransmits and finally gives up and counts it. */
+  onMessage: (type: string, fields: Fields, now: number) => void | PromiseLike<unknown>;
   /** The peer (re)started or answered our HELLO: re-synchronise application state. */
   onPeerHello?: (fields: Fields, now: number) => void;
   onLinkChange?: (up: boolean, now: number) => void;
@@ -100,6 +103,10 @@ export class LinkSession {
   private peerBoot = -1;
   private lastRxAt = 0;
   private up = false;
+  /** Sequence number whose acknowledgement waits for the application (0 = none). */
+  private ackPending = 0;
+  /** Sequence number the application failed to accept: its retransmissions are not acknowledged. */
+  private ackRefused = 0;
   private downAnnounced = false;
   private heartbeatDueAt = 0;
   private started = false;
@@ -245,7 +252,7 @@ export class LinkSession {
       const ahead = (seq - this.lastRxSeq + MAX_SEQ) % MAX_SEQ;
       if (ahead === 0 || MAX_SEQ - ahead <= SEQ_WINDOW) {
         this.stats.rxDuplicate++;
-        this.ack(seq);
+        if (seq !== this.ackPending && seq !== this.ackRefused) this.ack(seq);
         return;
       }
       if (ahead > SEQ_WINDOW) {
@@ -256,9 +263,17 @@ export class LinkSession {
     }
     this.synced = true;
     this.lastRxSeq = seq;
-    this.ack(seq);
     this.stats.rxAccepted++;
-    this.options.onMessage(type, fields, now);
+    const accepted = this.options.onMessage(type, fields, now);
+    if (accepted && typeof accepted.then === "function") {
+      this.ackPending = seq;
+      accepted.then(
+        () => { if (this.ackPending === seq) this.ackPending = 0; this.ack(seq); },
+        () => { if (this.ackPending === seq) this.ackPending = 0; this.ackRefused = seq; },
+      );
+    } else {
+      this.ack(seq);
+    }
   }
 
   /** Heartbeats, link timeout and retransmissions. Call at nextDeadline() or more often. */
