@@ -1,0 +1,98 @@
+/**
+ * `syspark stripe-emulator`: the local Stripe TEST EMULATOR on its own (the cloud starts one
+ * in-process on embedded defaults; this is for manual tests, demos and other processes).
+ */
+import type { Command } from "commander";
+import { intOption } from "../main";
+
+interface Opts {
+  port: number;
+  host: string;
+  webhookUrl?: string;
+  publicUrl?: string;
+  apiKey?: string;
+  webhookAttempts: number;
+  processingMs: number;
+}
+
+function httpUrlOption(name: string): (value: string) => string {
+  return (value: string) => {
+    let u: URL;
+    try {
+      u = new URL(value);
+    } catch {
+      throw new Error(`${name} must be an absolute URL such as http://127.0.0.1:8080/webhooks/stripe, got "${value}"`);
+    }
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error(`${name} must be an http:// or https:// URL, got "${value}"`);
+    return value;
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command("stripe-emulator")
+    .description("run the local Stripe TEST EMULATOR (not Stripe): the Stripe API subset SysPark uses, signed webhooks, a card page")
+    .option("--port <n>", "TCP port (0 = any free port)", intOption("--port", 0, 65535), 12111)
+    .option("--host <host>", "interface to listen on", "127.0.0.1")
+    .option("--webhook-url <url>", "where to POST signed events, e.g. the cloud's /webhooks/stripe", httpUrlOption("--webhook-url"))
+    .option("--public-url <url>", "base URL phones/browsers use to reach the emulator (default: its own URL)", httpUrlOption("--public-url"))
+    .option("--api-key <key>", "accept only this sk_test_ key (default: any sk_test_ key)")
+    .option("--webhook-attempts <n>", "delivery attempts per event before giving up", intOption("--webhook-attempts", 1, 50), 8)
+    .option("--processing-ms <n>", "hold successful card payments in `processing` this long (0 = succeed at once, like Stripe cards)", intOption("--processing-ms", 0, 600_000), 0)
+    .addHelpText(
+      "after",
+      `
+Environment:
+  STRIPE_WEBHOOK_SECRET  secret webhooks are signed with (whsec_…); if unset, a test-only one is generated and printed
+
+Point the stripe client at it:
+  new Stripe("sk_test_anything", { host: "127.0.0.1", port: 12111, protocol: "http" })
+Live keys (sk_live_…) are refused. See docs/stripe-emulator.md.`,
+    )
+    .action(async (opts: Opts) => {
+      if (opts.apiKey !== undefined && !opts.apiKey.startsWith("sk_test_")) {
+        throw new Error("--api-key must be a test key (sk_test_…): the emulator never accepts live keys");
+      }
+      const { createStripeEmulator, generateTestWebhookSecret } = await import("../../cloud/stripe-emulator");
+      const { createLogger } = await import("../../host/log");
+      const fromEnv = process.env.STRIPE_WEBHOOK_SECRET;
+      if (fromEnv !== undefined && fromEnv.trim() === "") throw new Error("STRIPE_WEBHOOK_SECRET is set but empty: unset it (a test secret is then generated) or give it a whsec_… value");
+      const webhookSecret = fromEnv ?? generateTestWebhookSecret();
+      const emu = await createStripeEmulator({
+        port: opts.port,
+        host: opts.host,
+        webhookUrl: opts.webhookUrl ?? null,
+        webhookSecret,
+        publicBaseUrl: opts.publicUrl,
+        apiKey: opts.apiKey,
+        webhookRetry: { maxAttempts: opts.webhookAttempts },
+        processingMs: opts.processingMs,
+        logger: createLogger("stripe-emulator"),
+      });
+      const lines = [
+        "",
+        "  ================================================================",
+        "   Stripe TEST EMULATOR — a SysPark test tool. This is NOT Stripe.",
+        "   No real card is charged. Live keys (sk_live_…) are refused.",
+        "  ================================================================",
+        `   API:          ${emu.url}   (new Stripe("sk_test_…", { host: "${emu.clientConfig.host}", port: ${emu.port}, protocol: "http" }))`,
+        `   Webhooks to:  ${opts.webhookUrl ?? "(none: events are recorded, list them with GET /v1/events)"}`,
+        fromEnv !== undefined
+          ? "   Webhook secret: from STRIPE_WEBHOOK_SECRET"
+          : `   Webhook secret (TEST ONLY, generated): ${webhookSecret}`,
+        `   Card page:    ${emu.url}/emulator/pay/<client_secret>?return_url=<url>`,
+        "   Test cards:   4242 4242 4242 4242 ok · 4000 0000 0000 0002 declined · 4000 0000 0000 9995 insufficient funds · 4000 0025 0000 3155 3-D Secure",
+        "",
+      ];
+      process.stderr.write(lines.join("\n") + "\n");
+      let stopping = false;
+      const stop = (): void => {
+        if (stopping) return;
+        stopping = true;
+        process.stderr.write("stripe-emulator: stopping\n");
+        void emu.close().then(() => process.exit(0));
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
+    });
+}
