@@ -65,10 +65,11 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
 
   for (const laneConfig of config.lanes) {
     const id = laneConfig.id;
-    let exitLink!: SerialLink, barrierLink!: SerialLink;
+    // The links and the lane refer to each other: the lane's ports reach the links through this holder.
+    const io: { exit?: SerialLink; barrier?: SerialLink } = {};
     const lane = new LaneOrchestrator(id, {
-      toExit: (type, fields) => exitLink.send(type, fields),
-      toBarrier: (type, fields) => barrierLink.send(type, fields),
+      toExit: (type, fields) => io.exit?.send(type, fields),
+      toBarrier: (type, fields) => io.barrier?.send(type, fields),
       emit: (key, payload) => {
         const full = { ts: Date.now(), src, ...payload } as unknown as Payload<TopicKey>;
         const written = services.emitEvent(key, full as never).catch((err: Error) => {
@@ -104,8 +105,8 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
       onGiveUp: (type) => log.warn({ lane: id, board, type }, "frame given up after retries"),
       onPortChange: (open, error) => log[open ? "info" : "warn"]({ lane: id, board, port: port.port, error }, open ? "serial port open" : "serial port lost; reopening"),
     });
-    exitLink = linkFor("exit", laneConfig.exit_controller);
-    barrierLink = linkFor("barrier", laneConfig.barrier_executor);
+    const exitLink = (io.exit = linkFor("exit", laneConfig.exit_controller));
+    const barrierLink = (io.barrier = linkFor("barrier", laneConfig.barrier_executor));
     lanes.set(id, lane);
     links.set(id, { exit: exitLink, barrier: barrierLink });
   }
