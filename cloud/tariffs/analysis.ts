@@ -28,32 +28,58 @@ function dayIndexes(days: readonly DayOfWeek[] | undefined): number[] {
   return days ? [...new Set(days.map((d) => DAYS.indexOf(d)))] : [0, 1, 2, 3, 4, 5, 6];
 }
 
+/** Half-open interval [lo, hi) of week-minutes (0 = Monday 00:00 local, 10080 = next Monday). */
+export type Interval = [number, number];
+
+function normalize(ivs: Interval[]): Interval[] {
+  const sorted = ivs.filter(([a, b]) => a < b).sort((x, y) => x[0] - y[0]);
+  const out: Interval[] = [];
+  for (const [a, b] of sorted) {
+    const last = out[out.length - 1];
+    if (last && a <= last[1]) last[1] = Math.max(last[1], b);
+    else out.push([a, b]);
+  }
+  return out;
+}
+
 /** Week-minutes at which an element's time-of-day / weekday restrictions hold (OCPI: per instant). */
-export function elementMinutes(r: Restrictions | undefined): Uint8Array {
-  const set = new Uint8Array(WEEK_MINUTES);
+export function elementIntervals(r: Restrictions | undefined): Interval[] {
   const start = r?.start_time !== undefined ? minuteOfTime(r.start_time) : 0;
   const end = r?.end_time !== undefined ? minuteOfTime(r.end_time) : 1440;
+  const out: Interval[] = [];
   for (const d of dayIndexes(r?.day_of_week)) {
     const base = d * 1440;
-    if (start < end) set.fill(1, base + start, base + end);
-    else {
-      set.fill(1, base + start, base + 1440); // wraps: both ends of the SAME local day
-      set.fill(1, base, base + end);
-    }
+    if (start < end) out.push([base + start, base + end]);
+    else out.push([base + start, base + 1440], [base, base + end]); // wraps: both ends of the SAME local day
   }
-  return set;
+  return normalize(out);
+}
+
+/** Max elements per tariff: the pricing loop keeps one bit per element per week-minute. */
+export const MAX_ELEMENTS = 32;
+
+/** Lookup table for the pricing loop: for each week-minute, bit i set when elements[i]'s time restrictions hold. */
+export function elementMasks(elements: readonly TariffElement[]): Uint32Array {
+  const masks = new Uint32Array(WEEK_MINUTES);
+  elements.forEach((el, i) => {
+    const bit = (1 << i) >>> 0;
+    for (const [a, b] of elementIntervals(el.restrictions)) for (let m = a; m < b; m++) masks[m] |= bit;
+  });
+  return masks;
 }
 
 /** Week-minutes covered by the occurrences of a daily flat window (an occurrence runs from its start day). */
-export function dailyFlatMinutes(w: { start_time: string; end_time: string; day_of_week?: DayOfWeek[] }): Uint8Array {
-  const set = new Uint8Array(WEEK_MINUTES);
+export function dailyFlatIntervals(w: { start_time: string; end_time: string; day_of_week?: DayOfWeek[] }): Interval[] {
   const start = minuteOfTime(w.start_time);
   let end = minuteOfTime(w.end_time);
   if (end <= start) end += 1440;
+  const out: Interval[] = [];
   for (const d of dayIndexes(w.day_of_week)) {
-    for (let m = d * 1440 + start; m < d * 1440 + end; m++) set[m % WEEK_MINUTES] = 1;
+    const lo = d * 1440 + start, hi = d * 1440 + end;
+    if (hi <= WEEK_MINUTES) out.push([lo, hi]);
+    else out.push([lo, WEEK_MINUTES], [0, hi - WEEK_MINUTES]); // Sunday night runs into Monday
   }
-  return set;
+  return normalize(out);
 }
 
 export function describeWeekMinute(m: number): string {
@@ -73,14 +99,26 @@ function describeElapsed(from: number, to: number): string {
   return `[${describeSeconds(from)}, ${describeSeconds(to)})`;
 }
 
-function firstCommon(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < a.length; i++) if (a[i] && b[i]) return i;
+/** Smallest week-minute in both (normalized) sets, or -1. */
+function firstCommon(a: Interval[], b: Interval[]): number {
+  let i = 0, j = 0;
+  while (i < a.length && j < b.length) {
+    const lo = Math.max(a[i][0], b[j][0]);
+    if (lo < Math.min(a[i][1], b[j][1])) return lo;
+    if (a[i][1] <= b[j][1]) i++;
+    else j++;
+  }
   return -1;
 }
 
-function firstMissing(a: Uint8Array): number {
-  for (let i = 0; i < a.length; i++) if (!a[i]) return i;
-  return -1;
+/** Smallest week-minute in no interval, or -1. */
+function firstMissing(ivs: Interval[]): number {
+  let cursor = 0;
+  for (const [a, b] of normalize(ivs)) {
+    if (a > cursor) return cursor;
+    cursor = Math.max(cursor, b);
+  }
+  return cursor < WEEK_MINUTES ? cursor : -1;
 }
 
 function durationRange(r: Restrictions | undefined): [number, number] {
@@ -152,7 +190,7 @@ export function analyseTariff(t: Tariff): AnalysisIssue[] {
   if (issues.length > 0) return issues; // the overlap analysis needs well-formed windows
 
   // Elements: at every (week-minute, elapsed time) exactly one element must apply.
-  const sets = t.elements.map((el) => elementMinutes(el.restrictions));
+  const sets = t.elements.map((el) => elementIntervals(el.restrictions));
   const ranges = t.elements.map((el) => durationRange(el.restrictions));
   for (let i = 0; i < t.elements.length; i++) {
     for (let j = i + 1; j < t.elements.length; j++) {
@@ -168,9 +206,9 @@ export function analyseTariff(t: Tariff): AnalysisIssue[] {
   const points = [...new Set([0, ...ranges.flatMap(([a, b]) => [a, b]).filter(Number.isFinite)])].sort((a, b) => a - b);
   points.forEach((from, k) => {
     const to = k + 1 < points.length ? points[k + 1] : Number.POSITIVE_INFINITY;
-    const union = new Uint8Array(WEEK_MINUTES);
+    const union: Interval[] = [];
     ranges.forEach(([a, b], i) => {
-      if (a <= from && to <= b) sets[i].forEach((v, m) => { if (v) union[m] = 1; });
+      if (a <= from && to <= b) union.push(...sets[i].map(([x, y]): Interval => [x, y]));
     });
     const gap = firstMissing(union);
     if (gap >= 0) {
@@ -181,7 +219,7 @@ export function analyseTariff(t: Tariff): AnalysisIssue[] {
   // Flat windows: daily ones must not overlap each other, nor event ones each other
   // (an event window takes precedence over a daily window, by definition).
   const daily = flatRates.map((f, i) => ({ f, i })).filter(({ f }) => f.window.kind === "daily");
-  const dailySets = daily.map(({ f }) => dailyFlatMinutes(f.window as Extract<FlatRate["window"], { kind: "daily" }>));
+  const dailySets = daily.map(({ f }) => dailyFlatIntervals(f.window as Extract<FlatRate["window"], { kind: "daily" }>));
   for (let a = 0; a < daily.length; a++) {
     for (let b = a + 1; b < daily.length; b++) {
       const m = firstCommon(dailySets[a], dailySets[b]);

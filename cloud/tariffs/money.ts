@@ -6,10 +6,13 @@ export const MAX_AMOUNT = 100_000_000;
 
 const digitsCache = new Map<string, number>();
 
+let currencies: Set<string> | undefined;
+
 /** Why `code` is not a usable ISO 4217 currency, or undefined. */
 export function currencyProblem(code: string): string | undefined {
   if (!/^[A-Z]{3}$/.test(code)) return `"${code}" is not an ISO 4217 currency code (three capital letters, e.g. "EUR")`;
-  if (!Intl.supportedValuesOf("currency").includes(code)) return `unknown ISO 4217 currency "${code}"`;
+  currencies ??= new Set(Intl.supportedValuesOf("currency"));
+  if (!currencies.has(code)) return `unknown ISO 4217 currency "${code}"`;
   return undefined;
 }
 

@@ -1,12 +1,12 @@
 // The ONE pricing function: the quote shown to the driver and the amount charged both come
 // from priceStay (ARCHITECTURE §4 step 3, issue 4 "Tariffs"). Pure: no I/O, no clock — the
 // caller passes entry and exit instants. Semantics, step by step, in docs/tariffs.md.
-import { MAX_STAY_DAYS, describeSeconds, elementMinutes, eventInstants, minuteOfTime, textOf } from "./analysis";
+import { MAX_STAY_DAYS, describeSeconds, elementMasks, eventInstants, minuteOfTime, textOf } from "./analysis";
 import { formatMoney, percentOf } from "./money";
 import type { Locale } from "./money";
 import type { Discount, FlatRate, Tariff, TariffElement } from "./schema";
 import { DAYS, DAY_MS, instantOfLocal, localMs, localParts } from "./tz";
-import { PricingError, TariffValidationError, validateTariff } from "./validate";
+import { PricingError, TariffValidationError, isValidated, validateTariff } from "./validate";
 
 export type Instant = Date | string | number;
 
@@ -62,7 +62,7 @@ interface CElement {
   index: number;
   el: TariffElement;
   label: string;
-  minutes: Uint8Array;
+  bit: number;
   minMs: number;
   maxMs: number;
   stepMs: number;
@@ -90,6 +90,7 @@ interface CEvent {
 interface Compiled {
   tariff: Tariff;
   elements: CElement[];
+  masks: Uint32Array;
   daily: CDaily[];
   events: CEvent[];
 }
@@ -99,16 +100,19 @@ const compiledCache = new WeakMap<Tariff, Compiled>();
 function compile(input: Tariff): Compiled {
   const hit = compiledCache.get(input);
   if (hit) return hit;
-  const v = validateTariff(input);
-  if (!v.ok) throw new TariffValidationError(v.errors);
-  const t = v.tariff;
+  let t = input;
+  if (!isValidated(input)) {
+    const v = validateTariff(input);
+    if (!v.ok) throw new TariffValidationError(v.errors);
+    t = v.tariff;
+  }
   const elements = t.elements.map((el, index): CElement => {
     const meter = el.price_components.find((c) => c.type === "PARKING_TIME");
     const flat = el.price_components.find((c) => c.type === "FLAT");
     if (!meter || meter.type !== "PARKING_TIME") throw new Error("unreachable: validated element without meter");
     return {
       index, el, label: textOf(el.label),
-      minutes: elementMinutes(el.restrictions),
+      bit: (1 << index) >>> 0,
       minMs: (el.restrictions?.min_duration ?? 0) * 1000,
       maxMs: el.restrictions?.max_duration !== undefined ? el.restrictions.max_duration * 1000 : Number.POSITIVE_INFINITY,
       stepMs: meter.step_size * 1000, stepS: meter.step_size, price: meter.price_per_step,
@@ -130,7 +134,7 @@ function compile(input: Tariff): Compiled {
       events.push({ index, rate, from, to });
     }
   });
-  const c = { tariff: t, elements, daily, events };
+  const c = { tariff: t, elements, masks: elementMasks(t.elements), daily, events };
   compiledCache.set(input, c);
   return c;
 }
@@ -224,13 +228,14 @@ interface Item {
   from: number;
   to: number;
   capKey: number;
-  flatKey: string | undefined;
+  /** Flat-rate occurrence: -1 - index for an event window, index × 10⁶ + start day for a daily one. */
+  flatKey: number | undefined;
   el?: CElement;
   count?: number;
 }
 
 interface Occurrence {
-  key: string;
+  key: number;
   rate: FlatRate;
   span: string;
   capKey: number;
@@ -238,8 +243,9 @@ interface Occurrence {
 }
 
 function findElement(c: Compiled, weekMinute: number, elapsed: number): CElement {
+  const mask = c.masks[weekMinute];
   for (const e of c.elements) {
-    if (elapsed >= e.minMs && elapsed < e.maxMs && e.minutes[weekMinute]) return e;
+    if ((mask & e.bit) !== 0 && elapsed >= e.minMs && elapsed < e.maxMs) return e;
   }
   throw new Error(`unreachable: no element at week-minute ${weekMinute}, elapsed ${elapsed} ms (validated tariffs cover every instant)`);
 }
@@ -305,7 +311,7 @@ export function priceStay(input: PriceStayInput): PriceResult {
   // force at its start (local wall time, real elapsed time since entry).
   const cap = t.daily_cap;
   const items: Item[] = [];
-  const occurrences = new Map<string, Occurrence>();
+  const occurrences = new Map<number, Occurrence>();
   const flatElementSeen = new Set<number>();
   let cur: Item | undefined;
   for (let b = meterStart; b < pricedEnd;) {
@@ -317,34 +323,41 @@ export function priceStay(input: PriceStayInput): PriceResult {
 
     // Flat-rate occurrence of this step: an event window first, else a daily window.
     let occ: Occurrence | undefined;
-    let key: string | undefined;
-    let span = "";
-    let rate: FlatRate | undefined;
+    let key: number | undefined;
+    let event: CEvent | undefined;
+    let daily: CDaily | undefined;
+    let startDay = 0;
     for (const ev of c.events) {
       if (b >= ev.from && b < ev.to) {
-        key = `e${ev.index}`; rate = ev.rate;
-        const w = ev.rate.window as Extract<FlatRate["window"], { kind: "dates" }>;
-        span = `${fmtLocalDateTimeString(w.from, locale)} → ${fmtLocalDateTimeString(w.to, locale)}`;
+        event = ev;
+        key = -1 - ev.index;
         break;
       }
     }
-    if (!key) {
+    if (!event) {
       for (const dl of c.daily) {
-        let startDay: number | undefined;
         if (lp.minuteOfDay >= dl.start && lp.minuteOfDay < Math.min(dl.end, 1440) && dl.days[lp.weekday]) startDay = lp.dayNumber;
         else if (dl.end > 1440 && lp.minuteOfDay < dl.end - 1440 && dl.days[(lp.weekday + 6) % 7]) startDay = lp.dayNumber - 1;
-        if (startDay !== undefined) {
-          key = `d${dl.index}:${startDay}`; rate = dl.rate;
-          const from = startDay * DAY_MS + dl.start * 60_000;
-          const to = startDay * DAY_MS + dl.end * 60_000;
-          span = `${fmtLocal(from, locale)} → ${fmtLocal(to, locale)}`;
-          break;
-        }
+        else continue;
+        daily = dl;
+        key = dl.index * 1_000_000 + startDay;
+        break;
       }
     }
-    if (key && rate) {
+    if (key !== undefined) {
       occ = occurrences.get(key);
       if (!occ) {
+        let span: string;
+        let rate: FlatRate;
+        if (event) {
+          const w = event.rate.window as Extract<FlatRate["window"], { kind: "dates" }>;
+          span = `${fmtLocalDateTimeString(w.from, locale)} → ${fmtLocalDateTimeString(w.to, locale)}`;
+          rate = event.rate;
+        } else {
+          const dl = daily as CDaily;
+          span = `${fmtLocal(startDay * DAY_MS + dl.start * 60_000, locale)} → ${fmtLocal(startDay * DAY_MS + dl.end * 60_000, locale)}`;
+          rate = dl.rate;
+        }
         occ = { key, rate, span, capKey, metered: 0 };
         occurrences.set(key, occ);
       }
@@ -371,7 +384,7 @@ export function priceStay(input: PriceStayInput): PriceResult {
   }
 
   // 4. Flat rates: a capped or fixed occurrence becomes one line in place of its steps.
-  const occLine = new Map<string, Item>();
+  const occLine = new Map<number, Item>();
   for (const occ of occurrences.values()) {
     const charge = occ.rate.mode === "fixed" ? occ.rate.price : Math.min(occ.rate.price, occ.metered);
     if (occ.rate.mode === "fixed" || charge < occ.metered) {
@@ -383,12 +396,12 @@ export function priceStay(input: PriceStayInput): PriceResult {
     }
   }
   const merged: Item[] = [];
-  const placed = new Set<string>();
+  const placed = new Set<number>();
   for (const it of items) {
     const repl = it.flatKey !== undefined ? occLine.get(it.flatKey) : undefined;
     if (!repl) merged.push(it);
-    else if (!placed.has(repl.flatKey as string)) {
-      placed.add(repl.flatKey as string);
+    else if (!placed.has(repl.flatKey as number)) {
+      placed.add(repl.flatKey as number);
       merged.push(repl);
     }
   }

@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { MAX_AMOUNT, currencyProblem } from "./money";
 import { DAYS, timeZoneProblem } from "./tz";
-import { MAX_STAY_DAYS, analyseTariff } from "./analysis";
+import { MAX_ELEMENTS, MAX_STAY_DAYS, analyseTariff } from "./analysis";
 
 export { DAYS };
 export type { DayOfWeek } from "./tz";
@@ -140,7 +140,7 @@ export const TariffSchema = z.strictObject({
     mode: z.enum(["free_if_within", "deducted"], { error: "mode must be \"free_if_within\" or \"deducted\"" }),
   }).optional(),
   /** OCPI tariff elements: at every instant of a stay exactly one applies (checked). */
-  elements: z.array(TariffElementSchema).min(1, "a tariff needs at least one element"),
+  elements: z.array(TariffElementSchema).min(1, "a tariff needs at least one element").max(MAX_ELEMENTS, `a tariff has at most ${MAX_ELEMENTS} elements`),
   flat_rates: z.array(FlatRateSchema).optional(),
   daily_cap: z.strictObject({
     price: positiveAmount("daily_cap.price"),

@@ -37,6 +37,16 @@ function formatter(zone: string): Intl.DateTimeFormat {
  * (canonical names and their aliases), but refuses a case-mangled spelling and raw offsets.
  */
 export function timeZoneProblem(zone: string): string | undefined {
+  if (zoneProblems.has(zone)) return zoneProblems.get(zone);
+  const p = checkTimeZone(zone);
+  if (zoneProblems.size > 1000) zoneProblems.clear();
+  zoneProblems.set(zone, p);
+  return p;
+}
+
+const zoneProblems = new Map<string, string | undefined>();
+
+function checkTimeZone(zone: string): string | undefined {
   if (!IANA_SHAPE.test(zone)) return `"${zone}" is not an IANA time zone name (expected e.g. "Europe/Paris")`;
   let resolved: string;
   try {

@@ -33,12 +33,29 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
 }
 
+// Objects returned by validateTariff/parseTariff are deep-frozen and remembered: priceStay
+// skips re-validating them (a frozen document cannot have changed since).
+const validated = new WeakSet<object>();
+
+function deepFreeze(o: object): void {
+  for (const v of Object.values(o)) if (v !== null && typeof v === "object" && !Object.isFrozen(v)) deepFreeze(v);
+  Object.freeze(o);
+}
+
+/** True when `t` is a (frozen) document returned by validateTariff / parseTariff. */
+export function isValidated(t: object): boolean {
+  return validated.has(t);
+}
+
 export type TariffValidation = { ok: true; tariff: Tariff } | { ok: false; errors: string[] };
 
 /** Validate an untrusted tariff document (shape, amounts, zone, currency, ambiguity, coverage). */
 export function validateTariff(input: unknown): TariffValidation {
   const r = TariffSchema.safeParse(input);
-  return r.success ? { ok: true, tariff: r.data } : { ok: false, errors: formatIssues(r.error.issues) };
+  if (!r.success) return { ok: false, errors: formatIssues(r.error.issues) };
+  deepFreeze(r.data);
+  validated.add(r.data);
+  return { ok: true, tariff: r.data };
 }
 
 /** Like validateTariff, but returns the tariff or throws a TariffValidationError listing every problem. */
