@@ -265,7 +265,9 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
   async stop(graceful = true): Promise<void> {
     this.stopping = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
-    this.opts.site.setTap(undefined);
+    // The site tap stays installed: events published on the site broker until it closes still go
+    // to the outbox (delivered on the next start); once the outbox is closed the tap refuses them,
+    // so aedes never acknowledges an event that is not on disk.
     await this.relay?.stop();
     const client = this.client;
     if (!client) return;

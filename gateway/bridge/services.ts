@@ -83,6 +83,9 @@ export async function startGatewayServices(config: SiteConfig, opts: GatewayServ
         tls: c.tls && { caFile: c.tls.ca_file, certFile: c.tls.cert_file, keyFile: c.tls.key_file, rejectUnauthorized: c.tls.reject_unauthorized, servername: c.tls.servername },
       },
     });
+    if (/^(mqtt|ws|tcp):/.test(c.url) && !/^[a-z]+:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(c.url)) {
+      logger.warn({ url: c.url }, "the cloud link is not encrypted: use mqtts:// or wss:// in production");
+    }
     bridge.start();
     const broker = siteBroker;
     let closing: Promise<void> | undefined;

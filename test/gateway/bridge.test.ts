@@ -264,3 +264,31 @@ describe("gateway/bridge: docs", () => {
     expect(doc).to.include(mosquittoBridgeConf("lyon-part-dieu"));
   });
 });
+
+describe("gateway/bridge: with the cloud unreachable (no broker needed)", function () {
+  this.timeout(20_000);
+  it("acknowledges a site event only once it is in the outbox, also while stopping, and refuses once the outbox is closed", async () => {
+    const t = tempDir("bridge-off");
+    const cfg = testConfig({ siteId: uniqueSiteId("off"), cloudUrl: "mqtt://127.0.0.1:9", dataDir: t.dir, users });
+    const gw = await startGatewayServices(cfg, { env });
+    const lane = await connectMqtt(`mqtt://127.0.0.1:${gw.siteBroker.port}`, { protocolVersion: 4, username: "lane", password: GW_PW });
+    lane.on("error", () => undefined);
+    try {
+      await lane.publishAsync(siteTopic("exitDone"), encodePayload("exitDone", exitDone(1)), { qos: 1 });
+      expect(gw.outbox.depth).to.equal(1);
+      await gw.bridge.stop(true);
+      await lane.publishAsync(siteTopic("exitDone"), encodePayload("exitDone", exitDone(2)), { qos: 1 });
+      expect(gw.outbox.depth).to.equal(2); // bridge stopped, broker still up: still durable
+      await gw.outbox.close();
+      let acked = false;
+      const closed = new Promise<void>((r) => lane.once("close", () => r()));
+      lane.publish(siteTopic("exitDone"), encodePayload("exitDone", exitDone(3)), { qos: 1 }, (err) => (acked = !err));
+      await closed; // refused: no PUBACK, the connection is closed and the client will retry
+      expect(acked).to.equal(false);
+    } finally {
+      lane.end(true);
+      await gw.close(false);
+      t.cleanup();
+    }
+  });
+});
