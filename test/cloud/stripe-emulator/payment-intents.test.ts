@@ -255,6 +255,18 @@ describe("stripe emulator: PaymentIntents", () => {
     expect(JSON.parse(json.body).error.message).to.contain("application/x-www-form-urlencoded");
   });
 
+  it("with processingMs, a card payment passes through processing before succeeded", async () => {
+    await f.close();
+    f = await startFixture({ processingMs: 30 });
+    const pi = await f.stripe.paymentIntents.create({ amount: 1000, currency: "eur", payment_method: "pm_card_visa", confirm: true, ...CARD_ONLY });
+    expect(pi.status).to.equal("processing");
+    const delivered = await f.emu.waitForDelivery((d) => d.type === "payment_intent.succeeded" && d.objectId === pi.id, 5000);
+    expect(delivered.state).to.equal("delivered");
+    expect((await f.stripe.paymentIntents.retrieve(pi.id)).status).to.equal("succeeded");
+    await f.emu.whenWebhooksIdle();
+    expect(typesFor(f.receiver, pi.id)).to.deep.equal(["payment_intent.created", "payment_intent.processing", "payment_intent.succeeded"]);
+  });
+
   it("lists with pagination, newest first", async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push((await f.stripe.paymentIntents.create({ amount: 100 + i, currency: "eur", ...CARD_ONLY })).id);
