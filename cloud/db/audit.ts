@@ -6,6 +6,11 @@
  * - Appends lock the single `audit_head` row (`FOR UPDATE`), so concurrent appends are
  *   serialised and the chain never forks; seq is gap-free (head.seq + 1). Append last in a
  *   transaction: the head stays locked until commit.
+ * - High-throughput alternative: `queueAudit` inserts into `audit_pending` in the business
+ *   transaction (no global lock, committed atomically with the state change, so nothing is
+ *   lost), and `chainPendingAudit` — run by one background loop — chains queued rows in batches
+ *   under a single head lock (one commit per batch instead of per row). Queued rows are
+ *   protected by the chain once chained; until then only against UPDATE (trigger).
  * - UPDATE / DELETE / TRUNCATE on audit_log are rejected by triggers (migration 1).
  * - `verifyAuditChain` walks the chain in seq order and names the first broken row; it also
  *   checks that the last row matches the head, so deleting the tail is detected too. Someone who
@@ -45,12 +50,17 @@ export function auditHash(prevHash: string, row: { seq: number; ts: Date; kind: 
 
 const KIND = /^[a-z][a-z0-9_.]{0,63}$/;
 
-/** Appends one row to the chain inside the caller's transaction. */
-export async function appendAudit(tx: Tx, input: AuditInput): Promise<AuditRow> {
+function prepare(input: AuditInput): { kind: string; sessionId: string | null; payload: Json; ts: Date } {
   if (!KIND.test(input.kind)) throw new ValidationError(`audit kind "${input.kind}" must be lowercase letters, digits, _ and . (max 64)`);
   const payload = toJson(input.payload);
   const ts = new Date((input.ts ?? new Date()).getTime());
   if (Number.isNaN(ts.getTime())) throw new ValidationError("audit ts is not a valid date");
+  return { kind: input.kind, sessionId: input.sessionId ?? null, payload, ts };
+}
+
+/** Appends one row to the chain inside the caller's transaction (locks the chain head until commit). */
+export async function appendAudit(tx: Tx, input: AuditInput): Promise<AuditRow> {
+  const { payload, ts } = prepare(input);
   const [head] = await tx<{ seq: number; hash: string }[]>`SELECT seq, hash FROM audit_head WHERE singleton FOR UPDATE`;
   const row = { seq: head.seq + 1, ts, kind: input.kind, sessionId: input.sessionId ?? null, payload, prevHash: head.hash, hash: "" };
   row.hash = auditHash(head.hash, row);
@@ -59,6 +69,47 @@ export async function appendAudit(tx: Tx, input: AuditInput): Promise<AuditRow> 
     VALUES (${row.seq}, ${row.ts}, ${row.kind}, ${row.sessionId}, ${tx.json(payload)}, ${row.prevHash}, ${row.hash})`;
   await tx`UPDATE audit_head SET seq = ${row.seq}, hash = ${row.hash} WHERE singleton`;
   return row;
+}
+
+/**
+ * Queues an audit row in the caller's transaction, without touching the chain head (no global
+ * lock). It joins the chain when chainPendingAudit next runs.
+ */
+export async function queueAudit(tx: Tx, input: AuditInput): Promise<{ id: number }> {
+  const p = prepare(input);
+  const [row] = await tx<{ id: number }[]>`
+    INSERT INTO audit_pending (ts, kind, session_id, payload) VALUES (${p.ts}, ${p.kind}, ${p.sessionId}, ${tx.json(p.payload)}) RETURNING id`;
+  return row;
+}
+
+/**
+ * Moves up to `limit` queued rows (oldest id first) into the chain, in one transaction under the
+ * head lock. Returns how many were chained; call again while it returns `limit`.
+ */
+export async function chainPendingAudit(tx: Tx, opts: { limit?: number } = {}): Promise<{ chained: number; head: { seq: number; hash: string } }> {
+  const limit = Math.min(Math.max(opts.limit ?? 1000, 1), 10_000);
+  const [head] = await tx<{ seq: number; hash: string }[]>`SELECT seq, hash FROM audit_head WHERE singleton FOR UPDATE`;
+  const pending = await tx<{ id: number; ts: Date; kind: string; sessionId: string | null; payload: Json }[]>`
+    SELECT * FROM audit_pending ORDER BY id LIMIT ${limit} FOR UPDATE SKIP LOCKED`;
+  if (pending.length === 0) return { chained: 0, head };
+  let { seq, hash } = head;
+  const rows = pending.map((p) => {
+    seq += 1;
+    const row = { seq, ts: p.ts, kind: p.kind, session_id: p.sessionId, payload: tx.json(p.payload), prev_hash: hash, hash: "" };
+    row.hash = auditHash(hash, { seq, ts: p.ts, kind: p.kind, sessionId: p.sessionId, payload: p.payload });
+    hash = row.hash;
+    return row;
+  });
+  await tx`INSERT INTO audit_log ${tx(rows, "seq", "ts", "kind", "session_id", "payload", "prev_hash", "hash")}`;
+  await tx`DELETE FROM audit_pending WHERE id = ANY(${tx.array(pending.map((p) => p.id), 20)}::int8[])`;
+  await tx`UPDATE audit_head SET seq = ${seq}, hash = ${hash} WHERE singleton`;
+  return { chained: pending.length, head: { seq, hash } };
+}
+
+/** Rows queued by queueAudit and not chained yet. */
+export async function pendingAuditCount(q: Q): Promise<number> {
+  const [row] = await q<{ n: number }[]>`SELECT count(*)::int4 AS n FROM audit_pending`;
+  return row.n;
 }
 
 /**

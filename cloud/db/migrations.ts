@@ -237,4 +237,29 @@ CREATE TRIGGER audit_log_no_truncate
   FOR EACH STATEMENT EXECUTE FUNCTION audit_log_reject_change();
 `;
 
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: "core schema", sql: V1_CORE }];
+// Deferred chaining for throughput: business transactions queue audit rows here (no global
+// lock); chainPendingAudit moves them into audit_log in batches under one head lock. Queued rows
+// can be inserted and (by the chainer) deleted, never updated.
+const V2_AUDIT_PENDING = /* sql */ `
+CREATE TABLE audit_pending (
+  id          bigserial PRIMARY KEY,
+  ts          timestamptz NOT NULL,
+  kind        text NOT NULL CHECK (kind ~ '^[a-z][a-z0-9_.]{0,63}$'),
+  session_id  text,
+  payload     jsonb NOT NULL
+);
+CREATE FUNCTION audit_pending_reject_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'audit_pending rows cannot be modified: % rejected', TG_OP
+    USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+CREATE TRIGGER audit_pending_no_update
+  BEFORE UPDATE ON audit_pending
+  FOR EACH ROW EXECUTE FUNCTION audit_pending_reject_update();
+`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: "core schema", sql: V1_CORE },
+  { version: 2, name: "audit_pending (deferred chaining)", sql: V2_AUDIT_PENDING },
+];

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { DatabaseConnectionError, openDatabase } from "../../../cloud/db/index";
+import { DatabaseConnectionError, MIGRATIONS, openDatabase } from "../../../cloud/db/index";
 import { databaseSuite } from "./suite";
 
 // A cached pristine data directory spares initdb on every run (see pgliteTemplateDir).
@@ -25,7 +25,7 @@ describe("cloud/db PGlite persistence", function () {
     try {
       const a = await openDatabase({ dataDir: join(dir, "db"), pgliteTemplateDir });
       expect(a.kind).to.equal("pglite");
-      expect(a.migrations.applied).to.deep.equal([1]);
+      expect(a.migrations.applied).to.deep.equal(MIGRATIONS.map((m) => m.version));
       await a.sql`INSERT INTO sites (site_id, name, time_zone, currency) VALUES ('kept', 'Kept', 'UTC', 'EUR')`;
       // One process per data directory: a second open is refused, with what to do.
       try {

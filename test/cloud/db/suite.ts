@@ -17,6 +17,9 @@ import {
   PoolInsideTransactionError,
   ValidationError,
   appendAudit,
+  chainPendingAudit,
+  pendingAuditCount,
+  queueAudit,
   applyPaymentEvent,
   applyRefundEvent,
   attachProviderRef,
@@ -515,6 +518,40 @@ export function databaseSuite(label: string, target: SuiteTarget): void {
         const row = await db.tx((tx) => appendAudit(tx, { kind: "test.after", payload: {} }));
         expect((await verifyAuditChain(db.sql)).ok).to.equal(true);
         expect(row.seq).to.equal((await verifyAuditChain(db.sql)).head.seq);
+      });
+
+      it("queued rows (queueAudit) join the chain in batches; rolled-back ones never do", async () => {
+        const drain = async () => {
+          let total = 0;
+          for (;;) {
+            const { chained } = await db.tx((tx) => chainPendingAudit(tx, { limit: 4 }));
+            total += chained;
+            if (chained < 4) return total;
+          }
+        };
+        await drain();
+        const sessionId = uniq("s-q");
+        await db.tx(async (tx) => {
+          for (let i = 0; i < 6; i++) await queueAudit(tx, { kind: "test.queued", sessionId, payload: { i } });
+        });
+        await db.tx(async (tx) => {
+          await queueAudit(tx, { kind: "test.queued", sessionId, payload: { i: "lost" } });
+          throw new Error("rollback");
+        }).catch(() => undefined);
+        // Direct appends and queued rows interleave safely.
+        await Promise.all([
+          db.tx((tx) => appendAudit(tx, { kind: "test.direct", sessionId, payload: {} })),
+          db.tx((tx) => queueAudit(tx, { kind: "test.queued", sessionId, payload: { i: 6 } })),
+        ]);
+        expect(await pendingAuditCount(db.sql)).to.equal(7);
+        await expectReject(db.sql`UPDATE audit_pending SET payload = '{}'`, Error, /cannot be modified/);
+        expect(await drain()).to.equal(7);
+        expect(await pendingAuditCount(db.sql)).to.equal(0);
+        const rows: AuditRow[] = [];
+        for await (const b of streamAudit(db.sql, { sessionId })) rows.push(...b);
+        expect(rows.filter((r) => r.kind === "test.queued").map((r) => (r.payload as { i: number }).i)).to.deep.equal([0, 1, 2, 3, 4, 5, 6]);
+        const v = await verifyAuditChain(db.sql);
+        expect(v.ok, JSON.stringify(v.firstBroken)).to.equal(true);
       });
 
       it("the append-only trigger rejects UPDATE, DELETE and TRUNCATE", async () => {
