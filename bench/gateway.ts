@@ -79,7 +79,7 @@ async function counter(sub: MqttClient, topic: string): Promise<{ ids: Set<strin
   };
 }
 
-class Proxy {
+class TcpProxy {
   private server: Server | undefined;
   private sockets = new Set<Socket>();
   port = 0;
@@ -160,7 +160,7 @@ export async function run(args: string[]): Promise<void> {
     const bridgeRate = messages / ((t1 - t0) / 1000);
 
     // (b) outage then drain.
-    const proxy = new Proxy();
+    const proxy = new TcpProxy();
     await proxy.start();
     toClose.push(() => proxy.stop());
     const siteB = `bench-${randomBytes(4).toString("hex")}`;
@@ -195,14 +195,13 @@ export async function run(args: string[]): Promise<void> {
     lost = backlog - drained.ids.size;
     const drainS = (t1 - t0) / 1000;
 
-    const r = (x: number) => Math.round(x * 10) / 10;
     const result = {
       p50_ms: null,
       p99_ms: null,
       bridge_msgs_per_s: Math.round(bridgeRate),
       direct_msgs_per_s: Math.round(directRate),
       bridge_ratio: Math.round((bridgeRate / directRate) * 1000) / 1000,
-      drain_s: r(drainS * 10) / 10,
+      drain_s: Math.round(drainS * 100) / 100,
       lost,
       messages,
       backlog,

@@ -7,6 +7,7 @@
  * Layout in `dir` (plain files, nothing else):
  *   seg-<first seq, 16 digits>.log  append-only segments of records (record.ts: one CRC'd line each)
  *   done.log                        append-only delivery watermarks: "every seq ≤ N was PUBACKed"
+ *   LOCK                            "<pid> <boot id>": one process per outbox (stale locks are taken over)
  *
  * Guarantees:
  *  - append() resolves only once the record is written AND fdatasync'ed (group commit: all the
@@ -21,7 +22,7 @@
  *    long-running gateway with a healthy link keeps only a small file; done.log is rewritten when
  *    it grows.
  */
-import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { encodePayload, siteTopic, type Payload, type TopicKey } from "../../contracts/mqtt-topics";
@@ -66,6 +67,9 @@ interface Pending {
 
 const SEG_RE = /^seg-(\d{16})\.log$/;
 const DONE_FILE = "done.log";
+const LOCK_FILE = "LOCK";
+/** Outbox files hold identities (plates, badges): owner-only. */
+const FILE_MODE = 0o600;
 const DONE_REWRITE_BYTES = 64 * 1024;
 const READ_CHUNK = 64 * 1024;
 
@@ -88,6 +92,43 @@ async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<
     const { bytesWritten } = await fh.write(buf, off, buf.length - off, position + off);
     off += bytesWritten;
   }
+}
+
+async function bootId(): Promise<string> {
+  return (await readFile("/proc/sys/kernel/random/boot_id", "utf8").catch(() => "unknown")).trim();
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * One process per outbox directory: two writers would interleave sequence numbers. A lock left
+ * by a process that died (kill -9, power loss: other boot id) is taken over.
+ */
+async function takeLock(dir: string): Promise<string> {
+  const path = join(dir, LOCK_FILE);
+  const me = `${process.pid} ${await bootId()}\n`;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await writeFile(path, me, { flag: "wx", mode: FILE_MODE });
+      return path;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    const [pidText, boot] = (await readFile(path, "utf8").catch(() => "")).trim().split(" ");
+    const pid = Number(pidText);
+    if (Number.isInteger(pid) && pid > 0 && boot === (await bootId()) && alive(pid)) {
+      throw new Error(`outbox ${dir} is in use by process ${pid}${pid === process.pid ? " (this process: close the other Outbox first)" : ""}`);
+    }
+    await unlink(path).catch(() => undefined); // stale
+  }
+  throw new Error(`could not lock outbox ${dir}`);
 }
 
 export class Outbox {
@@ -113,6 +154,7 @@ export class Outbox {
   private waiters = new Set<() => void>();
   private listeners = new Set<() => void>();
   private closed = false;
+  private lockPath: string | undefined;
   /** Corrupted records skipped by readers (never published). */
   corrupted = 0;
 
@@ -127,7 +169,14 @@ export class Outbox {
   /** Open (or create) the outbox in `dir` and recover from whatever a crash left. */
   static async open(opts: OutboxOptions): Promise<Outbox> {
     const ob = new Outbox(opts);
-    await ob.recover();
+    await mkdir(ob.dir, { recursive: true, mode: 0o700 });
+    ob.lockPath = await takeLock(ob.dir);
+    try {
+      await ob.recover();
+    } catch (err) {
+      await unlink(ob.lockPath).catch(() => undefined);
+      throw err;
+    }
     return ob;
   }
 
@@ -220,6 +269,7 @@ export class Outbox {
     await this.active?.fh.close();
     this.doneFh = undefined;
     this.active = undefined;
+    if (this.lockPath) await unlink(this.lockPath).catch(() => undefined);
     for (const w of [...this.waiters]) w();
     for (const l of this.listeners) l();
   }
@@ -238,7 +288,6 @@ export class Outbox {
   }
 
   private async recover(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
     // 1. Delivery watermark: the largest complete number in done.log.
     const donePath = join(this.dir, DONE_FILE);
     try {
@@ -295,7 +344,7 @@ export class Outbox {
     if (lastSeg && lastSeg.start <= lastSeq + 1) {
       this.active = { seg: lastSeg, fh: await open(lastSeg.path, "r+"), size: lastValidSize, lastSeq };
     }
-    this.doneFh = await open(donePath, "a");
+    this.doneFh = await open(donePath, "a", FILE_MODE);
     this.doneSize = (await this.doneFh.stat()).size;
     this.log.info({ dir: this.dir, pending: this.depth, next_seq: this.nextSeq, segments: this.segments.length }, "outbox open");
   }
@@ -343,7 +392,7 @@ export class Outbox {
       this.active = undefined;
     }
     const seg: Segment = { start: firstSeq, path: join(this.dir, segName(firstSeq)), size: 0 };
-    const fh = await open(seg.path, "wx");
+    const fh = await open(seg.path, "wx", FILE_MODE);
     if (this.fsync) await syncDir(this.dir);
     this.segments.push(seg);
     this.active = { seg, fh, size: 0, lastSeq: firstSeq - 1 };
@@ -381,7 +430,7 @@ export class Outbox {
 
   private async rewriteDone(v: number): Promise<void> {
     const tmp = join(this.dir, `${DONE_FILE}.tmp`);
-    const fh = await open(tmp, "w");
+    const fh = await open(tmp, "w", FILE_MODE);
     try {
       await writeAll(fh, Buffer.from(`${v}\n`), 0);
       await fh.sync();
@@ -391,7 +440,7 @@ export class Outbox {
     await this.doneFh?.close();
     await rename(tmp, join(this.dir, DONE_FILE));
     await syncDir(this.dir);
-    this.doneFh = await open(join(this.dir, DONE_FILE), "a");
+    this.doneFh = await open(join(this.dir, DONE_FILE), "a", FILE_MODE);
     this.doneSize = (await this.doneFh.stat()).size;
   }
 

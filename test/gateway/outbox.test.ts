@@ -98,6 +98,18 @@ describe("gateway/outbox: durable store-and-forward", function () {
     await ob.close();
   });
 
+  it("refuses a second writer on the same directory, and takes over a lock left by a dead process", async () => {
+    const ob = await Outbox.open({ dir: t.dir });
+    await Outbox.open({ dir: t.dir }).then(() => expect.fail("opened twice"), (err: Error) => expect(err.message).to.match(/in use by process/));
+    await ob.close();
+    const { readFileSync, writeFileSync } = await import("node:fs");
+    const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    writeFileSync(join(t.dir, "LOCK"), `999999999 ${boot}\n`); // no such process
+    const again = await Outbox.open({ dir: t.dir });
+    await again.close();
+    expect(statSync(join(t.dir, "done.log")).mode & 0o777).to.equal(0o600);
+  });
+
   it("group-commits concurrent appends into far fewer fsyncs than appends", async () => {
     const ob = await Outbox.open({ dir: t.dir });
     let batches = 0;
@@ -138,7 +150,7 @@ describe("gateway/outbox: durable store-and-forward", function () {
       child.kill("SIGKILL");
       await exited(child);
     }
-    expect(acked.length).to.be.greaterThan(100);
+    expect(acked.length, "the writer acknowledged too few appends to prove anything").to.be.greaterThan(20);
     const ob = await Outbox.open({ dir: t.dir, segmentBytes: 16 * 1024 });
     const onDisk = new Map((await readAll(ob, 0, 500)).map((e) => [e.id, e.seq]));
     // Every acknowledged event is still on disk, unless it was marked delivered (then it may be compacted away).
