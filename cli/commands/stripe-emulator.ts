@@ -53,10 +53,10 @@ Live keys (sk_live_…) are refused. See docs/stripe-emulator.md.`,
       if (opts.apiKey !== undefined && !opts.apiKey.startsWith("sk_test_")) {
         throw new Error("--api-key must be a test key (sk_test_…): the emulator never accepts live keys");
       }
-      const { createStripeEmulator, generateTestWebhookSecret } = await import("../../cloud/stripe-emulator");
-      const { createLogger } = await import("../../host/log");
       const fromEnv = process.env.STRIPE_WEBHOOK_SECRET;
       if (fromEnv !== undefined && fromEnv.trim() === "") throw new Error("STRIPE_WEBHOOK_SECRET is set but empty: unset it (a test secret is then generated) or give it a whsec_… value");
+      const { createStripeEmulator, generateTestWebhookSecret } = await import("../../cloud/stripe-emulator");
+      const { createLogger } = await import("../../host/log");
       const webhookSecret = fromEnv ?? generateTestWebhookSecret();
       const emu = await createStripeEmulator({
         port: opts.port,
