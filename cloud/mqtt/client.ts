@@ -1,0 +1,93 @@
+/**
+ * The cloud's MQTT connections (mqtt.js 5): one publisher (the outbox relay) and N consumers of
+ * the site → cloud topics under `syspark/+/parking/…` (ARCHITECTURE §3).
+ *
+ * - Protocol: "auto" probes MQTT v5 first; a broker that refuses it (aedes is 3.1.1 only, §8)
+ *   is used with 3.1.1. On v5 the consumers subscribe with shared subscriptions
+ *   `$share/<group>/syspark/+/parking/…` so several cloud instances (and several consumer
+ *   connections of one instance) split the load; on 3.1.1 with plain subscriptions.
+ * - At-least-once consumption: a QoS 1 message is acknowledged (PUBACK) only after its handler
+ *   resolved, i.e. after the database transaction that recorded its effect committed. mqtt.js
+ *   calls `handleMessage` one message at a time per connection, so a connection consumes
+ *   serially; more consumers (v5 only) give parallelism.
+ * - Persistent consumer sessions (clean: false, session expiry) so messages published while
+ *   the cloud restarts wait in the broker.
+ */
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { Logger } from "../../host/log";
+
+export type ProtocolVersion = 4 | 5;
+
+export interface MqttConnectOptions {
+  url: string;
+  username?: string;
+  password?: string;
+  protocol: "auto" | ProtocolVersion;
+  clientIdPrefix: string;
+  logger: Logger;
+  connectTimeoutMs?: number;
+}
+
+function baseOptions(o: MqttConnectOptions, version: ProtocolVersion): IClientOptions {
+  return {
+    protocolVersion: version,
+    username: o.username,
+    password: o.password,
+    connectTimeout: o.connectTimeoutMs ?? 10_000,
+    reconnectPeriod: 1000,
+    keepalive: 30,
+  };
+}
+
+/** Which protocol version the broker accepts (v5 preferred). */
+export async function detectProtocol(o: MqttConnectOptions): Promise<ProtocolVersion> {
+  if (o.protocol !== "auto") return o.protocol;
+  const probe = async (version: ProtocolVersion): Promise<boolean> => {
+    try {
+      const c = await mqtt.connectAsync(o.url, { ...baseOptions(o, version), clientId: `${o.clientIdPrefix}-probe-${process.pid}`, reconnectPeriod: 0, clean: true, connectTimeout: o.connectTimeoutMs ?? 5000 }, false);
+      await c.endAsync(true);
+      return true;
+    } catch (err) {
+      o.logger.debug({ version, err: (err as Error).message }, "mqtt probe refused");
+      return false;
+    }
+  };
+  if (await probe(5)) return 5;
+  if (await probe(4)) return 4;
+  throw new Error(`cannot connect to the MQTT broker at ${redact(o.url)} (neither MQTT 5 nor 3.1.1 accepted): check MQTT_URL, MQTT_USERNAME / MQTT_PASSWORD and that the broker is running`);
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "****";
+    return u.toString();
+  } catch {
+    return "(bad URL)";
+  }
+}
+
+/** Connects a client and waits for the first CONNACK (then mqtt.js reconnects by itself). */
+export async function connectClient(o: MqttConnectOptions, version: ProtocolVersion, clientId: string, persistent: { sessionExpiryS: number } | null): Promise<MqttClient> {
+  const opts: IClientOptions = {
+    ...baseOptions(o, version),
+    clientId,
+    clean: persistent === null || persistent.sessionExpiryS === 0,
+    ...(version === 5 && persistent ? { properties: { sessionExpiryInterval: persistent.sessionExpiryS } } : {}),
+  };
+  const client = mqtt.connect(o.url, opts);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.end(true);
+      reject(new Error(`MQTT broker at ${redact(o.url)} did not accept the connection within ${opts.connectTimeout} ms`));
+    }, (opts.connectTimeout ?? 10_000) + 1000);
+    client.once("connect", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  client.on("error", (err) => o.logger.warn({ clientId, err: err.message }, "mqtt client error"));
+  client.on("offline", () => o.logger.warn({ clientId }, "mqtt client offline (reconnecting)"));
+  client.on("reconnect", () => o.logger.debug({ clientId }, "mqtt reconnecting"));
+  return client;
+}

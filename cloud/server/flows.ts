@@ -1,0 +1,365 @@
+/**
+ * The exit flow's cloud side (ARCHITECTURE §4), one function per site event. Each runs in ONE
+ * transaction that (1) records the event id (QoS 1 duplicates act once), (2) applies the state
+ * change through cloud/db (state machines enforced there), (3) enqueues what the site must hear
+ * in the outbox, (4) appends the audit row last (it holds the chain head until commit).
+ *
+ * Lane ids: the wire allows `A-Z . :` in lane ids, the database only lowercase — the database
+ * lane id is the lowercased wire id, and the wire id the site used is kept in the session's
+ * quote (`quote_breakdown.lane_id`) so answers go back with the exact id the lane expects.
+ */
+import { randomBytes } from "node:crypto";
+import { toCloudTopic, encodePayload, TOPICS, type Payload, type TopicKey } from "../../contracts/mqtt-topics";
+import type { Logger } from "../../host/log";
+import {
+  appendAudit,
+  closeSession,
+  createEntrySession,
+  enqueueOutbox,
+  findActiveSession,
+  findOperatorByUsername,
+  getSession,
+  listPayments,
+  lockSession,
+  priceSession,
+  recordSiteEvent,
+  tariffInForce,
+  type Database,
+  type ExitMethod,
+  type Json,
+  type SessionRow,
+  type Tx,
+} from "../db/index";
+import { parseTariff, priceStay, type PriceResult, type Tariff } from "../tariffs/index";
+
+export interface FlowContext {
+  db: Database;
+  logger: Logger;
+  /** `src` of every message the cloud publishes. */
+  src: string;
+  publicBaseUrl: string;
+  /** Called after a commit that enqueued outbox rows. */
+  wake(): void;
+}
+
+export function newSessionId(): string {
+  return `s${Date.now().toString(36)}${randomBytes(8).toString("hex")}`;
+}
+
+/** Database lane id for a wire lane id (lowercase; `.` and `:` become `-`). */
+export function dbLaneId(wire: string): string {
+  return wire.toLowerCase().replace(/[.:]/g, "-");
+}
+
+/** Enqueues a validated message for the site (throws if the payload breaks the contract). */
+export async function enqueueForSite<K extends TopicKey>(tx: Tx, siteId: string, key: K, payload: Payload<K>, dedupeKey?: string): Promise<{ id: number; duplicate: boolean }> {
+  encodePayload(key, payload);
+  return enqueueOutbox(tx, { topic: toCloudTopic(siteId, TOPICS[key].topic), payload: payload as unknown as Json, ...(dedupeKey ? { dedupeKey } : {}) });
+}
+
+const knownLanes = new WeakMap<Database, Set<string>>();
+
+async function ensureLane(tx: Tx, db: Database, siteId: string, laneId: string, kind: "entry" | "exit"): Promise<void> {
+  let set = knownLanes.get(db);
+  if (!set) knownLanes.set(db, (set = new Set()));
+  const k = `${siteId}/${laneId}`;
+  if (set.has(k)) return;
+  await tx`INSERT INTO lanes (site_id, lane_id, kind) VALUES (${siteId}, ${laneId}, ${kind}) ON CONFLICT DO NOTHING`;
+  set.add(k);
+}
+
+const knownSites = new WeakMap<Database, Set<string>>();
+
+export class UnknownSiteError extends Error {
+  override readonly name = "UnknownSiteError";
+}
+
+async function ensureSite(tx: Tx, db: Database, siteId: string): Promise<void> {
+  let set = knownSites.get(db);
+  if (!set) knownSites.set(db, (set = new Set()));
+  if (set.has(siteId)) return;
+  const rows = await tx`SELECT 1 FROM sites WHERE site_id = ${siteId}`;
+  if (rows.length === 0) throw new UnknownSiteError(`site ${siteId} is not configured in the cloud`);
+  set.add(siteId);
+}
+
+/** The instant to price / close at: the site's event time, clamped into [entry, now]. */
+function eventInstant(ts: number, entry: Date, now: Date): Date {
+  return new Date(Math.min(Math.max(ts, entry.getTime()), now.getTime()));
+}
+
+export interface StoredQuote {
+  lane_id: string;
+  price: PriceResult;
+}
+
+export function wireLaneOf(s: SessionRow): string {
+  const q = s.quoteBreakdown as unknown as Partial<StoredQuote> | null;
+  return q?.lane_id ?? s.exitLaneId ?? "unknown";
+}
+
+/** Tariff versions are immutable: parse (validate) each once. */
+const tariffCache = new Map<string, Tariff>();
+function tariffOf(id: number, doc: Json): Tariff {
+  const key = `${id}:${JSON.stringify(doc)}`;
+  let t = tariffCache.get(key);
+  if (!t) {
+    t = parseTariff(doc);
+    if (tariffCache.size > 100) tariffCache.clear();
+    tariffCache.set(key, t);
+  }
+  return t;
+}
+
+function identityOk(method: string): method is "plate" | "badge" | "ticket" {
+  return method === "plate" || method === "badge" || method === "ticket";
+}
+
+/** Runs a site-event transaction; returns its outcome. Wakes the relay after commit. */
+async function siteTx(ctx: FlowContext, siteId: string, topicKey: TopicKey, eventId: string, fn: (tx: Tx) => Promise<string>): Promise<string> {
+  const outcome = await ctx.db.tx(async (tx) => {
+    await ensureSite(tx, ctx.db, siteId);
+    if (!(await recordSiteEvent(tx, { siteId, eventId, topic: TOPICS[topicKey].topic }))) return "duplicate";
+    return fn(tx);
+  });
+  if (outcome !== "duplicate") ctx.wake();
+  return outcome;
+}
+
+export async function handleEntry(ctx: FlowContext, siteId: string, p: Payload<"entry">): Promise<string> {
+  return siteTx(ctx, siteId, "entry", p.event_id, async (tx) => {
+    const lane = dbLaneId(p.lane_id);
+    await ensureLane(tx, ctx.db, siteId, lane, "entry");
+    if (!identityOk(p.identity.method)) {
+      await appendAudit(tx, { kind: "entry.rejected", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: p.identity.method, reason: "an entry needs a plate, badge or ticket" } });
+      return "rejected";
+    }
+    const r = await createEntrySession(tx, {
+      sessionId: newSessionId(),
+      siteId,
+      laneId: lane,
+      identity: { method: p.identity.method, value: p.identity.value },
+      entryTs: new Date(Math.min(p.ts, Date.now())),
+      onConflict: "flag-previous",
+    });
+    if (r.flaggedSessionId) {
+      await appendAudit(tx, { kind: "session.flagged", sessionId: r.flaggedSessionId, payload: { site_id: siteId, reason: `superseded by new entry ${r.session.sessionId}`, event_id: p.event_id } });
+    }
+    await appendAudit(tx, {
+      kind: "session.entry",
+      sessionId: r.session.sessionId,
+      payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, entry_ts: r.session.entryTs.toISOString(), identity_method: r.session.identityMethod, identity_value: r.session.identityValue },
+    });
+    return "created";
+  });
+}
+
+export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Payload<"exitReq">): Promise<string> {
+  return siteTx(ctx, siteId, "exitReq", p.event_id, async (tx) => {
+    const lane = dbLaneId(p.lane_id);
+    await ensureLane(tx, ctx.db, siteId, lane, "exit");
+    const found = identityOk(p.identity.method) ? await findActiveSession(tx, siteId, { method: p.identity.method, value: p.identity.value }).catch(() => undefined) : undefined;
+    const now = new Date();
+    if (!found) {
+      await enqueueForSite(tx, siteId, "displayText", { ts: now.getTime(), src: ctx.src, msg_id: `m${p.event_id}`.slice(0, 64), lane_id: p.lane_id, lines: ["Session inconnue", "Unknown session", "Appel operateur", "Call operator"] });
+      await appendAudit(tx, { kind: "exit.unknown_identity", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: p.identity.method, identity_value: p.identity.value } });
+      return "unknown_identity";
+    }
+    const session = await lockSession(tx, found.sessionId);
+    if (session.status === "paid") {
+      // Already paid (a repeated request, or a lost success): say it again, same ids.
+      const [pay] = (await listPayments(tx, session.sessionId)).filter((x) => x.state === "paid");
+      await enqueueForSite(
+        tx,
+        siteId,
+        "paymentSuccess",
+        { ts: now.getTime(), src: ctx.src, session_id: session.sessionId, lane_id: p.lane_id, provider_ref: pay?.providerRef ?? "no_charge", amount: session.amount ?? 0, currency: session.currency ?? "EUR" },
+        `payment_success:${session.sessionId}:${p.event_id}`,
+      );
+      await appendAudit(tx, { kind: "exit.request_repeated", sessionId: session.sessionId, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, status: session.status } });
+      return "already_paid";
+    }
+    if (session.status !== "active" && session.status !== "pending_payment") return "ignored";
+    const tariffRow = await tariffInForce(tx, siteId, now);
+    if (!tariffRow) {
+      await enqueueForSite(tx, siteId, "displayText", { ts: now.getTime(), src: ctx.src, msg_id: `m${p.event_id}`.slice(0, 64), lane_id: p.lane_id, lines: ["Tarif indisponible", "No tariff", "Appel operateur"] });
+      await appendAudit(tx, { kind: "exit.no_tariff", sessionId: session.sessionId, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id } });
+      return "no_tariff";
+    }
+    const tariff = tariffOf(tariffRow.tariffId, tariffRow.document);
+    const exitAt = eventInstant(p.ts, session.entryTs, now);
+    const price = priceStay({ tariff, entry: session.entryTs, exit: exitAt, locale: "fr" });
+    const quote: StoredQuote = { lane_id: p.lane_id, price };
+    const r = await priceSession(tx, {
+      sessionId: session.sessionId,
+      amount: price.amount,
+      currency: price.currency,
+      tariffId: tariffRow.tariffId,
+      tariffVersion: tariffRow.version,
+      breakdown: quote as unknown as Json,
+      pricedAt: now,
+      exitLaneId: lane,
+    });
+    const common = { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: session.identityMethod, amount: price.amount, currency: price.currency, tariff_id: tariffRow.tariffId, tariff_version: tariffRow.version, duration_s: price.duration_s, breakdown: price.human };
+    if (r.outcome === "paid") {
+      await enqueueForSite(tx, siteId, "paymentSuccess", { ts: now.getTime(), src: ctx.src, session_id: session.sessionId, lane_id: p.lane_id, provider_ref: "no_charge", amount: 0, currency: price.currency }, `payment_success:${session.sessionId}`);
+      await appendAudit(tx, { kind: "payment.validated", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString(), payment_validated_ts: now.toISOString(), provider: "none", provider_ref: "no_charge", validation_result: "zero fee (grace period or free stay)" } });
+      return "zero_fee";
+    }
+    const payUrl = `${ctx.publicBaseUrl}/pay/${session.sessionId}?t=${r.payToken}`;
+    await enqueueForSite(tx, siteId, "paymentReq", {
+      ts: now.getTime(),
+      src: ctx.src,
+      session_id: session.sessionId,
+      lane_id: p.lane_id,
+      amount: price.amount,
+      currency: price.currency,
+      label: (tariff.name as { fr?: string; en?: string } | undefined)?.fr?.slice(0, 64),
+      ...(session.identityMethod === "plate" ? { plate: session.identityValue.slice(0, 16) } : {}),
+      duration: price.duration_s,
+      pay_url: payUrl,
+    });
+    await appendAudit(tx, { kind: "payment.requested", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString() } });
+    return "payment_requested";
+  });
+}
+
+function exitMethodOf(p: Payload<"exitDone">, s: SessionRow): ExitMethod {
+  if (p.decided_by === "override") return "operator";
+  if (p.decided_by === "offline_pin") return "pin";
+  if (p.decided_by === "offline_badge") return "badge";
+  const m = p.identity?.method;
+  if (m === "plate" || m === "badge" || m === "ticket" || m === "pin" || m === "operator") return m;
+  return s.identityMethod;
+}
+
+/** One row that explains the whole exit (issue 4 "every exit must be explainable afterwards"). */
+export async function exitSummary(tx: Tx, s: SessionRow): Promise<Record<string, Json>> {
+  const pays = await listPayments(tx, s.sessionId);
+  const paid = pays.find((x) => x.state === "paid");
+  return {
+    site_id: s.siteId,
+    lane_id: wireLaneOf(s),
+    identity_method: s.identityMethod,
+    identity_value: s.identityValue,
+    exit_method: s.exitMethod,
+    entry_ts: s.entryTs.toISOString(),
+    payment_req_ts: s.pricedAt?.toISOString() ?? null,
+    payment_validated_ts: paid?.validatedTs?.toISOString() ?? (s.amount === 0 ? (s.paidAt?.toISOString() ?? null) : null),
+    exit_ts: s.exitTs?.toISOString() ?? null,
+    amount: s.amount,
+    currency: s.currency,
+    tariff_id: s.tariffId,
+    tariff_version: s.tariffVersion,
+    provider: paid?.provider ?? (s.amount === 0 ? "none" : null),
+    provider_ref: paid?.providerRef ?? (s.amount === 0 ? "no_charge" : null),
+    validation_result: paid ? "paid: verified server-side (signed webhook or server retrieve)" : s.amount === 0 ? "zero fee" : "not paid",
+    payment_attempts: pays.length,
+    failed_attempts: pays.filter((x) => x.state === "failed" || x.state === "canceled").length,
+    barrier_result: s.barrierResult,
+    status: s.status,
+    flag_reason: s.flagReason,
+  };
+}
+
+export async function handleExitDone(ctx: FlowContext, siteId: string, p: Payload<"exitDone">): Promise<string> {
+  return siteTx(ctx, siteId, "exitDone", p.event_id, async (tx) => {
+    const lane = dbLaneId(p.lane_id);
+    await ensureLane(tx, ctx.db, siteId, lane, "exit");
+    let session: SessionRow | undefined;
+    if (p.session_id) session = await getSession(tx, p.session_id).catch(() => undefined);
+    if (session && session.siteId !== siteId) session = undefined;
+    if (!session && p.identity && identityOk(p.identity.method)) session = await findActiveSession(tx, siteId, { method: p.identity.method, value: p.identity.value }).catch(() => undefined);
+    if (!session) {
+      await appendAudit(tx, { kind: "exit.unmatched", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, barrier_result: p.barrier_result, decided_by: p.decided_by, passed: p.passed, operator: p.operator ?? null, reason: p.reason ?? null, exit_ts: new Date(p.ts).toISOString() } });
+      return "unmatched";
+    }
+    if (!p.passed && p.barrier_result === "opened") {
+      await appendAudit(tx, { kind: "exit.not_passed", sessionId: session.sessionId, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, barrier_result: p.barrier_result } });
+      return "not_passed";
+    }
+    let override: { operatorId: number; reason: string } | undefined;
+    if (p.decided_by === "override" && p.operator) {
+      const op = await findOperatorByUsername(tx, p.operator);
+      if (op && (p.reason ?? "").trim().length >= 3) override = { operatorId: op.operatorId, reason: p.reason as string };
+    }
+    const r = await closeSession(tx, {
+      sessionId: session.sessionId,
+      exitTs: eventInstant(p.ts, session.entryTs, new Date()),
+      barrierResult: p.barrier_result,
+      exitLaneId: lane,
+      exitMethod: exitMethodOf(p, session),
+      ...(override ? { override } : {}),
+    });
+    if (r.outcome === "duplicate") return "duplicate";
+    const summary = await exitSummary(tx, r.session);
+    await appendAudit(tx, {
+      kind: r.outcome === "closed" ? "session.closed" : "session.flagged",
+      sessionId: session.sessionId,
+      payload: { ...summary, lane_id: p.lane_id, event_id: p.event_id, decided_by: p.decided_by, passed: p.passed, operator: p.operator ?? null, override_reason: p.reason ?? null },
+    });
+    return r.outcome;
+  });
+}
+
+export async function handleExitLeft(ctx: FlowContext, siteId: string, p: Payload<"exitLeft">): Promise<string> {
+  return siteTx(ctx, siteId, "exitLeft", p.event_id, async (tx) => {
+    const s = p.session_id ? await getSession(tx, p.session_id).catch(() => undefined) : undefined;
+    await appendAudit(tx, { kind: "exit.left", sessionId: s && s.siteId === siteId ? s.sessionId : null, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, session_id: p.session_id ?? null, ts: new Date(p.ts).toISOString(), status: s?.status ?? null } });
+    return "audited";
+  });
+}
+
+export async function handleSensorError(ctx: FlowContext, siteId: string, p: Payload<"sensorError">): Promise<string> {
+  const outcome = await siteTx(ctx, siteId, "sensorError", p.event_id, async (tx) => {
+    await appendAudit(tx, { kind: "alarm.sensor_gate", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, code: p.code, severity: p.severity, detail: p.detail ?? null, ts: new Date(p.ts).toISOString() } });
+    return "audited";
+  });
+  if (outcome !== "duplicate") {
+    const level = p.severity === "alarm" || p.severity === "fault" ? "error" : "warn";
+    ctx.logger[level]({ alarm: true, site: siteId, lane: p.lane_id, code: p.code, severity: p.severity, detail: p.detail }, `ALARM ${siteId}/${p.lane_id}: ${p.code} (${p.severity})`);
+  }
+  return outcome;
+}
+
+export async function handleBarrierAck(ctx: FlowContext, siteId: string, p: Payload<"barrierAck">): Promise<string> {
+  return siteTx(ctx, siteId, "barrierAck", `ack:${p.cmd_id}`.slice(0, 128), async (tx) => {
+    await appendAudit(tx, { kind: "barrier.ack", payload: { site_id: siteId, lane_id: p.lane_id, cmd_id: p.cmd_id, result: p.result, detail: p.detail ?? null, ts: new Date(p.ts).toISOString() } });
+    return "audited";
+  });
+}
+
+/** The dispatcher the MQTT consumers call. */
+export function siteEventHandler(ctx: FlowContext): (siteId: string, key: TopicKey, payload: unknown) => Promise<string> {
+  return async (siteId, key, payload) => {
+    try {
+      switch (key) {
+        case "entry":
+          return await handleEntry(ctx, siteId, payload as Payload<"entry">);
+        case "exitReq":
+          return await handleExitRequest(ctx, siteId, payload as Payload<"exitReq">);
+        case "exitDone":
+          return await handleExitDone(ctx, siteId, payload as Payload<"exitDone">);
+        case "exitLeft":
+          return await handleExitLeft(ctx, siteId, payload as Payload<"exitLeft">);
+        case "sensorError":
+          return await handleSensorError(ctx, siteId, payload as Payload<"sensorError">);
+        case "barrierAck":
+          return await handleBarrierAck(ctx, siteId, payload as Payload<"barrierAck">);
+        default:
+          return "ignored";
+      }
+    } catch (err) {
+      if (err instanceof UnknownSiteError) {
+        ctx.logger.warn({ site: siteId, topic: TOPICS[key].topic }, err.message);
+        return "unknown_site";
+      }
+      const name = (err as Error).name;
+      if (name === "ValidationError" || name === "IllegalTransitionError" || name === "NotFoundError" || name === "ActiveSessionExistsError" || name === "PricingError" || name === "TariffValidationError") {
+        ctx.logger.warn({ site: siteId, topic: TOPICS[key].topic, err: (err as Error).message }, "site event refused");
+        return "refused";
+      }
+      throw err;
+    }
+  };
+}

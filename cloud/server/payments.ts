@@ -1,0 +1,301 @@
+/**
+ * Payments (ARCHITECTURE §4 steps 4–6; user's docs 000 §6, 004): the server creates the
+ * PaymentIntent (idempotency key, amount from the server's quote only), and ONLY a verified
+ * webhook or a server-side retrieve of the PaymentIntent marks a payment paid — never the
+ * browser. Webhook events are recorded once per Stripe event id (a replay acknowledges without a
+ * second effect), out-of-order events never move a state backwards (cloud/domain state
+ * machines), and everything the site must hear goes through the outbox in the same transaction.
+ */
+import type Stripe from "stripe";
+import type { Logger } from "../../host/log";
+import {
+  appendAudit,
+  applyPaymentEvent,
+  attachProviderRef,
+  createPayment,
+  findPaymentByProviderRef,
+  findSessionByPayToken,
+  flagSession,
+  listPayments,
+  markWebhookEvent,
+  recordWebhookEvent,
+  recordWebhookFailure,
+  NotFoundError,
+  type Database,
+  type Json,
+  type PaymentRow,
+  type SessionRow,
+  type Tx,
+} from "../db/index";
+import type { StripeMode } from "./config";
+import { enqueueForSite, wireLaneOf } from "./flows";
+import type { Payload } from "../../contracts/mqtt-topics";
+
+export interface PaymentServiceOptions {
+  db: Database;
+  stripe: Stripe;
+  mode: StripeMode;
+  webhookSecret: string;
+  toleranceS: number;
+  logger: Logger;
+  src: string;
+  wake(): void;
+  onWebhook?(type: string, outcome: string): void;
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+type FailedReason = Payload<"paymentFailed">["reason"];
+
+function failureReasonOf(pi: Stripe.PaymentIntent): { reason: FailedReason; message: string } {
+  const e = pi.last_payment_error;
+  const code = e?.decline_code ?? e?.code ?? "";
+  const reason: FailedReason = code === "insufficient_funds" ? "insufficient_funds" : code === "authentication_required" || code === "payment_intent_authentication_failure" ? "authentication_required" : "declined";
+  return { reason, message: (e?.message ?? "card declined").slice(0, 120) };
+}
+
+/** What happened, for the page and the caller. */
+export type ApplyOutcome = "paid" | "already_paid" | "failed" | "canceled" | "stale" | "unknown_payment" | "ignored" | "amount_mismatch";
+
+export class PaymentService {
+  constructor(private readonly o: PaymentServiceOptions) {}
+
+  /** The session behind a pay link, or a 404 that reveals nothing. */
+  async sessionForToken(sessionId: string, token: string): Promise<SessionRow> {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(sessionId) || !/^[A-Za-z0-9_-]{10,128}$/.test(token)) throw new HttpError(404, "unknown or expired payment link");
+    const s = await findSessionByPayToken(this.o.db.sql, sessionId, token);
+    if (!s) throw new HttpError(404, "unknown or expired payment link");
+    return s;
+  }
+
+  /**
+   * The PaymentIntent for the session's current quote, created once (idempotency key names the
+   * quote; a canceled one gets a successor). Amount and currency come from the locked session.
+   */
+  async intentFor(session: SessionRow): Promise<{ payment: PaymentRow; pi: Stripe.PaymentIntent }> {
+    if (session.status !== "pending_payment" || session.pricedAt === null) throw new HttpError(409, `nothing to pay: the session is ${session.status}`, session.status);
+    const base = `pi:${session.sessionId}:${session.pricedAt.getTime()}`;
+    const prior = (await listPayments(this.o.db.sql, session.sessionId)).filter((p) => p.idempotencyKey.startsWith(base));
+    const live = prior.find((p) => p.state !== "canceled");
+    const key = live?.idempotencyKey ?? (prior.length === 0 ? base : `${base}:${prior.length}`);
+    const { payment } = await this.o.db.tx((tx) => createPayment(tx, { sessionId: session.sessionId, provider: "stripe", idempotencyKey: key }));
+    if (payment.state === "paid") throw new HttpError(409, "this payment has already been made", "paid");
+    let pi: Stripe.PaymentIntent;
+    if (payment.providerRef) {
+      pi = await this.o.stripe.paymentIntents.retrieve(payment.providerRef);
+    } else {
+      // Same key at Stripe: a crash between create and attach gets the same PaymentIntent back.
+      pi = await this.o.stripe.paymentIntents.create(
+        {
+          amount: payment.amount,
+          currency: payment.currency.toLowerCase(),
+          description: `Parking ${session.siteId} — ${session.identityMethod === "plate" ? session.identityValue : session.sessionId}`.slice(0, 200),
+          metadata: { session_id: session.sessionId, payment_id: payment.paymentId, site_id: session.siteId },
+          ...(this.o.mode === "emulator" ? { payment_method_types: ["card"] } : { automatic_payment_methods: { enabled: true } }),
+        },
+        { idempotencyKey: key },
+      );
+      if (pi.amount !== payment.amount || pi.currency.toUpperCase() !== payment.currency) throw new Error(`PaymentIntent ${pi.id} amount does not match the quote`);
+      await this.o.db.tx((tx) => attachProviderRef(tx, payment.paymentId, pi.id));
+    }
+    return { payment, pi };
+  }
+
+  /** Checkout Session alternative (hosted page): provider ref is the Checkout Session id. */
+  async checkoutFor(session: SessionRow, urls: { success: string; cancel: string }, locale: "fr" | "en"): Promise<string> {
+    if (session.status !== "pending_payment" || session.pricedAt === null || session.amount === null || session.currency === null) throw new HttpError(409, `nothing to pay: the session is ${session.status}`, session.status);
+    const base = `cs:${session.sessionId}:${session.pricedAt.getTime()}`;
+    const prior = (await listPayments(this.o.db.sql, session.sessionId)).filter((p) => p.idempotencyKey.startsWith(base));
+    const live = prior.find((p) => p.state !== "canceled");
+    const key = live?.idempotencyKey ?? (prior.length === 0 ? base : `${base}:${prior.length}`);
+    const { payment } = await this.o.db.tx((tx) => createPayment(tx, { sessionId: session.sessionId, provider: "stripe", idempotencyKey: key }));
+    if (payment.state === "paid") throw new HttpError(409, "this payment has already been made", "paid");
+    const cs = payment.providerRef
+      ? await this.o.stripe.checkout.sessions.retrieve(payment.providerRef)
+      : await this.o.stripe.checkout.sessions.create(
+          {
+            mode: "payment",
+            line_items: [{ quantity: 1, price_data: { currency: payment.currency.toLowerCase(), unit_amount: payment.amount, product_data: { name: `Parking ${session.siteId}` } } }],
+            success_url: urls.success,
+            cancel_url: urls.cancel,
+            client_reference_id: session.sessionId,
+            locale,
+            metadata: { session_id: session.sessionId, payment_id: payment.paymentId, site_id: session.siteId },
+            payment_intent_data: { metadata: { session_id: session.sessionId, payment_id: payment.paymentId } },
+          },
+          { idempotencyKey: key },
+        );
+    if (!payment.providerRef) await this.o.db.tx((tx) => attachProviderRef(tx, payment.paymentId, cs.id));
+    if (!cs.url) throw new Error(`Checkout Session ${cs.id} has no URL`);
+    return cs.url;
+  }
+
+  /** Paid: payment → paid, session → paid, outbox payment/success, audit (one transaction). */
+  private async applyPaid(tx: Tx, providerRef: string, amount: number, currency: string, validation: string, extra: Record<string, Json>): Promise<ApplyOutcome> {
+    const payment = await findPaymentByProviderRef(tx, providerRef);
+    if (!payment) return "unknown_payment";
+    if (amount !== payment.amount || currency.toUpperCase() !== payment.currency) {
+      await flagSession(tx, payment.sessionId, `provider reported ${amount} ${currency} for a quote of ${payment.amount} ${payment.currency}`).catch(() => undefined);
+      await appendAudit(tx, { kind: "payment.amount_mismatch", sessionId: payment.sessionId, payload: { provider_ref: providerRef, amount, currency, expected_amount: payment.amount, expected_currency: payment.currency, ...extra } });
+      return "amount_mismatch";
+    }
+    const r = await applyPaymentEvent(tx, providerRef, "paid", { validatedAt: new Date() });
+    if (r.outcome === "noop") return "already_paid";
+    if (r.outcome === "stale") return "stale";
+    const s = r.session;
+    const validatedTs = r.payment.validatedTs ?? new Date();
+    if (r.sessionOutcome === "applied") {
+      await enqueueForSite(
+        tx,
+        s.siteId,
+        "paymentSuccess",
+        { ts: Date.now(), src: this.o.src, session_id: s.sessionId, lane_id: wireLaneOf(s), provider_ref: providerRef, amount: r.payment.amount, currency: r.payment.currency },
+        `payment_success:${s.sessionId}`,
+      );
+    }
+    await appendAudit(tx, {
+      kind: r.sessionOutcome === "applied" ? "payment.validated" : "payment.late",
+      sessionId: s.sessionId,
+      payload: {
+        site_id: s.siteId,
+        lane_id: wireLaneOf(s),
+        payment_id: r.payment.paymentId,
+        provider: "stripe",
+        provider_ref: providerRef,
+        amount: r.payment.amount,
+        currency: r.payment.currency,
+        payment_req_ts: s.pricedAt?.toISOString() ?? null,
+        payment_validated_ts: validatedTs.toISOString(),
+        validation_result: validation,
+        session_status: s.status,
+        ...extra,
+      },
+    });
+    return "paid";
+  }
+
+  private async applyFailed(tx: Tx, providerRef: string, to: "failed" | "canceled", reason: FailedReason, message: string, extra: Record<string, Json>): Promise<ApplyOutcome> {
+    const payment = await findPaymentByProviderRef(tx, providerRef);
+    if (!payment) return "unknown_payment";
+    const r = await applyPaymentEvent(tx, providerRef, to, { failureReason: `${reason}: ${message}` });
+    if (r.outcome !== "applied") return r.outcome === "noop" ? "ignored" : "stale";
+    const s = r.session;
+    if (s.status === "pending_payment") {
+      await enqueueForSite(
+        tx,
+        s.siteId,
+        "paymentFailed",
+        { ts: Date.now(), src: this.o.src, session_id: s.sessionId, lane_id: wireLaneOf(s), reason, message },
+        `payment_failed:${providerRef}:${String(extra.event_id ?? Date.now())}`,
+      );
+    }
+    await appendAudit(tx, {
+      kind: to === "failed" ? "payment.failed" : "payment.canceled",
+      sessionId: s.sessionId,
+      payload: { site_id: s.siteId, lane_id: wireLaneOf(s), payment_id: r.payment.paymentId, provider: "stripe", provider_ref: providerRef, amount: r.payment.amount, currency: r.payment.currency, reason, message, session_status: s.status, ...extra },
+    });
+    return to;
+  }
+
+  /**
+   * POST /webhooks/stripe. Returns the HTTP status and body. 400 on a bad or expired signature
+   * (nothing written); 200 for a processed, ignored or replayed event; 500 when processing
+   * failed (stored as failed with its error; Stripe retries).
+   */
+  async handleWebhook(raw: Buffer, signature: string | undefined): Promise<{ status: number; body: Record<string, unknown> }> {
+    let event: Stripe.Event;
+    try {
+      if (!signature) throw new Error("missing Stripe-Signature header");
+      event = this.o.stripe.webhooks.constructEvent(raw, signature, this.o.webhookSecret, this.o.toleranceS);
+    } catch (err) {
+      this.o.onWebhook?.("unverified", "bad_signature");
+      return { status: 400, body: { error: `webhook signature verification failed: ${(err as Error).message}` } };
+    }
+    const payload = JSON.parse(raw.toString("utf8")) as Json;
+    let outcome: string;
+    try {
+      outcome = await this.o.db.tx(async (tx) => {
+        const rec = await recordWebhookEvent(tx, { provider: "stripe", eventId: event.id, type: event.type, payload });
+        if (rec.duplicate && (rec.event.status === "processed" || rec.event.status === "ignored")) return "duplicate";
+        const result = await this.dispatch(tx, event);
+        const status = result === "unknown_payment" || result === "ignored" ? "ignored" : "processed";
+        await markWebhookEvent(tx, "stripe", event.id, status, result === "unknown_payment" ? "no payment with this provider reference" : undefined);
+        return result;
+      });
+    } catch (err) {
+      const message = (err as Error).message;
+      this.o.logger.error({ eventId: event.id, type: event.type, err: message }, "stripe webhook processing failed");
+      await recordWebhookFailure(this.o.db.sql, { provider: "stripe", eventId: event.id, type: event.type, payload, error: message }).catch(() => undefined);
+      this.o.onWebhook?.(event.type, "error");
+      return { status: 500, body: { error: "processing failed; retry later" } };
+    }
+    this.o.onWebhook?.(event.type, outcome);
+    if (outcome !== "duplicate") this.o.wake();
+    this.o.logger.info({ eventId: event.id, type: event.type, outcome }, "stripe webhook");
+    return { status: 200, body: { received: true, outcome } };
+  }
+
+  private async dispatch(tx: Tx, event: Stripe.Event): Promise<ApplyOutcome> {
+    const extra = { event_id: event.id, event_type: event.type };
+    switch (event.type) {
+      case "payment_intent.succeeded": {
+        const pi = event.data.object;
+        return this.applyPaid(tx, pi.id, pi.amount_received || pi.amount, pi.currency, `stripe webhook ${event.id}: signature verified, payment_intent.succeeded`, extra);
+      }
+      case "payment_intent.payment_failed": {
+        const pi = event.data.object;
+        const f = failureReasonOf(pi);
+        return this.applyFailed(tx, pi.id, "failed", f.reason, f.message, extra);
+      }
+      case "payment_intent.canceled": {
+        const pi = event.data.object;
+        return this.applyFailed(tx, pi.id, "canceled", "canceled", "payment canceled", extra);
+      }
+      case "checkout.session.completed":
+      case "checkout.session.async_payment_succeeded": {
+        const cs = event.data.object;
+        if (cs.payment_status !== "paid") return "ignored";
+        return this.applyPaid(tx, cs.id, cs.amount_total ?? 0, cs.currency ?? "", `stripe webhook ${event.id}: signature verified, ${event.type}`, extra);
+      }
+      case "checkout.session.expired": {
+        const cs = event.data.object;
+        return this.applyFailed(tx, cs.id, "canceled", "expired", "checkout session expired", extra);
+      }
+      default:
+        return "ignored";
+    }
+  }
+
+  /**
+   * After the driver comes back from the card page: ask Stripe server-side (never trust the
+   * redirect's query string) and apply what it says.
+   */
+  async confirmByRetrieve(session: SessionRow, providerRef: string): Promise<ApplyOutcome | "processing" | "requires_payment"> {
+    const payment = await findPaymentByProviderRef(this.o.db.sql, providerRef);
+    if (!payment || payment.sessionId !== session.sessionId) throw new NotFoundError("payment", providerRef);
+    if (payment.state === "paid") return "already_paid";
+    let outcome: ApplyOutcome | "processing" | "requires_payment";
+    if (providerRef.startsWith("cs_")) {
+      const cs = await this.o.stripe.checkout.sessions.retrieve(providerRef);
+      if (cs.payment_status !== "paid") return "requires_payment";
+      outcome = await this.o.db.tx((tx) => this.applyPaid(tx, cs.id, cs.amount_total ?? 0, cs.currency ?? "", "server-side retrieve of the Checkout Session", { source: "return_page" }));
+    } else {
+      const pi = await this.o.stripe.paymentIntents.retrieve(providerRef);
+      if (pi.status === "succeeded") {
+        outcome = await this.o.db.tx((tx) => this.applyPaid(tx, pi.id, pi.amount_received || pi.amount, pi.currency, "server-side retrieve of the PaymentIntent", { source: "return_page" }));
+      } else if (pi.status === "processing") return "processing";
+      else if (pi.status === "canceled") outcome = await this.o.db.tx((tx) => this.applyFailed(tx, pi.id, "canceled", "canceled", "payment canceled", { source: "return_page" }));
+      else return "requires_payment";
+    }
+    if (outcome === "paid" || outcome === "canceled") this.o.wake();
+    return outcome;
+  }
+}
