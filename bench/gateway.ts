@@ -13,11 +13,13 @@
  * null until the lead adds it.
  * Last line: one JSON object with the figures.
  */
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import mqtt, { type MqttClient } from "mqtt";
 import { encodePayload, siteTopic, toCloudTopic } from "../contracts/mqtt-topics";
 import { startGatewayServices, type GatewayServices } from "../gateway/bridge/services";
@@ -105,6 +107,45 @@ class TcpProxy {
   }
 }
 
+/**
+ * The message source runs in its own process in both cases, as a LAN client or a cloud client
+ * would: `node --import tsx bench/gateway.ts --publisher <url> <topic> <count> <run>` connects,
+ * says "ready", waits for "go" on stdin, publishes <count> QoS 1 messages (pipelined) and says
+ * "acked" once every PUBACK is in.
+ */
+async function publisherMain(argv: string[]): Promise<void> {
+  const [url, topic, countText, runTag] = argv;
+  const count = Number(countText);
+  const c = await client(url, { protocolVersion: 4, username: process.env.SYSPARK_BENCH_PUB_USER, password: process.env.SYSPARK_BENCH_PUB_PW });
+  process.stdout.write("ready\n");
+  process.stdin.once("data", () => {
+    let acked = 0;
+    for (let i = 0; i < count; i++) {
+      c.publish(topic, exitDone(runTag, i), { qos: 1 }, () => {
+        if (++acked === count) {
+          process.stdout.write("acked\n");
+          c.end(true, {}, () => process.exit(0));
+        }
+      });
+    }
+  });
+}
+
+async function startPublisher(url: string, topic: string, count: number, runTag: string, auth?: { user: string; pw: string }): Promise<{ go: () => void; child: ChildProcess }> {
+  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--publisher", url, topic, String(count), runTag], {
+    stdio: ["pipe", "pipe", "inherit"],
+    env: { ...process.env, SYSPARK_BENCH_PUB_USER: auth?.user ?? "", SYSPARK_BENCH_PUB_PW: auth?.pw ?? "" },
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`publisher exited (${code}) before it was ready`)));
+    child.stdout!.on("data", (d: Buffer) => {
+      if (d.toString().includes("ready")) resolve();
+    });
+  });
+  child.removeAllListeners("exit");
+  return { child, go: () => child.stdin!.write("go\n") };
+}
+
 function siteConfig(siteId: string, dataDir: string, cloudUrl: string, inflight: number) {
   return parseSiteConfig({
     site_id: siteId,
@@ -137,11 +178,11 @@ export async function run(args: string[]): Promise<void> {
     // (a1) anchor: MQTT.js straight to Mosquitto, same message count and QoS.
     const directTopic = `syspark-bench/${randomBytes(4).toString("hex")}/direct`;
     const direct = await counter(sub, directTopic);
-    const pub = await client(cloudUrl, { protocolVersion: 4 });
-    toClose.push(() => pub.endAsync(true));
-    progress(`direct: ${messages} QoS 1 messages to ${cloudUrl}`);
+    const directPub = await startPublisher(cloudUrl, directTopic, messages, "direct");
+    toClose.push(async () => directPub.child.kill());
+    progress(`direct: ${messages} QoS 1 messages to ${cloudUrl} (publisher in its own process)`);
     let t0 = performance.now();
-    for (let i = 0; i < messages; i++) pub.publish(directTopic, exitDone("direct", i), { qos: 1 });
+    directPub.go();
     let t1 = await direct.until(messages, 120_000);
     const directRate = messages / ((t1 - t0) / 1000);
 
@@ -151,11 +192,11 @@ export async function run(args: string[]): Promise<void> {
     toClose.push(() => gwA.close(true));
     await gwA.bridge.waitConnected();
     const bridged = await counter(sub, toCloudTopic(siteA, siteTopic("exitDone")));
-    const lane = await client(`mqtt://127.0.0.1:${gwA.siteBroker.port}`, { protocolVersion: 4, username: "bench", password: process.env.SYSPARK_BENCH_SITE_PW });
-    toClose.push(() => lane.endAsync(true));
-    progress(`bridge: ${messages} QoS 1 events site → outbox (fsync) → cloud`);
+    const lanePub = await startPublisher(`mqtt://127.0.0.1:${gwA.siteBroker.port}`, siteTopic("exitDone"), messages, "bridge", { user: "bench", pw: process.env.SYSPARK_BENCH_SITE_PW });
+    toClose.push(async () => lanePub.child.kill());
+    progress(`bridge: ${messages} QoS 1 events site → outbox (fsync) → cloud (publisher in its own process)`);
     t0 = performance.now();
-    for (let i = 0; i < messages; i++) lane.publish(siteTopic("exitDone"), exitDone("bridge", i), { qos: 1 });
+    lanePub.go();
     t1 = await bridged.until(messages, 300_000);
     const bridgeRate = messages / ((t1 - t0) / 1000);
 
@@ -223,3 +264,5 @@ export async function run(args: string[]): Promise<void> {
     rmSync(tmp, { recursive: true, force: true });
   }
 }
+
+if (process.argv[2] === "--publisher") await publisherMain(process.argv.slice(3));
