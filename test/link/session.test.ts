@@ -17,7 +17,7 @@ function makeEnd(kind: "exit-controller" | "gateway", onWrite: (line: string) =>
     self: { kind, fw: "test", boot: 1, lane: kind === "gateway" ? undefined : "L1" },
     receives: kind === "gateway" ? "up" : "down",
     write: (line) => { end.written.push(line); onWrite(line); },
-    onMessage: (type, fields) => end.received.push({ type, fields }),
+    onMessage: (type, fields) => { end.received.push({ type, fields }); },
     onPeerHello: (fields) => end.hellos.push(fields),
     onLinkChange: (up) => end.link.push(up),
     ...extra,
