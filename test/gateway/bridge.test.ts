@@ -102,7 +102,7 @@ describe("gateway/bridge: against Mosquitto", function () {
     expect(JSON.parse(atCloud[1].payload).event_id).to.equal("done-2");
   });
 
-  it("drops and counts forbidden topics from the cloud side, another site's topics, and wrong-direction topics", async () => {
+  it("drops and counts forbidden and wrong-direction topics from the cloud side, and ignores other sites' prefixes", async () => {
     const gw = await gateway(testConfig({ siteId, cloudUrl: MOSQUITTO_URL, dataDir: t.dir, users }));
     await gw.bridge.waitConnected();
     const lane = await siteClient(gw);
@@ -113,6 +113,8 @@ describe("gateway/bridge: against Mosquitto", function () {
     await cloud.publishAsync(cloudTopic("lprPlate"), encodePayload("lprPlate", { ts: 1, src: "x", lane_id: "exit-1", plate: "AA-1", confidence: 1 }), { qos: 1 });
     await cloud.publishAsync(toCloudTopic(siteId, "parking/admin/shell"), "{}", { qos: 1 });
     await cloud.publishAsync(cloudTopic("exitDone"), encodePayload("exitDone", exitDone(9)), { qos: 1 });
+    // Another site's payment: not under this site's prefix, so never seen here.
+    await cloud.publishAsync(toCloudTopic(uniqueSiteId("other"), siteTopic("paymentSuccess")), encodePayload("paymentSuccess", paymentSuccess("other-site")), { qos: 1 });
     // A marker that is allowed, to know the others had their chance.
     await cloud.publishAsync(cloudTopic("paymentSuccess"), encodePayload("paymentSuccess", paymentSuccess("marker")), { qos: 1 });
     await waitFor(() => atSite.length >= 1, 5000, "the marker");
