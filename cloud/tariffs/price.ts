@@ -1,11 +1,11 @@
 // The ONE pricing function: the quote shown to the driver and the amount charged both come
 // from priceStay (ARCHITECTURE §4 step 3, issue 4 "Tariffs"). Pure: no I/O, no clock — the
 // caller passes entry and exit instants. Semantics, step by step, in docs/tariffs.md.
-import { MAX_STAY_DAYS, describeSeconds, elementMasks, eventInstants, minuteOfTime, textOf } from "./analysis";
+import { MAX_STAY_DAYS, dailyFlatIntervals, describeSeconds, elementIntervals, elementMasks, eventInstants, minuteOfTime, textOf } from "./analysis";
 import { formatMoney, percentOf } from "./money";
 import type { Locale } from "./money";
 import type { Discount, FlatRate, Tariff, TariffElement } from "./schema";
-import { DAYS, DAY_MS, instantOfLocal, localMs, localParts } from "./tz";
+import { DAYS, DAY_MS, MINUTE_MS, WEEK_MINUTES, instantOfLocal, localMs, localParts, offsetAt, weekdayOfDayNumber } from "./tz";
 import { PricingError, TariffValidationError, isValidated, validateTariff } from "./validate";
 
 export type Instant = Date | string | number;
@@ -91,6 +91,10 @@ interface Compiled {
   tariff: Tariff;
   elements: CElement[];
   masks: Uint32Array;
+  /** Sorted week-minutes at which an element's or a daily flat window's membership may change, plus midnights. */
+  changeMinutes: number[];
+  /** Sorted elapsed times (ms) at which an element's duration restriction starts or stops holding. */
+  durationPoints: number[];
   daily: CDaily[];
   events: CEvent[];
 }
@@ -134,7 +138,21 @@ function compile(input: Tariff): Compiled {
       events.push({ index, rate, from, to });
     }
   });
-  const c = { tariff: t, elements, masks: elementMasks(t.elements), daily, events };
+  const change = new Set<number>([0, 1, 2, 3, 4, 5, 6].map((d) => d * 1440));
+  for (const el of t.elements) for (const [a, b] of elementIntervals(el.restrictions)) change.add(a).add(b % WEEK_MINUTES);
+  for (const f of t.flat_rates ?? []) {
+    if (f.window.kind === "daily") for (const [a, b] of dailyFlatIntervals(f.window)) change.add(a).add(b % WEEK_MINUTES);
+  }
+  const points = new Set<number>();
+  for (const e of elements) {
+    if (e.minMs > 0) points.add(e.minMs);
+    if (Number.isFinite(e.maxMs)) points.add(e.maxMs);
+  }
+  const c: Compiled = {
+    tariff: t, elements, masks: elementMasks(t.elements), daily, events,
+    changeMinutes: [...change].sort((a, b) => a - b),
+    durationPoints: [...points].sort((a, b) => a - b),
+  };
   compiledCache.set(input, c);
   return c;
 }
@@ -265,8 +283,52 @@ function resolveDiscounts(t: Tariff, input: PriceStayInput): { code: string; d: 
   return out;
 }
 
+/**
+ * The first instant after `b` at which the element, the flat occurrence or the cap window of a
+ * step could differ from those of a step starting at `b` (capped at `end`): the next week-minute
+ * where a restriction or window changes, the next elapsed-time breakpoint, rolling window or
+ * event bound — or `b + 1` (one step) when a DST transition lies before that instant.
+ */
+function sameAttributesUntil(c: Compiled, zone: string, entry: number, b: number, end: number): number {
+  let until = end;
+  const elapsed = b - entry;
+  for (const p of c.durationPoints) {
+    if (p > elapsed) {
+      until = Math.min(until, entry + p);
+      break;
+    }
+  }
+  if (c.tariff.daily_cap?.window === "rolling_24h") until = Math.min(until, entry + (Math.floor(elapsed / DAY_MS) + 1) * DAY_MS);
+  for (const ev of c.events) {
+    if (ev.from > b) until = Math.min(until, ev.from);
+    if (ev.to > b) until = Math.min(until, ev.to);
+  }
+  const off = offsetAt(zone, b);
+  const local = b + off;
+  const day = Math.floor(local / DAY_MS);
+  const inWeek = local - (day - weekdayOfDayNumber(day)) * DAY_MS; // ms since local Monday 00:00
+  let next = WEEK_MINUTES * MINUTE_MS + c.changeMinutes[0] * MINUTE_MS; // wraps to next week
+  for (const m of c.changeMinutes) {
+    if (m * MINUTE_MS > inWeek) {
+      next = m * MINUTE_MS;
+      break;
+    }
+  }
+  until = Math.min(until, b + (next - inWeek));
+  // Jump only when the whole run [b, until) has one UTC offset (no DST transition inside).
+  return offsetAt(zone, until - 1) === off ? until : b + 1;
+}
+
 /** Price a stay: the quote shown to the driver and the charge. Throws PricingError on bad arguments. */
 export function priceStay(input: PriceStayInput): PriceResult {
+  return priceStayImpl(input, false);
+}
+
+/**
+ * Test hook: `stepwise` evaluates every step on its own instead of jumping over runs of
+ * identical steps; both must give the same result.
+ */
+export function priceStayImpl(input: PriceStayInput, stepwise: boolean): PriceResult {
   const c = compile(input.tariff);
   const t = c.tariff;
   const zone = t.time_zone;
@@ -364,7 +426,10 @@ export function priceStay(input: PriceStayInput): PriceResult {
       capKey = occ.capKey; // an occurrence belongs to the cap window where it was entered
     }
 
-    const stepEnd = Math.min(b + e.stepMs, pricedEnd);
+    // Steps starting before `until` all have this element, occurrence and cap window.
+    const until = stepwise ? b + 1 : sameAttributesUntil(c, zone, entry, b, pricedEnd);
+    const n = Math.max(1, Math.ceil((until - b) / e.stepMs));
+    const stepEnd = Math.min(b + n * e.stepMs, pricedEnd);
     if (e.flat !== undefined && !flatElementSeen.has(e.index)) {
       flatElementSeen.add(e.index);
       items.push({ kind: "element_flat", label: L.elementFlat(textOf(e.el.label, locale)), amount: e.flat, from: b, to: b, capKey, flatKey: key, el: e });
@@ -372,15 +437,15 @@ export function priceStay(input: PriceStayInput): PriceResult {
       cur = undefined;
     }
     if (cur && cur.el === e && cur.capKey === capKey && cur.flatKey === key) {
-      cur.count = (cur.count ?? 0) + 1;
-      cur.amount += e.price;
+      cur.count = (cur.count ?? 0) + n;
+      cur.amount += n * e.price;
       cur.to = stepEnd;
     } else {
-      cur = { kind: "time", label: "", amount: e.price, from: b, to: stepEnd, capKey, flatKey: key, el: e, count: 1 };
+      cur = { kind: "time", label: "", amount: n * e.price, from: b, to: stepEnd, capKey, flatKey: key, el: e, count: n };
       items.push(cur);
     }
-    if (occ) occ.metered += e.price;
-    b += e.stepMs;
+    if (occ) occ.metered += n * e.price;
+    b += n * e.stepMs;
   }
 
   // 4. Flat rates: a capped or fixed occurrence becomes one line in place of its steps.

@@ -4,6 +4,7 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { parseTariff, priceStay } from "../../../cloud/tariffs";
 import type { PriceResult, PriceStayInput, Tariff } from "../../../cloud/tariffs";
+import { priceStayImpl } from "../../../cloud/tariffs/price";
 
 const DAY = 86_400_000;
 const ZONE = "Europe/Paris";
@@ -228,5 +229,16 @@ describe("tariffs: properties (fast-check)", function () {
     fc.assert(fc.property(plain, nearDst, fc.integer({ min: 0, max: 30 * 3600 }), (t, entry, d) => {
       expect(price(t, entry, entry + d * 1000)).to.equal(oracle(t, entry, entry + d * 1000));
     }), runs(300));
+  });
+});
+
+describe("tariffs: the run-skipping meter equals the step-by-step meter", function () {
+  this.timeout(60_000);
+
+  it("same result (amount, breakdown, human) over random tariffs and stays, DST nights included", () => {
+    fc.assert(fc.property(tariffArb(ALL), entryArb, durationArb, extrasArb, fc.constantFrom<"en" | "fr">("en", "fr"), (t, entry, d, extra, locale) => {
+      const input = { tariff: t, entry, exit: entry + d * 1000, locale, ...extra };
+      expect(priceStayImpl(input, false)).to.deep.equal(priceStayImpl(input, true));
+    }), runs(1000));
   });
 });
