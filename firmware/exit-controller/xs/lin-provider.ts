@@ -37,10 +37,10 @@ class SimulatorSerial {
     if (typeof port === "string" && port.charAt(0) === "/") {
       const onReadable = options.onReadable;
       const readable = (): void => { if (onReadable) onReadable.call(this); };
-      this.real = new Serial({
-        port: port as never,
-        receive: 0 as never,
-        transmit: 0 as never,
+      // The Linux simulator's serial takes a `device` path (not port/receive/transmit pins), so the
+      // options do not match the ECMA-419 typings.
+      this.real = new Serial(<never>{
+        device: port,
         baud: options.baud ?? 115200,
         format: "buffer",
         onReadable: onReadable ? readable : undefined,
@@ -52,6 +52,8 @@ class SimulatorSerial {
   }
   write(data: ArrayBuffer | ArrayBufferView | number): void {
     if (this.real) {
+      // lin's serial.write takes an ArrayBuffer only, not a view.
+      if (ArrayBuffer.isView(data)) data = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice().buffer as ArrayBuffer;
       this.real.write(data as ArrayBuffer);
     } else if (this.isDisplay && typeof data !== "number") {
       const bytes = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
