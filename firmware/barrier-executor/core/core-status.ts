@@ -5,8 +5,10 @@
  * `CoreBus` — SPI on the board, the cycle-accurate model in simulation.
  */
 
-/** The core's own states (fpga/rtl/safety_core.v). */
-export type CoreState = "safe" | "stopped" | "closed" | "opening" | "open" | "closing" | "reversing" | "fault";
+import type { CoreStateName } from "../fpga/regmap";
+
+/** The core's own states (fpga/regmap.ts STATE_NAMES, as in rtl/safety_core.v). */
+export type CoreState = CoreStateName;
 
 export interface CoreStatus {
   state: CoreState;

@@ -17,6 +17,7 @@
  */
 import type { Fields } from "../../common/link/frame";
 import type { BARRIER_STATES } from "../../common/link/messages";
+import { linkState, STATE_NAMES } from "../fpga/regmap";
 import { CommandRing, type CommandResult } from "./command-ring";
 import type { BarrierConfig } from "./config";
 import type { CoreCommand, CoreDriver, CoreIdentity, CoreStatus } from "./core-status";
@@ -47,12 +48,10 @@ interface Pending {
   started: boolean;
 }
 
-/** The state the gateway sees. REVERSING is the dead time before the boom moves the other way. */
+/** The state the gateway sees (the register map's mapping): REVERSING, the dead time before
+ *  the boom moves the other way, is reported as the direction it will take. */
 export function barrierStateOf(s: CoreStatus): BarrierState {
-  switch (s.state) {
-    case "reversing": return s.revUp ? "opening" : "closing";
-    default: return s.state;
-  }
+  return linkState(STATE_NAMES.indexOf(s.state), s.revUp);
 }
 
 /** Why the core would refuse to close now, as a CMD_DONE `why`. */
