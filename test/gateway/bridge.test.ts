@@ -102,6 +102,43 @@ describe("gateway/bridge: against Mosquitto", function () {
     expect(JSON.parse(atCloud[1].payload).event_id).to.equal("done-2");
   });
 
+  it("carries QoS 2 topics with QoS 2 both ways (sensor_gate/error out, acl/add in)", async () => {
+    const gw = await gateway(testConfig({ siteId, cloudUrl: MOSQUITTO_URL, dataDir: t.dir, users }));
+    await gw.bridge.waitConnected();
+    const cloud = await cloudClient();
+    const errors = await collect(cloud, cloudTopic("sensorError"));
+    const lane = await siteClient(gw);
+    const acl = await collect(lane, siteTopic("aclAdd"));
+    await new Promise((r) => setTimeout(r, 200));
+    await lane.publishAsync(siteTopic("sensorError"), encodePayload("sensorError", { ts: 1, src: "be-1", event_id: "err-1", lane_id: "exit-1", code: "OVERCURRENT", severity: "fault" }), { qos: 2 });
+    await cloud.publishAsync(cloudTopic("aclAdd"), encodePayload("aclAdd", { ts: 2, src: "cloud", version: 3, entries: [{ kind: "badge", id: "04A1B2C3" }], sig: "0123456789abcdef0123" }), { qos: 2 });
+    await waitFor(() => errors.length === 1 && acl.length === 1, 5000, "both QoS 2 messages");
+    expect(errors[0].qos).to.equal(2);
+    expect(acl[0].qos).to.equal(2);
+    expect(JSON.parse(acl[0].payload)).to.include({ version: 3 });
+  });
+
+  it("announces itself with sync/req (boot, then reconnect) and sends its own heartbeat with the outbox depth", async () => {
+    const proxy = new TcpProxy(MOSQUITTO);
+    await proxy.start();
+    open.push({ end: () => proxy.stop() });
+    const cloud = await cloudClient();
+    const sync = await collect(cloud, cloudTopic("syncReq"));
+    const beats = await collect(cloud, cloudTopic("heartbeat"));
+    const cfg = testConfig({ siteId, cloudUrl: proxy.url, dataDir: t.dir, users });
+    const gw = await gateway({ ...cfg, bridge: { ...cfg.bridge, heartbeat_s: 1 } });
+    await waitFor(() => sync.length === 1, 5000, "sync/req at boot");
+    expect(JSON.parse(sync[0].payload)).to.include({ reason: "boot", outbox_depth: 0, acl_version: 0 });
+    await waitFor(() => beats.length >= 1, 5000, "a heartbeat");
+    expect(JSON.parse(beats[0].payload)).to.include({ src: `gw-${siteId}`, outbox_depth: 0 });
+    await proxy.stop();
+    await waitFor(() => !gw.bridge.connected, 5000, "the link to drop");
+    await gw.emitEvent("exitLeft", { ts: 3, src: "lane", event_id: "left-1", lane_id: "exit-1" });
+    await proxy.start();
+    await waitFor(() => sync.length === 2, 10_000, "sync/req after reconnect");
+    expect(JSON.parse(sync[1].payload)).to.include({ reason: "reconnect" });
+  });
+
   it("drops and counts forbidden and wrong-direction topics from the cloud side, and ignores other sites' prefixes", async () => {
     const gw = await gateway(testConfig({ siteId, cloudUrl: MOSQUITTO_URL, dataDir: t.dir, users }));
     await gw.bridge.waitConnected();
