@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { parsePayload, type Payload, type TopicKey } from "../contracts/mqtt-topics";
+import { parsePayload, siteTopic, type Payload, type TopicKey } from "../contracts/mqtt-topics";
 import { describeMessage } from "../firmware/common/link/messages";
 import type { Fields } from "../firmware/common/link/frame";
 import { SerialLink } from "../host/serial-link";
@@ -126,7 +126,7 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
     offlineTimer.unref?.();
   });
   if (services.bridge.connected) setOnline(true);
-  const unsubscribePlates = await services.siteBroker.subscribe("parking/lpr/plate", (topic, payload) => {
+  const unsubscribePlates = await services.siteBroker.subscribe(siteTopic("lprPlate"), (topic, payload) => {
     const parsed = parsePayload(topic, payload);
     if (!parsed.ok || parsed.key !== "lprPlate") return log.warn({ error: parsed.ok ? "not a plate" : parsed.error }, "LPR message refused");
     lanes.get((parsed.payload as Payload<"lprPlate">).lane_id)?.onPlate((parsed.payload as Payload<"lprPlate">).plate);
