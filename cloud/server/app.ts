@@ -292,6 +292,12 @@ export function buildApp(d: AppDeps): express.Express {
       }
       const pays = await listPayments(d.db.sql, session.sessionId);
       const mine = ref ? pays.find((p) => p.providerRef === ref) : pays[pays.length - 1];
+      // The redirect's query string is never proof of payment; it only chooses between "still
+      // being verified" (refresh until the webhook lands) and "failed" for the page shown.
+      if (req.query.redirect_status === "succeeded" || req.query.redirect_status === "processing") {
+        res.type("html").send(messagePage(s.lang, "processing", { refreshS: 2 }));
+        return;
+      }
       if (mine && (mine.state === "failed" || mine.state === "canceled")) {
         res.status(402).type("html").send(messagePage(s.lang, mine.state === "canceled" ? "canceled" : "failed", { retryHref: retry, reason: mine.failureReason ?? undefined }));
         return;
