@@ -55,10 +55,24 @@ export async function listPayments(q: Q, sessionId: string): Promise<PaymentRow[
   return [...(await q<PaymentRow[]>`SELECT * FROM payments WHERE session_id = ${sessionId} ORDER BY created_at, payment_id`)];
 }
 
+/** Sum of the session's paid payments, in its currency. */
+async function paidTotal(tx: Q, sessionId: string, currency: string | null): Promise<number> {
+  const [{ total }] = await tx<{ total: number }[]>`
+    SELECT COALESCE(sum(amount), 0)::int8 AS total FROM payments WHERE session_id = ${sessionId} AND state = 'paid' AND currency = ${currency}`;
+  return total;
+}
+
+/** What is left to pay on the session's current quote (quote − paid total), never negative. */
+async function amountDue(tx: Q, session: SessionRow): Promise<number> {
+  if (session.amount === null) return 0;
+  return Math.max(session.amount - (await paidTotal(tx, session.sessionId, session.currency)), 0);
+}
+
 /**
  * Creates the payment for a session's current quote, idempotently: the same `idempotencyKey`
  * returns the same payment (created: false); reusing a key for another session or amount throws
- * IdempotencyConflictError. The session must be pending_payment. Use a key that names the quote,
+ * IdempotencyConflictError. The session must be pending_payment. The amount is what is left to
+ * pay on the quote (quote − payments already paid: normally the whole quote). Use a key that names the quote,
  * e.g. `pay:<session_id>:<priced_at ms>` — the same key must be passed to the provider.
  */
 export async function createPayment(
@@ -76,12 +90,13 @@ export async function createPayment(
   if (session.status !== "pending_payment") {
     throw new ValidationError(`session ${session.sessionId} is ${session.status}: a payment can only be created while pending_payment`);
   }
-  if (session.amount === null || session.currency === null || session.amount <= 0) {
-    throw new ValidationError(`session ${session.sessionId} has no positive quote to pay`);
+  const due = await amountDue(tx, session);
+  if (session.currency === null || due <= 0) {
+    throw new ValidationError(`session ${session.sessionId} has nothing left to pay`);
   }
   const [payment] = await tx<PaymentRow[]>`
     INSERT INTO payments (payment_id, session_id, provider, amount, currency, state, idempotency_key)
-    VALUES (${input.paymentId ?? `pay_${randomUUID()}`}, ${session.sessionId}, ${input.provider}, ${session.amount}, ${session.currency}, 'requested', ${input.idempotencyKey})
+    VALUES (${input.paymentId ?? `pay_${randomUUID()}`}, ${session.sessionId}, ${input.provider}, ${due}, ${session.currency}, 'requested', ${input.idempotencyKey})
     RETURNING *`;
   return { payment, created: true, session };
 }
@@ -110,8 +125,14 @@ export interface PaymentEventResult {
   outcome: "applied" | "noop" | "stale";
   payment: PaymentRow;
   session: SessionRow;
-  /** When the payment became paid: what happened to the session ("applied" = it is now paid). */
-  sessionOutcome?: "applied" | "noop" | "stale";
+  /**
+   * When the payment became paid: what happened to the session. "applied": it is now paid;
+   * "noop": it already was; "stale": it is closed or flagged (money arrived late: refund or
+   * resolve); "underpaid": the paid total does not cover the session's current quote (it was
+   * re-quoted higher), the session stays pending_payment and `amountDue` is left to pay.
+   */
+  sessionOutcome?: "applied" | "noop" | "stale" | "underpaid";
+  amountDue?: number;
 }
 
 type PaymentTarget = Exclude<PaymentState, "requested">;
@@ -150,6 +171,10 @@ async function transition(
   if (verdict !== "apply") return { outcome: verdict === "noop" ? "noop" : "stale", payment, session };
   const updated = await writePayment(tx, payment, to, opts);
   if (to !== "paid") return { outcome: "applied", payment: updated, session };
+  const due = await amountDue(tx, session);
+  if (due > 0 && (session.status === "active" || session.status === "pending_payment")) {
+    return { outcome: "applied", payment: updated, session, sessionOutcome: "underpaid", amountDue: due };
+  }
   const settled = await settleSession(tx, session.sessionId, updated.validatedTs ?? new Date());
   return { outcome: "applied", payment: updated, session: settled.session, sessionOutcome: settled.outcome };
 }

@@ -239,6 +239,10 @@ export interface PriceResult {
  * Exit request priced: records the quote (amount, tariff id + version, breakdown) and moves
  * active|pending_payment → pending_payment (or → paid for a zero fee). A paid, closed or flagged
  * session throws IllegalTransitionError — a late exit request never un-pays a session.
+ * A re-quote does not touch payments already created for an older quote: if one of them
+ * succeeds later it counts toward the total, and the session is paid only once the paid total
+ * covers the current quote (see applyPaymentEvent's "underpaid"). Cancel superseded in-flight
+ * payments with the provider when you can.
  */
 export async function priceSession(tx: Tx, quote: Quote): Promise<PriceResult> {
   const q = QuoteSchema.parse(quote);

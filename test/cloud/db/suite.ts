@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { expect } from "chai";
+import fc from "fast-check";
 import {
   ActiveSessionExistsError,
   ConflictError,
@@ -63,6 +64,7 @@ import {
   type Identity,
   type Tx,
 } from "../../../cloud/db/index";
+import { PAYMENT_MACHINE, classify, type PaymentState } from "../../../cloud/domain/state-machines";
 
 export interface SuiteTarget {
   /** Opens the database (migrated), or calls ctx.skip() when the target is unavailable. */
@@ -353,6 +355,63 @@ export function databaseSuite(label: string, target: SuiteTarget): void {
         const rows = await db.sql`SELECT id FROM outbox WHERE payload->>'session_id' = ${p.session.sessionId}`;
         expect(rows).to.have.length(1);
         if (!target.concurrent) console.log("      (PGlite serialises transactions: this race is only real on the server)");
+      });
+
+      it("property: any sequence of provider events leaves the rows where the state machine says", async () => {
+        await fc.assert(
+          fc.asyncProperty(fc.array(fc.constantFrom<"pending" | "paid" | "failed" | "canceled">("pending", "paid", "failed", "canceled"), { minLength: 1, maxLength: 6 }), async (events) => {
+            const p = await pendingPayment();
+            let model: PaymentState = "pending";
+            for (const e of events) {
+              const r = await db.tx((tx) => applyPaymentEvent(tx, p.ref, e, { failureReason: "x" }));
+              const verdict = classify(PAYMENT_MACHINE, model, e);
+              expect(r.outcome).to.equal(verdict === "apply" ? "applied" : verdict);
+              if (verdict === "apply") model = e;
+            }
+            const payment = await getPayment(db.sql, p.payment.paymentId);
+            const session = await getSession(db.sql, p.session.sessionId);
+            expect(payment.state).to.equal(model);
+            expect(session.status).to.equal(model === "paid" ? "paid" : "pending_payment");
+            expect(payment.validatedTs !== null).to.equal(model === "paid");
+          }),
+          { numRuns: 12 },
+        );
+      });
+
+      it("a re-quote never lets an old, smaller payment settle the session; the next payment asks for the rest", async () => {
+        const p = await pendingPayment(450);
+        const requote = (amount: number) =>
+          db.tx((tx) => priceSession(tx, { sessionId: p.session.sessionId, amount, currency: "EUR", tariffId: p.tariff.tariffId, tariffVersion: 1, breakdown: {}, pricedAt: new Date() }));
+        expect((await requote(900)).session.amount).to.equal(900);
+        // The attempt made for the old quote succeeds: 450 does not cover 900.
+        const late = await db.tx((tx) => applyPaymentEvent(tx, p.ref, "paid"));
+        expect(late).to.deep.include({ outcome: "applied", sessionOutcome: "underpaid", amountDue: 450 });
+        expect(late.session.status).to.equal("pending_payment");
+        // The next payment asks only for what is left, and settles the session.
+        const rest = await db.tx(async (tx) => {
+          const { payment } = await createPayment(tx, { sessionId: p.session.sessionId, provider: "stripe", idempotencyKey: uniq("idem-") });
+          return attachProviderRef(tx, payment.paymentId, uniq("pi_"));
+        });
+        expect(rest.amount).to.equal(450);
+        const done = await db.tx((tx) => applyPaymentEvent(tx, rest.providerRef ?? "", "paid"));
+        expect(done.sessionOutcome).to.equal("applied");
+        expect(done.session.status).to.equal("paid");
+      });
+
+      it("racing: a re-quote and a late success of a failed attempt — paid if and only if covered", async () => {
+        const p = await pendingPayment(450);
+        await db.tx((tx) => applyPaymentEvent(tx, p.ref, "failed"));
+        const [q, r] = await Promise.allSettled([
+          db.tx((tx) => priceSession(tx, { sessionId: p.session.sessionId, amount: 900, currency: "EUR", tariffId: p.tariff.tariffId, tariffVersion: 1, breakdown: {}, pricedAt: new Date() })),
+          db.tx((tx) => applyPaymentEvent(tx, p.ref, "paid")),
+        ]);
+        expect(r.status).to.equal("fulfilled");
+        if (q.status === "rejected") expect(q.reason).to.be.instanceOf(IllegalTransitionError);
+        const s = await getSession(db.sql, p.session.sessionId);
+        expect((await getPayment(db.sql, p.payment.paymentId)).state).to.equal("paid");
+        // Either the payment came first (paid, re-quote refused) or the re-quote did (900 > 450: still due).
+        if (q.status === "rejected") expect([s.status, s.amount]).to.deep.equal(["paid", 450]);
+        else expect([s.status, s.amount]).to.deep.equal(["pending_payment", 900]);
       });
 
       it("refunds never exceed the paid amount and are idempotent by key", async () => {
