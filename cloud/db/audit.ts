@@ -64,10 +64,14 @@ export async function appendAudit(tx: Tx, input: AuditInput): Promise<AuditRow> 
   const [head] = await tx<{ seq: number; hash: string }[]>`SELECT seq, hash FROM audit_head WHERE singleton FOR UPDATE`;
   const row = { seq: head.seq + 1, ts, kind: input.kind, sessionId: input.sessionId ?? null, payload, prevHash: head.hash, hash: "" };
   row.hash = auditHash(head.hash, row);
+  // One round trip while the head is locked: insert the row and move the head together.
   await tx`
-    INSERT INTO audit_log (seq, ts, kind, session_id, payload, prev_hash, hash)
-    VALUES (${row.seq}, ${row.ts}, ${row.kind}, ${row.sessionId}, ${tx.json(payload)}, ${row.prevHash}, ${row.hash})`;
-  await tx`UPDATE audit_head SET seq = ${row.seq}, hash = ${row.hash} WHERE singleton`;
+    WITH ins AS (
+      INSERT INTO audit_log (seq, ts, kind, session_id, payload, prev_hash, hash)
+      VALUES (${row.seq}, ${row.ts}, ${row.kind}, ${row.sessionId}, ${tx.json(payload)}, ${row.prevHash}, ${row.hash})
+      RETURNING seq, hash
+    )
+    UPDATE audit_head SET seq = ins.seq, hash = ins.hash FROM ins WHERE singleton`;
   return row;
 }
 

@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { PAYMENT_MACHINE, REFUND_MACHINE, assertTransition, classify, type PaymentState, type RefundState, type TransitionVerdict } from "../domain/state-machines";
 import { IdempotencyConflictError, NotFoundError, ValidationError } from "./errors";
-import { lockSession, settleSession, type SessionRow } from "./sessions";
+import { lockSession, settleLockedSession, type SessionRow } from "./sessions";
 import type { Q, Tx } from "./types";
 
 export interface PaymentRow {
@@ -107,9 +107,7 @@ export async function createPayment(
  * same payment throws IdempotencyConflictError.
  */
 export async function attachProviderRef(tx: Tx, paymentId: string, providerRef: string): Promise<PaymentRow> {
-  const p = await getPayment(tx, paymentId);
-  await lockSession(tx, p.sessionId);
-  const [payment] = await tx<PaymentRow[]>`SELECT * FROM payments WHERE payment_id = ${paymentId} FOR UPDATE`;
+  const { payment } = await lockPaymentAndSession(tx, { paymentId });
   if (payment.providerRef === providerRef) return payment;
   if (payment.providerRef !== null) throw new IdempotencyConflictError(`payment ${paymentId} already has provider reference ${payment.providerRef}`);
   const to: PaymentState = payment.state === "requested" ? "pending" : payment.state;
@@ -137,14 +135,17 @@ export interface PaymentEventResult {
 
 type PaymentTarget = Exclude<PaymentState, "requested">;
 
+/** Locks the payment's session, then the payment (the global lock order), in two round trips. */
 async function lockPaymentAndSession(tx: Tx, where: { paymentId: string } | { providerRef: string }): Promise<{ payment: PaymentRow; session: SessionRow }> {
-  const found =
+  const [session] =
     "paymentId" in where
-      ? await tx<{ sessionId: string; paymentId: string }[]>`SELECT session_id, payment_id FROM payments WHERE payment_id = ${where.paymentId}`
-      : await tx<{ sessionId: string; paymentId: string }[]>`SELECT session_id, payment_id FROM payments WHERE provider_ref = ${where.providerRef}`;
-  if (found.length === 0) throw new NotFoundError("payment", "paymentId" in where ? where.paymentId : `with provider reference ${where.providerRef}`);
-  const session = await lockSession(tx, found[0].sessionId);
-  const [payment] = await tx<PaymentRow[]>`SELECT * FROM payments WHERE payment_id = ${found[0].paymentId} FOR UPDATE`;
+      ? await tx<SessionRow[]>`SELECT * FROM sessions WHERE session_id = (SELECT session_id FROM payments WHERE payment_id = ${where.paymentId}) FOR UPDATE`
+      : await tx<SessionRow[]>`SELECT * FROM sessions WHERE session_id = (SELECT session_id FROM payments WHERE provider_ref = ${where.providerRef}) FOR UPDATE`;
+  if (!session) throw new NotFoundError("payment", "paymentId" in where ? where.paymentId : `with provider reference ${where.providerRef}`);
+  const [payment] =
+    "paymentId" in where
+      ? await tx<PaymentRow[]>`SELECT * FROM payments WHERE payment_id = ${where.paymentId} FOR UPDATE`
+      : await tx<PaymentRow[]>`SELECT * FROM payments WHERE provider_ref = ${where.providerRef} FOR UPDATE`;
   return { payment, session };
 }
 
@@ -175,7 +176,7 @@ async function transition(
   if (due > 0 && (session.status === "active" || session.status === "pending_payment")) {
     return { outcome: "applied", payment: updated, session, sessionOutcome: "underpaid", amountDue: due };
   }
-  const settled = await settleSession(tx, session.sessionId, updated.validatedTs ?? new Date());
+  const settled = await settleLockedSession(tx, session, updated.validatedTs ?? new Date());
   return { outcome: "applied", payment: updated, session: settled.session, sessionOutcome: settled.outcome };
 }
 

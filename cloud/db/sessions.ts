@@ -331,10 +331,14 @@ export async function flagSession(tx: Tx, sessionId: string, reason: string): Pr
 
 /** Moves the session to paid because a payment was validated; reports what happened. */
 export async function settleSession(tx: Tx, sessionId: string, paidAt: Date): Promise<{ session: SessionRow; outcome: "applied" | "noop" | "stale" }> {
-  const current = await lockSession(tx, sessionId);
+  return settleLockedSession(tx, await lockSession(tx, sessionId), paidAt);
+}
+
+/** settleSession for a row this transaction has already locked (saves a round trip). */
+export async function settleLockedSession(tx: Tx, current: SessionRow, paidAt: Date): Promise<{ session: SessionRow; outcome: "applied" | "noop" | "stale" }> {
   const verdict = classify(SESSION_MACHINE, current.status, "paid");
   if (verdict === "noop" || verdict === "stale") return { session: current, outcome: verdict };
-  return { session: await writeSession(tx, sessionId, "paid", true, { paidAt }), outcome: "applied" };
+  return { session: await writeSession(tx, current.sessionId, "paid", true, { paidAt }), outcome: "applied" };
 }
 
 export async function listSessions(q: Q, filter: { siteId?: string; status?: SessionStatus; limit?: number } = {}): Promise<SessionRow[]> {
