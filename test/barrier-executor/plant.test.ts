@@ -55,8 +55,10 @@ describe("barrier plant", () => {
     p.advance(1000);
     expect(p.currentA).to.equal(DEFAULT_PLANT.stallCurrentA);
     p.setDrive(OFF);
-    expect(p.outputs().overCurrent).to.equal(false);
+    expect(p.currentA).to.equal(0);
+    expect(p.outputs().overCurrent, "the drive's trip stays latched while the boom is jammed").to.equal(true);
     p.clearJam();
+    expect(p.outputs().overCurrent).to.equal(false);
     p.setDrive(UP);
     p.advance(100);
     expect(p.positionPct).to.be.greaterThan(at);

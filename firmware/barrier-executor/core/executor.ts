@@ -108,11 +108,11 @@ export class BarrierExecutor {
     this.identity = id;
     if (!id.compatible) {
       this.coreError = "CORE_ID";
-      this.ports.send("ALARM", { code: "CORE_ID", detail: `unexpected safety core id 0x${(id.id >>> 0).toString(16)}` });
+      this.alarm("CORE_ID", `unexpected safety core id 0x${(id.id >>> 0).toString(16)}`);
     } else if (this.config.heartbeatMs * 2 > id.watchdogMs) {
       // Safety margin: at least two heartbeats per watchdog window, or the core trips at random.
       this.coreError = "CORE_CONFIG";
-      this.ports.send("ALARM", { code: "CORE_CONFIG", detail: `heartbeatMs ${this.config.heartbeatMs} vs watchdog ${id.watchdogMs} ms` });
+      this.alarm("CORE_CONFIG", `heartbeatMs ${this.config.heartbeatMs} vs watchdog ${Math.floor(id.watchdogMs)} ms`);
     }
     this.position.reset(now);
     this.clearSince = now;
@@ -313,6 +313,11 @@ export class BarrierExecutor {
     this.position.update(now, s.motorUp, s.motorDown, s.limOpen, s.limClosed);
   }
 
+  /** ALARM code detail (the catalogue allows 16 and 40 characters). */
+  private alarm(code: string, detail: string): void {
+    this.ports.send("ALARM", { code: code.substring(0, 16), detail: detail.substring(0, 40) });
+  }
+
   private report(state: BarrierState, fault: string | undefined): void {
     if (state === this.reportedState && fault === this.reportedFault) return;
     this.reportedState = state;
@@ -328,22 +333,22 @@ export class BarrierExecutor {
       const detail = name === "OVER_CURRENT" ? "motor over-current: stall or jam"
         : name === "BOTH_LIMITS" ? "both limit switches active"
         : name === "RUN_TIMEOUT" ? "motor ran too long: limit switch?" : "safety core fault";
-      this.ports.send("ALARM", { code: name, detail });
+      this.alarm(name, detail);
     }
-    if (s.emergency && !prev?.emergency) this.ports.send("ALARM", { code: "EMERGENCY", detail: "emergency input: free exit, boom open" });
-    if (!s.emergency && prev?.emergency) this.ports.send("ALARM", { code: "EMERGENCY_END", detail: "emergency input released" });
-    if (!s.heartbeatOk && prev !== undefined && prev.heartbeatOk) this.ports.send("ALARM", { code: "HEARTBEAT", detail: "core watchdog expired: safe state" });
+    if (s.emergency && !prev?.emergency) this.alarm("EMERGENCY", "emergency input: free exit, boom open");
+    if (!s.emergency && prev?.emergency) this.alarm("EMERGENCY_END", "emergency input released");
+    if (!s.heartbeatOk && prev !== undefined && prev.heartbeatOk) this.alarm("HEARTBEAT", "core watchdog expired: safe state");
     if (prev?.state === "closing" && s.state !== "closing" && s.state !== "closed" && s.state !== "fault" && s.state !== "safe") {
       // The core left CLOSING by itself: an obstruction (first one: reverse; second: stop).
       if (!s.emergency && !this.commandedOffClosing && (s.state === "reversing" || s.state === "opening" || s.state === "stopped")) {
         const second = s.state === "stopped";
-        this.ports.send("ALARM", { code: "OBSTRUCTION", detail: second ? "second obstruction: stopped" : "obstruction while closing: reversing" });
+        this.alarm("OBSTRUCTION", second ? "second obstruction: stopped" : "obstruction while closing: reversing");
         if (!second) this.autoClose = true;
         this.clearSince = -1;
       }
       this.commandedOffClosing = false;
     }
-    if (s.sensorOk === false && prev !== undefined && prev.sensorOk) this.ports.send("ALARM", { code: "SENSOR_FAILED", detail: "obstruction sensor failed: no automatic close" });
+    if (s.sensorOk === false && prev !== undefined && prev.sensorOk) this.alarm("SENSOR_FAILED", "obstruction sensor failed: no closing");
   }
 
   /** Stopped on a limit switch (boot, fault reset, heartbeat back): say where the boom is without moving it. */

@@ -2,8 +2,9 @@
  * Boom position estimate, % open (0 = closed, 100 = open), from the motor run time and the
  * limit switches: the motor outputs read from the core integrate at the nominal travel speed,
  * and a limit switch snaps the estimate to its end. Between the switches the estimate stays in
- * 1..99, so a 0 or 100 always means a switch says so. Before any switch has been seen the
- * boom's place is unknown and reported as 50.
+ * 1..99, so a 0 or 100 always means a switch says so (with both switches made — a fault —
+ * the estimate is kept). Before any switch has been seen the boom's place is unknown and
+ * reported as 50.
  */
 export class PositionEstimate {
   private pos = 50;
@@ -26,8 +27,9 @@ export class PositionEstimate {
     const step = (dt * 100) / this.travelMs;
     if (this.up) this.pos += step;
     else if (this.down) this.pos -= step;
-    if (limOpen && !limClosed) this.pos = 100;
-    else if (limClosed && !limOpen) this.pos = 0;
+    if (limOpen && limClosed) return; // contradictory switches (a fault): keep the estimate
+    if (limOpen) this.pos = 100;
+    else if (limClosed) this.pos = 0;
     else if (this.pos > 99) this.pos = 99;
     else if (this.pos < 1) this.pos = 1;
     this.up = motorUp;
