@@ -37,6 +37,12 @@ export class SerialPeer {
   readonly lastLineOf = new Map<string, string>();
   /** While muted the peer neither sends nor receives: a cut cable, seen from the board. */
   muted = false;
+  /** Lines actually written to the port, and lines that arrived from it (muted or not): with the
+   *  board's own counters they tell when nothing is in flight (see `inFlight`). */
+  sentLines = 0;
+  arrivedLines = 0;
+  private lostToBoard = 0;
+  private lostFromBoard = 0;
   private readonly port: SerialPort;
   private waiters: (() => void)[] = [];
 
@@ -51,6 +57,7 @@ export class SerialPeer {
         const decoded = decodeFrame(line.replace(/\n$/, ""));
         if (decoded.ok) this.lastLineOf.set(decoded.frame.type, line.replace(/\n$/, ""));
         this.log("tx", line.replace(/\n$/, ""));
+        this.sentLines++;
         port.write(line, "latin1");
       },
       onMessage: (type, fields, at) => {
@@ -61,6 +68,7 @@ export class SerialPeer {
     });
     const parser = port.pipe(new ReadlineParser({ delimiter: "\n", encoding: "latin1" }));
     parser.on("data", (line: string) => {
+      this.arrivedLines++;
       if (this.muted) return;
       this.log("rx", line);
       this.session.receiveLine(line, this.options.clock.now());
@@ -83,7 +91,28 @@ export class SerialPeer {
   /** Write a raw line as is (for replays and corrupted frames). */
   writeRaw(line: string): void {
     this.log("tx", line);
+    this.sentLines++;
     this.port.write(line + "\n", "latin1");
+  }
+
+  /** Wait (real time, at most `timeoutMs`) until every line each side wrote has reached the
+   *  other: `boardRx`/`boardTx` are the board's line counters. Makes virtual-time tests
+   *  independent of machine load. Returns false if lines were still in flight at the deadline. */
+  async settle(board: () => { rxFrames: number; txFrames: number }, timeoutMs = 3000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const b = board();
+      if (b.rxFrames + this.lostToBoard >= this.sentLines && this.arrivedLines + this.lostFromBoard >= b.txFrames) return true;
+      if (Date.now() > deadline) return false;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  /** Lines written while the other end's port was not open yet (or before a board reset) never
+   *  arrive: call this once both ends are up to count them as lost, not in flight. */
+  markBaseline(board: { rxFrames: number; txFrames: number }): void {
+    this.lostToBoard = this.sentLines - board.rxFrames;
+    this.lostFromBoard = board.txFrames - this.arrivedLines;
   }
 
   tick(): void {

@@ -20,18 +20,18 @@ describe("exit controller on a simulated board over a socat pty", function () {
   let board: SimulatedExitController;
   let gw: SerialPeer;
 
-  /** Advance lane time in small steps, letting the pty carry frames between them. */
+  /** Advance lane time in small steps; after each, wait until every frame in flight on the pty
+   *  has arrived, so virtual time never outruns the wire however loaded the machine is. */
   async function advance(ms: number, step = 100): Promise<void> {
     for (let t = 0; t < ms; t += step) {
       clock.advance(Math.min(step, ms - t));
       gw.tick();
-      await realDelay(1);
+      await gw.settle(() => board.link.stats);
     }
-    await realDelay(5);
   }
 
   async function states(from: number): Promise<string[]> {
-    await realDelay(5);
+    await gw.settle(() => board.link.stats);
     return gw.of("STATE", from).map((m) => m.fields.state);
   }
 
@@ -41,6 +41,8 @@ describe("exit controller on a simulated board over a socat pty", function () {
     clock = new VirtualClock();
     gw = await SerialPeer.open({ path: pty.b, clock });
     board = await SimulatedExitController.start({ serialPath: pty.a, clock, lane: "L1" });
+    await realDelay(100);
+    gw.markBaseline(board.link.stats); // the HELLO written before the board opened its port is lost
     await advance(1000); // HELLOs cross (the first may be lost before the board opens its port)
     const resync = await gw.waitFor("STATE", { why: "resync" });
     expect(resync.fields.state).to.equal("idle");
@@ -175,6 +177,8 @@ describe("exit controller on a simulated board over a socat pty", function () {
 
   it("announces itself again after a power cycle (boot count + 1)", async () => {
     board.powerCycle();
+    await realDelay(100);
+    gw.markBaseline(board.link.stats); // a new firmware instance: its counters start again
     await advance(300);
     const hello = gw.hellos.at(-1);
     expect(hello).to.include({ kind: "exit-controller", boot: "2" });
