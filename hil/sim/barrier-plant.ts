@@ -4,7 +4,10 @@
  * beyond them, a motor current that rises when the boom cannot move (a jam, or an end stop
  * reached because a limit switch failed), an obstruction sensor under the boom, and an
  * emergency input. Faults are injected by the harness: a jam, a stuck or missing limit switch,
- * a failed obstruction sensor (its health output goes low).
+ * a failed obstruction sensor (its health output goes low). The motor drive's over-current
+ * trip latches while the boom stays jammed (the drive keeps reporting the blocked load even
+ * with the motor off) and is released when the jam is cleared: so a fault reset is refused by
+ * the core while the boom is jammed, and accepted once it is free.
  *
  * Piecewise exact: between two changes of the motor outputs the boom moves at a constant
  * speed, so `msUntilChange()` tells the simulator how long it may fast-forward the core before
@@ -64,6 +67,8 @@ export class BarrierPlant {
   /** Ms the motor has been stalled (driving without moving); -1 when not stalled. */
   private stalledMs = -1;
   private jammed = false;
+  /** The drive's over-current trip latches while the boom stays blocked (released by clearJam). */
+  private tripLatched = false;
   private vehicle = false;
   private emergencyIn = false;
   private sensorFailed = false;
@@ -103,7 +108,7 @@ export class BarrierPlant {
       limOpen: this.limit("open"),
       limClosed: this.limit("closed"),
       obstruction: this.vehicle && !this.sensorFailed,
-      overCurrent: this.currentA >= this.config.overCurrentA,
+      overCurrent: this.currentA >= this.config.overCurrentA || (this.tripLatched && this.jammed),
       emergency: this.emergencyIn,
       sensorOk: !this.sensorFailed,
     };
@@ -126,6 +131,7 @@ export class BarrierPlant {
   }
   clearJam(): void {
     this.jammed = false;
+    this.tripLatched = false;
     if (!this.blocked()) this.stalledMs = -1;
   }
   /** "stuck": the switch reads made whatever the boom does; "missing": it never reads made. */
@@ -142,6 +148,7 @@ export class BarrierPlant {
     if (!this.driving()) return;
     if (this.stalledMs >= 0) {
       this.stalledMs += ms;
+      if (this.currentA >= this.config.overCurrentA) this.tripLatched = true;
       return;
     }
     const c = this.config;
@@ -152,6 +159,7 @@ export class BarrierPlant {
       const used = (Math.abs(stop - this.pos) * c.travelMs) / 100;
       this.pos = stop;
       this.stalledMs = ms - used;
+      if (this.currentA >= this.config.overCurrentA) this.tripLatched = true;
     } else {
       this.pos = next;
     }
