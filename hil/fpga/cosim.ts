@@ -43,6 +43,8 @@ export interface CosimOptions {
   /** Where to write the VCD of a mismatch window (default: no file). */
   vcdPath?: string;
   batch?: number;
+  /** Test hook: build the model with other parameters than the RTL (must produce a mismatch). */
+  modelParams?: SafetyCoreParams;
 }
 
 function writeRecord(stim: Uint8Array, dv: DataView, i: number, p: Pins): void {
@@ -132,7 +134,8 @@ function compareRecords(model: Uint32Array, rtl: Uint32Array, n: number, cycle0:
 export async function runRandom(cycles: number, seed: number, opts: CosimOptions): Promise<CosimResult> {
   const t0 = Date.now();
   const params = opts.params;
-  const model = new SafetyCoreModel(params);
+  const mp = opts.modelParams ?? params;
+  const model = new SafetyCoreModel(mp);
   const gen = new RandomStimulus(seed, params);
   const cov = { states: new Array(8).fill(0), faults: new Array(16).fill(0) };
   const result = (mismatch?: Mismatch): CosimResult => ({ name: `random seed=${seed}`, cycles: done, mismatch, stateCoverage: cov.states, faultCoverage: cov.faults.slice(0, FAULT_NAMES.length), failures: [], wallMs: Date.now() - t0 });
@@ -145,7 +148,7 @@ export async function runRandom(cycles: number, seed: number, opts: CosimOptions
     genBatch(model, gen, stim, dv, cycles, HASH_SEED, cov);
     opts.onProgress?.(`running ${cycles} cycles on Icarus …`);
     const rtl = await runIcarus(params, stim, cycles);
-    const mine = modelRecords(params, start, stim, cycles);
+    const mine = modelRecords(mp, start, stim, cycles);
     const mm = compareRecords(mine, rtl, cycles, 0, stim, params, opts.vcdPath);
     done = mm ? mm.cycle + 1 : cycles;
     return result(mm);
@@ -178,7 +181,7 @@ export async function runRandom(cycles: number, seed: number, opts: CosimOptions
       const rtlHash = await pending;
       if (rtlHash !== pendingHash) {
         const rtl = await sim.dump(pendingN);
-        const mine = modelRecords(params, starts[k & 1], bufs[k & 1], pendingN);
+        const mine = modelRecords(mp, starts[k & 1], bufs[k & 1], pendingN);
         const mm = compareRecords(mine, rtl, pendingN, pendingStart, bufs[k & 1], params, opts.vcdPath);
         done = mm ? mm.cycle + 1 : pendingStart + pendingN;
         return result(mm ?? { cycle: pendingStart, model: "hash differs", rtl: "hash differs", modelRdata: 0, rtlRdata: 0, fields: [] });
@@ -205,7 +208,8 @@ export async function runRandom(cycles: number, seed: number, opts: CosimOptions
 export async function runScenario(sc: Scenario, opts: CosimOptions): Promise<CosimResult> {
   const t0 = Date.now();
   const params = opts.params;
-  const model = new SafetyCoreModel(params);
+  const mp = opts.modelParams ?? params;
+  const model = new SafetyCoreModel(mp);
   const gen = new ScriptStimulus(sc, params);
   const n = gen.cycles;
   const cov = { states: new Array(8).fill(0), faults: new Array(16).fill(0) };
@@ -225,7 +229,7 @@ export async function runScenario(sc: Scenario, opts: CosimOptions): Promise<Cos
       await sim.close();
     }
   }
-  const mine = modelRecords(params, start, stim, n);
+  const mine = modelRecords(mp, start, stim, n);
   const mm = compareRecords(mine, rtl, n, 0, stim, params, opts.vcdPath);
   return { name: sc.name, cycles: mm ? mm.cycle + 1 : n, mismatch: mm, stateCoverage: cov.states, faultCoverage: cov.faults.slice(0, FAULT_NAMES.length), failures: gen.failures, wallMs: Date.now() - t0 };
 }

@@ -91,6 +91,10 @@ export class SafetyCoreModel {
   private readonly qData = new Uint32Array(WRITE_QUEUE_SIZE);
   private qHead = 0;
   private qLen = 0;
+  /** Periodic heartbeat feed (the executor's timer): 0 = off, else a HEARTBEAT write every hbPeriod edges. */
+  private hbPeriod = 0;
+  /** Edges until the next fed heartbeat (the hbPhase-th edge from now carries it). */
+  private hbPhase = 0;
 
   constructor(params: Partial<SafetyCoreParams> = {}) {
     const p = validateParams({ ...DEFAULT_PARAMS, ...params });
@@ -149,6 +153,18 @@ export class SafetyCoreModel {
     this.qLen++;
   }
 
+  /**
+   * Feeds the heartbeat every `periodCycles` edges (first one on the next edge), like the
+   * executor's heartbeat timer; 0 stops it. Same registers as queueing the writes by hand, but
+   * fastForward() can jump over it analytically. A fed heartbeat shares the edge with a queued
+   * CTRL write (bits OR-ed); a queued write to another register waits one edge.
+   */
+  feedHeartbeat(periodCycles: number): void {
+    if (!Number.isInteger(periodCycles) || periodCycles < 0) throw new RangeError(`heartbeat period must be a whole number of cycles >= 0, got ${periodCycles}`);
+    this.hbPeriod = periodCycles;
+    this.hbPhase = periodCycles > 0 ? 1 : 0;
+  }
+
   /** Writes still waiting for a clock edge. */
   get pendingWrites(): number {
     return this.qLen;
@@ -193,6 +209,18 @@ export class SafetyCoreModel {
 
   /** One clock edge with the current input levels and the next queued write (if any). */
   step(): void {
+    if (this.hbPeriod > 0 && --this.hbPhase === 0) {
+      this.hbPhase = this.hbPeriod;
+      if (this.qLen > 0 && this.qAddr[this.qHead] === REG.CTRL) {
+        const i = this.qHead;
+        this.qHead = (i + 1) % WRITE_QUEUE_SIZE;
+        this.qLen--;
+        this.clock(this.inputs, 1, REG.CTRL, this.qData[i] | 16);
+      } else {
+        this.clock(this.inputs, 1, REG.CTRL, 16);
+      }
+      return;
+    }
     if (this.qLen > 0) {
       const i = this.qHead;
       this.qHead = (i + 1) % WRITE_QUEUE_SIZE;
@@ -351,8 +379,14 @@ export class SafetyCoreModel {
     if (((s2 >> 5) & 1) === ((st >> 4) & 1)) { if (c !== 0) return 0; } else { c = deb - 1 - c; if (c <= 0) return 0; if (c < k) k = c; }
     // over-current filter
     if ((s2 & 8) === 0) { if (this.ocCnt !== 0) return 0; } else if (this.ocCnt < this.oc) { c = this.oc - this.ocCnt; if (c < k) k = c; }
-    // watchdog
-    if (this.wdCnt < this.wd) { c = this.wd - this.wdCnt; if (c < k) k = c; }
+    // watchdog (with a heartbeat feed: periodic, no limit while it keeps the watchdog happy)
+    if (this.hbPeriod > 0) {
+      if (this.hbPhase <= 1) return 0;
+      if (!(this.wdCnt + this.hbPhase - 1 < this.wd && this.hbPeriod <= this.wd)) {
+        c = this.hbPhase - 1; if (c < k) k = c;
+        if (this.wdCnt < this.wd) { c = this.wd - this.wdCnt; if (c < k) k = c; }
+      }
+    } else if (this.wdCnt < this.wd) { c = this.wd - this.wdCnt; if (c < k) k = c; }
     // dead-time counter
     const moving = (this.motorUp | this.motorDown) === 1;
     if (moving) { if (this.idleCnt !== 0) return 0; } else if (this.idleCnt < this.dead) { c = this.dead - this.idleCnt; if (c < k) k = c; }
@@ -421,7 +455,16 @@ export class SafetyCoreModel {
     if (((s2 >> 4) & 1) !== ((st >> 3) & 1)) this.dbEm += j;
     if (((s2 >> 5) & 1) !== ((st >> 4) & 1)) this.dbSok += j;
     if ((s2 & 8) !== 0 && this.ocCnt < this.oc) this.ocCnt += j;
-    if (this.wdCnt < this.wd) this.wdCnt += j;
+    if (this.hbPeriod > 0 && j >= this.hbPhase) {
+      // periodic path (quietHorizon checked the watchdog never expires): heartbeats at edges
+      // hbPhase, hbPhase + P, …; wd_cnt restarts from 0 after each
+      const r = (j - this.hbPhase) % this.hbPeriod;
+      this.wdCnt = r;
+      this.hbPhase = this.hbPeriod - r;
+    } else {
+      if (this.wdCnt < this.wd) this.wdCnt += j;
+      if (this.hbPeriod > 0) this.hbPhase -= j;
+    }
     if (this.motorUp === 0 && this.motorDown === 0 && this.idleCnt < this.dead) this.idleCnt += j;
     if (this.state === S_OPENING || this.state === S_CLOSING) this.runCnt += j;
   }
