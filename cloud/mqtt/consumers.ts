@@ -16,7 +16,7 @@ export type SiteEventHandler = (siteId: string, key: TopicKey, payload: unknown)
 export const CONSUMED: readonly TopicKey[] = ["entry", "exitReq", "exitDone", "exitLeft", "sensorError", "barrierAck"];
 
 export interface ConsumerMetrics {
-  consumed(topic: string, outcome: string): void;
+  consumed(topic: string, outcome: string, seconds?: number): void;
 }
 
 /** `syspark/+/parking/…` (the `+` is the site id), shared on v5. */
@@ -56,10 +56,11 @@ export async function attachConsumer(opts: {
         opts.metrics?.consumed(parsedTopic.topic, "invalid");
         return;
       }
+      const started = performance.now();
       for (let attempt = 1; ; attempt++) {
         try {
           const outcome = await opts.handle(parsedTopic.siteId, parsed.key, parsed.payload);
-          opts.metrics?.consumed(TOPICS[parsed.key].topic, outcome);
+          opts.metrics?.consumed(TOPICS[parsed.key].topic, outcome, (performance.now() - started) / 1000);
           return;
         } catch (err) {
           const transient = isTransient(err);

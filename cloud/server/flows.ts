@@ -12,7 +12,6 @@ import { randomBytes } from "node:crypto";
 import { toCloudTopic, encodePayload, TOPICS, type Payload, type TopicKey } from "../../contracts/mqtt-topics";
 import type { Logger } from "../../host/log";
 import {
-  appendAudit,
   closeSession,
   createEntrySession,
   enqueueOutbox,
@@ -30,6 +29,7 @@ import {
   type SessionRow,
   type Tx,
 } from "../db/index";
+import { writeAudit, type AuditMode } from "./audit-chain";
 import { parseTariff, priceStay, type PriceResult, type Tariff } from "../tariffs/index";
 
 export interface FlowContext {
@@ -38,8 +38,9 @@ export interface FlowContext {
   /** `src` of every message the cloud publishes. */
   src: string;
   publicBaseUrl: string;
-  /** Called after a commit that enqueued outbox rows. */
+  /** Called after a commit that enqueued outbox rows (and queued audit rows). */
   wake(): void;
+  auditMode: AuditMode;
 }
 
 export function newSessionId(): string {
@@ -131,7 +132,7 @@ export async function handleEntry(ctx: FlowContext, siteId: string, p: Payload<"
     const lane = dbLaneId(p.lane_id);
     await ensureLane(tx, ctx.db, siteId, lane, "entry");
     if (!identityOk(p.identity.method)) {
-      await appendAudit(tx, { kind: "entry.rejected", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: p.identity.method, reason: "an entry needs a plate, badge or ticket" } });
+      await writeAudit(ctx.auditMode, tx, { kind: "entry.rejected", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: p.identity.method, reason: "an entry needs a plate, badge or ticket" } });
       return "rejected";
     }
     const r = await createEntrySession(tx, {
@@ -143,9 +144,9 @@ export async function handleEntry(ctx: FlowContext, siteId: string, p: Payload<"
       onConflict: "flag-previous",
     });
     if (r.flaggedSessionId) {
-      await appendAudit(tx, { kind: "session.flagged", sessionId: r.flaggedSessionId, payload: { site_id: siteId, reason: `superseded by new entry ${r.session.sessionId}`, event_id: p.event_id } });
+      await writeAudit(ctx.auditMode, tx, { kind: "session.flagged", sessionId: r.flaggedSessionId, payload: { site_id: siteId, reason: `superseded by new entry ${r.session.sessionId}`, event_id: p.event_id } });
     }
-    await appendAudit(tx, {
+    await writeAudit(ctx.auditMode, tx, {
       kind: "session.entry",
       sessionId: r.session.sessionId,
       payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, entry_ts: r.session.entryTs.toISOString(), identity_method: r.session.identityMethod, identity_value: r.session.identityValue },
@@ -162,7 +163,7 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
     const now = new Date();
     if (!found) {
       await enqueueForSite(tx, siteId, "displayText", { ts: now.getTime(), src: ctx.src, msg_id: `m${p.event_id}`.slice(0, 64), lane_id: p.lane_id, lines: ["Session inconnue", "Unknown session", "Appel operateur", "Call operator"] });
-      await appendAudit(tx, { kind: "exit.unknown_identity", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: p.identity.method, identity_value: p.identity.value } });
+      await writeAudit(ctx.auditMode, tx, { kind: "exit.unknown_identity", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: p.identity.method, identity_value: p.identity.value } });
       return "unknown_identity";
     }
     const session = await lockSession(tx, found.sessionId);
@@ -176,14 +177,14 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
         { ts: now.getTime(), src: ctx.src, session_id: session.sessionId, lane_id: p.lane_id, provider_ref: pay?.providerRef ?? "no_charge", amount: session.amount ?? 0, currency: session.currency ?? "EUR" },
         `payment_success:${session.sessionId}:${p.event_id}`,
       );
-      await appendAudit(tx, { kind: "exit.request_repeated", sessionId: session.sessionId, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, status: session.status } });
+      await writeAudit(ctx.auditMode, tx, { kind: "exit.request_repeated", sessionId: session.sessionId, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, status: session.status } });
       return "already_paid";
     }
     if (session.status !== "active" && session.status !== "pending_payment") return "ignored";
     const tariffRow = await tariffInForce(tx, siteId, now);
     if (!tariffRow) {
       await enqueueForSite(tx, siteId, "displayText", { ts: now.getTime(), src: ctx.src, msg_id: `m${p.event_id}`.slice(0, 64), lane_id: p.lane_id, lines: ["Tarif indisponible", "No tariff", "Appel operateur"] });
-      await appendAudit(tx, { kind: "exit.no_tariff", sessionId: session.sessionId, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id } });
+      await writeAudit(ctx.auditMode, tx, { kind: "exit.no_tariff", sessionId: session.sessionId, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id } });
       return "no_tariff";
     }
     const tariff = tariffOf(tariffRow.tariffId, tariffRow.document);
@@ -203,7 +204,7 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
     const common = { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: session.identityMethod, amount: price.amount, currency: price.currency, tariff_id: tariffRow.tariffId, tariff_version: tariffRow.version, duration_s: price.duration_s, breakdown: price.human };
     if (r.outcome === "paid") {
       await enqueueForSite(tx, siteId, "paymentSuccess", { ts: now.getTime(), src: ctx.src, session_id: session.sessionId, lane_id: p.lane_id, provider_ref: "no_charge", amount: 0, currency: price.currency }, `payment_success:${session.sessionId}`);
-      await appendAudit(tx, { kind: "payment.validated", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString(), payment_validated_ts: now.toISOString(), provider: "none", provider_ref: "no_charge", validation_result: "zero fee (grace period or free stay)" } });
+      await writeAudit(ctx.auditMode, tx, { kind: "payment.validated", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString(), payment_validated_ts: now.toISOString(), provider: "none", provider_ref: "no_charge", validation_result: "zero fee (grace period or free stay)" } });
       return "zero_fee";
     }
     const payUrl = `${ctx.publicBaseUrl}/pay/${session.sessionId}?t=${r.payToken}`;
@@ -219,7 +220,7 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
       duration: price.duration_s,
       pay_url: payUrl,
     });
-    await appendAudit(tx, { kind: "payment.requested", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString() } });
+    await writeAudit(ctx.auditMode, tx, { kind: "payment.requested", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString() } });
     return "payment_requested";
   });
 }
@@ -271,11 +272,11 @@ export async function handleExitDone(ctx: FlowContext, siteId: string, p: Payloa
     if (session && session.siteId !== siteId) session = undefined;
     if (!session && p.identity && identityOk(p.identity.method)) session = await findActiveSession(tx, siteId, { method: p.identity.method, value: p.identity.value }).catch(() => undefined);
     if (!session) {
-      await appendAudit(tx, { kind: "exit.unmatched", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, barrier_result: p.barrier_result, decided_by: p.decided_by, passed: p.passed, operator: p.operator ?? null, reason: p.reason ?? null, exit_ts: new Date(p.ts).toISOString() } });
+      await writeAudit(ctx.auditMode, tx, { kind: "exit.unmatched", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, barrier_result: p.barrier_result, decided_by: p.decided_by, passed: p.passed, operator: p.operator ?? null, reason: p.reason ?? null, exit_ts: new Date(p.ts).toISOString() } });
       return "unmatched";
     }
     if (!p.passed && p.barrier_result === "opened") {
-      await appendAudit(tx, { kind: "exit.not_passed", sessionId: session.sessionId, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, barrier_result: p.barrier_result } });
+      await writeAudit(ctx.auditMode, tx, { kind: "exit.not_passed", sessionId: session.sessionId, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, barrier_result: p.barrier_result } });
       return "not_passed";
     }
     let override: { operatorId: number; reason: string } | undefined;
@@ -293,7 +294,7 @@ export async function handleExitDone(ctx: FlowContext, siteId: string, p: Payloa
     });
     if (r.outcome === "duplicate") return "duplicate";
     const summary = await exitSummary(tx, r.session);
-    await appendAudit(tx, {
+    await writeAudit(ctx.auditMode, tx, {
       kind: r.outcome === "closed" ? "session.closed" : "session.flagged",
       sessionId: session.sessionId,
       payload: { ...summary, lane_id: p.lane_id, event_id: p.event_id, decided_by: p.decided_by, passed: p.passed, operator: p.operator ?? null, override_reason: p.reason ?? null },
@@ -305,14 +306,14 @@ export async function handleExitDone(ctx: FlowContext, siteId: string, p: Payloa
 export async function handleExitLeft(ctx: FlowContext, siteId: string, p: Payload<"exitLeft">): Promise<string> {
   return siteTx(ctx, siteId, "exitLeft", p.event_id, async (tx) => {
     const s = p.session_id ? await getSession(tx, p.session_id).catch(() => undefined) : undefined;
-    await appendAudit(tx, { kind: "exit.left", sessionId: s && s.siteId === siteId ? s.sessionId : null, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, session_id: p.session_id ?? null, ts: new Date(p.ts).toISOString(), status: s?.status ?? null } });
+    await writeAudit(ctx.auditMode, tx, { kind: "exit.left", sessionId: s && s.siteId === siteId ? s.sessionId : null, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, session_id: p.session_id ?? null, ts: new Date(p.ts).toISOString(), status: s?.status ?? null } });
     return "audited";
   });
 }
 
 export async function handleSensorError(ctx: FlowContext, siteId: string, p: Payload<"sensorError">): Promise<string> {
   const outcome = await siteTx(ctx, siteId, "sensorError", p.event_id, async (tx) => {
-    await appendAudit(tx, { kind: "alarm.sensor_gate", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, code: p.code, severity: p.severity, detail: p.detail ?? null, ts: new Date(p.ts).toISOString() } });
+    await writeAudit(ctx.auditMode, tx, { kind: "alarm.sensor_gate", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, code: p.code, severity: p.severity, detail: p.detail ?? null, ts: new Date(p.ts).toISOString() } });
     return "audited";
   });
   if (outcome !== "duplicate") {
@@ -324,7 +325,7 @@ export async function handleSensorError(ctx: FlowContext, siteId: string, p: Pay
 
 export async function handleBarrierAck(ctx: FlowContext, siteId: string, p: Payload<"barrierAck">): Promise<string> {
   return siteTx(ctx, siteId, "barrierAck", `ack:${p.cmd_id}`.slice(0, 128), async (tx) => {
-    await appendAudit(tx, { kind: "barrier.ack", payload: { site_id: siteId, lane_id: p.lane_id, cmd_id: p.cmd_id, result: p.result, detail: p.detail ?? null, ts: new Date(p.ts).toISOString() } });
+    await writeAudit(ctx.auditMode, tx, { kind: "barrier.ack", payload: { site_id: siteId, lane_id: p.lane_id, cmd_id: p.cmd_id, result: p.result, detail: p.detail ?? null, ts: new Date(p.ts).toISOString() } });
     return "audited";
   });
 }

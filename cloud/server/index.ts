@@ -18,6 +18,7 @@ import { attachConsumer } from "../mqtt/consumers";
 import { OutboxRelay } from "../mqtt/relay";
 import type { StripeEmulator } from "../stripe-emulator/index";
 import { buildApp } from "./app";
+import { AuditChainer, type AuditMode } from "./audit-chain";
 import { Auth } from "./auth";
 import { DEFAULT_EMBEDDED_MQTT_PORT, redactUrl, resolveOptions, type CloudOptions, type StripeMode } from "./config";
 import { siteEventHandler, type FlowContext } from "./flows";
@@ -60,7 +61,7 @@ export interface CloudHandle {
   close(): Promise<void>;
 }
 
-export async function startCloud(options: CloudOptions & { logger?: Logger; shareGroup?: string; mqttSessionExpiryS?: number } = {}): Promise<CloudHandle> {
+export async function startCloud(options: CloudOptions & { logger?: Logger; shareGroup?: string; mqttSessionExpiryS?: number; auditMode?: AuditMode } = {}): Promise<CloudHandle> {
   const o = resolveOptions(options);
   const logger = options.logger ?? cloudLogger();
   const embeddedDb = !o.databaseUrl;
@@ -131,8 +132,14 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
     });
 
     // ---------------------------------------------------------------- HTTP
+    const auditMode: AuditMode = options.auditMode ?? "queued";
+    const chainer = new AuditChainer(db, logger);
+    const wake = () => {
+      relay.wake();
+      chainer.wake();
+    };
     let publicBaseUrl = o.publicBaseUrl ?? "";
-    const flowCtx: FlowContext = { db, logger, src, get publicBaseUrl() { return publicBaseUrl; }, wake: () => relay.wake() };
+    const flowCtx: FlowContext = { db, logger, src, get publicBaseUrl() { return publicBaseUrl; }, wake, auditMode };
     const payments = new PaymentService({
       db,
       stripe,
@@ -141,7 +148,8 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
       toleranceS: stripeOpts.toleranceS ?? 300,
       logger,
       src,
-      wake: () => relay.wake(),
+      wake,
+      auditMode,
       onWebhook: (type, outcome) => metrics.webhookProcessed.inc({ type, outcome }),
     });
     const auth = new Auth(db, o.authSecret, o.scryptCost);
@@ -184,8 +192,9 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
       publicBaseUrl: () => publicBaseUrl,
       ...(emulator ? { emulatorPayUrl: (cs: string, returnUrl: string, lang: "fr" | "en") => (emulator as StripeEmulator).payUrl(cs, returnUrl, lang) } : {}),
       src,
-      wake: () => relay.wake(),
+      wake,
       health,
+      auditMode,
       retrieveOnReturn: o.retrieveOnReturn ?? true,
       jsonLimit: o.jsonLimit ?? 16 * 1024,
     });
@@ -214,10 +223,19 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
       const c = await connectClient(mqttOpts, version, `syspark-${instanceId}-c${i}`.slice(0, 64), { sessionExpiryS: options.mqttSessionExpiryS ?? 3600 });
       consumers.push(c);
       cleanups.push(() => c.endAsync().then(() => undefined));
-      await attachConsumer({ client: c, version, shareGroup, handle, logger, isStopping: () => stopping, metrics: { consumed: (topic, outcome) => metrics.siteEvents.inc({ topic, outcome }) } });
+      await attachConsumer({ client: c, version, shareGroup, handle, logger, isStopping: () => stopping, metrics: {
+          consumed: (topic, outcome, seconds) => {
+            metrics.siteEvents.inc({ topic, outcome });
+            if (seconds !== undefined) metrics.siteEventSeconds.observe({ topic }, seconds);
+          },
+        }, });
     }
     relay.start();
     cleanups.push(() => relay.stop());
+    if (auditMode === "queued") {
+      chainer.start();
+      cleanups.push(() => chainer.stop());
+    }
     logger.info({ url: localUrl, publicBaseUrl, database: db.description, mqtt: redactUrl(mqttUrl), protocol: version, stripe: o.stripeMode, instance: instanceId }, "SysPark cloud started");
 
     let closing: Promise<void> | undefined;

@@ -8,6 +8,8 @@ export interface CloudMetrics {
   registry: Registry;
   webhookProcessed: Counter<"type" | "outcome">;
   siteEvents: Counter<"topic" | "outcome">;
+  siteEventSeconds: Histogram<"topic">;
+  webhookSeconds: Histogram;
   outboxPublished: Counter<"topic">;
   outboxPublishFailures: Counter;
   httpRequests: Histogram<"method" | "route" | "status">;
@@ -20,6 +22,8 @@ export function createMetrics(defaults = true): CloudMetrics {
     registry,
     webhookProcessed: new Counter({ name: "billing_webhook_processed_total", help: "Stripe webhook events by type and outcome (paid, failed, duplicate, ignored, bad_signature, error…)", labelNames: ["type", "outcome"], registers: [registry] }),
     siteEvents: new Counter({ name: "syspark_site_events_total", help: "Site → cloud MQTT events by topic and outcome", labelNames: ["topic", "outcome"], registers: [registry] }),
+    siteEventSeconds: new Histogram({ name: "syspark_site_event_duration_seconds", help: "Time to handle a site event (its transaction, retries included)", labelNames: ["topic"], buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
+    webhookSeconds: new Histogram({ name: "billing_webhook_duration_seconds", help: "Time to verify and process a Stripe webhook", buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
     outboxPublished: new Counter({ name: "syspark_outbox_published_total", help: "Outbox rows published (PUBACK received) by topic", labelNames: ["topic"], registers: [registry] }),
     outboxPublishFailures: new Counter({ name: "syspark_outbox_publish_failures_total", help: "Outbox publishes that failed and were released for retry", registers: [registry] }),
     httpRequests: new Histogram({ name: "syspark_http_request_duration_seconds", help: "HTTP requests", labelNames: ["method", "route", "status"], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),

@@ -9,7 +9,6 @@
 import type Stripe from "stripe";
 import type { Logger } from "../../host/log";
 import {
-  appendAudit,
   applyPaymentEvent,
   attachProviderRef,
   createPayment,
@@ -27,6 +26,7 @@ import {
   type SessionRow,
   type Tx,
 } from "../db/index";
+import { writeAudit, type AuditMode } from "./audit-chain";
 import type { StripeMode } from "./config";
 import { enqueueForSite, wireLaneOf } from "./flows";
 import type { Payload } from "../../contracts/mqtt-topics";
@@ -40,6 +40,7 @@ export interface PaymentServiceOptions {
   logger: Logger;
   src: string;
   wake(): void;
+  auditMode: AuditMode;
   onWebhook?(type: string, outcome: string): void;
 }
 
@@ -144,7 +145,7 @@ export class PaymentService {
     if (!payment) return "unknown_payment";
     if (amount !== payment.amount || currency.toUpperCase() !== payment.currency) {
       await flagSession(tx, payment.sessionId, `provider reported ${amount} ${currency} for a quote of ${payment.amount} ${payment.currency}`).catch(() => undefined);
-      await appendAudit(tx, { kind: "payment.amount_mismatch", sessionId: payment.sessionId, payload: { provider_ref: providerRef, amount, currency, expected_amount: payment.amount, expected_currency: payment.currency, ...extra } });
+      await writeAudit(this.o.auditMode, tx, { kind: "payment.amount_mismatch", sessionId: payment.sessionId, payload: { provider_ref: providerRef, amount, currency, expected_amount: payment.amount, expected_currency: payment.currency, ...extra } });
       return "amount_mismatch";
     }
     const r = await applyPaymentEvent(tx, providerRef, "paid", { validatedAt: new Date() });
@@ -161,7 +162,7 @@ export class PaymentService {
         `payment_success:${s.sessionId}`,
       );
     }
-    await appendAudit(tx, {
+    await writeAudit(this.o.auditMode, tx, {
       kind: r.sessionOutcome === "applied" ? "payment.validated" : "payment.late",
       sessionId: s.sessionId,
       payload: {
@@ -197,7 +198,7 @@ export class PaymentService {
         `payment_failed:${providerRef}:${String(extra.event_id ?? Date.now())}`,
       );
     }
-    await appendAudit(tx, {
+    await writeAudit(this.o.auditMode, tx, {
       kind: to === "failed" ? "payment.failed" : "payment.canceled",
       sessionId: s.sessionId,
       payload: { site_id: s.siteId, lane_id: wireLaneOf(s), payment_id: r.payment.paymentId, provider: "stripe", provider_ref: providerRef, amount: r.payment.amount, currency: r.payment.currency, reason, message, session_status: s.status, ...extra },

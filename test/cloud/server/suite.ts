@@ -253,7 +253,10 @@ export function cloudSuite(title: string, start: (ctx: Mocha.Context) => Promise
       expect((await getSession(t.cloud.db.sql, session.sessionId)).status).to.equal("paid");
       const states = await t.cloud.db.sql<{ state: string }[]>`SELECT state FROM payments WHERE session_id = ${session.sessionId}`;
       expect(states.map((x) => x.state)).to.deep.equal(["paid"]);
-      const kinds = await t.cloud.db.sql<{ kind: string }[]>`SELECT kind FROM audit_log WHERE session_id = ${session.sessionId} ORDER BY seq`;
+      const kinds = await until(async () => {
+        const rows = await t.cloud.db.sql<{ kind: string }[]>`SELECT kind FROM audit_log WHERE session_id = ${session.sessionId} ORDER BY seq`;
+        return rows.some((k) => k.kind === "payment.validated") ? rows : undefined;
+      }, 10_000, "the audit rows of the declined-then-paid session");
       expect(kinds.map((k) => k.kind)).to.include.members(["payment.failed", "payment.validated"]);
     });
 
@@ -273,7 +276,10 @@ export function cloudSuite(title: string, start: (ctx: Mocha.Context) => Promise
       const { cmd_id } = (await r.json()) as { cmd_id: string };
       const cmd = await site.waitFor("barrierCmd", (p) => p.cmd_id === cmd_id);
       expect(cmd.payload).to.include({ lane_id: "L1", cmd: "open", operator: t.admin.username });
-      const [row] = await t.cloud.db.sql<{ payload: Record<string, unknown> }[]>`SELECT payload FROM audit_log WHERE kind = 'override.open' AND payload->>'cmd_id' = ${cmd_id}`;
+      const [row] = await until(async () => {
+        const rows = await t.cloud.db.sql<{ payload: Record<string, unknown> }[]>`SELECT payload FROM audit_log WHERE kind = 'override.open' AND payload->>'cmd_id' = ${cmd_id}`;
+        return rows.length ? rows : undefined;
+      }, 10_000, "the override's audit row");
       expect(row.payload).to.include({ operator: t.admin.username, reason: "driver's card refused, paid cash at the desk" });
       expect(row.payload.override_ts).to.be.a("string");
     });
