@@ -36,8 +36,9 @@ const REDACT = [
   "headers.authorization", "headers.cookie", "headers[\"stripe-signature\"]", "clientSecret", "*.clientSecret", "client_secret", "*.client_secret",
 ];
 
-export function cloudLogger(level: string = process.env.LOG_LEVEL ?? "info"): Logger {
-  return pino({ name: "cloud", level, redact: { paths: REDACT, censor: "****" } });
+export function cloudLogger(level: string = process.env.LOG_LEVEL ?? "info", destination?: pino.DestinationStream): Logger {
+  const opts = { name: "cloud", level, redact: { paths: REDACT, censor: "****" } };
+  return destination ? pino(opts, destination) : pino(opts);
 }
 
 export interface CloudHandle {

@@ -260,6 +260,44 @@ export function cloudSuite(title: string, start: (ctx: Mocha.Context) => Promise
       expect(kinds.map((k) => k.kind)).to.include.members(["payment.failed", "payment.validated"]);
     });
 
+    it("site events are idempotent by event_id (QoS 1 duplicates act once)", async () => {
+      const plate = rndPlate();
+      const entry = { ts: Date.now() - 3600_000, src: SRC, event_id: eventId(), lane_id: "E1", identity: { method: "plate" as const, value: plate } };
+      await site.publish("entry", entry);
+      await site.publish("entry", entry);
+      const session = await until(() => findActiveSession(t.cloud.db.sql, t.siteId, { method: "plate", value: plate }), 15_000, "the entry session");
+      const exit = { ts: Date.now(), src: SRC, event_id: eventId(), lane_id: "L1", identity: { method: "plate" as const, value: plate } };
+      for (let i = 0; i < 3; i++) await site.publish("exitReq", exit);
+      await site.waitFor("paymentReq", (p) => p.session_id === session.sessionId);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(site.count("paymentReq", (p) => p.session_id === session.sessionId)).to.equal(1);
+      const [{ n }] = await t.cloud.db.sql<{ n: number }[]>`SELECT count(*)::int4 AS n FROM sessions WHERE site_id = ${t.siteId} AND identity_value = ${plate}`;
+      expect(n).to.equal(1);
+    });
+
+    it("the outbox loses nothing while the relay is down, and a re-publish keeps the same ids", async () => {
+      await t.cloud.relay.stop();
+      let session: SessionRow;
+      try {
+        const plate = rndPlate();
+        await site.publish("entry", { ts: Date.now() - 3600_000, src: SRC, event_id: eventId(), lane_id: "E1", identity: { method: "plate", value: plate } });
+        session = await until(() => findActiveSession(t.cloud.db.sql, t.siteId, { method: "plate", value: plate }), 15_000, "the entry session");
+        await site.publish("exitReq", { ts: Date.now(), src: SRC, event_id: eventId(), lane_id: "L1", identity: { method: "plate", value: plate } });
+        await until(async () => (await getSession(t.cloud.db.sql, session.sessionId)).status === "pending_payment", 15_000, "pricing");
+        await new Promise((r) => setTimeout(r, 300));
+        expect(site.count("paymentReq", (p) => p.session_id === session.sessionId)).to.equal(0);
+      } finally {
+        t.cloud.relay.start();
+      }
+      const first = await site.waitFor("paymentReq", (p) => p.session_id === session.sessionId);
+      // A crash after PUBACK but before the row was marked: the row is published again, unchanged.
+      await t.cloud.db.sql`UPDATE outbox SET published_at = NULL, claimed_until = NULL WHERE payload->>'session_id' = ${session.sessionId} AND topic LIKE '%/payment/req'`;
+      t.cloud.relay.wake();
+      await until(async () => site.count("paymentReq", (p) => p.session_id === session.sessionId) === 2, 10_000, "the re-publish");
+      const again = site.received.filter((r) => r.key === "paymentReq" && r.payload.session_id === session.sessionId);
+      expect(again[1].payload).to.deep.equal(first.payload);
+    });
+
     it("the payment page speaks French or English and 404s on a wrong token", async () => {
       const { req } = await enterAndRequestExit();
       const fr = await (await fetch(String(req.pay_url), { headers: { "Accept-Language": "fr-FR,fr;q=0.9" } })).text();
