@@ -14,7 +14,7 @@
  * Anchor measured in the same run: trivial one-row commits/s on the same server and pool.
  */
 import { randomBytes } from "node:crypto";
-import mqtt, { type MqttClient } from "mqtt";
+import mqtt from "mqtt";
 import postgres from "postgres";
 import Stripe from "stripe";
 import { TOPICS, encodePayload, toCloudTopic } from "../contracts/mqtt-topics";
@@ -72,7 +72,7 @@ export async function run(args: string[]): Promise<void> {
   const cloud = await startCloud({
     databaseUrl: PG_URL,
     dbSchema: schema,
-    dbPoolMax: 16,
+    dbPoolMax: 32,
     ...(useMosquitto ? { mqttUrl: MQTT_URL, mqttConsumers: consumers } : { mqttPort: 0 }),
     port: 0,
     logger: silentLogger,
@@ -83,7 +83,6 @@ export async function run(args: string[]): Promise<void> {
     seedDemo: false,
     createFirstAdmin: false,
   });
-  const site: { client?: MqttClient } = {};
   try {
     cloud.emulator?.setWebhookUrl(null); // the bench signs and posts the webhooks itself
     await seedSite(cloud.db, { siteId, name: "Bench", timeZone: "Europe/Paris", currency: "EUR" });
@@ -95,80 +94,12 @@ export async function run(args: string[]): Promise<void> {
       await cloud.db.sql`INSERT INTO sessions ${cloud.db.sql(rows)}`;
     }
 
-    const client = (site.client = await mqtt.connectAsync(cloud.mqttUrl, { clientId: `bench-site-${randomBytes(3).toString("hex")}`, protocolVersion: 4 }));
-    const reqTopic = toCloudTopic(siteId, TOPICS.paymentReq.topic);
-    const okTopic = toCloudTopic(siteId, TOPICS.paymentSuccess.topic);
-    await client.subscribeAsync([reqTopic, okTopic], { qos: 1 });
-    const reqWaiters = new Map<string, (p: { session_id: string; pay_url: string; amount: number }) => void>();
-    const okWaiters = new Map<string, () => void>();
-    const reqCount = new Map<string, number>();
-    const okCount = new Map<string, number>();
-    client.on("message", (topic, buf) => {
-      const p = JSON.parse(buf.toString()) as { session_id: string; pay_url: string; amount: number };
-      if (topic === reqTopic) {
-        reqCount.set(p.session_id, (reqCount.get(p.session_id) ?? 0) + 1);
-        reqWaiters.get(p.session_id)?.(p);
-      } else if (topic === okTopic) {
-        okCount.set(p.session_id, (okCount.get(p.session_id) ?? 0) + 1);
-        okWaiters.get(p.session_id)?.();
-      }
-    });
-    const sessionOf = new Map(plates.map((p, i) => [p, `sb${siteId.slice(6)}${i.toString(36)}`]));
-    const signer = new Stripe("sk_test_bench");
-    const stages = { req: [] as number[], intent: [] as number[], webhook: [] as number[], success: [] as number[] };
-    const latencies: number[] = [];
-    let failures = 0;
-    const timeout = <T>(p: Promise<T>, ms: number, what: string) => Promise.race([p, new Promise<T>((_, rej) => setTimeout(() => rej(new Error(`${what}: no answer within ${ms} ms`)), ms))]);
-
-    const oneExit = async (plate: string) => {
-      const sid = sessionOf.get(plate) as string;
-      const t0 = performance.now();
-      const gotReq = new Promise<{ pay_url: string; amount: number }>((resolve) => reqWaiters.set(sid, resolve));
-      const gotOk = new Promise<void>((resolve) => okWaiters.set(sid, resolve));
-      await client.publishAsync(toCloudTopic(siteId, TOPICS.exitReq.topic), encodePayload("exitReq", { ts: Date.now(), src: "bench", event_id: `x${sid}`, lane_id: "L1", identity: { method: "plate", value: plate } }), { qos: 1 });
-      const req = await timeout(gotReq, 30_000, `payment/req ${sid}`);
-      const t1 = performance.now();
-      const token = new URL(req.pay_url).searchParams.get("t") as string;
-      const r = await fetch(`${cloud.url}/api/pay/${sid}/intent?t=${token}`, { method: "POST" });
-      if (!r.ok) throw new Error(`intent ${r.status}: ${await r.text()}`);
-      const { payment_intent: pi, amount } = (await r.json()) as { payment_intent: string; amount: number };
-      const t2 = performance.now();
-      const event = JSON.stringify({ id: `evt_bench_${sid}`, object: "event", api_version: Stripe.API_VERSION, created: Math.floor(Date.now() / 1000), livemode: false, pending_webhooks: 1, request: { id: null, idempotency_key: null }, type: "payment_intent.succeeded", data: { object: { id: pi, object: "payment_intent", amount, amount_received: amount, currency: "eur", status: "succeeded", metadata: { session_id: sid } } } });
-      const sig = signer.webhooks.generateTestHeaderString({ payload: event, secret: cloud.webhookSecret });
-      const w = await fetch(`${cloud.url}/webhooks/stripe`, { method: "POST", headers: { "Content-Type": "application/json", "Stripe-Signature": sig }, body: event });
-      if (w.status !== 200) throw new Error(`webhook ${w.status}: ${await w.text()}`);
-      const t3 = performance.now();
-      await timeout(gotOk, 30_000, `payment/success ${sid}`);
-      const t4 = performance.now();
-      stages.req.push(t1 - t0);
-      stages.intent.push(t2 - t1);
-      stages.webhook.push(t3 - t2);
-      stages.success.push(t4 - t3);
-      latencies.push(t4 - t0);
-    };
-
-    let next = 0;
-    let done = 0;
-    const started = performance.now();
-    const progress = setInterval(() => process.stderr.write(`\r  ${done}/${n} paid exits, ${Math.round(done / ((performance.now() - started) / 1000))}/s   `), 1000);
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < n) {
-          const plate = plates[next++];
-          try {
-            await oneExit(plate);
-          } catch (err) {
-            failures++;
-            if (failures <= 3) console.error(`\n  exit failed: ${(err as Error).message}`);
-          }
-          done++;
-        }
-      }),
-    );
-    const elapsed = (performance.now() - started) / 1000;
-    clearInterval(progress);
-    process.stderr.write("\n");
-    await new Promise((r) => setTimeout(r, 1000)); // late duplicates, if any
+    // The load (site gateway + drivers + Stripe's webhook sender) runs in a child process, so the
+    // cloud instance being measured has its event loop to itself.
+    const cfg: DriverConfig = { mqttUrl: cloud.mqttUrl, cloudUrl: cloud.url, siteId, webhookSecret: cloud.webhookSecret, plates, sessions: plates.map((_, i) => `sb${siteId.slice(6)}${i.toString(36)}`), concurrency };
+    const result = await runDriver(cfg);
+    const { latencies, stages, failures, elapsed, okCount, reqCount } = result;
+    const sessionOf = new Map(plates.map((p, i) => [p, cfg.sessions[i]]));
     const sessions = [...sessionOf.values()];
     const hist = async (name: string) => {
       const m = (await cloud.metrics.registry.getSingleMetric(name)?.get()) as { values: { metricName?: string; value: number }[] } | undefined;
@@ -187,9 +118,129 @@ export async function run(args: string[]): Promise<void> {
     console.log(`ratio: ${(rate / anchorCommitsPerS).toFixed(3)} paid exits per trivial commit (a paid exit is 5 transactions: exit, payment row, provider ref, webhook, plus the relay's claim/mark)`);
     console.log(JSON.stringify({ paid_exits_per_s: Math.round(rate), p50_ms: +pct(sorted, 50).toFixed(1), p99_ms: +pct(sorted, 99).toFixed(1), lost, duplicated, failures, n, concurrency, broker: useMosquitto ? "mosquitto" : "aedes", anchor_commits_per_s: Math.round(anchorCommitsPerS), ratio_vs_anchor: +(rate / anchorCommitsPerS).toFixed(3), stage_p50_ms: { exit_to_req: +med(stages.req).toFixed(1), intent: +med(stages.intent).toFixed(1), webhook: +med(stages.webhook).toFixed(1), success: +med(stages.success).toFixed(1) } }));
   } finally {
-    await site.client?.endAsync(true);
     await cloud.close();
     await anchorSql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await anchorSql.end({ timeout: 5 });
   }
+}
+
+export interface DriverConfig {
+  mqttUrl: string;
+  cloudUrl: string;
+  siteId: string;
+  webhookSecret: string;
+  plates: string[];
+  sessions: string[];
+  concurrency: number;
+}
+
+interface DriverResult {
+  latencies: number[];
+  stages: { req: number[]; intent: number[]; webhook: number[]; success: number[] };
+  failures: number;
+  elapsed: number;
+  okCount: Map<string, number>;
+  reqCount: Map<string, number>;
+}
+
+/** The load: publishes exit requests, pays, signs webhooks, waits for the successes. */
+export async function driver(cfg: DriverConfig): Promise<DriverResult> {
+  const concurrency = cfg.concurrency;
+  const client = await mqtt.connectAsync(cfg.mqttUrl, { clientId: `bench-site-${randomBytes(3).toString("hex")}`, protocolVersion: 4 });
+  const reqTopic = toCloudTopic(cfg.siteId, TOPICS.paymentReq.topic);
+  const okTopic = toCloudTopic(cfg.siteId, TOPICS.paymentSuccess.topic);
+  await client.subscribeAsync([reqTopic, okTopic], { qos: 1 });
+  const reqWaiters = new Map<string, (p: { session_id: string; pay_url: string; amount: number }) => void>();
+  const okWaiters = new Map<string, () => void>();
+  const reqCount = new Map<string, number>();
+  const okCount = new Map<string, number>();
+  client.on("message", (topic, buf) => {
+    const p = JSON.parse(buf.toString()) as { session_id: string; pay_url: string; amount: number };
+    if (topic === reqTopic) {
+      reqCount.set(p.session_id, (reqCount.get(p.session_id) ?? 0) + 1);
+      reqWaiters.get(p.session_id)?.(p);
+    } else if (topic === okTopic) {
+      okCount.set(p.session_id, (okCount.get(p.session_id) ?? 0) + 1);
+      okWaiters.get(p.session_id)?.();
+    }
+  });
+  const sessionOf = new Map(cfg.plates.map((p, i) => [p, cfg.sessions[i]]));
+  const signer = new Stripe("sk_test_bench");
+  const stages = { req: [] as number[], intent: [] as number[], webhook: [] as number[], success: [] as number[] };
+  const latencies: number[] = [];
+  let failures = 0;
+  const timeout = <T>(p: Promise<T>, ms: number, what: string) => Promise.race([p, new Promise<T>((_, rej) => setTimeout(() => rej(new Error(`${what}: no answer within ${ms} ms`)), ms))]);
+
+  const oneExit = async (plate: string) => {
+    const sid = sessionOf.get(plate) as string;
+    const t0 = performance.now();
+    const gotReq = new Promise<{ pay_url: string; amount: number }>((resolve) => reqWaiters.set(sid, resolve));
+    const gotOk = new Promise<void>((resolve) => okWaiters.set(sid, resolve));
+    await client.publishAsync(toCloudTopic(cfg.siteId, TOPICS.exitReq.topic), encodePayload("exitReq", { ts: Date.now(), src: "bench", event_id: `x${sid}`, lane_id: "L1", identity: { method: "plate", value: plate } }), { qos: 1 });
+    const req = await timeout(gotReq, 30_000, `payment/req ${sid}`);
+    const t1 = performance.now();
+    const token = new URL(req.pay_url).searchParams.get("t") as string;
+    const r = await fetch(`${cfg.cloudUrl}/api/pay/${sid}/intent?t=${token}`, { method: "POST" });
+    if (!r.ok) throw new Error(`intent ${r.status}: ${await r.text()}`);
+    const { payment_intent: pi, amount } = (await r.json()) as { payment_intent: string; amount: number };
+    const t2 = performance.now();
+    const event = JSON.stringify({ id: `evt_bench_${sid}`, object: "event", api_version: Stripe.API_VERSION, created: Math.floor(Date.now() / 1000), livemode: false, pending_webhooks: 1, request: { id: null, idempotency_key: null }, type: "payment_intent.succeeded", data: { object: { id: pi, object: "payment_intent", amount, amount_received: amount, currency: "eur", status: "succeeded", metadata: { session_id: sid } } } });
+    const sig = signer.webhooks.generateTestHeaderString({ payload: event, secret: cfg.webhookSecret });
+    const w = await fetch(`${cfg.cloudUrl}/webhooks/stripe`, { method: "POST", headers: { "Content-Type": "application/json", "Stripe-Signature": sig }, body: event });
+    if (w.status !== 200) throw new Error(`webhook ${w.status}: ${await w.text()}`);
+    const t3 = performance.now();
+    await timeout(gotOk, 30_000, `payment/success ${sid}`);
+    const t4 = performance.now();
+    stages.req.push(t1 - t0);
+    stages.intent.push(t2 - t1);
+    stages.webhook.push(t3 - t2);
+    stages.success.push(t4 - t3);
+    latencies.push(t4 - t0);
+  };
+
+  let next = 0;
+  let done = 0;
+  const started = performance.now();
+  const progress = setInterval(() => process.stderr.write(`\r  ${done}/${cfg.plates.length} paid exits, ${Math.round(done / ((performance.now() - started) / 1000))}/s   `), 1000);
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < cfg.plates.length) {
+        const plate = cfg.plates[next++];
+        try {
+          await oneExit(plate);
+        } catch (err) {
+          failures++;
+          if (failures <= 3) console.error(`\n  exit failed: ${(err as Error).message}`);
+        }
+        done++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  clearInterval(progress);
+  process.stderr.write("\n");
+  await new Promise((r) => setTimeout(r, 1000)); // late duplicates, if any
+  await new Promise((r) => setTimeout(r, 1000)); // late duplicates, if any
+  await client.endAsync(true);
+  return { latencies, stages, failures, elapsed, okCount, reqCount };
+}
+
+/** Child-process entry: config on stdin, result as JSON on stdout. */
+export async function driverMain(): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  const r = await driver(JSON.parse(Buffer.concat(chunks).toString()) as DriverConfig);
+  process.stdout.write(JSON.stringify({ ...r, okCount: [...r.okCount], reqCount: [...r.reqCount] }));
+}
+
+async function runDriver(cfg: DriverConfig): Promise<DriverResult> {
+  const { spawn } = await import("node:child_process");
+  const child = spawn(process.execPath, ["--import", "tsx", "-e", `import(${JSON.stringify(new URL(import.meta.url).href)}).then((m) => m.driverMain())`], { stdio: ["pipe", "pipe", "inherit"] });
+  child.stdin.end(JSON.stringify(cfg));
+  let out = "";
+  child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  if (code !== 0) throw new Error(`load driver exited with ${code}`);
+  const r = JSON.parse(out) as Omit<DriverResult, "okCount" | "reqCount"> & { okCount: [string, number][]; reqCount: [string, number][] };
+  return { ...r, okCount: new Map(r.okCount), reqCount: new Map(r.reqCount) };
 }
