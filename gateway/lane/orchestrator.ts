@@ -68,6 +68,8 @@ interface Flow {
   passed: boolean;
   operator?: string;
   reason?: string;
+  /** The last payment request shown, to show it again after a controller reset. */
+  payReq?: Fields;
 }
 
 const FRESH_FLOW = (): Flow => ({ openingSent: false, openedSent: false, passed: false });
@@ -81,6 +83,7 @@ export class LaneOrchestrator {
   private flow: Flow = FRESH_FLOW();
   private plate: { plate: string; at: number } | undefined;
   private cloudOnline = true;
+  private redrivePending = false;
   private readonly recentCommands: string[] = [];
   private readonly operatorCommands = new Map<string, string>(); // executor cmd id → cloud cmd_id
 
@@ -166,6 +169,11 @@ export class LaneOrchestrator {
 
   /** The exit controller (re)started: it lost its context, so the gateway re-drives the lane. */
   onExitHello(): void {
+    if (this.phase === "awaiting_payment" && this.flow.payReq && this.exit.present) {
+      // Waiting for payment before the reset: show the same request again.
+      if (this.flow.identity) this.ports.toExit("IDENTIFY", { session: this.flow.session! });
+      this.ports.toExit("PAY_REQ", this.flow.payReq);
+    }
     if (this.flow.cloudAuth && this.flow.session && this.exit.present) {
       // Authorised before the reset: authorise again (the controller acts on it once).
       this.flow.controllerAuth = undefined;
@@ -191,6 +199,8 @@ export class LaneOrchestrator {
           this.phase = this.exit.present ? "identifying" : "idle";
           this.flow = FRESH_FLOW();
         }
+        // Leaving the safe state with both keys already given: open now.
+        if (f.state !== "safe" && this.phase === "authorised") this.tryOpen();
         if (this.phase === "opening" && f.state === "open" && !this.flow.openedSent) {
           this.flow.openedSent = true;
           this.phase = "open";
@@ -240,6 +250,7 @@ export class LaneOrchestrator {
         this.phase = "awaiting_payment";
         const fields: Fields = { session: m.session_id, amount: String(m.amount), currency: m.currency, url: m.pay_url ?? "" };
         if (m.duration !== undefined) fields.label = formatDuration(m.duration);
+        this.flow.payReq = fields;
         this.ports.toExit("PAY_REQ", fields);
         break;
       }
@@ -321,7 +332,13 @@ export class LaneOrchestrator {
   private onExitState(state: string, why: string | undefined): void {
     const before = this.exit.state;
     this.exit.state = state;
-    if (why === "resync" && before !== state) this.onExitHello();
+    // After a controller reset its loop debounce starts again: re-drive the lane once it has
+    // seen the vehicle (state present), not before — an idle controller ignores the replay.
+    if (why === "resync" && before !== state) this.redrivePending = true;
+    if (this.redrivePending && (state === "present" || state === "identifying")) {
+      this.redrivePending = false;
+      this.onExitHello();
+    }
     if (state === "restricted" || state === "idle") {
       if (this.phase !== "fault" && this.phase !== "opening" && this.phase !== "open") {
         if (state === "idle" && this.phase !== "idle" && !this.exit.present) this.endFlow();
@@ -395,7 +412,8 @@ export class LaneOrchestrator {
   private tryOpen(): void {
     const { cloudAuth, controllerAuth, session, openCmd } = this.flow;
     if (openCmd || !session || cloudAuth !== session || controllerAuth !== session || !this.exit.present) return;
-    if (this.barrier.fault || !this.barrier.link) { this.stats.blockedByFault++; return; }
+    // A barrier in its safe state (the executor lost the core's heartbeat) takes no command.
+    if (this.barrier.fault || !this.barrier.link || this.barrier.state === "safe") { this.stats.blockedByFault++; return; }
     this.flow.openCmd = this.ports.newId("open");
     this.phase = "opening";
     this.ports.toBarrier("OPEN", { cmd: this.flow.openCmd, session });

@@ -23,6 +23,8 @@ export interface SimExitOptions {
   bootCount?: number;
   config?: Record<string, unknown>;
   trace?: Trace;
+  /** A vehicle is already on the loop when the board boots. */
+  vehiclePresent?: boolean;
 }
 
 export interface DisplayContent {
@@ -49,6 +51,7 @@ export class SimulatedExitController {
   board!: ExitBoard;
   private config!: Record<string, unknown>;
   private pressed = new Set<string>();
+  private fieldWired = false;
   private bootCount: number;
 
   private constructor(private readonly options: SimExitOptions, private transport: SimTransport) {
@@ -99,8 +102,12 @@ export class SimulatedExitController {
       }
       return 1;
     }));
-    this.pins.set(help, 1);
-    this.pins.set(presence, presenceActiveLow ? 1 : 0);
+    // The field (loop, button) is physical: a power cycle of the board does not change it.
+    if (!this.fieldWired) {
+      this.fieldWired = true;
+      this.pins.set(help, 1);
+      this.pins.set(presence, (this.options.vehiclePresent === true) !== presenceActiveLow ? 1 : 0);
+    }
     this.board = startExitController({
       device: createSimDevice(this.pins, transports),
       config: this.config,
