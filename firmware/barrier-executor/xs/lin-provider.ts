@@ -24,10 +24,10 @@ class SimulatorSerial {
     if (typeof port === "string" && port.charAt(0) === "/") {
       const onReadable = options.onReadable;
       const readable = (): void => { if (onReadable) onReadable.call(this); };
-      this.real = new Serial({
-        port: port as never,
-        receive: 0 as never,
-        transmit: 0 as never,
+      // The Linux simulator's serial takes a `device` path (not port/receive/transmit pins), so the
+      // options do not match the ECMA-419 typings.
+      this.real = new Serial(<never>{
+        device: port,
         baud: options.baud ?? 115200,
         format: "buffer",
         onReadable: onReadable ? readable : undefined,
@@ -38,7 +38,10 @@ class SimulatorSerial {
     return this.real ? this.real.read() : undefined;
   }
   write(data: ArrayBuffer | ArrayBufferView | number): void {
-    if (this.real) this.real.write(data as ArrayBuffer);
+    if (!this.real) return;
+    // lin's serial.write takes an ArrayBuffer only, not a view.
+    if (ArrayBuffer.isView(data)) data = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice().buffer as ArrayBuffer;
+    this.real.write(data as ArrayBuffer);
   }
   close(): void {
     this.real?.close();
