@@ -20,7 +20,7 @@ export default tseslint.config(
     rules: {
       "no-restricted-imports": ["error", { patterns: [
         { group: ["node:*", "fs", "path", "events", "stream", "child_process", "os", "net", "crypto", "buffer", "util"], message: "firmware runs on XS: no Node built-ins" },
-        { regex: "^(?![./]|embedded:|mc/|timer$|preference$|time$|text/|crc$)", message: "firmware runs on XS: no npm imports" },
+        { regex: "^(?![./]|firmware/|embedded:|mc/|timer$|preference$|time$|text/|crc$)", message: "firmware runs on XS: no npm imports" },
       ] }],
       "no-restricted-globals": ["error", { name: "process", message: "no process on XS" }, { name: "Buffer", message: "no Buffer on XS" }, { name: "require", message: "ESM only" }],
     },

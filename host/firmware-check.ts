@@ -11,7 +11,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import ts from "typescript";
 
 /** Module specifiers XS provides (host modules, ECMA-419 I/O, Moddable runtime modules). */
-const XS_MODULE = /^(embedded:|mc\/|timer$|preference$|time$|instrumentation$|text\/(decoder|encoder)$|crc$|base64$|hex$|flash$|debug\/|pins\/)/;
+const XS_MODULE = /^(firmware\/|embedded:|mc\/|timer$|preference$|time$|instrumentation$|text\/(decoder|encoder)$|crc$|base64$|hex$|flash$|debug\/|pins\/)/;
 const FORBIDDEN_GLOBALS = /\b(process\.|Buffer\b|require\()/;
 
 export interface Finding {

@@ -12,8 +12,10 @@
  */
 import Serial from "embedded:io/serial";
 import config from "mc/config";
-import { SafetyCoreModel } from "../fpga/model";
-import { serveSpiFrame, type CoreBus } from "../spi-bus";
+// Imported by module name: this module is itself named "embedded:provider/builtin", so a relative
+// specifier would resolve against that name on XS, not against this folder.
+import { SafetyCoreModel } from "firmware/barrier-executor/fpga/model";
+import { serveSpiFrame, type CoreBus } from "firmware/barrier-executor/spi-bus";
 
 interface SerialOptions { port?: number | string; baud?: number; format?: "buffer" | "number"; onReadable?: (this: unknown, n?: number) => void }
 
