@@ -9,8 +9,8 @@
  * (b) Recovery: N events queued in the outbox while the cloud link is cut (a TCP proxy between
  *     the bridge and Mosquitto is stopped), then the link is restored: time until every event
  *     reached the cloud subscriber, and how many never did.
- * Payment success → OPEN latency needs the lanes (issue 5 orchestration): p50_ms / p99_ms are
- * null until the lead adds it.
+ * (c) Payment success → OPEN frame latency over 1,000 exits on 8 lanes (bench/_gateway-latency.ts):
+ * p50_ms / p99_ms.
  * Last line: one JSON object with the figures.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -24,6 +24,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { encodePayload, siteTopic, toCloudTopic } from "../contracts/mqtt-topics";
 import { startGatewayServices, type GatewayServices } from "../gateway/bridge/services";
 import { parseSiteConfig } from "../gateway/config/load";
+import { measurePaymentToOpen } from "./_gateway-latency";
 
 const CLOUD = { host: "127.0.0.1", port: Number(process.env.SYSPARK_BENCH_MQTT_PORT ?? 1883) };
 
@@ -162,6 +163,8 @@ const exitDone = (run: string, i: number) =>
   encodePayload("exitDone", { ts: Date.now(), src: "bench", event_id: `${run}-${i}`, lane_id: "exit-1", barrier_result: "opened", passed: true, decided_by: "cloud" });
 
 export async function run(args: string[]): Promise<void> {
+  const exits = intArg(args, "exits", 1000, 8, 100_000);
+  const laneCount = intArg(args, "lanes", 8, 1, 64);
   const messages = intArg(args, "messages", 5000, 100, 1_000_000);
   const backlog = intArg(args, "backlog", 10_000, 100, 1_000_000);
   const inflight = intArg(args, "inflight", 20, 1, 1000);
@@ -236,9 +239,13 @@ export async function run(args: string[]): Promise<void> {
     lost = backlog - drained.ids.size;
     const drainS = (t1 - t0) / 1000;
 
+    // (c) payment success → OPEN on the barrier's serial line, through the whole lane.
+    progress(`latency: ${exits} exits on ${laneCount} lanes (simulated exit controllers on socat ptys)`);
+    const latency = await measurePaymentToOpen({ cloudUrl, lanes: laneCount, exits, progress });
+
     const result = {
-      p50_ms: null,
-      p99_ms: null,
+      p50_ms: Math.round(latency.p50 * 100) / 100,
+      p99_ms: Math.round(latency.p99 * 100) / 100,
       bridge_msgs_per_s: Math.round(bridgeRate),
       direct_msgs_per_s: Math.round(directRate),
       bridge_ratio: Math.round((bridgeRate / directRate) * 1000) / 1000,
@@ -252,12 +259,14 @@ export async function run(args: string[]): Promise<void> {
       drain_peak_rss_mb: Math.round(peakRss / 1048576),
       load_avg_1m: Math.round(loadavg()[0] * 10) / 10,
       duplicates_at_cloud: bridged.total() - bridged.ids.size + (drained.total() - drained.ids.size),
+      latency_exits: latency.samples.length,
+      latency_lanes: laneCount,
     };
     console.log(`bridge site → cloud with durable outbox: ${result.bridge_msgs_per_s} msg/s`);
     console.log(`MQTT.js straight to the broker:           ${result.direct_msgs_per_s} msg/s  (ratio ${result.bridge_ratio}, target ≥ 0.5)`);
     console.log(`drain after outage: ${backlog} events in ${result.drain_s} s (${result.drain_msgs_per_s} msg/s), lost ${lost} (target 0), RSS ${result.drain_rss_before_mb} → peak ${result.drain_peak_rss_mb} MB`);
     console.log(`machine load average (1 min) during the run: ${result.load_avg_1m}`);
-    console.log("payment success → OPEN latency: not measured yet (needs the lane orchestration)");
+    console.log(`payment success → OPEN frame: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${Math.round(latency.max * 100) / 100} ms over ${latency.samples.length} exits on ${laneCount} lanes (target p99 ≤ 10 ms)`);
     console.log(JSON.stringify(result));
   } finally {
     for (const c of toClose.reverse()) await c().catch(() => undefined);
