@@ -51,6 +51,8 @@ export interface CloudLinkOptions {
   reconnectMs?: number;
   connectTimeoutMs?: number;
   sessionExpiryS?: number;
+  /** 5 (default), or 4 for MQTT 3.1.1 brokers such as the cloud's embedded aedes. */
+  protocolVersion?: 4 | 5;
   tls?: { caFile?: string; certFile?: string; keyFile?: string; rejectUnauthorized?: boolean; servername?: string };
 }
 
@@ -152,9 +154,9 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     const statusTopic = toCloudTopic(this.siteId, siteTopic("gatewayStatus"));
     const options: IClientOptions = {
       clientId: o.cloud.clientId,
-      protocolVersion: 5,
+      protocolVersion: o.cloud.protocolVersion ?? 5,
       clean: false,
-      properties: { sessionExpiryInterval: o.cloud.sessionExpiryS ?? 3600 },
+      ...((o.cloud.protocolVersion ?? 5) === 5 ? { properties: { sessionExpiryInterval: o.cloud.sessionExpiryS ?? 3600 } } : {}),
       keepalive: o.cloud.keepaliveS ?? 30,
       reconnectPeriod: o.cloud.reconnectMs ?? 2000,
       connectTimeout: o.cloud.connectTimeoutMs ?? 10_000,
@@ -196,9 +198,14 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
       this.log.info({ url: o.cloud.url, session_present: connack.sessionPresent, outbox_depth: o.outbox.depth }, "cloud link up");
       // Everything under our own prefix: forbidden topics are then seen, dropped and counted.
       // No Local: the broker never sends back what this client published ([MQTT-3.8.3-3]).
-      client.subscribe(toCloudTopic(this.siteId, "#"), { qos: 2, nl: true }, (err) => {
-        if (err) this.log.error({ err: err.message }, "cloud subscription failed");
-      });
+      const subscribed = (err: Error | null) => { if (err) this.log.error({ err: err.message }, "cloud subscription failed"); };
+      if ((o.cloud.protocolVersion ?? 5) === 5) {
+        client.subscribe(toCloudTopic(this.siteId, "#"), { qos: 2, nl: true }, subscribed);
+      } else {
+        // MQTT 3.1.1 has no No Local: subscribe to the cloud → site allowlist only, so nothing
+        // this bridge publishes can come back to it.
+        for (const key of this.inbound) client.subscribe(toCloudTopic(this.siteId, TOPICS[key].topic), { qos: TOPICS[key].qos }, subscribed);
+      }
       client.publish(statusTopic, encodePayload("gatewayStatus", { ts: Date.now(), src: this.src, status: "online" }), { qos: TOPICS.gatewayStatus.qos, retain: true });
       client.publish(
         toCloudTopic(this.siteId, siteTopic("syncReq")),

@@ -80,6 +80,7 @@ export async function startGatewayServices(config: SiteConfig, opts: GatewayServ
         reconnectMs: c.reconnect_ms,
         connectTimeoutMs: c.connect_timeout_ms,
         sessionExpiryS: c.session_expiry_s,
+        protocolVersion: c.protocol_version,
         tls: c.tls && { caFile: c.tls.ca_file, certFile: c.tls.cert_file, keyFile: c.tls.key_file, rejectUnauthorized: c.tls.reject_unauthorized, servername: c.tls.servername },
       },
     });

@@ -90,6 +90,8 @@ const cloud = z.strictObject({
   connect_timeout_ms: z.number().int().min(500).max(120_000).default(10_000),
   /** MQTT v5 session expiry: cloud → site messages published during a short outage are kept by the broker. */
   session_expiry_s: z.number().int().min(0).max(7 * 86_400).default(3600),
+  /** 5, or 4 for an MQTT 3.1.1 cloud broker (the cloud's embedded aedes on a laptop). */
+  protocol_version: z.union([z.literal(5), z.literal(4)]).default(5),
 });
 
 const bridge = z.strictObject({
