@@ -4,16 +4,40 @@ import { intOption } from "../main";
 export function register(program: Command): void {
   program
     .command("up")
-    .description("run the site on embedded defaults (today: one simulated exit lane with a demo gateway/cloud stand-in, driven from the terminal)")
-    .option("--http-port <port>", "status page port", intOption("--http-port", 1, 65535), Number(process.env.SYSPARK_HTTP_PORT ?? 18080))
-    .option("--lane <id>", "lane id", "L1")
-    .action(async (opts: { httpPort: number; lane: string }) => {
-      const { startLaneDemo } = await import("../../hil/demo/lane-demo");
-      const { startLaneConsole, CONSOLE_HELP } = await import("../../hil/demo/lane-console");
-      const demo = await startLaneDemo({ httpPort: opts.httpPort, lane: opts.lane });
-      console.log(`SysPark demo lane ${opts.lane} is up.\n  status page: ${demo.url}\nCommands:\n${CONSOLE_HELP}\npay               (demo cloud) accept the payment\ndecline           (demo cloud) decline the card`);
-      startLaneConsole(demo.board, { pay: () => demo.pay(), decline: () => demo.decline() });
-      const stop = async () => { await demo.close(); process.exit(0); };
+    .description("run the whole site on embedded defaults: cloud (PGlite, MQTT, Stripe test emulator), gateway, simulated lanes (real firmware) and the live site page")
+    .option("--lanes <n>", "number of exit lanes", intOption("--lanes", 1, 8), 2)
+    .option("--http-port <port>", "live site page", intOption("--http-port", 0, 65535), Number(process.env.SYSPARK_HTTP_PORT ?? 18080))
+    .option("--cloud-port <port>", "cloud HTTP (payment pages, operators)", intOption("--cloud-port", 0, 65535), Number(process.env.PORT ?? 18090))
+    .option("--cloud-mqtt-port <port>", "cloud's embedded MQTT broker", intOption("--cloud-mqtt-port", 0, 65535), 18883)
+    .option("--site-broker-port <port>", "gateway's site MQTT broker", intOption("--site-broker-port", 0, 65535), 18830)
+    .option("--data-dir <dir>", "where the site keeps its data between runs", ".data/site")
+    .option("--log-level <level>", "pino log level", process.env.LOG_LEVEL ?? "warn")
+    .action(async (opts: { lanes: number; httpPort: number; cloudPort: number; cloudMqttPort: number; siteBrokerPort: number; dataDir: string; logLevel: string }) => {
+      const { startSite } = await import("../../hil/site/site");
+      const { startSitePage } = await import("../../hil/site/page");
+      const { createLogger } = await import("../../host/log");
+      const started = Date.now();
+      process.stderr.write("starting the cloud (embedded PostgreSQL), the gateway and the simulated lanes…\n");
+      const site = await startSite({ lanes: opts.lanes, dataDir: opts.dataDir, cloudPort: opts.cloudPort, cloudMqttPort: opts.cloudMqttPort, siteBrokerPort: opts.siteBrokerPort, logger: createLogger("site", opts.logLevel) });
+      const page = await startSitePage(site, { port: opts.httpPort });
+      const admin = site.cloud.firstAdmin;
+      console.log([
+        `SysPark site "paris-centre" is up (${((Date.now() - started) / 1000).toFixed(1)} s), ${opts.lanes} exit lane(s), embedded defaults.`,
+        `  live site page:        ${page.url}`,
+        `  cloud (pay, operators): ${site.cloud.url}/   health: ${site.cloud.url}/health`,
+        `  Stripe:                ${site.cloud.stripeMode === "emulator" ? "local TEST EMULATOR (test cards: 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined)" : "Stripe"}`,
+        `  cloud MQTT:            ${site.cloud.mqttUrl}   site MQTT: mqtt://127.0.0.1:${opts.siteBrokerPort}`,
+        admin ? `  first operator (shown once): ${admin.username} / ${admin.password}` : "  operators: as created before (syspark operator add)",
+        "Drive a car to a lane on the live page, pay on the page its QR code opens, and watch the barrier.",
+      ].join("\n"));
+      let stopping = false;
+      const stop = async () => {
+        if (stopping) return;
+        stopping = true;
+        await page.close();
+        await site.close();
+        process.exit(0);
+      };
       process.on("SIGINT", stop);
       process.on("SIGTERM", stop);
     });

@@ -1,0 +1,174 @@
+/**
+ * The live site page: every lane's display (with the pay QR code), lane and barrier state,
+ * boom position, motor outputs and alarms, updating live (server-sent events); buttons drive a
+ * car to a lane, badge in, obstruct the boom. Paying happens on the cloud's real payment page,
+ * the one the QR code points to. Self-contained HTML: no network needed.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import QRCode from "qrcode";
+import { z } from "zod";
+import type { Site } from "./site";
+
+export interface LaneView {
+  id: string;
+  display: string[];
+  pay_url?: string;
+  qr_svg?: string;
+  exit_state: string;
+  lane_phase: string;
+  cloud_online: boolean;
+  barrier_state: string;
+  core_state: string;
+  boom_pct: number;
+  motor: { up: boolean; down: boolean; brake: boolean };
+  fault?: string;
+  vehicle: string;
+  plate?: string;
+}
+
+const qrCache = new Map<string, string>();
+async function qrSvg(url: string): Promise<string> {
+  let svg = qrCache.get(url);
+  if (!svg) {
+    svg = await QRCode.toString(url, { type: "svg", margin: 1, width: 140 });
+    qrCache.set(url, svg);
+    if (qrCache.size > 64) qrCache.delete(qrCache.keys().next().value!);
+  }
+  return svg;
+}
+
+export async function siteView(site: Site): Promise<LaneView[]> {
+  const views: LaneView[] = [];
+  for (const lane of site.lanes.values()) {
+    const snap = site.gateway.lanes.get(lane.id)!.snapshot();
+    const motor = lane.barrier.motor;
+    const qr = lane.exit.display.qr;
+    views.push({
+      id: lane.id, display: lane.exit.display.lines, pay_url: qr, qr_svg: qr ? await qrSvg(qr) : undefined,
+      exit_state: lane.exit.state, lane_phase: snap.phase, cloud_online: snap.cloud_online,
+      barrier_state: lane.barrier.barrierState, core_state: lane.barrier.coreState, boom_pct: Math.round(lane.barrier.boomPct),
+      motor: { up: motor.motorUp, down: motor.motorDown, brake: motor.brake }, fault: snap.fault,
+      vehicle: lane.vehicle.phase, plate: lane.vehicle.plate,
+    });
+  }
+  return views;
+}
+
+const arriveBody = z.strictObject({ minutes: z.number().int().min(0).max(43_200).default(125) });
+const obstructBody = z.strictObject({ on: z.boolean() });
+const badgeBody = z.strictObject({ uid: z.string().regex(/^[0-9A-Fa-f]{10}$/, "uid must be 10 hex digits").default("04A21F9C3B") });
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > 4096) throw Object.assign(new Error("body over 4 KiB"), { status: 413 });
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  try { return text ? JSON.parse(text) : {}; } catch { throw Object.assign(new Error("body is not JSON"), { status: 400 }); }
+}
+
+export async function startSitePage(site: Site, opts: { port: number; host?: string }): Promise<{ url: string; server: Server; close(): Promise<void> }> {
+  const clients = new Set<ServerResponse>();
+  const send = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end(JSON.stringify(body));
+  };
+  const server = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? "/", "http://site");
+      if (req.method === "GET" && url.pathname === "/") {
+        res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+        res.end(PAGE.replace("__CLOUD__", site.cloud.publicBaseUrl));
+      } else if (req.method === "GET" && url.pathname === "/api/site") {
+        send(res, 200, { lanes: await siteView(site) });
+      } else if (req.method === "GET" && url.pathname === "/events") {
+        res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+        clients.add(res);
+        req.on("close", () => clients.delete(res));
+      } else if (req.method === "POST" && /^\/api\/lanes\/[^/]+\/(arrive|badge|obstruct|leave)$/.test(url.pathname)) {
+        const [, , , laneId, action] = url.pathname.split("/");
+        const lane = site.lanes.get(laneId);
+        if (!lane) return send(res, 404, { error: `no lane ${laneId}` });
+        const raw = await readJson(req);
+        const schema = action === "arrive" ? arriveBody : action === "obstruct" ? obstructBody : action === "badge" ? badgeBody : z.strictObject({});
+        const parsed = schema.safeParse(raw);
+        if (!parsed.success) return send(res, 400, { error: parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ") });
+        const body = parsed.data as Record<string, unknown>;
+        if (action === "arrive") return send(res, 200, { plate: await site.carArrives(laneId, body.minutes as number) });
+        if (action === "badge") { lane.exit.presentBadge(body.uid as string); return send(res, 200, { ok: true }); }
+        if (action === "obstruct") { lane.barrier.vehicleUnder(body.on as boolean); return send(res, 200, { ok: true }); }
+        lane.vehicle.reverseAway();
+        return send(res, 200, { ok: true });
+      } else {
+        send(res, 404, { error: "not found" });
+      }
+    })().catch((err: Error & { status?: number }) => send(res, err.status ?? 409, { error: err.message }));
+  });
+  const timer = setInterval(() => {
+    if (clients.size === 0) return;
+    void siteView(site).then((lanes) => {
+      const data = `data: ${JSON.stringify({ lanes })}\n\n`;
+      for (const c of clients) c.write(data);
+    });
+  }, 250);
+  await new Promise<void>((resolve, reject) => { server.once("error", reject); server.listen(opts.port, opts.host ?? "127.0.0.1", () => resolve()); });
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://${opts.host ?? "127.0.0.1"}:${port}/`, server,
+    close: async () => {
+      clearInterval(timer);
+      for (const c of clients) c.end();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>SysPark — live site</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:0;background:#f3f4f6;color:#111}
+header{background:#1f2937;color:#fff;padding:.8em 1.2em}header a{color:#93c5fd}
+main{display:flex;flex-wrap:wrap;gap:1em;padding:1em}
+.lane{background:#fff;border-radius:10px;padding:1em;box-shadow:0 1px 3px #0002;width:360px}
+.lcd{background:#1f4d2b;color:#b6f5c0;font-family:monospace;font-size:15px;padding:.5em;border-radius:6px;white-space:pre;line-height:1.35}
+.row{display:flex;justify-content:space-between;margin:.25em 0}.k{color:#555}
+.boom{height:16px;background:#e5e7eb;border-radius:8px;overflow:hidden}.boom div{height:100%;background:#f59e0b;transition:width .2s}
+.fault{color:#b91c1c;font-weight:bold}button{margin:.2em .2em 0 0;padding:.4em .7em;border-radius:6px;border:1px solid #999;background:#fff;cursor:pointer}
+.qr{margin-top:.5em;text-align:center}.qr a{font-size:12px;word-break:break-all}
+</style></head><body>
+<header><b>SysPark</b> — live site (simulated lanes, real firmware) · cloud: <a href="__CLOUD__">__CLOUD__</a></header>
+<main id="lanes">loading…</main>
+<script>
+const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => "&#" + c.charCodeAt(0) + ";");
+async function act(lane, action, body) {
+  const r = await fetch("/api/lanes/" + lane + "/" + action, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body || {}) });
+  const j = await r.json();
+  if (!r.ok) alert(j.error);
+}
+function render(lanes) {
+  document.getElementById("lanes").innerHTML = lanes.map((l) => \`
+  <section class="lane" data-lane="\${esc(l.id)}">
+    <h2>Lane \${esc(l.id)}</h2>
+    <div class="lcd" data-testid="display">\${l.display.map((x) => esc(x.padEnd(20))).join("\\n")}</div>
+    \${l.pay_url ? \`<div class="qr">\${l.qr_svg}<br><a data-testid="pay-link" href="\${esc(l.pay_url)}" target="_blank">\${esc(l.pay_url)}</a></div>\` : ""}
+    <div class="row"><span class="k">exit controller</span><b data-testid="exit-state">\${esc(l.exit_state)}</b></div>
+    <div class="row"><span class="k">gateway lane</span><span>\${esc(l.lane_phase)}\${l.cloud_online ? "" : " (cloud offline)"}</span></div>
+    <div class="row"><span class="k">barrier</span><b data-testid="barrier-state">\${esc(l.barrier_state)}</b> <span class="k">core \${esc(l.core_state)}</span></div>
+    <div class="boom" title="boom position"><div style="width:\${l.boom_pct}%"></div></div>
+    <div class="row"><span class="k">boom</span><span data-testid="boom">\${l.boom_pct}% open</span><span>\${l.motor.up ? "motor ▲" : l.motor.down ? "motor ▼" : "motor off"}\${l.motor.brake ? " · brake" : ""}</span></div>
+    \${l.fault ? \`<div class="fault">alarm: \${esc(l.fault)}</div>\` : ""}
+    <div class="row"><span class="k">vehicle</span><span data-testid="vehicle">\${esc(l.vehicle)} \${esc(l.plate || "")}</span></div>
+    <button data-testid="arrive" onclick="act('\${esc(l.id)}','arrive',{minutes:125})">Car arrives (in for 2h05)</button>
+    <button onclick="act('\${esc(l.id)}','badge',{})">Badge</button>
+    <button onclick="act('\${esc(l.id)}','obstruct',{on:true})">Obstruct boom</button>
+    <button onclick="act('\${esc(l.id)}','obstruct',{on:false})">Clear</button>
+    <button onclick="act('\${esc(l.id)}','leave',{})">Car reverses away</button>
+  </section>\`).join("");
+}
+fetch("/api/site").then((r) => r.json()).then((s) => render(s.lanes));
+new EventSource("/events").onmessage = (e) => render(JSON.parse(e.data).lanes);
+</script></body></html>`;

@@ -1,0 +1,122 @@
+/**
+ * The whole site on one machine, on embedded defaults (`syspark up`): the cloud (PGlite, its
+ * in-process MQTT broker, the Stripe test emulator), the gateway, and per exit lane a simulated
+ * exit controller and barrier executor — the real firmware, on socat pty pairs (in-memory
+ * cables where socat is missing) — with the barrier's plant model and a vehicle driver.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { startCloud, type CloudHandle, DEMO_SITE } from "../../cloud/server/index";
+import { siteTopic } from "../../contracts/mqtt-topics";
+import { parseSiteConfig } from "../../gateway/config/load";
+import { startGateway, type Gateway } from "../../gateway/runtime";
+import { openPtyPair, type PtyPair } from "../../host/pty";
+import { silentLogger } from "../../host/log";
+import { which } from "../../host/tools";
+import { SimulatedBarrierExecutor } from "../sim/barrier-executor-sim";
+import { SimulatedExitController } from "../sim/exit-controller-sim";
+import { RealClock } from "../sim/virtual-clock";
+import { LaneVehicle } from "./vehicle";
+
+export interface SiteOptions {
+  lanes: number;
+  /** Where PGlite, the gateway outbox and the access list live (persisted between runs). */
+  dataDir: string;
+  cloudPort: number;
+  cloudMqttPort: number;
+  siteBrokerPort: number;
+  host?: string;
+  /** In-memory database (tests). */
+  memoryDb?: boolean;
+  logger?: Logger;
+}
+
+export interface SiteLane {
+  id: string;
+  exit: SimulatedExitController;
+  barrier: SimulatedBarrierExecutor;
+  vehicle: LaneVehicle;
+  alarms: string[];
+}
+
+export interface Site {
+  cloud: CloudHandle;
+  gateway: Gateway;
+  lanes: Map<string, SiteLane>;
+  /** A car that entered `minutesAgo` arrives at the exit loop of `laneId`; its plate is read. */
+  carArrives(laneId: string, minutesAgo: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startSite(opts: SiteOptions): Promise<Site> {
+  const log = opts.logger ?? silentLogger;
+  if (!which("socat")) throw new Error("the simulated lanes talk to the gateway over pty pairs: install socat (apt-get install -y socat)");
+  mkdirSync(opts.dataDir, { recursive: true });
+  const closers: (() => Promise<unknown>)[] = [];
+  const close = async () => { for (const c of closers.reverse()) await c().catch((err: Error) => log.warn({ err: err.message }, "shutdown step failed")); };
+  try {
+    const cloud = await startCloud({
+      ...(opts.memoryDb ? {} : { dataDir: join(opts.dataDir, "cloud") }),
+      port: opts.cloudPort, host: opts.host ?? "127.0.0.1", mqttPort: opts.cloudMqttPort,
+      seedDemo: true, createFirstAdmin: true, logger: log,
+    });
+    closers.push(() => cloud.close());
+
+    const laneIds = Array.from({ length: opts.lanes }, (_, i) => `L${i + 1}`);
+    const ptys = new Map<string, { exit: PtyPair; barrier: PtyPair }>();
+    const ptyDir = join(opts.dataDir, "tty");
+    mkdirSync(ptyDir, { recursive: true });
+    for (const id of laneIds) {
+      const exit = await openPtyPair(`exit-${id}`, ptyDir), barrier = await openPtyPair(`barrier-${id}`, ptyDir);
+      closers.push(() => exit.close(), () => barrier.close());
+      ptys.set(id, { exit, barrier });
+    }
+    const aclKey = process.env.SYSPARK_ACL_HMAC_KEY ?? randomBytes(24).toString("hex");
+    const config = parseSiteConfig({
+      site_id: DEMO_SITE.siteId, name: DEMO_SITE.name, data_dir: join(opts.dataDir, "gateway"),
+      lanes: laneIds.map((id) => ({ id, exit_controller: { port: ptys.get(id)!.exit.b }, barrier_executor: { port: ptys.get(id)!.barrier.b } })),
+      // Development site: the LAN broker takes anonymous clients (the live page, a local LPR).
+      site_broker: { host: opts.host ?? "127.0.0.1", port: opts.siteBrokerPort, allow_anonymous: true },
+      // The cloud's embedded broker is aedes (MQTT 3.1.1), on this machine.
+      cloud: { url: cloud.mqttUrl, anonymous: true, protocol_version: 4, reconnect_ms: 500 },
+      bridge: { heartbeat_s: 30 },
+    });
+    const gateway = await startGateway(config, { siteBrokerPort: opts.siteBrokerPort, logger: log, env: { ...process.env, SYSPARK_ACL_HMAC_KEY: aclKey } });
+    closers.push(() => gateway.close(true));
+
+    const clock = new RealClock();
+    const lanes = new Map<string, SiteLane>();
+    for (const id of laneIds) {
+      const exit = await SimulatedExitController.start({ serialPath: ptys.get(id)!.exit.a, clock, lane: id });
+      const barrier = await SimulatedBarrierExecutor.start({ serialPath: ptys.get(id)!.barrier.a, clock, lane: id });
+      closers.push(() => exit.close(), () => barrier.close());
+      lanes.set(id, { id, exit, barrier, vehicle: new LaneVehicle(exit, barrier, () => clock.now()), alarms: [] });
+    }
+    const drive = setInterval(() => { for (const lane of lanes.values()) lane.vehicle.step(); }, 50);
+    closers.push(async () => clearInterval(drive));
+
+    let plates = 0;
+    return {
+      cloud, gateway, lanes,
+      async carArrives(laneId, minutesAgo) {
+        const lane = lanes.get(laneId);
+        if (!lane) throw new Error(`no lane ${laneId}`);
+        if (!(minutesAgo >= 0 && minutesAgo <= 60 * 24 * 30)) throw new Error("minutesAgo must be between 0 and 43200");
+        const plate = `DM-${String(++plates).padStart(3, "0")}-${randomBytes(1).toString("hex").toUpperCase()}`;
+        // The entry lane saw it come in earlier (entry → a session in the cloud).
+        await gateway.services.emitEvent("entry", { ts: Date.now() - minutesAgo * 60_000, src: `gw-${DEMO_SITE.siteId}`, event_id: `demo-entry-${Date.now().toString(36)}-${plates}`, lane_id: "E1", identity: { method: "plate", value: plate } });
+        await new Promise((r) => setTimeout(r, 300)); // the entry reaches the cloud before the exit request
+        lane.vehicle.arrive(plate);
+        // The exit camera reads the plate as the car stops on the loop.
+        await gateway.services.siteBroker.publish(siteTopic("lprPlate"), JSON.stringify({ ts: Date.now(), src: `lpr-${laneId}`, lane_id: laneId, plate, confidence: 0.97 }), { qos: 1, retain: false });
+        return plate;
+      },
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
