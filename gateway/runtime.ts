@@ -9,7 +9,9 @@ import type { Logger } from "pino";
 import { parsePayload, siteTopic, type Payload, type TopicKey } from "../contracts/mqtt-topics";
 import { describeMessage } from "../firmware/common/link/messages";
 import type { Fields } from "../firmware/common/link/frame";
+import type { LinkOptions } from "../firmware/common/link/session";
 import { SerialLink } from "../host/serial-link";
+import { TransportLink, type ByteTransport } from "../host/transport-link";
 import { silentLogger } from "../host/log";
 import { startGatewayServices, type GatewayServices, type GatewayServicesOptions } from "./bridge/services";
 import type { SiteConfig } from "./config/schema";
@@ -19,10 +21,12 @@ import { LaneOrchestrator } from "./lane/orchestrator";
 
 export const GATEWAY_VERSION = "0.1.0";
 
+type BoardLink = SerialLink | TransportLink;
+
 export interface Gateway {
   services: GatewayServices;
   lanes: Map<string, LaneOrchestrator>;
-  links: Map<string, { exit: SerialLink; barrier: SerialLink }>;
+  links: Map<string, { exit: BoardLink; barrier: BoardLink }>;
   acl: AccessList;
   close(graceful?: boolean): Promise<void>;
 }
@@ -31,6 +35,9 @@ export interface GatewayOptions extends GatewayServicesOptions {
   logger?: Logger;
   /** Boot counter announced in the gateway's HELLO. */
   boot?: number;
+  /** In-process byte transports instead of the configured serial ports (a laptop demo without
+   *  socat); a lane/board it returns undefined for uses its serial port. */
+  transports?: (laneId: string, board: "exit" | "barrier") => ByteTransport | undefined;
 }
 
 export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}): Promise<Gateway> {
@@ -45,7 +52,7 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
   const newId = (prefix: string) => `${prefix}-${Date.now().toString(36)}${(counter++ % 1296).toString(36).padStart(2, "0")}`;
 
   const lanes = new Map<string, LaneOrchestrator>();
-  const links = new Map<string, { exit: SerialLink; barrier: SerialLink }>();
+  const links = new Map<string, { exit: BoardLink; barrier: BoardLink }>();
   // Events a handler emits are collected so that the board's frame is acknowledged only once they are on disk.
   let batch: Promise<unknown>[] | undefined;
   const collect = (handler: () => void): Promise<unknown> | undefined => {
@@ -66,7 +73,7 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
   for (const laneConfig of config.lanes) {
     const id = laneConfig.id;
     // The links and the lane refer to each other: the lane's ports reach the links through this holder.
-    const io: { exit?: SerialLink; barrier?: SerialLink } = {};
+    const io: { exit?: BoardLink; barrier?: BoardLink } = {};
     const lane = new LaneOrchestrator(id, {
       toExit: (type, fields) => io.exit?.send(type, fields),
       toBarrier: (type, fields) => io.barrier?.send(type, fields),
@@ -88,11 +95,14 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
       plateWindowMs: 10_000,
     });
     lane.setCloudOnline(cloudOnline);
-    const linkFor = (board: "exit" | "barrier", port: { port: string; baud: number }) => new SerialLink({
-      path: port.port,
-      baudRate: port.baud,
-      self: { kind: "gateway", fw: GATEWAY_VERSION, boot: opts.boot ?? 1, lane: id },
-      receives: "up",
+    const linkFor = (board: "exit" | "barrier", port: { port: string; baud: number }): BoardLink => {
+      const options = linkOptions(board, port);
+      const transport = opts.transports?.(id, board);
+      return transport ? new TransportLink(transport, options) : new SerialLink({ ...options, path: port.port, baudRate: port.baud });
+    };
+    const linkOptions = (board: "exit" | "barrier", port: { port: string; baud: number }): Omit<LinkOptions, "write"> & { onPortChange: (open: boolean, error?: string) => void } => ({
+      self: { kind: "gateway" as const, fw: GATEWAY_VERSION, boot: opts.boot ?? 1, lane: id },
+      receives: "up" as const,
       onMessage: (type: string, fields: Fields) => {
         if (type !== "HB") log.debug({ lane: id, board }, describeMessage(type, fields));
         return collect(() => (board === "exit" ? lane.onExitMessage(type, fields) : lane.onBarrierMessage(type, fields)));
@@ -103,7 +113,7 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
       },
       onPeerHello: (fields) => log.info({ lane: id, board, hello: fields }, `${board} board announced itself`),
       onGiveUp: (type) => log.warn({ lane: id, board, type }, "frame given up after retries"),
-      onPortChange: (open, error) => log[open ? "info" : "warn"]({ lane: id, board, port: port.port, error }, open ? "serial port open" : "serial port lost; reopening"),
+      onPortChange: (open: boolean, error?: string) => log[open ? "info" : "warn"]({ lane: id, board, port: port.port, error }, open ? "serial port open" : "serial port lost; reopening"),
     });
     const exitLink = (io.exit = linkFor("exit", laneConfig.exit_controller));
     const barrierLink = (io.barrier = linkFor("barrier", laneConfig.barrier_executor));

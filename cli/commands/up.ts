@@ -27,6 +27,7 @@ export function register(program: Command): void {
         `  cloud (pay, operators): ${site.cloud.url}/   health: ${site.cloud.url}/health`,
         `  Stripe:                ${site.cloud.stripeMode === "emulator" ? "local TEST EMULATOR (test cards: 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined)" : "Stripe"}`,
         `  cloud MQTT:            ${site.cloud.mqttUrl}   site MQTT: mqtt://127.0.0.1:${opts.siteBrokerPort}`,
+        `  board links:           ${site.links === "pty" ? "socat pty pairs (real serial devices)" : "in-memory cables (install socat for real pty pairs)"}`,
         admin ? `  first operator (shown once): ${admin.username} / ${admin.password}` : "  operators: as created before (syspark operator add)",
         "Drive a car to a lane on the live page, pay on the page its QR code opens, and watch the barrier.",
       ].join("\n"));

@@ -17,6 +17,7 @@ import { silentLogger } from "../../host/log";
 import { which } from "../../host/tools";
 import { SimulatedBarrierExecutor } from "../sim/barrier-executor-sim";
 import { SimulatedExitController } from "../sim/exit-controller-sim";
+import { memoryCable, type SimTransport } from "../sim/sim-device";
 import { RealClock } from "../sim/virtual-clock";
 import { LaneVehicle } from "./vehicle";
 
@@ -30,6 +31,9 @@ export interface SiteOptions {
   host?: string;
   /** In-memory database (tests). */
   memoryDb?: boolean;
+  /** Board links: socat pty pairs (real serial devices), or in-memory cables; "auto" takes ptys
+   *  when socat is installed. */
+  links?: "auto" | "pty" | "memory";
   logger?: Logger;
 }
 
@@ -45,6 +49,7 @@ export interface Site {
   cloud: CloudHandle;
   gateway: Gateway;
   lanes: Map<string, SiteLane>;
+  links: "pty" | "memory";
   /** A car that entered `minutesAgo` arrives at the exit loop of `laneId`; its plate is read. */
   carArrives(laneId: string, minutesAgo: number): Promise<string>;
   close(): Promise<void>;
@@ -52,7 +57,9 @@ export interface Site {
 
 export async function startSite(opts: SiteOptions): Promise<Site> {
   const log = opts.logger ?? silentLogger;
-  if (!which("socat")) throw new Error("the simulated lanes talk to the gateway over pty pairs: install socat (apt-get install -y socat)");
+  const links = opts.links === "memory" || (opts.links !== "pty" && !which("socat")) ? "memory" : "pty";
+  if (links === "pty" && !which("socat")) throw new Error("pty links need socat: apt-get install -y socat (or use in-memory links)");
+  if (links === "memory") log.warn("socat is not installed: the simulated boards reach the gateway through in-memory cables instead of pty pairs");
   mkdirSync(opts.dataDir, { recursive: true });
   const closers: (() => Promise<unknown>)[] = [];
   const close = async () => { for (const c of closers.reverse()) await c().catch((err: Error) => log.warn({ err: err.message }, "shutdown step failed")); };
@@ -65,32 +72,45 @@ export async function startSite(opts: SiteOptions): Promise<Site> {
     closers.push(() => cloud.close());
 
     const laneIds = Array.from({ length: opts.lanes }, (_, i) => `L${i + 1}`);
-    const ptys = new Map<string, { exit: PtyPair; barrier: PtyPair }>();
+    // Each lane board ↔ gateway link: the two ends' device paths (pty), or the two ends of a cable.
+    const ends = new Map<string, { boardPath: string; gatewayPath: string; board?: SimTransport; gateway?: SimTransport }>();
     const ptyDir = join(opts.dataDir, "tty");
     mkdirSync(ptyDir, { recursive: true });
     for (const id of laneIds) {
-      const exit = await openPtyPair(`exit-${id}`, ptyDir), barrier = await openPtyPair(`barrier-${id}`, ptyDir);
-      closers.push(() => exit.close(), () => barrier.close());
-      ptys.set(id, { exit, barrier });
+      for (const board of ["exit", "barrier"] as const) {
+        if (links === "pty") {
+          const pair: PtyPair = await openPtyPair(`${board}-${id}`, ptyDir);
+          closers.push(() => pair.close());
+          ends.set(`${id}/${board}`, { boardPath: pair.a, gatewayPath: pair.b });
+        } else {
+          const [boardEnd, gatewayEnd] = memoryCable();
+          ends.set(`${id}/${board}`, { boardPath: `memory:${id}:${board}`, gatewayPath: `memory:${id}:${board}`, board: boardEnd, gateway: gatewayEnd });
+        }
+      }
     }
+    const end = (id: string, board: "exit" | "barrier") => ends.get(`${id}/${board}`)!;
     const aclKey = process.env.SYSPARK_ACL_HMAC_KEY ?? randomBytes(24).toString("hex");
     const config = parseSiteConfig({
       site_id: DEMO_SITE.siteId, name: DEMO_SITE.name, data_dir: join(opts.dataDir, "gateway"),
-      lanes: laneIds.map((id) => ({ id, exit_controller: { port: ptys.get(id)!.exit.b }, barrier_executor: { port: ptys.get(id)!.barrier.b } })),
+      lanes: laneIds.map((id) => ({ id, exit_controller: { port: end(id, "exit").gatewayPath }, barrier_executor: { port: end(id, "barrier").gatewayPath } })),
       // Development site: the LAN broker takes anonymous clients (the live page, a local LPR).
       site_broker: { host: opts.host ?? "127.0.0.1", port: opts.siteBrokerPort, allow_anonymous: true },
       // The cloud's embedded broker is aedes (MQTT 3.1.1), on this machine.
       cloud: { url: cloud.mqttUrl, anonymous: true, protocol_version: 4, reconnect_ms: 500 },
       bridge: { heartbeat_s: 30 },
     });
-    const gateway = await startGateway(config, { siteBrokerPort: opts.siteBrokerPort, logger: log, env: { ...process.env, SYSPARK_ACL_HMAC_KEY: aclKey } });
+    const gateway = await startGateway(config, {
+      siteBrokerPort: opts.siteBrokerPort, logger: log, env: { ...process.env, SYSPARK_ACL_HMAC_KEY: aclKey },
+      transports: (id, board) => end(id, board).gateway,
+    });
     closers.push(() => gateway.close(true));
 
     const clock = new RealClock();
     const lanes = new Map<string, SiteLane>();
     for (const id of laneIds) {
-      const exit = await SimulatedExitController.start({ serialPath: ptys.get(id)!.exit.a, clock, lane: id });
-      const barrier = await SimulatedBarrierExecutor.start({ serialPath: ptys.get(id)!.barrier.a, clock, lane: id });
+      const exitEnd = end(id, "exit"), barrierEnd = end(id, "barrier");
+      const exit = await SimulatedExitController.start({ ...(exitEnd.board ? { transport: exitEnd.board } : { serialPath: exitEnd.boardPath }), clock, lane: id });
+      const barrier = await SimulatedBarrierExecutor.start({ ...(barrierEnd.board ? { transport: barrierEnd.board } : { serialPath: barrierEnd.boardPath }), clock, lane: id });
       closers.push(() => exit.close(), () => barrier.close());
       lanes.set(id, { id, exit, barrier, vehicle: new LaneVehicle(exit, barrier, () => clock.now()), alarms: [] });
     }
@@ -99,7 +119,7 @@ export async function startSite(opts: SiteOptions): Promise<Site> {
 
     let plates = 0;
     return {
-      cloud, gateway, lanes,
+      cloud, gateway, lanes, links,
       async carArrives(laneId, minutesAgo) {
         const lane = lanes.get(laneId);
         if (!lane) throw new Error(`no lane ${laneId}`);
