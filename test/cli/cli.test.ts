@@ -26,7 +26,10 @@ describe("syspark CLI", function () {
   it("refuses bad flags with a precise message", () => {
     const r = spawnSync("node", ["bin/syspark.js", "up", "--http-port", "99999"], { encoding: "utf8" });
     expect(r.status).to.not.equal(0);
-    expect(r.stderr).to.match(/--http-port must be between 1 and 65535, got 99999/);
+    expect(r.stderr).to.match(/--http-port must be between 0 and 65535, got 99999/);
+    const lanes = spawnSync("node", ["bin/syspark.js", "up", "--lanes", "two"], { encoding: "utf8" });
+    expect(lanes.status).to.not.equal(0);
+    expect(lanes.stderr).to.match(/--lanes must be a whole number, got "two"/);
     const missing = spawnSync("node", ["bin/syspark.js", "board", "exit-controller"], { encoding: "utf8" });
     expect(missing.status).to.not.equal(0);
     expect(missing.stderr).to.match(/required option '--serial <path>'/);
