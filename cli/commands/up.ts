@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .option("--cloud-mqtt-port <port>", "cloud's embedded MQTT broker", intOption("--cloud-mqtt-port", 0, 65535), 18883)
     .option("--site-broker-port <port>", "gateway's site MQTT broker", intOption("--site-broker-port", 0, 65535), 18830)
     .option("--data-dir <dir>", "where the site keeps its data between runs", ".data/site")
-    .option("--log-level <level>", "pino log level", process.env.LOG_LEVEL ?? "warn")
+    .option("--log-level <level>", "pino log level (the banner already says what the warnings would: test emulator, anonymous site broker)", process.env.LOG_LEVEL ?? "error")
     .action(async (opts: { lanes: number; httpPort: number; cloudPort: number; cloudMqttPort: number; siteBrokerPort: number; dataDir: string; logLevel: string }) => {
       const { startSite } = await import("../../hil/site/site");
       const { startSitePage } = await import("../../hil/site/page");
