@@ -1,0 +1,45 @@
+import type { Command } from "commander";
+
+export function register(program: Command): void {
+  const hil = program.command("hil").description("hardware-in-the-loop harness: scenarios against simulated boards or a rig of real boards");
+  hil
+    .command("run")
+    .description("run the HIL scenario library (mocha) and write JUnit XML and an HTML report; exit 1 on a failed scenario, 2 on an infrastructure error")
+    .option("--rig <rig.json>", "rig file: boards, serial ports, reset methods, I/O emulator (required for --target rig)")
+    .option("--target <target>", "sim (simulated boards, started by the harness) or rig (the rig file's real ports)", (v: string) => {
+      if (v !== "sim" && v !== "rig") throw new Error(`--target must be sim or rig, got "${v}"`);
+      return v;
+    }, "sim")
+    .option("--grep <pattern>", "only scenarios whose full title matches this regular expression", (v: string) => {
+      try { new RegExp(v); } catch (err) { throw new Error(`--grep is not a valid regular expression: ${(err as Error).message}`, { cause: err }); }
+      return v;
+    })
+    .option("--junit <file>", "write JUnit XML here")
+    .option("--html <file>", "write the HTML report here (DUT logs go next to it, in hil-logs/)")
+    .option("--links <kind>", "sim board links: auto (socat ptys when installed), pty or memory", (v: string) => {
+      if (!["auto", "pty", "memory"].includes(v)) throw new Error(`--links must be auto, pty or memory, got "${v}"`);
+      return v;
+    }, "auto")
+    .option("--log-level <level>", "pino log level of the gateway and cloud", process.env.LOG_LEVEL ?? "silent")
+    .action(async (opts: { rig?: string; target: "sim" | "rig"; grep?: string; junit?: string; html?: string; links: "auto" | "pty" | "memory"; logLevel: string }) => {
+      const { runHil } = await import("../../hil/harness/runner");
+      const { loadRig } = await import("../../hil/rig/schema");
+      const { createLogger } = await import("../../host/log");
+      const { isInfrastructureError } = await import("../../hil/harness/errors");
+      if (opts.target === "rig" && !opts.rig) throw new Error("--target rig needs --rig <rig.json>");
+      let rig;
+      try {
+        rig = opts.rig ? loadRig(opts.rig) : undefined;
+      } catch (err) {
+        console.error(`syspark hil: ${(err as Error).message}`);
+        process.exitCode = isInfrastructureError(err) ? 2 : 1;
+        return;
+      }
+      const summary = await runHil({
+        target: opts.target, ...(rig ? { rig } : {}), ...(opts.grep ? { grep: opts.grep } : {}), ...(opts.junit ? { junit: opts.junit } : {}), ...(opts.html ? { html: opts.html } : {}),
+        links: opts.links, logger: createLogger("hil", opts.logLevel),
+      });
+      if (summary.results.length === 0) console.error(`syspark hil: no scenario matches${opts.grep ? ` --grep ${opts.grep}` : ""}`);
+      process.exitCode = summary.exitCode;
+    });
+}

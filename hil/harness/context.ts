@@ -1,0 +1,69 @@
+/**
+ * What a scenario file sees: `scenario(title, needs, body)` registers a mocha test that gets a
+ * fresh LaneSet (gateway + boards of the lanes it names, on the run's target) and records its
+ * timeline and DUT logs for the reports. The runner sets the run context before loading files.
+ */
+import { join } from "node:path";
+import type { Logger } from "pino";
+import type { Rig } from "../rig/schema";
+import { LaneSet, type HilCloud, type Target } from "./env";
+import type { TimelineData } from "./timeline";
+
+export interface ScenarioNeeds {
+  lanes: string[];
+  /** Needs the simulator's plant (fault injection into the mechanics): skipped on a rig without it. */
+  simOnly?: boolean;
+  /** Gateway offline threshold for this scenario (s). */
+  offlineAfterS?: number;
+  timeoutMs?: number;
+}
+
+export interface ScenarioRecord {
+  fullTitle: string;
+  timeline?: TimelineData;
+  logs: { name: string; path: string }[];
+  /** Lane time the scenario covered, ms (the simulated time on `sim`). */
+  laneTimeMs: number;
+}
+
+export interface RunContext {
+  target: Target;
+  rig?: Rig;
+  reportDir: string;
+  cloud: () => Promise<HilCloud>;
+  logger?: Logger;
+  links?: "auto" | "pty" | "memory";
+  records: Map<string, ScenarioRecord>;
+}
+
+let current: RunContext | undefined;
+export function setRunContext(ctx: RunContext | undefined): void { current = ctx; }
+export function runContext(): RunContext {
+  if (!current) throw new Error("HIL scenarios run under `syspark hil run` (no run context set)");
+  return current;
+}
+
+const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 60);
+
+export function scenario(title: string, needs: ScenarioNeeds, body: (h: LaneSet) => Promise<void>): void {
+  it(title, async function () {
+    const ctx = runContext();
+    this.timeout(needs.timeoutMs ?? 60_000);
+    if (needs.simOnly && ctx.target !== "sim") this.skip();
+    const fullTitle = this.test!.fullTitle();
+    const dir = join(ctx.reportDir, slug(fullTitle));
+    const record: ScenarioRecord = { fullTitle, logs: [], laneTimeMs: 0 };
+    ctx.records.set(fullTitle, record);
+    const cloud = await ctx.cloud();
+    const set = await LaneSet.start(cloud, { target: ctx.target, lanes: needs.lanes, dir, ...(ctx.rig ? { rig: ctx.rig } : {}), ...(ctx.logger ? { logger: ctx.logger } : {}), ...(ctx.links ? { links: ctx.links } : {}), ...(needs.offlineAfterS ? { offlineAfterS: needs.offlineAfterS } : {}) });
+    const started = Date.now();
+    try {
+      await body(set);
+    } finally {
+      record.laneTimeMs = Date.now() - started;
+      record.timeline = set.timeline.data();
+      for (const lane of set.lanes.values()) record.logs.push({ name: lane.exitDut.name, path: lane.exitDut.logPath }, { name: lane.barrierDut.name, path: lane.barrierDut.logPath });
+      await set.close();
+    }
+  });
+}

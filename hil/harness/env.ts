@@ -1,0 +1,443 @@
+/**
+ * The world a scenario runs in. The cloud (PGlite, its MQTT broker, the Stripe test emulator)
+ * starts once per run; each scenario gets a fresh `LaneSet`: a gateway with its site broker and
+ * outbox in a fresh directory, and per lane an exit controller and a barrier executor —
+ * simulated boards (the real firmware, on socat pty pairs or in-memory cables, with the plant
+ * model) on `sim`, or the real boards of the rig file on `rig`. Every board link is tapped
+ * into a DUT log; the lane's state, barrier, motor and sensors are sampled into a timeline.
+ *
+ * Time: the boards, the gateway and the cloud all run on wall-clock time here (the gateway and
+ * the cloud have no virtual clock), so a scenario takes as long as its lane time. See docs/hil.md.
+ */
+import { randomBytes } from "node:crypto";
+import { exec } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import type { Logger } from "pino";
+import { startCloud, type CloudHandle, DEMO_SITE } from "../../cloud/server/index";
+import { siteTopic } from "../../contracts/mqtt-topics";
+import { parseSiteConfig } from "../../gateway/config/load";
+import type { Phase } from "../../gateway/lane/orchestrator";
+import { startGateway, type Gateway } from "../../gateway/runtime";
+import { silentLogger } from "../../host/log";
+import { openPtyPair } from "../../host/pty";
+import { which } from "../../host/tools";
+import { SimulatedBarrierExecutor } from "../sim/barrier-executor-sim";
+import { SimulatedExitController } from "../sim/exit-controller-sim";
+import { memoryCable, openSerialTransport, type SimTransport } from "../sim/sim-device";
+import { RealClock } from "../sim/virtual-clock";
+import type { Rig, RigBoard } from "../rig/schema";
+import { Dut, type TappedTransport } from "./dut";
+import { infra, InfrastructureError } from "./errors";
+import { TcpProxy } from "./tcp-proxy";
+import { Timeline } from "./timeline";
+
+export type Target = "sim" | "rig";
+
+export interface HilCloud {
+  cloud: CloudHandle;
+  close(): Promise<void>;
+}
+
+export async function startHilCloud(logger: Logger = silentLogger): Promise<HilCloud> {
+  const cloud = await infra("starting the cloud (PGlite, MQTT broker, Stripe emulator)", () =>
+    startCloud({ port: 0, host: "127.0.0.1", mqttPort: 0, seedDemo: true, createFirstAdmin: false, logger }));
+  return { cloud, close: () => cloud.close() };
+}
+
+/** The field of one lane: what a rig's I/O emulator (or the simulator) can do to the boards' inputs. */
+export interface LaneField {
+  presence(on: boolean): void;
+  vehicleUnder(on: boolean): void;
+  badge(uid: string): void;
+  typeKeys(keys: string): Promise<void>;
+  jam(on: boolean): void;
+  emergency(on: boolean): void;
+  freezeHeartbeat(on: boolean): void;
+  reset(board: "exit" | "barrier"): Promise<void>;
+  /** What the plant says (sim), or undefined when only the gateway's view is known (rig). */
+  observe(): { boomPct: number; motorUp: boolean; motorDown: boolean; coreState: string; presence: boolean; vehicleUnder: boolean; emergency: boolean } | undefined;
+}
+
+export interface Lane {
+  id: string;
+  exitDut: Dut;
+  barrierDut: Dut;
+  exitLink: TappedTransport;
+  barrierLink: TappedTransport;
+  field: LaneField;
+  /** Simulated boards (sim target only). */
+  sim?: { exit: SimulatedExitController; barrier: SimulatedBarrierExecutor };
+  vehicle: { phase: "none" | "at_loop" | "under_boom" | "gone"; plate?: string };
+}
+
+export interface MqttRecord { t: number; topic: string; payload: Record<string, unknown> }
+
+export interface LaneSetOptions {
+  target: Target;
+  lanes: string[];
+  /** Per-scenario directory (DUT logs, gateway data). */
+  dir: string;
+  rig?: Rig;
+  logger?: Logger;
+  links?: "auto" | "pty" | "memory";
+  offlineAfterS?: number;
+}
+
+export class LaneSet {
+  readonly timeline = new Timeline();
+  readonly lanes = new Map<string, Lane>();
+  readonly mqtt: MqttRecord[] = [];
+  gateway!: Gateway;
+  proxy!: TcpProxy;
+  links: "pty" | "memory" | "rig" = "memory";
+  private closers: (() => Promise<unknown>)[] = [];
+  private gatewayTransports = new Map<string, SimTransport>();
+  private sampler: NodeJS.Timeout | undefined;
+  private plates = 0;
+  private constructor(readonly hc: HilCloud, readonly options: LaneSetOptions) {}
+
+  get cloud(): CloudHandle { return this.hc.cloud; }
+
+  static async start(hc: HilCloud, options: LaneSetOptions): Promise<LaneSet> {
+    const set = new LaneSet(hc, options);
+    try {
+      await set.boot();
+    } catch (err) {
+      await set.close();
+      throw err;
+    }
+    return set;
+  }
+
+  lane(id: string): Lane {
+    const l = this.lanes.get(id);
+    if (!l) throw new Error(`no lane ${id} in this scenario (lanes: ${[...this.lanes.keys()].join(", ")})`);
+    return l;
+  }
+
+  private async boot(): Promise<void> {
+    const o = this.options;
+    const log = o.logger ?? silentLogger;
+    mkdirSync(o.dir, { recursive: true });
+    const u = new URL(this.cloud.mqttUrl);
+    this.proxy = new TcpProxy({ host: u.hostname, port: Number(u.port) });
+    await infra("starting the cloud broker relay", () => this.proxy.start());
+    this.closers.push(() => this.proxy.stop());
+    const t0 = () => this.timeline.t0;
+    const clock = new RealClock();
+    const fields = new Map<string, LaneField>();
+    const sims = new Map<string, Lane["sim"]>();
+    const duts = new Map<string, { exit: Dut; barrier: Dut; exitLink?: TappedTransport; barrierLink?: TappedTransport }>();
+    for (const id of o.lanes) duts.set(id, { exit: new Dut(`${id}-exit`, join(o.dir, `${id}-exit.log`), t0), barrier: new Dut(`${id}-barrier`, join(o.dir, `${id}-barrier.log`), t0) });
+
+    if (o.target === "sim") {
+      const usePty = o.links === "pty" || (o.links !== "memory" && which("socat") !== undefined);
+      if (o.links === "pty" && !which("socat")) throw new InfrastructureError("pty links need socat: apt-get install -y socat");
+      this.links = usePty ? "pty" : "memory";
+      if (usePty) mkdirSync(join(o.dir, "tty"), { recursive: true });
+      for (const id of o.lanes) {
+        const d = duts.get(id)!;
+        const boardEnds: Partial<Record<"exit" | "barrier", TappedTransport>> = {};
+        for (const board of ["exit", "barrier"] as const) {
+          let boardEnd: SimTransport, gatewayEnd: SimTransport;
+          if (usePty) {
+            const pair = await infra(`opening a socat pty pair for ${id} ${board}`, () => openPtyPair(`${board}-${id}`, join(o.dir, "tty")));
+            this.closers.push(() => pair.close());
+            boardEnd = await infra(`opening ${pair.a}`, () => openSerialTransport(pair.a));
+            gatewayEnd = await infra(`opening ${pair.b}`, () => openSerialTransport(pair.b));
+          } else {
+            [boardEnd, gatewayEnd] = memoryCable();
+          }
+          boardEnds[board] = (board === "exit" ? d.exit : d.barrier).tap(boardEnd);
+          this.gatewayTransports.set(`${id}/${board}`, gatewayEnd);
+        }
+        d.exitLink = boardEnds.exit; d.barrierLink = boardEnds.barrier;
+      }
+    } else {
+      const rig = o.rig;
+      if (!rig) throw new InfrastructureError("--target rig needs a rig file (--rig rig.json)");
+      this.links = "rig";
+      for (const id of o.lanes) {
+        const d = duts.get(id)!;
+        for (const board of ["exit", "barrier"] as const) {
+          const spec = rigBoard(rig, id, board);
+          const t = await infra(`opening ${spec.port} (${spec.kind} of lane ${id})`, () => openSerialTransport(spec.port, spec.baud));
+          const tapped = (board === "exit" ? d.exit : d.barrier).tapGatewaySide(t);
+          this.gatewayTransports.set(`${id}/${board}`, tapped);
+          if (board === "exit") d.exitLink = tapped; else d.barrierLink = tapped;
+          this.rigPorts.set(`${id}/${board}`, { spec, port: t.port });
+        }
+      }
+      const { openIoEmulator } = await import("../rig/io-emulator");
+      const io = await openIoEmulator(rig.io_emulator);
+      this.closers.push(() => io.close());
+      for (const id of o.lanes) fields.set(id, io.field(id, (board) => this.resetRigBoard(id, board)));
+    }
+
+    const aclKey = randomBytes(24).toString("hex");
+    const config = parseSiteConfig({
+      site_id: DEMO_SITE.siteId, name: DEMO_SITE.name, data_dir: join(o.dir, "gateway"),
+      lanes: o.lanes.map((id) => ({ id, exit_controller: { port: `harness:${id}:exit` }, barrier_executor: { port: `harness:${id}:barrier` } })),
+      site_broker: { host: "127.0.0.1", port: 0, allow_anonymous: true },
+      cloud: { url: this.proxy.url, anonymous: true, protocol_version: 4, reconnect_ms: 200 },
+      bridge: { heartbeat_s: 30 },
+      offline_policy: { offline_after_s: o.offlineAfterS ?? 2 },
+    });
+    this.gateway = await infra("starting the gateway", () => startGateway(config, {
+      siteBrokerPort: 0, logger: log, env: { ...process.env, SYSPARK_ACL_HMAC_KEY: aclKey },
+      transports: (id, board) => this.gatewayTransports.get(`${id}/${board}`),
+    }));
+    this.closers.push(() => this.gateway.close(true));
+    const unsub = await this.gateway.services.siteBroker.subscribe("parking/#", (topic, payload) => {
+      let parsed: Record<string, unknown>;
+      try { parsed = JSON.parse(payload.toString()) as Record<string, unknown>; } catch { parsed = { raw: payload.toString().slice(0, 200) }; }
+      this.mqtt.push({ t: this.timeline.now(), topic, payload: parsed });
+      const lane = typeof parsed.lane_id === "string" ? parsed.lane_id : undefined;
+      if (!topic.endsWith("/heartbeat") && !topic.endsWith("lane/state")) this.timeline.event("mqtt", `${topic} ${summary(parsed)}`, lane);
+    });
+    this.closers.push(() => unsub());
+
+    if (o.target === "sim") {
+      for (const id of o.lanes) {
+        const d = duts.get(id)!;
+        const exit = await SimulatedExitController.start({ transport: d.exitLink!, clock, lane: id });
+        const barrier = await SimulatedBarrierExecutor.start({ transport: d.barrierLink!, clock, lane: id });
+        this.closers.push(() => exit.close(), () => barrier.close());
+        sims.set(id, { exit, barrier });
+        fields.set(id, simField(exit, barrier));
+      }
+    }
+    for (const id of o.lanes) {
+      const d = duts.get(id)!;
+      this.lanes.set(id, { id, exitDut: d.exit, barrierDut: d.barrier, exitLink: d.exitLink!, barrierLink: d.barrierLink!, field: fields.get(id)!, ...(sims.get(id) ? { sim: sims.get(id) } : {}), vehicle: { phase: "none" } });
+    }
+    this.sampler = setInterval(() => this.tick(), 20);
+    this.closers.push(async () => clearInterval(this.sampler));
+    await this.waitUntil(() => this.gateway.services.bridge.connected, 10_000, "the gateway's bridge to connect to the cloud broker");
+    for (const id of o.lanes) await this.waitUntil(() => { const s = this.gateway.lanes.get(id)!.snapshot(); return s.exit_link && s.barrier_link; }, 10_000, `both board links of lane ${id} to come up`, true);
+  }
+
+  private rigPorts = new Map<string, { spec: RigBoard; port: import("serialport").SerialPort }>();
+
+  private async resetRigBoard(id: string, board: "exit" | "barrier"): Promise<void> {
+    const r = this.rigPorts.get(`${id}/${board}`);
+    if (!r) throw new InfrastructureError(`no rig port for ${id} ${board}`);
+    const reset = r.spec.reset;
+    if (reset.method === "none") throw new InfrastructureError(`${r.spec.kind} of lane ${id} has no reset method in the rig file`);
+    if (reset.method === "power") {
+      const run = promisify(exec);
+      await infra(`power switch off (${reset.off})`, () => run(reset.off, { timeout: 30_000 }));
+      await new Promise((res) => setTimeout(res, reset.off_ms));
+      await infra(`power switch on (${reset.on})`, () => run(reset.on, { timeout: 30_000 }));
+      return;
+    }
+    const line = reset.method; // dtr | rts
+    const set = (level: boolean) => new Promise<void>((resolve, reject) => r.port.set({ [line]: level }, (err) => (err ? reject(new InfrastructureError(`${line.toUpperCase()} on ${r.spec.port}: ${err.message}`)) : resolve())));
+    await set(reset.active);
+    await new Promise((res) => setTimeout(res, reset.pulse_ms));
+    await set(!reset.active);
+  }
+
+  /** Sample every lane into the timeline and drive the vehicles. */
+  private tick(): void {
+    for (const lane of this.lanes.values()) {
+      const snap = this.gateway.lanes.get(lane.id)?.snapshot();
+      const obs = lane.field.observe();
+      const pct = obs ? obs.boomPct : snap?.barrier_pos ?? 0;
+      const v = lane.vehicle;
+      if (v.phase === "at_loop" && pct >= 95) {
+        lane.field.presence(false);
+        lane.field.vehicleUnder(true);
+        v.phase = "under_boom";
+        this.underSince.set(lane.id, Date.now());
+        this.timeline.event("step", "vehicle drives under the boom", lane.id);
+      } else if (v.phase === "under_boom" && Date.now() - (this.underSince.get(lane.id) ?? 0) >= 800) {
+        lane.field.vehicleUnder(false);
+        v.phase = "gone";
+        this.timeline.event("step", "vehicle has passed", lane.id);
+      }
+      this.timeline.sample(lane.id, {
+        phase: snap?.phase ?? "unknown",
+        barrierPct: Math.max(0, Math.min(100, pct)),
+        motorUp: obs?.motorUp ?? snap?.barrier_state === "opening",
+        motorDown: obs?.motorDown ?? snap?.barrier_state === "closing",
+        presence: obs?.presence ?? snap?.present ?? false,
+        vehicleUnder: obs?.vehicleUnder ?? v.phase === "under_boom",
+        emergency: obs?.emergency ?? false,
+        fault: snap?.phase === "fault" || obs?.coreState === "FAULT",
+      });
+    }
+  }
+  private underSince = new Map<string, number>();
+
+  // ------------------------------------------------------------------ lane helpers
+
+  step(text: string, lane?: string): void { this.timeline.event("step", text, lane); }
+  fault(text: string, lane?: string): void { this.timeline.event("fault", text, lane); }
+
+  /** A car that entered `minutesAgo` drives onto the exit loop of `laneId`; the exit camera reads its plate. */
+  async vehicleArrives(laneId: string, opts: { minutesAgo?: number; plate?: string; readPlate?: boolean } = {}): Promise<string> {
+    const lane = this.lane(laneId);
+    const plate = opts.plate ?? `HIL-${String(++this.plates).padStart(3, "0")}-${randomBytes(2).toString("hex").toUpperCase()}`;
+    const minutesAgo = opts.minutesAgo ?? 30;
+    this.step(`vehicle ${plate} arrives (entered ${minutesAgo} min ago)`, laneId);
+    await this.gateway.services.emitEvent("entry", { ts: Date.now() - minutesAgo * 60_000, src: `gw-${DEMO_SITE.siteId}`, event_id: `hil-entry-${Date.now().toString(36)}-${this.plates}-${randomBytes(2).toString("hex")}`, lane_id: "E1", identity: { method: "plate", value: plate } });
+    await this.waitUntil(async () => (await this.cloud.db.sql`select 1 from sessions where identity_value = ${plate.toUpperCase().replace(/[^A-Z0-9]/g, "")}`.catch(() => [])).length > 0, 5000, `the cloud to open a session for ${plate}`).catch(() => new Promise((r) => setTimeout(r, 500)));
+    lane.vehicle = { phase: "at_loop", plate };
+    lane.field.presence(true);
+    if (opts.readPlate !== false) {
+      await this.gateway.services.siteBroker.publish(siteTopic("lprPlate"), JSON.stringify({ ts: Date.now(), src: `lpr-${laneId}`, lane_id: laneId, plate, confidence: 0.97 }), { qos: 1, retain: false });
+    }
+    return plate;
+  }
+
+  /** The driver reverses away from the pay station without paying. */
+  vehicleLeaves(laneId: string): void {
+    const lane = this.lane(laneId);
+    this.step("vehicle reverses away", laneId);
+    lane.field.presence(false);
+    lane.vehicle.phase = "gone";
+  }
+
+  /** The vehicle drives through the open barrier (it also does so by itself once the boom is up). */
+  async vehiclePasses(laneId: string, timeoutMs = 15_000): Promise<void> {
+    await this.waitUntil(() => this.lane(laneId).vehicle.phase === "gone", timeoutMs, `the vehicle to pass lane ${laneId}`);
+  }
+
+  presentBadge(laneId: string, uid: string): void {
+    this.step(`badge ${uid}`, laneId);
+    this.lane(laneId).field.badge(uid);
+  }
+
+  async enterPin(laneId: string, pin: string): Promise<void> {
+    this.step("PIN typed", laneId);
+    await this.lane(laneId).field.typeKeys(pin);
+  }
+
+  /** The payment request the cloud sent for a lane (the newest, or the newest after index `from` of `mqtt`). */
+  async paymentRequest(laneId: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+    let found: MqttRecord | undefined;
+    await this.waitUntil(() => (found = [...this.mqtt].reverse().find((m) => m.topic === "parking/payment/req" && m.payload.lane_id === laneId)) !== undefined, timeoutMs, `parking/payment/req for lane ${laneId}`);
+    return found!.payload;
+  }
+
+  /** The driver pays on the cloud's payment page with a card, through the Stripe emulator's card page (plain HTTP, as a browser would). */
+  async payWithCard(laneId: string, card = "4242424242424242"): Promise<{ ok: boolean; status: number; page: string }> {
+    const req = await this.paymentRequest(laneId);
+    const payUrl = String(req.pay_url ?? "");
+    if (!payUrl) throw new Error(`payment request for ${laneId} has no pay_url`);
+    this.step(`driver pays with card ${card.slice(0, 4)}…${card.slice(-4)}`, laneId);
+    const u = new URL(payUrl);
+    const start = new URL(`${u.pathname}/start${u.search}`, u);
+    const form = await fetch(start, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "" });
+    if (!form.ok) throw new Error(`payment page ${start.pathname}/start answered ${form.status}`);
+    const cardPage = form.url;
+    const body = new URLSearchParams({ card_number: card, exp: "12/34", cvc: "123", locale: "en" });
+    const returnUrl = new URL(cardPage).searchParams.get("return_url");
+    if (returnUrl) body.set("return_url", returnUrl);
+    const paid = await fetch(cardPage, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body });
+    const page = await paid.text();
+    return { ok: paid.ok && new URL(paid.url).origin === u.origin, status: paid.status, page };
+  }
+
+  /** Messages seen on the site broker on a topic (suffix after `parking/`), optionally for a lane. */
+  seen(topic: string, laneId?: string): Record<string, unknown>[] {
+    return this.mqtt.filter((m) => m.topic === `parking/${topic}` && (!laneId || m.payload.lane_id === laneId)).map((m) => m.payload);
+  }
+
+  phase(laneId: string): Phase { return this.gateway.lanes.get(laneId)!.snapshot().phase; }
+  snapshot(laneId: string) { return this.gateway.lanes.get(laneId)!.snapshot(); }
+
+  async waitPhase(laneId: string, phase: Phase | Phase[], timeoutMs = 15_000): Promise<void> {
+    const want = Array.isArray(phase) ? phase : [phase];
+    await this.waitUntil(() => want.includes(this.phase(laneId)), timeoutMs, `lane ${laneId} phase ${want.join(" or ")} (now ${this.phase(laneId)})`);
+  }
+
+  async waitBarrier(laneId: string, state: string, timeoutMs = 15_000): Promise<void> {
+    await this.waitUntil(() => this.snapshot(laneId).barrier_state === state, timeoutMs, `lane ${laneId} barrier ${state} (now ${this.snapshot(laneId).barrier_state})`);
+  }
+
+  /** Audit rows (chained or still pending) for a session. */
+  async auditKinds(sessionId: string): Promise<string[]> {
+    const rows = await this.cloud.db.sql<{ kind: string }[]>`select kind from (select kind, ts from audit_log where session_id = ${sessionId} union all select kind, ts from audit_pending where session_id = ${sessionId}) a order by ts`;
+    return rows.map((r) => r.kind);
+  }
+
+  async sessionStatus(sessionId: string): Promise<string | undefined> {
+    const rows = await this.cloud.db.sql<{ status: string }[]>`select status from sessions where session_id = ${sessionId}`;
+    return rows[0]?.status;
+  }
+
+  // ------------------------------------------------------------------ fault injectors
+
+  /** Noise on the gateway → board wire (garbage, a frame with a bad CRC, an over-long line). */
+  serialNoise(laneId: string, board: "exit" | "barrier"): void {
+    const link = board === "exit" ? this.lane(laneId).exitLink : this.lane(laneId).barrierLink;
+    this.fault(`serial noise on the ${board} link`, laneId);
+    const enc = (s: string) => new Uint8Array([...s].map((c) => c.charCodeAt(0) & 0xff));
+    link.injectToBoard(enc("\x00\xff~~garbage~~\n"));
+    link.injectToBoard(enc("1 OPEN cmd=9*0000\n"));
+    link.injectToBoard(enc(`${"X".repeat(400)}\n`));
+    link.injectFromBoard(enc("7 BARRIER state=open pos=100*FFFF\n"));
+  }
+
+  jam(laneId: string, on = true): void { this.fault(on ? "boom jammed" : "jam cleared", laneId); this.lane(laneId).field.jam(on); }
+  obstruct(laneId: string, on = true): void { this.fault(on ? "obstruction under the boom" : "obstruction cleared", laneId); this.lane(laneId).field.vehicleUnder(on); }
+  emergency(laneId: string, on = true): void { this.fault(on ? "emergency input active" : "emergency input released", laneId); this.lane(laneId).field.emergency(on); }
+  freezeHeartbeat(laneId: string, on = true): void { this.fault(on ? "barrier MCU heartbeat frozen" : "heartbeat resumes", laneId); this.lane(laneId).field.freezeHeartbeat(on); }
+  async resetBoard(laneId: string, board: "exit" | "barrier"): Promise<void> { this.fault(`${board} board reset`, laneId); await this.lane(laneId).field.reset(board); }
+  async cloudBrokerDown(): Promise<void> { this.fault("cloud broker unreachable"); await this.proxy.stop(); }
+  async cloudBrokerUp(): Promise<void> { this.fault("cloud broker back"); await this.proxy.start(); }
+
+  // ------------------------------------------------------------------
+
+  async waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string, infraOnTimeout = false): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await cond())) {
+      if (Date.now() > deadline) {
+        const msg = `timed out after ${timeoutMs} ms waiting for ${what}`;
+        throw infraOnTimeout ? new InfrastructureError(msg) : new Error(msg);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async sleep(ms: number): Promise<void> { await new Promise((r) => setTimeout(r, ms)); }
+
+  async close(): Promise<void> {
+    for (const c of this.closers.reverse()) await c().catch(() => {});
+    this.closers = [];
+  }
+}
+
+function rigBoard(rig: Rig, lane: string, board: "exit" | "barrier"): RigBoard {
+  const kind = board === "exit" ? "exit-controller" : "barrier-executor";
+  const b = rig.boards.find((x) => x.lane === lane && x.kind === kind);
+  if (!b) throw new InfrastructureError(`the rig "${rig.name}" has no ${kind} for lane ${lane}`);
+  return b;
+}
+
+function simField(exit: SimulatedExitController, barrier: SimulatedBarrierExecutor): LaneField {
+  let present = false, emergency = false;
+  return {
+    presence: (on) => { present = on; if (on) exit.vehicleArrives(); else exit.vehicleLeaves(); },
+    vehicleUnder: (on) => barrier.vehicleUnder(on),
+    badge: (uid) => exit.presentBadge(uid),
+    typeKeys: (keys) => exit.typeKeys(keys, (ms) => new Promise((r) => setTimeout(r, ms))),
+    jam: (on) => (on ? barrier.jam() : barrier.clearJam()),
+    emergency: (on) => { emergency = on; barrier.emergency(on); },
+    freezeHeartbeat: (on) => barrier.freezeHeartbeat(on),
+    reset: async (board) => { if (board === "exit") exit.powerCycle(); else barrier.powerCycle(); },
+    observe: () => {
+      const m = barrier.motor;
+      return { boomPct: barrier.boomPct, motorUp: m.motorUp, motorDown: m.motorDown, coreState: barrier.coreState, presence: present, vehicleUnder: barrier.plant.vehicleUnder, emergency };
+    },
+  };
+}
+
+function summary(p: Record<string, unknown>): string {
+  const keys = ["session_id", "amount", "reason", "decided_by", "barrier_result", "cmd", "result", "state", "status", "method"];
+  return keys.filter((k) => p[k] !== undefined).map((k) => `${k}=${typeof p[k] === "object" ? JSON.stringify(p[k]) : String(p[k])}`).join(" ");
+}

@@ -1,0 +1,142 @@
+/**
+ * `syspark hil run`: mocha underneath. Loads the scenario files from hil/scenarios/, runs them
+ * against `sim` or `rig`, shows progress on stderr, and writes JUnit XML and an HTML report.
+ * Exit code: 0 all passed, 1 a scenario failed, 2 an infrastructure error (the rig, not the
+ * firmware) — infrastructure wins when both happen.
+ */
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Logger } from "pino";
+import type { Rig } from "../rig/schema";
+import { setRunContext, type ScenarioRecord } from "./context";
+import { startHilCloud, type HilCloud, type Target } from "./env";
+import { isInfrastructureError } from "./errors";
+import type { TimelineData } from "./timeline";
+
+export interface ScenarioResult {
+  title: string;
+  fullTitle: string;
+  suite: string;
+  state: "passed" | "failed" | "infra" | "skipped";
+  durationMs: number;
+  error?: { name: string; message: string; stack?: string };
+  timeline?: TimelineData;
+  logs: { name: string; path: string }[];
+  laneTimeMs: number;
+}
+
+export interface RunOptions {
+  target: Target;
+  rig?: Rig;
+  grep?: string;
+  junit?: string;
+  html?: string;
+  /** DUT logs and per-scenario files (default: next to the HTML report, else ./hil-report). */
+  reportDir?: string;
+  logger?: Logger;
+  links?: "auto" | "pty" | "memory";
+  /** Progress lines (stderr by default). */
+  progress?: (line: string) => void;
+  scenarioDir?: string;
+}
+
+export interface RunSummary {
+  results: ScenarioResult[];
+  passed: number;
+  failed: number;
+  infra: number;
+  skipped: number;
+  wallMs: number;
+  laneTimeMs: number;
+  exitCode: 0 | 1 | 2;
+}
+
+export const SCENARIO_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "scenarios");
+
+export async function runHil(opts: RunOptions): Promise<RunSummary> {
+  const progress = opts.progress ?? ((line: string) => process.stderr.write(line + "\n"));
+  const reportDir = resolve(opts.reportDir ?? (opts.html ? join(dirname(opts.html), "hil-logs") : "hil-report"));
+  mkdirSync(reportDir, { recursive: true });
+  const started = Date.now();
+  const records = new Map<string, ScenarioRecord>();
+  let cloud: Promise<HilCloud> | undefined;
+  setRunContext({
+    target: opts.target, ...(opts.rig ? { rig: opts.rig } : {}), reportDir, records,
+    ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.links ? { links: opts.links } : {}),
+    cloud: () => {
+      if (!cloud) {
+        progress("  starting the cloud (embedded PostgreSQL, MQTT broker, Stripe emulator)…");
+        cloud = startHilCloud(opts.logger);
+      }
+      return cloud;
+    },
+  });
+  // labgrid-style resource check: every port of the rig must exist before anything starts.
+  const preflight: ScenarioResult[] = [];
+  if (opts.target === "rig") {
+    const ports = opts.rig ? [...opts.rig.boards.map((b) => ({ what: `${b.kind} of lane ${b.lane}`, port: b.port })), ...(opts.rig.io_emulator.type === "serial" ? [{ what: "I/O emulator", port: opts.rig.io_emulator.port }] : [])] : [];
+    const problems = opts.rig ? ports.filter((p) => !existsSync(p.port)).map((p) => `${p.what}: serial port ${p.port} does not exist (board unplugged? wrong path in the rig file?)`) : ["--target rig needs a rig file"];
+    for (const message of problems) preflight.push({ title: "rig preflight", fullTitle: `rig preflight: ${message}`, suite: "rig", state: "infra", durationMs: 0, logs: [], laneTimeMs: 0, error: { name: "InfrastructureError", message } });
+    for (const r of preflight) progress(`INFR ${r.error!.message}`);
+  }
+  const { default: Mocha } = await import("mocha");
+  const results: ScenarioResult[] = [];
+  const dir = opts.scenarioDir ?? SCENARIO_DIR;
+  const files = readdirSync(dir).filter((f) => f.endsWith(".scenario.ts")).sort().map((f) => join(dir, f));
+  let total = 0;
+  class Progress {
+    constructor(runner: Mocha.Runner) {
+      const record = (test: Mocha.Test, state: ScenarioResult["state"], err?: Error) => {
+        const fullTitle = test.fullTitle();
+        const rec = records.get(fullTitle);
+        const r: ScenarioResult = {
+          title: test.title, fullTitle, suite: test.parent?.fullTitle() ?? "", state, durationMs: test.duration ?? 0,
+          logs: rec?.logs ?? [], laneTimeMs: rec?.laneTimeMs ?? 0,
+          ...(rec?.timeline ? { timeline: rec.timeline } : {}),
+          ...(err ? { error: { name: err.name, message: err.message, ...(err.stack ? { stack: err.stack } : {}) } } : {}),
+        };
+        results.push(r);
+        const mark = state === "passed" ? "ok  " : state === "failed" ? "FAIL" : state === "infra" ? "INFR" : "skip";
+        progress(`[${String(results.length).padStart(2)}/${total}] ${mark} ${fullTitle} (${(r.durationMs / 1000).toFixed(1)} s)${err ? `\n        ${err.message.split("\n")[0]}` : ""}`);
+      };
+      runner.on("start", () => { total = runner.total; progress(`hil: ${total} scenario(s) on ${opts.target}`); });
+      runner.on("pass", (t) => record(t, "passed"));
+      runner.on("fail", (t, err: Error) => {
+        if (t.type !== "test") { results.push({ title: t.title, fullTitle: t.fullTitle(), suite: "", state: isInfrastructureError(err) ? "infra" : "failed", durationMs: 0, logs: [], laneTimeMs: 0, error: { name: err.name, message: err.message } }); progress(`hook failed: ${t.fullTitle()}: ${err.message}`); return; }
+        record(t as Mocha.Test, isInfrastructureError(err) ? "infra" : "failed", err);
+      });
+      runner.on("pending", (t) => record(t, "skipped"));
+    }
+  }
+  if (preflight.length) results.push(...preflight);
+  const mocha = new Mocha({ reporter: Progress as unknown as Mocha.ReporterConstructor, timeout: 60_000, ...(opts.grep ? { grep: opts.grep } : {}) });
+  for (const f of files) mocha.addFile(f);
+  try {
+    await mocha.loadFilesAsync();
+    if (!preflight.length) await new Promise<void>((res) => mocha.run(() => res()));
+  } finally {
+    if (cloud) await (await cloud.catch(() => undefined))?.close().catch(() => {});
+    setRunContext(undefined);
+    mocha.dispose();
+  }
+  const wallMs = Date.now() - started;
+  const n = (s: ScenarioResult["state"]) => results.filter((r) => r.state === s).length;
+  const summary: RunSummary = {
+    results, passed: n("passed"), failed: n("failed"), infra: n("infra"), skipped: n("skipped"), wallMs,
+    laneTimeMs: results.reduce((a, r) => a + r.laneTimeMs, 0),
+    exitCode: n("infra") ? 2 : n("failed") ? 1 : 0,
+  };
+  if (opts.junit) {
+    const { junitXml } = await import("../report/junit");
+    mkdirSync(dirname(resolve(opts.junit)), { recursive: true });
+    writeFileSync(opts.junit, junitXml(results, { name: `syspark hil (${opts.target})`, wallMs }));
+  }
+  if (opts.html) {
+    const { htmlReport } = await import("../report/html");
+    mkdirSync(dirname(resolve(opts.html)), { recursive: true });
+    writeFileSync(opts.html, htmlReport(results, { title: `SysPark HIL report (${opts.target})`, target: opts.target, wallMs, htmlPath: resolve(opts.html) }));
+  }
+  progress(`hil: ${summary.passed} passed, ${summary.failed} failed, ${summary.infra} infrastructure error(s), ${summary.skipped} skipped in ${(wallMs / 1000).toFixed(1)} s`);
+  return summary;
+}

@@ -1,0 +1,65 @@
+/** Safety and field faults: the safety core and the executor, seen through the whole lane. */
+import { expect } from "chai";
+import { scenario } from "../harness/context";
+import { assertExitCompletes } from "./payment.scenario";
+
+describe("safety", () => {
+  scenario("obstruction while closing reverses the boom", { lanes: ["L1"], simOnly: true }, async (h) => {
+    await h.vehicleArrives("L1", { minutesAgo: 2 });
+    await h.vehiclePasses("L1", 20_000);
+    await h.waitBarrier("L1", "closing", 15_000);
+    const sim = h.lane("L1").sim!;
+    await h.waitUntil(() => sim.barrier.boomPct < 70, 5000, "the boom to come down");
+    h.obstruct("L1", true);
+    await h.waitUntil(() => sim.barrier.motor.motorUp, 3000, "the motor to reverse (up)");
+    expect(sim.barrier.motor.motorDown, "never both directions").to.equal(false);
+    await h.waitUntil(() => sim.barrier.boomPct >= 95, 8000, "the boom back up");
+    h.obstruct("L1", false);
+    await h.waitBarrier("L1", "closed", 20_000);
+    expect(h.timeline.lanes.L1.some((s) => s.motorDown) && h.timeline.lanes.L1.filter((s) => s.motorUp).length > 0).to.equal(true);
+  });
+
+  scenario("emergency input gives a free exit", { lanes: ["L1"], simOnly: true }, async (h) => {
+    await h.vehicleArrives("L1", { minutesAgo: 120 });
+    await h.waitPhase("L1", "awaiting_payment");
+    h.emergency("L1", true);
+    const sim = h.lane("L1").sim!;
+    await h.waitUntil(() => sim.barrier.boomPct >= 95, 10_000, "the boom up on emergency");
+    await h.waitUntil(() => h.seen("sensor_gate/error", "L1").length > 0 || h.snapshot("L1").barrier_state !== "closed", 5000, "the emergency reported");
+    h.emergency("L1", false);
+  });
+
+  scenario("motor stall: fault, then operator reset", { lanes: ["L1"], simOnly: true }, async (h) => {
+    h.jam("L1", true);
+    await h.vehicleArrives("L1", { minutesAgo: 2 });
+    await h.waitUntil(() => h.snapshot("L1").barrier_state === "fault" || h.phase("L1") === "fault", 15_000, "the executor fault");
+    const sim = h.lane("L1").sim!;
+    expect(sim.barrier.motor.motorUp || sim.barrier.motor.motorDown, "motor off in fault").to.equal(false);
+    await h.waitUntil(() => h.seen("sensor_gate/error", "L1").length > 0, 5000, "parking/sensor_gate/error");
+    h.jam("L1", false);
+    expect(h.timeline.lanes.L1.some((s) => s.fault)).to.equal(true);
+  });
+
+  scenario("heartbeat loss puts the core in its safe state", { lanes: ["L1"], simOnly: true }, async (h) => {
+    const sim = h.lane("L1").sim!;
+    h.freezeHeartbeat("L1", true);
+    await h.waitUntil(() => sim.barrier.coreState === "SAFE", 10_000, "core SAFE");
+    expect(sim.barrier.motor.motorUp || sim.barrier.motor.motorDown).to.equal(false);
+    h.freezeHeartbeat("L1", false);
+  });
+
+  scenario("serial noise and corrupted frames are dropped, the exit still works", { lanes: ["L1"] }, async (h) => {
+    h.serialNoise("L1", "exit");
+    h.serialNoise("L1", "barrier");
+    await h.vehicleArrives("L1", { minutesAgo: 2 });
+    await h.waitUntil(() => h.seen("payment/success", "L1").length > 0, 10_000, "payment/success");
+    await assertExitCompletes(h, "L1", String(h.seen("payment/success", "L1")[0].session_id));
+    expect(h.lane("L1").exitDut.garbage.length, "the noise is in the DUT log").to.be.at.least(3);
+  });
+
+  scenario("two lanes at once", { lanes: ["L1", "L2"] }, async (h) => {
+    await Promise.all([h.vehicleArrives("L1", { minutesAgo: 2 }), h.vehicleArrives("L2", { minutesAgo: 3 })]);
+    await h.waitUntil(() => h.seen("payment/success", "L1").length > 0 && h.seen("payment/success", "L2").length > 0, 15_000, "both lanes authorised");
+    await Promise.all(["L1", "L2"].map((l) => assertExitCompletes(h, l, String(h.seen("payment/success", l)[0].session_id))));
+  });
+});

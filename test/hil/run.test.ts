@@ -1,0 +1,102 @@
+/**
+ * `syspark hil run` end to end, as CI runs it: a few scenarios on `sim` (real firmware on socat
+ * ptys, gateway, cloud, Stripe emulator), JUnit XML and the HTML report with its timing
+ * diagrams, checked in headless Chromium; and a rig whose port is missing, reported as an
+ * infrastructure error apart from test failures.
+ */
+import { expect } from "chai";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { requireToolOrSkip } from "../../host/tools";
+
+function syspark(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn("node", ["bin/syspark.js", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "", stderr = "";
+    p.stdout.on("data", (d: Buffer) => { stdout += d.toString(); });
+    p.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
+    p.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe("syspark hil run", function () {
+  this.timeout(120_000);
+  let dir: string;
+  before(() => { dir = mkdtempSync(join(tmpdir(), "syspark-hil-")); });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("runs scenarios on sim and writes JUnit XML, the HTML report with timing diagrams, and one log per DUT", async function () {
+    requireToolOrSkip(this, "socat");
+    const junit = join(dir, "out.xml"), html = join(dir, "out.html");
+    const r = await syspark(["hil", "run", "--target", "sim", "--grep", "leaves before paying|heartbeat loss|motor stall", "--junit", junit, "--html", html]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stderr).to.match(/hil: 3 scenario\(s\) on sim/);
+    expect(r.stderr).to.match(/\[ 3\/3\] ok/);
+    const xml = readFileSync(junit, "utf8");
+    expect(xml).to.match(/<testsuite name="syspark hil \(sim\)" tests="3" failures="0" errors="0" skipped="0"/);
+    expect(xml).to.include('name="vehicle leaves before paying"');
+    const page = readFileSync(html, "utf8");
+    expect((page.match(/<svg /g) ?? []).length, "one diagram per scenario").to.equal(3);
+    expect(page).to.include('data-row="barrier"').and.include('data-row="motor up"').and.include('data-row="mqtt"');
+    expect(page).to.not.match(/<script|https?:\/\/(?!www\.w3\.org)/);
+    const logLinks = [...page.matchAll(/href="([^"]+\.log)"/g)].map((m) => m[1]);
+    expect(logLinks).to.have.length(6);
+    for (const l of logLinks) expect(statSync(join(dir, l)).size, l).to.be.greaterThan(100);
+    const exitLog = readFileSync(join(dir, logLinks.find((l) => l.includes("leaves-before-paying") && l.endsWith("L1-exit.log"))!), "utf8");
+    expect(exitLog).to.match(/rx \d+ PAY_REQ session=/).and.match(/tx \d+ HELLO kind="exit-controller"/);
+
+    requireToolOrSkip(this, "chromium");
+    const { chromium } = await import("playwright-core");
+    const browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    });
+    try {
+      const ctx = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+      const requests: string[] = [];
+      ctx.on("request", (req) => { if (!req.url().startsWith("file:")) requests.push(req.url()); });
+      const p = await ctx.newPage();
+      await p.goto(`file://${html}`);
+      expect(await p.locator("#summary").innerText()).to.match(/3 passed · 0 failed · 0 infrastructure errors/);
+      const svg = p.locator("section.scenario svg.timeline").first();
+      const box = await svg.boundingBox();
+      expect(box && box.width > 600 && box.height > 150, `diagram drawn: ${JSON.stringify(box)}`).to.equal(true);
+      expect(await p.locator('section.scenario polyline[data-row="barrier"]').count()).to.equal(3);
+      const shot = join(dir, "report.png");
+      await p.screenshot({ path: shot, fullPage: true });
+      expect(statSync(shot).size).to.be.greaterThan(20_000);
+      expect(requests, "the report loads nothing from the network").to.deep.equal([]);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it("reports a rig port that does not exist as an infrastructure error (exit 2), apart from failures", async () => {
+    const rig = join(dir, "rig.json");
+    writeFileSync(rig, JSON.stringify({ name: "missing", boards: [
+      { kind: "exit-controller", lane: "L1", port: join(dir, "no-such-tty-1") },
+      { kind: "barrier-executor", lane: "L1", port: join(dir, "no-such-tty-2"), reset: { method: "rts" } },
+    ] }));
+    const junit = join(dir, "rig.xml"), html = join(dir, "rig.html");
+    const r = await syspark(["hil", "run", "--target", "rig", "--rig", rig, "--junit", junit, "--html", html]);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.match(/INFR exit-controller of lane L1: serial port .*no-such-tty-1 does not exist/);
+    expect(readFileSync(junit, "utf8")).to.match(/errors="2"/).and.match(/<error message="[^"]*no-such-tty-1[^"]*" type="InfrastructureError">/).and.not.match(/<failure/);
+    expect(readFileSync(html, "utf8")).to.include('id="infrastructure"');
+  });
+
+  it("refuses bad options and rig files with precise messages", async () => {
+    const noRig = await syspark(["hil", "run", "--target", "rig"]);
+    expect(noRig.code).to.not.equal(0);
+    expect(noRig.stderr).to.match(/--target rig needs --rig <rig.json>/);
+    const badTarget = await syspark(["hil", "run", "--target", "lab"]);
+    expect(badTarget.stderr).to.match(/--target must be sim or rig, got "lab"/);
+    const bad = join(dir, "bad-rig.json");
+    writeFileSync(bad, JSON.stringify({ name: "b", boards: [{ kind: "exit-controller", lane: "L1", port: "/dev/x", baud: 7 }] }));
+    const badRig = await syspark(["hil", "run", "--target", "rig", "--rig", bad]);
+    expect(badRig.code).to.equal(1);
+    expect(badRig.stderr).to.match(/boards\[0\]\.baud: baud must be a standard rate/);
+  });
+});
