@@ -32,7 +32,7 @@ export class Dut {
   private waiters = new Set<() => void>();
 
   /** `name` e.g. "L1-exit"; rx = received by the board (from the gateway), tx = sent by the board. */
-  constructor(readonly name: string, readonly logPath: string, private readonly t0: () => number) {
+  constructor(readonly name: string, readonly logPath: string, private readonly t0: () => number, private readonly onLine?: (line: DutLine) => void) {
     mkdirSync(dirname(logPath), { recursive: true });
     writeFileSync(logPath, `# ${name}: serial log (rx = gateway → board, tx = board → gateway)\n`);
   }
@@ -111,6 +111,7 @@ export class Dut {
     this.lines.push(line);
     if (this.lines.length > 20_000) this.lines.shift();
     appendFileSync(this.logPath, `${(t / 1000).toFixed(3).padStart(9)} ${dir} ${line.text}\n`);
+    this.onLine?.(line);
     for (const w of [...this.waiters]) w();
   }
 }

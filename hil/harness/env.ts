@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Logger } from "pino";
 import { startCloud, type CloudHandle, DEMO_SITE } from "../../cloud/server/index";
-import { siteTopic } from "../../contracts/mqtt-topics";
+import { encodePayload, siteTopic, toCloudTopic, TOPICS, type Payload, type TopicKey } from "../../contracts/mqtt-topics";
 import { parseSiteConfig } from "../../gateway/config/load";
 import type { Phase } from "../../gateway/lane/orchestrator";
 import { startGateway, type Gateway } from "../../gateway/runtime";
@@ -28,7 +28,7 @@ import { SimulatedExitController } from "../sim/exit-controller-sim";
 import { memoryCable, openSerialTransport, type SimTransport } from "../sim/sim-device";
 import { RealClock } from "../sim/virtual-clock";
 import type { Rig, RigBoard } from "../rig/schema";
-import { Dut, type TappedTransport } from "./dut";
+import { Dut, type DutLine, type TappedTransport } from "./dut";
 import { infra, InfrastructureError } from "./errors";
 import { TcpProxy } from "./tcp-proxy";
 import { Timeline } from "./timeline";
@@ -42,7 +42,7 @@ export interface HilCloud {
 
 export async function startHilCloud(logger: Logger = silentLogger): Promise<HilCloud> {
   const cloud = await infra("starting the cloud (PGlite, MQTT broker, Stripe emulator)", () =>
-    startCloud({ port: 0, host: "127.0.0.1", mqttPort: 0, seedDemo: true, createFirstAdmin: false, logger }));
+    startCloud({ port: 0, host: "127.0.0.1", mqttPort: 0, seedDemo: true, createFirstAdmin: true, logger }));
   return { cloud, close: () => cloud.close() };
 }
 
@@ -96,6 +96,8 @@ export class LaneSet {
   private gatewayTransports = new Map<string, SimTransport>();
   private sampler: NodeJS.Timeout | undefined;
   private plates = 0;
+  /** The key the gateway checks access lists with (the cloud signs them with it). */
+  readonly aclKey = randomBytes(24).toString("hex");
   private constructor(readonly hc: HilCloud, readonly options: LaneSetOptions) {}
 
   get cloud(): CloudHandle { return this.hc.cloud; }
@@ -130,7 +132,8 @@ export class LaneSet {
     const fields = new Map<string, LaneField>();
     const sims = new Map<string, Lane["sim"]>();
     const duts = new Map<string, { exit: Dut; barrier: Dut; exitLink?: TappedTransport; barrierLink?: TappedTransport }>();
-    for (const id of o.lanes) duts.set(id, { exit: new Dut(`${id}-exit`, join(o.dir, `${id}-exit.log`), t0), barrier: new Dut(`${id}-barrier`, join(o.dir, `${id}-barrier.log`), t0) });
+    const onLine = (lane: string) => (l: DutLine) => { if (l.type !== "HB" && l.type !== "ACK") this.timeline.event("serial", `${l.dir} ${l.text}`, lane); };
+    for (const id of o.lanes) duts.set(id, { exit: new Dut(`${id}-exit`, join(o.dir, `${id}-exit.log`), t0, onLine(id)), barrier: new Dut(`${id}-barrier`, join(o.dir, `${id}-barrier.log`), t0, onLine(id)) });
 
     if (o.target === "sim") {
       const usePty = o.links === "pty" || (o.links !== "memory" && which("socat") !== undefined);
@@ -176,7 +179,7 @@ export class LaneSet {
       for (const id of o.lanes) fields.set(id, io.field(id, (board) => this.resetRigBoard(id, board)));
     }
 
-    const aclKey = randomBytes(24).toString("hex");
+    const aclKey = this.aclKey;
     const config = parseSiteConfig({
       site_id: DEMO_SITE.siteId, name: DEMO_SITE.name, data_dir: join(o.dir, "gateway"),
       lanes: o.lanes.map((id) => ({ id, exit_controller: { port: `harness:${id}:exit` }, barrier_executor: { port: `harness:${id}:barrier` } })),
@@ -278,19 +281,49 @@ export class LaneSet {
   fault(text: string, lane?: string): void { this.timeline.event("fault", text, lane); }
 
   /** A car that entered `minutesAgo` drives onto the exit loop of `laneId`; the exit camera reads its plate. */
-  async vehicleArrives(laneId: string, opts: { minutesAgo?: number; plate?: string; readPlate?: boolean } = {}): Promise<string> {
+  async vehicleArrives(laneId: string, opts: { minutesAgo?: number; plate?: string; readPlate?: boolean; entry?: boolean } = {}): Promise<string> {
     const lane = this.lane(laneId);
     const plate = opts.plate ?? `HIL-${String(++this.plates).padStart(3, "0")}-${randomBytes(2).toString("hex").toUpperCase()}`;
     const minutesAgo = opts.minutesAgo ?? 30;
     this.step(`vehicle ${plate} arrives (entered ${minutesAgo} min ago)`, laneId);
-    await this.gateway.services.emitEvent("entry", { ts: Date.now() - minutesAgo * 60_000, src: `gw-${DEMO_SITE.siteId}`, event_id: `hil-entry-${Date.now().toString(36)}-${this.plates}-${randomBytes(2).toString("hex")}`, lane_id: "E1", identity: { method: "plate", value: plate } });
-    await this.waitUntil(async () => (await this.cloud.db.sql`select 1 from sessions where identity_value = ${plate.toUpperCase().replace(/[^A-Z0-9]/g, "")}`.catch(() => [])).length > 0, 5000, `the cloud to open a session for ${plate}`).catch(() => new Promise((r) => setTimeout(r, 500)));
+    if (opts.entry !== false) await this.recordEntry(plate, minutesAgo);
     lane.vehicle = { phase: "at_loop", plate };
     lane.field.presence(true);
     if (opts.readPlate !== false) {
       await this.gateway.services.siteBroker.publish(siteTopic("lprPlate"), JSON.stringify({ ts: Date.now(), src: `lpr-${laneId}`, lane_id: laneId, plate, confidence: 0.97 }), { qos: 1, retain: false });
     }
     return plate;
+  }
+
+  /** The entry lane saw the car come in `minutesAgo` (a session in the cloud). */
+  private async recordEntry(plate: string, minutesAgo: number): Promise<void> {
+    await this.gateway.services.emitEvent("entry", { ts: Date.now() - minutesAgo * 60_000, src: `gw-${DEMO_SITE.siteId}`, event_id: `hil-entry-${Date.now().toString(36)}-${this.plates}-${randomBytes(2).toString("hex")}`, lane_id: "E1", identity: { method: "plate", value: plate } });
+    await this.waitUntil(async () => (await this.cloud.db.sql`select 1 from sessions where identity_value = ${plate.toUpperCase().replace(/[^A-Z0-9]/g, "")}`.catch(() => [])).length > 0, 5000, `the cloud to open a session for ${plate}`).catch(() => new Promise((r) => setTimeout(r, 500)));
+  }
+
+  /** Publish a cloud → site message on the cloud broker (as the cloud would), signed ACLs included. */
+  async publishFromCloud<K extends TopicKey>(key: K, payload: Payload<K>): Promise<void> {
+    const mqtt = await import("mqtt");
+    const c = await mqtt.connectAsync(this.cloud.mqttUrl, { protocolVersion: 4 });
+    try {
+      await c.publishAsync(toCloudTopic(DEMO_SITE.siteId, TOPICS[key].topic), encodePayload(key, payload), { qos: 1 });
+    } finally {
+      await c.endAsync();
+    }
+  }
+
+  /** An operator (the cloud's first admin) logs in and overrides the lane through the cloud API (audited). */
+  async operatorOverride(laneId: string, action: "open" | "reset", reason: string): Promise<Record<string, unknown>> {
+    const admin = this.cloud.firstAdmin;
+    if (!admin) throw new InfrastructureError("the cloud has no first admin to log in with");
+    this.step(`operator ${action}: ${reason}`, laneId);
+    const login = await fetch(`${this.cloud.url}/api/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(admin) });
+    if (!login.ok) throw new Error(`operator login: ${login.status} ${await login.text()}`);
+    const { token } = (await login.json()) as { token: string };
+    const r = await fetch(`${this.cloud.url}/api/lanes/${laneId}/override`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ action, reason }) });
+    const body = (await r.json()) as Record<string, unknown>;
+    if (!r.ok) throw new Error(`override ${action} on ${laneId}: ${r.status} ${JSON.stringify(body)}`);
+    return body;
   }
 
   /** The driver reverses away from the pay station without paying. */

@@ -36,8 +36,12 @@ describe("safety", () => {
     const sim = h.lane("L1").sim!;
     expect(sim.barrier.motor.motorUp || sim.barrier.motor.motorDown, "motor off in fault").to.equal(false);
     await h.waitUntil(() => h.seen("sensor_gate/error", "L1").length > 0, 5000, "parking/sensor_gate/error");
-    h.jam("L1", false);
     expect(h.timeline.lanes.L1.some((s) => s.fault)).to.equal(true);
+    // Automatic commands stay blocked until an operator resets, once the cause is gone.
+    h.jam("L1", false);
+    await h.operatorOverride("L1", "reset", "jam cleared by the technician");
+    await h.waitUntil(() => sim.barrier.coreState !== "FAULT" && h.snapshot("L1").barrier_state !== "fault", 15_000, "the fault cleared by the reset");
+    expect(h.seen("barriere/cmd", "L1").map((c) => c.cmd)).to.include("reset");
   });
 
   scenario("heartbeat loss puts the core in its safe state", { lanes: ["L1"], simOnly: true }, async (h) => {

@@ -1,0 +1,97 @@
+/** Degraded modes (ARCHITECTURE §4): the cloud unreachable, an operator's override, a board reset, a replayed webhook. */
+import { expect } from "chai";
+import { hashPassword } from "../../gateway/broker/passwords";
+import { signAcl } from "../../gateway/lane/access-list";
+import { scenario } from "../harness/context";
+import type { LaneSet } from "../harness/env";
+import { assertExitCompletes } from "./payment.scenario";
+
+/** Boom up, car through, boom down — for exits the site decided on its own. */
+async function assertOfflineExit(h: LaneSet, lane: string, decidedBy: string, from: number): Promise<void> {
+  await h.lane(lane).barrierDut.expect(/^rx \d+ OPEN\b/, 10_000, from);
+  await h.waitUntil(() => h.snapshot(lane).decided_by === decidedBy || h.seen("exit/done", lane).some((m) => m.decided_by === decidedBy), 10_000, `an exit decided by ${decidedBy}`);
+  await h.vehiclePasses(lane, 15_000);
+  await h.waitBarrier(lane, "closed", 20_000);
+}
+
+describe("degraded modes", () => {
+  scenario("cloud unreachable: trusted badge and PIN exits, then resynchronisation (nothing lost)", { lanes: ["L1"], offlineAfterS: 1, timeoutMs: 90_000 }, async (h) => {
+    const acl = { ts: Date.now(), src: "cloud", version: 1, entries: [
+      { kind: "badge" as const, id: "04A21F9C3B", label: "night staff" },
+      { kind: "pin" as const, id: "pin-42", pin_hash: hashPassword("2468", { N: 1024 }) },
+    ] };
+    await h.publishFromCloud("aclFull", { ...acl, sig: signAcl(acl, h.aclKey) });
+    await h.waitUntil(() => h.gateway.acl.version === 1, 10_000, "the access list synced to the site");
+    await h.cloudBrokerDown();
+    await h.waitUntil(() => !h.snapshot("L1").cloud_online, 10_000, "the site offline");
+
+    await h.vehicleArrives("L1", { entry: false, readPlate: false });
+    await h.waitPhase("L1", "identifying");
+    let from = h.lane("L1").barrierDut.lines.length;
+    h.presentBadge("L1", "04A21F9C3B");
+    await assertOfflineExit(h, "L1", "offline_badge", from);
+    await h.sleep(3500); // "Merci", then the next car
+    await h.vehicleArrives("L1", { entry: false, readPlate: false });
+    await h.waitPhase("L1", "identifying");
+    from = h.lane("L1").barrierDut.lines.length;
+    await h.enterPin("L1", "2468#");
+    await assertOfflineExit(h, "L1", "offline_pin", from);
+    expect(h.lane("L1").barrierDut.frames("OPEN", "rx").map((l) => l.raw.split(" ")[0])).to.satisfy((s: string[]) => new Set(s).size === 2);
+    expect(h.gateway.services.outbox.depth, "events queued while offline").to.be.greaterThan(0);
+    const done = h.seen("exit/done", "L1").map((m) => String(m.event_id));
+
+    await h.cloudBrokerUp();
+    await h.waitUntil(() => h.gateway.services.outbox.depth === 0, 20_000, "the outbox drained to the cloud");
+    await h.waitUntil(async () => (await h.cloud.db.sql`select 1 from audit_pending where payload->>'event_id' = any(${done}) union all select 1 from audit_log where payload->>'event_id' = any(${done})`).length >= 2, 15_000, "both offline exits recorded by the cloud (audit rows)");
+    expect(h.seen("exit/done", "L1").map((m) => m.decided_by)).to.deep.equal(["offline_badge", "offline_pin"]);
+  });
+
+  scenario("operator override with reason opens the lane (audited)", { lanes: ["L1"] }, async (h) => {
+    await h.vehicleArrives("L1", { minutesAgo: 60 });
+    await h.waitPhase("L1", "awaiting_payment");
+    const r = await h.operatorOverride("L1", "open", "driver lost card, paid at the desk");
+    await h.lane("L1").barrierDut.expect(/^rx \d+ OPEN\b/, 10_000);
+    await h.waitUntil(() => h.seen("barriere/ack", "L1").length > 0 || h.seen("exit/done", "L1").length > 0, 15_000, "the override acknowledged");
+    await h.vehiclePasses("L1");
+    await h.waitBarrier("L1", "closed", 20_000);
+    const cmd = h.seen("barriere/cmd", "L1")[0];
+    expect(cmd).to.deep.include({ cmd: "open", reason: "driver lost card, paid at the desk", operator: "admin" });
+    const rows = await h.cloud.db.sql<{ kind: string }[]>`select kind from audit_pending where kind = 'override.open' union all select kind from audit_log where kind = 'override.open'`;
+    expect(rows.length, `override audited (${JSON.stringify(r)})`).to.be.greaterThan(0);
+  });
+
+  scenario("board reset mid-exit: the exit controller reboots while the driver pays", { lanes: ["L1"] }, async (h) => {
+    await h.vehicleArrives("L1", { minutesAgo: 40 });
+    await h.waitPhase("L1", "awaiting_payment");
+    const req = await h.paymentRequest("L1");
+    const mark = h.lane("L1").exitDut.lines.length;
+    await h.resetBoard("L1", "exit");
+    await h.lane("L1").exitDut.expect(/^tx \d+ HELLO kind="exit-controller".*boot="2"/, 10_000, mark);
+    await h.lane("L1").exitDut.expect(/^rx \d+ PAY_REQ session=/, 15_000, mark);
+    await h.payWithCard("L1");
+    await assertExitCompletes(h, "L1", String(req.session_id));
+  });
+
+  scenario("replayed Stripe webhook acts once", { lanes: ["L1"] }, async (h) => {
+    await h.vehicleArrives("L1", { minutesAgo: 50 });
+    await h.waitPhase("L1", "awaiting_payment");
+    const req = await h.paymentRequest("L1");
+    await h.payWithCard("L1");
+    await assertExitCompletes(h, "L1", String(req.session_id));
+    const emulator = h.cloud.emulator;
+    if (!emulator) throw new Error("this scenario needs the Stripe test emulator");
+    const succeeded = [...emulator.events()].reverse().find((e) => e.type === "payment_intent.succeeded" || e.type === "charge.succeeded");
+    expect(succeeded, "a succeeded event was sent").to.not.equal(undefined);
+    const before = { success: h.seen("payment/success", "L1").length, audit: (await h.auditKinds(String(req.session_id))).length };
+    h.step(`Stripe replays ${succeeded!.id}`);
+    const delivery = await emulator.resendEvent(succeeded!.id);
+    expect(delivery.resend).to.equal(true);
+    await h.sleep(800);
+    expect(h.seen("payment/success", "L1").length, "no second payment/success").to.equal(before.success);
+    expect(h.lane("L1").barrierDut.frames("OPEN", "rx").map((l) => l.raw.split(" ")[0])).to.satisfy((s: string[]) => new Set(s).size === 1);
+    expect(await h.sessionStatus(String(req.session_id))).to.equal("closed");
+    const after = await h.auditKinds(String(req.session_id));
+    expect(after.filter((k) => k === "payment.validated" || k === "payment.paid").length, `audit: ${after.join(", ")}`).to.be.at.most(1);
+    expect(after.length - before.audit, "at most a webhook-duplicate row").to.be.at.most(1);
+  });
+});
