@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { intOption } from "../main";
 
 export function register(program: Command): void {
   const hil = program.command("hil").description("hardware-in-the-loop harness: scenarios against simulated boards or a rig of real boards");
@@ -41,5 +42,21 @@ export function register(program: Command): void {
       });
       if (summary.results.length === 0) console.error(`syspark hil: no scenario matches${opts.grep ? ` --grep ${opts.grep}` : ""}`);
       process.exitCode = summary.exitCode;
+    });
+
+  hil
+    .command("sim-rig")
+    .description("serve a rig of simulated boards on socat ptys (with an I/O emulator and a file power switch) and write its rig file, to try --target rig without hardware")
+    .option("--dir <dir>", "where the ptys, power files and rig.json go", ".data/sim-rig")
+    .option("--lanes <n>", "number of lanes", intOption("--lanes", 1, 8), 1)
+    .action(async (opts: { dir: string; lanes: number }) => {
+      const { startSimRig } = await import("../../hil/rig/sim-rig");
+      const rig = await startSimRig(opts.dir, Array.from({ length: opts.lanes }, (_, i) => `L${i + 1}`));
+      console.log(`simulated rig up: ${rig.rigPath}
+  run: syspark hil run --target rig --rig ${rig.rigPath}
+  (Ctrl-C to stop)`);
+      const stop = async () => { await rig.close(); process.exit(0); };
+      process.on("SIGINT", () => void stop());
+      process.on("SIGTERM", () => void stop());
     });
 }
