@@ -121,7 +121,6 @@ export class LaneSet {
 
   private async boot(): Promise<void> {
     const o = this.options;
-    const log = o.logger ?? silentLogger;
     mkdirSync(o.dir, { recursive: true });
     const u = new URL(this.cloud.mqttUrl);
     this.proxy = new TcpProxy({ host: u.hostname, port: Number(u.port) });
@@ -155,6 +154,7 @@ export class LaneSet {
           }
           boardEnds[board] = (board === "exit" ? d.exit : d.barrier).tap(boardEnd);
           this.gatewayTransports.set(`${id}/${board}`, gatewayEnd);
+          this.closers.push(() => gatewayEnd.close());
         }
         d.exitLink = boardEnds.exit; d.barrierLink = boardEnds.barrier;
       }
@@ -169,6 +169,7 @@ export class LaneSet {
           const t = await infra(`opening ${spec.port} (${spec.kind} of lane ${id})`, () => openSerialTransport(spec.port, spec.baud));
           const tapped = (board === "exit" ? d.exit : d.barrier).tapGatewaySide(t);
           this.gatewayTransports.set(`${id}/${board}`, tapped);
+          this.closers.push(() => tapped.close());
           if (board === "exit") d.exitLink = tapped; else d.barrierLink = tapped;
           this.rigPorts.set(`${id}/${board}`, { spec, port: t.port });
         }
@@ -179,7 +180,6 @@ export class LaneSet {
       for (const id of o.lanes) fields.set(id, io.field(id, (board) => this.resetRigBoard(id, board)));
     }
 
-    const aclKey = this.aclKey;
     const config = parseSiteConfig({
       site_id: DEMO_SITE.siteId, name: DEMO_SITE.name, data_dir: join(o.dir, "gateway"),
       lanes: o.lanes.map((id) => ({ id, exit_controller: { port: `harness:${id}:exit` }, barrier_executor: { port: `harness:${id}:barrier` } })),
@@ -188,19 +188,10 @@ export class LaneSet {
       bridge: { heartbeat_s: 30 },
       offline_policy: { offline_after_s: o.offlineAfterS ?? 2 },
     });
-    this.gateway = await infra("starting the gateway", () => startGateway(config, {
-      siteBrokerPort: 0, logger: log, env: { ...process.env, SYSPARK_ACL_HMAC_KEY: aclKey },
-      transports: (id, board) => this.gatewayTransports.get(`${id}/${board}`),
-    }));
+    this.config = config;
+    await this.startGatewayInstance(1);
     this.closers.push(() => this.gateway.close(true));
-    const unsub = await this.gateway.services.siteBroker.subscribe("parking/#", (topic, payload) => {
-      let parsed: Record<string, unknown>;
-      try { parsed = JSON.parse(payload.toString()) as Record<string, unknown>; } catch { parsed = { raw: payload.toString().slice(0, 200) }; }
-      this.mqtt.push({ t: this.timeline.now(), topic, payload: parsed });
-      const lane = typeof parsed.lane_id === "string" ? parsed.lane_id : undefined;
-      if (!topic.endsWith("/heartbeat") && !topic.endsWith("lane/state")) this.timeline.event("mqtt", `${topic} ${summary(parsed)}`, lane);
-    });
-    this.closers.push(() => unsub());
+    this.closers.push(() => this.unsubscribeRecorder());
 
     if (o.target === "sim") {
       for (const id of o.lanes) {
@@ -220,6 +211,37 @@ export class LaneSet {
     this.closers.push(async () => clearInterval(this.sampler));
     await this.waitUntil(() => this.gateway.services.bridge.connected, 10_000, "the gateway's bridge to connect to the cloud broker");
     for (const id of o.lanes) await this.waitUntil(() => { const s = this.gateway.lanes.get(id)!.snapshot(); return s.exit_link && s.barrier_link; }, 10_000, `both board links of lane ${id} to come up`, true);
+  }
+
+  private config!: ReturnType<typeof parseSiteConfig>;
+  private unsubscribeRecorder: () => Promise<void> = async () => {};
+
+  private async startGatewayInstance(boot: number): Promise<void> {
+    // The gateway closes its transports on shutdown; the harness keeps the links (a restarted
+    // gateway finds the same cables), so it hands the gateway a view whose close only detaches.
+    const view = (t: SimTransport): SimTransport => ({ write: (b) => t.write(b), setReceiver: (r) => t.setReceiver(r), close: async () => t.setReceiver(() => {}) });
+    this.gateway = await infra("starting the gateway", () => startGateway(this.config, {
+      siteBrokerPort: 0, logger: this.options.logger ?? silentLogger, env: { ...process.env, SYSPARK_ACL_HMAC_KEY: this.aclKey }, boot,
+      transports: (id, board) => { const t = this.gatewayTransports.get(`${id}/${board}`); return t ? view(t) : undefined; },
+    }));
+    this.unsubscribeRecorder = await this.gateway.services.siteBroker.subscribe("parking/#", (topic, payload) => {
+      let parsed: Record<string, unknown>;
+      try { parsed = JSON.parse(payload.toString()) as Record<string, unknown>; } catch { parsed = { raw: payload.toString().slice(0, 200) }; }
+      this.mqtt.push({ t: this.timeline.now(), topic, payload: parsed });
+      const lane = typeof parsed.lane_id === "string" ? parsed.lane_id : undefined;
+      if (!topic.endsWith("/heartbeat") && !/lane\/[^/]+\/state$/.test(topic)) this.timeline.event("mqtt", `${topic} ${summary(parsed)}`, lane);
+    });
+  }
+
+  private gatewayBoots = 1;
+
+  /** The gateway process dies (no graceful offline) and starts again on the same data directory and cables. */
+  async restartGateway(): Promise<void> {
+    this.fault("gateway restart");
+    await this.unsubscribeRecorder();
+    await this.gateway.close(false);
+    await this.startGatewayInstance(++this.gatewayBoots);
+    await this.waitUntil(() => this.gateway.services.bridge.connected, 10_000, "the restarted gateway's bridge to connect");
   }
 
   private rigPorts = new Map<string, { spec: RigBoard; port: import("serialport").SerialPort }>();

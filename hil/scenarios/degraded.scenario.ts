@@ -95,3 +95,31 @@ describe("degraded modes", () => {
     expect(after.length - before.audit, "at most a webhook-duplicate row").to.be.at.most(1);
   });
 });
+
+describe("site restarts", () => {
+  scenario("gateway restart mid-exit: the lane is re-driven and the paid car leaves", { lanes: ["L1"] }, async (h) => {
+    await h.vehicleArrives("L1", { minutesAgo: 35 });
+    await h.waitPhase("L1", "awaiting_payment");
+    const req = await h.paymentRequest("L1");
+    const mark = h.lane("L1").exitDut.lines.length;
+    await h.restartGateway();
+    await h.lane("L1").exitDut.expect(/^rx \d+ HELLO kind="gateway".*boot="2"/, 10_000, mark);
+    await h.waitUntil(() => h.snapshot("L1").exit_link && h.snapshot("L1").barrier_link, 10_000, "both links back");
+    await h.payWithCard("L1");
+    await assertExitCompletes(h, "L1", String(req.session_id));
+  });
+
+  scenario("cloud broker down while the driver pays: the success arrives after reconnection", { lanes: ["L1"], offlineAfterS: 30 }, async (h) => {
+    await h.vehicleArrives("L1", { minutesAgo: 25 });
+    await h.waitPhase("L1", "awaiting_payment");
+    const req = await h.paymentRequest("L1");
+    await h.cloudBrokerDown();
+    await h.waitUntil(() => !h.gateway.services.bridge.connected, 10_000, "the bridge disconnected");
+    const paid = await h.payWithCard("L1");
+    expect(paid.ok, "the driver pays on the cloud, which is up").to.equal(true);
+    await h.sleep(500);
+    expect(h.lane("L1").barrierDut.frames("OPEN", "rx"), "nothing opens while the site cannot hear the cloud").to.have.length(0);
+    await h.cloudBrokerUp();
+    await assertExitCompletes(h, "L1", String(req.session_id));
+  });
+});
