@@ -21,13 +21,15 @@ export function register(program: Command): void {
       if (!["auto", "pty", "memory"].includes(v)) throw new Error(`--links must be auto, pty or memory, got "${v}"`);
       return v;
     }, "auto")
+    .option("--speed <n>", "sim: run the boards and the plant n times faster than the wall clock (1-20; the gateway and the cloud stay on wall time)", intOption("--speed", 1, 20), 1)
     .option("--log-level <level>", "pino log level of the gateway and cloud", process.env.LOG_LEVEL ?? "silent")
-    .action(async (opts: { rig?: string; target: "sim" | "rig"; grep?: string; junit?: string; html?: string; links: "auto" | "pty" | "memory"; logLevel: string }) => {
+    .action(async (opts: { rig?: string; target: "sim" | "rig"; grep?: string; junit?: string; html?: string; links: "auto" | "pty" | "memory"; speed: number; logLevel: string }) => {
       const { runHil } = await import("../../hil/harness/runner");
       const { loadRig } = await import("../../hil/rig/schema");
       const { createLogger } = await import("../../host/log");
       const { isInfrastructureError } = await import("../../hil/harness/errors");
       if (opts.target === "rig" && !opts.rig) throw new Error("--target rig needs --rig <rig.json>");
+      if (opts.target === "rig" && opts.speed !== 1) throw new Error("--speed applies to --target sim only: real boards run in real time");
       let rig;
       try {
         rig = opts.rig ? loadRig(opts.rig) : undefined;
@@ -38,7 +40,7 @@ export function register(program: Command): void {
       }
       const summary = await runHil({
         target: opts.target, ...(rig ? { rig } : {}), ...(opts.grep ? { grep: opts.grep } : {}), ...(opts.junit ? { junit: opts.junit } : {}), ...(opts.html ? { html: opts.html } : {}),
-        links: opts.links, logger: createLogger("hil", opts.logLevel),
+        links: opts.links, speed: opts.speed, logger: createLogger("hil", opts.logLevel),
       });
       if (summary.results.length === 0) console.error(`syspark hil: no scenario matches${opts.grep ? ` --grep ${opts.grep}` : ""}`);
       process.exitCode = summary.exitCode;

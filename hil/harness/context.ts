@@ -33,6 +33,7 @@ export interface RunContext {
   cloud: () => Promise<HilCloud>;
   logger?: Logger;
   links?: "auto" | "pty" | "memory";
+  speed?: number;
   records: Map<string, ScenarioRecord>;
 }
 
@@ -55,12 +56,11 @@ export function scenario(title: string, needs: ScenarioNeeds, body: (h: LaneSet)
     const record: ScenarioRecord = { fullTitle, logs: [], laneTimeMs: 0 };
     ctx.records.set(fullTitle, record);
     const cloud = await ctx.cloud();
-    const set = await LaneSet.start(cloud, { target: ctx.target, lanes: needs.lanes, dir, ...(ctx.rig ? { rig: ctx.rig } : {}), ...(ctx.logger ? { logger: ctx.logger } : {}), ...(ctx.links ? { links: ctx.links } : {}), ...(needs.offlineAfterS ? { offlineAfterS: needs.offlineAfterS } : {}) });
-    const started = Date.now();
+    const set = await LaneSet.start(cloud, { target: ctx.target, lanes: needs.lanes, dir, ...(ctx.rig ? { rig: ctx.rig } : {}), ...(ctx.logger ? { logger: ctx.logger } : {}), ...(ctx.links ? { links: ctx.links } : {}), ...(needs.offlineAfterS ? { offlineAfterS: needs.offlineAfterS } : {}), ...(ctx.speed ? { speed: ctx.speed } : {}) });
     try {
       await body(set);
     } finally {
-      record.laneTimeMs = Date.now() - started;
+      record.laneTimeMs = set.laneTimeMs;
       record.timeline = set.timeline.data();
       for (const lane of set.lanes.values()) record.logs.push({ name: lane.exitDut.name, path: lane.exitDut.logPath }, { name: lane.barrierDut.name, path: lane.barrierDut.logPath });
       await set.close();

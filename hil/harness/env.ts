@@ -32,6 +32,8 @@ import { Dut, type DutLine, type TappedTransport } from "./dut";
 import { infra, InfrastructureError } from "./errors";
 import { TcpProxy } from "./tcp-proxy";
 import { Timeline } from "./timeline";
+import { linkConfigFor, ScaledClock } from "./scaled-clock";
+import type { BoardClock } from "../../firmware/common/io/board-host";
 
 export type Target = "sim" | "rig";
 
@@ -83,6 +85,8 @@ export interface LaneSetOptions {
   logger?: Logger;
   links?: "auto" | "pty" | "memory";
   offlineAfterS?: number;
+  /** sim: the boards and the plant run this many times faster than the wall clock (1 = real time). */
+  speed?: number;
 }
 
 export class LaneSet {
@@ -96,6 +100,10 @@ export class LaneSet {
   private gatewayTransports = new Map<string, SimTransport>();
   private sampler: NodeJS.Timeout | undefined;
   private plates = 0;
+  /** The boards' clock (sim: possibly faster than the wall clock). */
+  clock!: BoardClock;
+  speed = 1;
+  private readonly laneStart = Date.now();
   /** The key the gateway checks access lists with (the cloud signs them with it). */
   readonly aclKey = randomBytes(24).toString("hex");
   private constructor(readonly hc: HilCloud, readonly options: LaneSetOptions) {}
@@ -127,7 +135,11 @@ export class LaneSet {
     await infra("starting the cloud broker relay", () => this.proxy.start());
     this.closers.push(() => this.proxy.stop());
     const t0 = () => this.timeline.t0;
-    const clock = new RealClock();
+    const speed = o.target === "sim" ? o.speed ?? 1 : 1;
+    const clock = speed > 1 ? new ScaledClock(speed) : new RealClock();
+    this.clock = clock;
+    this.speed = speed;
+    const boardConfig = speed > 1 ? { link: linkConfigFor(speed) } : undefined;
     const fields = new Map<string, LaneField>();
     const sims = new Map<string, Lane["sim"]>();
     const duts = new Map<string, { exit: Dut; barrier: Dut; exitLink?: TappedTransport; barrierLink?: TappedTransport }>();
@@ -196,11 +208,11 @@ export class LaneSet {
     if (o.target === "sim") {
       for (const id of o.lanes) {
         const d = duts.get(id)!;
-        const exit = await SimulatedExitController.start({ transport: d.exitLink!, clock, lane: id });
-        const barrier = await SimulatedBarrierExecutor.start({ transport: d.barrierLink!, clock, lane: id });
+        const exit = await SimulatedExitController.start({ transport: d.exitLink!, clock, lane: id, ...(boardConfig ? { config: boardConfig } : {}) });
+        const barrier = await SimulatedBarrierExecutor.start({ transport: d.barrierLink!, clock, lane: id, ...(boardConfig ? { config: boardConfig } : {}) });
         this.closers.push(() => exit.close(), () => barrier.close());
         sims.set(id, { exit, barrier });
-        fields.set(id, simField(exit, barrier));
+        fields.set(id, simField(exit, barrier, speed));
       }
     }
     for (const id of o.lanes) {
@@ -276,9 +288,9 @@ export class LaneSet {
         lane.field.presence(false);
         lane.field.vehicleUnder(true);
         v.phase = "under_boom";
-        this.underSince.set(lane.id, Date.now());
+        this.underSince.set(lane.id, this.clock.now());
         this.timeline.event("step", "vehicle drives under the boom", lane.id);
-      } else if (v.phase === "under_boom" && Date.now() - (this.underSince.get(lane.id) ?? 0) >= 800) {
+      } else if (v.phase === "under_boom" && this.clock.now() - (this.underSince.get(lane.id) ?? 0) >= 800) {
         lane.field.vehicleUnder(false);
         v.phase = "gone";
         this.timeline.event("step", "vehicle has passed", lane.id);
@@ -459,7 +471,11 @@ export class LaneSet {
     }
   }
 
-  async sleep(ms: number): Promise<void> { await new Promise((r) => setTimeout(r, ms)); }
+  /** Wait `ms` of lane (board) time. */
+  async sleep(ms: number): Promise<void> { await new Promise((r) => setTimeout(r, ms / this.speed)); }
+
+  /** Lane time covered since the boards started, ms (wall time × speed on sim). */
+  get laneTimeMs(): number { return (Date.now() - this.laneStart) * this.speed; }
 
   async close(): Promise<void> {
     for (const c of this.closers.reverse()) await c().catch(() => {});
@@ -474,13 +490,15 @@ function rigBoard(rig: Rig, lane: string, board: "exit" | "barrier"): RigBoard {
   return b;
 }
 
-function simField(exit: SimulatedExitController, barrier: SimulatedBarrierExecutor): LaneField {
+function simField(exit: SimulatedExitController, barrier: SimulatedBarrierExecutor, speed: number): LaneField {
   let present = false, emergency = false;
   return {
     presence: (on) => { present = on; if (on) exit.vehicleArrives(); else exit.vehicleLeaves(); },
     vehicleUnder: (on) => barrier.vehicleUnder(on),
     badge: (uid) => exit.presentBadge(uid),
-    typeKeys: (keys) => exit.typeKeys(keys, (ms) => new Promise((r) => setTimeout(r, ms))),
+    // Key holds stay in wall time: at speed n a board-time hold would be a few ms of wall time,
+    // shorter than timer jitter under load (a faster clock makes a slower typist, which is fine).
+    typeKeys: (keys) => exit.typeKeys(keys, (ms) => new Promise((r) => setTimeout(r, ms * Math.min(speed, 2) / speed + 5))),
     jam: (on) => (on ? barrier.jam() : barrier.clearJam()),
     emergency: (on) => { emergency = on; barrier.emergency(on); },
     freezeHeartbeat: (on) => barrier.freezeHeartbeat(on),

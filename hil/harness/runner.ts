@@ -36,6 +36,8 @@ export interface RunOptions {
   reportDir?: string;
   logger?: Logger;
   links?: "auto" | "pty" | "memory";
+  /** sim: boards and plant this many times faster than the wall clock (gateway and cloud stay on wall time). */
+  speed?: number;
   /** Progress lines (stderr by default). */
   progress?: (line: string) => void;
   scenarioDir?: string;
@@ -63,7 +65,7 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
   let cloud: Promise<HilCloud> | undefined;
   setRunContext({
     target: opts.target, ...(opts.rig ? { rig: opts.rig } : {}), reportDir, records,
-    ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.links ? { links: opts.links } : {}),
+    ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.links ? { links: opts.links } : {}), ...(opts.speed ? { speed: opts.speed } : {}),
     cloud: () => {
       if (!cloud) {
         progress("  starting the cloud (embedded PostgreSQL, MQTT broker, Stripe emulator)…");

@@ -4,7 +4,7 @@ import { hashPassword } from "../../gateway/broker/passwords";
 import { signAcl } from "../../gateway/lane/access-list";
 import { scenario } from "../harness/context";
 import type { LaneSet } from "../harness/env";
-import { assertExitCompletes } from "./payment.scenario";
+import { assertExitCompletes } from "./lib";
 
 /** Boom up, car through, boom down — for exits the site decided on its own. */
 async function assertOfflineExit(h: LaneSet, lane: string, decidedBy: string, from: number): Promise<void> {

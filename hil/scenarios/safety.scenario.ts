@@ -1,7 +1,7 @@
 /** Safety and field faults: the safety core and the executor, seen through the whole lane. */
 import { expect } from "chai";
 import { scenario } from "../harness/context";
-import { assertExitCompletes } from "./payment.scenario";
+import { assertExitCompletes } from "./lib";
 
 describe("safety", () => {
   scenario("obstruction while closing reverses the boom", { lanes: ["L1"], simOnly: true }, async (h) => {
