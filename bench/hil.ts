@@ -17,7 +17,7 @@ export async function run(args: string[]): Promise<void> {
   const grep = g >= 0 ? args[g + 1] : undefined;
   const sp = args.indexOf("--speed");
   const speed = sp >= 0 ? Number(args[sp + 1]) : 1;
-  if (!(Number.isInteger(speed) && speed >= 1 && speed <= 20)) throw new Error(`--speed must be a whole number between 1 and 20, got "${args[sp + 1]}"`);
+  if (!(Number.isInteger(speed) && speed >= 1 && speed <= 10)) throw new Error(`--speed must be a whole number between 1 and 10, got "${args[sp + 1]}"`);
   const dir = mkdtempSync(join(tmpdir(), "syspark-bench-hil-"));
   try {
     const s = await runHil({ target: "sim", speed, ...(grep ? { grep } : {}), reportDir: dir });

@@ -21,7 +21,7 @@ export function register(program: Command): void {
       if (!["auto", "pty", "memory"].includes(v)) throw new Error(`--links must be auto, pty or memory, got "${v}"`);
       return v;
     }, "auto")
-    .option("--speed <n>", "sim: run the boards and the plant n times faster than the wall clock (1-20; the gateway and the cloud stay on wall time)", intOption("--speed", 1, 20), 1)
+    .option("--speed <n>", "sim: run the boards and the plant n times faster than the wall clock (1-10; the gateway and the cloud stay on wall time)", intOption("--speed", 1, 10), 1)
     .option("--log-level <level>", "pino log level of the gateway and cloud", process.env.LOG_LEVEL ?? "silent")
     .action(async (opts: { rig?: string; target: "sim" | "rig"; grep?: string; junit?: string; html?: string; links: "auto" | "pty" | "memory"; speed: number; logLevel: string }) => {
       const { runHil } = await import("../../hil/harness/runner");

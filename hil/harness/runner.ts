@@ -137,7 +137,7 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
   if (opts.html) {
     const { htmlReport } = await import("../report/html");
     mkdirSync(dirname(resolve(opts.html)), { recursive: true });
-    writeFileSync(opts.html, htmlReport(results, { title: `SysPark HIL report (${opts.target})`, target: opts.target, wallMs, htmlPath: resolve(opts.html) }));
+    writeFileSync(opts.html, htmlReport(results, { title: `SysPark HIL report (${opts.target})`, target: opts.target, wallMs, htmlPath: resolve(opts.html), ...(opts.speed ? { speed: opts.speed } : {}) }));
   }
   progress(`hil: ${summary.passed} passed, ${summary.failed} failed, ${summary.infra} infrastructure error(s), ${summary.skipped} skipped in ${(wallMs / 1000).toFixed(1)} s`);
   return summary;

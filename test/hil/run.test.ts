@@ -31,7 +31,7 @@ describe("syspark hil run", function () {
   it("runs scenarios on sim and writes JUnit XML, the HTML report with timing diagrams, and one log per DUT", async function () {
     requireToolOrSkip(this, "socat");
     const junit = join(dir, "out.xml"), html = join(dir, "out.html");
-    const r = await syspark(["hil", "run", "--target", "sim", "--grep", "leaves before paying|heartbeat loss|emergency input", "--junit", junit, "--html", html]);
+    const r = await syspark(["hil", "run", "--target", "sim", "--speed", "4", "--grep", "leaves before paying|heartbeat loss|emergency input", "--junit", junit, "--html", html]);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stderr).to.match(/hil: 3 scenario\(s\) on sim/);
     expect(r.stderr).to.match(/\[ 3\/3\] ok/);
@@ -60,7 +60,7 @@ describe("syspark hil run", function () {
       ctx.on("request", (req) => { if (!req.url().startsWith("file:")) requests.push(req.url()); });
       const p = await ctx.newPage();
       await p.goto(`file://${html}`);
-      expect(await p.locator("#summary").innerText()).to.match(/3 passed · 0 failed · 0 infrastructure errors/);
+      expect(await p.locator("#summary").innerText()).to.match(/4× the wall clock[\s\S]*3 passed · 0 failed · 0 infrastructure errors/);
       const svg = p.locator("section.scenario svg.timeline").first();
       const box = await svg.boundingBox();
       expect(box && box.width > 600 && box.height > 150, `diagram drawn: ${JSON.stringify(box)}`).to.equal(true);
@@ -111,6 +111,8 @@ describe("syspark hil run", function () {
     expect(noRig.stderr).to.match(/--target rig needs --rig <rig.json>/);
     const badTarget = await syspark(["hil", "run", "--target", "lab"]);
     expect(badTarget.stderr).to.match(/--target must be sim or rig, got "lab"/);
+    const badSpeed = await syspark(["hil", "run", "--speed", "50"]);
+    expect(badSpeed.stderr).to.match(/--speed must be between 1 and 10, got 50/);
     const bad = join(dir, "bad-rig.json");
     writeFileSync(bad, JSON.stringify({ name: "b", boards: [{ kind: "exit-controller", lane: "L1", port: "/dev/x", baud: 7 }] }));
     const badRig = await syspark(["hil", "run", "--target", "rig", "--rig", bad]);
