@@ -10,6 +10,7 @@ import { SerialPort } from "serialport";
 import { MAX_FRAME_LENGTH } from "../firmware/common/link/limits";
 import { LinkSession, type LinkOptions } from "../firmware/common/link/session";
 import type { Fields } from "../firmware/common/link/frame";
+import { LinkTicker } from "./link-ticker";
 
 export interface SerialLinkOptions extends Omit<LinkOptions, "write"> {
   path: string;
@@ -26,7 +27,7 @@ export interface SerialLinkOptions extends Omit<LinkOptions, "write"> {
 export class SerialLink {
   readonly session: LinkSession;
   private port: SerialPort | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly ticker: LinkTicker;
   private reopenTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private closed = false;
@@ -35,6 +36,7 @@ export class SerialLink {
   constructor(private readonly options: SerialLinkOptions) {
     this.now = options.now ?? Date.now;
     this.session = new LinkSession({ ...options, write: (line) => this.write(line) });
+    this.ticker = new LinkTicker(this.session, this.now);
   }
 
   get isOpen(): boolean { return this.port?.isOpen ?? false; }
@@ -75,7 +77,7 @@ export class SerialLink {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.timer);
+    this.ticker.stop();
     clearTimeout(this.reopenTimer);
     const port = this.port;
     this.port = undefined;
@@ -133,13 +135,7 @@ export class SerialLink {
   }
 
   private schedule(): void {
-    if (this.closed) return;
-    clearTimeout(this.timer);
-    const delay = Math.max(0, this.session.nextDeadline() - this.now());
-    this.timer = setTimeout(() => {
-      this.session.tick(this.now());
-      this.schedule();
-    }, Math.min(delay, 60_000));
-    this.timer.unref?.();
+    this.ticker.schedule();
   }
+
 }

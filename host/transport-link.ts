@@ -6,6 +6,7 @@
 import { asciiBytes } from "../firmware/common/link/line-buffer";
 import { LinkSession, type LinkOptions } from "../firmware/common/link/session";
 import type { Fields } from "../firmware/common/link/frame";
+import { LinkTicker } from "./link-ticker";
 
 export interface ByteTransport {
   write(bytes: Uint8Array): void;
@@ -15,11 +16,11 @@ export interface ByteTransport {
 
 export class TransportLink {
   readonly session: LinkSession;
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
+  private readonly ticker: LinkTicker;
 
   constructor(private readonly transport: ByteTransport, options: Omit<LinkOptions, "write">) {
     this.session = new LinkSession({ ...options, write: (line) => transport.write(asciiBytes(line)) });
+    this.ticker = new LinkTicker(this.session, Date.now);
     transport.setReceiver((bytes) => {
       this.session.receiveBytes(bytes, Date.now());
       this.schedule();
@@ -39,18 +40,11 @@ export class TransportLink {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.timer);
+    this.ticker.stop();
     await this.transport.close();
   }
 
   private schedule(): void {
-    if (this.closed) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.session.tick(Date.now());
-      this.schedule();
-    }, Math.min(Math.max(0, this.session.nextDeadline() - Date.now()), 60_000));
-    this.timer.unref?.();
+    this.ticker.schedule();
   }
 }
