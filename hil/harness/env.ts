@@ -315,12 +315,12 @@ export class LaneSet {
   fault(text: string, lane?: string): void { this.timeline.event("fault", text, lane); }
 
   /** A car that entered `minutesAgo` drives onto the exit loop of `laneId`; the exit camera reads its plate. */
-  async vehicleArrives(laneId: string, opts: { minutesAgo?: number; plate?: string; readPlate?: boolean; entry?: boolean } = {}): Promise<string> {
+  async vehicleArrives(laneId: string, opts: { minutesAgo?: number; plate?: string; readPlate?: boolean; entry?: boolean; badge?: string } = {}): Promise<string> {
     const lane = this.lane(laneId);
     const plate = opts.plate ?? `HIL-${String(++this.plates).padStart(3, "0")}-${randomBytes(2).toString("hex").toUpperCase()}`;
     const minutesAgo = opts.minutesAgo ?? 30;
     this.step(`vehicle ${plate} arrives (entered ${minutesAgo} min ago)`, laneId);
-    if (opts.entry !== false) await this.recordEntry(plate, minutesAgo);
+    if (opts.entry !== false) await this.recordEntry(opts.badge ? { method: "badge", value: opts.badge } : { method: "plate", value: plate }, minutesAgo);
     lane.vehicle = { phase: "at_loop", plate };
     lane.field.presence(true);
     if (opts.readPlate !== false) {
@@ -330,9 +330,10 @@ export class LaneSet {
   }
 
   /** The entry lane saw the car come in `minutesAgo` (a session in the cloud). */
-  private async recordEntry(plate: string, minutesAgo: number): Promise<void> {
-    await this.gateway.services.emitEvent("entry", { ts: Date.now() - minutesAgo * 60_000, src: `gw-${DEMO_SITE.siteId}`, event_id: `hil-entry-${Date.now().toString(36)}-${this.plates}-${randomBytes(2).toString("hex")}`, lane_id: "E1", identity: { method: "plate", value: plate } });
-    await this.waitUntil(async () => (await this.cloud.db.sql`select 1 from sessions where identity_value = ${plate.toUpperCase().replace(/[^A-Z0-9]/g, "")}`.catch(() => [])).length > 0, 5000, `the cloud to open a session for ${plate}`).catch(() => new Promise((r) => setTimeout(r, 500)));
+  private async recordEntry(identity: { method: "plate" | "badge"; value: string }, minutesAgo: number): Promise<void> {
+    await this.gateway.services.emitEvent("entry", { ts: Date.now() - minutesAgo * 60_000, src: `gw-${DEMO_SITE.siteId}`, event_id: `hil-entry-${Date.now().toString(36)}-${this.plates}-${randomBytes(2).toString("hex")}`, lane_id: "E1", identity });
+    const value = identity.value.toUpperCase().replace(/[^A-Z0-9]/g, "");
+    await this.waitUntil(async () => (await this.cloud.db.sql`select 1 from sessions where upper(identity_value) = ${value}`.catch(() => [])).length > 0, 5000, `the cloud to open a session for ${identity.method} ${identity.value}`).catch(() => new Promise((r) => setTimeout(r, 500)));
   }
 
   /** Publish a cloud → site message on the cloud broker (as the cloud would), signed ACLs included. */

@@ -79,4 +79,19 @@ describe("payment", () => {
     expect(h.lane("L1").barrierDut.frames("OPEN", "rx").map((l) => l.raw.split(" ")[0]), "one OPEN command (retransmissions keep its sequence)").to.satisfy((seqs: string[]) => new Set(seqs).size === 1);
     expect(h.seen("exit/done", "L1").filter((m) => m.session_id === req.session_id)).to.have.length(1);
   });
+
+  scenario("badge exit online: the cloud finds the badge's session, the driver pays", { lanes: ["L1"] }, async (h) => {
+    const uid = "0A1B2C3D4E";
+    await h.vehicleArrives("L1", { minutesAgo: 75, badge: uid, readPlate: false });
+    await h.waitPhase("L1", "identifying");
+    h.presentBadge("L1", uid);
+    await h.lane("L1").exitDut.expect(/^tx \d+ BADGE uid="0A1B2C3D4E"/, 5000);
+    await h.waitUntil(() => h.seen("exit/req", "L1").length > 0, 10_000, "parking/exit/req");
+    expect(h.seen("exit/req", "L1")[0].identity).to.deep.equal({ method: "badge", value: uid });
+    await h.waitPhase("L1", "awaiting_payment");
+    const req = await h.paymentRequest("L1");
+    expect(req.amount as number).to.be.greaterThan(0);
+    await h.payWithCard("L1");
+    await assertExitCompletes(h, "L1", String(req.session_id));
+  });
 });
