@@ -64,6 +64,7 @@ export function scenario(title: string, needs: ScenarioNeeds, body: (h: LaneSet)
       record.timeline = set.timeline.data();
       for (const lane of set.lanes.values()) record.logs.push({ name: lane.exitDut.name, path: lane.exitDut.logPath }, { name: lane.barrierDut.name, path: lane.barrierDut.logPath });
       await set.close();
+      record.logs.push(...set.vcdFiles);
     }
   });
 }

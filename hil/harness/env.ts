@@ -32,6 +32,8 @@ import { Dut, type DutLine, type TappedTransport } from "./dut";
 import { infra, InfrastructureError } from "./errors";
 import { TcpProxy } from "./tcp-proxy";
 import { Timeline } from "./timeline";
+import { VcdWriter } from "../fpga/vcd";
+import { STATE_NAMES } from "../../firmware/barrier-executor/fpga/regmap";
 import { linkConfigFor, ScaledClock } from "./scaled-clock";
 import type { BoardClock } from "../../firmware/common/io/board-host";
 
@@ -102,6 +104,7 @@ export class LaneSet {
   private plates = 0;
   /** The boards' clock (sim: possibly faster than the wall clock). */
   clock!: BoardClock;
+  private boardStart = 0;
   speed = 1;
   private readonly laneStart = Date.now();
   /** The key the gateway checks access lists with (the cloud signs them with it). */
@@ -138,6 +141,7 @@ export class LaneSet {
     const speed = o.target === "sim" ? o.speed ?? 1 : 1;
     const clock = speed > 1 ? new ScaledClock(speed) : new RealClock();
     this.clock = clock;
+    this.boardStart = clock.now();
     this.speed = speed;
     const boardConfig = speed > 1 ? { link: linkConfigFor(speed) } : undefined;
     const fields = new Map<string, LaneField>();
@@ -305,9 +309,31 @@ export class LaneSet {
         emergency: obs?.emergency ?? false,
         fault: snap?.phase === "fault" || obs?.coreState === "FAULT",
       });
+      this.sampleVcd(lane);
     }
   }
   private underSince = new Map<string, number>();
+  private vcds = new Map<string, VcdWriter>();
+  /** Per sim lane: the safety core and plant signals sampled at the harness tick, as VCD (GTKWave). */
+  readonly vcdFiles: { name: string; path: string }[] = [];
+
+  private sampleVcd(lane: Lane): void {
+    const sim = lane.sim;
+    if (!sim) return;
+    let vcd = this.vcds.get(lane.id);
+    if (!vcd) {
+      vcd = new VcdWriter(1_000_000, `SysPark ${lane.id} safety core and plant, sampled every harness tick (not cycle-accurate)`);
+      for (const [name, width] of [["state", 4], ["motor_up", 1], ["motor_down", 1], ["brake", 1], ["fault_code", 8], ["boom_pct", 8], ["vehicle_under", 1], ["emergency", 1], ["presence", 1]] as const) vcd.add(lane.id, name, width);
+      this.vcds.set(lane.id, vcd);
+    }
+    const b = sim.barrier, m = b.motor, obs = lane.field.observe();
+    const t = Math.max(0, Math.round((this.clock.now() - this.boardStart) * 1e6));
+    vcd.sample(t, {
+      [`${lane.id}.state`]: Math.max(0, (STATE_NAMES as readonly string[]).indexOf(b.coreState.toLowerCase())), [`${lane.id}.motor_up`]: m.motorUp ? 1 : 0, [`${lane.id}.motor_down`]: m.motorDown ? 1 : 0,
+      [`${lane.id}.brake`]: m.brake ? 1 : 0, [`${lane.id}.fault_code`]: b.faultCode, [`${lane.id}.boom_pct`]: Math.max(0, Math.min(255, Math.round(b.boomPct))),
+      [`${lane.id}.vehicle_under`]: b.plant.vehicleUnder ? 1 : 0, [`${lane.id}.emergency`]: obs?.emergency ? 1 : 0, [`${lane.id}.presence`]: obs?.presence ? 1 : 0,
+    });
+  }
 
   // ------------------------------------------------------------------ lane helpers
 
@@ -481,6 +507,11 @@ export class LaneSet {
   async close(): Promise<void> {
     for (const c of this.closers.reverse()) await c().catch(() => {});
     this.closers = [];
+    for (const [lane, vcd] of this.vcds) {
+      const path = join(this.options.dir, `${lane}-core.vcd`);
+      try { vcd.write(path); this.vcdFiles.push({ name: `${lane} safety core (VCD)`, path }); } catch { /* report without it */ }
+    }
+    this.vcds.clear();
   }
 }
 
