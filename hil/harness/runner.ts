@@ -57,7 +57,8 @@ export interface RunSummary {
 export const SCENARIO_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "scenarios");
 
 export async function runHil(opts: RunOptions): Promise<RunSummary> {
-  const progress = opts.progress ?? ((line: string) => process.stderr.write(line + "\n"));
+  // On a terminal each line first clears the transient "scenario in progress" line.
+  const progress = opts.progress ?? ((line: string) => process.stderr.write((process.stderr.isTTY ? "\r\x1b[K" : "") + line + "\n"));
   const reportDir = resolve(opts.reportDir ?? (opts.html ? join(dirname(opts.html), "hil-logs") : "hil-report"));
   mkdirSync(reportDir, { recursive: true });
   const started = Date.now();
@@ -102,6 +103,11 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
         const mark = state === "passed" ? "ok  " : state === "failed" ? "FAIL" : state === "infra" ? "INFR" : "skip";
         progress(`[${String(results.length).padStart(2)}/${total}] ${mark} ${fullTitle} (${(r.durationMs / 1000).toFixed(1)} s)${err ? `\n        ${err.message.split("\n")[0]}` : ""}`);
       };
+      // On a terminal, the scenario in progress shows on a transient line.
+      const tty = !opts.progress && process.stderr.isTTY;
+      if (tty) {
+        runner.on("test", (t) => process.stderr.write(`\r\x1b[K  … ${t.fullTitle().slice(0, (process.stderr.columns ?? 100) - 6)}`));
+      }
       runner.on("start", () => { total = runner.total; progress(`hil: ${total} scenario(s) on ${opts.target}`); });
       runner.on("pass", (t) => record(t, "passed"));
       runner.on("fail", (t, err: Error) => {
