@@ -21,11 +21,12 @@ describe("barrier executor on a simulated board over a socat pty", function () {
   let board: SimulatedBarrierExecutor;
   let gw: SerialPeer;
 
-  /** One step of lane time, then let the pty carry frames. */
+  /** One step of lane time, then wait until every frame in flight on the pty has arrived, so
+   *  lane time never outruns the wire however loaded the machine is. */
   async function step(ms: number): Promise<void> {
     clock.advance(ms);
     gw.tick();
-    await realDelay(1);
+    await gw.settle(() => board.link.stats);
   }
 
   /** Advance lane time in small steps, letting the pty carry frames between them. */
@@ -71,6 +72,8 @@ describe("barrier executor on a simulated board over a socat pty", function () {
     clock = new VirtualClock();
     gw = await SerialPeer.open({ path: pty.b, clock });
     board = await SimulatedBarrierExecutor.start({ serialPath: pty.a, clock, lane: "L1" });
+    await realDelay(100);
+    gw.markBaseline(board.link.stats); // the HELLO written before the board opened its port is lost
     await advance(1000); // HELLOs cross, the core leaves SAFE on the first heartbeat
     expect(gw.hellos[0]).to.include({ kind: "barrier-executor", lane: "L1", proto: "1", boot: "1", fw: "0.1.0" });
     await gw.waitFor("BARRIER", { state: "closed", pos: "0" });
