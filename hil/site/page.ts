@@ -81,7 +81,7 @@ export async function startSitePage(site: Site, opts: { port: number; host?: str
       const url = new URL(req.url ?? "/", "http://site");
       if (req.method === "GET" && url.pathname === "/") {
         res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-        res.end(PAGE.replace("__CLOUD__", site.cloud.publicBaseUrl));
+        res.end(PAGE.replaceAll("__CLOUD__", site.cloud.publicBaseUrl));
       } else if (req.method === "GET" && url.pathname === "/api/site") {
         send(res, 200, { lanes: await siteView(site) });
       } else if (req.method === "GET" && url.pathname === "/events") {

@@ -55,6 +55,8 @@ describe("the whole site (syspark up) in a real browser", function () {
     const ctx = await browser!.newContext({ viewport: { width: 1200, height: 900 } });
     const live = await ctx.newPage();
     await live.goto(page!.url);
+    expect(await live.locator("header a").getAttribute("href")).to.equal(site!.cloud.publicBaseUrl);
+    expect(await live.locator("header").innerText()).to.not.contain("__CLOUD__");
     await lane(live, "L1").getByTestId("arrive").click();
     const payLink = lane(live, "L1").getByTestId("pay-link");
     await payLink.waitFor({ timeout: 30_000 });
