@@ -377,8 +377,13 @@ export class LaneOrchestrator {
   private identifyByPin(pin: string): void {
     if (!this.exit.present || !(this.phase === "identifying" || this.phase === "awaiting_cloud")) return;
     const entry = this.acl.matchPin(pin, this.ports.now());
+    if (this.cloudOnline) {
+      // An exit PIN of the access list travels as its entry id (never the PIN); any other code
+      // typed on the keypad is the ticket number the entry lane printed: the cloud finds the
+      // session by it.
+      return this.identify(entry ? { method: "pin", value: entry.id } : { method: "ticket", value: pin });
+    }
     if (!entry) return this.deny("PIN inconnu");
-    if (this.cloudOnline) return this.identify({ method: "pin", value: entry.id });
     if (!this.policy.exitPins) return this.deny("PIN hors ligne refuse");
     this.flow.identity = { method: "pin", value: entry.id };
     this.offlineExit("offline_pin");

@@ -194,6 +194,22 @@ describe("gateway lane orchestration", () => {
   });
 });
 
+describe("gateway lane orchestration: keypad codes online", () => {
+  it("sends a typed ticket number to the cloud as the ticket identity, and an exit PIN as its entry id", () => {
+    const t = setup();
+    expect(t.acl.apply("full", signed({ ts: 1, src: "cloud", version: 2, entries: [{ kind: "pin" as const, id: "pin-9", pin_hash: hashPassword("2468", { N: 1024 }) }] }))).to.equal("applied");
+    t.lane.onExitMessage("PRESENCE", { present: "1" });
+    t.lane.onExitMessage("PIN", { pin: "73019254" });
+    expect(t.ev("exitReq").at(-1)).to.deep.include({ identity: { method: "ticket", value: "73019254" } });
+    t.lane.onExitMessage("PRESENCE", { present: "0" });
+    t.lane.onExitMessage("LEFT", {});
+    t.lane.onExitMessage("PRESENCE", { present: "1" });
+    t.lane.onExitMessage("PIN", { pin: "2468" });
+    expect(t.ev("exitReq").at(-1)).to.deep.include({ identity: { method: "pin", value: "pin-9" } });
+    expect(JSON.stringify(t.events)).to.not.contain("2468");
+  });
+});
+
 describe("gateway access list", () => {
   it("accepts only signed, newer versions, persists atomically and reloads", () => {
     const file = join(mkdtempSync(join(tmpdir(), "acl-")), "acl.json");
