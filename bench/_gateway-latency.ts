@@ -10,19 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
 import { encodePayload, toCloudTopic, TOPICS } from "../contracts/mqtt-topics";
-import type { BoardClock } from "../firmware/common/io/board-host";
 import { parseSiteConfig } from "../gateway/config/load";
 import { startGateway } from "../gateway/runtime";
-import { SerialPeer } from "../hil/harness/serial-peer";
-import { SimulatedExitController } from "../hil/sim/exit-controller-sim";
-import { RealClock } from "../hil/sim/virtual-clock";
+import { fork } from "node:child_process";
 import { openPtyPair, type PtyPair } from "../host/pty";
 
-const precise: BoardClock = {
-  now: () => performance.now(),
-  schedule: (cb, ms) => { const t = setTimeout(cb, ms); t.unref(); return t; },
-  cancel: (t) => clearTimeout(t as NodeJS.Timeout),
-};
 
 async function until(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -68,45 +60,43 @@ export async function measurePaymentToOpen(opts: { cloudUrl: string; lanes: numb
     closers.push(() => gateway.close(true));
     await gateway.services.bridge.waitConnected();
 
-    const lanes = [];
-    for (const p of pairs) {
-      const barrier = await SerialPeer.open({ path: p.barrier.a, clock: precise, self: { kind: "barrier-executor", fw: "bench", boot: 1, lane: p.id }, receives: "down" });
-      const tick = setInterval(() => barrier.tick(), 20);
-      closers.push(async () => { clearInterval(tick); await barrier.close(); });
-      const board = await SimulatedExitController.start({
-        serialPath: p.exit.a, clock: new RealClock(), lane: p.id,
-        config: { presenceDebounceMs: 10, doneDisplayMs: 100, deniedDisplayMs: 100 },
-      });
-      closers.push(() => board.close());
-      lanes.push({ id: p.id, barrier, board });
-    }
-    for (const l of lanes) await until(() => gateway.lanes.get(l.id)!.snapshot().exit_link && gateway.lanes.get(l.id)!.snapshot().barrier_link, 15_000, `lane ${l.id} links`);
+    // The boards run in their own process, as real boards are separate MCUs.
+    const child = fork(new URL("./_latency-boards.ts", import.meta.url), [JSON.stringify(pairs.map((p) => ({ id: p.id, exitPath: p.exit.a, barrierPath: p.barrier.a })))], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    closers.push(async () => { child.send({ cmd: "stop" }); await new Promise((r) => { child.once("exit", r); setTimeout(r, 3000); }); child.kill(); });
+    const boardState = new Map<string, string>();
+    const opens = new Map<string, { session: string; cmd: string; at: number }[]>();
+    child.on("message", (m: { type: string; lane: string; state: string; session: string; cmd: string; at: number }) => {
+      if (m.type === "state") boardState.set(m.lane, m.state);
+      if (m.type === "open") opens.set(m.lane, [...(opens.get(m.lane) ?? []), { session: m.session, cmd: m.cmd, at: m.at }]);
+    });
+    await new Promise<void>((resolve, reject) => { child.once("message", () => resolve()); child.once("exit", (code) => reject(new Error(`board process exited (${code})`))); });
+    for (const id of laneIds) await until(() => gateway.lanes.get(id)!.snapshot().exit_link && gateway.lanes.get(id)!.snapshot().barrier_link, 15_000, `lane ${id} links`);
 
     const samples: number[] = [];
-    const perLane = Math.ceil(opts.exits / lanes.length);
+    const perLane = Math.ceil(opts.exits / laneIds.length);
     let done = 0;
-    await Promise.all(lanes.map(async ({ id, barrier, board }) => {
+    const now = () => performance.timeOrigin + performance.now();
+    await Promise.all(laneIds.map(async (id) => {
+      const tell = (cmd: string, extra: Record<string, string> = {}) => child.send({ cmd, lane: id, ...extra });
       for (let n = 0; n < perLane && done < opts.exits; n++) {
         const session = `S-${id}-${n}`;
         const requests = exitReqs.get(id) ?? 0;
-        board.vehicleArrives();
-        await until(() => board.state === "identifying", 10_000, `${id} identifying`);
-        board.presentBadge("04A21F9C3B");
+        tell("arrive");
+        await until(() => boardState.get(id) === "identifying", 10_000, `${id} identifying`);
+        tell("badge");
         await until(() => (exitReqs.get(id) ?? 0) > requests, 10_000, `${id} exit request`);
         await cloud.publishAsync(toCloudTopic(site, TOPICS.paymentReq.topic), encodePayload("paymentReq", { ts: Date.now(), src: "bench", session_id: session, lane_id: id, amount: 250, currency: "EUR", pay_url: `https://cloud.example/pay/${session}?t=x` }), { qos: 1 });
-        await until(() => board.state === "awaiting_payment", 10_000, `${id} awaiting payment`);
-        const opens = barrier.of("OPEN").length;
-        const t0 = performance.now();
+        await until(() => boardState.get(id) === "awaiting_payment", 10_000, `${id} awaiting payment`);
+        const t0 = now();
         await cloud.publishAsync(toCloudTopic(site, TOPICS.paymentSuccess.topic), encodePayload("paymentSuccess", { ts: Date.now(), src: "bench", session_id: session, lane_id: id, provider_ref: "pi_bench" }), { qos: 1 });
-        const open = await barrier.waitFor("OPEN", { session }, { from: 0, timeoutMs: 10_000 });
+        await until(() => (opens.get(id) ?? []).some((o) => o.session === session), 10_000, `${id} OPEN`);
+        const open = opens.get(id)!.find((o) => o.session === session)!;
         samples.push(open.at - t0);
-        void opens;
-        barrier.send("CMD_DONE", { cmd: open.fields.cmd, result: "ok" });
-        barrier.send("BARRIER", { state: "open", pos: "100" });
-        await until(() => board.state === "passing", 10_000, `${id} passing`);
-        board.vehicleLeaves();
-        await until(() => board.state === "idle", 10_000, `${id} idle`);
-        barrier.send("BARRIER", { state: "closed", pos: "0" });
+        tell("answer", { open: open.cmd });
+        await until(() => boardState.get(id) === "passing", 10_000, `${id} passing`);
+        tell("leave");
+        await until(() => boardState.get(id) === "idle", 10_000, `${id} idle`);
+        tell("closed");
         await until(() => gateway.lanes.get(id)!.phase === "idle", 10_000, `${id} lane idle`);
         if (++done % 100 === 0) opts.progress(`latency: ${done}/${opts.exits} exits`);
       }
