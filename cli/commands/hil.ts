@@ -42,8 +42,12 @@ export function register(program: Command): void {
         target: opts.target, ...(rig ? { rig } : {}), ...(opts.grep ? { grep: opts.grep } : {}), ...(opts.junit ? { junit: opts.junit } : {}), ...(opts.html ? { html: opts.html } : {}),
         links: opts.links, speed: opts.speed, logger: createLogger("hil", opts.logLevel),
       });
-      if (summary.results.length === 0) console.error(`syspark hil: no scenario matches${opts.grep ? ` --grep ${opts.grep}` : ""}`);
       process.exitCode = summary.exitCode;
+      if (summary.results.length === 0) {
+        // A typo in --grep must not pass CI with zero scenarios run.
+        console.error(`syspark hil: no scenario matches${opts.grep ? ` --grep ${opts.grep}` : ""}`);
+        process.exitCode = 1;
+      }
     });
 
   hil

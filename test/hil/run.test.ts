@@ -114,6 +114,9 @@ describe("syspark hil run", function () {
     expect(noRig.stderr).to.match(/--target rig needs --rig <rig.json>/);
     const badTarget = await syspark(["hil", "run", "--target", "lab"]);
     expect(badTarget.stderr).to.match(/--target must be sim or rig, got "lab"/);
+    const none = await syspark(["hil", "run", "--grep", "^no such scenario$"]);
+    expect(none.code, "zero scenarios run is not a pass").to.equal(1);
+    expect(none.stderr).to.match(/no scenario matches --grep \^no such scenario\$/);
     const badSpeed = await syspark(["hil", "run", "--speed", "50"]);
     expect(badSpeed.stderr).to.match(/--speed must be between 1 and 10, got 50/);
     const bad = join(dir, "bad-rig.json");
