@@ -5,9 +5,11 @@ import type { LaneSet } from "../harness/env";
 /** Barrier up, car through, boom down, session closed: the common tail of every paid exit. */
 export async function assertExitCompletes(h: LaneSet, lane: string, sessionId: string): Promise<void> {
   const l = h.lane(lane);
-  await l.barrierDut.expect(/^rx \d+ OPEN\b/, 10_000);
-  await h.waitBarrier(lane, "open", 15_000);
-  if (l.sim) expect(l.sim.barrier.boomPct, "the boom is up (plant)").to.be.at.least(95);
+  // Read from the recorded streams, not the current state: at --speed 10 the boom can be up and
+  // down again while the harness is still busy (a payment page round trip) — no race.
+  const open = await l.barrierDut.expect(/^rx \d+ OPEN\b/, 10_000);
+  await l.barrierDut.expect(/^tx \d+ BARRIER state="open"/, 15_000, l.barrierDut.lines.indexOf(open));
+  if (l.sim) await h.waitUntil(() => h.timeline.lanes[lane].some((s) => s.barrierPct >= 95), 5000, "the boom at the top (plant)");
   await h.vehiclePasses(lane, 15_000);
   await h.waitBarrier(lane, "closed", 20_000);
   if (l.sim) expect(l.sim.barrier.boomPct, "the boom is down (plant)").to.be.at.most(3);
