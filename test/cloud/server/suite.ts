@@ -290,6 +290,12 @@ export function cloudSuite(title: string, start: (ctx: Mocha.Context) => Promise
         t.cloud.relay.start();
       }
       const first = await site.waitFor("paymentReq", (p) => p.session_id === session.sessionId);
+      // The subscriber can see the message before the relay has its PUBACK and marks the row: wait for
+      // the mark, or the relay's late mark would undo the reset below.
+      await until(async () => {
+        const rows = await t.cloud.db.sql<{ publishedAt: Date | null }[]>`SELECT published_at FROM outbox WHERE payload->>'session_id' = ${session.sessionId} AND topic LIKE '%/payment/req'`;
+        return rows.length > 0 && rows.every((r) => r.publishedAt !== null);
+      }, 10_000, "the relay marking the row published");
       // A crash after PUBACK but before the row was marked: the row is published again, unchanged.
       await t.cloud.db.sql`UPDATE outbox SET published_at = NULL, claimed_until = NULL WHERE payload->>'session_id' = ${session.sessionId} AND topic LIKE '%/payment/req'`;
       t.cloud.relay.wake();
