@@ -96,22 +96,10 @@ export async function findActiveSession(q: Q, siteId: string, identity: Identity
   return row;
 }
 
-type SessionPatch = Partial<{
-  exitLaneId: string | null;
-  exitTs: Date | null;
-  tariffId: number | null;
-  tariffVersion: number | null;
-  amount: number | null;
-  currency: string | null;
-  quoteBreakdown: Json | null;
-  pricedAt: Date | null;
-  payTokenHash: string | null;
-  paidAt: Date | null;
-  exitMethod: ExitMethod | null;
-  barrierResult: BarrierResult | null;
-  flagReason: string | null;
-}>;
-
+/** The columns a transition may change, typed from the row itself so the two cannot drift. */
+type SessionPatch = Partial<Pick<SessionRow,
+  "exitLaneId" | "exitTs" | "tariffId" | "tariffVersion" | "amount" | "currency" | "quoteBreakdown" |
+  "pricedAt" | "payTokenHash" | "paidAt" | "exitMethod" | "barrierResult" | "flagReason">>;
 const PATCH_COLUMNS: Record<keyof SessionPatch, string> = {
   exitLaneId: "exit_lane_id",
   exitTs: "exit_ts",
