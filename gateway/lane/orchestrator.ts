@@ -446,12 +446,19 @@ export class LaneOrchestrator {
     if (this.phase !== "fault") this.phase = this.exit.present ? "identifying" : "idle";
   }
 
+  /** The lane state as last published: a board's heartbeat that changes nothing publishes nothing. */
+  private publishedState = "";
+
   private publishState(): void {
     const s = this.snapshot();
-    this.ports.emit("laneState", {
+    const state = {
       lane_id: this.laneId, exit_state: s.exit_state, barrier_state: s.barrier_state, barrier_pos: s.barrier_pos,
       ...(s.session_id ? { session_id: s.session_id } : {}), ...(s.fault ? { fault: s.fault } : {}),
-    });
+    };
+    const key = JSON.stringify(state);
+    if (key === this.publishedState) return;
+    this.publishedState = key;
+    this.ports.emit("laneState", state);
   }
 }
 
