@@ -208,3 +208,147 @@ describe("serial link session", () => {
     expect(calls).to.equal(2);
   });
 });
+
+describe("serial link session: held frames (ACK hold=1)", () => {
+  /** A board and a gateway whose every accepted frame becomes durable only when the test says so. */
+  function deferredPair(channel: (line: string, deliver: (l: string) => void) => void = (l, d) => d(l)) {
+    let now = 0;
+    const toBoard: string[] = [], toGateway: string[] = [];
+    const durable: (() => void)[] = [];
+    const received: { type: string; fields: Fields }[] = [];
+    const board = makeEnd("exit-controller", (l) => channel(l, (x) => toGateway.push(x)));
+    const gwWritten: string[] = [];
+    const gateway = new LinkSession({
+      self: { kind: "gateway", fw: "test", boot: 1 }, receives: "up",
+      write: (l) => { gwWritten.push(l); channel(l, (x) => toBoard.push(x)); },
+      onMessage: (type, fields) => {
+        received.push({ type, fields });
+        return new Promise<void>((resolve) => durable.push(resolve));
+      },
+    });
+    const flush = () => {
+      for (let guard = 0; guard < 10000 && (toBoard.length || toGateway.length); guard++) {
+        const a = toGateway.shift();
+        if (a !== undefined) gateway.receiveLine(a.replace(/\n$/, ""), now);
+        const b = toBoard.shift();
+        if (b !== undefined) board.session.receiveLine(b.replace(/\n$/, ""), now);
+      }
+    };
+    const settle = async (n = durable.length) => {
+      for (const r of durable.splice(0, n)) r();
+      for (let i = 0; i < 5; i++) await Promise.resolve();
+      flush();
+    };
+    const advance = async (ms: number, step = 10, settleEvery = 1) => {
+      for (let t = 0, k = 0; t < ms; t += step, k++) {
+        now += step;
+        board.session.tick(now);
+        gateway.tick(now);
+        flush();
+        if (k % settleEvery === 0) await settle();
+      }
+    };
+    return { board, gateway, gwWritten, received, durable, flush, settle, advance, get now() { return now; } };
+  }
+
+  it("lets the sender go on while the receiver makes a frame durable, and acknowledges it only once durable", async () => {
+    const p = deferredPair();
+    p.board.session.start(0);
+    p.gateway.start(0);
+    p.flush();
+    await p.settle();
+    expect(p.board.hellos[0]).to.include({ kind: "gateway", hold: "1" });
+    p.board.session.send("STATE", { state: "awaiting_payment", why: "pay_req" }, p.now);
+    p.board.session.send("AUTHORISED", { session: "S1" }, p.now);
+    p.flush();
+    // Both frames reached the gateway although neither is durable yet: the first was held.
+    expect(p.received.map((m) => m.type).slice(-2)).to.deep.equal(["STATE", "AUTHORISED"]);
+    expect(p.gwWritten.some((l) => / ACK ack=\d+ hold=1\*/.test(l))).to.equal(true);
+    expect(p.gwWritten.filter((l) => /^0 ACK ack=[34]\*/.test(l))).to.have.length(0); // not durable yet
+    expect(p.board.session.pending).to.equal(2); // kept until the final ACKs
+    await p.settle();
+    expect(p.board.session.pending).to.equal(0);
+    expect(p.board.session.stats.txRetransmits).to.equal(0);
+  });
+
+  it("probes a held frame slowly and gives it up only after maxRetries unanswered probes", async () => {
+    let now = 0;
+    const written: string[] = [];
+    const gaveUp: string[] = [];
+    const board = makeEnd("exit-controller", (l) => written.push(`${now} ${l}`), {
+      timing: { retransmitMs: 100, maxBackoffMs: 800, maxRetries: 2, heartbeatMs: 100000, linkTimeoutMs: 1000000 },
+      onGiveUp: (type) => gaveUp.push(type),
+    });
+    board.session.start(0);
+    board.session.receiveLine(encodeFrame({ seq: 0, type: "ACK", fields: { ack: "1" } }), 0); // HELLO
+    board.session.send("BADGE", { uid: "04A21F9C" }, 0);
+    board.session.receiveLine(encodeFrame({ seq: 0, type: "ACK", fields: { ack: "2", hold: "1" } }), 5);
+    board.session.send("BUTTON", { name: "help" }, 6); // goes at once: BADGE is held
+    expect(written.filter((l) => l.includes(" BUTTON "))).to.have.length(1);
+    board.session.receiveLine(encodeFrame({ seq: 0, type: "ACK", fields: { ack: "3" } }), 7);
+    for (now = 10; now <= 5000; now += 10) board.session.tick(now);
+    const probes = written.filter((l) => l.includes(" BADGE ")).map((l) => Number(l.split(" ")[0]));
+    expect(probes).to.deep.equal([0, 810, 1610, 2410]); // sent, then probed every maxBackoffMs once held
+    expect(gaveUp).to.deep.equal(["BADGE"]);
+    expect(board.session.pending).to.equal(0);
+  });
+
+  it("delivers once and in order over a lossy, duplicating channel while durability lags", async () => {
+    await fc.assert(fc.asyncProperty(fc.array(fc.constantFrom("ok", "ok", "drop", "dup"), { minLength: 50, maxLength: 300 }), fc.integer({ min: 1, max: 20 }), fc.integer({ min: 1, max: 7 }), async (fates, count, settleEvery) => {
+      let i = 0;
+      const p = deferredPair((line, deliver) => {
+        const fate = fates[i++ % fates.length];
+        if (fate !== "drop") deliver(line);
+        if (fate === "dup") deliver(line);
+      });
+      p.board.session.start(0);
+      p.gateway.start(0);
+      const sent: string[] = [];
+      const uid = (n: number) => n.toString(16).toUpperCase().padStart(8, "0");
+      for (let n = 0; n < count; n++) if (p.board.session.send("BADGE", { uid: uid(n) }, p.now)) sent.push(uid(n));
+      await p.advance(30000, 50, settleEvery);
+      const got = p.received.filter((m) => m.type === "BADGE").map((m) => m.fields.uid);
+      const gaveUp = p.board.session.stats.txGaveUp;
+      if (gaveUp === 0) {
+        expect(got).to.deep.equal(sent);
+        expect(p.board.session.pending).to.equal(0);
+      } else {
+        expect(got.length + gaveUp).to.be.at.least(sent.length);
+        expect(new Set(got).size).to.equal(got.length);
+      }
+    }), { numRuns: 150 });
+  });
+
+  it("sends held frames again, before its HELLO answer, when the receiver restarts (nothing lost if it died before the write)", async () => {
+    const p = deferredPair();
+    p.board.session.start(0);
+    p.gateway.start(0);
+    p.flush();
+    await p.settle();
+    p.board.session.send("BUTTON", { name: "help" }, p.now);
+    p.flush();
+    expect(p.received.map((m) => m.type)).to.include("BUTTON");
+    expect(p.board.session.pending).to.equal(1); // held, never made durable: the gateway dies here
+    const got: string[] = [];
+    const toFresh: string[] = [], toBoard: string[] = [];
+    const from = p.board.written.length;
+    const fresh = new LinkSession({
+      self: { kind: "gateway", fw: "test", boot: 2 }, receives: "up",
+      write: (l) => toBoard.push(l),
+      onMessage: (type) => { got.push(type); },
+    });
+    fresh.start(p.now);
+    for (let guard = 0; guard < 100 && (toBoard.length || p.board.written.length > from + toFresh.length); guard++) {
+      const b = toBoard.shift();
+      if (b !== undefined) p.board.session.receiveLine(b.replace(/\n$/, ""), p.now);
+      while (p.board.written.length > from + toFresh.length) {
+        const l = p.board.written[from + toFresh.length];
+        toFresh.push(l);
+        fresh.receiveLine(l.replace(/\n$/, ""), p.now);
+      }
+    }
+    expect(got).to.deep.equal(["BUTTON"]);
+    expect(toFresh.findIndex((l) => l.includes(" BUTTON "))).to.be.lessThan(toFresh.findIndex((l) => l.includes(" HELLO ")));
+    expect(p.board.session.pending).to.equal(0);
+  });
+});

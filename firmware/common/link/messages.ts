@@ -63,6 +63,7 @@ export const MESSAGES: Record<string, MessageSpec> = {
       boot: { type: uint(4294967295), doc: "boot counter, +1 at every reset" },
       lane: { type: id(16), optional: true, doc: "lane the board is installed on" },
       re: { type: oneOf("1"), optional: true, doc: "1 = this HELLO answers the peer's HELLO (never answered again)" },
+      hold: { type: oneOf("1"), optional: true, doc: "1 = this end understands `ACK hold=1` (it sends its next reliable frame while the peer makes the previous one durable)" },
     },
   },
   HB: {
@@ -75,8 +76,11 @@ export const MESSAGES: Record<string, MessageSpec> = {
   },
   ACK: {
     dir: "both", board: "any", reliable: false,
-    doc: "Acknowledges the reliable frame with sequence number `ack` (sent again for a duplicate).",
-    fields: { ack: { type: uint(65535), doc: "sequence number acknowledged" } },
+    doc: "Acknowledges the reliable frame with sequence number `ack` (sent again for a duplicate). With `hold=1` (only to a peer whose HELLO said `hold=1`): received and accepted, final ACK deferred until the receiver made it durable — the sender keeps the frame but may send its next one.",
+    fields: {
+      ack: { type: uint(65535), doc: "sequence number acknowledged" },
+      hold: { type: oneOf("1"), optional: true, doc: "1 = received, final ACK follows once it is durable" },
+    },
   },
 
   // ---- exit controller → gateway ----

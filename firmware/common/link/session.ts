@@ -86,15 +86,19 @@ export class LinkSession {
   private readonly options: LinkOptions;
   private readonly lines: LineBuffer;
 
-  // Transmit ring: encoded line, sequence number and type of each reliable frame in flight.
+  // Transmit ring: encoded line, sequence number, type, state, attempts and due time of each
+  // reliable frame not yet acknowledged. At most one frame is "sent" (awaiting receipt) at a
+  // time, so the peer never sees a gap; frames the peer holds (received, final ACK deferred)
+  // do not block the next one.
   private readonly ringLine: string[];
   private readonly ringSeq: Uint16Array;
   private readonly ringType: string[];
   private readonly ringFields: Fields[];
+  private readonly ringState: Uint8Array;
+  private readonly ringAttempts: Uint8Array;
+  private readonly ringDueAt: Float64Array;
   private head = 0;
   private count = 0;
-  private headAttempts = 0;
-  private headDueAt = 0;
   private nextSeq = 1;
 
   // Receive side.
@@ -103,10 +107,12 @@ export class LinkSession {
   private peerBoot = -1;
   private lastRxAt = 0;
   private up = false;
-  /** Sequence number whose acknowledgement waits for the application (0 = none). */
-  private ackPending = 0;
-  /** Sequence number the application failed to accept: its retransmissions are not acknowledged. */
-  private ackRefused = 0;
+  /** Sequence numbers whose acknowledgement waits for the application (bounded: see MAX_HELD). */
+  private readonly ackPending: number[] = [];
+  /** Sequence numbers the application failed to accept: their retransmissions are not acknowledged. */
+  private readonly ackRefused: number[] = [];
+  /** The peer announced (HELLO hold=1) that it understands `ACK hold=1`. */
+  private peerHolds = false;
   private downAnnounced = false;
   private heartbeatDueAt = 0;
   private started = false;
@@ -119,6 +125,9 @@ export class LinkSession {
     this.ringSeq = new Uint16Array(capacity);
     this.ringType = new Array<string>(capacity).fill("");
     this.ringFields = new Array<Fields>(capacity).fill({});
+    this.ringState = new Uint8Array(capacity);
+    this.ringAttempts = new Uint8Array(capacity);
+    this.ringDueAt = new Float64Array(capacity);
     this.lines = new LineBuffer();
   }
 
@@ -155,11 +164,10 @@ export class LinkSession {
     this.ringSeq[slot] = seq;
     this.ringType[slot] = type;
     this.ringFields[slot] = fields;
+    this.ringState[slot] = QUEUED;
+    this.ringAttempts[slot] = 0;
+    this.ringDueAt[slot] = now;
     this.count++;
-    if (this.count === 1) {
-      this.headAttempts = 0;
-      this.headDueAt = now;
-    }
     this.pumpTransmit(now);
     return true;
   }
@@ -167,7 +175,6 @@ export class LinkSession {
   /** Drop every frame still waiting for acknowledgement (e.g. commands made stale by a reset). */
   clearQueue(): void {
     this.count = 0;
-    this.headAttempts = 0;
   }
 
   receiveBytes(bytes: Uint8Array, now: number): void {
@@ -214,12 +221,25 @@ export class LinkSession {
     }
 
     if (type === "ACK") {
-      if (this.count > 0 && this.headAttempts > 0 && Number(fields.ack) === this.ringSeq[this.head]) {
-        this.head = (this.head + 1) % this.ringLine.length;
-        this.count--;
-        this.headAttempts = 0;
-        this.headDueAt = now;
+      const acked = Number(fields.ack);
+      const cap = this.ringLine.length;
+      for (let i = 0; i < this.count; i++) {
+        const slot = (this.head + i) % cap;
+        const state = this.ringState[slot];
+        if (this.ringSeq[slot] !== acked || (state !== SENT && state !== HELD)) continue;
+        if (fields.hold === "1") {
+          // Received, final ACK deferred (the peer makes it durable first): keep it, probe it
+          // slowly, and let the next frame go.
+          if (state === HELD) return;
+          this.ringState[slot] = HELD;
+          this.ringAttempts[slot] = 0;
+          this.ringDueAt[slot] = now + this.timing.maxBackoffMs;
+        } else {
+          this.ringState[slot] = DONE;
+        }
+        this.popDone();
         this.pumpTransmit(now);
+        return;
       }
       return;
     }
@@ -239,8 +259,10 @@ export class LinkSession {
       this.synced = true;
       this.lastRxSeq = seq;
       this.peerBoot = boot;
+      this.peerHolds = fields.hold === "1";
       this.ack(seq);
       this.stats.rxAccepted++;
+      this.resendHeld(now);
       // Answer a first HELLO with ours (re=1) so a restarted peer learns who we are; never answer
       // an answer, so two ends cannot ping-pong.
       if (fields.re !== "1") this.sendHello(now, true);
@@ -252,7 +274,12 @@ export class LinkSession {
       const ahead = (seq - this.lastRxSeq + MAX_SEQ) % MAX_SEQ;
       if (ahead === 0 || MAX_SEQ - ahead <= SEQ_WINDOW) {
         this.stats.rxDuplicate++;
-        if (seq !== this.ackPending && seq !== this.ackRefused) this.ack(seq);
+        const pendingAt = this.ackPending.indexOf(seq);
+        if (pendingAt >= 0) {
+          if (this.peerHolds && pendingAt < MAX_HELD) this.ack(seq, true);
+        } else if (this.ackRefused.indexOf(seq) < 0) {
+          this.ack(seq);
+        }
         return;
       }
       if (ahead > SEQ_WINDOW) {
@@ -264,12 +291,22 @@ export class LinkSession {
     this.synced = true;
     this.lastRxSeq = seq;
     this.stats.rxAccepted++;
+    const refusedAt = this.ackRefused.indexOf(seq);
+    if (refusedAt >= 0) this.ackRefused.splice(refusedAt, 1); // a new frame reusing the number after a wrap
     const accepted = this.options.onMessage(type, fields, now);
     if (accepted && typeof accepted.then === "function") {
-      this.ackPending = seq;
+      this.ackPending.push(seq);
+      // Tell a peer that understands it that the frame arrived, so it can send the next one
+      // while this one is made durable; the final ACK follows. Bounded: past MAX_HELD pending
+      // frames the peer waits, as a stop-and-wait peer always does.
+      if (this.peerHolds && this.ackPending.length <= MAX_HELD) this.ack(seq, true);
       accepted.then(
-        () => { if (this.ackPending === seq) this.ackPending = 0; this.ack(seq); },
-        () => { if (this.ackPending === seq) this.ackPending = 0; this.ackRefused = seq; },
+        () => { this.settlePending(seq); this.ack(seq); },
+        () => {
+          this.settlePending(seq);
+          this.ackRefused.push(seq);
+          if (this.ackRefused.length > MAX_REFUSED) this.ackRefused.shift();
+        },
       );
     } else {
       this.ack(seq);
@@ -295,7 +332,14 @@ export class LinkSession {
   nextDeadline(): number {
     let next = this.heartbeatDueAt;
     if (!this.downAnnounced) next = Math.min(next, this.lastRxAt + this.timing.linkTimeoutMs);
-    if (this.count > 0) next = Math.min(next, this.headDueAt);
+    const cap = this.ringLine.length;
+    for (let i = 0; i < this.count; i++) {
+      const slot = (this.head + i) % cap;
+      const state = this.ringState[slot];
+      if (state === DONE) continue;
+      next = Math.min(next, this.ringDueAt[slot]);
+      if (state !== HELD) break; // frames behind the one awaiting receipt are not due yet
+    }
     return next;
   }
 
@@ -304,11 +348,50 @@ export class LinkSession {
     const fields: Fields = { kind, fw, proto: String(PROTOCOL_VERSION), boot: String(boot) };
     if (lane !== undefined) fields.lane = lane;
     if (reply) fields.re = "1";
+    fields.hold = "1";
     this.send("HELLO", fields, now);
   }
 
-  private ack(seq: number): void {
-    this.writeLine(encodeFrame({ seq: 0, type: "ACK", fields: { ack: String(seq) } }));
+  private ack(seq: number, hold = false): void {
+    this.writeLine(encodeFrame({ seq: 0, type: "ACK", fields: hold ? { ack: String(seq), hold: "1" } : { ack: String(seq) } }));
+  }
+
+  /** The peer (re)started: frames it held may never have been made durable, and its receive
+   *  window restarts. Every frame not finally acknowledged goes again, in order, before anything
+   *  queued after it (as a stop-and-wait sender would do). Nothing changes without held frames. */
+  private resendHeld(now: number): void {
+    const cap = this.ringLine.length;
+    let held = false;
+    for (let i = 0; i < this.count; i++) if (this.ringState[(this.head + i) % cap] === HELD) held = true;
+    if (!held) return;
+    for (let i = 0; i < this.count; i++) {
+      const slot = (this.head + i) % cap;
+      if (this.ringState[slot] === HELD || this.ringState[slot] === SENT) {
+        this.ringState[slot] = QUEUED;
+        this.ringAttempts[slot] = 0;
+        this.ringDueAt[slot] = now;
+      }
+    }
+    this.pumpTransmit(now);
+  }
+
+  private settlePending(seq: number): void {
+    const at = this.ackPending.indexOf(seq);
+    if (at >= 0) this.ackPending.splice(at, 1);
+  }
+
+  /** Drop acknowledged (or given-up) frames off the front of the ring. */
+  private popDone(): void {
+    while (this.count > 0 && this.ringState[this.head] === DONE) {
+      this.head = (this.head + 1) % this.ringLine.length;
+      this.count--;
+    }
+  }
+
+  private giveUp(slot: number): void {
+    this.ringState[slot] = DONE;
+    this.stats.txGaveUp++;
+    this.options.onGiveUp?.(this.ringType[slot], this.ringFields[slot]);
   }
 
   private writeLine(line: string): void {
@@ -317,24 +400,44 @@ export class LinkSession {
   }
 
   private pumpTransmit(now: number): void {
-    while (this.count > 0 && now >= this.headDueAt) {
-      if (this.headAttempts > this.timing.maxRetries && this.up) {
-        const type = this.ringType[this.head], fields = this.ringFields[this.head];
-        this.head = (this.head + 1) % this.ringLine.length;
-        this.count--;
-        this.headAttempts = 0;
-        this.stats.txGaveUp++;
-        this.options.onGiveUp?.(type, fields);
+    const cap = this.ringLine.length;
+    // Lines are written once the ring is consistent: a write may be answered synchronously.
+    const out: string[] = [];
+    for (let i = 0; i < this.count; i++) {
+      const slot = (this.head + i) % cap;
+      const state = this.ringState[slot];
+      if (state === DONE || now < this.ringDueAt[slot]) {
+        if (state === QUEUED || state === SENT) break; // the frame awaiting receipt is not due
         continue;
       }
-      if (this.headAttempts > 0) this.stats.txRetransmits++;
-      this.writeLine(this.ringLine[this.head]);
-      // While the link is down the head frame is kept and probed at the longest backoff: events
-      // wait for the gateway instead of being thrown away.
-      if (this.up || this.headAttempts === 0) this.headAttempts++;
-      const backoff = this.timing.retransmitMs * Math.pow(2, Math.min(this.headAttempts - 1, 10));
-      this.headDueAt = now + Math.min(backoff, this.timing.maxBackoffMs);
-      return;
+      if (this.ringAttempts[slot] > this.timing.maxRetries && this.up) {
+        // Given up; a queued frame behind it (due since it was queued) goes out now.
+        this.giveUp(slot);
+        continue;
+      }
+      if (this.ringAttempts[slot] > 0) this.stats.txRetransmits++;
+      out.push(this.ringLine[slot]);
+      // While the link is down the frame is kept and probed: events wait for the gateway
+      // instead of being thrown away.
+      if (this.up || this.ringAttempts[slot] === 0) this.ringAttempts[slot]++;
+      if (state === HELD) {
+        // The peer has it; probe slowly for the final ACK (answered again once durable).
+        this.ringDueAt[slot] = now + this.timing.maxBackoffMs;
+        continue;
+      }
+      this.ringState[slot] = SENT;
+      const backoff = this.timing.retransmitMs * Math.pow(2, Math.min(this.ringAttempts[slot] - 1, 10));
+      this.ringDueAt[slot] = now + Math.min(backoff, this.timing.maxBackoffMs);
+      break; // one frame awaiting receipt at a time: the peer never sees a gap
     }
+    this.popDone();
+    for (let i = 0; i < out.length; i++) this.writeLine(out[i]);
   }
 }
+
+/** Transmit ring slot states. */
+const QUEUED = 0, SENT = 1, HELD = 2, DONE = 3;
+/** Most frames this end lets a peer send ahead while their final ACKs wait for the application. */
+const MAX_HELD = 8;
+/** Refused sequence numbers remembered (their retransmissions are never acknowledged). */
+const MAX_REFUSED = 8;
