@@ -21,15 +21,18 @@ export function register(program: Command): void {
       if (!["auto", "pty", "memory"].includes(v)) throw new Error(`--links must be auto, pty or memory, got "${v}"`);
       return v;
     }, "auto")
-    .option("--speed <n>", "sim: run the boards and the plant n times faster than the wall clock (1-10; the gateway and the cloud stay on wall time)", intOption("--speed", 1, 10), 1)
+    .option("--clock <clock>", "sim: virtual (one site clock for boards, plant, gateway and cloud that jumps ahead while the site is idle) or wall (real time, to watch it); rig: always wall", (v: string) => {
+      if (v !== "virtual" && v !== "wall") throw new Error(`--clock must be virtual or wall, got "${v}"`);
+      return v;
+    })
     .option("--log-level <level>", "pino log level of the gateway and cloud", process.env.LOG_LEVEL ?? "silent")
-    .action(async (opts: { rig?: string; target: "sim" | "rig"; grep?: string; junit?: string; html?: string; links: "auto" | "pty" | "memory"; speed: number; logLevel: string }) => {
+    .action(async (opts: { rig?: string; target: "sim" | "rig"; grep?: string; junit?: string; html?: string; links: "auto" | "pty" | "memory"; clock?: "virtual" | "wall"; logLevel: string }) => {
       const { runHil } = await import("../../hil/harness/runner");
       const { loadRig } = await import("../../hil/rig/schema");
       const { createLogger } = await import("../../host/log");
       const { isInfrastructureError } = await import("../../hil/harness/errors");
       if (opts.target === "rig" && !opts.rig) throw new Error("--target rig needs --rig <rig.json>");
-      if (opts.target === "rig" && opts.speed !== 1) throw new Error("--speed applies to --target sim only: real boards run in real time");
+      if (opts.target === "rig" && opts.clock === "virtual") throw new Error("--clock virtual applies to --target sim only: real boards run in real time");
       let rig;
       try {
         rig = opts.rig ? loadRig(opts.rig) : undefined;
@@ -40,7 +43,7 @@ export function register(program: Command): void {
       }
       const summary = await runHil({
         target: opts.target, ...(rig ? { rig } : {}), ...(opts.grep ? { grep: opts.grep } : {}), ...(opts.junit ? { junit: opts.junit } : {}), ...(opts.html ? { html: opts.html } : {}),
-        links: opts.links, speed: opts.speed, logger: createLogger("hil", opts.logLevel),
+        links: opts.links, ...(opts.clock ? { clock: opts.clock } : {}), logger: createLogger("hil", opts.logLevel),
       });
       process.exitCode = summary.exitCode;
       if (summary.results.length === 0) {

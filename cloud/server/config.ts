@@ -64,8 +64,10 @@ export interface CloudOptions {
   createFirstAdmin?: boolean;
   /** Return page: retrieve the PaymentIntent server-side and apply it (default true). */
   retrieveOnReturn?: boolean;
-  /** Outbox relay poll period when idle (ms, default 250). */
+  /** Outbox relay poll period when idle (ms, default 250). Commits wake it at once; the poll catches other instances' commits. */
   relayPollMs?: number;
+  /** Audit chaining pass period when idle (ms, default 200). Queued rows wake it; the period catches other instances' rows. */
+  auditChainPeriodMs?: number;
   /** Max JSON body (bytes, default 16 KiB). */
   jsonLimit?: number;
   /** scrypt cost for operator passwords (tests lower it; default N=2^15, r=8, p=1). */

@@ -134,7 +134,7 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
 
     // ---------------------------------------------------------------- HTTP
     const auditMode: AuditMode = options.auditMode ?? "queued";
-    const chainer = new AuditChainer(db, logger);
+    const chainer = new AuditChainer(db, logger, o.auditChainPeriodMs ?? 200);
     const wake = () => {
       relay.wake();
       chainer.wake();

@@ -33,7 +33,6 @@ export interface RunContext {
   cloud: () => Promise<HilCloud>;
   logger?: Logger;
   links?: "auto" | "pty" | "memory";
-  speed?: number;
   records: Map<string, ScenarioRecord>;
 }
 
@@ -56,7 +55,7 @@ export function scenario(title: string, needs: ScenarioNeeds, body: (h: LaneSet)
     const record: ScenarioRecord = { fullTitle, logs: [], laneTimeMs: 0 };
     ctx.records.set(fullTitle, record);
     const cloud = await ctx.cloud();
-    const set = await LaneSet.start(cloud, { target: ctx.target, lanes: needs.lanes, dir, ...(ctx.rig ? { rig: ctx.rig } : {}), ...(ctx.logger ? { logger: ctx.logger } : {}), ...(ctx.links ? { links: ctx.links } : {}), ...(needs.offlineAfterS ? { offlineAfterS: needs.offlineAfterS } : {}), ...(ctx.speed ? { speed: ctx.speed } : {}) });
+    const set = await LaneSet.start(cloud, { target: ctx.target, lanes: needs.lanes, dir, ...(ctx.rig ? { rig: ctx.rig } : {}), ...(ctx.logger ? { logger: ctx.logger } : {}), ...(ctx.links ? { links: ctx.links } : {}), ...(needs.offlineAfterS ? { offlineAfterS: needs.offlineAfterS } : {}) });
     try {
       await body(set);
     } finally {

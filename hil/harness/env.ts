@@ -6,12 +6,13 @@
  * model) on `sim`, or the real boards of the rig file on `rig`. Every board link is tapped
  * into a DUT log; the lane's state, barrier, motor and sensors are sampled into a timeline.
  *
- * Time: the boards, the gateway and the cloud all run on wall-clock time here (the gateway and
- * the cloud have no virtual clock), so a scenario takes as long as its lane time. See docs/hil.md.
+ * Time: every part reads the global clock (`Date`, `setTimeout`). On `sim` the runner installs one
+ * virtual site clock (./site-clock.ts) over all of them, so a scenario's minutes of lane time take
+ * a fraction of a second; on `rig`, or `sim --clock wall`, it is the wall clock.
  */
 import { randomBytes } from "node:crypto";
 import { exec } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Logger } from "pino";
@@ -34,10 +35,37 @@ import { TcpProxy } from "./tcp-proxy";
 import { Timeline } from "./timeline";
 import { VcdWriter } from "../fpga/vcd";
 import { STATE_NAMES } from "../../firmware/barrier-executor/fpga/regmap";
-import { linkConfigFor, ScaledClock } from "./scaled-clock";
+import { currentSiteClock } from "./site-clock";
 import type { BoardClock } from "../../firmware/common/io/board-host";
 
 export type Target = "sim" | "rig";
+
+/**
+ * How long people and cars take, in lane time: what a lane (and a scenario on a rig) really goes
+ * through. With the virtual site clock these waits cost almost no wall time, so scenarios keep
+ * the real pace instead of shortened timings.
+ */
+export const PACE = {
+  /** The driver reads the screen, takes out the phone, scans the QR code and pays the card. */
+  payOnPhoneMs: 45_000,
+  /** After a declined card: reads the message, tries another card. */
+  retryCardMs: 20_000,
+  /** A car crossing the loop under the boom (4.5 m at ~10 km/h). */
+  crossingMs: 1_800,
+  /** An operator sees the call or the alarm on the dashboard and acts. */
+  operatorMs: 90_000,
+  /** The next car pulls up to the same lane. */
+  nextCarMs: 30_000,
+  /** A driver who cannot pay hesitates before reversing away. */
+  hesitateMs: 20_000,
+} as const;
+
+/** The timeline's sampling period (lane time): 40 points over a 2 s boom travel. */
+const SAMPLE_MS = 50;
+/** ... and while every lane is at rest (idle, boom down, motor off): steps and faults sample at once. */
+const REST_SAMPLE_MS = 500;
+/** How often `waitUntil` looks at its condition (lane time). */
+const POLL_MS = 50;
 
 export interface HilCloud {
   cloud: CloudHandle;
@@ -46,7 +74,9 @@ export interface HilCloud {
 
 export async function startHilCloud(logger: Logger = silentLogger): Promise<HilCloud> {
   const cloud = await infra("starting the cloud (PGlite, MQTT broker, Stripe emulator)", () =>
-    startCloud({ port: 0, host: "127.0.0.1", mqttPort: 0, seedDemo: true, createFirstAdmin: true, logger }));
+    // One cloud instance: every commit wakes the relay and the audit chainer, so their safety-net
+    // polls (for other instances' commits) can be slow — they cost real work on every virtual tick.
+    startCloud({ port: 0, host: "127.0.0.1", mqttPort: 0, seedDemo: true, createFirstAdmin: true, logger, relayPollMs: 30_000, auditChainPeriodMs: 30_000 }));
   return { cloud, close: () => cloud.close() };
 }
 
@@ -87,8 +117,6 @@ export interface LaneSetOptions {
   logger?: Logger;
   links?: "auto" | "pty" | "memory";
   offlineAfterS?: number;
-  /** sim: the boards and the plant run this many times faster than the wall clock (1 = real time). */
-  speed?: number;
 }
 
 export class LaneSet {
@@ -105,7 +133,6 @@ export class LaneSet {
   /** The boards' clock (sim: possibly faster than the wall clock). */
   clock!: BoardClock;
   private boardStart = 0;
-  speed = 1;
   private readonly laneStart = Date.now();
   /** The key the gateway checks access lists with (the cloud signs them with it). */
   readonly aclKey = randomBytes(24).toString("hex");
@@ -138,16 +165,14 @@ export class LaneSet {
     await infra("starting the cloud broker relay", () => this.proxy.start());
     this.closers.push(() => this.proxy.stop());
     const t0 = () => this.timeline.t0;
-    const speed = o.target === "sim" ? o.speed ?? 1 : 1;
-    const clock = speed > 1 ? new ScaledClock(speed) : new RealClock();
+    // The boards' timers are the global ones: virtual under the site clock, else the wall clock.
+    const clock = new RealClock();
     this.clock = clock;
     this.boardStart = clock.now();
-    this.speed = speed;
-    const boardConfig = speed > 1 ? { link: linkConfigFor(speed) } : undefined;
     const fields = new Map<string, LaneField>();
     const sims = new Map<string, Lane["sim"]>();
     const duts = new Map<string, { exit: Dut; barrier: Dut; exitLink?: TappedTransport; barrierLink?: TappedTransport }>();
-    const onLine = (lane: string) => (l: DutLine) => { if (l.type !== "HB" && l.type !== "ACK") this.timeline.event("serial", `${l.dir} ${l.text}`, lane); };
+    const onLine = (lane: string) => (l: DutLine) => { if (l.type !== "HB" && l.type !== "ACK") { this.timeline.event("serial", `${l.dir} ${l.text}`, lane); this.sampleSoon(); } };
     for (const id of o.lanes) duts.set(id, { exit: new Dut(`${id}-exit`, join(o.dir, `${id}-exit.log`), t0, onLine(id)), barrier: new Dut(`${id}-barrier`, join(o.dir, `${id}-barrier.log`), t0, onLine(id)) });
 
     if (o.target === "sim") {
@@ -161,10 +186,16 @@ export class LaneSet {
         for (const board of ["exit", "barrier"] as const) {
           let boardEnd: SimTransport, gatewayEnd: SimTransport;
           if (usePty) {
-            const pair = await infra(`opening a socat pty pair for ${id} ${board}`, () => openPtyPair(`${board}-${id}`, join(o.dir, "tty")));
+            // socat is another process: virtual time follows the wall clock while it starts.
+            const realTime = <T>(fn: () => Promise<T>) => currentSiteClock()?.realTime(fn) ?? fn();
+            const pair = await infra(`opening a socat pty pair for ${id} ${board}`, () => realTime(() => openPtyPair(`${board}-${id}`, join(o.dir, "tty"))));
             this.closers.push(() => pair.close());
-            boardEnd = await infra(`opening ${pair.a}`, () => openSerialTransport(pair.a));
-            gatewayEnd = await infra(`opening ${pair.b}`, () => openSerialTransport(pair.b));
+            const [a, b] = await infra(`opening ${pair.a} and ${pair.b}`, () => realTime(async () => [await openSerialTransport(pair.a), await openSerialTransport(pair.b)]));
+            // Bytes inside socat are invisible to the site clock: it counts them in flight.
+            const [ce, cg] = countedPair(a, b);
+            boardEnd = ce; gatewayEnd = cg;
+            const untrack = currentSiteClock()?.track(() => ce.inFlight + cg.inFlight);
+            if (untrack) this.closers.push(async () => untrack());
           } else {
             [boardEnd, gatewayEnd] = memoryCable();
           }
@@ -197,14 +228,15 @@ export class LaneSet {
     }
 
     const config = parseSiteConfig({
-      site_id: DEMO_SITE.siteId, name: DEMO_SITE.name, data_dir: join(o.dir, "gateway"),
+      site_id: DEMO_SITE.siteId, name: DEMO_SITE.name, data_dir: gatewayDataDir(o.dir),
       lanes: o.lanes.map((id) => ({ id, exit_controller: { port: `harness:${id}:exit` }, barrier_executor: { port: `harness:${id}:barrier` } })),
       site_broker: { host: "127.0.0.1", port: 0, allow_anonymous: true },
       cloud: { url: this.proxy.url, anonymous: true, protocol_version: 4, reconnect_ms: 200 },
       bridge: { heartbeat_s: 30 },
-      offline_policy: { offline_after_s: o.offlineAfterS ?? 2 },
+      ...(o.offlineAfterS ? { offline_policy: { offline_after_s: o.offlineAfterS } } : {}),
     });
     this.config = config;
+    if (config.data_dir.startsWith("/dev/shm/")) this.closers.push(async () => rmSync(config.data_dir, { recursive: true, force: true }));
     await this.startGatewayInstance(1);
     this.closers.push(() => this.gateway.close(true));
     this.closers.push(() => this.unsubscribeRecorder());
@@ -212,19 +244,20 @@ export class LaneSet {
     if (o.target === "sim") {
       for (const id of o.lanes) {
         const d = duts.get(id)!;
-        const exit = await SimulatedExitController.start({ transport: d.exitLink!, clock, lane: id, ...(boardConfig ? { config: boardConfig } : {}) });
-        const barrier = await SimulatedBarrierExecutor.start({ transport: d.barrierLink!, clock, lane: id, ...(boardConfig ? { config: boardConfig } : {}) });
+        const exit = await SimulatedExitController.start({ transport: d.exitLink!, clock, lane: id });
+        const barrier = await SimulatedBarrierExecutor.start({ transport: d.barrierLink!, clock, lane: id });
         this.closers.push(() => exit.close(), () => barrier.close());
         sims.set(id, { exit, barrier });
-        fields.set(id, simField(exit, barrier, speed));
+        fields.set(id, simField(exit, barrier));
       }
     }
     for (const id of o.lanes) {
       const d = duts.get(id)!;
       this.lanes.set(id, { id, exitDut: d.exit, barrierDut: d.barrier, exitLink: d.exitLink!, barrierLink: d.barrierLink!, field: fields.get(id)!, ...(sims.get(id) ? { sim: sims.get(id) } : {}), vehicle: { phase: "none" } });
     }
-    this.sampler = setInterval(() => this.tick(), 20);
-    this.closers.push(async () => clearInterval(this.sampler));
+    const sample = () => { this.tick(); this.sampler = setTimeout(sample, this.lanesAtRest() ? REST_SAMPLE_MS : SAMPLE_MS); };
+    this.sampler = setTimeout(sample, SAMPLE_MS);
+    this.closers.push(async () => clearTimeout(this.sampler));
     await this.waitUntil(() => this.gateway.services.bridge.connected, 10_000, "the gateway's bridge to connect to the cloud broker");
     for (const id of o.lanes) await this.waitUntil(() => { const s = this.gateway.lanes.get(id)!.snapshot(); return s.exit_link && s.barrier_link; }, 10_000, `both board links of lane ${id} to come up`, true);
   }
@@ -245,7 +278,7 @@ export class LaneSet {
       try { parsed = JSON.parse(payload.toString()) as Record<string, unknown>; } catch { parsed = { raw: payload.toString().slice(0, 200) }; }
       this.mqtt.push({ t: this.timeline.now(), topic, payload: parsed });
       const lane = typeof parsed.lane_id === "string" ? parsed.lane_id : undefined;
-      if (!topic.endsWith("/heartbeat") && !/lane\/[^/]+\/state$/.test(topic)) this.timeline.event("mqtt", `${topic} ${summary(parsed)}`, lane);
+      if (!topic.endsWith("/heartbeat") && !/lane\/[^/]+\/state$/.test(topic)) { this.timeline.event("mqtt", `${topic} ${summary(parsed)}`, lane); this.sampleSoon(); }
     });
   }
 
@@ -282,7 +315,15 @@ export class LaneSet {
   }
 
   /** Sample every lane into the timeline and drive the vehicles. */
+  private lastSample = -Infinity;
+
+  /** A frame or a message went by: the lane may have changed, sample it now (at most every 10 ms). */
+  private sampleSoon(): void {
+    if (this.lanes.size && this.gateway && Date.now() - this.lastSample >= 10) this.tick();
+  }
+
   private tick(): void {
+    this.lastSample = Date.now();
     for (const lane of this.lanes.values()) {
       const snap = this.gateway.lanes.get(lane.id)?.snapshot();
       const obs = lane.field.observe();
@@ -294,7 +335,7 @@ export class LaneSet {
         v.phase = "under_boom";
         this.underSince.set(lane.id, this.clock.now());
         this.timeline.event("step", "vehicle drives under the boom", lane.id);
-      } else if (v.phase === "under_boom" && this.clock.now() - (this.underSince.get(lane.id) ?? 0) >= 800) {
+      } else if (v.phase === "under_boom" && this.clock.now() - (this.underSince.get(lane.id) ?? 0) >= PACE.crossingMs) {
         lane.field.vehicleUnder(false);
         v.phase = "gone";
         this.timeline.event("step", "vehicle has passed", lane.id);
@@ -337,8 +378,19 @@ export class LaneSet {
 
   // ------------------------------------------------------------------ lane helpers
 
-  step(text: string, lane?: string): void { this.timeline.event("step", text, lane); }
-  fault(text: string, lane?: string): void { this.timeline.event("fault", text, lane); }
+  step(text: string, lane?: string): void { this.timeline.event("step", text, lane); this.tick(); }
+  fault(text: string, lane?: string): void { this.timeline.event("fault", text, lane); this.tick(); }
+
+  /** Every lane idle, boom down, motor off, no vehicle moving: nothing for the diagram to follow closely. */
+  private lanesAtRest(): boolean {
+    for (const lane of this.lanes.values()) {
+      const snap = this.gateway.lanes.get(lane.id)?.snapshot();
+      const obs = lane.field.observe();
+      if (snap?.phase !== "idle" || (lane.vehicle.phase !== "none" && lane.vehicle.phase !== "gone")) return false;
+      if (obs && (obs.motorUp || obs.motorDown || obs.boomPct > 1)) return false;
+    }
+    return true;
+  }
 
   /** A car that entered `minutesAgo` drives onto the exit loop of `laneId`; the exit camera reads its plate. */
   async vehicleArrives(laneId: string, opts: { minutesAgo?: number; plate?: string; readPlate?: boolean; entry?: boolean; badge?: string } = {}): Promise<string> {
@@ -374,7 +426,8 @@ export class LaneSet {
   }
 
   /** An operator (the cloud's first admin) logs in and overrides the lane through the cloud API (audited). */
-  async operatorOverride(laneId: string, action: "open" | "reset", reason: string): Promise<Record<string, unknown>> {
+  async operatorOverride(laneId: string, action: "open" | "reset", reason: string, opts: { afterMs?: number } = {}): Promise<Record<string, unknown>> {
+    await this.sleep(opts.afterMs ?? PACE.operatorMs);
     const admin = this.cloud.firstAdmin;
     if (!admin) throw new InfrastructureError("the cloud has no first admin to log in with");
     this.step(`operator ${action}: ${reason}`, laneId);
@@ -418,8 +471,9 @@ export class LaneSet {
   }
 
   /** The driver pays on the cloud's payment page with a card, through the Stripe emulator's card page (plain HTTP, as a browser would). */
-  async payWithCard(laneId: string, card = "4242424242424242"): Promise<{ ok: boolean; status: number; page: string }> {
+  async payWithCard(laneId: string, card = "4242424242424242", opts: { afterMs?: number } = {}): Promise<{ ok: boolean; status: number; page: string }> {
     const req = await this.paymentRequest(laneId);
+    await this.sleep(opts.afterMs ?? PACE.payOnPhoneMs);
     const payUrl = String(req.pay_url ?? "");
     if (!payUrl) throw new Error(`payment request for ${laneId} has no pay_url`);
     this.step(`driver pays with card ${card.slice(0, 4)}…${card.slice(-4)}`, laneId);
@@ -494,15 +548,15 @@ export class LaneSet {
         const msg = `timed out after ${timeoutMs} ms waiting for ${what}`;
         throw infraOnTimeout ? new InfrastructureError(msg) : new Error(msg);
       }
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, POLL_MS));
     }
   }
 
-  /** Wait `ms` of lane (board) time. */
-  async sleep(ms: number): Promise<void> { await new Promise((r) => setTimeout(r, ms / this.speed)); }
+  /** Wait `ms` of lane time. */
+  async sleep(ms: number): Promise<void> { await new Promise((r) => setTimeout(r, ms)); }
 
-  /** Lane time covered since the boards started, ms (wall time × speed on sim). */
-  get laneTimeMs(): number { return (Date.now() - this.laneStart) * this.speed; }
+  /** Lane time covered since the scenario started, ms (virtual time under the site clock). */
+  get laneTimeMs(): number { return Date.now() - this.laneStart; }
 
   async close(): Promise<void> {
     for (const c of this.closers.reverse()) await c().catch(() => {});
@@ -522,15 +576,13 @@ function rigBoard(rig: Rig, lane: string, board: "exit" | "barrier"): RigBoard {
   return b;
 }
 
-function simField(exit: SimulatedExitController, barrier: SimulatedBarrierExecutor, speed: number): LaneField {
+function simField(exit: SimulatedExitController, barrier: SimulatedBarrierExecutor): LaneField {
   let present = false, emergency = false;
   return {
     presence: (on) => { present = on; if (on) exit.vehicleArrives(); else exit.vehicleLeaves(); },
     vehicleUnder: (on) => barrier.vehicleUnder(on),
     badge: (uid) => exit.presentBadge(uid),
-    // Key holds stay in wall time: at speed n a board-time hold would be a few ms of wall time,
-    // shorter than timer jitter under load (a faster clock makes a slower typist, which is fine).
-    typeKeys: (keys) => exit.typeKeys(keys, (ms) => new Promise((r) => setTimeout(r, ms * Math.min(speed, 2) / speed + 5))),
+    typeKeys: (keys) => exit.typeKeys(keys, (ms) => new Promise((r) => setTimeout(r, ms))),
     jam: (on) => (on ? barrier.jam() : barrier.clearJam()),
     emergency: (on) => { emergency = on; barrier.emergency(on); },
     freezeHeartbeat: (on) => barrier.freezeHeartbeat(on),
@@ -540,6 +592,39 @@ function simField(exit: SimulatedExitController, barrier: SimulatedBarrierExecut
       return { boomPct: barrier.boomPct, motorUp: m.motorUp, motorDown: m.motorDown, coreState: barrier.coreState, presence: present, vehicleUnder: barrier.plant.vehicleUnder, emergency };
     },
   };
+}
+
+/**
+ * Where the gateway keeps its outbox and lane state: on a RAM disk when the machine has one, so
+ * each fsync the gateway still issues (same code path) does not wait for a disk; the scenario's
+ * directory otherwise. What a scenario checks (nothing lost across a gateway restart) is about the
+ * process, not the power supply.
+ */
+function gatewayDataDir(scenarioDir: string): string {
+  const shm = "/dev/shm";
+  if (process.env.SYSPARK_HIL_GATEWAY_DATA !== "disk" && existsSync(shm)) {
+    try { accessSync(shm, constants.W_OK); return mkdtempSync(join(shm, "syspark-hil-gw-")); } catch { /* fall back to disk */ }
+  }
+  return join(scenarioDir, "gateway");
+}
+
+/** Two ends of a socat pair that count the bytes each wrote and the other has not received yet. */
+function countedPair(a: SimTransport, b: SimTransport): [SimTransport & { inFlight: number }, SimTransport & { inFlight: number }] {
+  const wrap = (self: SimTransport) => {
+    const end = {
+      sent: 0, received: 0, peer: undefined as unknown as { sent: number },
+      get inFlight() { return Math.max(0, end.peer.sent - end.received); },
+      write: (bytes: Uint8Array) => { end.sent += bytes.length; self.write(bytes); },
+      setReceiver: (r: (bytes: Uint8Array) => void) => self.setReceiver((bytes) => { end.received += bytes.length; r(bytes); }),
+      close: () => self.close(),
+    };
+    return end;
+  };
+  const x = wrap(a), y = wrap(b);
+  x.peer = y; y.peer = x;
+  // Until a receiver is set, bytes still count as received (they reach the port and are dropped).
+  x.setReceiver(() => {}); y.setReceiver(() => {});
+  return [x, y];
 }
 
 function summary(p: Record<string, unknown>): string {

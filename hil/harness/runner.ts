@@ -12,6 +12,7 @@ import type { Rig } from "../rig/schema";
 import { setRunContext, type ScenarioRecord } from "./context";
 import { startHilCloud, type HilCloud, type Target } from "./env";
 import { isInfrastructureError } from "./errors";
+import type { SiteClock, SiteClockStats } from "./site-clock";
 import type { TimelineData } from "./timeline";
 
 export interface ScenarioResult {
@@ -36,8 +37,8 @@ export interface RunOptions {
   reportDir?: string;
   logger?: Logger;
   links?: "auto" | "pty" | "memory";
-  /** sim: boards and plant this many times faster than the wall clock (gateway and cloud stay on wall time). */
-  speed?: number;
+  /** sim: "virtual" (default: one site clock that jumps ahead while the site is idle) or "wall"; rig: "wall". */
+  clock?: "virtual" | "wall";
   /** Progress lines (stderr by default). */
   progress?: (line: string) => void;
   scenarioDir?: string;
@@ -51,6 +52,8 @@ export interface RunSummary {
   skipped: number;
   wallMs: number;
   laneTimeMs: number;
+  /** Under the virtual site clock: how virtual time moved. */
+  siteClock?: SiteClockStats;
   exitCode: 0 | 1 | 2;
 }
 
@@ -61,16 +64,23 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
   const progress = opts.progress ?? ((line: string) => process.stderr.write((process.stderr.isTTY ? "\r\x1b[K" : "") + line + "\n"));
   const reportDir = resolve(opts.reportDir ?? (opts.html ? join(dirname(opts.html), "hil-logs") : "hil-report"));
   mkdirSync(reportDir, { recursive: true });
-  const started = Date.now();
+  const clockMode = opts.clock ?? (opts.target === "sim" ? "virtual" : "wall");
+  if (clockMode === "virtual" && opts.target !== "sim") throw new Error("virtual time is for --target sim: real boards run in real time");
+  // Mocha first: it keeps the real timers it finds at load for its timeouts, before the site clock replaces them.
+  const { default: Mocha } = await import("mocha");
+  const started = performance.now();
+  let siteClock: SiteClock | undefined, clockStats: SiteClockStats | undefined;
+  if (clockMode === "virtual") siteClock = (await import("./site-clock")).SiteClock.install();
   const records = new Map<string, ScenarioRecord>();
   let cloud: Promise<HilCloud> | undefined;
   setRunContext({
     target: opts.target, ...(opts.rig ? { rig: opts.rig } : {}), reportDir, records,
-    ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.links ? { links: opts.links } : {}), ...(opts.speed ? { speed: opts.speed } : {}),
+    ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.links ? { links: opts.links } : {}),
     cloud: () => {
       if (!cloud) {
         progress("  starting the cloud (embedded PostgreSQL, MQTT broker, Stripe emulator)…");
-        cloud = startHilCloud(opts.logger);
+        // Its start (WebAssembly compilation off the main thread) is invisible to the site clock: real time.
+        cloud = siteClock ? siteClock.realTime(() => startHilCloud(opts.logger)) : startHilCloud(opts.logger);
       }
       return cloud;
     },
@@ -83,7 +93,6 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
     for (const message of problems) preflight.push({ title: "rig preflight", fullTitle: `rig preflight: ${message}`, suite: "rig", state: "infra", durationMs: 0, logs: [], laneTimeMs: 0, error: { name: "InfrastructureError", message } });
     for (const r of preflight) progress(`INFR ${r.error!.message}`);
   }
-  const { default: Mocha } = await import("mocha");
   const results: ScenarioResult[] = [];
   const dir = opts.scenarioDir ?? SCENARIO_DIR;
   const files = readdirSync(dir).filter((f) => f.endsWith(".scenario.ts")).sort().map((f) => join(dir, f));
@@ -127,12 +136,15 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
     if (cloud) await (await cloud.catch(() => undefined))?.close().catch(() => {});
     setRunContext(undefined);
     mocha.dispose();
+    clockStats = siteClock?.stats;
+    await siteClock?.uninstall();
   }
-  const wallMs = Date.now() - started;
+  const wallMs = performance.now() - started;
   const n = (s: ScenarioResult["state"]) => results.filter((r) => r.state === s).length;
   const summary: RunSummary = {
     results, passed: n("passed"), failed: n("failed"), infra: n("infra"), skipped: n("skipped"), wallMs,
     laneTimeMs: results.reduce((a, r) => a + r.laneTimeMs, 0),
+    ...(clockStats ? { siteClock: clockStats } : {}),
     exitCode: n("infra") ? 2 : n("failed") ? 1 : 0,
   };
   if (opts.junit) {
@@ -143,7 +155,7 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
   if (opts.html) {
     const { htmlReport } = await import("../report/html");
     mkdirSync(dirname(resolve(opts.html)), { recursive: true });
-    writeFileSync(opts.html, htmlReport(results, { title: `SysPark HIL report (${opts.target})`, target: opts.target, wallMs, htmlPath: resolve(opts.html), ...(opts.speed ? { speed: opts.speed } : {}) }));
+    writeFileSync(opts.html, htmlReport(results, { title: `SysPark HIL report (${opts.target})`, target: opts.target, wallMs, htmlPath: resolve(opts.html), clock: clockMode }));
   }
   progress(`hil: ${summary.passed} passed, ${summary.failed} failed, ${summary.infra} infrastructure error(s), ${summary.skipped} skipped in ${(wallMs / 1000).toFixed(1)} s`);
   return summary;

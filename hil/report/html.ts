@@ -5,7 +5,7 @@ import type { ScenarioResult } from "../harness/runner";
 
 const e = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
-export function htmlReport(results: ScenarioResult[], opts: { title: string; target: string; wallMs: number; htmlPath: string; speed?: number }): string {
+export function htmlReport(results: ScenarioResult[], opts: { title: string; target: string; wallMs: number; htmlPath: string; clock?: "virtual" | "wall" }): string {
   const n = (s: ScenarioResult["state"]) => results.filter((r) => r.state === s).length;
   const infra = results.filter((r) => r.state === "infra");
   const href = (p: string) => e(relative(dirname(opts.htmlPath), p).split("\\").join("/"));
@@ -29,7 +29,7 @@ section.scenario{border-top:1px solid #e2e8f0;margin-top:1rem}
 small{color:#64748b;font-weight:normal}
 </style></head><body>
 <h1>${e(opts.title)}</h1>
-<p id="summary">target <b>${e(opts.target)}</b>${opts.speed && opts.speed > 1 ? ` (boards and plant at ${opts.speed}× the wall clock; diagrams are on the wall-clock axis)` : ""} · ${results.length} scenarios · <b>${n("passed")}</b> passed · <b>${n("failed")}</b> failed · <b>${n("infra")}</b> infrastructure errors · ${n("skipped")} skipped · ${(opts.wallMs / 1000).toFixed(1)} s</p>
+<p id="summary">target <b>${e(opts.target)}</b>${opts.clock === "virtual" ? " (virtual site clock: diagrams are on the lane-time axis)" : ""} · ${results.length} scenarios · <b>${n("passed")}</b> passed · <b>${n("failed")}</b> failed · <b>${n("infra")}</b> infrastructure errors · ${n("skipped")} skipped · ${(opts.wallMs / 1000).toFixed(1)} s wall for ${(results.reduce((a, r) => a + r.laneTimeMs, 0) / 1000).toFixed(1)} s of lane time</p>
 ${infra.length ? `<div class="infra-box" id="infrastructure"><h2>Infrastructure errors (the rig, not the firmware)</h2><ul>${infra.map((r) => `<li><b>${e(r.fullTitle)}</b>: ${e(r.error?.message ?? "")}</li>`).join("")}</ul></div>` : ""}
 ${sections}
 </body></html>

@@ -5,6 +5,7 @@
  */
 import { expect } from "chai";
 import { scenario } from "../harness/context";
+import { PACE } from "../harness/env";
 import { assertExitCompletes } from "./lib";
 
 describe("payment", () => {
@@ -31,11 +32,11 @@ describe("payment", () => {
     const req = await h.paymentRequest("L1");
     const declined = await h.payWithCard("L1", "4000000000000002");
     expect(declined.page).to.match(/declined/i);
-    await h.sleep(500);
+    await h.sleep(2000);
     expect(h.phase("L1"), "a declined card never opens").to.equal("awaiting_payment");
     expect(h.lane("L1").barrierDut.frames("OPEN", "rx")).to.have.length(0);
     expect(await h.sessionStatus(String(req.session_id))).to.equal("pending_payment");
-    const paid = await h.payWithCard("L1");
+    const paid = await h.payWithCard("L1", undefined, { afterMs: PACE.retryCardMs });
     expect(paid.ok).to.equal(true);
     await assertExitCompletes(h, "L1", String(req.session_id));
   });
@@ -53,6 +54,7 @@ describe("payment", () => {
     await h.vehicleArrives("L1", { minutesAgo: 60 });
     await h.waitPhase("L1", "awaiting_payment");
     const req = await h.paymentRequest("L1");
+    await h.sleep(PACE.hesitateMs);
     h.vehicleLeaves("L1");
     await h.waitPhase("L1", "idle", 10_000);
     await h.sleep(300);

@@ -14,6 +14,8 @@ describe("safety", () => {
     await h.waitUntil(() => sim.barrier.motor.motorUp, 3000, "the motor to reverse (up)");
     expect(sim.barrier.motor.motorDown, "never both directions").to.equal(false);
     await h.waitUntil(() => sim.barrier.boomPct >= 95, 8000, "the boom back up");
+    await h.sleep(5000); // the pedestrian moves on
+    expect(sim.barrier.motor.motorDown, "never closes onto the obstruction").to.equal(false);
     h.obstruct("L1", false);
     await h.waitBarrier("L1", "closed", 20_000);
     expect(h.timeline.lanes.L1.some((s) => s.motorDown) && h.timeline.lanes.L1.filter((s) => s.motorUp).length > 0).to.equal(true);
@@ -26,6 +28,11 @@ describe("safety", () => {
     const sim = h.lane("L1").sim!;
     await h.waitUntil(() => sim.barrier.boomPct >= 95, 10_000, "the boom up on emergency");
     await h.waitUntil(() => h.seen("sensor_gate/error", "L1").length > 0 || h.snapshot("L1").barrier_state !== "closed", 5000, "the emergency reported");
+    // An evacuation lasts: the boom stays up the whole time.
+    for (let i = 0; i < 6; i++) {
+      await h.sleep(10_000);
+      expect(sim.barrier.boomPct, `the boom still up after ${(i + 1) * 10} s`).to.be.at.least(95);
+    }
     h.emergency("L1", false);
   });
 
@@ -48,7 +55,12 @@ describe("safety", () => {
     const sim = h.lane("L1").sim!;
     h.freezeHeartbeat("L1", true);
     await h.waitUntil(() => sim.barrier.coreState === "SAFE", 10_000, "core SAFE");
-    expect(sim.barrier.motor.motorUp || sim.barrier.motor.motorDown).to.equal(false);
+    // The hung task stays hung for half a minute: the core holds its safe state throughout.
+    for (let i = 0; i < 6; i++) {
+      await h.sleep(5000);
+      expect(sim.barrier.coreState, `SAFE after ${(i + 1) * 5} s more`).to.equal("SAFE");
+      expect(sim.barrier.motor.motorUp || sim.barrier.motor.motorDown).to.equal(false);
+    }
     h.freezeHeartbeat("L1", false);
   });
 

@@ -31,7 +31,7 @@ describe("syspark hil run", function () {
   it("runs scenarios on sim and writes JUnit XML, the HTML report with timing diagrams, and one log per DUT", async function () {
     requireToolOrSkip(this, "socat");
     const junit = join(dir, "out.xml"), html = join(dir, "out.html");
-    const r = await syspark(["hil", "run", "--target", "sim", "--speed", "4", "--grep", "leaves before paying|heartbeat loss|emergency input", "--junit", junit, "--html", html]);
+    const r = await syspark(["hil", "run", "--target", "sim", "--grep", "leaves before paying|heartbeat loss|emergency input", "--junit", junit, "--html", html]);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stderr).to.match(/hil: 3 scenario\(s\) on sim/);
     expect(r.stderr).to.match(/\[ 3\/3\] ok/);
@@ -41,6 +41,7 @@ describe("syspark hil run", function () {
     const page = readFileSync(html, "utf8");
     expect((page.match(/<svg /g) ?? []).length, "one diagram per scenario").to.equal(3);
     expect(page).to.include('data-row="barrier"').and.include('data-row="motor up"').and.include('data-row="mqtt"');
+    expect(page, "the diagrams are on the virtual lane-time axis").to.include("virtual site clock");
     expect(page, "no script, no external resource").to.not.match(/<script|\b(src|href)="https?:|url\(https?:/);
     const logLinks = [...page.matchAll(/href="([^"]+\.log)"/g)].map((m) => m[1]);
     expect(logLinks).to.have.length(6);
@@ -63,7 +64,7 @@ describe("syspark hil run", function () {
       ctx.on("request", (req) => { if (!req.url().startsWith("file:")) requests.push(req.url()); });
       const p = await ctx.newPage();
       await p.goto(`file://${html}`);
-      expect(await p.locator("#summary").innerText()).to.match(/4× the wall clock[\s\S]*3 passed · 0 failed · 0 infrastructure errors/);
+      expect(await p.locator("#summary").innerText()).to.match(/virtual site clock[\s\S]*3 passed · 0 failed · 0 infrastructure errors/);
       const svg = p.locator("section.scenario svg.timeline").first();
       const box = await svg.boundingBox();
       expect(box && box.width > 600 && box.height > 150, `diagram drawn: ${JSON.stringify(box)}`).to.equal(true);
@@ -117,8 +118,8 @@ describe("syspark hil run", function () {
     const none = await syspark(["hil", "run", "--grep", "^no such scenario$"]);
     expect(none.code, "zero scenarios run is not a pass").to.equal(1);
     expect(none.stderr).to.match(/no scenario matches --grep \^no such scenario\$/);
-    const badSpeed = await syspark(["hil", "run", "--speed", "50"]);
-    expect(badSpeed.stderr).to.match(/--speed must be between 1 and 10, got 50/);
+    const badClock = await syspark(["hil", "run", "--clock", "fast"]);
+    expect(badClock.stderr).to.match(/--clock must be virtual or wall, got "fast"/);
     const bad = join(dir, "bad-rig.json");
     writeFileSync(bad, JSON.stringify({ name: "b", boards: [{ kind: "exit-controller", lane: "L1", port: "/dev/x", baud: 7 }] }));
     const badRig = await syspark(["hil", "run", "--target", "rig", "--rig", bad]);

@@ -1,0 +1,79 @@
+/**
+ * The virtual site clock: time jumps while nothing is in flight, and waits for what is (a TCP
+ * round trip between two sockets of the process, a crypto job in the thread pool, bytes a tracked
+ * cable still carries) so that no timer fires ahead of work that would have come first.
+ */
+import { expect } from "chai";
+import { scrypt } from "node:crypto";
+import { createServer, connect, type Server, type Socket } from "node:net";
+import { SiteClock } from "../../hil/harness/site-clock";
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+describe("hil site clock", () => {
+  const nativeSetTimeout = setTimeout;
+  let clock: SiteClock | undefined;
+  afterEach(async () => { await clock?.uninstall(); clock = undefined; });
+
+  it("jumps over an idle hour of timers instead of waiting for it, firing them in order", async () => {
+    clock = SiteClock.install(Date.UTC(2026, 10, 21, 8));
+    const fired: number[] = [];
+    const t0 = Date.now(), wall0 = performance.now();
+    const interval = setInterval(() => fired.push(Date.now() - t0), 60_000);
+    await sleep(3_600_001);
+    clearInterval(interval);
+    expect(Date.now() - t0).to.equal(3_600_001);
+    expect(fired).to.deep.equal(Array.from({ length: 60 }, (_, i) => (i + 1) * 60_000));
+    expect(performance.now() - wall0, "an hour of lane time is not waited for").to.be.below(30_000);
+    expect(clock.stats.jumps).to.be.at.least(60);
+  });
+
+  it("lets a request/response between two sockets of the process finish before the next timer", async () => {
+    clock = SiteClock.install();
+    const server: Server = createServer((s) => s.on("data", (d) => s.write(d))); // echo, small segments
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as { port: number }).port;
+    const client: Socket = connect(port, "127.0.0.1");
+    await new Promise<void>((r) => client.once("connect", () => r()));
+    let timerFired = false;
+    const timer = setTimeout(() => { timerFired = true; }, 5);
+    for (let i = 0; i < 20; i++) {
+      const echoed = new Promise<string>((r) => client.once("data", (d) => r(d.toString())));
+      client.write(`ping ${i}`);
+      expect(await echoed).to.equal(`ping ${i}`);
+    }
+    expect(timerFired, "20 round trips take no lane time").to.equal(false);
+    clearTimeout(timer);
+    client.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  it("does not jump while a crypto job runs in the thread pool", async () => {
+    clock = SiteClock.install();
+    const t0 = Date.now();
+    let late = false;
+    const timer = setTimeout(() => { late = true; }, 60_000);
+    await new Promise<void>((resolve, reject) => scrypt("secret", "salt", 32, { N: 1 << 14 }, (err) => (err ? reject(err) : resolve())));
+    expect(late, "the minute-long timer did not fire during the job").to.equal(false);
+    expect(Date.now() - t0, "virtual time followed the wall clock while the job ran").to.be.below(60_000);
+    clearTimeout(timer);
+  });
+
+  it("holds while a tracked cable has bytes in flight, and restores the real timers on uninstall", async () => {
+    clock = SiteClock.install();
+    let inFlight = 1;
+    const untrack = clock.track(() => inFlight);
+    const t0 = Date.now();
+    const done = sleep(10_000);
+    await new Promise<void>((r) => nativeSetTimeout(r, 50)); // real 50 ms: the cable is "busy"
+    expect(Date.now() - t0, "no jump while bytes are in flight").to.be.below(5_000);
+    inFlight = 0;
+    await done;
+    untrack();
+    await clock.uninstall();
+    clock = undefined;
+    expect(setTimeout).to.equal(nativeSetTimeout);
+    clock = SiteClock.install(); // a new one can be installed once the first is gone
+    expect(() => SiteClock.install()).to.throw(/already installed/);
+  });
+});
