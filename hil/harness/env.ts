@@ -34,7 +34,7 @@ import { infra, InfrastructureError } from "./errors";
 import { TcpProxy } from "./tcp-proxy";
 import { Timeline } from "./timeline";
 import { VcdWriter } from "../fpga/vcd";
-import { STATE_NAMES } from "../../firmware/barrier-executor/fpga/regmap";
+import type { SimulatedSafetyCore } from "../sim/barrier-core";
 import { currentSiteClock } from "./site-clock";
 import type { BoardClock } from "../../firmware/common/io/board-host";
 
@@ -246,6 +246,7 @@ export class LaneSet {
         const d = duts.get(id)!;
         const exit = await SimulatedExitController.start({ transport: d.exitLink!, clock, lane: id });
         const barrier = await SimulatedBarrierExecutor.start({ transport: d.barrierLink!, clock, lane: id });
+        this.recordCoreVcd(id, barrier.core);
         this.closers.push(() => exit.close(), () => barrier.close());
         sims.set(id, { exit, barrier });
         fields.set(id, simField(exit, barrier));
@@ -350,7 +351,6 @@ export class LaneSet {
         emergency: obs?.emergency ?? false,
         fault: snap?.phase === "fault" || obs?.coreState === "FAULT",
       });
-      this.sampleVcd(lane);
     }
   }
   private underSince = new Map<string, number>();
@@ -358,22 +358,23 @@ export class LaneSet {
   /** Per sim lane: the safety core and plant signals sampled at the harness tick, as VCD (GTKWave). */
   readonly vcdFiles: { name: string; path: string }[] = [];
 
-  private sampleVcd(lane: Lane): void {
-    const sim = lane.sim;
-    if (!sim) return;
-    let vcd = this.vcds.get(lane.id);
-    if (!vcd) {
-      vcd = new VcdWriter(1_000_000, `SysPark ${lane.id} safety core and plant, sampled every harness tick (not cycle-accurate)`);
-      for (const [name, width] of [["state", 4], ["motor_up", 1], ["motor_down", 1], ["brake", 1], ["fault_code", 8], ["boom_pct", 8], ["vehicle_under", 1], ["emergency", 1], ["presence", 1]] as const) vcd.add(lane.id, name, width);
-      this.vcds.set(lane.id, vcd);
-    }
-    const b = sim.barrier, m = b.motor, obs = lane.field.observe();
-    const t = Math.max(0, Math.round((this.clock.now() - this.boardStart) * 1e6));
-    vcd.sample(t, {
-      [`${lane.id}.state`]: Math.max(0, (STATE_NAMES as readonly string[]).indexOf(b.coreState.toLowerCase())), [`${lane.id}.motor_up`]: m.motorUp ? 1 : 0, [`${lane.id}.motor_down`]: m.motorDown ? 1 : 0,
-      [`${lane.id}.brake`]: m.brake ? 1 : 0, [`${lane.id}.fault_code`]: b.faultCode, [`${lane.id}.boom_pct`]: Math.max(0, Math.min(255, Math.round(b.boomPct))),
-      [`${lane.id}.vehicle_under`]: b.plant.vehicleUnder ? 1 : 0, [`${lane.id}.emergency`]: obs?.emergency ? 1 : 0, [`${lane.id}.presence`]: obs?.presence ? 1 : 0,
-    });
+  /** Per sim lane: the safety core's outputs and the plant, recorded at every model chunk (exact to the cycle). */
+  private recordCoreVcd(laneId: string, core: SimulatedSafetyCore): void {
+    const vcd = new VcdWriter(1e9 / core.model.params.clockHz, `SysPark ${laneId} safety core (model outputs, exact to the ${core.model.params.clockHz} Hz cycle) and plant (boom %, at the same points)`);
+    for (const [name, width] of [["state", 4], ["motor_up", 1], ["motor_down", 1], ["brake", 1], ["fault_code", 8], ["boom_pct", 8], ["vehicle_under", 1], ["emergency", 1], ["limit_open", 1], ["limit_closed", 1]] as const) vcd.add(laneId, name, width);
+    this.vcds.set(laneId, vcd);
+    let last = 0;
+    core.onAdvance = () => {
+      const m = core.model, o = core.plant.outputs();
+      const t = last = Math.max(last, Math.round((core.timeMs - this.boardStart) * 1e6));
+      vcd.sample(t, {
+        [`${laneId}.state`]: m.state, [`${laneId}.motor_up`]: m.motorUp, [`${laneId}.motor_down`]: m.motorDown, [`${laneId}.brake`]: m.brake,
+        [`${laneId}.fault_code`]: m.faultCode, [`${laneId}.boom_pct`]: Math.max(0, Math.min(255, Math.round(core.plant.positionPct))),
+        [`${laneId}.vehicle_under`]: core.plant.vehicleUnder ? 1 : 0, [`${laneId}.emergency`]: o.emergency ? 1 : 0,
+        [`${laneId}.limit_open`]: o.limOpen ? 1 : 0, [`${laneId}.limit_closed`]: o.limClosed ? 1 : 0,
+      });
+    };
+    this.closers.push(async () => { core.onAdvance = undefined; });
   }
 
   // ------------------------------------------------------------------ lane helpers

@@ -35,6 +35,12 @@ export class SimulatedSafetyCore implements CoreBus {
   lastHeartbeatMs = -Infinity;
   /** Chunks the loop was closed in (model fast-forward calls), for tests and benchmarks. */
   chunks = 0;
+  /**
+   * Called after every chunk and every bus write, with the model at its new cycle. Outputs are
+   * constant inside a chunk, so what it records at these points is exact to the clock cycle.
+   * It must read `model` and `plant` directly (catching up from inside would re-enter the loop).
+   */
+  onAdvance: (() => void) | undefined;
   private readonly startMs: number;
   private readonly clockHz: number;
 
@@ -73,6 +79,7 @@ export class SimulatedSafetyCore implements CoreBus {
       this.chunks++;
       this.plant.advance((n * 1000) / this.clockHz);
       this.feed();
+      this.onAdvance?.();
     }
   }
 
@@ -92,6 +99,7 @@ export class SimulatedSafetyCore implements CoreBus {
     this.model.step();
     this.plant.advance(1000 / this.clockHz);
     this.feed();
+    this.onAdvance?.();
   }
 
   /** Plant outputs → the core's raw inputs; the core's motor outputs → the plant. */

@@ -48,7 +48,7 @@ describe("syspark hil run", function () {
     for (const l of logLinks) expect(statSync(join(dir, l)).size, l).to.be.greaterThan(100);
     const vcd = [...page.matchAll(/href="([^"]+\.vcd)"/g)].map((m) => m[1]);
     expect(vcd, "one safety-core VCD per scenario").to.have.length(3);
-    expect(readFileSync(join(dir, vcd[0]), "utf8")).to.match(/\$timescale 1ns \$end/).and.match(/\$var wire 1 \S+ motor_up \$end/).and.match(/#\d+/);
+    expect(readFileSync(join(dir, vcd[0]), "utf8")).to.match(/exact to the 50000000 Hz cycle/).and.match(/\$timescale 1ns \$end/).and.match(/\$var wire 1 \S+ motor_up \$end/).and.match(/#\d+/);
     const exitLog = readFileSync(join(dir, logLinks.find((l) => l.includes("leaves-before-paying") && l.endsWith("L1-exit.log"))!), "utf8");
     expect(exitLog).to.match(/rx \d+ PAY_REQ session=/).and.match(/tx \d+ HELLO kind="exit-controller"/);
 
