@@ -83,6 +83,19 @@ export interface BridgeRoute {
 
 /** Topics only the bridge itself publishes on the cloud side (site clients may not). */
 const BRIDGE_OWNED: ReadonlySet<TopicKey> = new Set<TopicKey>(["gatewayStatus"]);
+/** Published on the main cloud connection (not the relay one): seen back by the relay connection's watch. */
+const MAIN_PUBLISHES: ReadonlySet<TopicKey> = new Set<TopicKey>(["gatewayStatus", "syncReq", "heartbeat"]);
+
+/** Client id of the relay connection: the configured one with a suffix. */
+export function relayClientId(clientId: string): string {
+  return `${clientId}-relay`;
+}
+
+/** Latency over throughput for MQTT packets (small, each awaited by someone): no Nagle. */
+function noDelay(client: MqttClient): void {
+  const stream = client.stream as { setNoDelay?: (on: boolean) => void } | undefined;
+  stream?.setNoDelay?.(true);
+}
 
 /** The bridge table for a site, derived from the contract: `in` = cloud → site, `out` = site → cloud. */
 export function bridgeRoutes(siteId: string): BridgeRoute[] {
@@ -119,6 +132,8 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
   private readonly outbound: ReadonlySet<TopicKey>;
   private readonly src: string;
   private client: MqttClient | undefined;
+  /** Second connection, publishing the outbox (see start()). */
+  private relayClient: MqttClient | undefined;
   private relay: OutboxRelay | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private everConnected = false;
@@ -178,6 +193,19 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
       options.rejectUnauthorized = tls.rejectUnauthorized ?? true;
       if (tls.servername) options.servername = tls.servername;
     }
+    const v5 = (o.cloud.protocolVersion ?? 5) === 5;
+    const subscribed = (err: Error | null) => { if (err) this.log.error({ err: err.message }, "cloud subscription failed"); };
+    // Two connections to the cloud broker, same credentials:
+    //  - the main one (client id, persistent session, last will, `online` status, sync/req)
+    //    receives the cloud → site allowlist: payment success, barrier commands…;
+    //  - the relay one publishes the outbox (site → cloud events) and, in MQTT v5, watches the
+    //    whole site prefix with No Local to count what is forbidden.
+    // Commands do not share a TCP stream with the event flow: a broker that does not set
+    // TCP_NODELAY (Mosquitto's default) holds a PUBLISH to a client behind Nagle's algorithm
+    // while a PUBACK it sent that client is not yet acknowledged at the TCP level, and the
+    // client's kernel delays that acknowledgement (delayed ACK, 40 ms on Linux) when it has no
+    // reply to piggyback it on. On the main connection every PUBLISH is answered at once by a
+    // PUBACK, which carries the TCP acknowledgement.
     const client = mqtt.connect(o.cloud.url, options);
     this.client = client;
     // PUBACK to the cloud only once the message is validated and handed to the site broker.
@@ -187,6 +215,13 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
         done(err);
       });
     };
+    const { will: _will, properties: _sessionProperties, ...common } = options;
+    const relayClient = mqtt.connect(o.cloud.url, { ...common, clientId: relayClientId(o.cloud.clientId), clean: true, ...(v5 ? { properties: { sessionExpiryInterval: 0 } } : {}) });
+    this.relayClient = relayClient;
+    relayClient.handleMessage = (packet, done) => {
+      this.watchFromCloud(packet as IPublishPacket);
+      done();
+    };
     this.relay = new OutboxRelay(o.outbox, (e) => this.publishEntry(e), {
       inflight: o.inflight ?? 20,
       logger: this.log,
@@ -194,18 +229,13 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
       onDeadLetter: () => this.metrics.outboxDeadLettered.inc(),
     });
     client.on("connect", (connack) => {
+      noDelay(client);
       this.metrics.cloudConnected.set(1);
       this.log.info({ url: o.cloud.url, session_present: connack.sessionPresent, outbox_depth: o.outbox.depth }, "cloud link up");
-      // Everything under our own prefix: forbidden topics are then seen, dropped and counted.
-      // No Local: the broker never sends back what this client published ([MQTT-3.8.3-3]).
-      const subscribed = (err: Error | null) => { if (err) this.log.error({ err: err.message }, "cloud subscription failed"); };
-      if ((o.cloud.protocolVersion ?? 5) === 5) {
-        client.subscribe(toCloudTopic(this.siteId, "#"), { qos: 2, nl: true }, subscribed);
-      } else {
-        // MQTT 3.1.1 has no No Local: subscribe to the cloud → site allowlist only, so nothing
-        // this bridge publishes can come back to it.
-        for (const key of this.inbound) client.subscribe(toCloudTopic(this.siteId, TOPICS[key].topic), { qos: TOPICS[key].qos }, subscribed);
-      }
+      // The cloud → site allowlist (No Local: the broker never sends back what this client
+      // published, [MQTT-3.8.3-3]; MQTT 3.1.1 has none, and needs none: these topics are never
+      // published by the bridge).
+      for (const key of this.inbound) client.subscribe(toCloudTopic(this.siteId, TOPICS[key].topic), { qos: TOPICS[key].qos, ...(v5 ? { nl: true } : {}) }, subscribed);
       client.publish(statusTopic, encodePayload("gatewayStatus", { ts: Date.now(), src: this.src, status: "online" }), { qos: TOPICS.gatewayStatus.qos, retain: true });
       client.publish(
         toCloudTopic(this.siteId, siteTopic("syncReq")),
@@ -213,9 +243,6 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
         { qos: TOPICS.syncReq.qos },
       );
       this.everConnected = true;
-      // Never more in flight than the broker accepts (MQTT v5 Receive Maximum; Mosquitto: 20).
-      this.relay?.setWindow(Math.min(o.inflight ?? 20, connack.properties?.receiveMaximum ?? 65_535));
-      this.relay?.setConnected(true);
       this.emit("connected");
     });
     let linkUp = false;
@@ -223,7 +250,6 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
       linkUp = true;
     });
     client.on("close", () => {
-      this.relay?.setConnected(false);
       if (!linkUp) return; // a failed reconnect attempt: already reported
       linkUp = false;
       this.metrics.cloudConnected.set(0);
@@ -231,6 +257,17 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
       this.emit("disconnected");
     });
     client.on("error", (err) => this.log.warn({ err: err.message }, "cloud link error"));
+    relayClient.on("connect", (connack) => {
+      noDelay(relayClient);
+      // Everything under our own prefix: forbidden topics are then seen, dropped and counted.
+      // No Local keeps this connection's own events out; without it (MQTT 3.1.1) it watches nothing.
+      if (v5) relayClient.subscribe(toCloudTopic(this.siteId, "#"), { qos: 2, nl: true }, subscribed);
+      // Never more in flight than the broker accepts (MQTT v5 Receive Maximum; Mosquitto: 20).
+      this.relay?.setWindow(Math.min(o.inflight ?? 20, connack.properties?.receiveMaximum ?? 65_535));
+      this.relay?.setConnected(true);
+    });
+    relayClient.on("close", () => this.relay?.setConnected(false));
+    relayClient.on("error", (err) => this.log.warn({ err: err.message }, "cloud link (relay connection) error"));
     o.site.setTap((msg) => this.fromSite(msg));
     if ((o.heartbeatS ?? 30) > 0) {
       this.heartbeat = setInterval(() => this.sendHeartbeat(), (o.heartbeatS ?? 30) * 1000);
@@ -278,19 +315,23 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     await this.relay?.stop();
     const client = this.client;
     if (!client) return;
+    const relayClient = this.relayClient;
     const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
-    const outstanding = () => Object.keys(client.outgoing).length;
+    const outstanding = (c: MqttClient | undefined) => (c ? Object.keys(c.outgoing).length : 0);
     if (graceful && client.connected) {
       const offline = new Promise<void>((resolve) => {
         client.publish(toCloudTopic(this.siteId, siteTopic("gatewayStatus")), encodePayload("gatewayStatus", { ts: Date.now(), src: this.src, status: "offline" }), { qos: 1, retain: true }, () => resolve());
       });
       await Promise.race([offline, delay(2000)]);
-      for (let i = 0; i < 40 && outstanding() > 0 && client.connected; i++) await delay(50);
+      for (let i = 0; i < 40 && outstanding(client) + outstanding(relayClient) > 0 && client.connected; i++) await delay(50);
     }
     // A clean DISCONNECT (no last will) only when nothing is left in flight: MQTT.js would wait for it forever.
     // Whatever is still in flight stays in the outbox and is re-sent on the next start.
-    const clean = graceful && client.connected && outstanding() === 0;
-    await Promise.race([new Promise<void>((resolve) => client.end(!clean, {}, () => resolve())), delay(3000)]);
+    const end = (c: MqttClient, clean: boolean) => Promise.race([new Promise<void>((resolve) => c.end(!clean, {}, () => resolve())), delay(3000)]);
+    await Promise.all([
+      end(client, graceful && client.connected && outstanding(client) === 0),
+      relayClient ? end(relayClient, graceful && relayClient.connected && outstanding(relayClient) === 0) : undefined,
+    ]);
     this.metrics.cloudConnected.set(0);
   }
 
@@ -337,7 +378,7 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     const spec = key ? TOPICS[key] : undefined;
     const qos = Math.max(1, spec?.qos ?? 1) as 1 | 2;
     return new Promise((resolve, reject) => {
-      const client = this.client;
+      const client = this.relayClient;
       if (!client) return reject(new Error("bridge stopped"));
       client.publish(
         toCloudTopic(this.siteId, e.topic),
@@ -361,7 +402,17 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
 
   // ---- cloud → site ----
 
-  private async fromCloud(packet: IPublishPacket): Promise<void> {
+  /** What the relay connection sees under the site prefix: the forbidden topics are dropped and
+   *  counted here; the allowlisted ones arrive on the main connection (fromCloud), and what the
+   *  main connection publishes itself (status, sync/req, heartbeat) is not a drop. */
+  private watchFromCloud(packet: IPublishPacket): void {
+    const m = fromCloudTopic(packet.topic);
+    const key = m && m.siteId === this.siteId ? this.keyOf(m.topic) : undefined;
+    if (key !== undefined && (this.inbound.has(key) || MAIN_PUBLISHES.has(key))) return;
+    void this.fromCloud(packet, { watchOnly: true });
+  }
+
+  private async fromCloud(packet: IPublishPacket, how: { watchOnly?: boolean } = {}): Promise<void> {
     const m = fromCloudTopic(packet.topic);
     if (!m) return this.drop("cloud_to_site", "not_allowlisted", packet.topic);
     if (m.siteId !== this.siteId) return this.drop("cloud_to_site", "foreign_site", packet.topic);
@@ -369,6 +420,7 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     if (key === undefined || !this.inbound.has(key)) {
       return this.drop("cloud_to_site", key !== undefined && this.outbound.has(key) ? "wrong_direction" : "not_allowlisted", packet.topic);
     }
+    if (how.watchOnly) return;
     const raw = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
     if (raw.length > (this.opts.maxPayloadBytes ?? 65_536)) return this.drop("cloud_to_site", "too_large", packet.topic, `${raw.length} bytes`);
     const parsed = parsePayload(m.topic, raw);
