@@ -30,7 +30,22 @@ export function grantsFor(role: BrokerRole, custom?: { publish?: readonly string
 
 export type Decision = { ok: true } | { ok: false; reason: string };
 
+/** Decisions per grants object and topic: a site publishes on a few dozen topics, each checked
+ *  on every publish. Bounded per grants object; grants objects are few (one per user). */
+const decisions = new WeakMap<Grants, Map<string, Decision>>();
+const MAX_CACHED_TOPICS = 1024;
+
 export function canPublish(grants: Grants, topic: string): Decision {
+  let cache = decisions.get(grants);
+  if (cache === undefined) decisions.set(grants, (cache = new Map()));
+  const cached = cache.get(topic);
+  if (cached !== undefined) return cached;
+  const decision = decidePublish(grants, topic);
+  if (cache.size < MAX_CACHED_TOPICS) cache.set(topic, decision);
+  return decision;
+}
+
+function decidePublish(grants: Grants, topic: string): Decision {
   if (topic.startsWith("$")) return { ok: false, reason: `${topic}: $-topics are reserved` };
   const key = specForTopic(topic);
   // Ownership: cloud → site topics come from the cloud through the bridge only.

@@ -351,6 +351,11 @@ export class Outbox {
 
   private async writeLoop(): Promise<void> {
     try {
+      // Started by the first append of a burst: let the rest of the burst (appends made by the
+      // same synchronous run, e.g. every publish of one socket read on the site broker, or every
+      // event of one board frame) join this batch, so they share its fsync instead of waiting
+      // for a second one behind a batch of one.
+      await Promise.resolve();
       while (this.queue.length > 0) {
         const batch = this.queue;
         this.queue = [];

@@ -119,6 +119,20 @@ describe("gateway/outbox: durable store-and-forward", function () {
     await ob.close();
   });
 
+  it("writes a burst of appends made in one synchronous run as one batch (one fsync), not a batch of one and then the rest", async () => {
+    const ob = await Outbox.open({ dir: t.dir });
+    let batches = 0;
+    ob.onDurable(() => batches++);
+    await Promise.all(Array.from({ length: 300 }, (_, i) => ob.append("present", present(i))));
+    expect(batches).to.equal(1);
+    // and a lone append is still written at once
+    const t0 = performance.now();
+    await ob.append("present", present(300));
+    expect(batches).to.equal(2);
+    expect(performance.now() - t0).to.be.lessThan(1000);
+    await ob.close();
+  });
+
   it("compacts: delivered segments are deleted and a delivered active segment is rotated", async () => {
     const ob = await Outbox.open({ dir: t.dir, segmentBytes: 8192, compactBytes: 2048, fsync: false });
     for (let i = 0; i < 200; i++) await ob.append("present", present(i));
