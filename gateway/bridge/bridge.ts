@@ -83,6 +83,8 @@ export interface BridgeRoute {
 
 /** Topics only the bridge itself publishes on the cloud side (site clients may not). */
 const BRIDGE_OWNED: ReadonlySet<TopicKey> = new Set<TopicKey>(["gatewayStatus"]);
+/** Site publishes validated and queued per event-loop turn (see Bridge.fromSiteFair). */
+const SITE_SLICE = 32;
 /** Published on the main cloud connection (not the relay one): seen back by the relay connection's watch. */
 const MAIN_PUBLISHES: ReadonlySet<TopicKey> = new Set<TopicKey>(["gatewayStatus", "syncReq", "heartbeat"]);
 
@@ -159,6 +161,9 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
   private everConnected = false;
   private readonly startedAt = Date.now();
   private stopping = false;
+  /** Site publishes waiting for the tap (fromSiteFair). */
+  private readonly siteWork: { msg: TappedPublish; resolve: () => void; reject: (err: Error) => void }[] = [];
+  private siteWorkScheduled = false;
   /** Concrete topic → spec key (specForTopic scans the whole map; topics repeat). Bounded. */
   private readonly keyCache = new Map<string, TopicKey | undefined>();
 
@@ -288,7 +293,7 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     });
     relayClient.on("close", () => this.relay?.setConnected(false));
     relayClient.on("error", (err) => this.log.warn({ err: err.message }, "cloud link (relay connection) error"));
-    o.site.setTap((msg) => this.fromSite(msg));
+    o.site.setTap((msg) => this.fromSiteFair(msg));
     if ((o.heartbeatS ?? 30) > 0) {
       this.heartbeat = setInterval(() => this.sendHeartbeat(), (o.heartbeatS ?? 30) * 1000);
       this.heartbeat.unref();
@@ -368,6 +373,30 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     this.metrics.drop(direction, reason);
     if (reason === "invalid_payload" || reason === "too_large") this.log.warn({ direction, topic, reason, detail }, "dropped");
     else this.log.debug({ direction, topic, reason }, "dropped");
+  }
+
+  /**
+   * The site tap's work (validate, encode, append) in slices of SITE_SLICE messages, one slice
+   * per event-loop turn. The site broker hands over every publish of one socket read at once
+   * (hundreds when a LAN client pipelines); done in one go, that blocks the loop for tens of
+   * milliseconds, during which the relay's PUBACKs (20 in flight at most) and the lanes' serial
+   * frames wait. Between slices, I/O gets its turn.
+   */
+  private fromSiteFair(msg: TappedPublish): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.siteWork.push({ msg, resolve, reject });
+      if (!this.siteWorkScheduled) {
+        this.siteWorkScheduled = true;
+        setImmediate(() => this.runSiteWork());
+      }
+    });
+  }
+
+  private runSiteWork(): void {
+    const slice = this.siteWork.splice(0, SITE_SLICE);
+    for (const w of slice) this.fromSite(w.msg).then(w.resolve, w.reject);
+    if (this.siteWork.length > 0) setImmediate(() => this.runSiteWork());
+    else this.siteWorkScheduled = false;
   }
 
   /** Site-broker tap: runs before the site client's PUBACK. Rejects only if the outbox write fails. */

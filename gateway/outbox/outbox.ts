@@ -72,6 +72,8 @@ const LOCK_FILE = "LOCK";
 const FILE_MODE = 0o600;
 const DONE_REWRITE_BYTES = 64 * 1024;
 const READ_CHUNK = 64 * 1024;
+/** At most one delivery-watermark write per this many ms while deliveries keep coming. */
+const WATERMARK_INTERVAL_MS = 25;
 
 function segName(start: number): string {
   return `seg-${String(start).padStart(16, "0")}.log`;
@@ -151,6 +153,7 @@ export class Outbox {
   private writing: Promise<void> | undefined;
   private doneWriting: Promise<void> | undefined;
   private persistAgain = false;
+  private lastDoneWriteAt = 0;
   private waiters = new Set<() => void>();
   private listeners = new Set<() => void>();
   private closed = false;
@@ -417,6 +420,13 @@ export class Outbox {
       while (this.persistAgain) {
         this.persistAgain = false;
         while (this.persistedDone < this.done && this.doneFh) {
+          // A watermark line per PUBACK would be thousands of tiny writes a second while the
+          // relay drains; one every WATERMARK_INTERVAL_MS is enough (a lost one only means
+          // re-sends after a crash, which consumers de-duplicate). A lone delivery is written at once.
+          const wait = this.lastDoneWriteAt + WATERMARK_INTERVAL_MS - Date.now();
+          if (wait > 0 && !this.closed) await new Promise((r) => setTimeout(r, wait));
+          if (!this.doneFh) break;
+          this.lastDoneWriteAt = Date.now();
           const v = this.done;
           const line = Buffer.from(`${v}\n`);
           await writeAll(this.doneFh, line, this.doneSize);
