@@ -17,6 +17,22 @@ export async function assertExitCompletes(h: LaneSet, lane: string, sessionId: s
   const done = h.seen("exit/done", lane).find((m) => m.session_id === sessionId)!;
   expect(done.barrier_result).to.equal("opened");
   await h.waitUntil(async () => (await h.sessionStatus(sessionId)) === "closed", 10_000, `session ${sessionId} closed in the cloud`);
+  expect(await h.auditKinds(sessionId), "the closing is in the cloud's audit").to.include("session.closed");
   expect(h.timeline.lanes[lane].some((s) => s.motorUp), "the motor drove the boom up").to.equal(true);
 }
 
+
+/** The cloud's audit rows (chained, or still queued for chaining) about these site events. */
+export async function auditedEvents(h: LaneSet, eventIds: string[]): Promise<{ kind: string; event_id: string }[]> {
+  if (eventIds.length === 0) return [];
+  return h.cloud.db.sql<{ kind: string; event_id: string }[]>`
+    select kind, payload->>'event_id' as event_id from audit_log where payload->>'event_id' = any(${eventIds})
+    union all select kind, payload->>'event_id' as event_id from audit_pending where payload->>'event_id' = any(${eventIds})`;
+}
+
+/** The lane raised `code` on parking/sensor_gate/error, and the cloud audited that very event. */
+export async function assertAlarmAudited(h: LaneSet, lane: string, code: string): Promise<void> {
+  const alarms = () => h.seen("sensor_gate/error", lane).filter((m) => m.code === code).map((m) => String(m.event_id));
+  await h.waitUntil(() => alarms().length > 0, 10_000, `parking/sensor_gate/error ${code} on ${lane}`);
+  await h.waitUntil(async () => (await auditedEvents(h, alarms())).some((r) => r.kind === "alarm.sensor_gate"), 10_000, `the ${code} alarm in the cloud's audit`);
+}

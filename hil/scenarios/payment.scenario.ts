@@ -39,6 +39,9 @@ describe("payment", () => {
     const paid = await h.payWithCard("L1", undefined, { afterMs: PACE.retryCardMs });
     expect(paid.ok).to.equal(true);
     await assertExitCompletes(h, "L1", String(req.session_id));
+    const audit = await h.auditKinds(String(req.session_id));
+    expect(audit, "the declined attempt is audited").to.include("payment.failed");
+    expect(audit.filter((k) => k === "payment.validated"), "then one validated payment").to.have.length(1);
   });
 
   scenario("zero fee inside the grace period", { lanes: ["L1"] }, async (h) => {
@@ -61,6 +64,7 @@ describe("payment", () => {
     expect(h.lane("L1").barrierDut.frames("OPEN", "rx"), "no OPEN sent").to.have.length(0);
     if (h.lane("L1").sim) expect(h.lane("L1").sim!.barrier.boomPct).to.be.at.most(3);
     expect(await h.sessionStatus(String(req.session_id)), "the session still waits for its payment").to.equal("pending_payment");
+    await h.waitUntil(async () => (await h.auditKinds(String(req.session_id))).includes("exit.left"), 10_000, "exit.left in the cloud's audit");
   });
 
   scenario("duplicated payment/success acts once", { lanes: ["L1"] }, async (h) => {
@@ -80,6 +84,7 @@ describe("payment", () => {
     await h.sleep(500);
     expect(h.lane("L1").barrierDut.frames("OPEN", "rx").map((l) => l.raw.split(" ")[0]), "one OPEN command (retransmissions keep its sequence)").to.satisfy((seqs: string[]) => new Set(seqs).size === 1);
     expect(h.seen("exit/done", "L1").filter((m) => m.session_id === req.session_id)).to.have.length(1);
+    expect((await h.auditKinds(String(req.session_id))).filter((k) => k === "payment.validated"), "one validated payment in the audit").to.have.length(1);
   });
 
   scenario("badge exit online: the cloud finds the badge's session, the driver pays", { lanes: ["L1"] }, async (h) => {

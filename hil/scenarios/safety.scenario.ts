@@ -1,7 +1,7 @@
 /** Safety and field faults: the safety core and the executor, seen through the whole lane. */
 import { expect } from "chai";
 import { scenario } from "../harness/context";
-import { assertExitCompletes } from "./lib";
+import { assertAlarmAudited, assertExitCompletes } from "./lib";
 
 describe("safety", () => {
   scenario("obstruction while closing reverses the boom", { lanes: ["L1"], simOnly: true }, async (h) => {
@@ -18,6 +18,7 @@ describe("safety", () => {
     expect(sim.barrier.motor.motorDown, "never closes onto the obstruction").to.equal(false);
     h.obstruct("L1", false);
     await h.waitBarrier("L1", "closed", 20_000);
+    await assertAlarmAudited(h, "L1", "OBSTRUCTION");
     expect(h.timeline.lanes.L1.some((s) => s.motorDown) && h.timeline.lanes.L1.filter((s) => s.motorUp).length > 0).to.equal(true);
   });
 
@@ -34,6 +35,7 @@ describe("safety", () => {
       expect(sim.barrier.boomPct, `the boom still up after ${(i + 1) * 10} s`).to.be.at.least(95);
     }
     h.emergency("L1", false);
+    await assertAlarmAudited(h, "L1", "EMERGENCY");
   });
 
   scenario("motor stall: fault, then operator reset", { lanes: ["L1"], simOnly: true }, async (h) => {
@@ -49,6 +51,7 @@ describe("safety", () => {
     await h.operatorOverride("L1", "reset", "jam cleared by the technician");
     await h.waitUntil(() => sim.barrier.coreState !== "FAULT" && h.snapshot("L1").barrier_state !== "fault", 15_000, "the fault cleared by the reset");
     expect(h.seen("barriere/cmd", "L1").map((c) => c.cmd)).to.include("reset");
+    await assertAlarmAudited(h, "L1", "OVER_CURRENT");
   });
 
   scenario("heartbeat loss puts the core in its safe state", { lanes: ["L1"], simOnly: true }, async (h) => {
@@ -62,6 +65,7 @@ describe("safety", () => {
       expect(sim.barrier.motor.motorUp || sim.barrier.motor.motorDown).to.equal(false);
     }
     h.freezeHeartbeat("L1", false);
+    await assertAlarmAudited(h, "L1", "HEARTBEAT");
   });
 
   scenario("serial noise and corrupted frames are dropped, the exit still works", { lanes: ["L1"] }, async (h) => {
