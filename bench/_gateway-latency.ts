@@ -16,12 +16,25 @@ import { fork } from "node:child_process";
 import { openPtyPair, type PtyPair } from "../host/pty";
 
 
+/**
+ * Waiters re-check their condition whenever something they may depend on happened (a message
+ * from the board process or the cloud broker), and every 5 ms otherwise: the bench shares the
+ * gateway's process, so it must not spin a 1 ms timer per lane.
+ */
+const waiters = new Set<() => void>();
+const poke = () => { for (const w of [...waiters]) w(); };
+
 async function until(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  if (pred()) return;
   const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`latency bench: timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 1));
-  }
+  await new Promise<void>((resolve, reject) => {
+    const check = () => {
+      if (pred()) { waiters.delete(check); clearInterval(poll); resolve(); }
+      else if (Date.now() > end) { waiters.delete(check); clearInterval(poll); reject(new Error(`latency bench: timed out waiting for ${what}`)); }
+    };
+    const poll = setInterval(check, 5);
+    waiters.add(check);
+  });
 }
 
 export function percentile(sorted: number[], p: number): number {
@@ -50,10 +63,16 @@ export async function measurePaymentToOpen(opts: { cloudUrl: string; lanes: numb
     });
     const cloud = await mqtt.connectAsync(opts.cloudUrl, { protocolVersion: 5, clientId: `cloud-${site}` });
     closers.push(() => cloud.endAsync(true));
+    // The interval starts when the message reaches the cloud broker; t0 is taken just before the
+    // publish, so this client must not hold it back: without TCP_NODELAY Nagle's algorithm keeps
+    // the PUBLISH in our kernel while our last PUBACK (for an exit request) awaits the broker's
+    // delayed TCP ACK — up to 40 ms before the message even reaches the broker.
+    (cloud.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     const exitReqs = new Map<string, number>();
     cloud.on("message", (topic, payload) => {
       const m = JSON.parse(payload.toString()) as { lane_id: string };
       exitReqs.set(m.lane_id, (exitReqs.get(m.lane_id) ?? 0) + 1);
+      poke();
     });
     await cloud.subscribeAsync(toCloudTopic(site, TOPICS.exitReq.topic), { qos: 1 });
     const gateway = await startGateway(config, { siteBrokerPort: 0, env: { SYSPARK_ACL_HMAC_KEY: "bench-key-0123456789abcdef" } });
@@ -68,6 +87,7 @@ export async function measurePaymentToOpen(opts: { cloudUrl: string; lanes: numb
     child.on("message", (m: { type: string; lane: string; state: string; session: string; cmd: string; at: number }) => {
       if (m.type === "state") boardState.set(m.lane, m.state);
       if (m.type === "open") opens.set(m.lane, [...(opens.get(m.lane) ?? []), { session: m.session, cmd: m.cmd, at: m.at }]);
+      poke();
     });
     await new Promise<void>((resolve, reject) => { child.once("message", () => resolve()); child.once("exit", (code) => reject(new Error(`board process exited (${code})`))); });
     for (const id of laneIds) await until(() => gateway.lanes.get(id)!.snapshot().exit_link && gateway.lanes.get(id)!.snapshot().barrier_link, 15_000, `lane ${id} links`);

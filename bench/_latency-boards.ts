@@ -20,11 +20,11 @@ const precise: BoardClock = {
 const absolute = (t: number) => performance.timeOrigin + t;
 
 const specs = JSON.parse(process.argv[2]) as LaneSpec[];
-const lanes = new Map<string, { board: SimulatedExitController; barrier: SerialPeer; state: string; opens: number }>();
+const lanes = new Map<string, { board: SimulatedExitController; barrier: SerialPeer; state: string; seen: number }>();
 for (const s of specs) {
   const barrier = await SerialPeer.open({ path: s.barrierPath, clock: precise, self: { kind: "barrier-executor", fw: "bench", boot: 1, lane: s.id }, receives: "down" });
   const board = await SimulatedExitController.start({ serialPath: s.exitPath, clock: new RealClock(), lane: s.id, config: { presenceDebounceMs: 10, doneDisplayMs: 100, deniedDisplayMs: 100 } });
-  lanes.set(s.id, { board, barrier, state: "", opens: 0 });
+  lanes.set(s.id, { board, barrier, state: "", seen: 0 });
 }
 const tick = setInterval(() => {
   for (const [id, l] of lanes) {
@@ -33,10 +33,10 @@ const tick = setInterval(() => {
       l.state = l.board.state;
       process.send!({ type: "state", lane: id, state: l.state });
     }
-    const opens = l.barrier.of("OPEN");
-    for (; l.opens < opens.length; l.opens++) {
-      const m = opens[l.opens];
-      process.send!({ type: "open", lane: id, session: m.fields.session, cmd: m.fields.cmd, at: absolute(m.at) });
+    // Only the messages that arrived since the last turn (no copy of the whole list every ms).
+    for (; l.seen < l.barrier.messages.length; l.seen++) {
+      const m = l.barrier.messages[l.seen];
+      if (m.type === "OPEN") process.send!({ type: "open", lane: id, session: m.fields.session, cmd: m.fields.cmd, at: absolute(m.at) });
     }
   }
 }, 1);

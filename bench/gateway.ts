@@ -5,7 +5,9 @@
  *     client publishes N QoS 1 events to the embedded site broker; the bridge writes each to the
  *     outbox before the PUBACK and the relay forwards it to the cloud broker (the real Mosquitto
  *     at 127.0.0.1:1883). Anchor in the same run: MQTT.js publishing the same N QoS 1 messages
- *     straight to Mosquitto. Both rates are measured at a subscriber on Mosquitto.
+ *     straight to Mosquitto. Both rates are measured at a subscriber on Mosquitto; publisher and
+ *     subscriber each run in their own process in both cases (LAN / cloud clients), so the
+ *     bench's process holds only the gateway.
  * (b) Recovery: N events queued in the outbox while the cloud link is cut (a TCP proxy between
  *     the bridge and Mosquitto is stopped), then the link is restored: time until every event
  *     reached the cloud subscriber, and how many never did.
@@ -49,11 +51,36 @@ async function client(url: string, opts: mqtt.IClientOptions = {}): Promise<Mqtt
   return c;
 }
 
-/** Counts distinct event ids arriving on a cloud topic; resolves `until(n)` when n have arrived. */
-async function counter(sub: MqttClient, topic: string): Promise<{ ids: Set<string>; total: () => number; until: (n: number, timeoutMs: number) => Promise<number> }> {
+interface Counter {
+  /** Resolves with the absolute time (ms, performance.timeOrigin based) at which n distinct ids had arrived. */
+  until: (n: number, timeoutMs: number) => Promise<number>;
+  /** Distinct ids and total messages so far. */
+  stats: () => Promise<{ ids: number; total: number }>;
+  close: () => void;
+}
+
+const absNow = () => performance.timeOrigin + performance.now();
+
+/**
+ * Counts distinct event ids arriving on a cloud topic, in its own process (a cloud consumer is
+ * not part of the gateway: in the same process its JSON parsing would take CPU from the bridge
+ * being measured, and not from the direct anchor). `node --import tsx bench/gateway.ts
+ * --subscriber <url> <topic>` says "ready" once subscribed, then answers "until <n> <timeoutMs>"
+ * with "reached <absolute ms>" (or "timeout <ids>") and "stats" with "stats <ids> <total>".
+ */
+async function subscriberMain(argv: string[]): Promise<void> {
+  const [url, topic] = argv;
+  const sub = await client(url, { protocolVersion: 5 });
   const ids = new Set<string>();
   let total = 0;
-  let waiter: { n: number; resolve: (t: number) => void } | undefined;
+  let waiter: { n: number; timer: NodeJS.Timeout } | undefined;
+  const reached = () => {
+    if (waiter && ids.size >= waiter.n) {
+      clearTimeout(waiter.timer);
+      waiter = undefined;
+      process.stdout.write(`reached ${absNow()}\n`);
+    }
+  };
   sub.on("message", (t, payload) => {
     if (t !== topic) return;
     total++;
@@ -62,23 +89,64 @@ async function counter(sub: MqttClient, topic: string): Promise<{ ids: Set<strin
     } catch {
       /* not ours */
     }
-    if (waiter && ids.size >= waiter.n) {
-      waiter.resolve(performance.now());
-      waiter = undefined;
-    }
+    reached();
   });
   // QoS 0 at the measuring subscriber: Mosquitto's per-client queue limit (max_queued_messages,
   // 1000) must not be what the benchmark measures.
   await sub.subscribeAsync(topic, { qos: 0 });
+  let buffered = "";
+  process.stdin.on("data", (d: Buffer) => {
+    buffered += d.toString();
+    for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+      const [cmd, a, b] = buffered.slice(0, nl).split(" ");
+      buffered = buffered.slice(nl + 1);
+      if (cmd === "until") {
+        const n = Number(a);
+        waiter = { n, timer: setTimeout(() => { waiter = undefined; process.stdout.write(`timeout ${ids.size}\n`); }, Number(b)) };
+        reached();
+      } else if (cmd === "stats") {
+        process.stdout.write(`stats ${ids.size} ${total}\n`);
+      }
+    }
+  });
+  process.stdin.on("end", () => void sub.endAsync(true).then(() => process.exit(0)));
+  process.stdout.write("ready\n");
+}
+
+async function counter(url: string, topic: string): Promise<Counter> {
+  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--subscriber", url, topic], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines: ((line: string) => void)[] = [];
+  let buffered = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    buffered += d.toString();
+    for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      lines.shift()?.(line);
+    }
+  });
+  const next = () => new Promise<string>((resolve) => lines.push(resolve));
+  const ready = next();
+  await new Promise<void>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`subscriber exited (${code}) before it was ready`)));
+    void ready.then(() => resolve());
+  });
+  child.removeAllListeners("exit");
   return {
-    ids,
-    total: () => total,
-    until: (n, timeoutMs) =>
-      new Promise<number>((resolve, reject) => {
-        if (ids.size >= n) return resolve(performance.now());
-        const t = setTimeout(() => reject(new Error(`only ${ids.size}/${n} arrived within ${timeoutMs} ms`)), timeoutMs);
-        waiter = { n, resolve: (x) => { clearTimeout(t); resolve(x); } };
-      }),
+    until: async (n, timeoutMs) => {
+      const answer = next();
+      child.stdin!.write(`until ${n} ${timeoutMs}\n`);
+      const [what, value] = (await answer).split(" ");
+      if (what !== "reached") throw new Error(`only ${value}/${n} arrived within ${timeoutMs} ms`);
+      return Number(value);
+    },
+    stats: async () => {
+      const answer = next();
+      child.stdin!.write("stats\n");
+      const [, ids, total] = (await answer).split(" ");
+      return { ids: Number(ids), total: Number(total) };
+    },
+    close: () => { child.stdin!.end(); setTimeout(() => child.kill(), 2000).unref(); },
   };
 }
 
@@ -173,18 +241,19 @@ export async function run(args: string[]): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), "syspark-bench-gw-"));
   const toClose: (() => Promise<unknown>)[] = [];
   try {
-    const sub = await client(cloudUrl, { protocolVersion: 5 }).catch((err: Error) => {
+    const probe = await client(cloudUrl, { protocolVersion: 5 }).catch((err: Error) => {
       throw new Error(`the benchmark needs an MQTT broker at ${cloudUrl} (Mosquitto): ${err.message}`);
     });
-    toClose.push(() => sub.endAsync(true));
+    await probe.endAsync(true);
 
     // (a1) anchor: MQTT.js straight to Mosquitto, same message count and QoS.
     const directTopic = `syspark-bench/${randomBytes(4).toString("hex")}/direct`;
-    const direct = await counter(sub, directTopic);
+    const direct = await counter(cloudUrl, directTopic);
+    toClose.push(async () => direct.close());
     const directPub = await startPublisher(cloudUrl, directTopic, messages, "direct");
     toClose.push(async () => directPub.child.kill());
     progress(`direct: ${messages} QoS 1 messages to ${cloudUrl} (publisher in its own process)`);
-    let t0 = performance.now();
+    let t0 = absNow();
     directPub.go();
     let t1 = await direct.until(messages, 120_000);
     const directRate = messages / ((t1 - t0) / 1000);
@@ -194,11 +263,12 @@ export async function run(args: string[]): Promise<void> {
     const gwA = await startGatewayServices(siteConfig(siteA, join(tmp, "a"), cloudUrl, inflight));
     toClose.push(() => gwA.close(true));
     await gwA.bridge.waitConnected();
-    const bridged = await counter(sub, toCloudTopic(siteA, siteTopic("exitDone")));
+    const bridged = await counter(cloudUrl, toCloudTopic(siteA, siteTopic("exitDone")));
+    toClose.push(async () => bridged.close());
     const lanePub = await startPublisher(`mqtt://127.0.0.1:${gwA.siteBroker.port}`, siteTopic("exitDone"), messages, "bridge", { user: "bench", pw: process.env.SYSPARK_BENCH_SITE_PW });
     toClose.push(async () => lanePub.child.kill());
     progress(`bridge: ${messages} QoS 1 events site → outbox (fsync) → cloud (publisher in its own process)`);
-    t0 = performance.now();
+    t0 = absNow();
     lanePub.go();
     t1 = await bridged.until(messages, 300_000);
     const bridgeRate = messages / ((t1 - t0) / 1000);
@@ -211,7 +281,8 @@ export async function run(args: string[]): Promise<void> {
     const gwB: GatewayServices = await startGatewayServices(siteConfig(siteB, join(tmp, "b"), `mqtt://127.0.0.1:${proxy.port}`, inflight));
     toClose.push(() => gwB.close(false));
     await gwB.bridge.waitConnected();
-    const drained = await counter(sub, toCloudTopic(siteB, siteTopic("exitDone")));
+    const drained = await counter(cloudUrl, toCloudTopic(siteB, siteTopic("exitDone")));
+    toClose.push(async () => drained.close());
     await proxy.stop();
     while (gwB.bridge.connected) await new Promise((r) => setTimeout(r, 20));
     progress(`outage: queueing ${backlog} events in the outbox`);
@@ -227,16 +298,17 @@ export async function run(args: string[]): Promise<void> {
     let peakRss = process.memoryUsage().rss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
     progress(`link restored: draining ${queued} events`);
-    t0 = performance.now();
+    t0 = absNow();
     await proxy.start();
     let lost = 0;
     try {
       t1 = await drained.until(backlog, 300_000);
     } catch {
-      t1 = performance.now();
+      t1 = absNow();
     }
     clearInterval(sampler);
-    lost = backlog - drained.ids.size;
+    const drainedStats = await drained.stats();
+    lost = backlog - drainedStats.ids;
     const drainS = (t1 - t0) / 1000;
 
     // (c) payment success → OPEN on the barrier's serial line, through the whole lane.
@@ -258,7 +330,7 @@ export async function run(args: string[]): Promise<void> {
       drain_rss_before_mb: Math.round(rssBefore / 1048576),
       drain_peak_rss_mb: Math.round(peakRss / 1048576),
       load_avg_1m: Math.round(loadavg()[0] * 10) / 10,
-      duplicates_at_cloud: bridged.total() - bridged.ids.size + (drained.total() - drained.ids.size),
+      duplicates_at_cloud: await bridged.stats().then((b) => b.total - b.ids + (drainedStats.total - drainedStats.ids)),
       latency_exits: latency.samples.length,
       latency_lanes: laneCount,
     };
@@ -275,3 +347,4 @@ export async function run(args: string[]): Promise<void> {
 }
 
 if (process.argv[2] === "--publisher") await publisherMain(process.argv.slice(3));
+if (process.argv[2] === "--subscriber") await subscriberMain(process.argv.slice(3));
