@@ -259,7 +259,16 @@ CREATE TRIGGER audit_pending_no_update
   FOR EACH ROW EXECUTE FUNCTION audit_pending_reject_update();
 `;
 
+// Subscribers (ARCHITECTURE §4 "a zero fee (grace period, subscriber)"): a badge entry of the
+// access list can mark a subscription holder at that site; exits by that badge are priced with
+// the tariff's subscriber discount.
+const V3_ACCESS_SUBSCRIBER = /* sql */ `
+ALTER TABLE access_list_entries ADD COLUMN subscriber boolean NOT NULL DEFAULT false;
+ALTER TABLE access_list_entries ADD CONSTRAINT access_list_subscriber_badge CHECK (NOT subscriber OR kind = 'badge');
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "core schema", sql: V1_CORE },
   { version: 2, name: "audit_pending (deferred chaining)", sql: V2_AUDIT_PENDING },
+  { version: 3, name: "access_list_entries.subscriber", sql: V3_ACCESS_SUBSCRIBER },
 ];

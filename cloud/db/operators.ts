@@ -153,6 +153,8 @@ export interface AccessEntryRow {
   label: string;
   validFrom: Date | null;
   validUntil: Date | null;
+  /** Badge of a subscription holder at the site (exits priced with the tariff's subscriber discount). */
+  subscriber: boolean;
   version: number;
   deleted: boolean;
   updatedAt: Date;
@@ -172,8 +174,10 @@ async function bumpAccessVersion(tx: Tx, siteId: string): Promise<number> {
  */
 export async function upsertAccessEntry(
   tx: Tx,
-  e: { siteId: string; entryId: string; badgeUid?: string; pinHash?: string; label?: string; validFrom?: Date; validUntil?: Date },
+  e: { siteId: string; entryId: string; badgeUid?: string; pinHash?: string; label?: string; validFrom?: Date; validUntil?: Date; subscriber?: boolean },
 ): Promise<AccessEntryRow> {
+  if (e.subscriber && e.badgeUid === undefined) throw new ValidationError("only a badge can be a subscriber");
+  if (e.validFrom && e.validUntil && e.validFrom >= e.validUntil) throw new ValidationError("valid_from must be before valid_until");
   if ((e.badgeUid === undefined) === (e.pinHash === undefined)) throw new ValidationError("an access entry is either a badge (badgeUid) or a PIN (pinHash)");
   if (e.pinHash !== undefined && !e.pinHash.startsWith("scrypt$")) throw new ValidationError("pinHash must come from hashSecret (never store a plain PIN)");
   const badge = e.badgeUid?.toUpperCase().replace(/[\s:-]/g, "");
@@ -181,12 +185,12 @@ export async function upsertAccessEntry(
   const version = await bumpAccessVersion(tx, e.siteId);
   try {
     const [row] = await tx<AccessEntryRow[]>`
-      INSERT INTO access_list_entries (site_id, entry_id, kind, badge_uid, pin_hash, label, valid_from, valid_until, version, deleted)
+      INSERT INTO access_list_entries (site_id, entry_id, kind, badge_uid, pin_hash, label, valid_from, valid_until, subscriber, version, deleted)
       VALUES (${e.siteId}, ${e.entryId}, ${badge ? "badge" : "pin"}, ${badge ?? null}, ${e.pinHash ?? null}, ${e.label ?? ""},
-              ${e.validFrom ?? null}, ${e.validUntil ?? null}, ${version}, false)
+              ${e.validFrom ?? null}, ${e.validUntil ?? null}, ${e.subscriber ?? false}, ${version}, false)
       ON CONFLICT (site_id, entry_id) DO UPDATE SET kind = EXCLUDED.kind, badge_uid = EXCLUDED.badge_uid, pin_hash = EXCLUDED.pin_hash,
-        label = EXCLUDED.label, valid_from = EXCLUDED.valid_from, valid_until = EXCLUDED.valid_until, version = EXCLUDED.version,
-        deleted = false, updated_at = now()
+        label = EXCLUDED.label, valid_from = EXCLUDED.valid_from, valid_until = EXCLUDED.valid_until, subscriber = EXCLUDED.subscriber,
+        version = EXCLUDED.version, deleted = false, updated_at = now()
       RETURNING *`;
     return row;
   } catch (err) {
@@ -218,4 +222,21 @@ export async function getAccessList(q: Q, siteId: string, sinceVersion?: number)
       ? await q<AccessEntryRow[]>`SELECT * FROM access_list_entries WHERE site_id = ${siteId} AND NOT deleted ORDER BY entry_id`
       : await q<AccessEntryRow[]>`SELECT * FROM access_list_entries WHERE site_id = ${siteId} AND version > ${sinceVersion} ORDER BY version`;
   return { version: v?.version ?? 0, entries: [...entries] };
+}
+
+/** Normalised badge UID (upper-case hex, separators removed), or undefined when it is not 4–32 hex digits. */
+export function normaliseBadgeUid(uid: string): string | undefined {
+  const badge = uid.toUpperCase().replace(/[\s:-]/g, "");
+  return /^[0-9A-F]{4,32}$/.test(badge) ? badge : undefined;
+}
+
+/** The live subscriber entry of this badge at the site at instant `at` (validity respected), if any. */
+export async function findSubscriberBadge(q: Q, siteId: string, badgeUid: string, at: Date): Promise<AccessEntryRow | undefined> {
+  const badge = normaliseBadgeUid(badgeUid);
+  if (!badge) return undefined;
+  const [row] = await q<AccessEntryRow[]>`
+    SELECT * FROM access_list_entries
+    WHERE site_id = ${siteId} AND badge_uid = ${badge} AND subscriber AND NOT deleted
+      AND (valid_from IS NULL OR valid_from <= ${at}) AND (valid_until IS NULL OR valid_until > ${at})`;
+  return row;
 }

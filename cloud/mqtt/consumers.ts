@@ -13,7 +13,7 @@ import type { Logger } from "../../host/log";
 export type SiteEventHandler = (siteId: string, key: TopicKey, payload: unknown) => Promise<string>;
 
 /** The site → cloud topics the cloud acts on. */
-export const CONSUMED: readonly TopicKey[] = ["entry", "exitReq", "exitDone", "exitLeft", "sensorError", "barrierAck"];
+export const CONSUMED: readonly TopicKey[] = ["entry", "exitReq", "exitDone", "exitLeft", "sensorError", "barrierAck", "syncReq"];
 
 export interface ConsumerMetrics {
   consumed(topic: string, outcome: string, seconds?: number): void;

@@ -11,6 +11,7 @@ import express, { type NextFunction, type Request, type Response } from "express
 import type Stripe from "stripe";
 import { z } from "zod";
 import type { Logger } from "../../host/log";
+import { ACL_DISABLED_MESSAGE, AccessAddBody, ENTRY_ID_RE, SITE_ID_RE, addAccessEntry, listAccessEntries, revokeAccessEntry, type AccessContext, type Actor } from "./access";
 import {
   getSite,
   listPayments,
@@ -50,6 +51,10 @@ export interface AppDeps {
   retrieveOnReturn: boolean;
   jsonLimit: number;
   auditMode: AuditMode;
+  /** SYSPARK_ACL_HMAC_KEY; absent → the access routes answer 503. */
+  aclHmacKey?: string;
+  /** Exit-PIN scrypt cost (tests lower it). */
+  pinCost?: { N: number; r: number; p: number };
 }
 
 const ISO_INSTANT = z
@@ -470,6 +475,56 @@ export function buildApp(d: AppDeps): express.Express {
       });
       if (!result.duplicate) d.wake();
       res.status(result.duplicate ? 200 : 202).json({ cmd_id: cmdId, site_id: siteId, lane_id: wireLane, action: body.action, duplicate: result.duplicate });
+    }),
+  );
+
+  // ---------------------------------------------------------------- access lists (offline exits, subscribers)
+  const accessCtx = (): AccessContext => {
+    if (!d.aclHmacKey) throw new HttpError(503, ACL_DISABLED_MESSAGE, "acl_disabled");
+    return { db: d.db, src: d.src, auditMode: d.auditMode, aclHmacKey: d.aclHmacKey, ...(d.pinCost ? { pinCost: d.pinCost } : {}) };
+  };
+  const siteParam = (req: Request): string => {
+    const site = String(req.params.site);
+    if (!SITE_ID_RE.test(site)) throw new HttpError(400, "site id: 1-32 of a-z 0-9 -", "invalid_input");
+    return site;
+  };
+  const actorOf = (req: Request): Actor => {
+    const op = req.operator as NonNullable<Request["operator"]>;
+    return { username: op.username, operatorId: op.operatorId, role: op.role, via: "api", requestId: req.requestId ?? null };
+  };
+  app.post(
+    "/api/sites/:site/access",
+    d.auth.require(["admin", "operator"]),
+    json,
+    wrap(async (req, res) => {
+      const ctx = accessCtx();
+      const site = siteParam(req);
+      requireJson(req);
+      const body = parse(AccessAddBody, req.body, "body");
+      const r = await addAccessEntry(ctx, site, body, actorOf(req));
+      d.wake();
+      res.status(201).json({ site_id: site, version: r.version, replaced: r.replaced, entry: r.entry });
+    }),
+  );
+  app.get(
+    "/api/sites/:site/access",
+    d.auth.require(),
+    wrap(async (req, res) => {
+      accessCtx();
+      res.json(await listAccessEntries(d.db.sql, siteParam(req)));
+    }),
+  );
+  app.delete(
+    "/api/sites/:site/access/:entryId",
+    d.auth.require(["admin", "operator"]),
+    wrap(async (req, res) => {
+      const ctx = accessCtx();
+      const site = siteParam(req);
+      const entryId = String(req.params.entryId);
+      if (!ENTRY_ID_RE.test(entryId)) throw new HttpError(400, "entry id: 1-64 of A-Z a-z 0-9 . _ : -", "invalid_input");
+      const r = await revokeAccessEntry(ctx, site, entryId, actorOf(req));
+      if (!r.alreadyRevoked) d.wake();
+      res.status(200).json({ site_id: site, version: r.version, already_revoked: r.alreadyRevoked, entry: r.entry });
     }),
   );
 

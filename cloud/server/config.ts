@@ -13,6 +13,7 @@
  * | PUBLIC_BASE_URL        | publicBaseUrl   | http://127.0.0.1:<port>                          |
  * | PORT                   | port            | 18090                                           |
  * | SYSPARK_AUTH_SECRET    | authSecret      | random per process (tokens die with the process)|
+ * | SYSPARK_ACL_HMAC_KEY   | aclHmacKey      | offline access lists disabled (routes → 503)    |
  */
 import { z } from "zod";
 
@@ -58,6 +59,8 @@ export interface CloudOptions {
   publicBaseUrl?: string;
   stripe?: StripeOptions;
   authSecret?: string;
+  /** Signs the sites' access lists (parking/acl/*); the gateways verify with the same key. Absent → access lists disabled. */
+  aclHmacKey?: string;
   /** Seed the demo site (paris-centre, lane L1, example tariff). Default: on embedded database. */
   seedDemo?: boolean;
   /** Create a first admin when no operator exists. Default: on embedded database. */
@@ -101,6 +104,7 @@ export function resolveOptions(opts: CloudOptions, env: NodeJS.ProcessEnv = proc
   s.publishableKey ??= env.STRIPE_PUBLISHABLE_KEY || undefined;
   o.publicBaseUrl ??= env.PUBLIC_BASE_URL || undefined;
   o.authSecret ??= env.SYSPARK_AUTH_SECRET || undefined;
+  o.aclHmacKey ??= env.SYSPARK_ACL_HMAC_KEY || undefined;
   if (o.port === undefined && env.PORT) {
     if (!/^\d+$/.test(env.PORT) || Number(env.PORT) > 65535) throw new ConfigError(`PORT must be a TCP port number (0–65535), got "${env.PORT}"`);
     o.port = Number(env.PORT);
@@ -117,6 +121,7 @@ export function resolveOptions(opts: CloudOptions, env: NodeJS.ProcessEnv = proc
     if (o.publicBaseUrl.length > 120) throw new ConfigError("PUBLIC_BASE_URL is too long (max 120 characters: pay_url must fit in 200)");
   }
   if (o.authSecret !== undefined && o.authSecret.length < 32) throw new ConfigError("SYSPARK_AUTH_SECRET must be at least 32 characters");
+  if (o.aclHmacKey !== undefined && o.aclHmacKey.length < 16) throw new ConfigError("SYSPARK_ACL_HMAC_KEY must be at least 16 characters (e.g. openssl rand -hex 32), the same on the cloud and the site gateways");
 
   let stripeMode: StripeMode;
   const key = s.secretKey;

@@ -17,6 +17,7 @@ import {
   enqueueOutbox,
   findActiveSession,
   findOperatorByUsername,
+  findSubscriberBadge,
   getSession,
   listPayments,
   lockSession,
@@ -29,6 +30,7 @@ import {
   type SessionRow,
   type Tx,
 } from "../db/index";
+import { answerSyncRequest } from "./access";
 import { writeAudit, type AuditMode } from "./audit-chain";
 import { parseTariff, priceStay, type PriceResult, type Tariff } from "../tariffs/index";
 
@@ -41,6 +43,8 @@ export interface FlowContext {
   /** Called after a commit that enqueued outbox rows (and queued audit rows). */
   wake(): void;
   auditMode: AuditMode;
+  /** SYSPARK_ACL_HMAC_KEY: signs the access lists (absent → parking/sync/req is not answered). */
+  aclHmacKey?: string;
 }
 
 export function newSessionId(): string {
@@ -189,7 +193,9 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
     }
     const tariff = tariffOf(tariffRow.tariffId, tariffRow.document);
     const exitAt = eventInstant(p.ts, session.entryTs, now);
-    const price = priceStay({ tariff, entry: session.entryTs, exit: exitAt, locale: "fr" });
+    // A badge with a live subscriber entry in the site's access list: the tariff's subscriber discount.
+    const subscriber = session.identityMethod === "badge" ? await findSubscriberBadge(tx, siteId, session.identityValue, exitAt) : undefined;
+    const price = priceStay({ tariff, entry: session.entryTs, exit: exitAt, locale: "fr", ...(subscriber ? { subscriber: true } : {}) });
     const quote: StoredQuote = { lane_id: p.lane_id, price };
     const r = await priceSession(tx, {
       sessionId: session.sessionId,
@@ -201,10 +207,10 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
       pricedAt: now,
       exitLaneId: lane,
     });
-    const common = { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: session.identityMethod, amount: price.amount, currency: price.currency, tariff_id: tariffRow.tariffId, tariff_version: tariffRow.version, duration_s: price.duration_s, breakdown: price.human };
+    const common = { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: session.identityMethod, amount: price.amount, currency: price.currency, tariff_id: tariffRow.tariffId, tariff_version: tariffRow.version, duration_s: price.duration_s, breakdown: price.human, ...(subscriber ? { pricing: "subscriber", subscriber_entry: subscriber.entryId } : {}) };
     if (r.outcome === "paid") {
       await enqueueForSite(tx, siteId, "paymentSuccess", { ts: now.getTime(), src: ctx.src, session_id: session.sessionId, lane_id: p.lane_id, provider_ref: "no_charge", amount: 0, currency: price.currency }, `payment_success:${session.sessionId}`);
-      await writeAudit(ctx.auditMode, tx, { kind: "payment.validated", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString(), payment_validated_ts: now.toISOString(), provider: "none", provider_ref: "no_charge", validation_result: "zero fee (grace period or free stay)" } });
+      await writeAudit(ctx.auditMode, tx, { kind: "payment.validated", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString(), payment_validated_ts: now.toISOString(), provider: "none", provider_ref: "no_charge", validation_result: subscriber ? "zero fee (subscriber)" : "zero fee (grace period or free stay)" } });
       return "zero_fee";
     }
     const payUrl = `${ctx.publicBaseUrl}/pay/${session.sessionId}?t=${r.payToken}`;
@@ -330,6 +336,22 @@ export async function handleBarrierAck(ctx: FlowContext, siteId: string, p: Payl
   });
 }
 
+/**
+ * `parking/sync/req` (a gateway booted or reconnected): answered with a signed `parking/acl/full`
+ * (cloud/server/access.ts). It carries no event id: answering twice is harmless (the gateway
+ * treats a full list at the version it has as a duplicate).
+ */
+export async function handleSyncRequest(ctx: FlowContext, siteId: string, p: Payload<"syncReq">): Promise<string> {
+  if (!ctx.aclHmacKey) return "acl_disabled";
+  const key = ctx.aclHmacKey;
+  const outcome = await ctx.db.tx(async (tx) => {
+    await ensureSite(tx, ctx.db, siteId);
+    return answerSyncRequest(tx, { siteId, src: ctx.src, aclHmacKey: key, auditMode: ctx.auditMode, logger: ctx.logger, request: p });
+  });
+  if (outcome !== "empty") ctx.wake();
+  return outcome;
+}
+
 /** The dispatcher the MQTT consumers call. */
 export function siteEventHandler(ctx: FlowContext): (siteId: string, key: TopicKey, payload: unknown) => Promise<string> {
   return async (siteId, key, payload) => {
@@ -347,6 +369,8 @@ export function siteEventHandler(ctx: FlowContext): (siteId: string, key: TopicK
           return await handleSensorError(ctx, siteId, payload as Payload<"sensorError">);
         case "barrierAck":
           return await handleBarrierAck(ctx, siteId, payload as Payload<"barrierAck">);
+        case "syncReq":
+          return await handleSyncRequest(ctx, siteId, payload as Payload<"syncReq">);
         default:
           return "ignored";
       }

@@ -34,6 +34,7 @@ const REDACT = [
   "password", "*.password", "secret", "*.secret", "secretKey", "*.secretKey", "webhookSecret", "*.webhookSecret", "stripeSecretKey",
   "authSecret", "*.authSecret", "mqttPassword", "*.mqttPassword", "token", "*.token", "authorization", "*.authorization",
   "headers.authorization", "headers.cookie", "headers[\"stripe-signature\"]", "clientSecret", "*.clientSecret", "client_secret", "*.client_secret",
+  "aclHmacKey", "*.aclHmacKey", "pin", "*.pin", "pin_hash", "*.pin_hash", "pinHash", "*.pinHash",
 ];
 
 export function cloudLogger(level: string = process.env.LOG_LEVEL ?? "info", destination?: pino.DestinationStream): Logger {
@@ -140,7 +141,8 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
       chainer.wake();
     };
     let publicBaseUrl = o.publicBaseUrl ?? "";
-    const flowCtx: FlowContext = { db, logger, src, get publicBaseUrl() { return publicBaseUrl; }, wake, auditMode };
+    const flowCtx: FlowContext = { db, logger, src, get publicBaseUrl() { return publicBaseUrl; }, wake, auditMode, ...(o.aclHmacKey ? { aclHmacKey: o.aclHmacKey } : {}) };
+    if (!o.aclHmacKey) logger.warn("offline access lists are disabled: SYSPARK_ACL_HMAC_KEY is not set (no parking/acl/* published, parking/sync/req unanswered, /api/sites/:site/access answers 503)");
     const payments = new PaymentService({
       db,
       stripe,
@@ -198,6 +200,8 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
       auditMode,
       retrieveOnReturn: o.retrieveOnReturn ?? true,
       jsonLimit: o.jsonLimit ?? 16 * 1024,
+      ...(o.aclHmacKey ? { aclHmacKey: o.aclHmacKey } : {}),
+      ...(o.scryptCost ? { pinCost: o.scryptCost } : {}),
     });
     const server: Server = await new Promise((resolve, reject) => {
       const s = app.listen(o.port ?? 0, o.host ?? "127.0.0.1", (err?: Error) => (err ? reject(new Error(`cannot listen on ${o.host ?? "127.0.0.1"}:${o.port}: ${err.message} (choose another port with --port / PORT)`)) : resolve(s)));

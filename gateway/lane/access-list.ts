@@ -5,12 +5,15 @@
  * version changes nothing. PINs only ever exist here as scrypt hashes. The list is persisted
  * atomically (temp file + fsync + rename) so a power cut never leaves half a list.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
+import { signAcl } from "../../contracts/acl-signature";
 import { schemas } from "../../contracts/mqtt-topics";
 import { verifyScrypt } from "../broker/passwords";
+
+export { canonicalJson, signAcl } from "../../contracts/acl-signature";
 
 type AclAdd = z.infer<typeof schemas.aclAdd>;
 type AclDel = z.infer<typeof schemas.aclDel>;
@@ -18,20 +21,6 @@ type AclFull = z.infer<typeof schemas.aclFull>;
 export type AclEntry = AclFull["entries"][number];
 
 export type AclResult = "applied" | "duplicate" | "stale" | "bad_signature";
-
-/** Canonical JSON: keys sorted at every level, so both ends sign the same bytes. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value && typeof value === "object") {
-    return `{${Object.keys(value).sort().filter((k) => (value as Record<string, unknown>)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
-
-export function signAcl(payload: Record<string, unknown>, key: string): string {
-  const { sig: _sig, ...rest } = payload;
-  return createHmac("sha256", key).update(canonicalJson(rest)).digest("hex");
-}
 
 const persisted = z.strictObject({ version: z.number().int().nonnegative(), entries: z.array(schemas.aclFull.shape.entries.element) });
 
