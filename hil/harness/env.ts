@@ -69,15 +69,18 @@ const POLL_MS = 50;
 
 export interface HilCloud {
   cloud: CloudHandle;
+  /** SYSPARK_ACL_HMAC_KEY of the run: the cloud signs the access lists with it, every gateway verifies with it. */
+  aclKey: string;
   close(): Promise<void>;
 }
 
 export async function startHilCloud(logger: Logger = silentLogger): Promise<HilCloud> {
+  const aclKey = randomBytes(24).toString("hex");
   const cloud = await infra("starting the cloud (PGlite, MQTT broker, Stripe emulator)", () =>
     // One cloud instance: every commit wakes the relay and the audit chainer, so their safety-net
     // polls (for other instances' commits) can be slow — they cost real work on every virtual tick.
-    startCloud({ port: 0, host: "127.0.0.1", mqttPort: 0, seedDemo: true, createFirstAdmin: true, logger, relayPollMs: 30_000, auditChainPeriodMs: 30_000 }));
-  return { cloud, close: () => cloud.close() };
+    startCloud({ port: 0, host: "127.0.0.1", mqttPort: 0, seedDemo: true, createFirstAdmin: true, logger, relayPollMs: 30_000, auditChainPeriodMs: 30_000, aclHmacKey: aclKey }));
+  return { cloud, aclKey, close: () => cloud.close() };
 }
 
 /** The field of one lane: what a rig's I/O emulator (or the simulator) can do to the boards' inputs. */
@@ -134,9 +137,10 @@ export class LaneSet {
   clock!: BoardClock;
   private boardStart = 0;
   private readonly laneStart = Date.now();
-  /** The key the gateway checks access lists with (the cloud signs them with it). */
-  readonly aclKey = randomBytes(24).toString("hex");
   private constructor(readonly hc: HilCloud, readonly options: LaneSetOptions) {}
+
+  /** The key the gateway checks access lists with (the run's cloud signs them with it). */
+  get aclKey(): string { return this.hc.aclKey; }
 
   get cloud(): CloudHandle { return this.hc.cloud; }
 
@@ -439,6 +443,37 @@ export class LaneSet {
     const body = (await r.json()) as Record<string, unknown>;
     if (!r.ok) throw new Error(`override ${action} on ${laneId}: ${r.status} ${JSON.stringify(body)}`);
     return body;
+  }
+
+  /** An operator (the cloud's first admin) calls the cloud's API at once (no PACE wait): `{status, body}`. */
+  async operatorApi(method: "GET" | "POST" | "DELETE", path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+    const admin = this.cloud.firstAdmin;
+    if (!admin) throw new InfrastructureError("the cloud has no first admin to log in with");
+    const login = await fetch(`${this.cloud.url}/api/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(admin) });
+    if (!login.ok) throw new Error(`operator login: ${login.status} ${await login.text()}`);
+    const { token } = (await login.json()) as { token: string };
+    const r = await fetch(`${this.cloud.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+  }
+
+  /** An operator adds a badge or an exit PIN to the site's access list through the cloud; waits until the gateway has the cloud's version. */
+  async grantAccess(entry: { kind: "badge"; badge_uid: string; label: string; subscriber?: boolean; valid_until?: string } | { kind: "pin"; pin: string; label: string; valid_until?: string }): Promise<{ version: number; entryId: string }> {
+    this.step(entry.kind === "badge" ? `operator grants badge ${entry.badge_uid}${entry.subscriber ? " (subscriber)" : ""}` : "operator adds an exit PIN");
+    const r = await this.operatorApi("POST", `/api/sites/${DEMO_SITE.siteId}/access`, entry);
+    if (r.status !== 201) throw new Error(`access add: ${r.status} ${JSON.stringify(r.body)}`);
+    const version = r.body.version as number;
+    await this.waitUntil(() => this.gateway.acl.version >= version, 10_000, `the gateway's access list to reach version ${version}`);
+    return { version, entryId: String((r.body.entry as Record<string, unknown>).entry_id) };
+  }
+
+  /** An operator revokes an access-list entry through the cloud; waits until the gateway has the new version. */
+  async revokeAccess(entryId: string): Promise<number> {
+    this.step(`operator revokes ${entryId}`);
+    const r = await this.operatorApi("DELETE", `/api/sites/${DEMO_SITE.siteId}/access/${encodeURIComponent(entryId)}`);
+    if (r.status !== 200) throw new Error(`access revoke: ${r.status} ${JSON.stringify(r.body)}`);
+    const version = r.body.version as number;
+    await this.waitUntil(() => this.gateway.acl.version >= version, 10_000, `the gateway's access list to reach version ${version}`);
+    return version;
   }
 
   /** The driver reverses away from the pay station without paying. */

@@ -64,10 +64,12 @@ export async function startSite(opts: SiteOptions): Promise<Site> {
   const closers: (() => Promise<unknown>)[] = [];
   const close = async () => { for (const c of closers.reverse()) await c().catch((err: Error) => log.warn({ err: err.message }, "shutdown step failed")); };
   try {
+    // One access-list key for the cloud (signs parking/acl/*) and the gateway (verifies them).
+    const aclKey = process.env.SYSPARK_ACL_HMAC_KEY || randomBytes(24).toString("hex");
     const cloud = await startCloud({
       ...(opts.memoryDb ? {} : { dataDir: join(opts.dataDir, "cloud") }),
       port: opts.cloudPort, host: opts.host ?? "127.0.0.1", mqttPort: opts.cloudMqttPort,
-      seedDemo: true, createFirstAdmin: true, logger: log,
+      seedDemo: true, createFirstAdmin: true, logger: log, aclHmacKey: aclKey,
     });
     closers.push(() => cloud.close());
 
@@ -89,7 +91,6 @@ export async function startSite(opts: SiteOptions): Promise<Site> {
       }
     }
     const end = (id: string, board: "exit" | "barrier") => ends.get(`${id}/${board}`)!;
-    const aclKey = process.env.SYSPARK_ACL_HMAC_KEY ?? randomBytes(24).toString("hex");
     const config = parseSiteConfig({
       site_id: DEMO_SITE.siteId, name: DEMO_SITE.name, data_dir: join(opts.dataDir, "gateway"),
       lanes: laneIds.map((id) => ({ id, exit_controller: { port: end(id, "exit").gatewayPath }, barrier_executor: { port: end(id, "barrier").gatewayPath } })),
