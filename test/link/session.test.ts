@@ -351,4 +351,23 @@ describe("serial link session: held frames (ACK hold=1)", () => {
     expect(toFresh.findIndex((l) => l.includes(" BUTTON "))).to.be.lessThan(toFresh.findIndex((l) => l.includes(" HELLO ")));
     expect(p.board.session.pending).to.equal(0);
   });
+
+  it("never sends a deferred ACK owed to a peer that restarted meanwhile (its numbering restarts)", async () => {
+    const written: string[] = [];
+    let durable!: () => void;
+    const gw = new LinkSession({
+      self: { kind: "gateway", fw: "t", boot: 1 }, receives: "up",
+      write: (l) => written.push(l),
+      onMessage: (type) => (type === "BADGE" ? new Promise<void>((resolve) => (durable = resolve)) : undefined),
+    });
+    gw.start(0);
+    gw.receiveLine(encodeFrame({ seq: 1, type: "HELLO", fields: { kind: "exit-controller", fw: "t", proto: "1", boot: "1", hold: "1" } }), 1);
+    gw.receiveLine(encodeFrame({ seq: 2, type: "BADGE", fields: { uid: "04A21F9C" } }), 2);
+    expect(written.some((l) => l.startsWith("0 ACK ack=2 hold=1*"))).to.equal(true);
+    // The board reboots before the write is durable: its new HELLO, then a new frame numbered 2.
+    gw.receiveLine(encodeFrame({ seq: 1, type: "HELLO", fields: { kind: "exit-controller", fw: "t", proto: "1", boot: "2", hold: "1" } }), 3);
+    durable();
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    expect(written.filter((l) => /^0 ACK ack=2\*/.test(l))).to.have.length(0);
+  });
 });

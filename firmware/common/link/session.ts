@@ -113,6 +113,8 @@ export class LinkSession {
   private readonly ackRefused: number[] = [];
   /** The peer announced (HELLO hold=1) that it understands `ACK hold=1`. */
   private peerHolds = false;
+  /** Counts peer HELLOs: a deferred ACK owed to an earlier incarnation of the peer is dropped. */
+  private rxEpoch = 0;
   private downAnnounced = false;
   private heartbeatDueAt = 0;
   private started = false;
@@ -260,6 +262,11 @@ export class LinkSession {
       this.lastRxSeq = seq;
       this.peerBoot = boot;
       this.peerHolds = fields.hold === "1";
+      // A new peer incarnation: acknowledgements still owed to the previous one must not be
+      // sent (its sequence numbers restart and would acknowledge frames never received).
+      this.rxEpoch++;
+      this.ackPending.length = 0;
+      this.ackRefused.length = 0;
       this.ack(seq);
       this.stats.rxAccepted++;
       this.resendHeld(now);
@@ -300,9 +307,15 @@ export class LinkSession {
       // while this one is made durable; the final ACK follows. Bounded: past MAX_HELD pending
       // frames the peer waits, as a stop-and-wait peer always does.
       if (this.peerHolds && this.ackPending.length <= MAX_HELD) this.ack(seq, true);
+      const epoch = this.rxEpoch;
       accepted.then(
-        () => { this.settlePending(seq); this.ack(seq); },
         () => {
+          if (epoch !== this.rxEpoch) return;
+          this.settlePending(seq);
+          this.ack(seq);
+        },
+        () => {
+          if (epoch !== this.rxEpoch) return;
           this.settlePending(seq);
           this.ackRefused.push(seq);
           if (this.ackRefused.length > MAX_REFUSED) this.ackRefused.shift();
