@@ -83,6 +83,13 @@ export interface BridgeRoute {
 
 /** Topics only the bridge itself publishes on the cloud side (site clients may not). */
 const BRIDGE_OWNED: ReadonlySet<TopicKey> = new Set<TopicKey>(["gatewayStatus"]);
+/** A validated site → cloud event, ready for the outbox. */
+interface SiteRecord {
+  topic: string;
+  json: string;
+  eventId?: string;
+}
+
 /** Site publishes validated and queued per event-loop turn (see Bridge.fromSiteFair). */
 const SITE_SLICE = 32;
 /** Published on the main cloud connection (not the relay one): seen back by the relay connection's watch. */
@@ -164,6 +171,8 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
   /** Site publishes waiting for the tap (fromSiteFair). */
   private readonly siteWork: { msg: TappedPublish; resolve: () => void; reject: (err: Error) => void }[] = [];
   private siteWorkScheduled = false;
+  /** Validated site events of the burst under way, appended together when it is all validated. */
+  private readonly siteAppends: { record: SiteRecord; resolve: () => void; reject: (err: Error) => void }[] = [];
   /** Concrete topic → spec key (specForTopic scans the whole map; topics repeat). Bounded. */
   private readonly keyCache = new Map<string, TopicKey | undefined>();
 
@@ -369,15 +378,16 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
 
   // ---- site → cloud ----
 
-  private drop(direction: BridgeDirection, reason: DropReason, topic: string, detail?: string): void {
+  private drop(direction: BridgeDirection, reason: DropReason, topic: string, detail?: string): undefined {
     this.metrics.drop(direction, reason);
     if (reason === "invalid_payload" || reason === "too_large") this.log.warn({ direction, topic, reason, detail }, "dropped");
     else this.log.debug({ direction, topic, reason }, "dropped");
+    return undefined;
   }
 
   /**
-   * The site tap's work (validate, encode, append) in slices of SITE_SLICE messages, one slice
-   * per event-loop turn. The site broker hands over every publish of one socket read at once
+   * The site tap's work (validate, encode) in slices of SITE_SLICE messages, one slice per
+   * event-loop turn, then one append of the whole burst. The site broker hands over every publish of one socket read at once
    * (hundreds when a LAN client pipelines); done in one go, that blocks the loop for tens of
    * milliseconds, during which the relay's PUBACKs (20 in flight at most) and the lanes' serial
    * frames wait. Between slices, I/O gets its turn.
@@ -392,15 +402,35 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     });
   }
 
+  /** Validates one slice; once the burst is validated, appends it all at once (one fsync). The
+   *  site client's PUBACK waits for the append: the tap rejects only if the outbox write fails. */
   private runSiteWork(): void {
     const slice = this.siteWork.splice(0, SITE_SLICE);
-    for (const w of slice) this.fromSite(w.msg).then(w.resolve, w.reject);
-    if (this.siteWork.length > 0) setImmediate(() => this.runSiteWork());
-    else this.siteWorkScheduled = false;
+    for (const w of slice) {
+      let record: SiteRecord | undefined;
+      try {
+        record = this.checkSite(w.msg);
+      } catch (err) {
+        w.reject(err as Error);
+        continue;
+      }
+      if (record === undefined) w.resolve();
+      else this.siteAppends.push({ record, resolve: w.resolve, reject: w.reject });
+    }
+    if (this.siteWork.length > 0) {
+      setImmediate(() => this.runSiteWork());
+      return;
+    }
+    this.siteWorkScheduled = false;
+    for (const a of this.siteAppends.splice(0)) {
+      this.opts.outbox.appendValidated(a.record.topic, a.record.json, a.record.eventId).then(() => {
+        this.metrics.outboxAppended.inc();
+        a.resolve();
+      }, a.reject);
+    }
   }
 
-  /** Site-broker tap: runs before the site client's PUBACK. Rejects only if the outbox write fails. */
-  private async fromSite(msg: TappedPublish): Promise<void> {
+  private checkSite(msg: TappedPublish): SiteRecord | undefined {
     const key = this.keyOf(msg.topic);
     if (key === undefined || !this.outbound.has(key)) {
       return this.drop("site_to_cloud", key !== undefined && this.inbound.has(key) ? "wrong_direction" : "not_allowlisted", msg.topic);
@@ -415,11 +445,9 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
       if (!this.client?.connected) return this.drop("site_to_cloud", "offline_qos0", msg.topic);
       this.client.publish(toCloudTopic(this.siteId, msg.topic), json, { qos: 0, retain: TOPICS[key].retain });
       this.metrics.forwarded.inc({ direction: "site_to_cloud", topic: TOPICS[key].topic });
-      return;
+      return undefined;
     }
-    const eventId = (parsed.payload as { event_id?: string }).event_id;
-    await this.opts.outbox.appendValidated(msg.topic, json, eventId);
-    this.metrics.outboxAppended.inc();
+    return { topic: msg.topic, json, eventId: (parsed.payload as { event_id?: string }).event_id };
   }
 
   private publishEntry(e: OutboxEntry): Promise<void> {
