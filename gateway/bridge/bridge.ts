@@ -387,10 +387,10 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
 
   /**
    * The site tap's work (validate, encode) in slices of SITE_SLICE messages, one slice per
-   * event-loop turn, then one append of the whole burst. The site broker hands over every publish of one socket read at once
-   * (hundreds when a LAN client pipelines); done in one go, that blocks the loop for tens of
-   * milliseconds, during which the relay's PUBACKs (20 in flight at most) and the lanes' serial
-   * frames wait. Between slices, I/O gets its turn.
+   * event-loop turn, then one append of the whole burst. The site broker hands over every
+   * publish of one socket read at once (hundreds when a LAN client pipelines); done in one go,
+   * that blocks the loop for tens of milliseconds, during which the relay's PUBACKs (20 in
+   * flight at most) and the lanes' serial frames wait. Between slices, I/O gets its turn.
    */
   private fromSiteFair(msg: TappedPublish): Promise<void> {
     return new Promise<void>((resolve, reject) => {
