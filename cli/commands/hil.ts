@@ -25,8 +25,9 @@ export function register(program: Command): void {
       if (v !== "virtual" && v !== "wall") throw new Error(`--clock must be virtual or wall, got "${v}"`);
       return v;
     })
+    .option("--retries <n>", "run a failed scenario again up to n times (0-3) on a fresh lane set; a pass after a retry is reported as FLAKY", intOption("--retries", 0, 3), 0)
     .option("--log-level <level>", "pino log level of the gateway and cloud", process.env.LOG_LEVEL ?? "silent")
-    .action(async (opts: { rig?: string; target: "sim" | "rig"; grep?: string; junit?: string; html?: string; links: "auto" | "pty" | "memory"; clock?: "virtual" | "wall"; logLevel: string }) => {
+    .action(async (opts: { retries: number; rig?: string; target: "sim" | "rig"; grep?: string; junit?: string; html?: string; links: "auto" | "pty" | "memory"; clock?: "virtual" | "wall"; logLevel: string }) => {
       const { runHil } = await import("../../hil/harness/runner");
       const { loadRig } = await import("../../hil/rig/schema");
       const { createLogger } = await import("../../host/log");
@@ -43,7 +44,7 @@ export function register(program: Command): void {
       }
       const summary = await runHil({
         target: opts.target, ...(rig ? { rig } : {}), ...(opts.grep ? { grep: opts.grep } : {}), ...(opts.junit ? { junit: opts.junit } : {}), ...(opts.html ? { html: opts.html } : {}),
-        links: opts.links, ...(opts.clock ? { clock: opts.clock } : {}), logger: createLogger("hil", opts.logLevel),
+        links: opts.links, retries: opts.retries, ...(opts.clock ? { clock: opts.clock } : {}), logger: createLogger("hil", opts.logLevel),
       });
       process.exitCode = summary.exitCode;
       if (summary.results.length === 0) {

@@ -22,6 +22,8 @@ export interface ScenarioResult {
   state: "passed" | "failed" | "infra" | "skipped";
   durationMs: number;
   error?: { name: string; message: string; stack?: string };
+  /** Failures before the final attempt (the scenario was retried): a flaky scenario when it then passed. */
+  retried?: string[];
   timeline?: TimelineData;
   logs: { name: string; path: string }[];
   laneTimeMs: number;
@@ -39,6 +41,8 @@ export interface RunOptions {
   links?: "auto" | "pty" | "memory";
   /** sim: "virtual" (default: one site clock that jumps ahead while the site is idle) or "wall"; rig: "wall". */
   clock?: "virtual" | "wall";
+  /** Run a failed scenario again up to n times (a fresh lane set each time); a pass after a retry is reported as flaky. */
+  retries?: number;
   /** Progress lines (stderr by default). */
   progress?: (line: string) => void;
   scenarioDir?: string;
@@ -94,6 +98,7 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
     for (const r of preflight) progress(`INFR ${r.error!.message}`);
   }
   const results: ScenarioResult[] = [];
+  const retried = new Map<string, string[]>();
   const dir = opts.scenarioDir ?? SCENARIO_DIR;
   const files = readdirSync(dir).filter((f) => f.endsWith(".scenario.ts")).sort().map((f) => join(dir, f));
   let total = 0;
@@ -102,15 +107,17 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
       const record = (test: Mocha.Test, state: ScenarioResult["state"], err?: Error) => {
         const fullTitle = test.fullTitle();
         const rec = records.get(fullTitle);
+        const earlier = retried.get(fullTitle);
         const r: ScenarioResult = {
           title: test.title, fullTitle, suite: test.parent?.fullTitle() ?? "", state, durationMs: test.duration ?? 0,
           logs: rec?.logs ?? [], laneTimeMs: rec?.laneTimeMs ?? 0,
           ...(rec?.timeline ? { timeline: rec.timeline } : {}),
+          ...(earlier ? { retried: earlier } : {}),
           ...(err ? { error: { name: err.name, message: err.message, ...(err.stack ? { stack: err.stack } : {}) } } : {}),
         };
         results.push(r);
         const mark = state === "passed" ? "ok  " : state === "failed" ? "FAIL" : state === "infra" ? "INFR" : "skip";
-        progress(`[${String(results.length).padStart(2)}/${total}] ${mark} ${fullTitle} (${(r.durationMs / 1000).toFixed(1)} s)${err ? `\n        ${err.message.split("\n")[0]}` : ""}`);
+        progress(`[${String(results.length).padStart(2)}/${total}] ${mark} ${fullTitle} (${(r.durationMs / 1000).toFixed(1)} s)${err ? `\n        ${err.message.split("\n")[0]}` : ""}${earlier && state === "passed" ? `\n        FLAKY: passed on attempt ${earlier.length + 1}; failed before with: ${earlier[0]}` : ""}`);
       };
       // On a terminal, the scenario in progress shows on a transient line.
       const tty = !opts.progress && process.stderr.isTTY;
@@ -119,6 +126,11 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
       }
       runner.on("start", () => { total = runner.total; progress(`hil: ${total} scenario(s) on ${opts.target}`); });
       runner.on("pass", (t) => record(t, "passed"));
+      runner.on("retry", (t: Mocha.Test, err: Error) => {
+        const title = t.fullTitle();
+        retried.set(title, [...(retried.get(title) ?? []), err.message.split("\n")[0]]);
+        progress(`  retry ${title}: ${err.message.split("\n")[0]}`);
+      });
       runner.on("fail", (t, err: Error) => {
         if (t.type !== "test") { results.push({ title: t.title, fullTitle: t.fullTitle(), suite: "", state: isInfrastructureError(err) ? "infra" : "failed", durationMs: 0, logs: [], laneTimeMs: 0, error: { name: err.name, message: err.message } }); progress(`hook failed: ${t.fullTitle()}: ${err.message}`); return; }
         record(t as Mocha.Test, isInfrastructureError(err) ? "infra" : "failed", err);
@@ -127,7 +139,7 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
     }
   }
   if (preflight.length) results.push(...preflight);
-  const mocha = new Mocha({ reporter: Progress as unknown as Mocha.ReporterConstructor, timeout: 60_000, ...(opts.grep ? { grep: opts.grep } : {}) });
+  const mocha = new Mocha({ reporter: Progress as unknown as Mocha.ReporterConstructor, timeout: 60_000, retries: opts.retries ?? 0, ...(opts.grep ? { grep: opts.grep } : {}) });
   for (const f of files) mocha.addFile(f);
   try {
     await mocha.loadFilesAsync();
@@ -157,6 +169,7 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
     mkdirSync(dirname(resolve(opts.html)), { recursive: true });
     writeFileSync(opts.html, htmlReport(results, { title: `SysPark HIL report (${opts.target})`, target: opts.target, wallMs, htmlPath: resolve(opts.html), clock: clockMode }));
   }
-  progress(`hil: ${summary.passed} passed, ${summary.failed} failed, ${summary.infra} infrastructure error(s), ${summary.skipped} skipped in ${(wallMs / 1000).toFixed(1)} s`);
+  const flaky = results.filter((r) => r.state === "passed" && r.retried).length;
+  progress(`hil: ${summary.passed} passed${flaky ? ` (${flaky} flaky: passed on a retry)` : ""}, ${summary.failed} failed, ${summary.infra} infrastructure error(s), ${summary.skipped} skipped in ${(wallMs / 1000).toFixed(1)} s`);
   return summary;
 }

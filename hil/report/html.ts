@@ -13,6 +13,7 @@ export function htmlReport(results: ScenarioResult[], opts: { title: string; tar
 <section class="scenario ${r.state}" id="s${i}" data-state="${r.state}">
   <h2><span class="badge ${r.state}">${r.state}</span> ${e(r.fullTitle)} <small>${(r.durationMs / 1000).toFixed(1)} s</small></h2>
   ${r.error ? `<pre class="error">${e(r.error.message)}</pre>` : ""}
+  ${r.retried?.length ? `<pre class="error flaky">FLAKY — failed ${r.retried.length} time(s) before this attempt:\n${e(r.retried.join("\n"))}</pre>` : ""}
   ${r.timeline ? `<div class="diagram">${timelineSvg(r.timeline)}</div>` : ""}
   ${r.logs.length ? `<p class="logs">DUT logs: ${r.logs.map((l) => `<a href="${href(l.path)}">${e(l.name)}</a>`).join(" · ")}</p>` : ""}
 </section>`).join("\n");

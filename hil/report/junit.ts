@@ -12,7 +12,9 @@ export function junitXml(results: ScenarioResult[], opts: { name: string; wallMs
       : r.state === "infra" ? `<error message="${x(r.error?.message ?? "")}" type="InfrastructureError">${x(r.error?.stack ?? "")}</error>`
       : r.state === "skipped" ? "<skipped/>" : "";
     const logs = r.logs.length ? `<system-out>${x(r.logs.map((l) => `[[ATTACHMENT|${l.path}]]`).join("\n"))}</system-out>` : "";
-    return `    <testcase classname="${cls}" name="${x(r.title)}" time="${(r.durationMs / 1000).toFixed(3)}">${inner}${logs}</testcase>`;
+    // A pass after retries is still visible to CI: the earlier failures go to system-err.
+    const flaky = r.retried?.length ? `<system-err>${x(`FLAKY: ${r.retried.length} failed attempt(s) before the last:\n${r.retried.join("\n")}`)}</system-err>` : "";
+    return `    <testcase classname="${cls}" name="${x(r.title)}" time="${(r.durationMs / 1000).toFixed(3)}">${inner}${logs}${flaky}</testcase>`;
   });
   return `<?xml version="1.0" encoding="UTF-8"?>
 <testsuites name="${x(opts.name)}" tests="${results.length}" failures="${count("failed")}" errors="${count("infra")}" skipped="${count("skipped")}" time="${(opts.wallMs / 1000).toFixed(3)}">
