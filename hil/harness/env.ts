@@ -322,9 +322,18 @@ export class LaneSet {
   /** Sample every lane into the timeline and drive the vehicles. */
   private lastSample = -Infinity;
 
-  /** A frame or a message went by: the lane may have changed, sample it now (at most every 10 ms). */
+  private sampleQueued = false;
+
+  /**
+   * A frame or a message went by: the lane may have changed, sample it (at most every 10 ms).
+   * Deferred to a microtask: the tap calls this from inside a board's or the gateway's write,
+   * and the tick drives the field (a vehicle moving on), which must never re-enter a firmware
+   * in the middle of handling a frame.
+   */
   private sampleSoon(): void {
-    if (this.lanes.size && this.gateway && Date.now() - this.lastSample >= 10) this.tick();
+    if (this.sampleQueued || !this.lanes.size || !this.gateway || Date.now() - this.lastSample < 10) return;
+    this.sampleQueued = true;
+    queueMicrotask(() => { this.sampleQueued = false; this.tick(); });
   }
 
   private tick(): void {
