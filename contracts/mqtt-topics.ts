@@ -207,6 +207,11 @@ export type ParseResult<K extends TopicKey> = { ok: true; key: K; payload: Paylo
 export function parsePayload(topic: string, raw: Uint8Array | string): ParseResult<TopicKey> {
   const key = specForTopic(topic);
   if (key === undefined) return { ok: false, error: `unknown topic ${topic}` };
+  return parsePayloadFor(key, topic, raw);
+}
+
+/** parsePayload for a caller that already knows the topic's spec (saves the topic map scan per message). */
+export function parsePayloadFor(key: TopicKey, topic: string, raw: Uint8Array | string): ParseResult<TopicKey> {
   let json: unknown;
   try {
     json = JSON.parse(typeof raw === "string" ? raw : new TextDecoder("utf-8", { fatal: true }).decode(raw));

@@ -27,7 +27,7 @@ import {
   allowlist,
   encodePayload,
   fromCloudTopic,
-  type ParseResult,
+  parsePayloadFor,
   siteTopic,
   specForTopic,
   toCloudTopic,
@@ -94,26 +94,6 @@ interface SiteRecord {
 const SITE_SLICE = 32;
 /** Published on the main cloud connection (not the relay one): seen back by the relay connection's watch. */
 const MAIN_PUBLISHES: ReadonlySet<TopicKey> = new Set<TopicKey>(["gatewayStatus", "syncReq", "heartbeat"]);
-
-/**
- * parsePayload for a topic whose spec the bridge already knows (keyOf caches the lookup that
- * parsePayload would repeat, a scan of the whole topic map, on every message). Same checks, same
- * errors: the contract's schema for that spec.
- */
-function parseKnown(key: TopicKey, topic: string, raw: Uint8Array | string): ParseResult<TopicKey> {
-  let json: unknown;
-  try {
-    json = JSON.parse(typeof raw === "string" ? raw : new TextDecoder("utf-8", { fatal: true }).decode(raw));
-  } catch (err) {
-    return { ok: false, error: `${topic}: payload is not JSON (${(err as Error).message})` };
-  }
-  const result = TOPICS[key].schema.safeParse(json);
-  if (!result.success) {
-    const issues = result.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
-    return { ok: false, error: `${topic}: ${issues}` };
-  }
-  return { ok: true, key, payload: result.data as Payload<TopicKey> };
-}
 
 /** Client id of the relay connection: the configured one with a suffix. */
 export function relayClientId(clientId: string): string {
@@ -437,7 +417,7 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     }
     if (BRIDGE_OWNED.has(key)) return this.drop("site_to_cloud", "owned_by_bridge", msg.topic);
     if (msg.payload.length > (this.opts.maxPayloadBytes ?? 65_536)) return this.drop("site_to_cloud", "too_large", msg.topic, `${msg.payload.length} bytes`);
-    const parsed = parseKnown(key, msg.topic, msg.payload);
+    const parsed = parsePayloadFor(key, msg.topic, msg.payload);
     if (!parsed.ok) return this.drop("site_to_cloud", "invalid_payload", msg.topic, parsed.error);
     const json = JSON.stringify(parsed.payload);
     if (TOPICS[key].qos === 0) {
@@ -500,7 +480,7 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     if (how.watchOnly) return;
     const raw = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
     if (raw.length > (this.opts.maxPayloadBytes ?? 65_536)) return this.drop("cloud_to_site", "too_large", packet.topic, `${raw.length} bytes`);
-    const parsed = parseKnown(key, m.topic, raw);
+    const parsed = parsePayloadFor(key, m.topic, raw);
     if (!parsed.ok) return this.drop("cloud_to_site", "invalid_payload", packet.topic, parsed.error);
     const spec = TOPICS[key];
     await this.opts.site.publish(m.topic, JSON.stringify(parsed.payload), { qos: spec.qos, retain: spec.retain });
