@@ -133,7 +133,7 @@ export class LaneSet {
   private gatewayTransports = new Map<string, SimTransport>();
   private sampler: NodeJS.Timeout | undefined;
   private plates = 0;
-  /** The boards' clock (sim: possibly faster than the wall clock). */
+  /** The boards' clock: the global timers (virtual under the site clock). */
   clock!: BoardClock;
   private boardStart = 0;
   private readonly laneStart = Date.now();
@@ -260,7 +260,7 @@ export class LaneSet {
       const d = duts.get(id)!;
       this.lanes.set(id, { id, exitDut: d.exit, barrierDut: d.barrier, exitLink: d.exitLink!, barrierLink: d.barrierLink!, field: fields.get(id)!, ...(sims.get(id) ? { sim: sims.get(id) } : {}), vehicle: { phase: "none" } });
     }
-    const sample = () => { this.tick(); this.sampler = setTimeout(sample, this.lanesAtRest() ? REST_SAMPLE_MS : SAMPLE_MS); };
+    const sample = () => { this.sampler = setTimeout(sample, this.tick() ? REST_SAMPLE_MS : SAMPLE_MS); };
     this.sampler = setTimeout(sample, SAMPLE_MS);
     this.closers.push(async () => clearTimeout(this.sampler));
     await this.waitUntil(() => this.gateway.services.bridge.connected, 10_000, "the gateway's bridge to connect to the cloud broker");
@@ -319,9 +319,7 @@ export class LaneSet {
     await set(!reset.active);
   }
 
-  /** Sample every lane into the timeline and drive the vehicles. */
   private lastSample = -Infinity;
-
   private sampleQueued = false;
 
   /**
@@ -336,8 +334,13 @@ export class LaneSet {
     queueMicrotask(() => { this.sampleQueued = false; this.tick(); });
   }
 
-  private tick(): void {
+  /**
+   * Sample every lane into the timeline and drive the vehicles. True when every lane is at rest
+   * (idle, no vehicle moving, motor off, boom down): nothing for the diagram to follow closely.
+   */
+  private tick(): boolean {
     this.lastSample = Date.now();
+    let atRest = true;
     for (const lane of this.lanes.values()) {
       const snap = this.gateway.lanes.get(lane.id)?.snapshot();
       const obs = lane.field.observe();
@@ -354,7 +357,7 @@ export class LaneSet {
         v.phase = "gone";
         this.timeline.event("step", "vehicle has passed", lane.id);
       }
-      this.timeline.sample(lane.id, {
+      const sample = {
         phase: snap?.phase ?? "unknown",
         barrierPct: Math.max(0, Math.min(100, pct)),
         motorUp: obs?.motorUp ?? snap?.barrier_state === "opening",
@@ -363,12 +366,16 @@ export class LaneSet {
         vehicleUnder: obs?.vehicleUnder ?? v.phase === "under_boom",
         emergency: obs?.emergency ?? false,
         fault: snap?.phase === "fault" || obs?.coreState === "FAULT",
-      });
+      };
+      this.timeline.sample(lane.id, sample);
+      const moving = v.phase !== "none" && v.phase !== "gone";
+      if (sample.phase !== "idle" || moving || sample.motorUp || sample.motorDown || sample.barrierPct > 1) atRest = false;
     }
+    return atRest;
   }
   private underSince = new Map<string, number>();
   private vcds = new Map<string, VcdWriter>();
-  /** Per sim lane: the safety core and plant signals sampled at the harness tick, as VCD (GTKWave). */
+  /** Per sim lane: the safety core's VCD (GTKWave), written at close. */
   readonly vcdFiles: { name: string; path: string }[] = [];
 
   /** Per sim lane: the safety core's outputs and the plant, recorded at every model chunk (exact to the cycle). */
@@ -394,17 +401,6 @@ export class LaneSet {
 
   step(text: string, lane?: string): void { this.timeline.event("step", text, lane); this.tick(); }
   fault(text: string, lane?: string): void { this.timeline.event("fault", text, lane); this.tick(); }
-
-  /** Every lane idle, boom down, motor off, no vehicle moving: nothing for the diagram to follow closely. */
-  private lanesAtRest(): boolean {
-    for (const lane of this.lanes.values()) {
-      const snap = this.gateway.lanes.get(lane.id)?.snapshot();
-      const obs = lane.field.observe();
-      if (snap?.phase !== "idle" || (lane.vehicle.phase !== "none" && lane.vehicle.phase !== "gone")) return false;
-      if (obs && (obs.motorUp || obs.motorDown || obs.boomPct > 1)) return false;
-    }
-    return true;
-  }
 
   /** A car that entered `minutesAgo` drives onto the exit loop of `laneId`; the exit camera reads its plate. */
   async vehicleArrives(laneId: string, opts: { minutesAgo?: number; plate?: string; readPlate?: boolean; entry?: boolean; badge?: string } = {}): Promise<string> {
