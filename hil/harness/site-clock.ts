@@ -46,7 +46,6 @@ export interface SiteClockStats {
 
 let installed: SiteClock | undefined;
 
-
 /** The site clock in force, if any (the harness adds in-flight counters to it). */
 export function currentSiteClock(): SiteClock | undefined { return installed; }
 
@@ -167,7 +166,8 @@ export class SiteClock {
         silentJump = false;
         // Busy: virtual time follows the wall clock (never slower than real time).
         const lag = now - synced;
-        if (lag >= 1) { synced = now; this.fire(() => this.clock.tick(Math.floor(lag))); }
+        // Whole ms only; the remainder carries over, so busy stretches never lose time.
+        if (lag >= 1) { const ms = Math.floor(lag); synced += ms; this.fire(() => this.clock.tick(ms)); }
         continue;
       }
       // Two quiet turns after work (a read may start more); one after a timer that did nothing visible.
