@@ -6,7 +6,8 @@
  * the board's HELLO re-synchronises it afterwards. Used by the gateway and the HIL harness.
  */
 import { ReadlineParser } from "@serialport/parser-readline";
-import { SerialPort } from "serialport";
+import type { SerialPort } from "serialport";
+import { serialPort } from "./serial-port";
 import { MAX_FRAME_LENGTH } from "../firmware/common/link/limits";
 import { LinkSession, type LinkOptions } from "../firmware/common/link/session";
 import type { Fields } from "../firmware/common/link/frame";
@@ -85,7 +86,7 @@ export class SerialLink {
   }
 
   private async openPort(): Promise<void> {
-    const port = new SerialPort({ path: this.options.path, baudRate: this.options.baudRate ?? 115200, autoOpen: false });
+    const port = serialPort(this.options.path, this.options.baudRate ?? 115200);
     await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(new Error(`cannot open serial port ${this.options.path}: ${err.message}`)) : resolve())));
     this.port = port;
     let sinceNewline = 0;

@@ -5,7 +5,8 @@
  * Secret fields (PINs) are masked in the transcript, as in every log.
  */
 import { ReadlineParser } from "@serialport/parser-readline";
-import { SerialPort } from "serialport";
+import type { SerialPort } from "serialport";
+import { serialPort } from "../../host/serial-port";
 import type { BoardClock } from "../../firmware/common/io/board-host";
 import { decodeFrame, type Fields } from "../../firmware/common/link/frame";
 import { describeMessage } from "../../firmware/common/link/messages";
@@ -24,6 +25,8 @@ export interface SerialPeerOptions {
   receives?: "up" | "down";
   timing?: Partial<LinkTiming>;
   baudRate?: number;
+  /** Called with every accepted message as it arrives (besides `messages` and the waiters). */
+  onMessage?: (message: ReceivedMessage) => void;
 }
 
 export class SerialPeer {
@@ -61,7 +64,9 @@ export class SerialPeer {
         port.write(line, "latin1");
       },
       onMessage: (type, fields, at) => {
-        this.messages.push({ type, fields, at });
+        const message = { type, fields, at };
+        this.messages.push(message);
+        options.onMessage?.(message);
         this.wake();
       },
       onPeerHello: (fields) => { this.hellos.push(fields); this.wake(); },
@@ -77,7 +82,7 @@ export class SerialPeer {
   }
 
   static async open(options: SerialPeerOptions): Promise<SerialPeer> {
-    const port = new SerialPort({ path: options.path, baudRate: options.baudRate ?? 115200, autoOpen: false });
+    const port = serialPort(options.path, options.baudRate ?? 115200);
     await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(new Error(`cannot open ${options.path}: ${err.message}`)) : resolve())));
     const peer = new SerialPeer(options, port);
     peer.session.start(options.clock.now());

@@ -11,7 +11,7 @@
  * socat ptys with simulated boards and this emulator on the other ends).
  */
 import { ReadlineParser } from "@serialport/parser-readline";
-import { SerialPort } from "serialport";
+import { serialPort } from "../../host/serial-port";
 import { InfrastructureError } from "../harness/errors";
 import type { LaneField } from "../harness/env";
 import type { SimulatedBarrierExecutor } from "../sim/barrier-executor-sim";
@@ -35,7 +35,7 @@ export async function openIoEmulator(spec: Rig["io_emulator"]): Promise<IoEmulat
       close: async () => {},
     };
   }
-  const port = new SerialPort({ path: spec.port, baudRate: spec.baud, autoOpen: false });
+  const port = serialPort(spec.port, spec.baud);
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(new InfrastructureError(`cannot open the I/O emulator on ${spec.port}: ${err.message}`)) : resolve())));
   const parser = port.pipe(new ReadlineParser({ delimiter: "\n" }));
   const pending: { resolve: () => void; reject: (e: Error) => void; cmd: string; timer: NodeJS.Timeout }[] = [];
@@ -75,7 +75,7 @@ export async function openIoEmulator(spec: Rig["io_emulator"]): Promise<IoEmulat
 
 /** Serve the I/O emulator protocol on a serial device for simulated boards (a test rig). */
 export async function serveIoEmulator(path: string, lanes: Map<string, { exit: SimulatedExitController; barrier: SimulatedBarrierExecutor }>): Promise<{ close(): Promise<void> }> {
-  const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
+  const port = serialPort(path, 115200);
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
   const parser = port.pipe(new ReadlineParser({ delimiter: "\n" }));
   parser.on("data", (raw: string) => {

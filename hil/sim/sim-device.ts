@@ -5,7 +5,8 @@
  * looked up by their configured `port`: a real serial device (a socat pty, a USB adapter) or
  * an in-memory stream for peripherals such as the RFID reader and the display.
  */
-import { SerialPort } from "serialport";
+import type { SerialPort } from "serialport";
+import { serialPort } from "../../host/serial-port";
 import type { BoardDevice, DigitalIO, DigitalOptions, SerialIO, SerialOptions } from "../../firmware/common/io/board-host";
 
 const INPUT = Symbol("Input"), INPUT_PULLUP = Symbol("InputPullUp"), OUTPUT = Symbol("Output");
@@ -21,7 +22,7 @@ export interface SimTransport {
 
 /** A real serial device opened with `serialport`. */
 export async function openSerialTransport(path: string, baudRate = 115200): Promise<SimTransport & { port: SerialPort }> {
-  const port = new SerialPort({ path, baudRate, autoOpen: false });
+  const port = serialPort(path, baudRate);
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(new Error(`cannot open ${path}: ${err.message}`)) : resolve())));
   let receiver: (bytes: Uint8Array) => void = () => {};
   port.on("data", (data: Buffer) => receiver(new Uint8Array(data)));
