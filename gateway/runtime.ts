@@ -13,6 +13,7 @@ import type { LinkOptions } from "../firmware/common/link/session";
 import { SerialLink } from "../host/serial-link";
 import { TransportLink, type ByteTransport } from "../host/transport-link";
 import { silentLogger } from "../host/log";
+import { STATUS_TOPICS } from "./bridge/bridge";
 import { startGatewayServices, type GatewayServices, type GatewayServicesOptions } from "./bridge/services";
 import type { SiteConfig } from "./config/schema";
 import { resolveSecrets } from "./config/load";
@@ -38,6 +39,8 @@ export interface GatewayOptions extends GatewayServicesOptions {
   /** In-process byte transports instead of the configured serial ports (a laptop demo without
    *  socat); a lane/board it returns undefined for uses its serial port. */
   transports?: (laneId: string, board: "exit" | "barrier") => ByteTransport | undefined;
+  /** Every line on a lane's serial links, raw (transcripts, the latency bench's per-hop trace). */
+  onLine?: (laneId: string, board: "exit" | "barrier", direction: "rx" | "tx", line: string) => void;
 }
 
 export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}): Promise<Gateway> {
@@ -79,6 +82,9 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
       toBarrier: (type, fields) => io.barrier?.send(type, fields),
       emit: (key, payload) => {
         const full = { ts: Date.now(), src, ...payload } as unknown as Payload<TopicKey>;
+        // The lane state is a retained status (latest value), not an event: the board's STATE
+        // frame is acknowledged at once, nothing waits on the disk for it.
+        if (STATUS_TOPICS.has(key)) return services.publishStatus(key, full as never);
         const written = services.emitEvent(key, full as never).catch((err: Error) => {
           log.error({ err: err.message, key }, "outbox write failed: the board frame stays unacknowledged");
           throw err;
@@ -98,7 +104,8 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
     const linkFor = (board: "exit" | "barrier", port: { port: string; baud: number }): BoardLink => {
       const options = linkOptions(board, port);
       const transport = opts.transports?.(id, board);
-      return transport ? new TransportLink(transport, options) : new SerialLink({ ...options, path: port.port, baudRate: port.baud });
+      const onLine = opts.onLine && ((direction: "rx" | "tx", line: string) => opts.onLine!(id, board, direction, line));
+      return transport ? new TransportLink(transport, options) : new SerialLink({ ...options, path: port.port, baudRate: port.baud, onLine });
     };
     const linkOptions = (board: "exit" | "barrier", port: { port: string; baud: number }): Omit<LinkOptions, "write"> & { onPortChange: (open: boolean, error?: string) => void } => ({
       self: { kind: "gateway" as const, fw: GATEWAY_VERSION, boot: opts.boot ?? 1, lane: id },

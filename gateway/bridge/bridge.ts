@@ -17,6 +17,10 @@
  *   in-process (they never pass the site tap).
  * - Site → cloud events with QoS ≥ 1 go through the durable outbox (written before the site
  *   client's PUBACK) and the relay; QoS 0 (heartbeat) is best effort.
+ * - The gateway's own retained statuses (STATUS_TOPICS: the lane state) are not events: the
+ *   cloud needs the latest value, not the history. publishStatus keeps the latest per topic in
+ *   memory (one per lane), publishes it retained at QoS 1 on the relay connection when the link is
+ *   up, and again after every reconnection; nothing is queued on disk for them.
  * - Retained `online` on `syspark/<site>/parking/gateway/status`, last will `offline` (retained).
  */
 import { EventEmitter } from "node:events";
@@ -41,6 +45,9 @@ import type { SiteBroker, TappedPublish } from "../broker/site-broker";
 import type { Outbox, OutboxEntry } from "../outbox/outbox";
 import { BridgeMetrics, type BridgeDirection, type DropReason } from "./metrics";
 import { OutboxRelay } from "./relay";
+
+/** Retained statuses the gateway publishes as latest values (see the header), never through the outbox. */
+export const STATUS_TOPICS: ReadonlySet<TopicKey> = new Set<TopicKey>(["laneState"]);
 
 export interface CloudLinkOptions {
   url: string;
@@ -143,6 +150,8 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
   private client: MqttClient | undefined;
   /** Second connection, publishing the outbox (see start()). */
   private relayClient: MqttClient | undefined;
+  /** Latest status payload per site topic (bounded: the gateway publishes one per configured lane). */
+  private readonly statuses = new Map<string, { key: TopicKey; json: string }>();
   private relay: OutboxRelay | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private everConnected = false;
@@ -279,6 +288,7 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
       // Never more in flight than the broker accepts (MQTT v5 Receive Maximum; Mosquitto: 20).
       this.relay?.setWindow(Math.min(o.inflight ?? 20, connack.properties?.receiveMaximum ?? 65_535));
       this.relay?.setConnected(true);
+      for (const [topic, status] of this.statuses) this.sendStatus(topic, status.key, status.json);
     });
     relayClient.on("close", () => this.relay?.setConnected(false));
     relayClient.on("error", (err) => this.log.warn({ err: err.message }, "cloud link (relay connection) error"));
@@ -313,10 +323,31 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
   async emitEvent<K extends TopicKey>(key: K, payload: Payload<K>): Promise<OutboxEntry> {
     if (TOPICS[key].direction !== "site_to_cloud") throw new Error(`${TOPICS[key].topic} is not a site → cloud topic`);
     if (BRIDGE_OWNED.has(key)) throw new Error(`${TOPICS[key].topic} is published by the bridge itself`);
+    if (STATUS_TOPICS.has(key)) throw new Error(`${TOPICS[key].topic} is a status: use publishStatus`);
     const entry = await this.opts.outbox.append(key, payload);
     this.metrics.outboxAppended.inc();
     this.opts.site.publish(entry.topic, entry.payload, { qos: TOPICS[key].qos, retain: TOPICS[key].retain }).catch(() => undefined);
     return entry;
+  }
+
+  /**
+   * Publish one of the gateway's retained statuses (STATUS_TOPICS): validated, retained on the
+   * site broker, and sent to the cloud now if the link is up, else on reconnection (latest only).
+   */
+  publishStatus<K extends TopicKey>(key: K, payload: Payload<K>): void {
+    if (!STATUS_TOPICS.has(key)) throw new Error(`${TOPICS[key].topic} is not a status topic: use emitEvent`);
+    const json = encodePayload(key, payload);
+    const topic = siteTopic(key, (payload as { lane_id?: string }).lane_id);
+    this.statuses.set(topic, { key, json });
+    this.opts.site.publish(topic, json, { qos: TOPICS[key].qos, retain: TOPICS[key].retain }).catch(() => undefined);
+    if (this.relayClient?.connected) this.sendStatus(topic, key, json);
+  }
+
+  private sendStatus(topic: string, key: TopicKey, json: string): void {
+    this.relayClient?.publish(toCloudTopic(this.siteId, topic), json, { qos: Math.max(1, TOPICS[key].qos) as 1 | 2, retain: TOPICS[key].retain }, (err) => {
+      if (err) this.log.warn({ topic, err: err.message }, "status not acknowledged by the cloud broker (the next change or reconnection re-sends it)");
+      else this.metrics.forwarded.inc({ direction: "site_to_cloud", topic: TOPICS[key].topic });
+    });
   }
 
   /** Stop forwarding. graceful: publish `offline` and disconnect cleanly (no last will). */

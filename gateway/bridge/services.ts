@@ -35,6 +35,8 @@ export interface GatewayServices {
   metrics: BridgeMetrics;
   /** Durably record a site → cloud event (resolve ⇒ on disk ⇒ the board's frame may be acked). */
   emitEvent<K extends TopicKey>(key: K, payload: Payload<K>): Promise<OutboxEntry>;
+  /** Publish the gateway's latest retained status (the lane state): not an event, never queued on disk. */
+  publishStatus<K extends TopicKey>(key: K, payload: Payload<K>): void;
   /** Validated cloud → site messages (payment req/success, barrier commands, ACL, display). Returns an unsubscribe function. */
   onCloudMessage(handler: (msg: CloudMessage) => void): () => void;
   /** graceful: publish `offline` and disconnect cleanly; otherwise the last will says `offline`. */
@@ -97,6 +99,7 @@ export async function startGatewayServices(config: SiteConfig, opts: GatewayServ
       bridge,
       metrics,
       emitEvent: (key, payload) => bridge.emitEvent(key, payload),
+      publishStatus: (key, payload) => bridge.publishStatus(key, payload),
       onCloudMessage(handler) {
         bridge.on("cloud-message", handler);
         return () => bridge.off("cloud-message", handler);

@@ -252,6 +252,44 @@ describe("gateway/bridge: against Mosquitto", function () {
     await waitFor(() => gw.outbox.depth === 0, 5000, "the outbox to empty");
   });
 
+  it("publishes the lane state as a retained latest value: at once when up, only the newest after an outage, never in the outbox", async () => {
+    const proxy = new TcpProxy(MOSQUITTO);
+    await proxy.start();
+    open.push({ end: () => proxy.stop() });
+    const gw = await gateway(testConfig({ siteId, cloudUrl: proxy.url, dataDir: t.dir, users }));
+    await gw.bridge.waitConnected();
+    const cloud = await cloudClient();
+    const atCloud = await collect(cloud, toCloudTopic(siteId, TOPICS.laneState.topic));
+    const state = (lane: string, exit_state: string) => ({ ts: Date.now(), src: "gw-test", lane_id: lane, exit_state });
+    gw.publishStatus("laneState", state("L1", "idle"));
+    await waitFor(() => atCloud.length === 1, 5000, "the first lane state");
+    expect(atCloud[0]).to.include({ topic: cloudTopic("laneState", "L1"), qos: 1 });
+    expect(gw.outbox.lastSeq).to.equal(0);
+
+    await proxy.stop();
+    await waitFor(() => !gw.bridge.connected, 5000, "the bridge to notice");
+    for (const s of ["present", "identifying", "awaiting_payment"]) gw.publishStatus("laneState", state("L1", s));
+    gw.publishStatus("laneState", state("L2", "fault"));
+    expect(gw.outbox.lastSeq).to.equal(0);
+    expect(() => gw.publishStatus("exitDone" as "laneState", state("L1", "idle"))).to.throw(/not a status topic/);
+    expect(() => gw.publishStatus("laneState", { ...state("L1", "idle"), lane_id: "bad lane!" })).to.throw();
+    await proxy.start();
+    // QoS 1: the first state may come again (its PUBACK can be lost with the link); the
+    // intermediate states never cross, and each lane ends on its newest state.
+    const latest = () => new Map(atCloud.map((m) => [m.topic, JSON.parse(m.payload).exit_state as string]));
+    await waitFor(() => latest().get(cloudTopic("laneState", "L1")) === "awaiting_payment" && latest().get(cloudTopic("laneState", "L2")) === "fault", 10_000, "the newest state of each lane after reconnection");
+    expect(atCloud.map((m) => JSON.parse(m.payload).exit_state)).to.not.include.members(["present", "identifying"]);
+    const refused = await gw.emitEvent("laneState", state("L1", "idle")).then(() => undefined, (err: Error) => err.message);
+    expect(refused).to.match(/is a status: use publishStatus/);
+
+    // A dashboard connecting later gets the retained newest value.
+    const late = await cloudClient();
+    const retained = await collect(late, cloudTopic("laneState", "L1"));
+    await waitFor(() => retained.length === 1, 5000, "the retained lane state");
+    expect(retained[0].retain).to.equal(true);
+    expect(JSON.parse(retained[0].payload).exit_state).to.equal("awaiting_payment");
+  });
+
   it("loses nothing when the gateway is killed with events in its outbox, and delivers them after restart", async () => {
     const proxy = new TcpProxy(MOSQUITTO);
     await proxy.start();
