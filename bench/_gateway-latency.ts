@@ -41,7 +41,27 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-export async function measurePaymentToOpen(opts: { cloudUrl: string; lanes: number; exits: number; progress: (s: string) => void }): Promise<{ samples: number[]; p50: number; p99: number; max: number }> {
+/** Per-hop timestamps of one exit (absolute ms), taken in the gateway's process with --trace. */
+interface Hops { published: number; bridge?: number; payOk?: number; authorised?: number; open?: number; read?: number }
+
+/** The per-hop table printed by --trace: p50 / p90 / p99 / max of each hop. */
+function hopTable(traces: Hops[]): string {
+  const hops: [string, (h: Hops) => number | undefined][] = [
+    ["cloud broker → bridge", (h) => h.bridge !== undefined ? h.bridge - h.published : undefined],
+    ["bridge → PAY_OK written", (h) => h.payOk !== undefined && h.bridge !== undefined ? h.payOk - h.bridge : undefined],
+    ["PAY_OK → AUTHORISED read", (h) => h.authorised !== undefined && h.payOk !== undefined ? h.authorised - h.payOk : undefined],
+    ["AUTHORISED → OPEN written", (h) => h.open !== undefined && h.authorised !== undefined ? h.open - h.authorised : undefined],
+    ["OPEN written → read on the barrier line", (h) => h.read !== undefined && h.open !== undefined ? h.read - h.open : undefined],
+    ["total", (h) => h.read !== undefined ? h.read - h.published : undefined],
+  ];
+  const f = (v: number) => v.toFixed(2).padStart(7);
+  return hops.map(([name, pick]) => {
+    const v = traces.map(pick).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+    return `${name.padEnd(40)} ${f(percentile(v, 50))} ${f(percentile(v, 90))} ${f(percentile(v, 99))} ${f(v[v.length - 1])}  (n=${v.length})`;
+  }).join("\n");
+}
+
+export async function measurePaymentToOpen(opts: { cloudUrl: string; lanes: number; exits: number; progress: (s: string) => void; trace?: boolean }): Promise<{ samples: number[]; p50: number; p99: number; max: number; hops?: string }> {
   const site = `lat-${Date.now().toString(36)}`;
   const dir = mkdtempSync(join(tmpdir(), "syspark-bench-lat-"));
   const ptys: PtyPair[] = [];
@@ -75,7 +95,27 @@ export async function measurePaymentToOpen(opts: { cloudUrl: string; lanes: numb
       poke();
     });
     await cloud.subscribeAsync(toCloudTopic(site, TOPICS.exitReq.topic), { qos: 1 });
-    const gateway = await startGateway(config, { siteBrokerPort: 0, env: { SYSPARK_ACL_HMAC_KEY: "bench-key-0123456789abcdef" } });
+    const now = () => performance.timeOrigin + performance.now();
+    // --trace: one timestamp per hop of every exit, and the serial lines per exit by type.
+    const traces = new Map<string, Hops>();
+    const lineCounts = new Map<string, number>();
+    const sessionOf = (line: string) => / session=([^ *]+)/.exec(line)?.[1];
+    const onLine = opts.trace ? (_lane: string, board: "exit" | "barrier", dir: "rx" | "tx", line: string) => {
+      const t = now();
+      const kind = `${board} ${dir} ${line.split(" ")[1]?.replace(/\*.*/, "")}`;
+      lineCounts.set(kind, (lineCounts.get(kind) ?? 0) + 1);
+      const h = traces.get(sessionOf(line) ?? "");
+      if (!h) return;
+      if (board === "exit" && dir === "tx" && line.includes(" PAY_OK ")) h.payOk ??= t;
+      else if (board === "exit" && dir === "rx" && line.includes(" AUTHORISED ")) h.authorised ??= t;
+      else if (board === "barrier" && dir === "tx" && line.includes(" OPEN ")) h.open ??= t;
+    } : undefined;
+    const gateway = await startGateway(config, { siteBrokerPort: 0, env: { SYSPARK_ACL_HMAC_KEY: "bench-key-0123456789abcdef" }, onLine });
+    // Before the lanes' own listener, which writes PAY_OK synchronously.
+    if (opts.trace) gateway.services.bridge.prependListener("cloud-message", (m: { key: string; payload: unknown }) => {
+      const h = m.key === "paymentSuccess" ? traces.get((m.payload as { session_id: string }).session_id) : undefined;
+      if (h) h.bridge ??= now();
+    });
     closers.push(() => gateway.close(true));
     await gateway.services.bridge.waitConnected();
 
@@ -95,7 +135,6 @@ export async function measurePaymentToOpen(opts: { cloudUrl: string; lanes: numb
     const samples: number[] = [];
     const perLane = Math.ceil(opts.exits / laneIds.length);
     let done = 0;
-    const now = () => performance.timeOrigin + performance.now();
     await Promise.all(laneIds.map(async (id) => {
       const tell = (cmd: string, extra: Record<string, string> = {}) => child.send({ cmd, lane: id, ...extra });
       for (let n = 0; n < perLane && done < opts.exits; n++) {
@@ -108,10 +147,12 @@ export async function measurePaymentToOpen(opts: { cloudUrl: string; lanes: numb
         await cloud.publishAsync(toCloudTopic(site, TOPICS.paymentReq.topic), encodePayload("paymentReq", { ts: Date.now(), src: "bench", session_id: session, lane_id: id, amount: 250, currency: "EUR", pay_url: `https://cloud.example/pay/${session}?t=x` }), { qos: 1 });
         await until(() => boardState.get(id) === "awaiting_payment", 10_000, `${id} awaiting payment`);
         const t0 = now();
+        if (opts.trace) traces.set(session, { published: t0 });
         await cloud.publishAsync(toCloudTopic(site, TOPICS.paymentSuccess.topic), encodePayload("paymentSuccess", { ts: Date.now(), src: "bench", session_id: session, lane_id: id, provider_ref: "pi_bench" }), { qos: 1 });
         await until(() => (opens.get(id) ?? []).some((o) => o.session === session), 10_000, `${id} OPEN`);
         const open = opens.get(id)!.find((o) => o.session === session)!;
         samples.push(open.at - t0);
+        if (opts.trace) traces.get(session)!.read = open.at;
         tell("answer", { open: open.cmd });
         await until(() => boardState.get(id) === "passing", 10_000, `${id} passing`);
         tell("leave");
@@ -122,7 +163,8 @@ export async function measurePaymentToOpen(opts: { cloudUrl: string; lanes: numb
       }
     }));
     const sorted = [...samples].sort((a, b) => a - b);
-    return { samples, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] };
+    const perExit = [...lineCounts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${(n / samples.length).toFixed(1)}`).join(", ");
+    return { samples, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1], ...(opts.trace ? { hops: `${hopTable([...traces.values()])}\nserial lines per exit: ${perExit}` } : {}) };
   } finally {
     for (const c of closers.reverse()) await c().catch(() => undefined);
     for (const p of ptys) await p.close();

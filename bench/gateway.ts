@@ -230,22 +230,19 @@ function siteConfig(siteId: string, dataDir: string, cloudUrl: string, inflight:
 const exitDone = (run: string, i: number) =>
   encodePayload("exitDone", { ts: Date.now(), src: "bench", event_id: `${run}-${i}`, lane_id: "exit-1", barrier_result: "opened", passed: true, decided_by: "cloud" });
 
-export async function run(args: string[]): Promise<void> {
-  const exits = intArg(args, "exits", 1000, 8, 100_000);
-  const laneCount = intArg(args, "lanes", 8, 1, 64);
-  const messages = intArg(args, "messages", 5000, 100, 1_000_000);
-  const backlog = intArg(args, "backlog", 10_000, 100, 1_000_000);
-  const inflight = intArg(args, "inflight", 20, 1, 1000);
-  const cloudUrl = `mqtt://${CLOUD.host}:${CLOUD.port}`;
-  process.env.SYSPARK_BENCH_SITE_PW ??= randomBytes(12).toString("hex");
-  const tmp = mkdtempSync(join(tmpdir(), "syspark-bench-gw-"));
+/** Runs `steps` with a list of closers, closing them (in reverse) however it ends. */
+async function withClosers<T>(steps: (toClose: (() => Promise<unknown>)[]) => Promise<T>): Promise<T> {
   const toClose: (() => Promise<unknown>)[] = [];
   try {
-    const probe = await client(cloudUrl, { protocolVersion: 5 }).catch((err: Error) => {
-      throw new Error(`the benchmark needs an MQTT broker at ${cloudUrl} (Mosquitto): ${err.message}`);
-    });
-    await probe.endAsync(true);
+    return await steps(toClose);
+  } finally {
+    for (const c of toClose.reverse()) await c().catch(() => undefined);
+  }
+}
 
+/** (a) Rate at a cloud subscriber: MQTT.js straight to Mosquitto, then through the gateway. */
+async function measureBridge(cloudUrl: string, dataDir: string, messages: number, inflight: number) {
+  return withClosers(async (toClose) => {
     // (a1) anchor: MQTT.js straight to Mosquitto, same message count and QoS.
     const directTopic = `syspark-bench/${randomBytes(4).toString("hex")}/direct`;
     const direct = await counter(cloudUrl, directTopic);
@@ -259,89 +256,123 @@ export async function run(args: string[]): Promise<void> {
     const directRate = messages / ((t1 - t0) / 1000);
 
     // (a2) through the site broker, the durable outbox and the bridge.
-    const siteA = `bench-${randomBytes(4).toString("hex")}`;
-    const gwA = await startGatewayServices(siteConfig(siteA, join(tmp, "a"), cloudUrl, inflight));
-    toClose.push(() => gwA.close(true));
-    await gwA.bridge.waitConnected();
-    const bridged = await counter(cloudUrl, toCloudTopic(siteA, siteTopic("exitDone")));
+    const site = `bench-${randomBytes(4).toString("hex")}`;
+    const gw = await startGatewayServices(siteConfig(site, dataDir, cloudUrl, inflight));
+    toClose.push(() => gw.close(true));
+    await gw.bridge.waitConnected();
+    const bridged = await counter(cloudUrl, toCloudTopic(site, siteTopic("exitDone")));
     toClose.push(async () => bridged.close());
-    const lanePub = await startPublisher(`mqtt://127.0.0.1:${gwA.siteBroker.port}`, siteTopic("exitDone"), messages, "bridge", { user: "bench", pw: process.env.SYSPARK_BENCH_SITE_PW });
+    const lanePub = await startPublisher(`mqtt://127.0.0.1:${gw.siteBroker.port}`, siteTopic("exitDone"), messages, "bridge", { user: "bench", pw: process.env.SYSPARK_BENCH_SITE_PW! });
     toClose.push(async () => lanePub.child.kill());
     progress(`bridge: ${messages} QoS 1 events site → outbox (fsync) → cloud (publisher in its own process)`);
     t0 = absNow();
     lanePub.go();
     t1 = await bridged.until(messages, 300_000);
     const bridgeRate = messages / ((t1 - t0) / 1000);
+    const stats = await bridged.stats();
+    return { bridgeRate, directRate, duplicates: stats.total - stats.ids };
+  });
+}
 
-    // (b) outage then drain.
+/** (b) `backlog` events queued while the cloud link is cut, then the time to drain them. */
+async function measureDrain(cloudUrl: string, dataDir: string, backlog: number, inflight: number) {
+  return withClosers(async (toClose) => {
     const proxy = new TcpProxy();
     await proxy.start();
     toClose.push(() => proxy.stop());
-    const siteB = `bench-${randomBytes(4).toString("hex")}`;
-    const gwB: GatewayServices = await startGatewayServices(siteConfig(siteB, join(tmp, "b"), `mqtt://127.0.0.1:${proxy.port}`, inflight));
-    toClose.push(() => gwB.close(false));
-    await gwB.bridge.waitConnected();
-    const drained = await counter(cloudUrl, toCloudTopic(siteB, siteTopic("exitDone")));
+    const site = `bench-${randomBytes(4).toString("hex")}`;
+    const gw: GatewayServices = await startGatewayServices(siteConfig(site, dataDir, `mqtt://127.0.0.1:${proxy.port}`, inflight));
+    toClose.push(() => gw.close(false));
+    await gw.bridge.waitConnected();
+    const drained = await counter(cloudUrl, toCloudTopic(site, siteTopic("exitDone")));
     toClose.push(async () => drained.close());
     await proxy.stop();
-    while (gwB.bridge.connected) await new Promise((r) => setTimeout(r, 20));
+    while (gw.bridge.connected) await new Promise((r) => setTimeout(r, 20));
     progress(`outage: queueing ${backlog} events in the outbox`);
     for (let i = 0; i < backlog; i += 500) {
       const batch: Promise<unknown>[] = [];
       for (let j = i; j < Math.min(backlog, i + 500); j++) {
-        batch.push(gwB.emitEvent("exitDone", { ts: Date.now(), src: "bench", event_id: `drain-${j}`, lane_id: "exit-1", barrier_result: "opened", passed: true, decided_by: "offline_badge" }));
+        batch.push(gw.emitEvent("exitDone", { ts: Date.now(), src: "bench", event_id: `drain-${j}`, lane_id: "exit-1", barrier_result: "opened", passed: true, decided_by: "offline_badge" }));
       }
       await Promise.all(batch);
     }
-    const queued = gwB.outbox.depth;
+    const queued = gw.outbox.depth;
     const rssBefore = process.memoryUsage().rss;
     let peakRss = process.memoryUsage().rss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
     progress(`link restored: draining ${queued} events`);
-    t0 = absNow();
+    const t0 = absNow();
     await proxy.start();
-    let lost = 0;
+    let t1: number;
     try {
       t1 = await drained.until(backlog, 300_000);
     } catch {
       t1 = absNow();
     }
     clearInterval(sampler);
-    const drainedStats = await drained.stats();
-    lost = backlog - drainedStats.ids;
-    const drainS = (t1 - t0) / 1000;
+    const stats = await drained.stats();
+    return { drainS: (t1 - t0) / 1000, lost: backlog - stats.ids, duplicates: stats.total - stats.ids, rssBefore, peakRss };
+  });
+}
 
+export async function run(args: string[]): Promise<void> {
+  const exits = intArg(args, "exits", 1000, 8, 100_000);
+  const laneCount = intArg(args, "lanes", 8, 1, 64);
+  const messages = intArg(args, "messages", 5000, 100, 1_000_000);
+  const backlog = intArg(args, "backlog", 10_000, 100, 1_000_000);
+  const inflight = intArg(args, "inflight", 20, 1, 1000);
+  // --parts bridge,drain,latency (default: all three); the JSON keys of a skipped part are null.
+  const partsArg = args.includes("--parts") ? (args[args.indexOf("--parts") + 1] ?? "") : "bridge,drain,latency";
+  const parts = new Set(partsArg.split(","));
+  for (const p of parts) if (!["bridge", "drain", "latency"].includes(p)) throw new Error(`--parts takes bridge, drain and/or latency separated by commas, got "${partsArg}"`);
+  const cloudUrl = `mqtt://${CLOUD.host}:${CLOUD.port}`;
+  process.env.SYSPARK_BENCH_SITE_PW ??= randomBytes(12).toString("hex");
+  const tmp = mkdtempSync(join(tmpdir(), "syspark-bench-gw-"));
+  try {
+    const probe = await client(cloudUrl, { protocolVersion: 5 }).catch((err: Error) => {
+      throw new Error(`the benchmark needs an MQTT broker at ${cloudUrl} (Mosquitto): ${err.message}`);
+    });
+    await probe.endAsync(true);
+    // Each part closes its gateway before the next starts: one gateway on the cores at a time.
+    const bridge = parts.has("bridge") ? await measureBridge(cloudUrl, join(tmp, "a"), messages, inflight) : undefined;
+    const drain = parts.has("drain") ? await measureDrain(cloudUrl, join(tmp, "b"), backlog, inflight) : undefined;
     // (c) payment success → OPEN on the barrier's serial line, through the whole lane.
-    progress(`latency: ${exits} exits on ${laneCount} lanes (simulated exit controllers on socat ptys)`);
-    const latency = await measurePaymentToOpen({ cloudUrl, lanes: laneCount, exits, progress });
+    if (parts.has("latency")) progress(`latency: ${exits} exits on ${laneCount} lanes (simulated exit controllers on socat ptys)`);
+    const latency = parts.has("latency") ? await measurePaymentToOpen({ cloudUrl, lanes: laneCount, exits, progress, trace: args.includes("--trace") }) : undefined;
 
+    const round = (v: number | undefined, digits: number) => (v === undefined ? null : Math.round(v * 10 ** digits) / 10 ** digits);
+    const mb = (v: number | undefined) => (v === undefined ? null : Math.round(v / 1048576));
     const result = {
-      p50_ms: Math.round(latency.p50 * 100) / 100,
-      p99_ms: Math.round(latency.p99 * 100) / 100,
-      bridge_msgs_per_s: Math.round(bridgeRate),
-      direct_msgs_per_s: Math.round(directRate),
-      bridge_ratio: Math.round((bridgeRate / directRate) * 1000) / 1000,
-      drain_s: Math.round(drainS * 100) / 100,
-      lost,
+      p50_ms: round(latency?.p50, 2),
+      p99_ms: round(latency?.p99, 2),
+      bridge_msgs_per_s: round(bridge?.bridgeRate, 0),
+      direct_msgs_per_s: round(bridge?.directRate, 0),
+      bridge_ratio: round(bridge && bridge.bridgeRate / bridge.directRate, 3),
+      drain_s: round(drain?.drainS, 2),
+      lost: drain?.lost ?? null,
       messages,
       backlog,
       inflight,
-      drain_msgs_per_s: Math.round(backlog / drainS),
-      drain_rss_before_mb: Math.round(rssBefore / 1048576),
-      drain_peak_rss_mb: Math.round(peakRss / 1048576),
-      load_avg_1m: Math.round(loadavg()[0] * 10) / 10,
-      duplicates_at_cloud: await bridged.stats().then((b) => b.total - b.ids + (drainedStats.total - drainedStats.ids)),
-      latency_exits: latency.samples.length,
-      latency_lanes: laneCount,
+      drain_msgs_per_s: round(drain && backlog / drain.drainS, 0),
+      drain_rss_before_mb: mb(drain?.rssBefore),
+      drain_peak_rss_mb: mb(drain?.peakRss),
+      load_avg_1m: round(loadavg()[0], 1),
+      duplicates_at_cloud: bridge || drain ? (bridge?.duplicates ?? 0) + (drain?.duplicates ?? 0) : null,
+      latency_exits: latency?.samples.length ?? null,
+      latency_lanes: latency ? laneCount : null,
     };
-    console.log(`bridge site → cloud with durable outbox: ${result.bridge_msgs_per_s} msg/s`);
-    console.log(`MQTT.js straight to the broker:           ${result.direct_msgs_per_s} msg/s  (ratio ${result.bridge_ratio}, target ≥ 0.5)`);
-    console.log(`drain after outage: ${backlog} events in ${result.drain_s} s (${result.drain_msgs_per_s} msg/s), lost ${lost} (target 0), RSS ${result.drain_rss_before_mb} → peak ${result.drain_peak_rss_mb} MB`);
+    if (bridge) {
+      console.log(`bridge site → cloud with durable outbox: ${result.bridge_msgs_per_s} msg/s`);
+      console.log(`MQTT.js straight to the broker:           ${result.direct_msgs_per_s} msg/s  (ratio ${result.bridge_ratio}, target ≥ 0.5)`);
+    }
+    if (drain) console.log(`drain after outage: ${backlog} events in ${result.drain_s} s (${result.drain_msgs_per_s} msg/s), lost ${result.lost} (target 0), RSS ${result.drain_rss_before_mb} → peak ${result.drain_peak_rss_mb} MB`);
     console.log(`machine load average (1 min) during the run: ${result.load_avg_1m}`);
-    console.log(`payment success → OPEN frame: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${Math.round(latency.max * 100) / 100} ms over ${latency.samples.length} exits on ${laneCount} lanes (target p99 ≤ 10 ms)`);
+    if (latency) {
+      if (latency.hops) console.log(`payment success → OPEN per hop, ms (p50 / p90 / p99 / max):\n${latency.hops}`);
+      console.log(`payment success → OPEN frame: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${round(latency.max, 2)} ms over ${latency.samples.length} exits on ${laneCount} lanes (target p99 ≤ 10 ms)`);
+    }
     console.log(JSON.stringify(result));
   } finally {
-    for (const c of toClose.reverse()) await c().catch(() => undefined);
     rmSync(tmp, { recursive: true, force: true });
   }
 }
