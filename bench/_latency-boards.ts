@@ -27,15 +27,15 @@ const specs = JSON.parse(process.argv[2]) as LaneSpec[];
 // controllers' states are sampled every 2 ms (they only pace the bench, never enter a figure).
 const lanes = new Map<string, { board: SimulatedExitController; barrier: SerialPeer; ticker: LinkTicker; state: string }>();
 for (const s of specs) {
-  let ticker: LinkTicker | undefined;
+  const link: { ticker?: LinkTicker } = {};
   const barrier = await SerialPeer.open({
     path: s.barrierPath, clock: precise, self: { kind: "barrier-executor", fw: "bench", boot: 1, lane: s.id }, receives: "down",
     onMessage: (m) => {
       if (m.type === "OPEN") process.send!({ type: "open", lane: s.id, session: m.fields.session, cmd: m.fields.cmd, at: absolute(m.at) });
-      ticker?.schedule();
+      link.ticker?.schedule();
     },
   });
-  ticker = new LinkTicker(barrier.session, precise.now);
+  const ticker = (link.ticker = new LinkTicker(barrier.session, precise.now));
   ticker.schedule();
   const board = await SimulatedExitController.start({ serialPath: s.exitPath, clock: new RealClock(), lane: s.id, config: { presenceDebounceMs: 10, doneDisplayMs: 100, deniedDisplayMs: 100 } });
   lanes.set(s.id, { board, barrier, ticker, state: "" });
