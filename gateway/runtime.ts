@@ -84,7 +84,14 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
         const full = { ts: Date.now(), src, ...payload } as unknown as Payload<TopicKey>;
         // The lane state is a retained status (latest value), not an event: the board's STATE
         // frame is acknowledged at once, nothing waits on the disk for it.
-        if (STATUS_TOPICS.has(key)) return services.publishStatus(key, full as never);
+        if (STATUS_TOPICS.has(key)) {
+          try {
+            services.publishStatus(key, full as never);
+          } catch (err) {
+            log.error({ err: (err as Error).message, key }, "lane state refused by the contract; not published");
+          }
+          return;
+        }
         const written = services.emitEvent(key, full as never).catch((err: Error) => {
           log.error({ err: err.message, key }, "outbox write failed: the board frame stays unacknowledged");
           throw err;
