@@ -18,7 +18,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect, createServer, type Server, type Socket } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,6 +25,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { encodePayload, siteTopic, toCloudTopic } from "../contracts/mqtt-topics";
 import { startGatewayServices, type GatewayServices } from "../gateway/bridge/services";
 import { parseSiteConfig } from "../gateway/config/load";
+import { TcpProxy } from "../hil/harness/tcp-proxy";
 import { measurePaymentToOpen } from "./_gateway-latency";
 
 const CLOUD = { host: "127.0.0.1", port: Number(process.env.SYSPARK_BENCH_MQTT_PORT ?? 1883) };
@@ -150,32 +150,6 @@ async function counter(url: string, topic: string): Promise<Counter> {
   };
 }
 
-class TcpProxy {
-  private server: Server | undefined;
-  private sockets = new Set<Socket>();
-  port = 0;
-  async start(): Promise<void> {
-    const server = createServer((c) => {
-      const u = connect(CLOUD);
-      for (const s of [c, u]) {
-        this.sockets.add(s);
-        s.on("error", () => undefined).on("close", () => { c.destroy(); u.destroy(); this.sockets.delete(s); });
-      }
-      c.pipe(u);
-      u.pipe(c);
-    });
-    await new Promise<void>((resolve) => server.listen(this.port, "127.0.0.1", () => resolve()));
-    this.port = (server.address() as { port: number }).port;
-    this.server = server;
-  }
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    const s = this.server;
-    this.server = undefined;
-    if (s) await new Promise<void>((r) => s.close(() => r()));
-  }
-}
-
 /**
  * The message source runs in its own process in both cases, as a LAN client or a cloud client
  * would: `node --import tsx bench/gateway.ts --publisher <url> <topic> <count> <run>` connects,
@@ -277,7 +251,7 @@ async function measureBridge(cloudUrl: string, dataDir: string, messages: number
 /** (b) `backlog` events queued while the cloud link is cut, then the time to drain them. */
 async function measureDrain(cloudUrl: string, dataDir: string, backlog: number, inflight: number) {
   return withClosers(async (toClose) => {
-    const proxy = new TcpProxy();
+    const proxy = new TcpProxy(CLOUD);
     await proxy.start();
     toClose.push(() => proxy.stop());
     const site = `bench-${randomBytes(4).toString("hex")}`;

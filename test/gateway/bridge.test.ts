@@ -53,6 +53,15 @@ describe("gateway/bridge: against Mosquitto", function () {
     open.push({ end: () => gw.close(true) });
     return gw;
   }
+  /** A connected gateway whose cloud link goes through a proxy the test can cut (proxy.stop()). */
+  async function gatewayBehindProxy(): Promise<{ proxy: TcpProxy; gw: GatewayServices }> {
+    const proxy = new TcpProxy(MOSQUITTO);
+    await proxy.start();
+    open.push({ end: () => proxy.stop() });
+    const gw = await gateway(testConfig({ siteId, cloudUrl: proxy.url, dataDir: t.dir, users }));
+    await gw.bridge.waitConnected();
+    return { proxy, gw };
+  }
   async function cloudClient(): Promise<MqttClient> {
     const c = await connectMqtt(MOSQUITTO_URL, { protocolVersion: 5 });
     open.push({ end: () => c.endAsync(true) });
@@ -225,11 +234,7 @@ describe("gateway/bridge: against Mosquitto", function () {
   });
 
   it("keeps events while the cloud link is down and delivers them all, in order, after it comes back", async () => {
-    const proxy = new TcpProxy(MOSQUITTO);
-    await proxy.start();
-    open.push({ end: () => proxy.stop() });
-    const gw = await gateway(testConfig({ siteId, cloudUrl: proxy.url, dataDir: t.dir, users }));
-    await gw.bridge.waitConnected();
+    const { proxy, gw } = await gatewayBehindProxy();
     const cloud = await cloudClient();
     const atCloud = await collect(cloud, cloudTopic("exitDone"));
     const lane = await siteClient(gw);
@@ -253,11 +258,7 @@ describe("gateway/bridge: against Mosquitto", function () {
   });
 
   it("publishes the lane state as a retained latest value: at once when up, only the newest after an outage, never in the outbox", async () => {
-    const proxy = new TcpProxy(MOSQUITTO);
-    await proxy.start();
-    open.push({ end: () => proxy.stop() });
-    const gw = await gateway(testConfig({ siteId, cloudUrl: proxy.url, dataDir: t.dir, users }));
-    await gw.bridge.waitConnected();
+    const { proxy, gw } = await gatewayBehindProxy();
     const cloud = await cloudClient();
     const atCloud = await collect(cloud, toCloudTopic(siteId, TOPICS.laneState.topic));
     const state = (lane: string, exit_state: string) => ({ ts: Date.now(), src: "gw-test", lane_id: lane, exit_state });

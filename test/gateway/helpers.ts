@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
@@ -55,50 +55,7 @@ export async function waitFor(pred: () => boolean | Promise<boolean>, timeoutMs 
 }
 
 /** A TCP proxy in front of the cloud broker: stop() cuts every connection and refuses new ones. */
-export class TcpProxy {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-  constructor(
-    private readonly target: { host: string; port: number },
-  ) {}
-
-  async start(): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = connect(this.target);
-      this.sockets.add(client);
-      this.sockets.add(upstream);
-      const end = () => {
-        client.destroy();
-        upstream.destroy();
-        this.sockets.delete(client);
-        this.sockets.delete(upstream);
-      };
-      client.on("error", end).on("close", end);
-      upstream.on("error", end).on("close", end);
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.port, "127.0.0.1", () => resolve());
-    });
-    this.port = (server.address() as { port: number }).port;
-    this.server = server;
-  }
-
-  async stop(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    for (const sock of this.sockets) sock.destroy();
-    this.sockets.clear();
-    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
-  }
-
-  get url(): string {
-    return `mqtt://127.0.0.1:${this.port}`;
-  }
-}
+export { TcpProxy } from "../../hil/harness/tcp-proxy";
 
 export async function connectMqtt(url: string, opts: mqtt.IClientOptions = {}): Promise<MqttClient> {
   const client = mqtt.connect(url, { clientId: `syspark-test-${randomBytes(6).toString("hex")}`, reconnectPeriod: 0, connectTimeout: 5000, ...opts });
