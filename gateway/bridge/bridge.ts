@@ -16,7 +16,8 @@
  *   itself: the cloud subscription uses MQTT v5 No Local, and its site-side publications are
  *   in-process (they never pass the site tap).
  * - Site → cloud events with QoS ≥ 1 go through the durable outbox (written before the site
- *   client's PUBACK) and the relay; QoS 0 (heartbeat) is best effort.
+ *   client's PUBACK) and the relay, which runs in a worker thread of its own with its own
+ *   connection (relay-thread.ts); QoS 0 (heartbeat) is best effort.
  * - The gateway's own retained statuses (STATUS_TOPICS: the lane state) are not events: the
  *   cloud needs the latest value, not the history. publishStatus keeps the latest per topic in
  *   memory (one per lane), publishes it retained at QoS 1 on the relay connection when the link is
@@ -44,7 +45,8 @@ import { silentLogger } from "../../host/log";
 import type { SiteBroker, TappedPublish } from "../broker/site-broker";
 import type { Outbox, OutboxEntry } from "../outbox/outbox";
 import { BridgeMetrics, type BridgeDirection, type DropReason } from "./metrics";
-import { OutboxRelay } from "./relay";
+import { noDelay, relayClientId, type RelayMqttOptions } from "./relay-protocol";
+import { RelayThread } from "./relay-thread";
 
 /** Retained statuses the gateway publishes as latest values (see the header), never through the outbox. */
 export const STATUS_TOPICS: ReadonlySet<TopicKey> = new Set<TopicKey>(["laneState"]);
@@ -99,19 +101,6 @@ interface SiteRecord {
 
 /** Site publishes validated and queued per event-loop turn (see Bridge.fromSiteFair). */
 const SITE_SLICE = 32;
-/** Published on the main cloud connection (not the relay one): seen back by the relay connection's watch. */
-const MAIN_PUBLISHES: ReadonlySet<TopicKey> = new Set<TopicKey>(["gatewayStatus", "syncReq", "heartbeat"]);
-
-/** Client id of the relay connection: the configured one with a suffix. */
-export function relayClientId(clientId: string): string {
-  return `${clientId}-relay`;
-}
-
-/** Latency over throughput for MQTT packets (small, each awaited by someone): no Nagle. */
-function noDelay(client: MqttClient): void {
-  const stream = client.stream as { setNoDelay?: (on: boolean) => void } | undefined;
-  stream?.setNoDelay?.(true);
-}
 
 /** The bridge table for a site, derived from the contract: `in` = cloud → site, `out` = site → cloud. */
 export function bridgeRoutes(siteId: string): BridgeRoute[] {
@@ -139,7 +128,7 @@ export interface CloudMessage<K extends TopicKey = TopicKey> {
   payload: Payload<K>;
 }
 
-export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; connected: []; disconnected: [] }> {
+export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; connected: []; disconnected: []; "relay-link": [up: boolean] }> {
   readonly siteId: string;
   readonly metrics: BridgeMetrics;
   private readonly opts: BridgeOptions;
@@ -148,11 +137,8 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
   private readonly outbound: ReadonlySet<TopicKey>;
   private readonly src: string;
   private client: MqttClient | undefined;
-  /** Second connection, publishing the outbox (see start()). */
-  private relayClient: MqttClient | undefined;
-  /** Latest status payload per site topic (bounded: the gateway publishes one per configured lane). */
-  private readonly statuses = new Map<string, { key: TopicKey; json: string }>();
-  private relay: OutboxRelay | undefined;
+  /** Second connection, in its own thread, publishing the outbox and the statuses (see start()). */
+  private relay: RelayThread | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private everConnected = false;
   private readonly startedAt = Date.now();
@@ -221,8 +207,9 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     // Two connections to the cloud broker, same credentials:
     //  - the main one (client id, persistent session, last will, `online` status, sync/req)
     //    receives the cloud → site allowlist: payment success, barrier commands…;
-    //  - the relay one publishes the outbox (site → cloud events) and, in MQTT v5, watches the
-    //    whole site prefix with No Local to count what is forbidden.
+    //  - the relay one, in its own thread, publishes the outbox (site → cloud events) and the
+    //    statuses and, in MQTT v5, watches the whole site prefix with No Local to count what is
+    //    forbidden.
     // Commands do not share a TCP stream with the event flow: a broker that does not set
     // TCP_NODELAY (Mosquitto's default) holds a PUBLISH to a client behind Nagle's algorithm
     // while a PUBACK it sent that client is not yet acknowledged at the TCP level, and the
@@ -239,18 +226,19 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
       });
     };
     const { will: _will, properties: _sessionProperties, ...common } = options;
-    const relayClient = mqtt.connect(o.cloud.url, { ...common, clientId: relayClientId(o.cloud.clientId), clean: true, ...(v5 ? { properties: { sessionExpiryInterval: 0 } } : {}) });
-    this.relayClient = relayClient;
-    relayClient.handleMessage = (packet, done) => {
-      this.watchFromCloud(packet as IPublishPacket);
-      done();
-    };
-    this.relay = new OutboxRelay(o.outbox, (e) => this.publishEntry(e), {
+    const relayMqtt: RelayMqttOptions = { ...common, clientId: relayClientId(o.cloud.clientId), clean: true, ...(v5 ? { properties: { sessionExpiryInterval: 0 } } : {}) };
+    this.relay = new RelayThread({
+      siteId: this.siteId,
+      url: o.cloud.url,
+      mqtt: relayMqtt,
       inflight: o.inflight ?? 20,
+      outbox: o.outbox,
+      metrics: this.metrics,
       logger: this.log,
-      onDelivered: (n) => this.metrics.outboxDelivered.inc(n),
-      onDeadLetter: () => this.metrics.outboxDeadLettered.inc(),
+      onWatch: (topic, payload) => void this.fromCloud({ topic, payload } as IPublishPacket, { watchOnly: true }),
+      onLink: (up) => this.emit("relay-link", up),
     });
+    this.relay.start();
     client.on("connect", (connack) => {
       noDelay(client);
       this.metrics.cloudConnected.set(1);
@@ -280,18 +268,6 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
       this.emit("disconnected");
     });
     client.on("error", (err) => this.log.warn({ err: err.message }, "cloud link error"));
-    relayClient.on("connect", (connack) => {
-      noDelay(relayClient);
-      // Everything under our own prefix: forbidden topics are then seen, dropped and counted.
-      // No Local keeps this connection's own events out; without it (MQTT 3.1.1) it watches nothing.
-      if (v5) relayClient.subscribe(toCloudTopic(this.siteId, "#"), { qos: 2, nl: true }, subscribed);
-      // Never more in flight than the broker accepts (MQTT v5 Receive Maximum; Mosquitto: 20).
-      this.relay?.setWindow(Math.min(o.inflight ?? 20, connack.properties?.receiveMaximum ?? 65_535));
-      this.relay?.setConnected(true);
-      for (const [topic, status] of this.statuses) this.sendStatus(topic, status.key, status.json);
-    });
-    relayClient.on("close", () => this.relay?.setConnected(false));
-    relayClient.on("error", (err) => this.log.warn({ err: err.message }, "cloud link (relay connection) error"));
     o.site.setTap((msg) => this.fromSiteFair(msg));
     if ((o.heartbeatS ?? 30) > 0) {
       this.heartbeat = setInterval(() => this.sendHeartbeat(), (o.heartbeatS ?? 30) * 1000);
@@ -299,19 +275,25 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     }
   }
 
-  /** Resolves once the cloud link is up (or rejects after timeoutMs). */
+  /** Resolves once both cloud connections are up, the relay's watch included (or rejects after timeoutMs). */
   waitConnected(timeoutMs = 10_000): Promise<void> {
-    if (this.connected) return Promise.resolve();
+    const up = () => this.connected && (this.relay?.connected ?? false);
+    if (up()) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.off("connected", ok);
-        reject(new Error(`cloud broker ${this.opts.cloud.url} not reachable within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const ok = () => {
+      const check = () => {
+        if (!up()) return;
         clearTimeout(t);
+        this.off("connected", check);
+        this.off("relay-link", check);
         resolve();
       };
-      this.once("connected", ok);
+      const t = setTimeout(() => {
+        this.off("connected", check);
+        this.off("relay-link", check);
+        reject(new Error(`cloud broker ${this.opts.cloud.url} not reachable within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.on("connected", check);
+      this.on("relay-link", check);
     });
   }
 
@@ -336,18 +318,11 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
    */
   publishStatus<K extends TopicKey>(key: K, payload: Payload<K>): void {
     if (!STATUS_TOPICS.has(key)) throw new Error(`${TOPICS[key].topic} is not a status topic: use emitEvent`);
+    const spec = TOPICS[key];
     const json = encodePayload(key, payload);
     const topic = siteTopic(key, (payload as { lane_id?: string }).lane_id);
-    this.statuses.set(topic, { key, json });
-    this.opts.site.publish(topic, json, { qos: TOPICS[key].qos, retain: TOPICS[key].retain }).catch(() => undefined);
-    if (this.relayClient?.connected) this.sendStatus(topic, key, json);
-  }
-
-  private sendStatus(topic: string, key: TopicKey, json: string): void {
-    this.relayClient?.publish(toCloudTopic(this.siteId, topic), json, { qos: Math.max(1, TOPICS[key].qos) as 1 | 2, retain: TOPICS[key].retain }, (err) => {
-      if (err) this.log.warn({ topic, err: err.message }, "status not acknowledged by the cloud broker (the next change or reconnection re-sends it)");
-      else this.metrics.forwarded.inc({ direction: "site_to_cloud", topic: TOPICS[key].topic });
-    });
+    this.opts.site.publish(topic, json, { qos: spec.qos, retain: spec.retain }).catch(() => undefined);
+    this.relay?.publishStatus({ topic: toCloudTopic(this.siteId, topic), json, qos: Math.max(1, spec.qos) as 1 | 2, retain: spec.retain, label: spec.topic });
   }
 
   /** Stop forwarding. graceful: publish `offline` and disconnect cleanly (no last will). */
@@ -357,27 +332,25 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     // The site tap stays installed: events published on the site broker until it closes still go
     // to the outbox (delivered on the next start); once the outbox is closed the tap refuses them,
     // so aedes never acknowledges an event that is not on disk.
-    await this.relay?.stop();
     const client = this.client;
-    if (!client) return;
-    const relayClient = this.relayClient;
+    await Promise.all([this.relay?.stop(graceful), client && this.stopMain(client, graceful)]);
+    this.metrics.cloudConnected.set(0);
+  }
+
+  /** The main connection: `offline` status and a clean DISCONNECT if graceful (the relay thread ends its own). */
+  private async stopMain(client: MqttClient, graceful: boolean): Promise<void> {
     const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
-    const outstanding = (c: MqttClient | undefined) => (c ? Object.keys(c.outgoing).length : 0);
+    const outstanding = () => Object.keys(client.outgoing).length;
     if (graceful && client.connected) {
       const offline = new Promise<void>((resolve) => {
         client.publish(toCloudTopic(this.siteId, siteTopic("gatewayStatus")), encodePayload("gatewayStatus", { ts: Date.now(), src: this.src, status: "offline" }), { qos: 1, retain: true }, () => resolve());
       });
       await Promise.race([offline, delay(2000)]);
-      for (let i = 0; i < 40 && outstanding(client) + outstanding(relayClient) > 0 && client.connected; i++) await delay(50);
+      for (let i = 0; i < 40 && outstanding() > 0 && client.connected; i++) await delay(50);
     }
     // A clean DISCONNECT (no last will) only when nothing is left in flight: MQTT.js would wait for it forever.
-    // Whatever is still in flight stays in the outbox and is re-sent on the next start.
-    const end = (c: MqttClient, clean: boolean) => Promise.race([new Promise<void>((resolve) => c.end(!clean, {}, () => resolve())), delay(3000)]);
-    await Promise.all([
-      end(client, graceful && client.connected && outstanding(client) === 0),
-      relayClient ? end(relayClient, graceful && relayClient.connected && outstanding(relayClient) === 0) : undefined,
-    ]);
-    this.metrics.cloudConnected.set(0);
+    const clean = graceful && client.connected && outstanding() === 0;
+    await Promise.race([new Promise<void>((resolve) => client.end(!clean, {}, () => resolve())), delay(3000)]);
   }
 
   private keyOf(topic: string): TopicKey | undefined {
@@ -461,26 +434,6 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     return { topic: msg.topic, json, eventId: (parsed.payload as { event_id?: string }).event_id };
   }
 
-  private publishEntry(e: OutboxEntry): Promise<void> {
-    const key = this.keyOf(e.topic);
-    const spec = key ? TOPICS[key] : undefined;
-    const qos = Math.max(1, spec?.qos ?? 1) as 1 | 2;
-    return new Promise((resolve, reject) => {
-      const client = this.relayClient;
-      if (!client) return reject(new Error("bridge stopped"));
-      client.publish(
-        toCloudTopic(this.siteId, e.topic),
-        e.payload,
-        { qos, retain: spec?.retain ?? false, properties: { userProperties: { event_id: e.id, outbox_seq: String(e.seq) } } },
-        (err) => {
-          if (err) return reject(err);
-          if (spec) this.metrics.forwarded.inc({ direction: "site_to_cloud", topic: spec.topic });
-          resolve();
-        },
-      );
-    });
-  }
-
   private sendHeartbeat(): void {
     const client = this.client;
     if (!client?.connected) return;
@@ -489,16 +442,6 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
   }
 
   // ---- cloud → site ----
-
-  /** What the relay connection sees under the site prefix: the forbidden topics are dropped and
-   *  counted here; the allowlisted ones arrive on the main connection (fromCloud), and what the
-   *  main connection publishes itself (status, sync/req, heartbeat) is not a drop. */
-  private watchFromCloud(packet: IPublishPacket): void {
-    const m = fromCloudTopic(packet.topic);
-    const key = m && m.siteId === this.siteId ? this.keyOf(m.topic) : undefined;
-    if (key !== undefined && (this.inbound.has(key) || MAIN_PUBLISHES.has(key))) return;
-    void this.fromCloud(packet, { watchOnly: true });
-  }
 
   private async fromCloud(packet: IPublishPacket, how: { watchOnly?: boolean } = {}): Promise<void> {
     const m = fromCloudTopic(packet.topic);

@@ -42,11 +42,32 @@ export interface OutboxOptions {
   logger?: Logger;
 }
 
-interface Segment {
+export interface Segment {
   start: number;
   path: string;
   /** Size of a closed segment (the active one grows: see Outbox.active). */
   size: number;
+}
+
+/**
+ * What a cursor reads: the segment files and how far each may be read. The Outbox itself, or
+ * an OutboxMirror of it in the relay's thread (the files are shared, the bookkeeping is not).
+ */
+export interface SegmentSource {
+  readonly segments: readonly Segment[];
+  /** Size readers may read up to in a segment, and whether more may still be appended to it. */
+  readLimit(start: number): { size: number; growing: boolean } | undefined;
+  /** Corrupted records skipped by readers (never published). */
+  corrupted: number;
+}
+
+/** The outbox's layout as another thread needs it to read the durable records (see OutboxMirror). */
+export interface OutboxLayout {
+  /** Every segment, closed ones with their final size. */
+  segments: Segment[];
+  /** The segment appends go to and its durable size (readers stop there). */
+  active: { start: number; size: number } | undefined;
+  doneSeq: number;
 }
 
 interface ActiveSegment {
@@ -133,7 +154,7 @@ async function takeLock(dir: string): Promise<string> {
   throw new Error(`could not lock outbox ${dir}`);
 }
 
-export class Outbox {
+export class Outbox implements SegmentSource {
   readonly dir: string;
   private readonly segmentBytes: number;
   private readonly compactBytes: number;
@@ -279,6 +300,15 @@ export class Outbox {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** A copy of the layout for a reader in another thread (posted after every durable batch). */
+  layout(): OutboxLayout {
+    return {
+      segments: this.segments.map((s) => ({ start: s.start, path: s.path, size: s.size })),
+      active: this.active && { start: this.active.seg.start, size: this.active.size },
+      doneSeq: this.done,
+    };
   }
 
   // ---- internals ----
@@ -495,7 +525,7 @@ export class OutboxCursor {
   private closed = false;
 
   constructor(
-    private readonly ob: Outbox,
+    private readonly ob: SegmentSource,
     private after: number,
     private readonly log: Logger,
   ) {}

@@ -93,7 +93,6 @@ describe("gateway/bridge: against Mosquitto", function () {
     expect(atCloud[0].topic).to.equal(`syspark/${siteId}/parking/exit/done`);
     expect(JSON.parse(atCloud[0].payload)).to.deep.equal(exitDone(1));
     expect(atCloud[0].qos).to.equal(TOPICS.exitDone.qos);
-    expect(atCloud[0].userProperties).to.include({ event_id: "done-1" });
 
     // cloud → site
     const atSite = await collect(lane, siteTopic("paymentSuccess"));
