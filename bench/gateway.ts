@@ -153,29 +153,30 @@ async function counter(url: string, topic: string): Promise<Counter> {
 /**
  * The message source runs in its own process in both cases, as a LAN client or a cloud client
  * would: `node --import tsx bench/gateway.ts --publisher <url> <topic> <count> <run>` connects,
- * says "ready", waits for "go" on stdin, publishes <count> QoS 1 messages (pipelined) and says
- * "acked" once every PUBACK is in.
+ * says "ready", then for each "go <n> <tag>" on stdin publishes n QoS 1 messages (pipelined)
+ * with event ids <tag>-<i>, and says "acked" once every PUBACK is in.
  */
 async function publisherMain(argv: string[]): Promise<void> {
-  const [url, topic, countText, runTag] = argv;
-  const count = Number(countText);
+  const [url, topic] = argv;
   const c = await client(url, { protocolVersion: 4, username: process.env.SYSPARK_BENCH_PUB_USER, password: process.env.SYSPARK_BENCH_PUB_PW });
   process.stdout.write("ready\n");
-  process.stdin.once("data", () => {
-    let acked = 0;
-    for (let i = 0; i < count; i++) {
-      c.publish(topic, exitDone(runTag, i), { qos: 1 }, () => {
-        if (++acked === count) {
-          process.stdout.write("acked\n");
-          c.end(true, {}, () => process.exit(0));
-        }
-      });
+  process.stdin.on("data", (d: Buffer) => {
+    for (const line of d.toString().split("\n").filter(Boolean)) {
+      const [, n, tag] = line.split(" ");
+      const count = Number(n);
+      let acked = 0;
+      for (let i = 0; i < count; i++) {
+        c.publish(topic, exitDone(tag, i), { qos: 1 }, () => {
+          if (++acked === count) process.stdout.write("acked\n");
+        });
+      }
     }
   });
+  process.stdin.on("end", () => c.end(true, {}, () => process.exit(0)));
 }
 
-async function startPublisher(url: string, topic: string, count: number, runTag: string, auth?: { user: string; pw: string }): Promise<{ go: () => void; child: ChildProcess }> {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--publisher", url, topic, String(count), runTag], {
+async function startPublisher(url: string, topic: string, auth?: { user: string; pw: string }): Promise<{ publish: (n: number, tag: string) => void; child: ChildProcess }> {
+  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--publisher", url, topic], {
     stdio: ["pipe", "pipe", "inherit"],
     env: { ...process.env, SYSPARK_BENCH_PUB_USER: auth?.user ?? "", SYSPARK_BENCH_PUB_PW: auth?.pw ?? "" },
   });
@@ -186,7 +187,7 @@ async function startPublisher(url: string, topic: string, count: number, runTag:
     });
   });
   child.removeAllListeners("exit");
-  return { child, go: () => child.stdin!.write("go\n") };
+  return { child, publish: (n, tag) => child.stdin!.write(`go ${n} ${tag}\n`) };
 }
 
 function siteConfig(siteId: string, dataDir: string, cloudUrl: string, inflight: number) {
@@ -214,20 +215,33 @@ async function withClosers<T>(steps: (toClose: (() => Promise<unknown>)[]) => Pr
   }
 }
 
+/**
+ * Publishes `warmup` messages and waits for them at the subscriber (untimed: every process on
+ * the path runs its code once before the clock starts, JIT-compiled as in a running site),
+ * then `messages` more; the rate is theirs, from the go to the last arrival.
+ */
+async function timedRun(publisher: { publish: (n: number, tag: string) => void }, sub: Counter, warmup: number, messages: number, tag: string, timeoutMs: number): Promise<number> {
+  if (warmup > 0) {
+    publisher.publish(warmup, `${tag}-warmup`);
+    await sub.until(warmup, timeoutMs);
+  }
+  const t0 = absNow();
+  publisher.publish(messages, tag);
+  const t1 = await sub.until(warmup + messages, timeoutMs);
+  return messages / ((t1 - t0) / 1000);
+}
+
 /** (a) Rate at a cloud subscriber: MQTT.js straight to Mosquitto, then through the gateway. */
-async function measureBridge(cloudUrl: string, dataDir: string, messages: number, inflight: number) {
+async function measureBridge(cloudUrl: string, dataDir: string, messages: number, warmup: number, inflight: number) {
   return withClosers(async (toClose) => {
-    // (a1) anchor: MQTT.js straight to Mosquitto, same message count and QoS.
+    // (a1) anchor: MQTT.js straight to Mosquitto, same message count, QoS and warm-up.
     const directTopic = `syspark-bench/${randomBytes(4).toString("hex")}/direct`;
     const direct = await counter(cloudUrl, directTopic);
     toClose.push(async () => direct.close());
-    const directPub = await startPublisher(cloudUrl, directTopic, messages, "direct");
+    const directPub = await startPublisher(cloudUrl, directTopic);
     toClose.push(async () => directPub.child.kill());
-    progress(`direct: ${messages} QoS 1 messages to ${cloudUrl} (publisher in its own process)`);
-    let t0 = absNow();
-    directPub.go();
-    let t1 = await direct.until(messages, 120_000);
-    const directRate = messages / ((t1 - t0) / 1000);
+    progress(`direct: ${warmup} warm-up then ${messages} QoS 1 messages to ${cloudUrl} (publisher in its own process)`);
+    const directRate = await timedRun(directPub, direct, warmup, messages, "direct", 120_000);
 
     // (a2) through the site broker, the durable outbox and the bridge.
     const site = `bench-${randomBytes(4).toString("hex")}`;
@@ -236,13 +250,10 @@ async function measureBridge(cloudUrl: string, dataDir: string, messages: number
     await gw.bridge.waitConnected();
     const bridged = await counter(cloudUrl, toCloudTopic(site, siteTopic("exitDone")));
     toClose.push(async () => bridged.close());
-    const lanePub = await startPublisher(`mqtt://127.0.0.1:${gw.siteBroker.port}`, siteTopic("exitDone"), messages, "bridge", { user: "bench", pw: process.env.SYSPARK_BENCH_SITE_PW! });
+    const lanePub = await startPublisher(`mqtt://127.0.0.1:${gw.siteBroker.port}`, siteTopic("exitDone"), { user: "bench", pw: process.env.SYSPARK_BENCH_SITE_PW! });
     toClose.push(async () => lanePub.child.kill());
-    progress(`bridge: ${messages} QoS 1 events site → outbox (fsync) → cloud (publisher in its own process)`);
-    t0 = absNow();
-    lanePub.go();
-    t1 = await bridged.until(messages, 300_000);
-    const bridgeRate = messages / ((t1 - t0) / 1000);
+    progress(`bridge: ${warmup} warm-up then ${messages} QoS 1 events site → outbox (fsync) → cloud (publisher in its own process)`);
+    const bridgeRate = await timedRun(lanePub, bridged, warmup, messages, "bridge", 300_000);
     const stats = await bridged.stats();
     return { bridgeRate, directRate, duplicates: stats.total - stats.ids };
   });
@@ -293,6 +304,7 @@ export async function run(args: string[]): Promise<void> {
   const exits = intArg(args, "exits", 1000, 8, 100_000);
   const laneCount = intArg(args, "lanes", 8, 1, 64);
   const messages = intArg(args, "messages", 5000, 100, 1_000_000);
+  const warmup = intArg(args, "warmup", 2000, 0, 1_000_000);
   const backlog = intArg(args, "backlog", 10_000, 100, 1_000_000);
   const inflight = intArg(args, "inflight", 20, 1, 1000);
   // --parts bridge,drain,latency (default: all three); the JSON keys of a skipped part are null.
@@ -308,7 +320,7 @@ export async function run(args: string[]): Promise<void> {
     });
     await probe.endAsync(true);
     // Each part closes its gateway before the next starts: one gateway on the cores at a time.
-    const bridge = parts.has("bridge") ? await measureBridge(cloudUrl, join(tmp, "a"), messages, inflight) : undefined;
+    const bridge = parts.has("bridge") ? await measureBridge(cloudUrl, join(tmp, "a"), messages, warmup, inflight) : undefined;
     const drain = parts.has("drain") ? await measureDrain(cloudUrl, join(tmp, "b"), backlog, inflight) : undefined;
     // (c) payment success → OPEN on the barrier's serial line, through the whole lane.
     if (parts.has("latency")) progress(`latency: ${exits} exits on ${laneCount} lanes (simulated exit controllers on socat ptys)`);
@@ -325,6 +337,7 @@ export async function run(args: string[]): Promise<void> {
       drain_s: round(drain?.drainS, 2),
       lost: drain?.lost ?? null,
       messages,
+      warmup,
       backlog,
       inflight,
       drain_msgs_per_s: round(drain && backlog / drain.drainS, 0),
