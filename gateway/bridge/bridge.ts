@@ -46,7 +46,7 @@ import type { SiteBroker, TappedPublish } from "../broker/site-broker";
 import type { Outbox, OutboxEntry } from "../outbox/outbox";
 import { BridgeMetrics, type BridgeDirection, type DropReason } from "./metrics";
 import { noDelay, relayClientId, type RelayMqttOptions } from "./relay-protocol";
-import { RelayThread } from "./relay-thread";
+import { InProcessRelay, RelayThread, type RelayHost } from "./relay-host";
 
 /** Retained statuses the gateway publishes as latest values (see the header), never through the outbox. */
 export const STATUS_TOPICS: ReadonlySet<TopicKey> = new Set<TopicKey>(["laneState"]);
@@ -77,6 +77,8 @@ export interface BridgeOptions {
   logger?: Logger;
   /** Access-list version sent in parking/sync/req on (re)connect (the lane orchestration owns the ACL). */
   aclVersion?: () => number;
+  /** Run the relay on this thread instead of its own (the HIL harness's virtual clock; see relay-host.ts). */
+  relayInProcess?: boolean;
 }
 
 /** One line of the bridge table, Mosquitto style. */
@@ -138,7 +140,7 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
   private readonly src: string;
   private client: MqttClient | undefined;
   /** Second connection, in its own thread, publishing the outbox and the statuses (see start()). */
-  private relay: RelayThread | undefined;
+  private relay: RelayHost | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private everConnected = false;
   private readonly startedAt = Date.now();
@@ -227,7 +229,7 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     };
     const { will: _will, properties: _sessionProperties, ...common } = options;
     const relayMqtt: RelayMqttOptions = { ...common, clientId: relayClientId(o.cloud.clientId), clean: true, ...(v5 ? { properties: { sessionExpiryInterval: 0 } } : {}) };
-    this.relay = new RelayThread({
+    const relayOptions = {
       siteId: this.siteId,
       url: o.cloud.url,
       mqtt: relayMqtt,
@@ -235,9 +237,10 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
       outbox: o.outbox,
       metrics: this.metrics,
       logger: this.log,
-      onWatch: (topic, payload) => void this.fromCloud({ topic, payload } as IPublishPacket, { watchOnly: true }),
-      onLink: (up) => this.emit("relay-link", up),
-    });
+      onWatch: (topic: string, payload: Buffer) => void this.fromCloud({ topic, payload } as IPublishPacket, { watchOnly: true }),
+      onLink: (up: boolean) => this.emit("relay-link", up),
+    };
+    this.relay = o.relayInProcess ? new InProcessRelay(relayOptions) : new RelayThread(relayOptions);
     this.relay.start();
     client.on("connect", (connack) => {
       noDelay(client);

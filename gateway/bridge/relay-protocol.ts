@@ -1,6 +1,6 @@
 /**
  * What the bridge (main thread) and the relay's worker thread say to each other (see
- * relay-thread.ts for why the relay has a thread of its own). Everything here is structured-
+ * relay-host.ts for why the relay has a thread of its own). Everything here is structured-
  * clone data: the worker shares no object with the main thread, only the outbox's files.
  */
 import type { IClientOptions, MqttClient } from "mqtt";
@@ -27,12 +27,23 @@ export interface RelayWorkerData {
 
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal";
 
+/** One of the gateway's retained statuses, validated and prefixed by the bridge. */
+export interface StatusMessage {
+  /** Cloud topic (`syspark/<site>/parking/…`). */
+  topic: string;
+  json: string;
+  qos: 1 | 2;
+  retain: boolean;
+  /** The contract topic, for the forwarded counter. */
+  label: string;
+}
+
 /** Main → worker. */
 export type ToRelay =
   /** The outbox after a durable batch (new records to read), a rotation or a compaction. */
   | { t: "layout"; layout: OutboxLayout }
   /** A retained status (cloud topic): sent now if the link is up, and again after every reconnection. */
-  | { t: "status"; topic: string; json: string; qos: 1 | 2; retain: boolean; label: string }
+  | ({ t: "status" } & StatusMessage)
   /** Stop publishing; graceful: wait (bounded) for what is in flight, then disconnect cleanly. */
   | { t: "stop"; graceful: boolean };
 

@@ -46,6 +46,7 @@ export class OutboxRelay {
   private stopped = false;
   private rewindPending = false;
   private window: number;
+  private wakeScheduled = false;
   private wakeUp: (() => void) | undefined;
   private readonly unlisten: () => void;
   private readonly loop: Promise<void>;
@@ -165,6 +166,20 @@ export class OutboxRelay {
       this.outbox.markDone(last);
       this.opts.onDelivered?.(n);
     }
-    this.wake();
+    this.wakeAfterIo();
+  }
+
+  /**
+   * Refill the window once the PUBACKs of this event-loop turn are all in: one socket read
+   * usually holds several, and a refill per PUBACK would send one small TCP write each (every
+   * write wakes the broker, which on a loaded machine runs on our core meanwhile).
+   */
+  private wakeAfterIo(): void {
+    if (this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      this.wake();
+    });
   }
 }

@@ -25,6 +25,8 @@ export interface GatewayServicesOptions {
   outboxDir?: string;
   /** Access-list version for parking/sync/req (the lane orchestration's ACL store). */
   aclVersion?: () => number;
+  /** Run the bridge's relay on this thread instead of its own (the HIL harness's virtual clock). */
+  relayInProcess?: boolean;
 }
 
 export interface GatewayServices {
@@ -73,6 +75,7 @@ export async function startGatewayServices(config: SiteConfig, opts: GatewayServ
       heartbeatS: config.bridge.heartbeat_s,
       maxPayloadBytes: config.bridge.max_payload_bytes,
       aclVersion: opts.aclVersion,
+      relayInProcess: opts.relayInProcess,
       cloud: {
         url: c.url,
         clientId: c.client_id ?? `syspark-gw-${config.site_id}`,

@@ -276,6 +276,9 @@ export class LaneSet {
     const view = (t: SimTransport): SimTransport => ({ write: (b) => t.write(b), setReceiver: (r) => t.setReceiver(r), close: async () => t.setReceiver(() => {}) });
     this.gateway = await infra("starting the gateway", () => startGateway(this.config, {
       siteBrokerPort: 0, logger: this.options.logger ?? silentLogger, env: { ...process.env, SYSPARK_ACL_HMAC_KEY: this.aclKey }, boot,
+      // The site clock sees one event loop: a relay in its own thread would work while the
+      // site looks idle, and virtual time would jump past its deliveries.
+      relayInProcess: currentSiteClock() !== undefined,
       transports: (id, board) => { const t = this.gatewayTransports.get(`${id}/${board}`); return t ? view(t) : undefined; },
     }));
     this.unsubscribeRecorder = await this.gateway.services.siteBroker.subscribe("parking/#", (topic, payload) => {

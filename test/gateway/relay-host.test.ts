@@ -54,7 +54,7 @@ describe("gateway/outbox: mirror for the relay's thread", () => {
   });
 });
 
-describe("gateway/bridge: relay thread against Mosquitto", function () {
+describe("gateway/bridge: relay hosts against Mosquitto", function () {
   this.timeout(60_000);
   let t: ReturnType<typeof tempDir>;
   let gw: GatewayServices | undefined;
@@ -96,6 +96,25 @@ describe("gateway/bridge: relay thread against Mosquitto", function () {
       // Re-sent: only what lay above the recorded watermark (event i has seq i here).
       const resent = ids.filter((id, i) => ids.indexOf(id) !== i).map((id) => Number(id.slice("left-".length)));
       expect(resent.every((i) => i > mark), `re-sent ${resent.join(",")} with the watermark at ${mark}`).to.equal(true);
+    } finally {
+      await cloud.endAsync(true);
+    }
+  });
+
+  it("runs in-process on request (the HIL harness's virtual clock) with the same delivery and statuses", async () => {
+    const siteId = uniqueSiteId("relay-ip");
+    gw = await startGatewayServices(testConfig({ siteId, cloudUrl: MOSQUITTO_URL, dataDir: t.dir, users }), { env, relayInProcess: true });
+    await gw.bridge.waitConnected();
+    expect((gw.bridge as unknown as { relay: object }).relay.constructor.name).to.equal("InProcessRelay");
+    const cloud = await connectMqtt(MOSQUITTO_URL, { protocolVersion: 5 });
+    try {
+      const events = await collect(cloud, toCloudTopic(siteId, siteTopic("exitLeft", "+")));
+      const states = await collect(cloud, toCloudTopic(siteId, "parking/lane/+/state"));
+      await Promise.all([1, 2, 3].map((i) => gw!.emitEvent("exitLeft", left(i))));
+      gw.publishStatus("laneState", { ts: 1, src: "gw", lane_id: "exit-1", exit_state: "idle" });
+      await waitFor(() => events.length === 3 && states.length === 1 && gw!.outbox.depth === 0, 10_000, "the events, the status and the watermark");
+      expect(events.map((m) => JSON.parse(m.payload).event_id)).to.deep.equal(["left-1", "left-2", "left-3"]);
+      expect(JSON.parse(states[0].payload)).to.include({ lane_id: "exit-1", exit_state: "idle" });
     } finally {
       await cloud.endAsync(true);
     }

@@ -1,5 +1,10 @@
 /**
- * The outbox relay in a worker thread of its own (relay-worker.ts), driven from the bridge.
+ * Where the bridge's RelayLink (relay-link.ts) runs: in a worker thread of its own
+ * (RelayThread, the default), or in-process (InProcessRelay) where the whole site must share one
+ * event loop — the HIL harness's virtual clock moves time only when it sees every part idle, and
+ * it cannot see into another thread.
+ *
+ * The worker thread (relay-worker.ts):
  *
  * Why a thread: on the gateway's single thread, taking in site events (site broker, validation,
  * outbox appends) and relaying them to the cloud (reading the outbox, MQTT.js publishes, the
@@ -18,9 +23,21 @@ import { Worker } from "node:worker_threads";
 import type { Logger } from "../../host/log";
 import type { Outbox } from "../outbox/outbox";
 import type { BridgeMetrics } from "./metrics";
-import type { FromRelay, RelayMqttOptions, RelayWorkerData, ToRelay } from "./relay-protocol";
+import { RelayLink } from "./relay-link";
+import type { FromRelay, RelayMqttOptions, RelayWorkerData, StatusMessage, ToRelay } from "./relay-protocol";
 
-export interface RelayThreadOptions {
+/** What the bridge needs of its relay, wherever it runs. */
+export interface RelayHost {
+  /** True while the relay connection to the cloud broker is up (its watch subscribed). */
+  readonly connected: boolean;
+  start(): void;
+  /** A retained status for the cloud (already validated and prefixed by the bridge). */
+  publishStatus(status: StatusMessage): void;
+  /** Stop relaying. graceful: in-flight publishes get a bounded wait and the link a clean DISCONNECT. */
+  stop(graceful: boolean): Promise<void>;
+}
+
+export interface RelayHostOptions {
   siteId: string;
   url: string;
   mqtt: RelayMqttOptions;
@@ -37,13 +54,13 @@ export interface RelayThreadOptions {
   retryDelayMs?: number;
 }
 
-type StatusMessage = Extract<ToRelay, { t: "status" }>;
+type StatusPost = Extract<ToRelay, { t: "status" }>;
 
 const WORKER_URL = new URL("./relay-worker-boot.js", import.meta.url);
 /** How long stop() waits for the worker to finish in-flight publishes and disconnect. */
 const STOP_TIMEOUT_MS = 8000;
 
-export class RelayThread {
+export class RelayThread implements RelayHost {
   private worker: Worker | undefined;
   private linkUp = false;
   private stopping = false;
@@ -51,14 +68,13 @@ export class RelayThread {
   private unlisten: (() => void) | undefined;
   private onStopped: (() => void) | undefined;
   /** Latest status per cloud topic, handed again to a restarted worker. */
-  private readonly statuses = new Map<string, StatusMessage>();
+  private readonly statuses = new Map<string, StatusPost>();
   private readonly log: Logger;
 
-  constructor(private readonly opts: RelayThreadOptions) {
+  constructor(private readonly opts: RelayHostOptions) {
     this.log = opts.logger.child({ part: "relay" });
   }
 
-  /** True while the relay connection to the cloud broker is up. */
   get connected(): boolean {
     return this.linkUp;
   }
@@ -91,14 +107,12 @@ export class RelayThread {
     for (const s of this.statuses.values()) worker.postMessage(s);
   }
 
-  /** A retained status for the cloud (already validated and prefixed by the bridge). */
-  publishStatus(status: Omit<StatusMessage, "t">): void {
-    const m: StatusMessage = { t: "status", ...status };
+  publishStatus(status: StatusMessage): void {
+    const m: StatusPost = { t: "status", ...status };
     this.statuses.set(m.topic, m);
     this.post(m);
   }
 
-  /** Stop relaying. graceful: in-flight publishes get a bounded wait and the link a clean DISCONNECT. */
   async stop(graceful: boolean): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
@@ -141,5 +155,47 @@ export class RelayThread {
         this.onStopped?.();
         break;
     }
+  }
+}
+
+/** The RelayLink on the caller's own event loop, over the Outbox itself. */
+export class InProcessRelay implements RelayHost {
+  private link: RelayLink | undefined;
+  private linkUp = false;
+  /** Statuses published before start(): the latest per topic. */
+  private readonly pending = new Map<string, StatusMessage>();
+
+  constructor(private readonly opts: RelayHostOptions) {}
+
+  get connected(): boolean {
+    return this.linkUp;
+  }
+
+  start(): void {
+    if (this.link) return;
+    const { metrics } = this.opts;
+    this.link = new RelayLink({
+      ...this.opts,
+      source: this.opts.outbox,
+      logger: this.opts.logger.child({ part: "relay" }),
+      onDelivered: (n) => metrics.outboxDelivered.inc(n),
+      onDeadLetter: () => metrics.outboxDeadLettered.inc(),
+      onForwarded: (topic) => metrics.forwarded.inc({ direction: "site_to_cloud", topic }),
+      onLink: (up) => {
+        this.linkUp = up;
+        this.opts.onLink?.(up);
+      },
+    });
+    for (const s of this.pending.values()) this.link.publishStatus(s);
+    this.pending.clear();
+  }
+
+  publishStatus(status: StatusMessage): void {
+    if (this.link) this.link.publishStatus(status);
+    else this.pending.set(status.topic, status);
+  }
+
+  async stop(graceful: boolean): Promise<void> {
+    await this.link?.stop(graceful);
   }
 }

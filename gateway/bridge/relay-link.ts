@@ -1,0 +1,134 @@
+/**
+ * The relay connection to the cloud broker and everything on it: the OutboxRelay streaming the
+ * outbox, the gateway's retained statuses (latest per topic, re-sent after every reconnection)
+ * and, in MQTT v5, the watch on the whole site prefix that lets the bridge count forbidden
+ * topics. It runs in the relay's worker thread (relay-worker.ts, over an OutboxMirror) or, where
+ * the whole site must share one event loop (the HIL harness's virtual clock), in-process over
+ * the Outbox itself (relay-host.ts).
+ */
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
+import { TOPICS, specForTopic, toCloudTopic, type TopicKey } from "../../contracts/mqtt-topics";
+import type { Logger } from "../../host/log";
+import type { OutboxEntry } from "../outbox/outbox";
+import { OutboxRelay, type RelaySource } from "./relay";
+import { explainedOnWatch, noDelay, type RelayMqttOptions, type StatusMessage } from "./relay-protocol";
+
+export interface RelayLinkOptions {
+  siteId: string;
+  url: string;
+  mqtt: RelayMqttOptions;
+  /** Upper bound of unacknowledged publishes (further capped by the broker's Receive Maximum). */
+  inflight: number;
+  source: RelaySource;
+  logger: Logger;
+  retryDelayMs?: number;
+  onDelivered: (n: number) => void;
+  onDeadLetter: () => void;
+  /** A publish acknowledged by the cloud broker, by contract topic (the forwarded counter's label). */
+  onForwarded: (topic: string) => void;
+  /** A publish under the site prefix that no allowlist explains (the bridge drops and counts it). */
+  onWatch: (topic: string, payload: Buffer) => void;
+  /** The link came up (with its watch subscribed) or went down. */
+  onLink: (up: boolean) => void;
+}
+
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+export class RelayLink {
+  private readonly client: MqttClient;
+  private readonly relay: OutboxRelay;
+  /** Latest status per cloud topic (one per lane): re-sent after every reconnection. */
+  private readonly statuses = new Map<string, StatusMessage>();
+  /** Concrete topic → spec key (topics repeat). Bounded. */
+  private readonly keyCache = new Map<string, TopicKey | undefined>();
+  private readonly log: Logger;
+
+  constructor(private readonly o: RelayLinkOptions) {
+    this.log = o.logger;
+    const v5 = (o.mqtt.protocolVersion ?? 5) === 5;
+    // reschedulePings off: MQTT.js would otherwise re-arm its keepalive timer on every packet
+    // sent (a few % of the relay's CPU while the outbox drains); a PINGREQ every keepalive costs
+    // nothing. Its `debug` trace calls (a dozen per publish) only when DEBUG asks for them.
+    const traceMqtt = /mqttjs/.test(process.env.DEBUG ?? "");
+    const options: IClientOptions = { ...o.mqtt, reschedulePings: false, ...(traceMqtt ? {} : { log: () => undefined }) };
+    const client = mqtt.connect(o.url, options);
+    this.client = client;
+    this.relay = new OutboxRelay(o.source, (e) => this.publishEntry(e), {
+      inflight: o.inflight,
+      logger: o.logger,
+      retryDelayMs: o.retryDelayMs,
+      onDelivered: o.onDelivered,
+      onDeadLetter: o.onDeadLetter,
+    });
+    client.handleMessage = (packet, done) => {
+      const p = packet as IPublishPacket;
+      if (!explainedOnWatch(o.siteId, p.topic, (t) => this.keyOf(t))) o.onWatch(p.topic, typeof p.payload === "string" ? Buffer.from(p.payload) : p.payload);
+      done();
+    };
+    client.on("connect", (connack) => {
+      noDelay(client);
+      // Everything under our own prefix: forbidden topics are then seen, dropped and counted.
+      // No Local keeps this connection's own events out; without it (MQTT 3.1.1) it watches
+      // nothing. The link is reported up once the watch is in place.
+      if (v5) {
+        client.subscribe(toCloudTopic(o.siteId, "#"), { qos: 2, nl: true }, (err) => {
+          if (err) this.log.error({ err: err.message }, "cloud subscription failed");
+          o.onLink(true);
+        });
+      } else o.onLink(true);
+      // Never more in flight than the broker accepts (MQTT v5 Receive Maximum; Mosquitto: 20).
+      this.relay.setWindow(Math.min(o.inflight, connack.properties?.receiveMaximum ?? 65_535));
+      this.relay.setConnected(true);
+      for (const s of this.statuses.values()) this.sendStatus(s);
+    });
+    client.on("close", () => {
+      this.relay.setConnected(false);
+      o.onLink(false);
+    });
+    client.on("error", (err) => this.log.warn({ err: err.message }, "cloud link (relay connection) error"));
+  }
+
+  /** A retained status (cloud topic): sent now if the link is up, and again after every reconnection. */
+  publishStatus(s: StatusMessage): void {
+    this.statuses.set(s.topic, s);
+    if (this.client.connected) this.sendStatus(s);
+  }
+
+  /** Stop publishing; graceful: wait (bounded) for what is in flight, then disconnect cleanly. */
+  async stop(graceful: boolean): Promise<void> {
+    await this.relay.stop();
+    const outstanding = () => Object.keys(this.client.outgoing).length;
+    if (graceful) for (let i = 0; i < 40 && outstanding() > 0 && this.client.connected; i++) await delay(50);
+    // A clean DISCONNECT only when nothing is left in flight (MQTT.js would wait for it forever);
+    // what is still in flight stays in the outbox and is re-sent on the next start.
+    const clean = graceful && this.client.connected && outstanding() === 0;
+    await Promise.race([new Promise<void>((resolve) => this.client.end(!clean, {}, () => resolve())), delay(3000)]);
+  }
+
+  private keyOf(topic: string): TopicKey | undefined {
+    if (this.keyCache.has(topic)) return this.keyCache.get(topic);
+    const key = specForTopic(topic);
+    if (this.keyCache.size < 4096) this.keyCache.set(topic, key);
+    return key;
+  }
+
+  private publishEntry(e: OutboxEntry): Promise<void> {
+    const key = this.keyOf(e.topic);
+    const spec = key ? TOPICS[key] : undefined;
+    const qos = Math.max(1, spec?.qos ?? 1) as 1 | 2;
+    return new Promise((resolve, reject) => {
+      this.client.publish(toCloudTopic(this.o.siteId, e.topic), e.payload, { qos, retain: spec?.retain ?? false }, (err) => {
+        if (err) return reject(err);
+        if (spec) this.o.onForwarded(spec.topic);
+        resolve();
+      });
+    });
+  }
+
+  private sendStatus(s: StatusMessage): void {
+    this.client.publish(s.topic, s.json, { qos: s.qos, retain: s.retain }, (err) => {
+      if (err) this.log.warn({ topic: s.topic, err: err.message }, "status not acknowledged by the cloud broker (the next change or reconnection re-sends it)");
+      else this.o.onForwarded(s.label);
+    });
+  }
+}
