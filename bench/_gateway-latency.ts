@@ -100,8 +100,16 @@ export async function measurePaymentToOpen(opts: { cloudUrl: string; lanes: numb
     const traces = new Map<string, Hops>();
     const lineCounts = new Map<string, number>();
     const sessionOf = (line: string) => / session=([^ *]+)/.exec(line)?.[1];
-    const onLine = opts.trace ? (_lane: string, board: "exit" | "barrier", dir: "rx" | "tx", line: string) => {
+    /** The first serial lines of each lane (start-up and first exits), for the message of a lane that gets stuck. */
+    const first = new Map<string, string[]>();
+    const keepFirst = (lane: string, board: string, dir: string, line: string) => {
+      const lines = first.get(lane) ?? [];
+      if (lines.length < 150) lines.push(`${(now() % 100_000).toFixed(1)} ${board} ${dir} ${line}`);
+      first.set(lane, lines);
+    };
+    const onLine = opts.trace ? (lane: string, board: "exit" | "barrier", dir: "rx" | "tx", line: string) => {
       const t = now();
+      keepFirst(lane, board, dir, line);
       const kind = `${board} ${dir} ${line.split(" ")[1]?.replace(/\*.*/, "")}`;
       lineCounts.set(kind, (lineCounts.get(kind) ?? 0) + 1);
       const h = traces.get(sessionOf(line) ?? "");
@@ -109,7 +117,7 @@ export async function measurePaymentToOpen(opts: { cloudUrl: string; lanes: numb
       if (board === "exit" && dir === "tx" && line.includes(" PAY_OK ")) h.payOk ??= t;
       else if (board === "exit" && dir === "rx" && line.includes(" AUTHORISED ")) h.authorised ??= t;
       else if (board === "barrier" && dir === "tx" && line.includes(" OPEN ")) h.open ??= t;
-    } : undefined;
+    } : keepFirst;
     const gateway = await startGateway(config, { siteBrokerPort: 0, env: { SYSPARK_ACL_HMAC_KEY: "bench-key-0123456789abcdef" }, onLine });
     // Before the lanes' own listener, which writes PAY_OK synchronously.
     if (opts.trace) gateway.services.bridge.prependListener("cloud-message", (m: { key: string; payload: unknown }) => {
@@ -135,33 +143,44 @@ export async function measurePaymentToOpen(opts: { cloudUrl: string; lanes: numb
     const samples: number[] = [];
     const perLane = Math.ceil(opts.exits / laneIds.length);
     let done = 0;
+    // The first lane that fails stops the others (their waits would only time out in turn) and
+    // its error, with the lane's state at that moment, is the bench's.
+    let failure: Error | undefined;
     await Promise.all(laneIds.map(async (id) => {
       const tell = (cmd: string, extra: Record<string, string> = {}) => child.send({ cmd, lane: id, ...extra });
-      for (let n = 0; n < perLane && done < opts.exits; n++) {
-        const session = `S-${id}-${n}`;
-        const requests = exitReqs.get(id) ?? 0;
-        tell("arrive");
-        await until(() => boardState.get(id) === "identifying", 10_000, `${id} identifying`);
-        tell("badge");
-        await until(() => (exitReqs.get(id) ?? 0) > requests, 10_000, `${id} exit request`);
-        await cloud.publishAsync(toCloudTopic(site, TOPICS.paymentReq.topic), encodePayload("paymentReq", { ts: Date.now(), src: "bench", session_id: session, lane_id: id, amount: 250, currency: "EUR", pay_url: `https://cloud.example/pay/${session}?t=x` }), { qos: 1 });
-        await until(() => boardState.get(id) === "awaiting_payment", 10_000, `${id} awaiting payment`);
-        const t0 = now();
-        if (opts.trace) traces.set(session, { published: t0 });
-        await cloud.publishAsync(toCloudTopic(site, TOPICS.paymentSuccess.topic), encodePayload("paymentSuccess", { ts: Date.now(), src: "bench", session_id: session, lane_id: id, provider_ref: "pi_bench" }), { qos: 1 });
-        await until(() => (opens.get(id) ?? []).some((o) => o.session === session), 10_000, `${id} OPEN`);
-        const open = opens.get(id)!.find((o) => o.session === session)!;
-        samples.push(open.at - t0);
-        if (opts.trace) traces.get(session)!.read = open.at;
-        tell("answer", { open: open.cmd });
-        await until(() => boardState.get(id) === "passing", 10_000, `${id} passing`);
-        tell("leave");
-        await until(() => boardState.get(id) === "idle", 10_000, `${id} idle`);
-        tell("closed");
-        await until(() => gateway.lanes.get(id)!.phase === "idle", 10_000, `${id} lane idle`);
-        if (++done % 100 === 0) opts.progress(`latency: ${done}/${opts.exits} exits`);
+      try {
+        for (let n = 0; n < perLane && done < opts.exits && !failure; n++) {
+          const session = `S-${id}-${n}`;
+          const requests = exitReqs.get(id) ?? 0;
+          tell("arrive");
+          await until(() => boardState.get(id) === "identifying", 10_000, `${id} identifying`);
+          tell("badge");
+          await until(() => (exitReqs.get(id) ?? 0) > requests, 10_000, `${id} exit request`);
+          await cloud.publishAsync(toCloudTopic(site, TOPICS.paymentReq.topic), encodePayload("paymentReq", { ts: Date.now(), src: "bench", session_id: session, lane_id: id, amount: 250, currency: "EUR", pay_url: `https://cloud.example/pay/${session}?t=x` }), { qos: 1 });
+          await until(() => boardState.get(id) === "awaiting_payment", 10_000, `${id} awaiting payment`);
+          const t0 = now();
+          if (opts.trace) traces.set(session, { published: t0 });
+          await cloud.publishAsync(toCloudTopic(site, TOPICS.paymentSuccess.topic), encodePayload("paymentSuccess", { ts: Date.now(), src: "bench", session_id: session, lane_id: id, provider_ref: "pi_bench" }), { qos: 1 });
+          await until(() => (opens.get(id) ?? []).some((o) => o.session === session), 10_000, `${id} OPEN`);
+          const open = opens.get(id)!.find((o) => o.session === session)!;
+          samples.push(open.at - t0);
+          if (opts.trace) traces.get(session)!.read = open.at;
+          tell("answer", { open: open.cmd });
+          await until(() => boardState.get(id) === "passing", 10_000, `${id} passing`);
+          tell("leave");
+          await until(() => boardState.get(id) === "idle", 10_000, `${id} idle`);
+          tell("closed");
+          await until(() => gateway.lanes.get(id)!.phase === "idle", 10_000, `${id} lane idle`);
+          if (++done % 100 === 0) opts.progress(`latency: ${done}/${opts.exits} exits`);
+        }
+      } catch (err) {
+        const lane = gateway.lanes.get(id)!.snapshot();
+        const lines = first.get(id)?.join("\n  ");
+        const link = gateway.links.get(id)!;
+        failure ??= new Error(`${(err as Error).message} (lane ${id}: ${JSON.stringify(lane)}; board state ${boardState.get(id)}; gateway's exit link ${JSON.stringify(link.exit.session.stats)}, pending ${link.exit.session.pending})${lines ? `\nfirst serial lines:\n  ${lines}` : ""}`);
       }
     }));
+    if (failure) throw failure;
     const sorted = [...samples].sort((a, b) => a - b);
     const perExit = [...lineCounts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${(n / samples.length).toFixed(1)}`).join(", ");
     return { samples, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1], ...(opts.trace ? { hops: `${hopTable([...traces.values()])}\nserial lines per exit: ${perExit}` } : {}) };

@@ -16,8 +16,8 @@
  *   itself: the cloud subscription uses MQTT v5 No Local, and its site-side publications are
  *   in-process (they never pass the site tap).
  * - Site → cloud events with QoS ≥ 1 go through the durable outbox (written before the site
- *   client's PUBACK) and the relay, which runs in a worker thread of its own with its own
- *   connection (relay-thread.ts); QoS 0 (heartbeat) is best effort.
+ *   client's PUBACK) and the relay, which has its own connection and, by default, a worker
+ *   thread of its own (relay-host.ts); QoS 0 (heartbeat) is best effort.
  * - The gateway's own retained statuses (STATUS_TOPICS: the lane state) are not events: the
  *   cloud needs the latest value, not the history. publishStatus keeps the latest per topic in
  *   memory (one per lane), publishes it retained at QoS 1 on the relay connection when the link is
@@ -45,7 +45,7 @@ import { silentLogger } from "../../host/log";
 import type { SiteBroker, TappedPublish } from "../broker/site-broker";
 import type { Outbox, OutboxEntry } from "../outbox/outbox";
 import { BridgeMetrics, type BridgeDirection, type DropReason } from "./metrics";
-import { noDelay, relayClientId, type RelayMqttOptions } from "./relay-protocol";
+import { noDelay, relayClientId, type RelayMqttOptions, type StatusMessage } from "./relay-protocol";
 import { InProcessRelay, RelayThread, type RelayHost } from "./relay-host";
 
 /** Retained statuses the gateway publishes as latest values (see the header), never through the outbox. */
@@ -103,6 +103,8 @@ interface SiteRecord {
 
 /** Site publishes validated and queued per event-loop turn (see Bridge.fromSiteFair). */
 const SITE_SLICE = 32;
+/** A status reaches the cloud at most this late; newer ones of the same lane meanwhile replace it. */
+const STATUS_COALESCE_MS = 20;
 
 /** The bridge table for a site, derived from the contract: `in` = cloud → site, `out` = site → cloud. */
 export function bridgeRoutes(siteId: string): BridgeRoute[] {
@@ -139,8 +141,11 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
   private readonly outbound: ReadonlySet<TopicKey>;
   private readonly src: string;
   private client: MqttClient | undefined;
-  /** Second connection, in its own thread, publishing the outbox and the statuses (see start()). */
+  /** Second connection (by default in its own thread), publishing the outbox and the statuses (see start()). */
   private relay: RelayHost | undefined;
+  /** Statuses waiting for the next flush to the relay: the latest per site topic. */
+  private readonly pendingStatuses = new Map<string, StatusMessage>();
+  private statusTimer: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private everConnected = false;
   private readonly startedAt = Date.now();
@@ -209,7 +214,7 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     // Two connections to the cloud broker, same credentials:
     //  - the main one (client id, persistent session, last will, `online` status, sync/req)
     //    receives the cloud → site allowlist: payment success, barrier commands…;
-    //  - the relay one, in its own thread, publishes the outbox (site → cloud events) and the
+    //  - the relay one, in its own thread by default, publishes the outbox (site → cloud events) and the
     //    statuses and, in MQTT v5, watches the whole site prefix with No Local to count what is
     //    forbidden.
     // Commands do not share a TCP stream with the event flow: a broker that does not set
@@ -317,7 +322,10 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
 
   /**
    * Publish one of the gateway's retained statuses (STATUS_TOPICS): validated, retained on the
-   * site broker, and sent to the cloud now if the link is up, else on reconnection (latest only).
+   * site broker at once, and sent to the cloud within STATUS_COALESCE_MS if the link is up, else
+   * on reconnection (latest only). A lane goes through several states in a few milliseconds
+   * during an exit; the cloud's dashboards need the latest, so only the newest of each lane
+   * within the interval crosses (a third of the relay's publishes per exit otherwise).
    */
   publishStatus<K extends TopicKey>(key: K, payload: Payload<K>): void {
     if (!STATUS_TOPICS.has(key)) throw new Error(`${TOPICS[key].topic} is not a status topic: use emitEvent`);
@@ -325,7 +333,14 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     const json = encodePayload(key, payload);
     const topic = siteTopic(key, (payload as { lane_id?: string }).lane_id);
     this.opts.site.publish(topic, json, { qos: spec.qos, retain: spec.retain }).catch(() => undefined);
-    this.relay?.publishStatus({ topic: toCloudTopic(this.siteId, topic), json, qos: Math.max(1, spec.qos) as 1 | 2, retain: spec.retain, label: spec.topic });
+    this.pendingStatuses.set(topic, { topic: toCloudTopic(this.siteId, topic), json, qos: Math.max(1, spec.qos) as 1 | 2, retain: spec.retain, label: spec.topic });
+    this.statusTimer ??= setTimeout(() => this.flushStatuses(), STATUS_COALESCE_MS);
+  }
+
+  private flushStatuses(): void {
+    this.statusTimer = undefined;
+    for (const s of this.pendingStatuses.values()) this.relay?.publishStatus(s);
+    this.pendingStatuses.clear();
   }
 
   /** Stop forwarding. graceful: publish `offline` and disconnect cleanly (no last will). */
@@ -335,6 +350,8 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     // The site tap stays installed: events published on the site broker until it closes still go
     // to the outbox (delivered on the next start); once the outbox is closed the tap refuses them,
     // so aedes never acknowledges an event that is not on disk.
+    clearTimeout(this.statusTimer);
+    this.flushStatuses();
     const client = this.client;
     await Promise.all([this.relay?.stop(graceful), client && this.stopMain(client, graceful)]);
     this.metrics.cloudConnected.set(0);

@@ -4,12 +4,10 @@
  * event loop — the HIL harness's virtual clock moves time only when it sees every part idle, and
  * it cannot see into another thread.
  *
- * The worker thread (relay-worker.ts):
- *
- * Why a thread: on the gateway's single thread, taking in site events (site broker, validation,
- * outbox appends) and relaying them to the cloud (reading the outbox, MQTT.js publishes, the
- * kernel's TCP sends, PUBACKs) shared one core, and the relay half was more than half of it
- * (profile in docs/gateway.md §8). With the relay on a second thread, a board's frame or a
+ * Why a thread (relay-worker.ts): on the gateway's single thread, taking in site events (site
+ * broker, validation, outbox appends) and relaying them to the cloud (reading the outbox,
+ * MQTT.js publishes, the kernel's TCP sends, PUBACKs) shared one core, and the relay was about
+ * half of it (docs/gateway.md §8). With the relay on a second thread, a board's frame or a
  * payment success no longer waits behind a burst of cloud publishes, and ingestion and relay
  * use both cores of the gateway box.
  *
