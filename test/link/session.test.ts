@@ -352,6 +352,34 @@ describe("serial link session: held frames (ACK hold=1)", () => {
     expect(p.board.session.pending).to.equal(0);
   });
 
+  it("still sends a deferred ACK when the peer only answers our HELLO (re=1, same boot) meanwhile", async () => {
+    const written: string[] = [];
+    let durable!: () => void;
+    const got: string[] = [];
+    const gw = new LinkSession({
+      self: { kind: "gateway", fw: "t", boot: 1 }, receives: "up",
+      write: (l) => written.push(l),
+      onMessage: (type) => {
+        got.push(type);
+        return type === "PRESENCE" ? new Promise<void>((resolve) => (durable = resolve)) : undefined;
+      },
+    });
+    gw.start(0);
+    // As seen on a bench start-up: the board's HELLO, a PRESENCE whose event is being written,
+    // then the board's answer to the gateway's (retransmitted) HELLO.
+    gw.receiveLine(encodeFrame({ seq: 1, type: "HELLO", fields: { kind: "exit-controller", fw: "t", proto: "1", boot: "1", hold: "1" } }), 1);
+    gw.receiveLine(encodeFrame({ seq: 2, type: "PRESENCE", fields: { present: "1" } }), 2);
+    expect(written.some((l) => l.startsWith("0 ACK ack=2 hold=1*"))).to.equal(true);
+    gw.receiveLine(encodeFrame({ seq: 3, type: "HELLO", fields: { kind: "exit-controller", fw: "t", proto: "1", boot: "1", re: "1", hold: "1" } }), 3);
+    durable();
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    expect(written.filter((l) => /^0 ACK ack=2\*/.test(l))).to.have.length(1);
+    // Its numbering went on: the next frame is new, not a duplicate.
+    gw.receiveLine(encodeFrame({ seq: 4, type: "STATE", fields: { state: "present", why: "resync" } }), 4);
+    expect(got.filter((t) => t === "STATE")).to.have.length(1);
+    expect(gw.stats.rxDuplicate).to.equal(0);
+  });
+
   it("never sends a deferred ACK owed to a peer that restarted meanwhile (its numbering restarts)", async () => {
     const written: string[] = [];
     let durable!: () => void;

@@ -258,18 +258,26 @@ export class LinkSession {
         this.ack(seq);
         return;
       }
+      // The peer answering our HELLO (re=1) from the incarnation we already know: its numbering
+      // goes on and it lost nothing, so what is owed to it stays owed and nothing is re-sent.
+      // (A restarted peer's first frame is its own HELLO, without re=1.) Treated as a restart,
+      // the final ACK of a frame it holds was never sent: the frame stayed at the head of its
+      // ring, the next 15 filled it, and the one after (an EXITED) was dropped.
+      const answer = this.synced && boot === this.peerBoot && fields.re === "1";
       this.synced = true;
       this.lastRxSeq = seq;
       this.peerBoot = boot;
       this.peerHolds = fields.hold === "1";
-      // A new peer incarnation: acknowledgements still owed to the previous one must not be
-      // sent (its sequence numbers restart and would acknowledge frames never received).
-      this.rxEpoch++;
-      this.ackPending.length = 0;
-      this.ackRefused.length = 0;
+      if (!answer) {
+        // A new peer incarnation: acknowledgements still owed to the previous one must not be
+        // sent (its sequence numbers restart and would acknowledge frames never received).
+        this.rxEpoch++;
+        this.ackPending.length = 0;
+        this.ackRefused.length = 0;
+      }
       this.ack(seq);
       this.stats.rxAccepted++;
-      this.resendHeld(now);
+      if (!answer) this.resendHeld(now);
       // Answer a first HELLO with ours (re=1) so a restarted peer learns who we are; never answer
       // an answer, so two ends cannot ping-pong.
       if (fields.re !== "1") this.sendHello(now, true);
