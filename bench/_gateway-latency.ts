@@ -103,9 +103,9 @@ export async function measurePaymentToOpen(opts: { cloudUrl: string; lanes: numb
     /** The first serial lines of each lane (start-up and first exits), for the message of a lane that gets stuck. */
     const first = new Map<string, string[]>();
     const keepFirst = (lane: string, board: string, dir: string, line: string) => {
-      const lines = first.get(lane) ?? [];
+      let lines = first.get(lane);
+      if (!lines) first.set(lane, (lines = []));
       if (lines.length < 150) lines.push(`${(now() % 100_000).toFixed(1)} ${board} ${dir} ${line}`);
-      first.set(lane, lines);
     };
     const onLine = opts.trace ? (lane: string, board: "exit" | "barrier", dir: "rx" | "tx", line: string) => {
       const t = now();

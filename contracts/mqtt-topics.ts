@@ -201,6 +201,20 @@ export function specForTopic(topic: string): TopicKey | undefined {
   return undefined;
 }
 
+/**
+ * specForTopic behind a bounded cache, for hot paths: it scans the whole topic map, and the
+ * concrete topics a bridge sees repeat (a few per lane).
+ */
+export function cachedSpecForTopic(max = 4096): (topic: string) => TopicKey | undefined {
+  const cache = new Map<string, TopicKey | undefined>();
+  return (topic) => {
+    if (cache.has(topic)) return cache.get(topic);
+    const key = specForTopic(topic);
+    if (cache.size < max) cache.set(topic, key);
+    return key;
+  };
+}
+
 export type ParseResult<K extends TopicKey> = { ok: true; key: K; payload: Payload<K> } | { ok: false; error: string };
 
 /** Parse and validate a payload received on a site topic. Never throws; the error is precise. */

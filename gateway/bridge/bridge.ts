@@ -30,11 +30,11 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 
 import {
   TOPICS,
   allowlist,
+  cachedSpecForTopic,
   encodePayload,
   fromCloudTopic,
   parsePayloadFor,
   siteTopic,
-  specForTopic,
   toCloudTopic,
   type Payload,
   type QoS,
@@ -155,8 +155,8 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
   private siteWorkScheduled = false;
   /** Validated site events of the burst under way, appended together when it is all validated. */
   private readonly siteAppends: { record: SiteRecord; resolve: () => void; reject: (err: Error) => void }[] = [];
-  /** Concrete topic → spec key (specForTopic scans the whole map; topics repeat). Bounded. */
-  private readonly keyCache = new Map<string, TopicKey | undefined>();
+  /** Concrete topic → spec key. */
+  private readonly keyOf = cachedSpecForTopic();
 
   constructor(opts: BridgeOptions) {
     super();
@@ -371,13 +371,6 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     // A clean DISCONNECT (no last will) only when nothing is left in flight: MQTT.js would wait for it forever.
     const clean = graceful && client.connected && outstanding() === 0;
     await Promise.race([new Promise<void>((resolve) => client.end(!clean, {}, () => resolve())), delay(3000)]);
-  }
-
-  private keyOf(topic: string): TopicKey | undefined {
-    if (this.keyCache.has(topic)) return this.keyCache.get(topic);
-    const key = specForTopic(topic);
-    if (this.keyCache.size < 4096) this.keyCache.set(topic, key);
-    return key;
   }
 
   // ---- site → cloud ----

@@ -7,7 +7,7 @@
  * the Outbox itself (relay-host.ts).
  */
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
-import { TOPICS, specForTopic, toCloudTopic, type TopicKey } from "../../contracts/mqtt-topics";
+import { TOPICS, cachedSpecForTopic, toCloudTopic } from "../../contracts/mqtt-topics";
 import type { Logger } from "../../host/log";
 import type { OutboxEntry } from "../outbox/outbox";
 import { OutboxRelay, type RelaySource } from "./relay";
@@ -39,8 +39,8 @@ export class RelayLink {
   private readonly relay: OutboxRelay;
   /** Latest status per cloud topic (one per lane): re-sent after every reconnection. */
   private readonly statuses = new Map<string, StatusMessage>();
-  /** Concrete topic → spec key (topics repeat). Bounded. */
-  private readonly keyCache = new Map<string, TopicKey | undefined>();
+  /** Concrete topic → spec key. */
+  private readonly keyOf = cachedSpecForTopic();
   private readonly log: Logger;
 
   constructor(private readonly o: RelayLinkOptions) {
@@ -62,7 +62,7 @@ export class RelayLink {
     });
     client.handleMessage = (packet, done) => {
       const p = packet as IPublishPacket;
-      if (!explainedOnWatch(o.siteId, p.topic, (t) => this.keyOf(t))) o.onWatch(p.topic, typeof p.payload === "string" ? Buffer.from(p.payload) : p.payload);
+      if (!explainedOnWatch(o.siteId, p.topic, this.keyOf)) o.onWatch(p.topic, typeof p.payload === "string" ? Buffer.from(p.payload) : p.payload);
       done();
     };
     client.on("connect", (connack) => {
@@ -103,13 +103,6 @@ export class RelayLink {
     // what is still in flight stays in the outbox and is re-sent on the next start.
     const clean = graceful && this.client.connected && outstanding() === 0;
     await Promise.race([new Promise<void>((resolve) => this.client.end(!clean, {}, () => resolve())), delay(3000)]);
-  }
-
-  private keyOf(topic: string): TopicKey | undefined {
-    if (this.keyCache.has(topic)) return this.keyCache.get(topic);
-    const key = specForTopic(topic);
-    if (this.keyCache.size < 4096) this.keyCache.set(topic, key);
-    return key;
   }
 
   private publishEntry(e: OutboxEntry): Promise<void> {

@@ -4,7 +4,7 @@
  * clone data: the worker shares no object with the main thread, only the outbox's files.
  */
 import type { IClientOptions, MqttClient } from "mqtt";
-import { allowlist, fromCloudTopic, specForTopic, type TopicKey } from "../../contracts/mqtt-topics";
+import { allowlist, fromCloudTopic, type TopicKey } from "../../contracts/mqtt-topics";
 import type { OutboxLayout } from "../outbox/outbox";
 
 /** MQTT options of the relay connection (no last will: that belongs to the main connection). */
@@ -78,7 +78,7 @@ const INBOUND: ReadonlySet<TopicKey> = new Set(allowlist("cloud_to_site"));
  * forwards it) or one the main connection publishes itself; anything else is forbidden and goes
  * to the bridge to be dropped and counted.
  */
-export function explainedOnWatch(siteId: string, cloudTopic: string, keyOf: (topic: string) => TopicKey | undefined = specForTopic): boolean {
+export function explainedOnWatch(siteId: string, cloudTopic: string, keyOf: (topic: string) => TopicKey | undefined): boolean {
   const m = fromCloudTopic(cloudTopic);
   const key = m && m.siteId === siteId ? keyOf(m.topic) : undefined;
   return key !== undefined && (INBOUND.has(key) || MAIN_PUBLISHES.has(key));

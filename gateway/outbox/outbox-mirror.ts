@@ -5,7 +5,7 @@
  * the outbox directory.
  */
 import { silentLogger, type Logger } from "../../host/log";
-import { OutboxCursor, type OutboxLayout, type Segment, type SegmentSource } from "./outbox";
+import { OutboxCursor, segmentReadLimit, type OutboxLayout, type Segment, type SegmentSource } from "./outbox";
 import type { RelaySource } from "../bridge/relay";
 
 export class OutboxMirror implements SegmentSource, RelaySource {
@@ -36,9 +36,7 @@ export class OutboxMirror implements SegmentSource, RelaySource {
   }
 
   readLimit(start: number): { size: number; growing: boolean } | undefined {
-    if (this.active && this.active.start === start) return { size: this.active.size, growing: true };
-    const seg = this.segments.find((s) => s.start === start);
-    return seg ? { size: seg.size, growing: false } : undefined;
+    return segmentReadLimit(this.segments, this.active, start);
   }
 
   cursor(afterSeq: number = this.done): OutboxCursor {

@@ -61,6 +61,13 @@ export interface SegmentSource {
   corrupted: number;
 }
 
+/** How far a reader may read segment `start`: the active one up to its durable size (it grows), a closed one whole. */
+export function segmentReadLimit(segments: readonly Segment[], active: { start: number; size: number } | undefined, start: number): { size: number; growing: boolean } | undefined {
+  if (active && active.start === start) return { size: active.size, growing: true };
+  const seg = segments.find((s) => s.start === start);
+  return seg ? { size: seg.size, growing: false } : undefined;
+}
+
 /** The outbox's layout as another thread needs it to read the durable records (see OutboxMirror). */
 export interface OutboxLayout {
   /** Every segment, closed ones with their final size. */
@@ -315,9 +322,7 @@ export class Outbox implements SegmentSource {
 
   /** Size readers may read up to in a segment, and whether more may still be appended to it. */
   readLimit(start: number): { size: number; growing: boolean } | undefined {
-    if (this.active && this.active.seg.start === start) return { size: this.active.size, growing: true };
-    const seg = this.segments.find((s) => s.start === start);
-    return seg ? { size: seg.size, growing: false } : undefined;
+    return segmentReadLimit(this.segments, this.active && { start: this.active.seg.start, size: this.active.size }, start);
   }
 
   private async recover(): Promise<void> {
