@@ -43,6 +43,7 @@ import {
 import type { Logger } from "../../host/log";
 import { silentLogger } from "../../host/log";
 import type { SiteBroker, TappedPublish } from "../broker/site-broker";
+import { DEFAULT_RELAY_INFLIGHT } from "../config/schema";
 import type { Outbox, OutboxEntry } from "../outbox/outbox";
 import { BridgeMetrics, type BridgeDirection, type DropReason } from "./metrics";
 import { noDelay, relayClientId, type RelayMqttOptions, type StatusMessage } from "./relay-protocol";
@@ -238,7 +239,7 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
       siteId: this.siteId,
       url: o.cloud.url,
       mqtt: relayMqtt,
-      inflight: o.inflight ?? 20,
+      inflight: o.inflight ?? DEFAULT_RELAY_INFLIGHT,
       outbox: o.outbox,
       metrics: this.metrics,
       logger: this.log,

@@ -22,6 +22,7 @@ export class BridgeMetrics {
   readonly outboxDelivered: Counter;
   readonly outboxDeadLettered: Counter;
   readonly cloudConnected: Gauge;
+  readonly relayWindow: Gauge;
   readonly outboxDepth: Gauge;
   /** Set by the bridge: the current outbox depth, read at scrape time. */
   depthSource: () => number = () => 0;
@@ -35,6 +36,11 @@ export class BridgeMetrics {
     this.outboxDelivered = new Counter({ name: "syspark_outbox_delivered_total", help: "Outbox events acknowledged by the cloud broker", registers });
     this.outboxDeadLettered = new Counter({ name: "syspark_outbox_dead_lettered_total", help: "Outbox events the cloud broker refused permanently (logged, not retried)", registers });
     this.cloudConnected = new Gauge({ name: "syspark_bridge_cloud_connected", help: "1 while the cloud broker link is up", registers });
+    this.relayWindow = new Gauge({
+      name: "syspark_bridge_relay_window",
+      help: "Outbox publishes the relay may have unacknowledged: bridge.inflight capped by the cloud broker's MQTT v5 Receive Maximum (0 while the relay link is down)",
+      registers,
+    });
     const depth = () => this.depthSource();
     this.outboxDepth = new Gauge({
       name: "syspark_outbox_depth",

@@ -95,6 +95,7 @@ export class RelayThread implements RelayHost {
     worker.on("error", (err) => this.log.error({ err: err.message }, "relay thread failed"));
     worker.on("exit", (code) => {
       this.worker = undefined;
+      this.opts.metrics.relayWindow.set(0);
       if (this.linkUp) this.opts.onLink?.(false);
       this.linkUp = false;
       if (this.stopping) return this.onStopped?.();
@@ -144,6 +145,7 @@ export class RelayThread implements RelayHost {
         break;
       case "link":
         this.linkUp = m.up;
+        metrics.relayWindow.set(m.up ? (m.window ?? 0) : 0);
         this.opts.onLink?.(m.up);
         break;
       case "watch":
@@ -179,8 +181,9 @@ export class InProcessRelay implements RelayHost {
       onDelivered: (n) => metrics.outboxDelivered.inc(n),
       onDeadLetter: () => metrics.outboxDeadLettered.inc(),
       onForwarded: (topic) => metrics.forwarded.inc({ direction: "site_to_cloud", topic }),
-      onLink: (up) => {
+      onLink: (up, window) => {
         this.linkUp = up;
+        metrics.relayWindow.set(up ? (window ?? 0) : 0);
         this.opts.onLink?.(up);
       },
     });

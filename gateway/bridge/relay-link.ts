@@ -28,8 +28,8 @@ export interface RelayLinkOptions {
   onForwarded: (topic: string) => void;
   /** A publish under the site prefix that no allowlist explains (the bridge drops and counts it). */
   onWatch: (topic: string, payload: Buffer) => void;
-  /** The link came up (with its watch subscribed) or went down. */
-  onLink: (up: boolean) => void;
+  /** The link came up (with its watch subscribed; `window`: the in-flight bound it got) or went down. */
+  onLink: (up: boolean, window?: number) => void;
 }
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
@@ -67,17 +67,19 @@ export class RelayLink {
     };
     client.on("connect", (connack) => {
       noDelay(client);
+      // Never more in flight than the broker accepts (MQTT v5 Receive Maximum; stock Mosquitto: 20).
+      const window = Math.min(o.inflight, connack.properties?.receiveMaximum ?? 65_535);
+      if (window < o.inflight) this.log.info({ inflight: o.inflight, receive_maximum: window }, "the cloud broker's Receive Maximum caps the relay's in-flight window");
       // Everything under our own prefix: forbidden topics are then seen, dropped and counted.
       // No Local keeps this connection's own events out; without it (MQTT 3.1.1) it watches
       // nothing. The link is reported up once the watch is in place.
       if (v5) {
         client.subscribe(toCloudTopic(o.siteId, "#"), { qos: 2, nl: true }, (err) => {
           if (err) this.log.error({ err: err.message }, "cloud subscription failed");
-          o.onLink(true);
+          o.onLink(true, window);
         });
-      } else o.onLink(true);
-      // Never more in flight than the broker accepts (MQTT v5 Receive Maximum; Mosquitto: 20).
-      this.relay.setWindow(Math.min(o.inflight, connack.properties?.receiveMaximum ?? 65_535));
+      } else o.onLink(true, window);
+      this.relay.setWindow(window);
       this.relay.setConnected(true);
       for (const s of this.statuses.values()) this.sendStatus(s);
     });

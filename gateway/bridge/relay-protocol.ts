@@ -52,7 +52,8 @@ export type FromRelay =
   /** Delivery progress since the last message: new watermark (every seq ≤ doneSeq PUBACKed) and counters. */
   | { t: "progress"; doneSeq: number | undefined; delivered: number; deadLettered: number; forwarded: [label: string, count: number][] }
   | { t: "log"; level: LogLevel; obj: Record<string, unknown>; msg: string }
-  | { t: "link"; up: boolean }
+  /** The relay link came up (window: its in-flight bound, bridge.inflight capped by the broker's Receive Maximum) or went down. */
+  | { t: "link"; up: boolean; window?: number }
   /** A publish under the site prefix that no allowlist explains: the bridge counts and drops it. */
   | { t: "watch"; topic: string; payload: Uint8Array }
   | { t: "stopped" };

@@ -83,7 +83,7 @@ const link = new RelayLink({
     flushSoon();
   },
   onWatch: (topic, payload) => post({ t: "watch", topic, payload }),
-  onLink: (up) => post({ t: "link", up }),
+  onLink: (up, window) => post({ t: "link", up, window }),
 });
 
 port.on("message", (m: ToRelay) => {

@@ -94,9 +94,17 @@ const cloud = z.strictObject({
   protocol_version: z.union([z.literal(5), z.literal(4)]).default(5),
 });
 
+/**
+ * Outbox entries in flight to the cloud broker by default. The relay drains at about window /
+ * round trip, so over a WAN the window, not the CPU, sets how fast a backlog reaches the cloud;
+ * the broker's MQTT v5 Receive Maximum caps it (Mosquitto's default is 20; SysPark's cloud
+ * broker settings, deploy/cloud-broker/syspark-flow.conf, advertise 100).
+ */
+export const DEFAULT_RELAY_INFLIGHT = 100;
+
 const bridge = z.strictObject({
   /** Outbox entries published and not yet acknowledged by the cloud broker. */
-  inflight: z.number().int().min(1).max(1000).default(20),
+  inflight: z.number().int().min(1).max(1000).default(DEFAULT_RELAY_INFLIGHT),
   /** Period of the gateway's own parking/sensor_gate/heartbeat (0 = off). */
   heartbeat_s: z.number().int().min(0).max(3600).default(30),
   /** Larger payloads are dropped and counted at the bridge. */
