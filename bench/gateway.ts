@@ -1,15 +1,18 @@
 /**
- * `npm run bench -- gateway [--parts bridge,drain,latency] [--messages N] [--warmup N] [--backlog N]
- *                           [--inflight N] [--exits N] [--lanes N] [--trace]`
+ * `npm run bench -- gateway [--parts bridge,drain,latency] [--messages N] [--warmup N] [--rounds N]
+ *                           [--backlog N] [--inflight N] [--exits N] [--lanes N] [--trace]`
  *
+ * The cloud broker is a private Mosquitto with SysPark's cloud-broker flow settings
+ * (bench/_cloud-broker.ts), or the one SYSPARK_BENCH_MQTT_URL names.
  * (a) Bridge throughput site → cloud WITH the durable outbox (fsync'ed group commits): a site
  *     client publishes N QoS 1 events to the embedded site broker; the bridge writes each to the
- *     outbox before the PUBACK and the relay forwards it to the cloud broker (the real Mosquitto
- *     at 127.0.0.1:1883). Anchor in the same run: MQTT.js publishing the same N QoS 1 messages
- *     straight to Mosquitto. Both rates are measured at a subscriber on Mosquitto; publisher and
- *     subscriber each run in their own process in both cases (LAN / cloud clients), so the
- *     bench's process holds only the gateway. Both runs first pass --warmup messages, untimed,
- *     through the same processes: a gateway runs for months, and a cold JIT is not its rate.
+ *     outbox before the PUBACK and the relay forwards it to the cloud broker. Anchor in the same
+ *     run: MQTT.js publishing the same N QoS 1 messages straight to the cloud broker. Both rates
+ *     are measured at a subscriber on the cloud broker; publisher and subscriber each run in a
+ *     process (and session) of their own in both cases (LAN / cloud clients), so the bench's
+ *     process holds only the gateway. Both paths first pass --warmup messages, untimed: a
+ *     gateway runs for months, and a cold JIT is not its rate. Then --rounds alternating timed
+ *     rounds; the figures are the rounds' medians.
  * (b) Recovery: N events queued in the outbox while the cloud link is cut (a TCP proxy between
  *     the bridge and Mosquitto is stopped), then the link is restored: time until every event
  *     reached the cloud subscriber, and how many never did.
@@ -27,10 +30,11 @@ import mqtt, { type MqttClient } from "mqtt";
 import { encodePayload, siteTopic, toCloudTopic } from "../contracts/mqtt-topics";
 import { startGatewayServices, type GatewayServices } from "../gateway/bridge/services";
 import { parseSiteConfig } from "../gateway/config/load";
+import { DEFAULT_RELAY_INFLIGHT } from "../gateway/config/schema";
 import { TcpProxy } from "../hil/harness/tcp-proxy";
+import { cpuWindow, type CpuPerMessage } from "./_cpu";
+import { startCloudBroker, type CloudBroker } from "./_cloud-broker";
 import { measurePaymentToOpen } from "./_gateway-latency";
-
-const CLOUD = { host: "127.0.0.1", port: Number(process.env.SYSPARK_BENCH_MQTT_PORT ?? 1883) };
 
 function intArg(args: string[], name: string, def: number, min: number, max: number): number {
   const i = args.indexOf(`--${name}`);
@@ -59,7 +63,17 @@ interface Counter {
   /** Distinct ids and total messages so far. */
   stats: () => Promise<{ ids: number; total: number }>;
   close: () => void;
+  pid: number | undefined;
 }
+
+/**
+ * Publisher and subscriber stand for other machines (a LAN client, a cloud consumer): each is
+ * started detached, in a session of its own, hence with its own CPU share under the kernel's
+ * autogroup scheduling (on by default), as the cloud broker has (bench/_cloud-broker.ts). In the
+ * benchmark's session they would share one share with the gateway. They still end with the
+ * benchmark: they exit when their stdin closes.
+ */
+const OWN_SESSION = { detached: true } as const;
 
 const absNow = () => performance.timeOrigin + performance.now();
 
@@ -116,7 +130,7 @@ async function subscriberMain(argv: string[]): Promise<void> {
 }
 
 async function counter(url: string, topic: string): Promise<Counter> {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--subscriber", url, topic], { stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--subscriber", url, topic], { stdio: ["pipe", "pipe", "inherit"], ...OWN_SESSION });
   const lines: ((line: string) => void)[] = [];
   let buffered = "";
   child.stdout!.on("data", (d: Buffer) => {
@@ -149,6 +163,7 @@ async function counter(url: string, topic: string): Promise<Counter> {
       return { ids: Number(ids), total: Number(total) };
     },
     close: () => { child.stdin!.end(); setTimeout(() => child.kill(), 2000).unref(); },
+    pid: child.pid,
   };
 }
 
@@ -177,9 +192,15 @@ async function publisherMain(argv: string[]): Promise<void> {
   process.stdin.on("end", () => c.end(true, {}, () => process.exit(0)));
 }
 
-async function startPublisher(url: string, topic: string, auth?: { user: string; pw: string }): Promise<{ publish: (n: number, tag: string) => void; child: ChildProcess }> {
+interface Publisher {
+  publish: (n: number, tag: string) => void;
+  child: ChildProcess;
+}
+
+async function startPublisher(url: string, topic: string, auth?: { user: string; pw: string }): Promise<Publisher> {
   const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--publisher", url, topic], {
     stdio: ["pipe", "pipe", "inherit"],
+    ...OWN_SESSION,
     env: { ...process.env, SYSPARK_BENCH_PUB_USER: auth?.user ?? "", SYSPARK_BENCH_PUB_PW: auth?.pw ?? "" },
   });
   await new Promise<void>((resolve, reject) => {
@@ -217,54 +238,99 @@ async function withClosers<T>(steps: (toClose: (() => Promise<unknown>)[]) => Pr
   }
 }
 
-/**
- * Publishes `warmup` messages and waits for them at the subscriber (untimed: every process on
- * the path runs its code once before the clock starts, JIT-compiled as in a running site),
- * then `messages` more; the rate is theirs, from the go to the last arrival.
- */
-async function timedRun(publisher: { publish: (n: number, tag: string) => void }, sub: Counter, warmup: number, messages: number, tag: string, timeoutMs: number): Promise<number> {
-  if (warmup > 0) {
-    publisher.publish(warmup, `${tag}-warmup`);
-    await sub.until(warmup, timeoutMs);
-  }
-  const t0 = absNow();
-  publisher.publish(messages, tag);
-  const t1 = await sub.until(warmup + messages, timeoutMs);
-  return messages / ((t1 - t0) / 1000);
+/** One message path under test: a publisher process, a subscriber counting what arrives, and the messages sent so far. */
+interface Path {
+  name: string;
+  publisher: Publisher;
+  sub: Counter;
+  /** The gateway's process on the bridge path (its CPU is counted apart). */
+  gatewayPid?: number;
+  sent: number;
+  timeoutMs: number;
 }
 
-/** (a) Rate at a cloud subscriber: MQTT.js straight to Mosquitto, then through the gateway. */
-async function measureBridge(cloudUrl: string, dataDir: string, messages: number, warmup: number, inflight: number) {
+/**
+ * Publishes n messages and waits for them at the subscriber. Untimed as a warm-up (every process
+ * on the path runs its code once before the clock starts, JIT-compiled as in a running site);
+ * timed, the rate is theirs, from the go to the last arrival, with the CPU each process spent.
+ */
+async function pass(path: Path, n: number, brokerPid: number | undefined, tag: string): Promise<{ rate: number; cpu: CpuPerMessage | undefined }> {
+  const cpu = cpuWindow({ publisher: path.publisher.child.pid, gateway: path.gatewayPid, broker: brokerPid, subscriber: path.sub.pid });
+  const t0 = absNow();
+  path.publisher.publish(n, `${path.name}-${tag}`);
+  path.sent += n;
+  const t1 = await path.sub.until(path.sent, path.timeoutMs);
+  return { rate: n / ((t1 - t0) / 1000), cpu: cpu.perMessage(n) };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Mean of per-round CPU breakdowns (same keys in every round). */
+function meanCpu(rounds: (CpuPerMessage | undefined)[]): CpuPerMessage | undefined {
+  const known = rounds.filter((r): r is CpuPerMessage => r !== undefined);
+  if (known.length === 0) return undefined;
+  return Object.fromEntries(Object.keys(known[0]).map((k) => [k, Math.round(known.reduce((a, r) => a + (r[k] ?? 0), 0) / known.length)]));
+}
+
+/**
+ * (a) Rate at a cloud subscriber: MQTT.js straight to the broker (the anchor), and through the
+ * site broker, the durable outbox and the bridge. Both paths are set up and warmed first, then
+ * timed in `rounds` alternating rounds (direct, bridge, direct, bridge…): each round's ratio
+ * compares two runs a second apart, and the median of the rounds is what a scheduling hiccup on
+ * two shared cores cannot move much (a single pair of runs moved the ratio by ±0.05).
+ */
+async function measureBridge(cloud: CloudBroker, dataDir: string, messages: number, warmup: number, inflight: number, rounds: number) {
+  const cloudUrl = cloud.url;
   return withClosers(async (toClose) => {
-    // (a1) anchor: MQTT.js straight to Mosquitto, same message count, QoS and warm-up.
     const directTopic = `syspark-bench/${randomBytes(4).toString("hex")}/direct`;
-    const direct = await counter(cloudUrl, directTopic);
-    toClose.push(async () => direct.close());
+    const directSub = await counter(cloudUrl, directTopic);
+    toClose.push(async () => directSub.close());
     const directPub = await startPublisher(cloudUrl, directTopic);
     toClose.push(async () => directPub.child.kill());
-    progress(`direct: ${warmup} warm-up then ${messages} QoS 1 messages to ${cloudUrl} (publisher in its own process)`);
-    const directRate = await timedRun(directPub, direct, warmup, messages, "direct", 120_000);
+    const direct: Path = { name: "direct", publisher: directPub, sub: directSub, sent: 0, timeoutMs: 120_000 };
 
-    // (a2) through the site broker, the durable outbox and the bridge.
     const site = `bench-${randomBytes(4).toString("hex")}`;
     const gw = await startGatewayServices(siteConfig(site, dataDir, cloudUrl, inflight));
     toClose.push(() => gw.close(true));
     await gw.bridge.waitConnected();
-    const bridged = await counter(cloudUrl, toCloudTopic(site, siteTopic("exitDone")));
-    toClose.push(async () => bridged.close());
+    const bridgedSub = await counter(cloudUrl, toCloudTopic(site, siteTopic("exitDone")));
+    toClose.push(async () => bridgedSub.close());
     const lanePub = await startPublisher(`mqtt://127.0.0.1:${gw.siteBroker.port}`, siteTopic("exitDone"), { user: "bench", pw: process.env.SYSPARK_BENCH_SITE_PW! });
     toClose.push(async () => lanePub.child.kill());
-    progress(`bridge: ${warmup} warm-up then ${messages} QoS 1 events site → outbox (fsync) → cloud (publisher in its own process)`);
-    const bridgeRate = await timedRun(lanePub, bridged, warmup, messages, "bridge", 300_000);
-    const stats = await bridged.stats();
-    return { bridgeRate, directRate, duplicates: stats.total - stats.ids };
+    const bridge: Path = { name: "bridge", publisher: lanePub, sub: bridgedSub, gatewayPid: process.pid, sent: 0, timeoutMs: 300_000 };
+
+    progress(`warm-up: ${warmup} QoS 1 messages on each path (publishers and subscribers in processes of their own)`);
+    if (warmup > 0) for (const path of [direct, bridge]) await pass(path, warmup, cloud.pid, "warmup");
+    const directRounds: Awaited<ReturnType<typeof pass>>[] = [];
+    const bridgeRounds: Awaited<ReturnType<typeof pass>>[] = [];
+    for (let r = 1; r <= rounds; r++) {
+      const d = await pass(direct, messages, cloud.pid, `r${r}`);
+      const b = await pass(bridge, messages, cloud.pid, `r${r}`);
+      directRounds.push(d);
+      bridgeRounds.push(b);
+      progress(`round ${r}/${rounds}: direct ${Math.round(d.rate)} msg/s, bridge (site → outbox fsync → cloud) ${Math.round(b.rate)} msg/s, ratio ${(b.rate / d.rate).toFixed(3)}`);
+    }
+    const stats = await bridgedSub.stats();
+    return {
+      bridgeRate: median(bridgeRounds.map((x) => x.rate)),
+      directRate: median(directRounds.map((x) => x.rate)),
+      ratio: median(bridgeRounds.map((b, i) => b.rate / directRounds[i].rate)),
+      roundRatios: bridgeRounds.map((b, i) => b.rate / directRounds[i].rate),
+      bridgeCpu: meanCpu(bridgeRounds.map((x) => x.cpu)),
+      directCpu: meanCpu(directRounds.map((x) => x.cpu)),
+      duplicates: stats.total - stats.ids,
+    };
   });
 }
 
 /** (b) `backlog` events queued while the cloud link is cut, then the time to drain them. */
-async function measureDrain(cloudUrl: string, dataDir: string, backlog: number, inflight: number) {
+async function measureDrain(cloud: CloudBroker, dataDir: string, backlog: number, inflight: number) {
+  const cloudUrl = cloud.url;
   return withClosers(async (toClose) => {
-    const proxy = new TcpProxy(CLOUD);
+    const proxy = new TcpProxy({ host: cloud.host, port: cloud.port });
     await proxy.start();
     toClose.push(() => proxy.stop());
     const site = `bench-${randomBytes(4).toString("hex")}`;
@@ -310,22 +376,21 @@ export async function run(args: string[]): Promise<void> {
   const messages = intArg(args, "messages", 20_000, 100, 1_000_000);
   const warmup = intArg(args, "warmup", 5000, 0, 1_000_000);
   const backlog = intArg(args, "backlog", 10_000, 100, 1_000_000);
-  const inflight = intArg(args, "inflight", 20, 1, 1000);
+  const inflight = intArg(args, "inflight", DEFAULT_RELAY_INFLIGHT, 1, 1000);
+  const rounds = intArg(args, "rounds", 5, 1, 100);
   // --parts bridge,drain,latency (default: all three); the JSON keys of a skipped part are null.
   const partsArg = args.includes("--parts") ? (args[args.indexOf("--parts") + 1] ?? "") : "bridge,drain,latency";
   const parts = new Set(partsArg.split(","));
   for (const p of parts) if (!["bridge", "drain", "latency"].includes(p)) throw new Error(`--parts takes bridge, drain and/or latency separated by commas, got "${partsArg}"`);
-  const cloudUrl = `mqtt://${CLOUD.host}:${CLOUD.port}`;
   process.env.SYSPARK_BENCH_SITE_PW ??= randomBytes(12).toString("hex");
+  const cloud = await startCloudBroker();
+  const cloudUrl = cloud.url;
+  progress(`cloud broker: ${cloud.describe}, Receive Maximum ${cloud.receiveMaximum}; relay window ${inflight} (bridge.inflight)`);
   const tmp = mkdtempSync(join(tmpdir(), "syspark-bench-gw-"));
   try {
-    const probe = await client(cloudUrl, { protocolVersion: 5 }).catch((err: Error) => {
-      throw new Error(`the benchmark needs an MQTT broker at ${cloudUrl} (Mosquitto): ${err.message}`);
-    });
-    await probe.endAsync(true);
     // Each part closes its gateway before the next starts: one gateway on the cores at a time.
-    const bridge = parts.has("bridge") ? await measureBridge(cloudUrl, join(tmp, "a"), messages, warmup, inflight) : undefined;
-    const drain = parts.has("drain") ? await measureDrain(cloudUrl, join(tmp, "b"), backlog, inflight) : undefined;
+    const bridge = parts.has("bridge") ? await measureBridge(cloud, join(tmp, "a"), messages, warmup, inflight, rounds) : undefined;
+    const drain = parts.has("drain") ? await measureDrain(cloud, join(tmp, "b"), backlog, inflight) : undefined;
     // (c) payment success → OPEN on the barrier's serial line, through the whole lane.
     if (parts.has("latency")) progress(`latency: ${exits} exits on ${laneCount} lanes (simulated exit controllers on socat ptys)`);
     const latency = parts.has("latency") ? await measurePaymentToOpen({ cloudUrl, lanes: laneCount, exits, progress, trace: args.includes("--trace") }) : undefined;
@@ -337,13 +402,16 @@ export async function run(args: string[]): Promise<void> {
       p99_ms: round(latency?.p99, 2),
       bridge_msgs_per_s: round(bridge?.bridgeRate, 0),
       direct_msgs_per_s: round(bridge?.directRate, 0),
-      bridge_ratio: round(bridge && bridge.bridgeRate / bridge.directRate, 3),
+      bridge_ratio: round(bridge?.ratio, 3),
       drain_s: round(drain?.drainS, 2),
       lost: drain?.lost ?? null,
       messages,
       warmup,
+      rounds,
+      round_ratios: bridge ? bridge.roundRatios.map((r) => round(r, 3)) : null,
       backlog,
       inflight,
+      cloud_receive_maximum: cloud.receiveMaximum,
       drain_msgs_per_s: round(drain && backlog / drain.drainS, 0),
       drain_rss_before_mb: mb(drain?.rssBefore),
       drain_peak_rss_mb: mb(drain?.peakRss),
@@ -351,10 +419,16 @@ export async function run(args: string[]): Promise<void> {
       duplicates_at_cloud: bridge || drain ? (bridge?.duplicates ?? 0) + (drain?.duplicates ?? 0) : null,
       latency_exits: latency?.samples.length ?? null,
       latency_lanes: latency ? laneCount : null,
+      bridge_cpu_us_per_msg: bridge?.bridgeCpu ?? null,
+      direct_cpu_us_per_msg: bridge?.directCpu ?? null,
     };
     if (bridge) {
-      console.log(`bridge site → cloud with durable outbox: ${result.bridge_msgs_per_s} msg/s`);
-      console.log(`MQTT.js straight to the broker:           ${result.direct_msgs_per_s} msg/s  (ratio ${result.bridge_ratio}, target ≥ 0.5)`);
+      console.log(`bridge site → cloud with durable outbox: ${result.bridge_msgs_per_s} msg/s (median of ${rounds} rounds)`);
+      console.log(`MQTT.js straight to the broker:           ${result.direct_msgs_per_s} msg/s`);
+      console.log(`ratio (median of the rounds' ratios):     ${result.bridge_ratio}, target ≥ 0.5; rounds: ${result.round_ratios?.join(", ")}`);
+      const show = (cpu: CpuPerMessage | undefined) => (cpu ? Object.entries(cpu).map(([k, v]) => `${k} ${v}`).join(", ") : "n/a (no /proc)");
+      console.log(`CPU µs per message (processes, rest of the machine, idle cores), bridge: ${show(bridge.bridgeCpu)}`);
+      console.log(`                                                             direct: ${show(bridge.directCpu)}`);
     }
     if (drain) console.log(`drain after outage: ${backlog} events in ${result.drain_s} s (${result.drain_msgs_per_s} msg/s), lost ${result.lost} (target 0), RSS ${result.drain_rss_before_mb} → peak ${result.drain_peak_rss_mb} MB`);
     console.log(`machine load average (1 min) during the run: ${result.load_avg_1m}`);
@@ -365,6 +439,7 @@ export async function run(args: string[]): Promise<void> {
     console.log(JSON.stringify(result));
   } finally {
     rmSync(tmp, { recursive: true, force: true });
+    await cloud.stop();
   }
 }
 

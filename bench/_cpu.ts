@@ -1,0 +1,81 @@
+/**
+ * Where a benchmark's CPU goes, per message and per process (Linux /proc; elsewhere nothing).
+ * On a machine with fewer cores than busy processes a rate is set by the sum of everyone's
+ * CPU per message, not by the slowest one: this says who that sum is made of, measured over the
+ * same window as the rate.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux). */
+const TICK_MS = 10;
+
+function processTicks(pid: number): number | undefined {
+  const stat = readOrUndefined(`/proc/${pid}/stat`);
+  if (stat === undefined) return undefined;
+  // Fields after the command (which may hold spaces, hence the last parenthesis): utime, stime are the 12th and 13th.
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]);
+}
+
+/** Busy and idle ticks of the whole machine (all cores). */
+function machineTicks(): { busy: number; idle: number } | undefined {
+  const stat = readOrUndefined("/proc/stat");
+  if (stat === undefined) return undefined;
+  // cpu user nice system idle iowait irq softirq steal …
+  const v = stat.split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = v[3] + (v[4] ?? 0);
+  return { busy: v.slice(0, 8).reduce((a, b) => a + b, 0) - idle, idle };
+}
+
+/** µs of CPU per message: each named process, `rest` (the rest of the machine: kernel, other processes) and `idle` (cores with nothing to run). */
+export type CpuPerMessage = Record<string, number>;
+
+export interface CpuWindow {
+  /** Closes the window. */
+  perMessage: (messages: number) => CpuPerMessage | undefined;
+}
+
+/** The process of that command name, when there is exactly one (e.g. the machine's Mosquitto). */
+export function pidNamed(comm: string): number | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return undefined;
+  }
+  const found = entries.filter((d) => /^\d+$/.test(d) && readOrUndefined(`/proc/${d}/comm`)?.trim() === comm).map(Number);
+  return found.length === 1 ? found[0] : undefined;
+}
+
+function readOrUndefined(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts measuring the named processes (and the machine) from now. */
+export function cpuWindow(pids: Record<string, number | undefined>): CpuWindow {
+  const start = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, pid === undefined ? undefined : processTicks(pid)]));
+  const m0 = machineTicks();
+  return {
+    perMessage: (messages) => {
+      const m1 = machineTicks();
+      if (!m0 || !m1) return undefined;
+      const us = (ticks: number) => Math.round((ticks * TICK_MS * 1000) / messages);
+      const out: CpuPerMessage = {};
+      let named = 0;
+      for (const [name, pid] of Object.entries(pids)) {
+        const a = start[name];
+        const b = pid === undefined ? undefined : processTicks(pid);
+        if (a === undefined || b === undefined) continue;
+        out[name] = us(b - a);
+        named += b - a;
+      }
+      out.rest = us(m1.busy - m0.busy - named);
+      out.idle = us(m1.idle - m0.idle);
+      return out;
+    },
+  };
+}
