@@ -380,6 +380,58 @@ describe("serial link session: held frames (ACK hold=1)", () => {
     expect(gw.stats.rxDuplicate).to.equal(0);
   });
 
+  it("probes a held head quickly once the ring is half full, so a lost final ACK does not fill it", async () => {
+    // The final ACK of the first BUTTON is lost on the line; the next ones arrive. The held
+    // BUTTON stays at the head and keeps the acknowledged frames behind it in the 16-frame ring.
+    let lostFinal: number | undefined;
+    const p = deferredPair((line, deliver) => {
+      const final = /^0 ACK ack=(\d+)\*/.exec(line);
+      if (final && lostFinal === undefined && p.received.some((m) => m.type === "BUTTON")) {
+        lostFinal = Number(final[1]);
+        return;
+      }
+      deliver(line);
+    });
+    p.board.session.start(0);
+    p.gateway.start(0);
+    p.flush();
+    await p.settle();
+    for (let i = 0; i < 30; i++) {
+      expect(p.board.session.send("BUTTON", { name: i % 2 ? "help" : "cancel" }, p.now), `BUTTON ${i} queued`).to.equal(true);
+      p.flush();
+      await p.advance(60); // one event every 60 ms: 16 of them within the slow probe's 2 s
+    }
+    await p.advance(500);
+    expect(lostFinal).to.be.a("number");
+    expect(p.board.session.stats.txQueueFull).to.equal(0);
+    expect(p.board.session.stats.txGaveUp).to.equal(0);
+    expect(p.board.session.pending).to.equal(0);
+    expect(p.received.filter((m) => m.type === "BUTTON").map((m) => m.fields.name)).to.deep.equal(Array.from({ length: 30 }, (_, i) => (i % 2 ? "help" : "cancel")));
+  });
+
+  it("keeps probing a held frame the peer still answers with a hold, and never gives it up", async () => {
+    let now = 0;
+    const written: string[] = [];
+    const board = makeEnd("exit-controller", (l) => written.push(`${now} ${l}`), {
+      timing: { retransmitMs: 100, maxBackoffMs: 800, maxRetries: 2, heartbeatMs: 100000, linkTimeoutMs: 1000000 },
+    });
+    board.session.start(0);
+    board.session.receiveLine(encodeFrame({ seq: 0, type: "ACK", fields: { ack: "1" } }), 0); // HELLO
+    board.session.send("BADGE", { uid: "04A21F9C" }, 0);
+    board.session.receiveLine(encodeFrame({ seq: 0, type: "ACK", fields: { ack: "2", hold: "1" } }), 5);
+    for (now = 10; now <= 6000; now += 10) {
+      const before = written.length;
+      board.session.tick(now);
+      // The gateway's disk is slow: every probe is answered "still holding".
+      if (written.slice(before).some((l) => l.includes(" BADGE "))) board.session.receiveLine(encodeFrame({ seq: 0, type: "ACK", fields: { ack: "2", hold: "1" } }), now);
+    }
+    expect(written.filter((l) => l.includes(" BADGE ")).length).to.be.greaterThan(5);
+    expect(board.session.stats.txGaveUp).to.equal(0);
+    expect(board.session.pending).to.equal(1);
+    board.session.receiveLine(encodeFrame({ seq: 0, type: "ACK", fields: { ack: "2" } }), now);
+    expect(board.session.pending).to.equal(0);
+  });
+
   it("never sends a deferred ACK owed to a peer that restarted meanwhile (its numbering restarts)", async () => {
     const written: string[] = [];
     let durable!: () => void;

@@ -231,8 +231,12 @@ export class LinkSession {
         if (this.ringSeq[slot] !== acked || (state !== SENT && state !== HELD)) continue;
         if (fields.hold === "1") {
           // Received, final ACK deferred (the peer makes it durable first): keep it, probe it
-          // slowly, and let the next frame go.
-          if (state === HELD) return;
+          // slowly, and let the next frame go. A hold answering a probe says the peer is alive
+          // and still on it: the probe was answered, so it does not count towards giving up.
+          if (state === HELD) {
+            this.ringAttempts[slot] = 0;
+            return;
+          }
           this.ringState[slot] = HELD;
           this.ringAttempts[slot] = 0;
           this.ringDueAt[slot] = now + this.timing.maxBackoffMs;
@@ -422,6 +426,14 @@ export class LinkSession {
 
   private pumpTransmit(now: number): void {
     const cap = this.ringLine.length;
+    // A held frame at the head keeps every frame behind it in the ring, acknowledged or not,
+    // until its final ACK comes. Were that ACK lost (line noise), the slow probe would let the
+    // ring fill and the next event be refused: once the ring is half full, a held head is
+    // probed at the first retransmission delay instead.
+    const pressed = this.count * 2 >= cap;
+    if (pressed && this.count > 0 && this.ringState[this.head] === HELD) {
+      this.ringDueAt[this.head] = Math.min(this.ringDueAt[this.head], now + this.timing.retransmitMs);
+    }
     // Lines are written once the ring is consistent: a write may be answered synchronously.
     const out: string[] = [];
     for (let i = 0; i < this.count; i++) {
@@ -443,7 +455,7 @@ export class LinkSession {
       if (this.up || this.ringAttempts[slot] === 0) this.ringAttempts[slot]++;
       if (state === HELD) {
         // The peer has it; probe slowly for the final ACK (answered again once durable).
-        this.ringDueAt[slot] = now + this.timing.maxBackoffMs;
+        this.ringDueAt[slot] = now + (pressed && slot === this.head ? this.timing.retransmitMs : this.timing.maxBackoffMs);
         continue;
       }
       this.ringState[slot] = SENT;
