@@ -8,13 +8,13 @@ import { CORE_ID, CTRL, FAULT_NAMES, REG, STATE_NAMES, STATUS } from "../fpga/re
 import type { CoreBus } from "../spi-bus";
 import type { CoreCommand, CoreDriver, CoreIdentity, CoreStatus } from "./core-status";
 
-const COMMAND_BITS: Record<CoreCommand, number> = {
+const COMMAND_BITS: Readonly<Record<CoreCommand, number>> = Object.freeze({
   open: CTRL.OPEN,
   close: CTRL.CLOSE,
   stop: CTRL.STOP,
   reset: CTRL.FAULT_RESET,
   heartbeat: CTRL.HEARTBEAT,
-};
+});
 
 /** Fault code as sent on the link: the register map's name, upper-case (OVER_CURRENT, …). */
 export function faultName(code: number): string | undefined {

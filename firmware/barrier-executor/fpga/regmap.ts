@@ -9,6 +9,8 @@
  */
 
 /** CSR word addresses (4-bit address bus). */
+import { deepFreeze } from "../../common/link/freeze";
+
 export const REG = Object.freeze({
   /** W: command pulses, see CTRL. Reads as 0. */
   CTRL: 0x0,
@@ -164,7 +166,7 @@ export function cyclesToMs(cycles: number, clockHz: number = DEFAULT_PARAMS.cloc
  * dbg[31:0]). Word 0 packs the small registers; words 1..9 are the counters.
  */
 export const DBG_WORDS = 10;
-export const DBG_FIELDS = Object.freeze([
+export const DBG_FIELDS = deepFreeze([
   // name (as in the RTL), word, bit offset, width
   { name: "state", word: 0, shift: 0, width: 3 },
   { name: "fault_code", word: 0, shift: 3, width: 4 },

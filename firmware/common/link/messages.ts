@@ -5,6 +5,7 @@
  *
  * "up" = board → gateway, "down" = gateway → board.
  */
+import { deepFreeze } from "./freeze";
 import type { Fields } from "./frame";
 
 export type FieldKind =
@@ -41,17 +42,17 @@ const text = (max: number): FieldKind => ({ kind: "text", max });
 const id = (max = 40): FieldKind => ({ kind: "id", max });
 const oneOf = (...values: string[]): FieldKind => ({ kind: "enum", values });
 
-export const BOARD_KINDS = ["exit-controller", "barrier-executor", "gateway"] as const;
+export const BOARD_KINDS = deepFreeze(["exit-controller", "barrier-executor", "gateway"] as const);
 
-export const EXIT_STATES = [
+export const EXIT_STATES = deepFreeze([
   "idle", "present", "identifying", "awaiting_payment", "authorised", "opening", "passing",
   "done", "denied", "fault", "restricted",
-] as const;
+] as const);
 export type ExitState = (typeof EXIT_STATES)[number];
 
-export const BARRIER_STATES = ["closed", "opening", "open", "closing", "stopped", "fault", "safe"] as const;
+export const BARRIER_STATES = deepFreeze(["closed", "opening", "open", "closing", "stopped", "fault", "safe"] as const);
 
-export const MESSAGES: Record<string, MessageSpec> = {
+export const MESSAGES: Readonly<Record<string, MessageSpec>> = deepFreeze({
   // ---- link level, both boards, both ways ----
   HELLO: {
     dir: "both", board: "any", reliable: true,
@@ -249,7 +250,7 @@ export const MESSAGES: Record<string, MessageSpec> = {
     doc: "Safety alarm (obstruction while closing, over-current, emergency input, heartbeat loss).",
     fields: { code: { type: id(16), doc: "alarm or fault code" }, detail: { type: text(40), optional: true, doc: "detail" } },
   },
-};
+});
 
 export type Validation = { ok: true } | { ok: false; reason: "unknown" | "fields"; detail: string };
 

@@ -23,13 +23,13 @@ export interface LinkTiming {
   maxRetries: number;
 }
 
-export const DEFAULT_TIMING: LinkTiming = {
+export const DEFAULT_TIMING: Readonly<LinkTiming> = Object.freeze({
   heartbeatMs: 1000,
   linkTimeoutMs: 3500,
   retransmitMs: 150,
   maxBackoffMs: 2000,
   maxRetries: 6,
-};
+});
 
 export interface LinkStats {
   rxFrames: number;
