@@ -79,7 +79,11 @@ export async function startMosquitto(confFiles: string[]): Promise<PrivateMosqui
   const child = spawn(bin, ["-c", conf], { stdio: ["ignore", "ignore", "inherit"], detached: true });
   const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`mosquitto exited (${code}) at start: check ${confFiles.join(", ")}`))));
   const url = `mqtt://127.0.0.1:${port}`;
+  // Detached, it would outlive a caller that exits without stopping it (an uncaught error).
+  const killOnExit = () => child.kill();
+  process.once("exit", killOnExit);
   const stop = async () => {
+    process.off("exit", killOnExit);
     if (child.exitCode === null) {
       const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
       child.kill();
