@@ -424,15 +424,20 @@ export class LinkSession {
     this.options.write(line + "\n");
   }
 
+  /** Wait before probing a held frame again: maxBackoffMs, but the first retransmission delay
+   *  for the head of a ring at least half full (see pumpTransmit). */
+  private heldProbeDelay(slot: number): number {
+    return slot === this.head && this.count * 2 >= this.ringLine.length ? this.timing.retransmitMs : this.timing.maxBackoffMs;
+  }
+
   private pumpTransmit(now: number): void {
     const cap = this.ringLine.length;
     // A held frame at the head keeps every frame behind it in the ring, acknowledged or not,
     // until its final ACK comes. Were that ACK lost (line noise), the slow probe would let the
     // ring fill and the next event be refused: once the ring is half full, a held head is
     // probed at the first retransmission delay instead.
-    const pressed = this.count * 2 >= cap;
-    if (pressed && this.count > 0 && this.ringState[this.head] === HELD) {
-      this.ringDueAt[this.head] = Math.min(this.ringDueAt[this.head], now + this.timing.retransmitMs);
+    if (this.count > 0 && this.ringState[this.head] === HELD) {
+      this.ringDueAt[this.head] = Math.min(this.ringDueAt[this.head], now + this.heldProbeDelay(this.head));
     }
     // Lines are written once the ring is consistent: a write may be answered synchronously.
     const out: string[] = [];
@@ -455,7 +460,7 @@ export class LinkSession {
       if (this.up || this.ringAttempts[slot] === 0) this.ringAttempts[slot]++;
       if (state === HELD) {
         // The peer has it; probe slowly for the final ACK (answered again once durable).
-        this.ringDueAt[slot] = now + (pressed && slot === this.head ? this.timing.retransmitMs : this.timing.maxBackoffMs);
+        this.ringDueAt[slot] = now + this.heldProbeDelay(slot);
         continue;
       }
       this.ringState[slot] = SENT;
