@@ -5,7 +5,7 @@
  * the direct anchor publishes to the same broker in the same run. `SYSPARK_BENCH_MQTT_URL`
  * points the benchmark at an existing broker instead (e.g. the machine's Mosquitto on 1883).
  */
-import { CLOUD_BROKER_FLOW_CONF, mosquittoBinary, receiveMaximumAt, startMosquitto, type PrivateMosquitto } from "../host/mosquitto";
+import { CLOUD_BROKER_FLOW_CONF, receiveMaximumAt, startMosquitto, type PrivateMosquitto } from "../host/mosquitto";
 import { pidNamed } from "./_cpu";
 
 export interface CloudBroker extends PrivateMosquitto {
@@ -28,7 +28,8 @@ export async function startCloudBroker(): Promise<CloudBroker> {
       stop: async () => undefined,
     };
   }
-  if (!mosquittoBinary()) throw new Error("the gateway benchmark starts a Mosquitto as its cloud broker: apt-get install -y mosquitto, or point SYSPARK_BENCH_MQTT_URL at a broker");
-  const broker = await startMosquitto([CLOUD_BROKER_FLOW_CONF]);
+  const broker = await startMosquitto([CLOUD_BROKER_FLOW_CONF]).catch((err: Error) => {
+    throw new Error(`the gateway benchmark starts a Mosquitto as its cloud broker: ${err.message}; or point SYSPARK_BENCH_MQTT_URL at a broker`, { cause: err });
+  });
   return { ...broker, describe: `private Mosquitto on ${broker.url} with deploy/cloud-broker/syspark-flow.conf` };
 }

@@ -25,7 +25,7 @@ export interface PrivateMosquitto {
   stop: () => Promise<void>;
 }
 
-export function mosquittoBinary(): string | undefined {
+function mosquittoBinary(): string | undefined {
   return which("mosquitto") ?? which("/usr/sbin/mosquitto");
 }
 
