@@ -11,6 +11,7 @@ interface Opts {
   webhookUrl?: string;
   publicUrl?: string;
   apiKey?: string;
+  webhookSecret?: string;
   webhookAttempts: number;
   processingMs: number;
 }
@@ -37,13 +38,17 @@ export function register(program: Command): void {
     .option("--webhook-url <url>", "where to POST signed events, e.g. the cloud's /webhooks/stripe", httpUrlOption("--webhook-url"))
     .option("--public-url <url>", "base URL phones/browsers use to reach the emulator (default: its own URL)", httpUrlOption("--public-url"))
     .option("--api-key <key>", "accept only this sk_test_ key (default: any sk_test_ key)")
+    .option("--webhook-secret <whsec>", "sign webhooks with this secret (whsec_…; the cloud's STRIPE_WEBHOOK_SECRET); default: STRIPE_WEBHOOK_SECRET, else a generated test one")
     .option("--webhook-attempts <n>", "delivery attempts per event before giving up", intOption("--webhook-attempts", 1, 50), 8)
     .option("--processing-ms <n>", "hold successful card payments in `processing` this long (0 = succeed at once, like Stripe cards)", intOption("--processing-ms", 0, 600_000), 0)
     .addHelpText(
       "after",
       `
 Environment:
-  STRIPE_WEBHOOK_SECRET  secret webhooks are signed with (whsec_…); if unset, a test-only one is generated and printed
+  STRIPE_WEBHOOK_SECRET  secret webhooks are signed with (whsec_…) when --webhook-secret is not given; if neither, a test-only one is generated and printed
+
+A cloud in another process uses it with (it outlives a killed cloud, as Stripe does):
+  STRIPE_API_BASE=http://127.0.0.1:12111 STRIPE_SECRET_KEY=<--api-key> STRIPE_WEBHOOK_SECRET=<--webhook-secret> syspark cloud
 
 Point the stripe client at it:
   new Stripe("sk_test_anything", { host: "127.0.0.1", port: 12111, protocol: "http" })
@@ -53,7 +58,8 @@ Live keys (sk_live_…) are refused. See docs/stripe-emulator.md.`,
       if (opts.apiKey !== undefined && !opts.apiKey.startsWith("sk_test_")) {
         throw new Error("--api-key must be a test key (sk_test_…): the emulator never accepts live keys");
       }
-      const fromEnv = process.env.STRIPE_WEBHOOK_SECRET;
+      if (opts.webhookSecret !== undefined && !/^whsec_\S{8,}$/.test(opts.webhookSecret)) throw new Error("--webhook-secret must look like whsec_… (at least 8 characters after whsec_, no spaces)");
+      const fromEnv = opts.webhookSecret ?? process.env.STRIPE_WEBHOOK_SECRET;
       if (fromEnv !== undefined && fromEnv.trim() === "") throw new Error("STRIPE_WEBHOOK_SECRET is set but empty: unset it (a test secret is then generated) or give it a whsec_… value");
       const { createStripeEmulator, generateTestWebhookSecret } = await import("../../cloud/stripe-emulator");
       const { createLogger } = await import("../../host/log");
@@ -78,7 +84,7 @@ Live keys (sk_live_…) are refused. See docs/stripe-emulator.md.`,
         `   API:          ${emu.url}   (new Stripe("sk_test_…", { host: "${emu.clientConfig.host}", port: ${emu.port}, protocol: "http" }))`,
         `   Webhooks to:  ${opts.webhookUrl ?? "(none: events are recorded, list them with GET /v1/events)"}`,
         fromEnv !== undefined
-          ? "   Webhook secret: from STRIPE_WEBHOOK_SECRET"
+          ? `   Webhook secret: from ${opts.webhookSecret !== undefined ? "--webhook-secret" : "STRIPE_WEBHOOK_SECRET"}`
           : `   Webhook secret (TEST ONLY, generated): ${webhookSecret}`,
         `   Card page:    ${emu.url}/emulator/pay/<client_secret>?return_url=<url>`,
         "   Test cards:   4242 4242 4242 4242 ok · 4000 0000 0000 0002 declined · 4000 0000 0000 9995 insufficient funds · 4000 0025 0000 3155 3-D Secure",

@@ -10,6 +10,7 @@
  * | STRIPE_SECRET_KEY      | stripe.secretKey| local Stripe TEST EMULATOR (both absent)        |
  * | STRIPE_WEBHOOK_SECRET  | stripe.webhookSecret                                              |
  * | STRIPE_PUBLISHABLE_KEY | stripe.publishableKey (Payment Element; without it → Checkout)   |
+ * | STRIPE_API_BASE        | stripe.apiBase  | (with both STRIPE_* test values) a Stripe test emulator in its own process |
  * | PUBLIC_BASE_URL        | publicBaseUrl   | http://127.0.0.1:<port>                          |
  * | PORT                   | port            | 18090                                           |
  * | SYSPARK_AUTH_SECRET    | authSecret      | random per process (tokens die with the process)|
@@ -27,6 +28,13 @@ export interface StripeOptions {
   secretKey?: string;
   webhookSecret?: string;
   publishableKey?: string;
+  /**
+   * A Stripe TEST EMULATOR running in its own process (`syspark stripe-emulator`), e.g.
+   * http://127.0.0.1:12111: the real `stripe` client is pointed at it (host/port/protocol). It
+   * outlives a killed cloud, as Stripe does. Needs STRIPE_SECRET_KEY (sk_test_, the emulator's
+   * --api-key) and STRIPE_WEBHOOK_SECRET (its --webhook-secret); a live key is refused.
+   */
+  apiBase?: string;
   /** Emulator only: its TCP port (0 = free port). */
   emulatorPort?: number;
   /** Emulator only: webhook retry policy override (tests). */
@@ -102,6 +110,7 @@ export function resolveOptions(opts: CloudOptions, env: NodeJS.ProcessEnv = proc
   s.secretKey ??= env.STRIPE_SECRET_KEY || undefined;
   s.webhookSecret ??= env.STRIPE_WEBHOOK_SECRET || undefined;
   s.publishableKey ??= env.STRIPE_PUBLISHABLE_KEY || undefined;
+  s.apiBase ??= env.STRIPE_API_BASE || undefined;
   o.publicBaseUrl ??= env.PUBLIC_BASE_URL || undefined;
   o.authSecret ??= env.SYSPARK_AUTH_SECRET || undefined;
   o.aclHmacKey ??= env.SYSPARK_ACL_HMAC_KEY || undefined;
@@ -126,6 +135,7 @@ export function resolveOptions(opts: CloudOptions, env: NodeJS.ProcessEnv = proc
   let stripeMode: StripeMode;
   const key = s.secretKey;
   const whsec = s.webhookSecret;
+  if (s.apiBase !== undefined) return { ...o, stripeMode: externalEmulator(s) };
   if (key === undefined && whsec === undefined) {
     stripeMode = "emulator";
   } else if (key === undefined) {
@@ -144,6 +154,25 @@ export function resolveOptions(opts: CloudOptions, env: NodeJS.ProcessEnv = proc
     if (s.publishableKey && stripeMode === "live" && s.publishableKey.startsWith("pk_test_")) throw new ConfigError("STRIPE_PUBLISHABLE_KEY is a test key but STRIPE_SECRET_KEY is live");
   }
   return { ...o, stripeMode };
+}
+
+/**
+ * STRIPE_API_BASE: a Stripe TEST EMULATOR in a process of its own. Only ever with test values —
+ * a live key pointed at anything but Stripe is a mistake worth stopping for.
+ */
+function externalEmulator(s: StripeOptions): StripeMode {
+  const r = urlLike("STRIPE_API_BASE", ["http:", "https:"]).safeParse(s.apiBase);
+  if (!r.success) throw new ConfigError(`${r.error.issues[0].message}, e.g. http://127.0.0.1:12111 (a syspark stripe-emulator)`);
+  const u = new URL(s.apiBase as string);
+  if ((u.pathname !== "/" && u.pathname !== "") || u.search || u.hash || u.username || u.password) throw new ConfigError("STRIPE_API_BASE must be the emulator's base URL only (scheme, host, port), e.g. http://127.0.0.1:12111");
+  const key = s.secretKey;
+  const whsec = s.webhookSecret;
+  if (key !== undefined && /^(sk|rk)_live_/.test(key)) throw new ConfigError("refusing to start: STRIPE_API_BASE points the cloud at a Stripe TEST EMULATOR but STRIPE_SECRET_KEY is a LIVE key; use the emulator's test key (sk_test_…, its --api-key)");
+  if (key === undefined || whsec === undefined) throw new ConfigError("STRIPE_API_BASE is set: also set STRIPE_SECRET_KEY (sk_test_…, the emulator's --api-key) and STRIPE_WEBHOOK_SECRET (whsec_…, its --webhook-secret)");
+  if (!key.startsWith("sk_test_")) throw new ConfigError("STRIPE_SECRET_KEY must be a test key (sk_test_…) with STRIPE_API_BASE (the emulator accepts only test keys)");
+  if (!whsec.startsWith("whsec_")) throw new ConfigError("STRIPE_WEBHOOK_SECRET must start with whsec_");
+  s.apiBase = u.origin;
+  return "emulator";
 }
 
 /** Where a URL points, without credentials (for logs and /health). */

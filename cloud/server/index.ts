@@ -42,6 +42,14 @@ export function cloudLogger(level: string = process.env.LOG_LEVEL ?? "info", des
   return destination ? pino(opts, destination) : pino(opts);
 }
 
+/** The card page of an emulator in its own process (the contract in docs/stripe-emulator.md). */
+function externalPayUrl(base: string, clientSecret: string, returnUrl: string, lang: "fr" | "en"): string {
+  const u = new URL(`${base}/emulator/pay/${encodeURIComponent(clientSecret)}`);
+  u.searchParams.set("return_url", returnUrl);
+  u.searchParams.set("locale", lang);
+  return u.toString();
+}
+
 export interface CloudHandle {
   readonly url: string;
   readonly port: number;
@@ -108,7 +116,15 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
     let emulator: StripeEmulator | undefined;
     let webhookSecret: string;
     const stripeOpts = o.stripe ?? {};
-    if (o.stripeMode === "emulator") {
+    let emulatorPayBase: string | undefined;
+    if (stripeOpts.apiBase) {
+      // A Stripe TEST EMULATOR in its own process (STRIPE_API_BASE): it outlives this cloud.
+      const api = new URL(stripeOpts.apiBase);
+      webhookSecret = stripeOpts.webhookSecret as string;
+      emulatorPayBase = api.origin;
+      stripe = new Stripe(stripeOpts.secretKey as string, { host: api.hostname.replace(/^\[|\]$/g, ""), port: Number(api.port || (api.protocol === "https:" ? 443 : 80)), protocol: api.protocol === "https:" ? "https" : "http", maxNetworkRetries: 1, timeout: 10_000 });
+      logger.warn({ emulator: api.origin }, "Stripe: using a Stripe TEST EMULATOR in its own process (STRIPE_API_BASE; not Stripe; no real card is charged)");
+    } else if (o.stripeMode === "emulator") {
       const { createStripeEmulator, generateTestWebhookSecret } = await import("../stripe-emulator/index");
       webhookSecret = generateTestWebhookSecret();
       const key = `sk_test_syspark_emulator_${instanceId.replace(/[^A-Za-z0-9]/g, "").slice(0, 24)}`;
@@ -194,6 +210,7 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
       publishableKey: stripeOpts.publishableKey,
       publicBaseUrl: () => publicBaseUrl,
       ...(emulator ? { emulatorPayUrl: (cs: string, returnUrl: string, lang: "fr" | "en") => (emulator as StripeEmulator).payUrl(cs, returnUrl, lang) } : {}),
+      ...(emulatorPayBase ? { emulatorPayUrl: (cs: string, returnUrl: string, lang: "fr" | "en") => externalPayUrl(emulatorPayBase as string, cs, returnUrl, lang) } : {}),
       src,
       wake,
       health,

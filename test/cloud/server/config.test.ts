@@ -26,6 +26,20 @@ describe("cloud configuration", () => {
     expect(resolveOptions({}, { STRIPE_SECRET_KEY: "sk_test_a", STRIPE_WEBHOOK_SECRET: "whsec_b" }).stripeMode).to.equal("test");
   });
 
+  it("uses a Stripe test emulator in its own process with STRIPE_API_BASE and test values only", () => {
+    const ok = resolveOptions({}, { STRIPE_API_BASE: "http://127.0.0.1:12111/", STRIPE_SECRET_KEY: "sk_test_emu", STRIPE_WEBHOOK_SECRET: "whsec_emu" });
+    expect(ok.stripeMode).to.equal("emulator");
+    expect(ok.stripe?.apiBase).to.equal("http://127.0.0.1:12111");
+    const base = { STRIPE_SECRET_KEY: "sk_test_emu", STRIPE_WEBHOOK_SECRET: "whsec_emu" };
+    expect(() => resolveOptions({}, { ...base, STRIPE_SECRET_KEY: "sk_live_abc", STRIPE_API_BASE: "http://127.0.0.1:12111" })).to.throw(ConfigError, /STRIPE_API_BASE .*LIVE key/);
+    expect(() => resolveOptions({}, { ...base, STRIPE_SECRET_KEY: "rk_live_abc", STRIPE_API_BASE: "http://127.0.0.1:12111" })).to.throw(ConfigError, /LIVE key/);
+    expect(() => resolveOptions({}, { ...base, STRIPE_API_BASE: "ftp://127.0.0.1:12111" })).to.throw(ConfigError, /STRIPE_API_BASE must be a URL starting with http:\/\/ or https:\/\//);
+    expect(() => resolveOptions({}, { ...base, STRIPE_API_BASE: "127.0.0.1:12111" })).to.throw(ConfigError, /STRIPE_API_BASE must be a URL/);
+    expect(() => resolveOptions({}, { ...base, STRIPE_API_BASE: "http://127.0.0.1:12111/v1" })).to.throw(ConfigError, /STRIPE_API_BASE must be the emulator's base URL only/);
+    expect(() => resolveOptions({}, { STRIPE_API_BASE: "http://127.0.0.1:12111" })).to.throw(ConfigError, /also set STRIPE_SECRET_KEY .* and STRIPE_WEBHOOK_SECRET/);
+    expect(() => resolveOptions({}, { ...base, STRIPE_WEBHOOK_SECRET: "nope", STRIPE_API_BASE: "http://127.0.0.1:12111" })).to.throw(ConfigError, /STRIPE_WEBHOOK_SECRET must start with whsec_/);
+  });
+
   it("validates PORT, MQTT_URL and PUBLIC_BASE_URL with precise messages", () => {
     expect(() => resolveOptions({}, { PORT: "80a" })).to.throw(/PORT must be a TCP port/);
     expect(() => resolveOptions({}, { MQTT_URL: "http://x" })).to.throw(/MQTT_URL must be a URL starting with mqtt:/);

@@ -20,6 +20,7 @@ describe("syspark stripe-emulator (CLI)", () => {
     expect((await parse(["--port", "80000"])).message).to.contain("--port must be between 0 and 65535");
     expect((await parse(["--webhook-url", "cloud:8080"])).message).to.contain("--webhook-url must be");
     expect((await parse(["--api-key", "sk_live_abc"])).message).to.contain("must be a test key");
+    expect((await parse(["--webhook-secret", "abc"])).message).to.contain("--webhook-secret must look like whsec_");
   });
 
   it("refuses an empty STRIPE_WEBHOOK_SECRET instead of silently generating one", async () => {

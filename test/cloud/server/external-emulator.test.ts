@@ -1,0 +1,113 @@
+/**
+ * The cloud with a Stripe TEST EMULATOR in a process of its own (STRIPE_API_BASE), as the crash
+ * campaigns run it: the real `stripe` client pointed at `syspark stripe-emulator`, a driver pays
+ * through the emulator's card page, the signed webhook verifies at the cloud.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { expect } from "chai";
+import { findActiveSession, getSession } from "../../../cloud/db/index";
+import { startCloud, type CloudHandle } from "../../../cloud/server/index";
+import { silentLogger } from "../../../host/log";
+import { Phone } from "./driver";
+import { LOW_SCRYPT, SiteClient, TEMPLATE_DIR, eventId, until } from "./helpers";
+
+const KEY = "sk_test_external_emulator_test";
+const WHSEC = "whsec_test_external_emulator_test_secret";
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function envWithout(...names: string[]): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: "warn" };
+  for (const n of names) delete env[n];
+  return env;
+}
+
+/** `syspark stripe-emulator` as a child process (its own process group); resolves once it listens. */
+export async function spawnEmulator(args: string[]): Promise<{ child: ChildProcess; url: string; output: () => string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ["bin/syspark.js", "stripe-emulator", ...args], { detached: true, stdio: ["ignore", "pipe", "pipe"], env: envWithout("STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY") });
+  let out = "";
+  child.stdout?.on("data", (c: Buffer) => (out += c.toString()));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((r) => child.once("exit", r));
+    try {
+      process.kill(-(child.pid as number), "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+    await gone;
+  };
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr?.on("data", (c: Buffer) => {
+        out += c.toString();
+        const m = /API:\s+(http:\/\/\S+)/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      child.once("exit", (code) => reject(new Error(`stripe-emulator exited (${code}) before listening: ${out}`)));
+    });
+    return { child, url, output: () => out, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+describe("cloud with a Stripe test emulator in its own process (STRIPE_API_BASE)", function () {
+  this.timeout(90_000);
+  let emu: Awaited<ReturnType<typeof spawnEmulator>> | undefined;
+  let cloud: CloudHandle | undefined;
+  let site: SiteClient | undefined;
+
+  after(async () => {
+    await site?.close();
+    await cloud?.close();
+    await emu?.stop();
+  });
+
+  it("a driver pays through the emulator process's card page; its signed webhook verifies at the cloud", async () => {
+    const cloudPort = await freePort();
+    emu = await spawnEmulator(["--port", "0", "--api-key", KEY, "--webhook-secret", WHSEC, "--webhook-url", `http://127.0.0.1:${cloudPort}/webhooks/stripe`]);
+    cloud = await startCloud({
+      port: cloudPort,
+      mqttPort: 0,
+      pgliteTemplateDir: TEMPLATE_DIR,
+      stripe: { apiBase: emu.url, secretKey: KEY, webhookSecret: WHSEC },
+      logger: silentLogger,
+      scryptCost: LOW_SCRYPT,
+      instanceId: "t-external-emu",
+      relayPollMs: 50,
+      retrieveOnReturn: false, // only the signed webhook from the other process may mark it paid
+      seedDemo: true,
+      createFirstAdmin: false,
+    });
+    expect(cloud.emulator).to.equal(undefined);
+    expect(cloud.stripeMode).to.equal("emulator");
+    site = await SiteClient.connect(cloud.mqttUrl, "paris-centre");
+    const plate = `X${Date.now().toString(36).toUpperCase().slice(-6)}`;
+    await site.publish("entry", { ts: Date.now() - 2 * 3600_000, src: "test-gateway", event_id: eventId(), lane_id: "E1", identity: { method: "plate", value: plate } });
+    const session = await until(() => findActiveSession((cloud as CloudHandle).db.sql, "paris-centre", { method: "plate", value: plate }), 15_000, "the entry session");
+    await site.publish("exitReq", { ts: Date.now(), src: "test-gateway", event_id: eventId(), lane_id: "L1", identity: { method: "plate", value: plate } });
+    const req = await site.waitFor("paymentReq", (p) => p.session_id === session.sessionId);
+
+    const phone = new Phone();
+    const card = await phone.openCardPage(String(req.payload.pay_url));
+    expect(card.url.startsWith(`${emu.url}/emulator/pay/`), card.url).to.equal(true);
+    await phone.payOnCardPage(card);
+    const success = await site.waitFor("paymentSuccess", (p) => p.session_id === session.sessionId);
+    expect(String(success.payload.provider_ref)).to.match(/^pi_/);
+    expect((await getSession(cloud.db.sql, session.sessionId)).status).to.equal("paid");
+    const [{ n }] = await cloud.db.sql<{ n: number }[]>`SELECT count(*)::int4 AS n FROM webhook_events WHERE type = 'payment_intent.succeeded' AND status = 'processed'`;
+    expect(n).to.equal(1);
+  });
+});
