@@ -63,6 +63,24 @@ function failureReasonOf(pi: Stripe.PaymentIntent): { reason: FailedReason; mess
   return { reason, message: (e?.message ?? "card declined").slice(0, 120) };
 }
 
+/**
+ * An attempt whose PaymentIntent / Checkout Session the provider no longer knows (Stripe
+ * `resource_missing`, HTTP 404: keys switched from test to live, an emulator whose state was
+ * wiped). It is marked failed with this reason — failed, not canceled, so that should the old
+ * object ever be paid after all, its webhook is still applied (failed → paid) and never lost —
+ * and the session gets a fresh attempt (new idempotency key, new object).
+ */
+export const PROVIDER_MISSING = "provider_missing";
+
+/** The provider answered "no such object" (never a network error or a 5xx). */
+export function isProviderMissing(err: unknown): boolean {
+  const e = err as { code?: unknown; statusCode?: unknown; type?: unknown } | null;
+  if (!e || typeof e !== "object") return false;
+  return e.code === "resource_missing" || (e.statusCode === 404 && e.type === "StripeInvalidRequestError");
+}
+
+const isDeadAttempt = (p: PaymentRow): boolean => p.state === "failed" && (p.failureReason ?? "").startsWith(PROVIDER_MISSING);
+
 /** What happened, for the page and the caller. */
 export type ApplyOutcome = "paid" | "already_paid" | "failed" | "canceled" | "stale" | "unknown_payment" | "ignored" | "amount_mismatch";
 
@@ -84,14 +102,16 @@ export class PaymentService {
   async intentFor(session: SessionRow): Promise<{ payment: PaymentRow; pi: Stripe.PaymentIntent }> {
     if (session.status !== "pending_payment" || session.pricedAt === null) throw new HttpError(409, `nothing to pay: the session is ${session.status}`, session.status);
     const base = `pi:${session.sessionId}:${session.pricedAt.getTime()}`;
-    const prior = (await listPayments(this.o.db.sql, session.sessionId)).filter((p) => p.idempotencyKey.startsWith(base));
-    const live = prior.find((p) => p.state !== "canceled");
-    const key = live?.idempotencyKey ?? (prior.length === 0 ? base : `${base}:${prior.length}`);
-    const { payment } = await this.o.db.tx((tx) => createPayment(tx, { sessionId: session.sessionId, provider: "stripe", idempotencyKey: key }));
-    if (payment.state === "paid") throw new HttpError(409, "this payment has already been made", "paid");
+    const { payment, key } = await this.attemptFor(session, base);
     let pi: Stripe.PaymentIntent;
     if (payment.providerRef) {
-      pi = await this.o.stripe.paymentIntents.retrieve(payment.providerRef);
+      try {
+        pi = await this.o.stripe.paymentIntents.retrieve(payment.providerRef);
+      } catch (err) {
+        if (!isProviderMissing(err)) throw err;
+        await this.abandonAttempt(payment, (err as Error).message);
+        return this.intentFor(session); // the dead attempt no longer counts: a fresh one
+      }
     } else {
       // Same key at Stripe: a crash between create and attach gets the same PaymentIntent back.
       pi = await this.o.stripe.paymentIntents.create(
@@ -114,14 +134,19 @@ export class PaymentService {
   async checkoutFor(session: SessionRow, urls: { success: string; cancel: string }, locale: "fr" | "en"): Promise<string> {
     if (session.status !== "pending_payment" || session.pricedAt === null || session.amount === null || session.currency === null) throw new HttpError(409, `nothing to pay: the session is ${session.status}`, session.status);
     const base = `cs:${session.sessionId}:${session.pricedAt.getTime()}`;
-    const prior = (await listPayments(this.o.db.sql, session.sessionId)).filter((p) => p.idempotencyKey.startsWith(base));
-    const live = prior.find((p) => p.state !== "canceled");
-    const key = live?.idempotencyKey ?? (prior.length === 0 ? base : `${base}:${prior.length}`);
-    const { payment } = await this.o.db.tx((tx) => createPayment(tx, { sessionId: session.sessionId, provider: "stripe", idempotencyKey: key }));
-    if (payment.state === "paid") throw new HttpError(409, "this payment has already been made", "paid");
-    const cs = payment.providerRef
-      ? await this.o.stripe.checkout.sessions.retrieve(payment.providerRef)
-      : await this.o.stripe.checkout.sessions.create(
+    const { payment, key } = await this.attemptFor(session, base);
+    if (payment.providerRef) {
+      try {
+        const existing = await this.o.stripe.checkout.sessions.retrieve(payment.providerRef);
+        if (!existing.url) throw new Error(`Checkout Session ${existing.id} has no URL`);
+        return existing.url;
+      } catch (err) {
+        if (!isProviderMissing(err)) throw err;
+        await this.abandonAttempt(payment, (err as Error).message);
+        return this.checkoutFor(session, urls, locale);
+      }
+    }
+    const cs = await this.o.stripe.checkout.sessions.create(
           {
             mode: "payment",
             line_items: [{ quantity: 1, price_data: { currency: payment.currency.toLowerCase(), unit_amount: payment.amount, product_data: { name: `Parking ${session.siteId}` } } }],
@@ -134,9 +159,44 @@ export class PaymentService {
           },
           { idempotencyKey: key },
         );
-    if (!payment.providerRef) await this.o.db.tx((tx) => attachProviderRef(tx, payment.paymentId, cs.id));
+    await this.o.db.tx((tx) => attachProviderRef(tx, payment.paymentId, cs.id));
     if (!cs.url) throw new Error(`Checkout Session ${cs.id} has no URL`);
     return cs.url;
+  }
+
+  /**
+   * The session's current attempt for this quote and kind (`pi:` / `cs:`), created once. A
+   * canceled attempt, or one the provider no longer knows, gets a successor with a new key.
+   */
+  private async attemptFor(session: SessionRow, base: string): Promise<{ payment: PaymentRow; key: string }> {
+    const prior = (await listPayments(this.o.db.sql, session.sessionId)).filter((p) => p.idempotencyKey.startsWith(base));
+    const live = prior.find((p) => p.state !== "canceled" && !isDeadAttempt(p));
+    const key = live?.idempotencyKey ?? (prior.length === 0 ? base : `${base}:${prior.length}`);
+    const { payment } = await this.o.db.tx((tx) => createPayment(tx, { sessionId: session.sessionId, provider: "stripe", idempotencyKey: key }));
+    if (payment.state === "paid") throw new HttpError(409, "this payment has already been made", "paid");
+    return { payment, key };
+  }
+
+  /**
+   * The provider no longer knows this attempt's object: it is marked failed (PROVIDER_MISSING,
+   * through the payment state machine) and audited. Nothing is published to the site: the
+   * driver did nothing wrong and is paying again on the same page.
+   */
+  private async abandonAttempt(payment: PaymentRow, providerMessage: string): Promise<void> {
+    const ref = payment.providerRef as string;
+    this.o.logger.warn({ paymentId: payment.paymentId, providerRef: ref, err: providerMessage }, "payment: the provider no longer knows this attempt; starting a fresh one");
+    const changed = await this.o.db.tx(async (tx) => {
+      const r = await applyPaymentEvent(tx, ref, "failed", { failureReason: `${PROVIDER_MISSING}: ${providerMessage}`.slice(0, 200) });
+      if (r.outcome !== "applied") return false;
+      await writeAudit(this.o.auditMode, tx, {
+        kind: "payment.abandoned",
+        sessionId: r.session.sessionId,
+        payload: { site_id: r.session.siteId, lane_id: wireLaneOf(r.session), payment_id: r.payment.paymentId, provider: "stripe", provider_ref: ref, amount: r.payment.amount, currency: r.payment.currency, reason: PROVIDER_MISSING, message: providerMessage.slice(0, 200), session_status: r.session.status },
+      });
+      return true;
+    });
+    if (!changed) throw new HttpError(409, "this payment changed meanwhile; open the payment link again", "conflict");
+    this.o.wake();
   }
 
   /** Paid: payment → paid, session → paid, outbox payment/success, audit (one transaction). */
@@ -284,6 +344,19 @@ export class PaymentService {
     if (!payment || payment.sessionId !== session.sessionId) throw new NotFoundError("payment", providerRef);
     if (payment.state === "paid") return "already_paid";
     let outcome: ApplyOutcome | "processing" | "requires_payment";
+    try {
+      outcome = await this.applyRetrieved(providerRef);
+    } catch (err) {
+      if (!isProviderMissing(err)) throw err;
+      await this.abandonAttempt(payment, (err as Error).message);
+      return "requires_payment";
+    }
+    if (outcome === "paid" || outcome === "canceled") this.o.wake();
+    return outcome;
+  }
+
+  private async applyRetrieved(providerRef: string): Promise<ApplyOutcome | "processing" | "requires_payment"> {
+    let outcome: ApplyOutcome | "processing" | "requires_payment";
     if (providerRef.startsWith("cs_")) {
       const cs = await this.o.stripe.checkout.sessions.retrieve(providerRef);
       if (cs.payment_status !== "paid") return "requires_payment";
@@ -296,7 +369,6 @@ export class PaymentService {
       else if (pi.status === "canceled") outcome = await this.o.db.tx((tx) => this.applyFailed(tx, pi.id, "canceled", "canceled", "payment canceled", { source: "return_page" }));
       else return "requires_payment";
     }
-    if (outcome === "paid" || outcome === "canceled") this.o.wake();
     return outcome;
   }
 }
