@@ -105,6 +105,33 @@ function quoteLines(s: SessionRow): { label: string; amount: number }[] {
   return (q?.price?.breakdown ?? []).map((l) => ({ label: l.label, amount: l.amount }));
 }
 
+/**
+ * A page a driver's phone shows (the pay link, "Pay by card", the return page): its errors are
+ * HTML in the page's language, never JSON — unless the caller asks for JSON only.
+ */
+function isDriverPage(req: Request): boolean {
+  if (!req.path.startsWith("/pay/")) return false;
+  return req.accepts(["html", "json"]) !== "json";
+}
+
+/** Stripe's client failing to reach Stripe, or Stripe answering 5xx / 429. */
+function isProviderUnavailable(err: unknown): boolean {
+  const e = err as { type?: unknown; statusCode?: unknown } | null;
+  if (!e || typeof e.type !== "string") return false;
+  if (e.type === "StripeConnectionError" || e.type === "StripeRateLimitError") return true;
+  return e.type.startsWith("Stripe") && typeof e.statusCode === "number" && e.statusCode >= 500;
+}
+
+/** The HTML answer for an error on a driver's page, with the way back to the pay link. */
+function driverErrorPage(req: Request, status: number): string {
+  const lang = pickLang(req.query.lang, req.headers["accept-language"]);
+  if (status === 404) return messagePage(lang, "notFound");
+  const sessionId = /^\/pay\/([A-Za-z0-9_-]{1,64})(?:\/|$)/.exec(req.path)?.[1];
+  const token = typeof req.query.t === "string" && /^[A-Za-z0-9_-]{10,128}$/.test(req.query.t) ? req.query.t : undefined;
+  const retryHref = sessionId && token ? `/pay/${sessionId}?t=${token}&lang=${lang}` : undefined;
+  return messagePage(lang, status >= 500 ? "error" : "badRequest", { ...(retryHref ? { retryHref } : {}), ...(req.requestId ? { reference: req.requestId } : {}) });
+}
+
 export function buildApp(d: AppDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
@@ -202,7 +229,8 @@ export function buildApp(d: AppDeps): express.Express {
     if (!lastError) {
       const pays = await listPayments(d.db.sql, session.sessionId);
       const last = pays[pays.length - 1];
-      if (last && (last.state === "failed" || last.state === "canceled")) lastError = `${texts(lang).failedTitle} — ${last.failureReason ?? last.state}`;
+      // An attempt the provider lost is not the driver's failure: nothing to tell them.
+      if (last && (last.state === "failed" || last.state === "canceled") && !(last.failureReason ?? "").startsWith(PROVIDER_MISSING)) lastError = `${texts(lang).failedTitle} — ${last.failureReason ?? last.state}`;
     }
     let element: { publishableKey: string; clientSecret: string; returnUrl: string } | undefined;
     if (d.stripeMode !== "emulator" && d.publishableKey) {
@@ -304,6 +332,11 @@ export function buildApp(d: AppDeps): express.Express {
       // being verified" (refresh until the webhook lands) and "failed" for the page shown.
       if (req.query.redirect_status === "succeeded" || req.query.redirect_status === "processing") {
         res.type("html").send(messagePage(s.lang, "processing", { refreshS: 2 }));
+        return;
+      }
+      if (mine && mine.state === "failed" && (mine.failureReason ?? "").startsWith(PROVIDER_MISSING)) {
+        // The provider lost that attempt (nothing was charged): straight back to the pay page.
+        res.redirect(303, retry);
         return;
       }
       if (mine && (mine.state === "failed" || mine.state === "canceled")) {
@@ -534,6 +567,10 @@ export function buildApp(d: AppDeps): express.Express {
 
   // ---------------------------------------------------------------- errors
   app.use((req: Request, res: Response) => {
+    if (isDriverPage(req)) {
+      res.status(404).type("html").send(messagePage(pickLang(req.query.lang, req.headers["accept-language"]), "notFound"));
+      return;
+    }
     res.status(404).json({ error: `no route ${req.method} ${req.path}` });
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
@@ -574,10 +611,19 @@ export function buildApp(d: AppDeps): express.Express {
       status = e.status;
       message = e.message ?? "bad request";
       code = "bad_request";
+    } else if (isProviderUnavailable(err)) {
+      // Stripe out of reach or failing: nothing the caller did wrong, worth a retry.
+      status = 503;
+      message = "the payment provider is unavailable; try again in a moment";
+      code = "provider_unavailable";
     }
     if (status >= 500) d.logger.error({ reqId: req.requestId, err: e.message, stack: (err as Error).stack }, "request failed");
     if (res.headersSent) {
       res.destroy();
+      return;
+    }
+    if (isDriverPage(req)) {
+      res.status(status).type("html").send(driverErrorPage(req, status));
       return;
     }
     res.status(status).json({ error: message, code, request_id: req.requestId });

@@ -48,6 +48,11 @@ const T = {
     help: "Besoin d'aide ? Appuyez sur le bouton d'appel de la borne.",
     emulator: "Mode test : paiement traité par l'émulateur de test Stripe (aucune carte réelle n'est débitée).",
     reason: "Motif",
+    errorTitle: "Le paiement est momentanément indisponible",
+    errorText: "Nous n'avons pas pu préparer votre paiement. Rien n'a été débité. Réessayez dans un instant ; si cela persiste, appuyez sur le bouton d'appel de la borne.",
+    badRequestTitle: "Demande invalide",
+    badRequestText: "Cette demande n'a pas pu être traitée. Rouvrez le lien de paiement pour réessayer.",
+    reference: "Référence",
   },
   en: {
     title: "Parking payment",
@@ -75,6 +80,11 @@ const T = {
     help: "Need help? Press the call button on the terminal.",
     emulator: "Test mode: payment handled by the Stripe test emulator (no real card is charged).",
     reason: "Reason",
+    errorTitle: "Payment temporarily unavailable",
+    errorText: "We could not prepare your payment. Nothing was charged. Try again in a moment; if it keeps happening, press the call button on the terminal.",
+    badRequestTitle: "Invalid request",
+    badRequestText: "This request could not be handled. Open the payment link again to retry.",
+    reference: "Reference",
   },
 } as const;
 
@@ -172,7 +182,9 @@ ${v.stripeMode === "emulator" ? `<p class="test">${esc(t.emulator)}</p>` : ""}
   );
 }
 
-export function messagePage(lang: Lang, kind: "paid" | "processing" | "failed" | "canceled" | "notFound" | "nothing" | "closed", opts: { retryHref?: string; reason?: string; refreshS?: number } = {}): string {
+export type MessageKind = "paid" | "processing" | "failed" | "canceled" | "notFound" | "nothing" | "closed" | "error" | "badRequest";
+
+export function messagePage(lang: Lang, kind: MessageKind, opts: { retryHref?: string; reason?: string; refreshS?: number; reference?: string } = {}): string {
   const t = texts(lang);
   const m = {
     paid: [t.paidTitle, t.paidText, "ok"],
@@ -182,6 +194,8 @@ export function messagePage(lang: Lang, kind: "paid" | "processing" | "failed" |
     notFound: [t.notFoundTitle, t.notFoundText, "bad"],
     nothing: [t.nothingTitle, t.nothingText, ""],
     closed: [t.nothingTitle, t.closedText, ""],
+    error: [t.errorTitle, t.errorText, "bad"],
+    badRequest: [t.badRequestTitle, t.badRequestText, "bad"],
   }[kind];
   return layout(
     lang,
@@ -191,6 +205,7 @@ export function messagePage(lang: Lang, kind: "paid" | "processing" | "failed" |
 <p>${esc(m[1])}</p>
 ${opts.reason ? `<p class="err" id="reason">${esc(t.reason)} : ${esc(opts.reason)}</p>` : ""}
 ${opts.retryHref ? `<a class="btn" id="retry" href="${esc(opts.retryHref)}">${esc(t.retry)}</a>` : ""}
+${opts.reference ? `<p class="muted" id="reference">${esc(t.reference)} : ${esc(opts.reference)}</p>` : ""}
 </div>`,
     opts.refreshS ? { refreshS: opts.refreshS } : {},
   );

@@ -3,70 +3,21 @@
  * campaigns run it: the real `stripe` client pointed at `syspark stripe-emulator`, a driver pays
  * through the emulator's card page, the signed webhook verifies at the cloud.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { expect } from "chai";
 import { findActiveSession, getSession, listPayments, verifyAuditChain } from "../../../cloud/db/index";
 import { flushAudit } from "../../../cloud/server/audit-chain";
 import { startCloud, type CloudHandle } from "../../../cloud/server/index";
 import { silentLogger } from "../../../host/log";
 import { Phone } from "./driver";
+import { freePort, spawnEmulator, type EmulatorProcess } from "./emulator-process";
 import { LOW_SCRYPT, SiteClient, TEMPLATE_DIR, eventId, until } from "./helpers";
 
 const KEY = "sk_test_external_emulator_test";
 const WHSEC = "whsec_test_external_emulator_test_secret";
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function envWithout(...names: string[]): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: "warn" };
-  for (const n of names) delete env[n];
-  return env;
-}
-
-/** `syspark stripe-emulator` as a child process (its own process group); resolves once it listens. */
-export async function spawnEmulator(args: string[]): Promise<{ child: ChildProcess; url: string; output: () => string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ["bin/syspark.js", "stripe-emulator", ...args], { detached: true, stdio: ["ignore", "pipe", "pipe"], env: envWithout("STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY") });
-  let out = "";
-  child.stdout?.on("data", (c: Buffer) => (out += c.toString()));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((r) => child.once("exit", r));
-    try {
-      process.kill(-(child.pid as number), "SIGKILL");
-    } catch {
-      /* already gone */
-    }
-    await gone;
-  };
-  try {
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stderr?.on("data", (c: Buffer) => {
-        out += c.toString();
-        const m = /API:\s+(http:\/\/\S+)/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      child.once("exit", (code) => reject(new Error(`stripe-emulator exited (${code}) before listening: ${out}`)));
-    });
-    return { child, url, output: () => out, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-}
-
 describe("cloud with a Stripe test emulator in its own process (STRIPE_API_BASE)", function () {
   this.timeout(90_000);
-  let emu: Awaited<ReturnType<typeof spawnEmulator>> | undefined;
+  let emu: EmulatorProcess | undefined;
   let cloud: CloudHandle | undefined;
   let site: SiteClient | undefined;
   let cloudPort = 0;
@@ -82,14 +33,15 @@ describe("cloud with a Stripe test emulator in its own process (STRIPE_API_BASE)
 
   const emulatorArgs = (port: number) => ["--port", String(port), "--api-key", KEY, "--webhook-secret", WHSEC, "--webhook-url", `http://127.0.0.1:${cloudPort}/webhooks/stripe`];
 
-  async function start(): Promise<{ cloud: CloudHandle; site: SiteClient }> {
+  async function start(): Promise<{ cloud: CloudHandle; site: SiteClient; emu: EmulatorProcess }> {
     cloudPort = await freePort();
-    emu = await spawnEmulator(emulatorArgs(0));
+    const e = await spawnEmulator(emulatorArgs(0));
+    emu = e;
     cloud = await startCloud({
       port: cloudPort,
       mqttPort: 0,
       pgliteTemplateDir: TEMPLATE_DIR,
-      stripe: { apiBase: emu.url, secretKey: KEY, webhookSecret: WHSEC },
+      stripe: { apiBase: e.url, secretKey: KEY, webhookSecret: WHSEC },
       logger: silentLogger,
       scryptCost: LOW_SCRYPT,
       instanceId: "t-external-emu",
@@ -99,7 +51,7 @@ describe("cloud with a Stripe test emulator in its own process (STRIPE_API_BASE)
       createFirstAdmin: false,
     });
     site = await SiteClient.connect(cloud.mqttUrl, "paris-centre");
-    return { cloud, site };
+    return { cloud, site, emu: e };
   }
 
   /** A car that stayed two hours asks to leave: its session and the pay link. */
@@ -115,7 +67,7 @@ describe("cloud with a Stripe test emulator in its own process (STRIPE_API_BASE)
   }
 
   it("a driver pays through the emulator process's card page; its signed webhook verifies at the cloud", async () => {
-    const { cloud, site } = await start();
+    const { cloud, site, emu } = await start();
     expect(cloud.emulator).to.equal(undefined);
     expect(cloud.stripeMode).to.equal("emulator");
     const plate = `X${Date.now().toString(36).toUpperCase().slice(-6)}`;
