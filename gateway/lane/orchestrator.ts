@@ -145,12 +145,15 @@ export class LaneOrchestrator {
         this.ports.emit("exitLeft", { event_id: this.ports.newId("ev"), lane_id: this.laneId, ...(this.flow.session ? { session_id: this.flow.session } : {}) });
         this.endFlow();
         break;
-      case "EXITED":
+      case "EXITED": {
+        // A gateway restarted during the exit has no flow: the controller sends EXITED only
+        // after an authorised exit whose boom opened, and names the session.
+        const lostFlow = this.flow.session === undefined && f.session !== undefined;
         this.ports.emit("exitDone", {
           event_id: this.ports.newId("ev"), lane_id: this.laneId,
-          ...(this.flow.session ? { session_id: this.flow.session } : {}),
-          barrier_result: this.flow.openCmd ? "opened" : "not_opened",
-          passed: this.flow.passed || this.flow.openCmd !== undefined,
+          ...(this.flow.session ?? f.session ? { session_id: this.flow.session ?? f.session } : {}),
+          barrier_result: this.flow.openCmd || lostFlow ? "opened" : "not_opened",
+          passed: this.flow.passed || this.flow.openCmd !== undefined || lostFlow,
           decided_by: this.flow.decidedBy ?? "cloud",
           ...(this.flow.identity ? { identity: this.flow.identity } : {}),
           ...(this.flow.operator ? { operator: this.flow.operator } : {}),
@@ -158,6 +161,7 @@ export class LaneOrchestrator {
         });
         this.endFlow();
         break;
+      }
       case "BUTTON":
         this.ports.emit("sensorError", { event_id: this.ports.newId("ev"), lane_id: this.laneId, code: "HELP_CALL", severity: "info", detail: "driver pressed the help button" });
         break;

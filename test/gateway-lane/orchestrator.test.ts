@@ -93,6 +93,16 @@ describe("gateway lane orchestration", () => {
     expect(t.toExit.slice(-2)).to.deep.equal([{ type: "IDENTIFY", fields: { session: "S0" } }, { type: "PAY_OK", fields: { session: "S0" } }]);
   });
 
+  it("a gateway restarted while the boom was up still reports the exit with the session the controller names", () => {
+    // Found by the gateway crash campaign: SIGKILL while a paid car drove under the open boom;
+    // the new gateway had no flow, sent exit/done without a session, and the cloud left the
+    // session paid for ever.
+    const t = setup();
+    t.lane.onExitMessage("PRESENCE", { present: "0" });
+    t.lane.onExitMessage("EXITED", { session: "S9" });
+    expect(t.ev("exitDone")).to.deep.equal([{ event_id: t.ev("exitDone")[0].event_id, lane_id: "L1", session_id: "S9", barrier_result: "opened", passed: true, decided_by: "cloud" }]);
+  });
+
   it("offline: a trusted badge and an exit PIN open, an unknown badge is denied, and each decision is recorded", () => {
     const t = setup({ online: false });
     expect(t.acl.apply("full", signed({ ts: 1, src: "cloud", version: 3, entries: [
