@@ -17,7 +17,7 @@ import { randomBytes } from "node:crypto";
 import mqtt from "mqtt";
 import postgres from "postgres";
 import Stripe from "stripe";
-import { TOPICS, encodePayload, toCloudTopic } from "../contracts/mqtt-topics";
+import { exitFlowTopics, parkedVehicles, payToken, publishExitRequest, requestPaymentIntent, seedParkedVehicles } from "../hil/chaos/paid-exit";
 import { silentLogger } from "../host/log";
 import { seedSite, startCloud } from "../cloud/server/index";
 
@@ -87,16 +87,13 @@ export async function run(args: string[]): Promise<void> {
     cloud.emulator?.setWebhookUrl(null); // the bench signs and posts the webhooks itself
     await seedSite(cloud.db, { siteId, name: "Bench", timeZone: "Europe/Paris", currency: "EUR" });
     // Vehicles already inside: entries two hours ago.
-    const plates = Array.from({ length: n }, (_, i) => `B${i.toString(36).toUpperCase().padStart(6, "0")}`);
-    const entryTs = new Date(Date.now() - 2 * 3600_000);
-    for (let i = 0; i < n; i += 1000) {
-      const rows = plates.slice(i, i + 1000).map((p, j) => ({ session_id: `sb${siteId.slice(6)}${(i + j).toString(36)}`, site_id: siteId, entry_lane_id: "e1", identity_method: "plate", identity_value: p, entry_ts: entryTs, status: "active" }));
-      await cloud.db.sql`INSERT INTO sessions ${cloud.db.sql(rows)}`;
-    }
+    const vehicles = parkedVehicles(siteId, n);
+    await seedParkedVehicles(cloud.db.sql, siteId, vehicles);
+    const plates = vehicles.map((v) => v.plate);
 
     // The load (site gateway + drivers + Stripe's webhook sender) runs in a child process, so the
     // cloud instance being measured has its event loop to itself.
-    const cfg: DriverConfig = { mqttUrl: cloud.mqttUrl, cloudUrl: cloud.url, siteId, webhookSecret: cloud.webhookSecret, plates, sessions: plates.map((_, i) => `sb${siteId.slice(6)}${i.toString(36)}`), concurrency };
+    const cfg: DriverConfig = { mqttUrl: cloud.mqttUrl, cloudUrl: cloud.url, siteId, webhookSecret: cloud.webhookSecret, plates, sessions: vehicles.map((v) => v.sessionId), concurrency };
     const result = await runDriver(cfg);
     const { latencies, stages, failures, elapsed, okCount, reqCount } = result;
     const sessionOf = new Map(plates.map((p, i) => [p, cfg.sessions[i]]));
@@ -147,8 +144,7 @@ interface DriverResult {
 export async function driver(cfg: DriverConfig): Promise<DriverResult> {
   const concurrency = cfg.concurrency;
   const client = await mqtt.connectAsync(cfg.mqttUrl, { clientId: `bench-site-${randomBytes(3).toString("hex")}`, protocolVersion: 4 });
-  const reqTopic = toCloudTopic(cfg.siteId, TOPICS.paymentReq.topic);
-  const okTopic = toCloudTopic(cfg.siteId, TOPICS.paymentSuccess.topic);
+  const { paymentReq: reqTopic, paymentSuccess: okTopic } = exitFlowTopics(cfg.siteId);
   await client.subscribeAsync([reqTopic, okTopic], { qos: 1 });
   const reqWaiters = new Map<string, (p: { session_id: string; pay_url: string; amount: number }) => void>();
   const okWaiters = new Map<string, () => void>();
@@ -176,13 +172,10 @@ export async function driver(cfg: DriverConfig): Promise<DriverResult> {
     const t0 = performance.now();
     const gotReq = new Promise<{ pay_url: string; amount: number }>((resolve) => reqWaiters.set(sid, resolve));
     const gotOk = new Promise<void>((resolve) => okWaiters.set(sid, resolve));
-    await client.publishAsync(toCloudTopic(cfg.siteId, TOPICS.exitReq.topic), encodePayload("exitReq", { ts: Date.now(), src: "bench", event_id: `x${sid}`, lane_id: "L1", identity: { method: "plate", value: plate } }), { qos: 1 });
+    await publishExitRequest(client, cfg.siteId, { eventId: `x${sid}`, laneId: "L1", plate, src: "bench" });
     const req = await timeout(gotReq, 30_000, `payment/req ${sid}`);
     const t1 = performance.now();
-    const token = new URL(req.pay_url).searchParams.get("t") as string;
-    const r = await fetch(`${cfg.cloudUrl}/api/pay/${sid}/intent?t=${token}`, { method: "POST" });
-    if (!r.ok) throw new Error(`intent ${r.status}: ${await r.text()}`);
-    const { payment_intent: pi, amount } = (await r.json()) as { payment_intent: string; amount: number };
+    const { paymentIntent: pi, amount } = await requestPaymentIntent(cfg.cloudUrl, sid, payToken(req.pay_url));
     const t2 = performance.now();
     const event = JSON.stringify({ id: `evt_bench_${sid}`, object: "event", api_version: Stripe.API_VERSION, created: Math.floor(Date.now() / 1000), livemode: false, pending_webhooks: 1, request: { id: null, idempotency_key: null }, type: "payment_intent.succeeded", data: { object: { id: pi, object: "payment_intent", amount, amount_received: amount, currency: "eur", status: "succeeded", metadata: { session_id: sid } } } });
     const sig = signer.webhooks.generateTestHeaderString({ payload: event, secret: cfg.webhookSecret });

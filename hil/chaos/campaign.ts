@@ -108,3 +108,14 @@ export function seededRandom(seed: number): () => number {
 export function round1(x: number): number {
   return Number.isFinite(x) ? Math.round(x * 10) / 10 : x;
 }
+
+/** A campaign cannot run here: a server or tool it needs is missing (tests skip on it unless required). */
+export class CampaignPrerequisiteError extends Error {
+  override readonly name = "CampaignPrerequisiteError";
+  constructor(
+    readonly what: "postgres" | "mosquitto" | "socat",
+    message: string,
+  ) {
+    super(message);
+  }
+}
