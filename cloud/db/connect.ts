@@ -25,6 +25,7 @@ import postgres from "postgres";
 import type { Logger } from "../../host/log";
 import { silentLogger } from "../../host/log";
 import { runMigrations, type MigrationReport } from "./migrate";
+import { MIGRATIONS } from "./migrations";
 import { INT8_TYPE, type Sql, type Tx } from "./types";
 
 export interface OpenDatabaseOptions {
@@ -51,6 +52,14 @@ export interface OpenDatabaseOptions {
   max?: number;
   /** Run the migrations on open (default true). */
   migrate?: boolean;
+  /**
+   * Open an EXISTING SysPark database only (the CLI): never initdb, never create a directory or
+   * a schema, never migrate. A PGlite `dataDir` without a cluster, or a database/schema without
+   * SysPark's `schema_migrations`, → DatabaseNotFoundError; a schema at another version than
+   * this code's → DatabaseVersionError. Implies `migrate: false` and ignores `createSchema` and
+   * `pgliteTemplateDir`. Default false.
+   */
+  existingOnly?: boolean;
   /** Seconds to wait for the server on connect (default 10). */
   connectTimeoutS?: number;
   logger?: Logger;
@@ -77,7 +86,22 @@ export interface Database {
 
 /** The database could not be reached or opened; `message` says what to do. */
 export class DatabaseConnectionError extends Error {
-  override readonly name = "DatabaseConnectionError";
+  override readonly name: string = "DatabaseConnectionError";
+}
+
+/** `existingOnly`: there is no SysPark database where it was asked to look (nothing was created). */
+export class DatabaseNotFoundError extends DatabaseConnectionError {
+  override readonly name: string = "DatabaseNotFoundError";
+}
+
+/** `existingOnly`: the database's schema version is not this code's (it was neither migrated nor used). */
+export class DatabaseVersionError extends DatabaseConnectionError {
+  override readonly name: string = "DatabaseVersionError";
+}
+
+/** True when `dir` holds a PostgreSQL/PGlite cluster (its PG_VERSION file). */
+export function isPgliteDataDir(dir: string): boolean {
+  return existsSync(join(dir, "PG_VERSION"));
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -179,7 +203,7 @@ async function openServer(url: string, options: OpenDatabaseOptions, connectTime
     throw new DatabaseConnectionError(`DATABASE_URL must start with postgres:// or postgresql:// (got ${description})`);
   }
   const schema = options.schema;
-  if (schema && options.createSchema) {
+  if (schema && options.createSchema && !options.existingOnly) {
     const admin = postgres(url, { ...clientOptions(1, connectTimeoutS, undefined, logger) });
     try {
       await admin.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
@@ -198,7 +222,8 @@ async function openServer(url: string, options: OpenDatabaseOptions, connectTime
   }
   let migrations: MigrationReport = { applied: [], version: 0 };
   try {
-    if (options.migrate !== false) migrations = await runMigrations(sql);
+    if (options.existingOnly) migrations = await checkExistingSchema(sql, `${description}${schema ? `, schema ${schema}` : ""}`);
+    else if (options.migrate !== false) migrations = await runMigrations(sql);
   } catch (err) {
     await sql.end({ timeout: 1 }).catch(() => undefined);
     throw err;
@@ -217,6 +242,15 @@ function refused(description: string, err: unknown): DatabaseConnectionError {
 
 async function openPglite(options: OpenDatabaseOptions, connectTimeoutS: number, logger: Logger): Promise<Database> {
   const started = Date.now();
+  if (options.existingOnly) {
+    // Checked before anything touches the disk (the lock file, PGlite's initdb): a read must
+    // never leave a new cluster behind.
+    if (!options.dataDir) throw new DatabaseNotFoundError("an existing database was asked for, but no PGlite data directory was given");
+    if (!isPgliteDataDir(options.dataDir)) {
+      throw new DatabaseNotFoundError(`${resolve(options.dataDir)} holds no PGlite database (no PG_VERSION there); nothing was created`);
+    }
+    options = { ...options, pgliteTemplateDir: undefined };
+  }
   const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import("@electric-sql/pglite"), import("@electric-sql/pglite-socket")]);
   const releaseLock = options.dataDir ? lockDataDir(options.dataDir) : () => undefined;
   try {
@@ -330,13 +364,32 @@ async function startPglite(
   };
   let migrations: MigrationReport = { applied: [], version: 0 };
   try {
-    if (options.migrate !== false) migrations = await runMigrations(sql);
+    if (options.existingOnly) migrations = await checkExistingSchema(sql, `PGlite ${resolve(options.dataDir as string)}`);
+    else if (options.migrate !== false) migrations = await runMigrations(sql);
   } catch (err) {
     await shutdown().catch(() => undefined);
     throw err;
   }
   logger.info({ database: description, version: migrations.version, applied: migrations.applied, startMs: Date.now() - started }, "database ready (embedded PGlite)");
   return wrap("pglite", sql, migrations, description, shutdown);
+}
+
+/**
+ * `existingOnly`: the schema must be SysPark's and at exactly this code's version — reading
+ * (or writing) tables whose shape this code does not know would give wrong answers, and
+ * migrating is the cloud's job, not a command's. Reads only.
+ */
+async function checkExistingSchema(sql: Sql, where: string): Promise<MigrationReport> {
+  const [t] = await sql<{ found: string | null }[]>`SELECT to_regclass('schema_migrations')::text AS found`;
+  if (!t.found) {
+    throw new DatabaseNotFoundError(`${where} holds no SysPark database (no schema_migrations table: the cloud never started on it); nothing was created`);
+  }
+  const [row] = await sql<{ version: number | null }[]>`SELECT max(version) AS version FROM schema_migrations`;
+  const version = row.version ?? 0;
+  const known = MIGRATIONS.at(-1)?.version ?? 0;
+  if (version > known) throw new DatabaseVersionError(`${where} is at schema version ${version}, newer than this SysPark knows (${known}): use the SysPark that runs that cloud, or upgrade`);
+  if (version < known) throw new DatabaseVersionError(`${where} is at schema version ${version}, older than this SysPark's (${known}): start the cloud of this version on it once (it migrates on start), then retry`);
+  return { applied: [], version };
 }
 
 /** Template file name, keyed by the installed PGlite build (its package.json: name + version). */

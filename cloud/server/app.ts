@@ -32,6 +32,7 @@ import { dbLaneId, enqueueForSite, type StoredQuote } from "./flows";
 import type { CloudMetrics } from "./metrics";
 import { dashboardPage, loginPage, messagePage, payPage, pickLang, texts, type Lang } from "./pages";
 import { HttpError, PaymentService } from "./payments";
+import { operatorsRouter } from "./operators-api";
 
 export interface AppDeps {
   db: Database;
@@ -560,6 +561,8 @@ export function buildApp(d: AppDeps): express.Express {
       res.status(200).json({ site_id: site, version: r.version, already_revoked: r.alreadyRevoked, entry: r.entry });
     }),
   );
+
+  app.use(operatorsRouter({ db: d.db, auth: d.auth, auditMode: d.auditMode, jsonLimit: d.jsonLimit, wake: d.wake })); // GET/POST /api/operators (admin)
 
   app.get("/", (_req, res) => {
     res.redirect(302, "/dashboard");

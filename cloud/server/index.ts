@@ -24,6 +24,7 @@ import { DEFAULT_EMBEDDED_MQTT_PORT, redactUrl, resolveOptions, type CloudOption
 import { siteEventHandler, type FlowContext } from "./flows";
 import { createMetrics, type CloudMetrics } from "./metrics";
 import { PaymentService } from "./payments";
+import { writeRunFile } from "./run-file";
 import { ensureFirstAdmin, seedSite } from "./seed";
 
 export { resolveOptions, ConfigError, type CloudOptions, type StripeMode } from "./config";
@@ -259,6 +260,8 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
       cleanups.push(() => chainer.stop());
     }
     logger.info({ url: localUrl, publicBaseUrl, database: db.description, mqtt: redactUrl(mqttUrl), protocol: version, stripe: o.stripeMode, instance: instanceId }, "SysPark cloud started");
+    // PGlite is held by this process: tell `syspark` commands where its API is (removed first on close).
+    if (embeddedDb && o.dataDir) cleanups.push(writeRunFile(o.dataDir, { url: localUrl, instance: instanceId }));
 
     let closing: Promise<void> | undefined;
     return {

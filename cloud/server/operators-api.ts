@@ -1,0 +1,79 @@
+/**
+ * Operators over the cloud's API (admin only): `GET /api/operators`, `POST /api/operators`.
+ * This is how `syspark operator add|list` reach a cloud that holds its embedded PGlite database
+ * (`syspark up`, `syspark cloud` on PGlite): the database is held by that process, so writing
+ * its files from another one is impossible, and writing another database would create an
+ * operator the running cloud never sees. A creation is audited (`operator.added`) in the same
+ * transaction; the password is hashed here and never stored, returned or logged.
+ */
+import express, { type NextFunction, type Request, type Response, type Router } from "express";
+import { z } from "zod";
+import { OPERATOR_ROLES, UsernameSchema, createOperator, hashSecret, listOperators, type Database } from "../db/index";
+import { writeAudit, type AuditMode } from "./audit-chain";
+import type { Auth } from "./auth";
+import { HttpError } from "./payments";
+
+export interface OperatorsApiDeps {
+  db: Database;
+  auth: Auth;
+  auditMode: AuditMode;
+  jsonLimit: number;
+  wake(): void;
+}
+
+const AddBody = z.strictObject({
+  username: UsernameSchema,
+  password: z.string().min(12, "must be at least 12 characters").max(1024, "must be at most 1024 characters"),
+  role: z.enum(OPERATOR_ROLES).default("operator"),
+});
+
+const wrap =
+  (fn: (req: Request, res: Response) => Promise<void>) =>
+  (req: Request, res: Response, next: NextFunction): void => {
+    fn(req, res).catch(next);
+  };
+
+export function operatorsRouter(d: OperatorsApiDeps): Router {
+  const router = express.Router();
+  const json = express.json({ limit: d.jsonLimit, strict: true });
+
+  router.get(
+    "/api/operators",
+    d.auth.require(["admin"]),
+    wrap(async (_req, res) => {
+      const rows = await listOperators(d.db.sql);
+      res.json(rows.map((o) => ({ username: o.username, role: o.role, disabled: o.disabled, created_at: o.createdAt })));
+    }),
+  );
+
+  router.post(
+    "/api/operators",
+    d.auth.require(["admin"]),
+    json,
+    wrap(async (req, res) => {
+      if (!req.is("application/json")) throw new HttpError(415, "Content-Type must be application/json", "unsupported_media_type");
+      const parsed = AddBody.safeParse(req.body);
+      if (!parsed.success) {
+        const message = parsed.error.issues
+          .map((i) => (i.code === "unrecognized_keys" ? `body: unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}` : `body${i.path.length ? "." + i.path.join(".") : ""}: ${i.message}`))
+          .join("; ");
+        throw new HttpError(400, message, "invalid_input");
+      }
+      const body = parsed.data;
+      const by = req.operator as NonNullable<Request["operator"]>;
+      const passwordHash = await hashSecret(body.password);
+      const row = await d.db.tx(async (tx) => {
+        const created = await createOperator(tx, { username: body.username, passwordHash, role: body.role });
+        await writeAudit(d.auditMode, tx, {
+          kind: "operator.added",
+          sessionId: null,
+          payload: { username: created.username, role: created.role, operator: by.username, operator_id: by.operatorId, request_id: req.requestId ?? null },
+        });
+        return created;
+      });
+      d.wake();
+      res.status(201).json({ username: row.username, role: row.role });
+    }),
+  );
+  return router;
+}
