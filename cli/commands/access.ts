@@ -1,15 +1,18 @@
 /**
  * `syspark access add|list|revoke --site <id>`: the sites' access lists for offline exits
- * (trusted badges, exit PINs) and subscriber badges, straight on the cloud database like
- * `syspark operator` (DATABASE_URL, else the embedded PGlite --data-dir with the cloud stopped).
- * A change is the same transaction as through the API (version, entry, signed parking/acl/* in
- * the outbox, audit `access.added|revoked` by `cli:<user>`); the cloud's relay publishes it.
+ * (trusted badges, exit PINs) and subscriber badges, on the cloud database as cli-support.ts
+ * resolves it (named on stderr, never created), or through a cloud's API (--url, or the running
+ * cloud that holds the PGlite directory: `/api/sites/:site/access`, with the cloud's own key).
+ * On the database, a change is the same transaction as through the API (version, entry, signed
+ * parking/acl/* in the outbox, audit `access.added|revoked` by `cli:<user>`); the cloud's relay
+ * publishes it.
  * The PIN is read from standard input (--pin-stdin) or SYSPARK_ACCESS_PIN, never from a flag.
  */
 import { hostname, userInfo } from "node:os";
 import type { Command } from "commander";
+import { loginPrompt } from "../prompt";
 
-interface DbOpts { dataDir?: string; schema?: string }
+interface DbOpts { url?: string; dataDir?: string; schema?: string }
 
 const SITE_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
 const FLAG: Record<string, string> = { badge_uid: "--badge", pin: "the PIN", label: "--label", valid_from: "--valid-from", valid_until: "--valid-until", subscriber: "--subscriber", kind: "--badge / --pin-stdin" };
@@ -21,7 +24,8 @@ function site(v: string): string {
 
 function dbOptions(cmd: Command): Command {
   return cmd
-    .option("--data-dir <dir>", "embedded PGlite data directory when DATABASE_URL is not set (the cloud must be stopped)")
+    .option("--url <url>", "go through a running cloud's API (env SYSPARK_CLOUD_URL; log in: SYSPARK_OPERATOR_TOKEN, SYSPARK_OPERATOR_USERNAME/_PASSWORD, or the terminal)")
+    .option("--data-dir <dir>", "the site folder of `syspark up` (e.g. .data/site) or a cloud PGlite data directory; default: .data/site here, else ~/.syspark/cloud. A running cloud is reached through its API")
     .option("--schema <name>", "PostgreSQL schema (with DATABASE_URL)");
 }
 
@@ -48,14 +52,13 @@ function actor(): { username: string; operatorId: null; role: null; via: "cli" }
   return { username: `cli:${user}`.slice(0, 64), operatorId: null, role: null, via: "cli" };
 }
 
-async function withService<T>(opts: DbOpts, fn: (ctx: { db: import("../../cloud/db/index").Database; src: string }) => Promise<T>): Promise<T> {
-  const { openCloudDatabase } = await import("../../cloud/server/cli-support");
-  const db = await openCloudDatabase(opts);
-  try {
-    return await fn({ db, src: `cli-${hostname()}`.replace(/[^A-Za-z0-9._:-]/g, "-").slice(0, 64) });
-  } finally {
-    await db.close();
-  }
+type CloudApi = import("../../cloud/server/cli-support").CloudApi;
+type Db = import("../../cloud/db/index").Database;
+
+/** Runs on the resolved cloud: `api` through its API, `db` on its database (with this host's `src`). */
+async function onCloud<T>(opts: DbOpts, run: { api(api: CloudApi): Promise<T>; db(ctx: { db: Db; src: string }): Promise<T> }): Promise<T> {
+  const { withCloud } = await import("../../cloud/server/cli-support");
+  return withCloud(opts, { api: run.api, db: (db) => run.db({ db, src: `cli-${hostname()}`.replace(/[^A-Za-z0-9._:-]/g, "-").slice(0, 64) }) }, loginPrompt());
 }
 
 export function register(program: Command): void {
@@ -64,7 +67,7 @@ export function register(program: Command): void {
   dbOptions(
     access
       .command("add")
-      .description("add a badge (--badge) or an exit PIN (--pin-stdin, or SYSPARK_ACCESS_PIN) to a site's access list; needs SYSPARK_ACL_HMAC_KEY")
+      .description("add a badge (--badge) or an exit PIN (--pin-stdin, or SYSPARK_ACCESS_PIN) to a site's access list; on the database it needs SYSPARK_ACL_HMAC_KEY (through the API the cloud signs)")
       .requiredOption("--site <id>", "site id", site)
       .requiredOption("--label <text>", "who or what the entry is for (1-64 characters)")
       .option("--badge <uid>", "badge UID, 4-32 hex digits (spaces, : and - ignored)")
@@ -84,13 +87,14 @@ export function register(program: Command): void {
     const { AccessAddBody, addAccessEntry } = await import("../../cloud/server/access");
     const parsed = AccessAddBody.safeParse(raw);
     if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `${FLAG[String(i.path[0])] ?? String(i.path[0] ?? "input")}: ${i.message}`).join("; "));
-    const key = aclKey();
-    await withService(opts, async ({ db, src }) => {
-      const r = await addAccessEntry({ db, src, auditMode: "inline", aclHmacKey: key }, opts.site, parsed.data, actor());
-      const e = r.entry;
-      console.log(`${r.replaced ? "replaced" : "added"} ${e.kind} ${e.entry_id} (${e.label})${e.subscriber ? " subscriber" : ""} at ${opts.site}: access list version ${r.version}`);
-      console.log("the cloud's outbox relay publishes it to the site (parking/acl/add)");
+    type Added = { version: number; replaced: boolean; entry: { kind: string; entry_id: string; label: string; subscriber?: boolean } };
+    const r = await onCloud<Added>(opts, {
+      api: (api) => api.json("POST", `/api/sites/${opts.site}/access`, `adding to the access list of ${opts.site}`, raw),
+      db: ({ db, src }) => addAccessEntry({ db, src, auditMode: "inline", aclHmacKey: aclKey() }, opts.site, parsed.data, actor()),
     });
+    const e = r.entry;
+    console.log(`${r.replaced ? "replaced" : "added"} ${e.kind} ${e.entry_id} (${e.label})${e.subscriber ? " subscriber" : ""} at ${opts.site}: access list version ${r.version}`);
+    console.log("the cloud's outbox relay publishes it to the site (parking/acl/add)");
   });
 
   dbOptions(
@@ -101,34 +105,38 @@ export function register(program: Command): void {
       .option("--json", "JSON output"),
   ).action(async (opts: DbOpts & { site: string; json?: boolean }) => {
     const { listAccessEntries } = await import("../../cloud/server/access");
-    await withService(opts, async ({ db }) => {
-      const l = await listAccessEntries(db.sql, opts.site);
-      if (opts.json) {
-        console.log(JSON.stringify(l, null, 2));
-        return;
-      }
-      console.log(`site ${l.site_id}: access list version ${l.version}, ${l.entries.length} entr${l.entries.length === 1 ? "y" : "ies"}`);
-      for (const e of l.entries) {
-        console.log([e.entry_id, e.kind, e.label, e.subscriber ? "subscriber" : "", e.valid_from ? `from ${e.valid_from}` : "", e.valid_until ? `until ${e.valid_until}` : ""].filter(Boolean).join("\t"));
-      }
+    type Listed = Awaited<ReturnType<typeof listAccessEntries>>;
+    const l = await onCloud<Listed>(opts, {
+      api: (api) => api.json("GET", `/api/sites/${opts.site}/access`, `listing the access list of ${opts.site}`),
+      db: ({ db }) => listAccessEntries(db.sql, opts.site),
     });
+    if (opts.json) {
+      console.log(JSON.stringify(l, null, 2));
+      return;
+    }
+    console.log(`site ${l.site_id}: access list version ${l.version}, ${l.entries.length} entr${l.entries.length === 1 ? "y" : "ies"}`);
+    for (const e of l.entries) {
+      console.log([e.entry_id, e.kind, e.label, e.subscriber ? "subscriber" : "", e.valid_from ? `from ${e.valid_from}` : "", e.valid_until ? `until ${e.valid_until}` : ""].filter(Boolean).join("\t"));
+    }
   });
 
   dbOptions(
     access
       .command("revoke")
-      .description("revoke an entry (badge UID or PIN entry id, as `access list` shows); needs SYSPARK_ACL_HMAC_KEY")
+      .description("revoke an entry (badge UID or PIN entry id, as `access list` shows); on the database it needs SYSPARK_ACL_HMAC_KEY (through the API the cloud signs)")
       .requiredOption("--site <id>", "site id", site)
       .requiredOption("--entry <id>", "entry id (1-64 of A-Z a-z 0-9 . _ : -)", (v: string) => {
         if (!/^[A-Za-z0-9._:-]{1,64}$/.test(v)) throw new Error(`--entry must be 1-64 of A-Z a-z 0-9 . _ : -, got "${v}"`);
         return v;
       }),
   ).action(async (opts: DbOpts & { site: string; entry: string }) => {
-    const key = aclKey();
     const { revokeAccessEntry } = await import("../../cloud/server/access");
-    await withService(opts, async ({ db, src }) => {
-      const r = await revokeAccessEntry({ db, src, auditMode: "inline", aclHmacKey: key }, opts.site, opts.entry, actor());
-      console.log(r.alreadyRevoked ? `${opts.entry} was already revoked at ${opts.site} (version ${r.version})` : `revoked ${r.entry.kind} ${opts.entry} at ${opts.site}: access list version ${r.version}`);
+    type Revoked = { version: number; already_revoked?: boolean; alreadyRevoked?: boolean; entry: { kind: string } };
+    const r = await onCloud<Revoked>(opts, {
+      api: (api) => api.json("DELETE", `/api/sites/${opts.site}/access/${encodeURIComponent(opts.entry)}`, `revoking ${opts.entry} at ${opts.site}`),
+      db: ({ db, src }) => revokeAccessEntry({ db, src, auditMode: "inline", aclHmacKey: aclKey() }, opts.site, opts.entry, actor()),
     });
+    const already = r.alreadyRevoked ?? r.already_revoked ?? false;
+    console.log(already ? `${opts.entry} was already revoked at ${opts.site} (version ${r.version})` : `revoked ${r.entry.kind} ${opts.entry} at ${opts.site}: access list version ${r.version}`);
   });
 }

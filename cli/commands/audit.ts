@@ -1,4 +1,10 @@
+/**
+ * `syspark audit export|verify`: on the cloud's database as cli-support.ts resolves it (named on
+ * stderr; opened existing-only, never created), or through a cloud's API (--url, or the cloud
+ * that holds the PGlite directory).
+ */
 import type { Command } from "commander";
+import { loginPrompt } from "../prompt";
 
 interface Common {
   url?: string;
@@ -22,8 +28,8 @@ export function register(program: Command): void {
   const audit = program.command("audit").description("the cloud's hash-chained audit log: export it, verify the chain");
   const common = (c: Command) =>
     c
-      .option("--url <url>", "go through a running cloud's API (env SYSPARK_CLOUD_URL; auth: SYSPARK_OPERATOR_TOKEN or SYSPARK_OPERATOR_USERNAME/_PASSWORD)")
-      .option("--data-dir <dir>", "embedded PGlite data directory when not using --url or DATABASE_URL (the cloud must be stopped)")
+      .option("--url <url>", "go through a running cloud's API (env SYSPARK_CLOUD_URL; auth: SYSPARK_OPERATOR_TOKEN, SYSPARK_OPERATOR_USERNAME/_PASSWORD, or the terminal)")
+      .option("--data-dir <dir>", "the site folder of `syspark up` (e.g. .data/site) or a cloud PGlite data directory; default: .data/site here, else ~/.syspark/cloud. A running cloud is reached through its API")
       .option("--schema <name>", "PostgreSQL schema (with DATABASE_URL)");
 
   common(
@@ -39,75 +45,74 @@ export function register(program: Command): void {
       .option("--out <file>", "write to this file instead of stdout"),
   ).action(async (opts: Common & { from?: string; to?: string; format: "csv" | "ndjson"; out?: string }) => {
     const { createWriteStream } = await import("node:fs");
-    const out = opts.out ? createWriteStream(opts.out) : process.stdout;
-    const write = (s: string | Uint8Array) => new Promise<void>((resolve, reject) => (out.write(s, (err) => (err ? reject(err) : resolve()))));
+    // Opened at the first byte (or at the end): a command refused before reading leaves no file behind.
+    let out: NodeJS.WritableStream | undefined;
+    const sink = () => (out ??= opts.out ? createWriteStream(opts.out) : process.stdout);
+    const write = (s: string | Uint8Array) => new Promise<void>((resolve, reject) => sink().write(s, (err) => (err ? reject(err) : resolve())));
     let rows = 0;
     let bytes = 0;
-    const url = opts.url ?? process.env.SYSPARK_CLOUD_URL;
-    if (url) {
-      const { operatorToken } = await import("../../cloud/server/cli-support");
-      const token = await operatorToken(url);
-      const u = new URL("/api/audit/export", url);
-      u.searchParams.set("format", opts.format);
-      if (opts.from) u.searchParams.set("from", opts.from);
-      if (opts.to) u.searchParams.set("to", opts.to);
-      const r = await fetch(u, { headers: { Authorization: `Bearer ${token}` } });
-      if (!r.ok || !r.body) throw new Error(`export failed (${r.status}): ${await r.text()}`);
-      for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) {
-        bytes += chunk.length;
-        for (const b of chunk) if (b === 10) rows++;
-        await write(chunk);
-        progress(rows, bytes);
-      }
-      if (opts.format === "csv") rows = Math.max(0, rows - 1);
-      process.stderr.write(`audit head: ${r.headers.get("x-audit-head") ?? "?"}\n`);
-    } else {
-      const { openCloudDatabase } = await import("../../cloud/server/cli-support");
-      const { streamAudit } = await import("../../cloud/db/index");
-      const { csvHeaderLine, formatRows } = await import("../../cloud/server/audit-export");
-      const db = await openCloudDatabase(opts);
-      try {
-        if (opts.format === "csv") await write(csvHeaderLine());
-        for await (const batch of streamAudit(db.sql, { ...(opts.from ? { from: new Date(opts.from) } : {}), ...(opts.to ? { to: new Date(opts.to) } : {}), batchSize: 2000 })) {
-          const text = formatRows(batch, opts.format);
-          rows += batch.length;
-          bytes += Buffer.byteLength(text);
-          await write(text);
-          progress(rows, bytes);
-        }
-        const [head] = await db.sql<{ seq: number; hash: string }[]>`SELECT seq, hash FROM audit_head WHERE singleton`;
-        process.stderr.write(`audit head: ${head.seq}:${head.hash}\n`);
-      } finally {
-        await db.close();
-      }
-    }
+    const { withCloud, apiError } = await import("../../cloud/server/cli-support");
+    const head = await withCloud(
+      opts,
+      {
+        api: async (api) => {
+          const q = new URLSearchParams({ format: opts.format, ...(opts.from ? { from: opts.from } : {}), ...(opts.to ? { to: opts.to } : {}) });
+          const r = await api.fetch(`/api/audit/export?${q.toString()}`);
+          if (!r.ok || !r.body) throw await apiError(r, "export");
+          for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) {
+            bytes += chunk.length;
+            for (const b of chunk) if (b === 10) rows++;
+            await write(chunk);
+            progress(rows, bytes);
+          }
+          if (opts.format === "csv") rows = Math.max(0, rows - 1);
+          return r.headers.get("x-audit-head") ?? "?";
+        },
+        db: async (db) => {
+          const { streamAudit } = await import("../../cloud/db/index");
+          const { csvHeaderLine, formatRows } = await import("../../cloud/server/audit-export");
+          if (opts.format === "csv") await write(csvHeaderLine());
+          for await (const batch of streamAudit(db.sql, { ...(opts.from ? { from: new Date(opts.from) } : {}), ...(opts.to ? { to: new Date(opts.to) } : {}), batchSize: 2000 })) {
+            const text = formatRows(batch, opts.format);
+            rows += batch.length;
+            bytes += Buffer.byteLength(text);
+            await write(text);
+            progress(rows, bytes);
+          }
+          const [h] = await db.sql<{ seq: number; hash: string }[]>`SELECT seq, hash FROM audit_head WHERE singleton`;
+          return `${h.seq}:${h.hash}`;
+        },
+      },
+      loginPrompt(),
+    );
+    process.stderr.write(`audit head: ${head}\n`);
     progress(rows, bytes, true);
-    if (opts.out) await new Promise<void>((resolve) => out.end(resolve));
+    const done = sink();
+    if (opts.out) await new Promise<void>((resolve) => done.end(resolve));
     process.stderr.write(`exported ${rows} rows (${opts.format})${opts.out ? ` to ${opts.out}` : ""}\n`);
   });
 
   common(audit.command("verify").description("check the whole hash chain; names the first broken row and exits non-zero if any")).action(async (opts: Common) => {
-    const url = opts.url ?? process.env.SYSPARK_CLOUD_URL;
     type V = { ok: boolean; checked: number; head: { seq: number; hash: string }; firstBroken?: { seq: number; reason: string } };
-    let v: V;
-    if (url) {
-      const { operatorToken } = await import("../../cloud/server/cli-support");
-      const token = await operatorToken(url);
-      process.stderr.write("verifying the audit chain through the cloud's API…\n");
-      const r = await fetch(new URL("/api/audit/verify", url), { headers: { Authorization: `Bearer ${token}` } });
-      if (r.status !== 200 && r.status !== 409) throw new Error(`verify failed (${r.status}): ${await r.text()}`);
-      v = (await r.json()) as V;
-    } else {
-      const { openCloudDatabase } = await import("../../cloud/server/cli-support");
-      const { verifyAuditChain } = await import("../../cloud/db/index");
-      const db = await openCloudDatabase(opts);
-      try {
-        v = await verifyAuditChain(db.sql, { onProgress: (n) => process.stderr.isTTY && process.stderr.write(`\r  ${n} rows checked`) });
-        if (process.stderr.isTTY) process.stderr.write("\n");
-      } finally {
-        await db.close();
-      }
-    }
+    const { withCloud, apiError } = await import("../../cloud/server/cli-support");
+    const v = await withCloud<V>(
+      opts,
+      {
+        api: async (api) => {
+          process.stderr.write("verifying the audit chain through the cloud's API…\n");
+          const r = await api.fetch("/api/audit/verify");
+          if (r.status !== 200 && r.status !== 409) throw await apiError(r, "verify");
+          return (await r.json()) as V;
+        },
+        db: async (db) => {
+          const { verifyAuditChain } = await import("../../cloud/db/index");
+          const result = await verifyAuditChain(db.sql, { onProgress: (n) => process.stderr.isTTY && process.stderr.write(`\r  ${n} rows checked`) });
+          if (process.stderr.isTTY) process.stderr.write("\n");
+          return result;
+        },
+      },
+      loginPrompt(),
+    );
     if (v.ok) {
       console.log(`audit chain OK: ${v.checked} rows, head ${v.head.seq}:${v.head.hash}`);
       return;

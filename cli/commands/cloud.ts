@@ -11,7 +11,7 @@ export function register(program: Command): void {
     )
     .option("--port <port>", "HTTP port (env PORT, default 18090)", intOption("--port", 0, 65535))
     .option("--host <addr>", "HTTP listen address", "127.0.0.1")
-    .option("--data-dir <dir>", "embedded PGlite data directory (default ~/.syspark/cloud; ignored with DATABASE_URL)")
+    .option("--data-dir <dir>", "embedded PGlite data directory, or the site folder of `syspark up` (e.g. .data/site: its cloud/) (default ~/.syspark/cloud; ignored with DATABASE_URL)")
     .option("--memory", "embedded PGlite in memory (nothing persisted)")
     .option("--mqtt-port <port>", "embedded MQTT broker port (default 18883; ignored with MQTT_URL)", intOption("--mqtt-port", 0, 65535))
     .option("--mqtt-consumers <n>", "consumer connections (MQTT v5 shared subscriptions only)", intOption("--mqtt-consumers", 1, 32), 1)
@@ -23,7 +23,9 @@ export function register(program: Command): void {
       const { homedir, tmpdir } = await import("node:os");
       const { startCloud, ConfigError } = await import("../../cloud/server/index");
       const embedded = !process.env.DATABASE_URL;
-      const dataDir = embedded && !opts.memory ? (opts.dataDir ?? process.env.SYSPARK_DATA_DIR ?? join(homedir(), ".syspark", "cloud")) : undefined;
+      const { serveDataDir } = await import("../../cloud/server/cli-support");
+      // A site folder means its cloud/ (never a second cluster beside the site's gateway/ and tty/).
+      const dataDir = embedded && !opts.memory ? serveDataDir(opts.dataDir ?? process.env.SYSPARK_DATA_DIR ?? join(homedir(), ".syspark", "cloud")) : undefined;
       if (embedded) console.error(`syspark cloud: starting on embedded defaults (PGlite ${dataDir ?? "in memory"}; first start takes a few seconds)…`);
       let cloud;
       try {

@@ -25,7 +25,7 @@ describe("syspark access", function () {
 
   it("adds a badge and a PIN, lists them without hashes, revokes, with precise flag errors", () => {
     let r = run(["add", "--site", "paris-centre", "--badge", "0a:1b:2c:3d", "--label", "night staff", "--subscriber"]);
-    expect(r.stderr).to.equal("");
+    expect(r.stderr).to.equal(`database: PGlite ${dir} (--data-dir ${dir})\n`);
     expect(r.stdout).to.match(/^added badge 0A1B2C3D \(night staff\) subscriber at paris-centre: access list version 1$/m);
     r = run(["add", "--site", "paris-centre", "--pin-stdin", "--label", "cashier"], "4711\n");
     expect(r.status).to.equal(0);
