@@ -12,6 +12,7 @@ interface Opts {
   publicUrl?: string;
   apiKey?: string;
   webhookSecret?: string;
+  stateDir?: string;
   webhookAttempts: number;
   processingMs: number;
 }
@@ -39,6 +40,7 @@ export function register(program: Command): void {
     .option("--public-url <url>", "base URL phones/browsers use to reach the emulator (default: its own URL)", httpUrlOption("--public-url"))
     .option("--api-key <key>", "accept only this sk_test_ key (default: any sk_test_ key)")
     .option("--webhook-secret <whsec>", "sign webhooks with this secret (whsec_…; the cloud's STRIPE_WEBHOOK_SECRET); default: STRIPE_WEBHOOK_SECRET, else a generated test one")
+    .option("--state-dir <dir>", "keep the state (PaymentIntents, sessions, events, idempotency keys, webhooks owed, the secret and key) in <dir>/state.json, crash-safe: a restart forgets nothing (default: in memory)")
     .option("--webhook-attempts <n>", "delivery attempts per event before giving up", intOption("--webhook-attempts", 1, 50), 8)
     .option("--processing-ms <n>", "hold successful card payments in `processing` this long (0 = succeed at once, like Stripe cards)", intOption("--processing-ms", 0, 600_000), 0)
     .addHelpText(
@@ -63,12 +65,15 @@ Live keys (sk_live_…) are refused. See docs/stripe-emulator.md.`,
       if (fromEnv !== undefined && fromEnv.trim() === "") throw new Error("STRIPE_WEBHOOK_SECRET is set but empty: unset it (a test secret is then generated) or give it a whsec_… value");
       const { createStripeEmulator, generateTestWebhookSecret } = await import("../../cloud/stripe-emulator");
       const { createLogger } = await import("../../host/log");
-      const webhookSecret = fromEnv ?? generateTestWebhookSecret();
+      if (opts.stateDir !== undefined && opts.stateDir.trim() === "") throw new Error("--state-dir must name a directory");
+      // With a state directory and no secret given, the one saved there (else a new one, saved).
+      const webhookSecret = fromEnv ?? (opts.stateDir !== undefined ? undefined : generateTestWebhookSecret());
       const emu = await createStripeEmulator({
+        ...(opts.stateDir !== undefined ? { stateDir: opts.stateDir } : {}),
         port: opts.port,
         host: opts.host,
         webhookUrl: opts.webhookUrl ?? null,
-        webhookSecret,
+        ...(webhookSecret !== undefined ? { webhookSecret } : {}),
         publicBaseUrl: opts.publicUrl,
         apiKey: opts.apiKey,
         webhookRetry: { maxAttempts: opts.webhookAttempts },
@@ -85,7 +90,8 @@ Live keys (sk_live_…) are refused. See docs/stripe-emulator.md.`,
         `   Webhooks to:  ${opts.webhookUrl ?? "(none: events are recorded, list them with GET /v1/events)"}`,
         fromEnv !== undefined
           ? `   Webhook secret: from ${opts.webhookSecret !== undefined ? "--webhook-secret" : "STRIPE_WEBHOOK_SECRET"}`
-          : `   Webhook secret (TEST ONLY, generated): ${webhookSecret}`,
+          : `   Webhook secret (TEST ONLY, ${opts.stateDir !== undefined ? "kept in the state directory" : "generated"}): ${emu.webhookSecret}`,
+        `   State:        ${emu.stateFile ?? "in memory (lost when it stops; --state-dir keeps it)"}`,
         `   Card page:    ${emu.url}/emulator/pay/<client_secret>?return_url=<url>`,
         "   Test cards:   4242 4242 4242 4242 ok · 4000 0000 0000 0002 declined · 4000 0000 0000 9995 insufficient funds · 4000 0025 0000 3155 3-D Secure",
         "",

@@ -35,6 +35,8 @@ export interface StripeOptions {
    * --api-key) and STRIPE_WEBHOOK_SECRET (its --webhook-secret); a live key is refused.
    */
   apiBase?: string;
+  /** In-process emulator only: where it keeps its state (default: `<dataDir>-stripe-emulator` with a dataDir, else in memory). */
+  emulatorStateDir?: string;
   /** Emulator only: its TCP port (0 = free port). */
   emulatorPort?: number;
   /** Emulator only: webhook retry policy override (tests). */

@@ -127,9 +127,12 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
       logger.warn({ emulator: api.origin }, "Stripe: using a Stripe TEST EMULATOR in its own process (STRIPE_API_BASE; not Stripe; no real card is charged)");
     } else if (o.stripeMode === "emulator") {
       const { createStripeEmulator, generateTestWebhookSecret } = await import("../stripe-emulator/index");
-      webhookSecret = generateTestWebhookSecret();
       const key = `sk_test_syspark_emulator_${instanceId.replace(/[^A-Za-z0-9]/g, "").slice(0, 24)}`;
-      emulator = await createStripeEmulator({ webhookSecret, apiKey: key, port: stripeOpts.emulatorPort ?? 0, logger: logger.child({ part: "stripe-test-emulator" }), ...(stripeOpts.emulatorWebhookRetry ? { webhookRetry: stripeOpts.emulatorWebhookRetry } : {}) });
+      // With a data directory the emulator keeps its state (and its webhook secret) beside it, as
+      // Stripe keeps a PaymentIntent across a restart of the cloud; without one, in memory.
+      const stateDir = stripeOpts.emulatorStateDir ?? (o.dataDir ? `${o.dataDir.replace(/[\\/]+$/, "")}-stripe-emulator` : undefined);
+      emulator = await createStripeEmulator({ ...(stateDir ? { stateDir } : { webhookSecret: generateTestWebhookSecret() }), apiKey: key, port: stripeOpts.emulatorPort ?? 0, logger: logger.child({ part: "stripe-test-emulator" }), ...(stripeOpts.emulatorWebhookRetry ? { webhookRetry: stripeOpts.emulatorWebhookRetry } : {}) });
+      webhookSecret = emulator.webhookSecret;
       cleanups.push(() => (emulator as StripeEmulator).close());
       stripe = new Stripe(key, { ...emulator.clientConfig, maxNetworkRetries: 1, timeout: 10_000 });
       logger.warn({ emulator: emulator.url }, "Stripe: using the local Stripe TEST EMULATOR (not Stripe; no real card is charged). Set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET to use Stripe.");

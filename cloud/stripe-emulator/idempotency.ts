@@ -14,7 +14,8 @@ export interface SavedResult {
   requestId: string;
 }
 
-interface Entry extends SavedResult {
+/** A saved result as kept (and persisted, see store.ts). */
+export interface SavedEntry extends SavedResult {
   method: string;
   path: string;
   fingerprint: string;
@@ -31,7 +32,7 @@ function canonical(v: FormValue): string {
 }
 
 export class Idempotency {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new Map<string, SavedEntry>();
 
   constructor(private readonly now: () => number) {}
 
@@ -56,6 +57,17 @@ export class Idempotency {
       }, true);
     }
     return e;
+  }
+
+  /** Every live entry (key → entry), oldest first, for the state file. */
+  snapshot(): [string, SavedEntry][] {
+    const at = this.now();
+    return [...this.entries].filter(([, e]) => at - e.at <= TTL_MS);
+  }
+
+  /** Entries read back from the state file (oldest first). */
+  restore(entries: [string, SavedEntry][]): void {
+    for (const [k, e] of entries) this.entries.set(k, e);
   }
 
   store(apiKey: string, key: string, method: string, path: string, params: Record<string, FormValue>, result: SavedResult): void {

@@ -17,6 +17,7 @@ import { Idempotency } from "./idempotency";
 import { checkoutPage, escapeHtml, indexPage, localizedDecline, messagePage, payPage, texts, threeDsPage, type CardFormValues, type Locale } from "./pages";
 import * as P from "./params";
 import { EmulatorState, newId, randomToken, type CardInput, type EmulatorEvent, type PayOutcome, type RequestContext } from "./state";
+import { lockStateDir, STATE_FORMAT, STATE_VERSION, StateStore, type StoredState } from "./store";
 import { DEFAULT_RETRY, WebhookDispatcher, type DeliveryRecord, type WebhookRetryOptions } from "./webhooks";
 
 export const EMULATOR_LABEL = "SysPark Stripe TEST EMULATOR - not Stripe";
@@ -29,8 +30,17 @@ export interface StripeEmulatorOptions {
   host?: string;
   /** Where events are POSTed (e.g. the cloud's /webhooks/stripe); none: events are only recorded. */
   webhookUrl?: string | null;
-  /** Secret used to sign webhooks (`whsec_…`); the receiver verifies with the same value. */
-  webhookSecret: string;
+  /**
+   * Secret used to sign webhooks (`whsec_…`); the receiver verifies with the same value.
+   * Required without a stateDir; with one, absent → the secret saved there (else a new test one).
+   */
+  webhookSecret?: string;
+  /**
+   * Keep the state (PaymentIntents, Checkout Sessions, events, idempotency keys, webhooks still
+   * owed, the secret and key in use) in `<stateDir>/state.json`, crash-safe; a restart on the
+   * same directory forgets nothing. Absent: in memory only.
+   */
+  stateDir?: string;
   /** Base URL browsers use to reach the emulator (pages, next_action URLs). Default: its own URL. */
   publicBaseUrl?: string;
   /** Accept only this `sk_test_` key (default: any `sk_test_` key). */
@@ -54,6 +64,8 @@ export interface StripeEmulator {
   /** What to pass to `new Stripe(key, …)` to reach this emulator. */
   readonly clientConfig: { host: string; port: number; protocol: "http" };
   readonly webhookSecret: string;
+  /** Where the state is kept (with a stateDir). */
+  readonly stateFile?: string;
   readonly state: EmulatorState;
   /** The card page for a PaymentIntent (the contract in docs/stripe-emulator.md). */
   payUrl(clientSecret: string, returnUrl?: string, locale?: Locale): string;
@@ -144,12 +156,26 @@ function parseCardForm(form: URLSearchParams, now: number): { card: CardInput; v
 }
 
 export async function createStripeEmulator(options: StripeEmulatorOptions): Promise<StripeEmulator> {
-  if (typeof options.webhookSecret !== "string" || options.webhookSecret.trim() === "") {
+  if (options.webhookSecret !== undefined && (typeof options.webhookSecret !== "string" || options.webhookSecret.trim() === "")) {
+    throw new Error("createStripeEmulator: webhookSecret must be a non-empty string (the value the webhook receiver verifies signatures with, e.g. whsec_…)");
+  }
+  if (options.webhookSecret === undefined && options.stateDir === undefined) {
     throw new Error("createStripeEmulator: webhookSecret is required (the value the webhook receiver verifies signatures with, e.g. whsec_…)");
   }
   if (options.apiKey !== undefined && !options.apiKey.startsWith("sk_test_")) {
     throw new Error("createStripeEmulator: apiKey must be a test key (sk_test_…); the emulator never accepts live keys");
   }
+  // A restart on the same state directory: everything Stripe would still know (store.ts).
+  const release = options.stateDir !== undefined ? lockStateDir(options.stateDir) : () => undefined;
+  let stored: StoredState | undefined;
+  try {
+    stored = options.stateDir !== undefined ? StateStore.load(options.stateDir) : undefined;
+  } catch (err) {
+    release();
+    throw err;
+  }
+  const webhookSecret = options.webhookSecret ?? stored?.webhookSecret ?? generateTestWebhookSecret();
+  const apiKey = options.apiKey ?? stored?.apiKey ?? undefined;
   const host = options.host ?? "127.0.0.1";
   const now = options.now ?? Date.now;
   const baseLogger = options.logger ?? createLogger("stripe-emulator");
@@ -159,19 +185,54 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
   if (options.webhookUrl) new URL(options.webhookUrl); // fail fast on a malformed URL
 
   const state = new EmulatorState({ publicBaseUrl: () => publicBase, now, apiVersion, processingMs: options.processingMs ?? 0 });
+  const idempotency = new Idempotency(now);
+  let store: StateStore | undefined;
+  let listeningPort = 0;
   const dispatcher = new WebhookDispatcher({
     url: options.webhookUrl ?? null,
-    secret: options.webhookSecret,
+    secret: webhookSecret,
     retry: { ...DEFAULT_RETRY, ...options.webhookRetry },
     logger: log,
     now,
     userAgent: "SysPark-Stripe-Test-Emulator/1.0 (not Stripe; +docs/stripe-emulator.md)",
+    onSettled: () => store?.schedule(),
   });
+  /** Events a previous run still owed the webhook endpoint: sent once there is an endpoint. */
+  let owed: EmulatorEvent[] = [];
+  const sendOwed = (): void => {
+    if (dispatcher.endpoint === null || owed.length === 0) return;
+    const list = owed;
+    owed = [];
+    log.info({ events: list.length }, "test emulator: delivering the webhooks a previous run still owed");
+    for (const e of list) dispatcher.enqueue(e, String(e.data.object.id ?? e.id));
+  };
+  if (options.stateDir !== undefined) {
+    if (stored) {
+      state.restore(stored.state);
+      idempotency.restore(stored.idempotency);
+      for (const e of stored.state.events) {
+        if (e.pending_webhooks > 0) {
+          e.pending_webhooks = 0; // counted again as each is queued
+          owed.push(e);
+        }
+      }
+    }
+    store = new StateStore(
+      options.stateDir,
+      () => ({ format: STATE_FORMAT, version: STATE_VERSION, savedAt: new Date(now()).toISOString(), webhookSecret, apiKey: apiKey ?? null, ...(listeningPort ? { port: listeningPort } : {}), state: state.snapshot(), idempotency: idempotency.snapshot() }),
+      (err) => log.error({ err: err.message }, "test emulator: cannot save its state"),
+    );
+    log.info({ file: store.file, paymentIntents: stored?.state.paymentIntents.length ?? 0, events: stored?.state.events.length ?? 0, owedWebhooks: owed.length }, stored ? "test emulator: state loaded" : "test emulator: new state file");
+  }
+  /** Before answering a request that changed the state: the change is on disk. */
+  const commit = async (): Promise<void> => {
+    await store?.commit();
+  };
   state.onEvent((event, key) => {
     log.info({ eventId: event.id, type: event.type, objectId: event.data.object.id }, "test emulator: event");
     dispatcher.enqueue(event, key);
+    store?.schedule(); // changes no request waits for (timers, lazy expiry) are saved too
   });
-  const idempotency = new Idempotency(now);
 
   // ------------------------------------------------------------ API routes
   const list = <T extends { id: string }>(items: T[], params: Record<string, FormValue>, schema: typeof P.listParams, path: string, filter?: (p: Record<string, unknown>, item: T) => boolean) => {
@@ -349,7 +410,7 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
     }
     if (key.startsWith("pk_")) throw authError("This API call cannot be made with a publishable API key. Please use a secret API key.");
     if (!key.startsWith("sk_test_") || key.length <= "sk_test_".length) throw authError(`Invalid API Key provided: ${redacted}`);
-    if (options.apiKey !== undefined && key !== options.apiKey) throw authError(`Invalid API Key provided: ${redacted}`);
+    if (apiKey !== undefined && key !== apiKey) throw authError(`Invalid API Key provided: ${redacted}`);
     return key;
   };
 
@@ -358,7 +419,7 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
     const version = req.headers["stripe-version"];
     res.setHeader("Stripe-Version", typeof version === "string" && version !== "" ? version : apiVersion);
     const body = method === "POST" ? await readBody(req) : "";
-    const apiKey = authenticate(req);
+    const callerKey = authenticate(req);
     const route = routes.find((r) => r.method === method && r.pattern.test(url.pathname));
     if (!route) {
       throw new StripeApiError(
@@ -379,7 +440,7 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
     const params = decodeForm(method === "POST" ? body : url.search.slice(1));
     if (idemKey !== null) {
       if (idemKey.length > 255) throw paramError("idempotency_key_too_long", undefined, "Idempotency keys may be at most 255 characters long.");
-      const prior = idempotency.lookup(apiKey, idemKey, method, url.pathname, params);
+      const prior = idempotency.lookup(callerKey, idemKey, method, url.pathname, params);
       if (prior) {
         res.setHeader("Idempotent-Replayed", "true");
         res.setHeader("Original-Request", prior.requestId);
@@ -402,7 +463,8 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
       out = { error: err.body };
     }
     const text = JSON.stringify(out, null, 2);
-    if (idemKey !== null) idempotency.store(apiKey, idemKey, method, url.pathname, params, { status, body: text, requestId });
+    if (idemKey !== null) idempotency.store(callerKey, idemKey, method, url.pathname, params, { status, body: text, requestId });
+    if (method === "POST") await commit();
     log.info({ requestId, method, path: url.pathname, status }, "test emulator: api request");
     res.statusCode = status;
     res.setHeader("Content-Type", "application/json");
@@ -478,6 +540,7 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
       return;
     }
     const outcome = state.payWithCard(pi.id, parsed.card, returnUrl);
+    await commit();
     log.info({ paymentIntent: pi.id, outcome: outcome.kind }, "test emulator: card page payment");
     afterPayment(res, outcome, returnUrl, locale, (error) => render(402, error, { ...parsed.values, number: "" }));
   };
@@ -508,6 +571,7 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
       return;
     }
     const outcome = state.authenticate(pi.id, form.get("outcome") === "complete");
+    await commit();
     log.info({ paymentIntent: pi.id, outcome: outcome.kind }, "test emulator: 3-D Secure page");
     if (returnUrl) {
       redirect(res, returnRedirect(returnUrl, outcome.paymentIntent));
@@ -561,6 +625,7 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
       return;
     }
     const outcome = state.payCheckoutSession(s.id, parsed.card);
+    await commit();
     log.info({ checkoutSession: s.id, outcome: outcome.kind }, "test emulator: checkout page payment");
     if (outcome.kind === "declined") {
       render(402, localizedDecline(locale, outcome.code, outcome.declineCode, outcome.message), { ...parsed.values, number: "" });
@@ -615,6 +680,7 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
       else if (!(await handleControl(req, res, url))) sendHtml(res, 404, messagePage("Not found", `Nothing at ${url.pathname} on this Stripe test emulator.`, "en"));
     } catch (err) {
       if (err instanceof StripeApiError) {
+        if (req.method === "POST") await commit().catch(() => undefined); // a decline is recorded (charge, event) before it is answered
         if (err.status >= 500) log.error({ requestId, err: err.message }, "test emulator: error");
         else log.info({ requestId, method: req.method, path: url.pathname, status: err.status, code: err.body.code }, "test emulator: api request refused");
         if (!res.headersSent) sendJson(res, err.status, { error: err.body });
@@ -626,24 +692,47 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
   };
 
   const server: Server = createServer((req, res) => void handle(req, res));
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolve();
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
+  try {
+    // "Any free port" on a restart: the one used before if it is free, so the card pages and
+    // next_action URLs handed out before the restart still lead here.
+    const previous = (options.port ?? 0) === 0 ? stored?.port : undefined;
+    if (previous) await listen(previous).catch(() => listen(0));
+    else await listen(options.port ?? 0);
+  } catch (err) {
+    release();
+    throw err;
+  }
+  listeningPort = (server.address() as AddressInfo).port;
   const port = (server.address() as AddressInfo).port;
   const url = `http://${formatHostForUrl(host)}:${port}`;
   if (publicBase === "") publicBase = url;
   log.info({ url, publicBaseUrl: publicBase, webhookUrl: dispatcher.endpoint }, "Stripe TEST EMULATOR listening (SysPark test tool, not Stripe)");
+  sendOwed();
+  try {
+    await store?.commit(); // the secret, key and port in use, at once: a state directory that cannot be written fails the start
+  } catch (err) {
+    dispatcher.close();
+    state.close();
+    server.close();
+    release();
+    throw err;
+  }
 
   return {
     url,
     port,
     host,
     clientConfig: { host: formatHostForUrl(host).replace(/^\[|\]$/g, ""), port, protocol: "http" },
-    webhookSecret: options.webhookSecret,
+    webhookSecret,
+    ...(store ? { stateFile: store.file } : {}),
     state,
     payUrl(clientSecret, returnUrl, locale) {
       const u = new URL(`${publicBase}/emulator/pay/${encodeURIComponent(clientSecret)}`);
@@ -651,7 +740,10 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
       if (locale !== undefined) u.searchParams.set("locale", locale);
       return u.toString();
     },
-    setWebhookUrl: (u) => dispatcher.setUrl(u),
+    setWebhookUrl: (u) => {
+      dispatcher.setUrl(u);
+      sendOwed();
+    },
     events: () => state.allEvents(),
     deliveries: () => dispatcher.deliveries(),
     resendEvent: (eventId) => dispatcher.resend(state.getEvent(eventId)),
@@ -664,6 +756,8 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await store?.close();
+      release();
     },
   };
 }

@@ -79,6 +79,17 @@ interface SessionRecord {
   paymentIntentData: NonNullable<CheckoutSessionCreate["payment_intent_data"]>;
 }
 
+/** Everything the emulator knows, as plain JSON (the state file, see store.ts). */
+export interface StateSnapshot {
+  paymentIntents: PaymentIntentRecord[];
+  charges: Stripe.Charge[];
+  refunds: Stripe.Refund[];
+  paymentMethods: PaymentMethodRecord[];
+  sessions: SessionRecord[];
+  /** Oldest first; `pending_webhooks` > 0 marks an event still owed to the webhook endpoint. */
+  events: EmulatorEvent[];
+}
+
 export type PayOutcome =
   | { kind: "succeeded" | "processing" | "requires_capture"; paymentIntent: Stripe.PaymentIntent }
   | { kind: "requires_action"; paymentIntent: Stripe.PaymentIntent; redirectUrl: string }
@@ -133,6 +144,48 @@ export class EmulatorState {
   close(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+  }
+
+  /** The whole state, by reference: serialize it at once (JSON.stringify), do not keep it. */
+  snapshot(): StateSnapshot {
+    return {
+      paymentIntents: [...this.paymentIntents.values()],
+      charges: [...this.charges.values()],
+      refunds: [...this.refunds.values()],
+      paymentMethods: [...this.paymentMethods.values()],
+      sessions: [...this.sessions.values()],
+      events: this.events,
+    };
+  }
+
+  /**
+   * Loads a snapshot into an empty state (a restart). A payment left in `processing` finishes
+   * as it would have: it succeeds `processingMs` after the restart.
+   */
+  restore(snap: StateSnapshot): void {
+    if (this.paymentIntents.size > 0 || this.events.length > 0) throw new Error("EmulatorState.restore: the state is not empty");
+    for (const rec of snap.paymentIntents) {
+      this.paymentIntents.set(rec.pi.id, rec);
+      if (rec.pi.client_secret) this.byClientSecret.set(rec.pi.client_secret, rec.pi.id);
+    }
+    for (const c of snap.charges) this.charges.set(c.id, c);
+    for (const r of snap.refunds) this.refunds.set(r.id, r);
+    for (const m of snap.paymentMethods) this.paymentMethods.set(m.pm.id, m);
+    for (const rec of snap.sessions) this.sessions.set(rec.session.id, rec);
+    for (const e of snap.events) {
+      this.events.push(e);
+      this.eventsById.set(e.id, e);
+    }
+    for (const rec of this.paymentIntents.values()) {
+      const pmId = typeof rec.pi.payment_method === "string" ? rec.pi.payment_method : rec.pi.payment_method?.id;
+      const pmRec = pmId ? this.paymentMethods.get(pmId) : undefined;
+      if (rec.pi.status !== "processing" || !pmRec) continue;
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        if (rec.pi.status === "processing") this.succeed(rec, pmRec, PAGE_CONTEXT);
+      }, this.opts.processingMs);
+      this.timers.add(timer);
+    }
   }
 
   private seconds(): number {

@@ -77,6 +77,8 @@ export interface WebhookDispatcherOptions {
   logger: Logger;
   now: () => number;
   userAgent: string;
+  /** Called after each delivery ends (delivered or given up): an event's pending_webhooks changed. */
+  onSettled?: () => void;
 }
 
 export class WebhookDispatcher {
@@ -163,6 +165,7 @@ export class WebhookDispatcher {
 
   private finish(job: Job): void {
     if (job.record.state === "delivered") job.event.pending_webhooks = Math.max(0, job.event.pending_webhooks - 1);
+    this.opts.onSettled?.();
     for (const d of job.done) d(job.record);
     const still: typeof this.watchers = [];
     for (const w of this.watchers) {

@@ -67,7 +67,8 @@ export async function startSite(opts: SiteOptions): Promise<Site> {
     // One access-list key for the cloud (signs parking/acl/*) and the gateway (verifies them).
     const aclKey = process.env.SYSPARK_ACL_HMAC_KEY || randomBytes(24).toString("hex");
     const cloud = await startCloud({
-      ...(opts.memoryDb ? {} : { dataDir: join(opts.dataDir, "cloud") }),
+      // The Stripe test emulator keeps its state beside the database (a restart strands no driver mid-payment).
+      ...(opts.memoryDb ? {} : { dataDir: join(opts.dataDir, "cloud"), stripe: { emulatorStateDir: join(opts.dataDir, "stripe-emulator") } }),
       port: opts.cloudPort, host: opts.host ?? "127.0.0.1", mqttPort: opts.cloudMqttPort,
       seedDemo: true, createFirstAdmin: true, logger: log, aclHmacKey: aclKey,
     });
