@@ -84,6 +84,7 @@ describe("syspark CLI: which cloud database (PGlite)", function () {
       seedDemo: true,
       createFirstAdmin: true,
       auditMode: "inline",
+      aclHmacKey: "k".repeat(32),
     });
     if (!cloud.firstAdmin) throw new Error("expected a first admin");
     admin = cloud.firstAdmin;
@@ -135,6 +136,20 @@ describe("syspark CLI: which cloud database (PGlite)", function () {
       expect(rows).to.have.length(n);
       expect(rows.map((x) => x.kind)).to.include("operator.added");
       expect(r.stderr).to.include(`exported ${n} rows (ndjson)`);
+    });
+
+    it("`access add|list` go through the running cloud's API (the cloud signs: no local key needed)", async () => {
+      const creds = { SYSPARK_OPERATOR_USERNAME: admin.username, SYSPARK_OPERATOR_PASSWORD: admin.password, SYSPARK_ACL_HMAC_KEY: "" };
+      let r = await syspark(["access", "add", "--site", "paris-centre", "--badge", "0a:1b:2c:3d", "--label", "night staff"], { cwd: root, home, env: creds });
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stderr).to.include(`held by the running cloud (pid ${process.pid})`);
+      expect(r.stdout).to.match(/^added badge 0A1B2C3D \(night staff\) at paris-centre: access list version 1$/m);
+      r = await syspark(["access", "list", "--site", "paris-centre"], { cwd: root, home, env: creds });
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stdout).to.match(/^site paris-centre: access list version 1, 1 entry\n0A1B2C3D\tbadge\tnight staff\n$/);
+      r = await syspark(["access", "list", "--site", "nowhere"], { cwd: root, home, env: creds });
+      expect(r.status).to.equal(1);
+      expect(r.stderr).to.match(/^syspark: listing the access list of nowhere failed \(HTTP 404\): site nowhere not found$/m);
     });
   });
 
@@ -318,8 +333,23 @@ describe("syspark CLI: which cloud database (DATABASE_URL)", function () {
     } finally {
       await sql.end({ timeout: 5 });
     }
-    const r = await syspark(["audit", "verify", "--schema", schema], { cwd: dir, home: dir, env: { DATABASE_URL: PG_URL } });
+    let r = await syspark(["audit", "verify", "--schema", schema], { cwd: dir, home: dir, env: { DATABASE_URL: PG_URL } });
     expect(r.status).to.equal(1);
     expect(r.stderr).to.match(/is at schema version 9999, newer than this SysPark knows \(\d+\)/);
+    const older = admin();
+    let latest: number;
+    let previous: number;
+    try {
+      await older.unsafe(`DELETE FROM "${schema}".schema_migrations WHERE version = 9999`);
+      [{ latest }] = await older.unsafe<{ latest: number }[]>(`SELECT max(version) AS latest FROM "${schema}".schema_migrations`);
+      await older.unsafe(`DELETE FROM "${schema}".schema_migrations WHERE version = ${Number(latest)}`);
+      [{ previous }] = await older.unsafe<{ previous: number }[]>(`SELECT coalesce(max(version), 0) AS previous FROM "${schema}".schema_migrations`);
+    } finally {
+      await older.end({ timeout: 5 });
+    }
+    r = await syspark(["audit", "export", "--schema", schema], { cwd: dir, home: dir, env: { DATABASE_URL: PG_URL } });
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.include(`is at schema version ${Number(previous)}, older than this SysPark's (${Number(latest)}): start the cloud of this version on it once (it migrates on start), then retry`);
+    expect(r.stdout).to.equal("");
   });
 });
