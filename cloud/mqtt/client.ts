@@ -12,8 +12,13 @@
  *   serially; more consumers (v5 only) give parallelism.
  * - Persistent consumer sessions (clean: false, session expiry) so messages published while
  *   the cloud restarts wait in the broker.
+ * - A connection's message handler is in place BEFORE its CONNECT: a resumed session delivers
+ *   its queue right after the CONNACK, and mqtt.js's default `handleMessage` would acknowledge
+ *   and drop whatever arrived before a handler was attached (issue 13: the first messages of
+ *   every restart were lost). A connection without a handler of its own refuses (never
+ *   acknowledges) any message.
  */
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import mqtt, { type DoneCallback, type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import type { Logger } from "../../host/log";
 
 export type ProtocolVersion = 4 | 5;
@@ -67,15 +72,43 @@ function redact(url: string): string {
   }
 }
 
-/** Connects a client and waits for the first CONNACK (then mqtt.js reconnects by itself). */
-export async function connectClient(o: MqttConnectOptions, version: ProtocolVersion, clientId: string, persistent: { sessionExpiryS: number } | null): Promise<MqttClient> {
+/**
+ * What a connection does with each incoming PUBLISH (mqtt.js's `handleMessage` contract, with the
+ * client it arrived on): `done()` acknowledges it (PUBACK), `done(err)` leaves it unacknowledged,
+ * in the broker's session, to be delivered again.
+ */
+export type MessageHandler = (client: MqttClient, packet: IPublishPacket, done: DoneCallback) => void;
+
+/** A persistent session (clean: false; MQTT 5 session expiry) and who handles its messages. */
+export interface ConsumerSession {
+  /** 0: a clean session (the broker forgets it, and its queue, at disconnect). */
+  sessionExpiryS: number;
+  handleMessage: MessageHandler;
+}
+
+/**
+ * Connects a client and waits for the first CONNACK (then mqtt.js reconnects by itself). With a
+ * `session`, its handler is installed before the CONNECT is sent, so the first message of a
+ * resumed session already reaches it; without, the client takes no messages.
+ */
+export async function connectClient(o: MqttConnectOptions, version: ProtocolVersion, clientId: string, session: ConsumerSession | null): Promise<MqttClient> {
   const opts: IClientOptions = {
     ...baseOptions(o, version),
     clientId,
-    clean: persistent === null || persistent.sessionExpiryS === 0,
-    ...(version === 5 && persistent ? { properties: { sessionExpiryInterval: persistent.sessionExpiryS } } : {}),
+    clean: session === null || session.sessionExpiryS === 0,
+    ...(version === 5 && session ? { properties: { sessionExpiryInterval: session.sessionExpiryS } } : {}),
+    manualConnect: true,
   };
   const client = mqtt.connect(o.url, opts);
+  client.handleMessage = session
+    ? (packet, done) => session.handleMessage(client, packet, done)
+    : (packet, done) => {
+        o.logger.warn({ clientId, topic: packet.topic }, "mqtt: a message on a connection that consumes nothing: not acknowledged");
+        done(new Error("this connection consumes no messages"));
+      };
+  client.on("error", (err) => o.logger.warn({ clientId, err: err.message }, "mqtt client error"));
+  client.on("offline", () => o.logger.warn({ clientId }, "mqtt client offline (reconnecting)"));
+  client.on("reconnect", () => o.logger.debug({ clientId }, "mqtt reconnecting"));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       client.end(true);
@@ -85,9 +118,7 @@ export async function connectClient(o: MqttConnectOptions, version: ProtocolVers
       clearTimeout(timer);
       resolve();
     });
+    client.connect();
   });
-  client.on("error", (err) => o.logger.warn({ clientId, err: err.message }, "mqtt client error"));
-  client.on("offline", () => o.logger.warn({ clientId }, "mqtt client offline (reconnecting)"));
-  client.on("reconnect", () => o.logger.debug({ clientId }, "mqtt reconnecting"));
   return client;
 }

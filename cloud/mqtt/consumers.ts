@@ -5,10 +5,22 @@
  * which also recorded the event id, committed). A payload that breaks the contract is dropped
  * (acknowledged, counted, logged) — it can never succeed. A handler failure that looks
  * transient (database down) is retried with a backoff while the message stays unacknowledged.
+ *
+ * Nothing is acknowledged unprocessed, at any point of a connection's life:
+ * - start: the handler goes in with the CONNECT (connectClient), so the queue a resumed session
+ *   delivers right after the CONNACK is processed, not dropped by mqtt.js's default handler;
+ * - reconnect: the same handler stays on the client; a message whose connection was lost while
+ *   it was processed is not acknowledged on the next one (a PUBACK there would carry a packet id
+ *   the broker may have given to another message): the broker delivers it again, and its event
+ *   id makes the second delivery act as a duplicate;
+ * - stop: messages that arrive once stop() began are refused (not acknowledged: they stay in
+ *   the broker session for the next instance); the one in flight finishes and is acknowledged
+ *   before the connection closes.
  */
 import type { MqttClient } from "mqtt";
 import { TOPICS, fromCloudTopic, parsePayload, toCloudTopic, type TopicKey } from "../../contracts/mqtt-topics";
 import type { Logger } from "../../host/log";
+import type { MessageHandler } from "./client";
 
 export type SiteEventHandler = (siteId: string, key: TopicKey, payload: unknown) => Promise<string>;
 
@@ -32,62 +44,115 @@ export function isTransient(err: unknown): boolean {
   return /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|CONNECTION_|57P0|08|40001|40P01|53)/.test(code);
 }
 
-export async function attachConsumer(opts: {
-  client: MqttClient;
+export interface SiteEventConsumer {
+  readonly client: MqttClient;
+  /** Refuses new messages, lets the one in flight finish (and be acknowledged), disconnects. */
+  stop(): Promise<void>;
+}
+
+export interface ConsumerOptions {
+  /**
+   * Opens the connection with `handleMessage` installed before its CONNECT (connectClient with
+   * a session), and resolves at its first CONNACK.
+   */
+  connect: (handleMessage: MessageHandler) => Promise<MqttClient>;
   version: 4 | 5;
   shareGroup: string;
   handle: SiteEventHandler;
   logger: Logger;
   metrics?: ConsumerMetrics;
-  isStopping: () => boolean;
-}): Promise<void> {
-  const { client, logger } = opts;
-  client.handleMessage = (packet, done) => {
-    const topic = packet.topic;
-    void (async () => {
-      const parsedTopic = fromCloudTopic(topic);
-      if (!parsedTopic) {
-        opts.metrics?.consumed("unknown", "dropped");
+}
+
+/** Connects one consumer connection, subscribes it, and consumes until stop(). */
+export async function startConsumer(opts: ConsumerOptions): Promise<SiteEventConsumer> {
+  const { logger } = opts;
+  let stopping = false;
+  const inFlight = new Set<Promise<unknown>>();
+
+  /** The effect of one message; resolves once it is recorded (or can never be), rejects to leave it unacknowledged. */
+  const consume = async (topic: string, payload: Buffer): Promise<void> => {
+    const parsedTopic = fromCloudTopic(topic);
+    if (!parsedTopic) {
+      opts.metrics?.consumed("unknown", "dropped");
+      return;
+    }
+    const parsed = parsePayload(parsedTopic.topic, payload);
+    if (!parsed.ok) {
+      logger.warn({ site: parsedTopic.siteId, topic: parsedTopic.topic, err: parsed.error }, "site event dropped: payload breaks the contract");
+      opts.metrics?.consumed(parsedTopic.topic, "invalid");
+      return;
+    }
+    const started = performance.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const outcome = await opts.handle(parsedTopic.siteId, parsed.key, parsed.payload);
+        opts.metrics?.consumed(TOPICS[parsed.key].topic, outcome, (performance.now() - started) / 1000);
         return;
-      }
-      const parsed = parsePayload(parsedTopic.topic, packet.payload as Buffer);
-      if (!parsed.ok) {
-        logger.warn({ site: parsedTopic.siteId, topic: parsedTopic.topic, err: parsed.error }, "site event dropped: payload breaks the contract");
-        opts.metrics?.consumed(parsedTopic.topic, "invalid");
-        return;
-      }
-      const started = performance.now();
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const outcome = await opts.handle(parsedTopic.siteId, parsed.key, parsed.payload);
-          opts.metrics?.consumed(TOPICS[parsed.key].topic, outcome, (performance.now() - started) / 1000);
-          return;
-        } catch (err) {
-          const transient = isTransient(err);
-          if (opts.isStopping() || (!transient && attempt >= 3)) {
-            logger.error({ site: parsedTopic.siteId, topic: parsedTopic.topic, err: (err as Error).message, attempt }, "site event handler failed: dropped");
-            opts.metrics?.consumed(TOPICS[parsed.key].topic, "error");
-            if (opts.isStopping()) throw err; // not acknowledged: redelivered to the next instance
-            return;
-          }
-          logger.warn({ site: parsedTopic.siteId, topic: parsedTopic.topic, err: (err as Error).message, attempt }, "site event handler failed: retrying");
-          await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 5000)));
+      } catch (err) {
+        const transient = isTransient(err);
+        if (stopping) {
+          logger.warn({ site: parsedTopic.siteId, topic: parsedTopic.topic, err: (err as Error).message, attempt }, "site event handler failed while stopping: left in the broker for the next instance");
+          throw err;
         }
+        if (!transient && attempt >= 3) {
+          logger.error({ site: parsedTopic.siteId, topic: parsedTopic.topic, err: (err as Error).message, attempt }, "site event handler failed: dropped");
+          opts.metrics?.consumed(TOPICS[parsed.key].topic, "error");
+          return;
+        }
+        logger.warn({ site: parsedTopic.siteId, topic: parsedTopic.topic, err: (err as Error).message, attempt }, "site event handler failed: retrying");
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 5000)));
       }
-    })().then(
-      () => done(),
-      (err: Error) => done(err),
+    }
+  };
+
+  // mqtt.js calls this one message at a time per connection (the next after done()).
+  const handleMessage: MessageHandler = (client, packet, done) => {
+    if (stopping) {
+      done(new Error("consumer stopping: left in the broker for the next instance"));
+      return;
+    }
+    const stream = client.stream;
+    const work = consume(packet.topic, packet.payload as Buffer);
+    inFlight.add(work);
+    work.then(
+      () => {
+        inFlight.delete(work);
+        if (client.stream === stream && client.connected) return done();
+        logger.warn({ topic: packet.topic, messageId: packet.messageId }, "site event processed after its connection was lost: not acknowledged (the broker delivers it again; its event id makes that a duplicate)");
+        done(new Error("connection lost while the message was processed"));
+      },
+      (err: Error) => {
+        inFlight.delete(work);
+        done(err);
+      },
     );
   };
+
+  const client = await opts.connect(handleMessage);
   const filters = CONSUMED.map((k) => subscriptionFilter(k, opts.version, opts.shareGroup));
   const subscribe = async () => {
     const grants = await client.subscribeAsync(Object.fromEntries(filters.map((f) => [f, { qos: 1 as const }])));
     const refused = grants.filter((g) => g.qos === 128);
     if (refused.length) throw new Error(`the broker refused the subscriptions ${refused.map((g) => g.topic).join(", ")}`);
   };
-  await subscribe();
-  // A clean session loses subscriptions on reconnect: subscribe again.
+  try {
+    await subscribe();
+  } catch (err) {
+    await client.endAsync(true);
+    throw err;
+  }
+  // A session the broker no longer has (expired, broker restarted without persistence) comes back
+  // without subscriptions: subscribe again.
   client.on("connect", (connack) => {
     if (!connack.sessionPresent) subscribe().catch((err: Error) => logger.error({ err: err.message }, "re-subscribe failed"));
   });
+  let stopped: Promise<void> | undefined;
+  return {
+    client,
+    stop() {
+      stopping = true;
+      stopped ??= Promise.allSettled([...inFlight]).then(() => client.endAsync());
+      return stopped;
+    },
+  };
 }

@@ -14,7 +14,7 @@ import type { Logger } from "../../host/log";
 import { openDatabase, outboxBacklog, type Database } from "../db/index";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../mqtt/broker";
 import { connectClient, detectProtocol, type ProtocolVersion } from "../mqtt/client";
-import { attachConsumer } from "../mqtt/consumers";
+import { startConsumer, type SiteEventConsumer } from "../mqtt/consumers";
 import { OutboxRelay } from "../mqtt/relay";
 import type { StripeEmulator } from "../stripe-emulator/index";
 import { buildApp } from "./app";
@@ -176,8 +176,7 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
       onWebhook: (type, outcome) => metrics.webhookProcessed.inc({ type, outcome }),
     });
     const auth = new Auth(db, o.authSecret, o.scryptCost);
-    const consumers: MqttClient[] = [];
-    let stopping = false;
+    const consumers: SiteEventConsumer[] = [];
     const health = async () => {
       let dbOk = true;
       let dbError: string | undefined;
@@ -189,7 +188,7 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
         dbOk = false;
         dbError = (err as Error).message;
       }
-      const brokerOk = publisher.connected && consumers.every((c) => c.connected);
+      const brokerOk = publisher.connected && consumers.every((c) => c.client.connected);
       const ok = dbOk && brokerOk;
       return {
         ok,
@@ -241,26 +240,30 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
     if (!publicBaseUrl) publicBaseUrl = localUrl;
     emulator?.setWebhookUrl(`${localUrl}/webhooks/stripe`);
 
-    // ---------------------------------------------------------------- consumers + relay
-    const handle = siteEventHandler(flowCtx);
-    const nConsumers = version === 5 ? Math.max(1, o.mqttConsumers ?? 1) : 1;
-    const shareGroup = options.shareGroup ?? "syspark-cloud";
-    for (let i = 0; i < nConsumers; i++) {
-      const c = await connectClient(mqttOpts, version, `syspark-${instanceId}-c${i}`.slice(0, 64), { sessionExpiryS: options.mqttSessionExpiryS ?? 3600 });
-      consumers.push(c);
-      cleanups.push(() => c.endAsync().then(() => undefined));
-      await attachConsumer({ client: c, version, shareGroup, handle, logger, isStopping: () => stopping, metrics: {
-          consumed: (topic, outcome, seconds) => {
-            metrics.siteEvents.inc({ topic, outcome });
-            if (seconds !== undefined) metrics.siteEventSeconds.observe({ topic }, seconds);
-          },
-        }, });
-    }
+    // ---------------------------------------------------------------- relay + consumers
+    // The relay and the chainer run before the consumers resume their sessions (what a queued
+    // event causes is published at once), and stop after them (cleanups run in reverse).
     relay.start();
     cleanups.push(() => relay.stop());
     if (auditMode === "queued") {
       chainer.start();
       cleanups.push(() => chainer.stop());
+    }
+    const handle = siteEventHandler(flowCtx);
+    const nConsumers = version === 5 ? Math.max(1, o.mqttConsumers ?? 1) : 1;
+    const shareGroup = options.shareGroup ?? "syspark-cloud";
+    const sessionExpiryS = options.mqttSessionExpiryS ?? 3600;
+    const consumerMetrics = {
+      consumed: (topic: string, outcome: string, seconds?: number) => {
+        metrics.siteEvents.inc({ topic, outcome });
+        if (seconds !== undefined) metrics.siteEventSeconds.observe({ topic }, seconds);
+      },
+    };
+    // First to stop on close: refuse new messages (they stay in the broker), finish the one in flight.
+    cleanups.push(() => Promise.all(consumers.map((c) => c.stop())).then(() => undefined));
+    for (let i = 0; i < nConsumers; i++) {
+      const clientId = `syspark-${instanceId}-c${i}`.slice(0, 64);
+      consumers.push(await startConsumer({ connect: (handleMessage) => connectClient(mqttOpts, version, clientId, { sessionExpiryS, handleMessage }), version, shareGroup, handle, logger, metrics: consumerMetrics }));
     }
     logger.info({ url: localUrl, publicBaseUrl, database: db.description, mqtt: redactUrl(mqttUrl), protocol: version, stripe: o.stripeMode, instance: instanceId }, "SysPark cloud started");
     // PGlite is held by this process: tell `syspark` commands where its API is (removed first on close).
@@ -284,7 +287,6 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
       logger,
       instanceId,
       close() {
-        stopping = true;
         closing ??= closeAll().then(() => logger.info("SysPark cloud stopped"));
         return closing;
       },
