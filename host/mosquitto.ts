@@ -3,14 +3,13 @@
  * and benchmarks that need a broker configured some way (SysPark's cloud-broker settings in
  * deploy/cloud-broker/) rather than the machine's shared one.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import mqtt, { type IConnackPacket } from "mqtt";
-import { which } from "./tools";
+import { spawnOwned, which } from "./tools";
 
 /** SysPark's flow-control settings for its cloud broker (docs/gateway.md §4). */
 export const CLOUD_BROKER_FLOW_CONF = fileURLToPath(new URL("../deploy/cloud-broker/syspark-flow.conf", import.meta.url));
@@ -74,26 +73,29 @@ export async function startMosquitto(confFiles: string[]): Promise<PrivateMosqui
   const dir = mkdtempSync(join(tmpdir(), "syspark-mosquitto-"));
   const port = await freePort();
   const conf = join(dir, "mosquitto.conf");
-  const lines = [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "log_dest stderr", "log_type error", ...confFiles.map((f) => readFileSync(f, "utf8"))];
+  // `user`: started by root, Mosquitto would switch to its own user, and a process that changes
+  // user loses the kernel's parent-death signal that spawnOwned gives it.
+  const lines = [`listener ${port} 127.0.0.1`, `user ${userInfo().username}`, "allow_anonymous true", "persistence false", "log_dest stderr", "log_type error", ...confFiles.map((f) => readFileSync(f, "utf8"))];
   writeFileSync(conf, lines.join("\n"));
-  const child = spawn(bin, ["-c", conf], { stdio: ["ignore", "ignore", "inherit"], detached: true });
-  const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`mosquitto exited (${code}) at start: check ${confFiles.join(", ")}`))));
+  // Detached, yet owned: it dies with its caller even when the caller never stops it (spawnOwned).
+  const child = spawnOwned(bin, ["-c", conf], { stdio: ["ignore", "ignore", "inherit"], detached: true });
+  const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  let failedAtStart: (code: number | null) => void = () => undefined;
+  const exited = new Promise<never>((_, reject) => {
+    failedAtStart = (code) => reject(new Error(`mosquitto exited (${code}) at start: check ${confFiles.join(", ")}`));
+    child.once("exit", failedAtStart);
+  });
   const url = `mqtt://127.0.0.1:${port}`;
-  // Detached, it would outlive a caller that exits without stopping it (an uncaught error).
-  const killOnExit = () => child.kill();
-  process.once("exit", killOnExit);
   const stop = async () => {
-    process.off("exit", killOnExit);
-    if (child.exitCode === null) {
-      const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    if (child.exitCode === null && child.signalCode === null) {
       child.kill();
-      await Promise.race([gone, new Promise((r) => setTimeout(r, 3000))]);
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 3000).unref())]);
     }
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     const receiveMaximum = await Promise.race([receiveMaximumAt(url, 5000), exited]);
-    child.removeAllListeners("exit");
+    child.off("exit", failedAtStart);
     return { url, host: "127.0.0.1", port, pid: child.pid, receiveMaximum, stop };
   } catch (err) {
     await stop();
