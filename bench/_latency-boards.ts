@@ -48,6 +48,8 @@ const tick = setInterval(() => {
     }
   }
 }, 2);
+// The bench process is gone (ended or killed) when the IPC channel closes: so are these boards.
+process.once("disconnect", () => process.exit(0));
 process.on("message", async (m: Command) => {
   if (m.cmd === "stop") {
     clearInterval(tick);

@@ -83,9 +83,12 @@ describe("barrier executor on a simulated board over a socat pty", function () {
   });
 
   afterEach(async () => {
-    await board?.close();
-    await gw?.close();
-    await pty?.close();
+    try {
+      await board?.close();
+      await gw?.close();
+    } finally {
+      await pty?.close(); // even when a close above fails: no socat outlives the test
+    }
   });
 
   /** OPEN for a session and wait until the boom is up. */

@@ -50,9 +50,12 @@ describe("exit controller on a simulated board over a socat pty", function () {
   });
 
   afterEach(async () => {
-    await board?.close();
-    await gw?.close();
-    await pty?.close();
+    try {
+      await board?.close();
+      await gw?.close();
+    } finally {
+      await pty?.close(); // even when a close above fails: no socat outlives the test
+    }
   });
 
   async function arriveAndRequestPayment(session: string, amount = 350): Promise<number> {

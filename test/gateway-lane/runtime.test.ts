@@ -31,8 +31,9 @@ describe("gateway runtime: a lane end to end over ptys and Mosquitto", function 
     requireToolOrSkip(this, "socat");
     await requireMosquittoOrSkip(this);
     site = uniqueSiteId("lane");
-    const exitPty = await openPtyPair("exit"), barrierPty = await openPtyPair("barrier");
-    ptys = [exitPty, barrierPty];
+    ptys = [await openPtyPair("exit")];
+    ptys.push(await openPtyPair("barrier")); // the first is closed by afterEach if this one fails
+    const [exitPty, barrierPty] = ptys;
     const tmp = tempDir("gw-runtime");
     cleanup = tmp.cleanup;
     const config = parseSiteConfig({
@@ -54,12 +55,15 @@ describe("gateway runtime: a lane end to end over ptys and Mosquitto", function 
   });
 
   afterEach(async () => {
-    await board?.close();
-    await barrier?.close();
-    await gateway?.close(true);
-    await cloud?.endAsync();
-    for (const p of ptys) await p.close();
-    cleanup?.();
+    try {
+      await board?.close();
+      await barrier?.close();
+      await gateway?.close(true);
+      await cloud?.endAsync();
+    } finally {
+      for (const p of ptys) await p.close(); // even when a close above fails
+      cleanup?.();
+    }
   });
 
   const publishToSite = (key: "paymentReq" | "paymentSuccess", payload: Record<string, unknown>) =>

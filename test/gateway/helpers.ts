@@ -3,7 +3,7 @@
  * SYSPARK_REQUIRE_MOSQUITTO=1 so a missing broker fails instead of skipping), a TCP proxy the
  * tests stop and start to cut the cloud link, unique site ids, and child processes.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
@@ -12,6 +12,7 @@ import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { parseSiteConfig } from "../../gateway/config/load";
 import type { SiteConfig } from "../../gateway/config/schema";
+import { spawnOwned } from "../../host/tools";
 
 export const MOSQUITTO = { host: "127.0.0.1", port: 1883 };
 export const MOSQUITTO_URL = `mqtt://${MOSQUITTO.host}:${MOSQUITTO.port}`;
@@ -106,9 +107,12 @@ export function testConfig(o: { siteId: string; cloudUrl: string; dataDir: strin
   });
 }
 
-/** Run a TypeScript fixture in a child Node process (through tsx); lines on stdout are handed to onLine. */
+/**
+ * Run a TypeScript fixture in a child Node process (through tsx); lines on stdout are handed to
+ * onLine. The child dies with the test run, should a failing test not stop it.
+ */
 export function spawnTs(file: string, args: string[], onLine: (line: string) => void, env: NodeJS.ProcessEnv = {}): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", file, ...args], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
+  const child = spawnOwned(process.execPath, ["--import", "tsx", file, ...args], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
   let buf = "";
   child.stdout!.setEncoding("utf8");
   child.stdout!.on("data", (d: string) => {

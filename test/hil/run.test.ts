@@ -5,19 +5,19 @@
  * infrastructure error apart from test failures.
  */
 import { expect } from "chai";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startSimRig } from "../../hil/rig/sim-rig";
-import { requireToolOrSkip } from "../../host/tools";
+import { requireToolOrSkip, spawnOwned } from "../../host/tools";
 
 function syspark(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn("node", ["bin/syspark.js", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    // Owned: a test that times out does not leave the run (and its socat pty pairs) going.
+    const p = spawnOwned(process.execPath, ["bin/syspark.js", ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "", stderr = "";
-    p.stdout.on("data", (d: Buffer) => { stdout += d.toString(); });
-    p.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
+    p.stdout!.on("data", (d: Buffer) => { stdout += d.toString(); });
+    p.stderr!.on("data", (d: Buffer) => { stderr += d.toString(); });
     p.on("close", (code) => resolve({ code, stdout, stderr }));
   });
 }
