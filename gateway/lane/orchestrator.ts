@@ -74,6 +74,9 @@ interface Flow {
 
 const FRESH_FLOW = (): Flow => ({ openingSent: false, openedSent: false, passed: false });
 const RECENT_COMMANDS = 256;
+/** payment/success messages for no session the lane knows, kept for a controller's re-sync. */
+const HELD_SUCCESSES = 16;
+const HELD_SUCCESS_MS = 15 * 60_000;
 
 export class LaneOrchestrator {
   phase: Phase = "idle";
@@ -85,6 +88,8 @@ export class LaneOrchestrator {
   private cloudOnline = true;
   private redrivePending = false;
   private readonly recentCommands: string[] = [];
+  /** session → when its payment/success came while the lane had no flow for it (a restarted gateway). */
+  private readonly heldSuccesses = new Map<string, number>();
   private readonly operatorCommands = new Map<string, string>(); // executor cmd id → cloud cmd_id
 
   constructor(readonly laneId: string, private readonly ports: LanePorts, private readonly acl: AccessList, private readonly policy: LanePolicy) {}
@@ -128,7 +133,7 @@ export class LaneOrchestrator {
         break;
       }
       case "STATE":
-        this.onExitState(f.state, f.why);
+        this.onExitState(f.state, f.why, f.session);
         break;
       case "BADGE":
         this.identify({ method: "badge", value: f.uid });
@@ -264,6 +269,9 @@ export class LaneOrchestrator {
         const expecting = this.phase === "awaiting_payment" || this.phase === "awaiting_cloud" || this.phase === "identifying";
         if (!expecting || !this.exit.present || (this.flow.session !== undefined && this.flow.session !== m.session_id)) {
           this.stats.staleCloudMessages++;
+          // A gateway restarted mid-exit hears the success the broker kept for it before the
+          // controller has re-synced: kept until the controller names the session again.
+          if (this.flow.session === undefined) this.holdSuccess(m.session_id);
           return;
         }
         if (this.flow.session === undefined) {
@@ -333,9 +341,18 @@ export class LaneOrchestrator {
 
   // ------------------------------------------------------------------ internals
 
-  private onExitState(state: string, why: string | undefined): void {
+  private onExitState(state: string, why: string | undefined, session: string | undefined): void {
     const before = this.exit.state;
     this.exit.state = state;
+    // The gateway restarted while the controller awaited payment: its re-sync names the session
+    // the driver is paying, which the lane takes back (and acts on a success already heard).
+    if (why === "resync" && state === "awaiting_payment" && session && this.flow.session === undefined && this.phase !== "fault") {
+      this.flow = { ...FRESH_FLOW(), session };
+      this.phase = "awaiting_payment";
+      const heard = this.heldSuccesses.get(session);
+      this.heldSuccesses.delete(session);
+      if (heard !== undefined && this.ports.now() - heard <= HELD_SUCCESS_MS) this.authorise(session, "cloud");
+    }
     // After a controller reset its loop debounce starts again: re-drive the lane once it has
     // seen the vehicle (state present), not before — an idle controller ignores the replay.
     if (why === "resync" && before !== state) this.redrivePending = true;
@@ -408,6 +425,12 @@ export class LaneOrchestrator {
     this.phase = "authorised";
     this.ports.toExit("PAY_OK", { session, ...(by === "cloud" ? {} : { ref: by }) });
     this.tryOpen();
+  }
+
+  private holdSuccess(session: string): void {
+    this.heldSuccesses.delete(session);
+    this.heldSuccesses.set(session, this.ports.now());
+    if (this.heldSuccesses.size > HELD_SUCCESSES) this.heldSuccesses.delete(this.heldSuccesses.keys().next().value as string);
   }
 
   private deny(reason: string): void {

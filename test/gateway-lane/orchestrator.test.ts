@@ -103,6 +103,32 @@ describe("gateway lane orchestration", () => {
     expect(t.ev("exitDone")).to.deep.equal([{ event_id: t.ev("exitDone")[0].event_id, lane_id: "L1", session_id: "S9", barrier_result: "opened", passed: true, decided_by: "cloud" }]);
   });
 
+  it("a gateway restarted while the driver paid acts on the payment/success that came before the controller re-synced", () => {
+    // Found by the gateway crash campaign: SIGKILL while the lane awaited payment; the driver
+    // paid; the broker delivered the success to the new gateway before the controller's
+    // re-sync (PRESENCE, STATE awaiting_payment session=…), the lane dropped it as stale, and the
+    // paid driver waited at the closed barrier for ever.
+    const t = setup();
+    t.lane.onCloudMessage("paymentSuccess", success("S8"));
+    expect(t.toExit).to.deep.equal([]);
+    t.lane.onExitMessage("PRESENCE", { present: "1" });
+    t.lane.onExitMessage("STATE", { state: "awaiting_payment", why: "resync", session: "S8" });
+    expect(t.toExit.at(-1)).to.deep.equal({ type: "PAY_OK", fields: { session: "S8" } });
+    t.lane.onExitMessage("AUTHORISED", { session: "S8" });
+    expect(t.toBarrier.map((m) => [m.type, m.fields.session])).to.deep.equal([["OPEN", "S8"]]);
+  });
+
+  it("a gateway restarted while the driver paid takes the session back from the controller's re-sync", () => {
+    const t = setup();
+    t.lane.onExitMessage("PRESENCE", { present: "1" });
+    t.lane.onExitMessage("STATE", { state: "awaiting_payment", why: "resync", session: "S10" });
+    expect(t.lane.snapshot()).to.include({ phase: "awaiting_payment", session_id: "S10" });
+    t.lane.onCloudMessage("paymentSuccess", success("S-OTHER"));
+    expect(t.toExit.filter((m) => m.type === "PAY_OK")).to.deep.equal([]);
+    t.lane.onCloudMessage("paymentSuccess", success("S10"));
+    expect(t.toExit.filter((m) => m.type === "PAY_OK")).to.deep.equal([{ type: "PAY_OK", fields: { session: "S10" } }]);
+  });
+
   it("offline: a trusted badge and an exit PIN open, an unknown badge is denied, and each decision is recorded", () => {
     const t = setup({ online: false });
     expect(t.acl.apply("full", signed({ ts: 1, src: "cloud", version: 3, entries: [
