@@ -60,7 +60,8 @@ function auditVerify(databaseUrl: string, schema: string): Promise<{ ok: boolean
   });
 }
 
-export async function runGatewayCampaign(opts: CampaignOptions): Promise<CampaignResult> {
+/** `signal`: aborting it stops the drivers and the killer, and the campaign closes everything it started (a test's `after`). */
+export async function runGatewayCampaign(opts: CampaignOptions & { signal?: AbortSignal }): Promise<CampaignResult> {
   const started = performance.now();
   const log = opts.log ?? (() => undefined);
   const laneCount = opts.lanes ?? 2;
@@ -165,9 +166,9 @@ export async function runGatewayCampaign(opts: CampaignOptions): Promise<Campaig
     let done = 0;
     let kills = 0;
     let stopped = false;
-    const stop = () => stopped;
+    const stop = () => stopped || opts.signal?.aborted === true;
     const drivers = lanes.map(async (lane) => {
-      while (!stopped && next < opts.exits) {
+      while (!stop() && next < opts.exits) {
         const n = next++;
         const e = await lane.driveExit(badgeOf(run, n), driverCloud, { stepMs: STEP_MS }, stop);
         driven.push(e);
@@ -190,8 +191,8 @@ export async function runGatewayCampaign(opts: CampaignOptions): Promise<Campaig
     const drivingSince = performance.now();
     for (let k = 1; k <= opts.kills; k++) {
       const threshold = Math.floor((k * opts.exits) / (opts.kills + 1));
-      await waitFor(() => done >= threshold || !driving, 24 * 3600_000);
-      if (!driving) break;
+      await waitFor(() => done >= threshold || !driving, 24 * 3600_000, stop);
+      if (!driving || stop()) break;
       const exitMs = (performance.now() - drivingSince) / Math.max(1, done / laneCount);
       await new Promise((r) => setTimeout(r, Math.floor(random() * exitMs)));
       await gateway.kill();
@@ -207,6 +208,7 @@ export async function runGatewayCampaign(opts: CampaignOptions): Promise<Campaig
       }
     }
     await allDriven;
+    if (opts.signal?.aborted) throw new Error("the gateway campaign was aborted");
 
     // ------------------------------------------------------------ settle, then count
     const badges = new Set(driven.map((e) => e.badge));
