@@ -55,7 +55,12 @@ export function operatorsRouter(d: OperatorsApiDeps): Router {
       const parsed = AddBody.safeParse(req.body);
       if (!parsed.success) {
         const message = parsed.error.issues
-          .map((i) => (i.code === "unrecognized_keys" ? `body: unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}` : `body${i.path.length ? "." + i.path.join(".") : ""}: ${i.message}`))
+          .map((i) => {
+            if (i.code === "unrecognized_keys") return `body: unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}`;
+            const field = i.path.join(".");
+            // UsernameSchema's message already starts with "username:".
+            return field && i.message.startsWith(`${field}:`) ? `body.${i.message}` : `body${field ? "." + field : ""}: ${i.message}`;
+          })
           .join("; ");
         throw new HttpError(400, message, "invalid_input");
       }

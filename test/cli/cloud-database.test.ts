@@ -5,7 +5,8 @@
  * command names the database on stderr.
  *
  * The CLI runs as a child process, spawned asynchronously: the cloud under test runs in this
- * process and must keep answering its API meanwhile.
+ * process and must keep answering its API meanwhile. One cloud data directory for the file: the
+ * "after the cloud stopped" tests read what the "while it runs" ones wrote (in file order).
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -14,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { expect } from "chai";
 import postgres from "postgres";
-import { appendAudit, openDatabase, DatabaseConnectionError } from "../../cloud/db/index";
+import { appendAudit, createOperator, hashSecret, openDatabase, DatabaseConnectionError } from "../../cloud/db/index";
 import { startCloud, type CloudHandle } from "../../cloud/server/index";
 import { runFilePath } from "../../cloud/server/run-file";
 import { silentLogger } from "../../host/log";
@@ -138,6 +139,37 @@ describe("syspark CLI: which cloud database (PGlite)", function () {
       expect(r.stderr).to.include(`exported ${n} rows (ndjson)`);
     });
 
+    it("the admin API the command uses refuses anonymous callers, non-admins and bad bodies, naming the field", async () => {
+      const base = (cloud as CloudHandle).url;
+      const login = async (username: string, password: string) =>
+        ((await (await fetch(`${base}/api/login`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username, password }) })).json()) as { token: string }).token;
+      const post = (token: string | undefined, body: unknown) =>
+        fetch(`${base}/api/operators`, { method: "POST", headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
+      expect((await post(undefined, { username: "carol", password: "x".repeat(12) })).status).to.equal(401);
+      expect((await fetch(`${base}/api/operators`)).status).to.equal(401);
+      await createOperator((cloud as CloudHandle).db.sql, { username: "vera", passwordHash: await hashSecret("vera's long password", { N: 1 << 10, r: 8, p: 1 }), role: "viewer" });
+      const viewer = await login("vera", "vera's long password");
+      const forbidden = await post(viewer, { username: "carol", password: "x".repeat(12) });
+      expect(forbidden.status).to.equal(403);
+      expect(((await forbidden.json()) as { error: string }).error).to.equal("role viewer may not do this (needs admin)");
+      const token = await login(admin.username, admin.password);
+      const cases: [unknown, number, string][] = [
+        [{ username: "carol", password: "short" }, 400, "body.password: must be at least 12 characters"],
+        [{ username: "Carol!", password: "x".repeat(12) }, 400, "body.username: 2–64 characters, lowercase letters, digits, . _ -"],
+        [{ username: "carol", password: "x".repeat(12), role: "root" }, 400, "body.role:"],
+        [{ username: "carol", password: "x".repeat(12), extra: 1 }, 400, 'body: unknown field "extra"'],
+        [{ username: "vera", password: "x".repeat(12) }, 409, 'operator "vera" already exists'],
+      ];
+      for (const [body, status, message] of cases) {
+        const r = await post(token, body);
+        expect(r.status, JSON.stringify(body)).to.equal(status);
+        expect(((await r.json()) as { error: string }).error, JSON.stringify(body)).to.include(message);
+      }
+      const list = (await (await fetch(`${base}/api/operators`, { headers: { Authorization: `Bearer ${token}` } })).json()) as { username: string; role: string }[];
+      expect(list.map((o) => `${o.username}:${o.role}`)).to.include.members(["admin:admin", "vera:viewer"]);
+      expect(JSON.stringify(list)).not.to.match(/scrypt|password/);
+    });
+
     it("`access add|list` go through the running cloud's API (the cloud signs: no local key needed)", async () => {
       const creds = { SYSPARK_OPERATOR_USERNAME: admin.username, SYSPARK_OPERATOR_PASSWORD: admin.password, SYSPARK_ACL_HMAC_KEY: "" };
       let r = await syspark(["access", "add", "--site", "paris-centre", "--badge", "0a:1b:2c:3d", "--label", "night staff"], { cwd: root, home, env: creds });
@@ -183,7 +215,7 @@ describe("syspark CLI: which cloud database (PGlite)", function () {
       r = await syspark(["operator", "list", "--data-dir", cloudDir], { cwd: home, home });
       expect(r.status, r.stderr).to.equal(0);
       expect(r.stderr).to.include(`database: PGlite ${cloudDir} (--data-dir ${cloudDir})`);
-      expect(r.stdout).to.equal("admin\tadmin\nalice\tviewer\n");
+      expect(r.stdout).to.equal("admin\tadmin\nalice\tviewer\nvera\tviewer\n");
     });
 
     it("a run file left by a dead process is stale: the command works on the files", async () => {
