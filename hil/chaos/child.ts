@@ -3,9 +3,10 @@
  * <command>`), in a process group of its own so that SIGKILL takes it whole — tsx's loader and
  * anything it started — and nothing of it outlives the campaign, even when the campaign fails.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { spawnOwned } from "../../host/tools";
 
 export const SYSPARK_BIN = fileURLToPath(new URL("../../bin/syspark.js", import.meta.url));
 
@@ -59,7 +60,8 @@ export function startPart(o: StartPartOptions): PartProcess {
   installExitHook();
   const log: WriteStream = createWriteStream(o.logFile, { flags: "a" });
   log.write(`\n=== ${new Date().toISOString()} start ${o.name}: syspark ${o.args.join(" ")}\n`);
-  const child = spawn(process.execPath, [SYSPARK_BIN, ...o.args], { env: o.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  // Owned: it dies with this process even if this one is SIGKILLed (setpriv --pdeathsig).
+  const child = spawnOwned(process.execPath, [SYSPARK_BIN, ...o.args], { env: o.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   if (child.pid === undefined) throw new Error(`${o.name} could not be started`);
   const pid = child.pid;
   live.add(child);
