@@ -66,6 +66,7 @@ export class SiteClock {
   private constructor(start: number) {
     this.clock = FakeTimers.install({ now: start, toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"], loopLimit: 1_000_000 });
     this.virtual0 = start;
+    this.mendRefresh();
     this.instrument();
     this.loop = this.drive();
   }
@@ -100,6 +101,47 @@ export class SiteClock {
     syncBuiltinESMExports();
     this.clock.uninstall();
     if (installed === this) installed = undefined;
+  }
+
+  /**
+   * `timeout.refresh()` in @sinonjs/fake-timers 15.5 (its timer heap came in 15.2) sets the new
+   * deadline before it takes the timer out of the heap, and the removal compares the heap's last
+   * timer, moved into the freed slot, with that new deadline instead of the old one: the moved
+   * timer can stay above earlier ones, the heap stops being ordered, and the clock fires a later
+   * timer first — then `Date.now()` goes back to the earlier ones. Aedes (both MQTT brokers of
+   * the site) refreshes each client's keep-alive timer at every packet. In the HIL library this
+   * made virtual time run 15 s (the bridge's keep-alive) ahead and come back: the barrier's FPGA
+   * model, caught up to the time ahead, stood still for 15 s, so an OPEN left the core in
+   * OPENING at 0 % until the executor's command timeout (the "known flaky scenario").
+   * Taking the timer out of the heap at its old deadline first keeps the heap ordered; the
+   * library's own removal then finds it gone and only re-inserts it.
+   */
+  private mendRefresh(): void {
+    // The clock's internals, read at each call: the library creates (and may replace) them lazily.
+    const internals = this.clock as unknown as { timers?: unknown; timerHeap?: { remove?: unknown } } & Record<"setTimeout" | "setInterval", (...args: unknown[]) => unknown>;
+    const takeOut = (id: number) => {
+      const timers = internals.timers, heap = internals.timerHeap;
+      // Without a heap (another version) the next timer is found by a scan: nothing to mend.
+      if (!(timers instanceof Map) || !heap || typeof heap.remove !== "function") return;
+      const timer: unknown = timers.get(id);
+      if (timer) (heap.remove as (t: unknown) => boolean).call(heap, timer);
+    };
+    for (const name of ["setTimeout", "setInterval"] as const) {
+      const schedule = internals[name];
+      internals[name] = function (this: unknown, ...args: unknown[]) {
+        const handle = schedule.apply(this, args) as { refresh?: () => unknown } | undefined;
+        const refresh = handle?.refresh;
+        if (handle && typeof refresh === "function") {
+          handle.refresh = function (this: unknown) {
+            takeOut(Number(handle));
+            return refresh.call(this);
+          };
+        }
+        return handle;
+      };
+      // uninstall() reads `hadOwnProperty` off the clock's own function: put it back first.
+      this.restore.push(() => { internals[name] = schedule; });
+    }
   }
 
   /** Count every socket read and write, and every crypto job in the thread pool. */
@@ -176,6 +218,9 @@ export class SiteClock {
       if (this.clock.countTimers() === 0) { await realSleep(1); synced = performance.now(); continue; }
       const before = this.clock.now;
       this.fire(() => this.clock.next());
+      // Fired out of order (a timer library bug, see mendRefresh): say so here rather than let a
+      // part that keeps its own time (the FPGA model) drift away from the site.
+      if (this.clock.now < before) this.fire(() => { throw new Error(`site clock: virtual time went back ${before - this.clock.now} ms (a timer fired out of order)`); });
       silentJump = true;
       this.jumps++;
       this.jumpedMs += this.clock.now - before;

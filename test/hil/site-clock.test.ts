@@ -28,6 +28,23 @@ describe("hil site clock", () => {
     expect(clock.stats.jumps).to.be.at.least(60);
   });
 
+  it("fires timers in deadline order when one is refreshed (a broker's keep-alive), so time never goes back", async () => {
+    clock = SiteClock.install(Date.UTC(2026, 10, 21, 8));
+    const t0 = Date.now();
+    const fired: [string, number][] = [];
+    const at = (name: string) => () => fired.push([name, Date.now() - t0]);
+    // The smallest case found of @sinonjs/fake-timers 15.5 keeping its heap out of order after a
+    // refresh: at 41 ms the first timer refreshes the 51 ms one (now due at 92 ms); the 61 ms
+    // timer then sat below the 71 ms one, which fired first, and time went back to 61 ms.
+    setTimeout(at("d"), 71);
+    let refreshed: NodeJS.Timeout | undefined = undefined;
+    setTimeout(() => { at("a")(); refreshed!.refresh(); }, 41);
+    refreshed = setTimeout(at("refreshed"), 51);
+    setTimeout(at("c"), 61);
+    await sleep(100);
+    expect(fired).to.deep.equal([["a", 41], ["c", 61], ["d", 71], ["refreshed", 92]]);
+  });
+
   it("lets a request/response between two sockets of the process finish before the next timer", async () => {
     clock = SiteClock.install();
     const server: Server = createServer((s) => s.on("data", (d) => s.write(d))); // echo, small segments
