@@ -9,6 +9,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { startCloud, type CloudHandle, DEMO_SITE } from "../../cloud/server/index";
+import { loadParkedVehicles, saveParkedVehicles } from "./parked-vehicles";
 import { siteTopic } from "../../contracts/mqtt-topics";
 import { parseSiteConfig } from "../../gateway/config/load";
 import { startGateway, type Gateway } from "../../gateway/runtime";
@@ -116,7 +117,20 @@ export async function startSite(opts: SiteOptions): Promise<Site> {
       closers.push(() => exit.close(), () => barrier.close());
       lanes.set(id, { id, exit, barrier, vehicle: new LaneVehicle(exit, barrier, () => clock.now()), alarms: [] });
     }
-    const drive = setInterval(() => { for (const lane of lanes.values()) lane.vehicle.step(); }, 50);
+    // Cars on an exit loop outlive a restart (they are not software): back on their loop, their
+    // plate already read before the restart (the camera reads a car as it stops).
+    const parked = () => Object.fromEntries([...lanes.values()].filter((l) => l.vehicle.phase === "at_loop" && l.vehicle.plate).map((l) => [l.id, l.vehicle.plate as string]));
+    let parkedJson = "{}";
+    const keepParked = () => {
+      if (opts.memoryDb) return; // the sessions die with the process: so do the cars
+      const now = JSON.stringify(parked());
+      if (now === parkedJson) return;
+      parkedJson = now;
+      saveParkedVehicles(opts.dataDir, parked());
+    };
+    if (!opts.memoryDb) for (const [id, plate] of Object.entries(loadParkedVehicles(opts.dataDir))) lanes.get(id)?.vehicle.arrive(plate);
+    keepParked();
+    const drive = setInterval(() => { for (const lane of lanes.values()) lane.vehicle.step(); keepParked(); }, 50);
     closers.push(async () => clearInterval(drive));
 
     let plates = 0;
@@ -131,6 +145,7 @@ export async function startSite(opts: SiteOptions): Promise<Site> {
         await gateway.services.emitEvent("entry", { ts: Date.now() - minutesAgo * 60_000, src: `gw-${DEMO_SITE.siteId}`, event_id: `demo-entry-${Date.now().toString(36)}-${plates}`, lane_id: "E1", identity: { method: "plate", value: plate } });
         await new Promise((r) => setTimeout(r, 300)); // the entry reaches the cloud before the exit request
         lane.vehicle.arrive(plate);
+        keepParked();
         // The exit camera reads the plate as the car stops on the loop.
         await gateway.services.siteBroker.publish(siteTopic("lprPlate"), JSON.stringify({ ts: Date.now(), src: `lpr-${laneId}`, lane_id: laneId, plate, confidence: 0.97 }), { qos: 1, retain: false });
         return plate;
