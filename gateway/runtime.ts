@@ -17,6 +17,7 @@ import { STATUS_TOPICS } from "./bridge/bridge";
 import { startGatewayServices, type GatewayServices, type GatewayServicesOptions } from "./bridge/services";
 import type { SiteConfig } from "./config/schema";
 import { resolveSecrets } from "./config/load";
+import { nextBootCount } from "./boot-count";
 import { AccessList } from "./lane/access-list";
 import { LaneOrchestrator } from "./lane/orchestrator";
 
@@ -25,6 +26,8 @@ export const GATEWAY_VERSION = "0.1.0";
 type BoardLink = SerialLink | TransportLink;
 
 export interface Gateway {
+  /** The boot number this instance announces in its HELLOs. */
+  boot: number;
   services: GatewayServices;
   lanes: Map<string, LaneOrchestrator>;
   links: Map<string, { exit: BoardLink; barrier: BoardLink }>;
@@ -34,7 +37,8 @@ export interface Gateway {
 
 export interface GatewayOptions extends GatewayServicesOptions {
   logger?: Logger;
-  /** Boot counter announced in the gateway's HELLO. */
+  /** Boot counter announced in the gateway's HELLO; by default the one persisted in the data
+   *  directory, plus one (./boot-count.ts). */
   boot?: number;
   /** In-process byte transports instead of the configured serial ports (a laptop demo without
    *  socat); a lane/board it returns undefined for uses its serial port. */
@@ -47,6 +51,9 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
   const log = opts.logger ?? silentLogger;
   const env = opts.env ?? process.env;
   resolveSecrets(config, env); // fail fast on missing credentials, with the variable's name
+  // Counted before anything else touches the data directory: a number a board may already know
+  // is never announced again, or the boards would skip their re-sync (docs/protocol.md).
+  const boot = opts.boot ?? nextBootCount(config.data_dir);
   const acl = new AccessList(join(config.data_dir, "acl.json"), env[config.offline_policy.acl_hmac_key_env]);
   if (!env[config.offline_policy.acl_hmac_key_env]) log.warn(`${config.offline_policy.acl_hmac_key_env} is not set: access-list updates from the cloud will be refused`);
   const services = await startGatewayServices(config, { ...opts, logger: log, aclVersion: () => acl.version });
@@ -115,7 +122,7 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
       return transport ? new TransportLink(transport, options) : new SerialLink({ ...options, path: port.port, baudRate: port.baud, onLine });
     };
     const linkOptions = (board: "exit" | "barrier", port: { port: string; baud: number }): Omit<LinkOptions, "write"> & { onPortChange: (open: boolean, error?: string) => void } => ({
-      self: { kind: "gateway" as const, fw: GATEWAY_VERSION, boot: opts.boot ?? 1, lane: id },
+      self: { kind: "gateway" as const, fw: GATEWAY_VERSION, boot, lane: id },
       receives: "up" as const,
       onMessage: (type: string, fields: Fields) => {
         if (type !== "HB") log.debug({ lane: id, board }, describeMessage(type, fields));
@@ -163,7 +170,7 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
   }
 
   return {
-    services, lanes, links, acl,
+    boot, services, lanes, links, acl,
     async close(graceful = true) {
       clearTimeout(offlineTimer);
       await unsubscribePlates();

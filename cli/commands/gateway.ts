@@ -14,7 +14,8 @@ export function register(program: Command): void {
       const log = createLogger("gateway", opts.logLevel);
       const gateway = await startGateway(config, { logger: log });
       const broker = gateway.services.siteBroker;
-      log.info({ site: config.site_id, lanes: config.lanes.map((l) => l.id), siteBroker: (broker as unknown as { port?: number }).port ?? config.site_broker.port }, "gateway running");
+      // The boot number grows at every start (persisted in the data directory, gateway/boot-count.ts).
+      log.info({ site: config.site_id, boot: gateway.boot, lanes: config.lanes.map((l) => l.id), siteBroker: (broker as unknown as { port?: number }).port ?? config.site_broker.port }, `gateway running (boot ${gateway.boot})`);
       let stopping = false;
       const stop = async () => {
         if (stopping) return;

@@ -241,7 +241,7 @@ export class LaneSet {
     });
     this.config = config;
     if (config.data_dir.startsWith("/dev/shm/")) this.closers.push(async () => rmSync(config.data_dir, { recursive: true, force: true }));
-    await this.startGatewayInstance(1);
+    await this.startGatewayInstance();
     this.closers.push(() => this.gateway.close(true));
     this.closers.push(() => this.unsubscribeRecorder());
 
@@ -270,12 +270,14 @@ export class LaneSet {
   private config!: ReturnType<typeof parseSiteConfig>;
   private unsubscribeRecorder: () => Promise<void> = async () => {};
 
-  private async startGatewayInstance(boot: number): Promise<void> {
+  /** A gateway on the scenario's data directory: its boot number is the one persisted there plus
+   *  one, as with `syspark gateway` (1 for a scenario's first, 2 after a restart, …). */
+  private async startGatewayInstance(): Promise<void> {
     // The gateway closes its transports on shutdown; the harness keeps the links (a restarted
     // gateway finds the same cables), so it hands the gateway a view whose close only detaches.
     const view = (t: SimTransport): SimTransport => ({ write: (b) => t.write(b), setReceiver: (r) => t.setReceiver(r), close: async () => t.setReceiver(() => {}) });
     this.gateway = await infra("starting the gateway", () => startGateway(this.config, {
-      siteBrokerPort: 0, logger: this.options.logger ?? silentLogger, env: { ...process.env, SYSPARK_ACL_HMAC_KEY: this.aclKey }, boot,
+      siteBrokerPort: 0, logger: this.options.logger ?? silentLogger, env: { ...process.env, SYSPARK_ACL_HMAC_KEY: this.aclKey },
       // The site clock sees one event loop: a relay in its own thread would work while the
       // site looks idle, and virtual time would jump past its deliveries.
       relayInProcess: currentSiteClock() !== undefined,
@@ -290,14 +292,12 @@ export class LaneSet {
     });
   }
 
-  private gatewayBoots = 1;
-
   /** The gateway process dies (no graceful offline) and starts again on the same data directory and cables. */
   async restartGateway(): Promise<void> {
     this.fault("gateway restart");
     await this.unsubscribeRecorder();
     await this.gateway.close(false);
-    await this.startGatewayInstance(++this.gatewayBoots);
+    await this.startGatewayInstance();
     await this.waitUntil(() => this.gateway.services.bridge.connected, 10_000, "the restarted gateway's bridge to connect");
   }
 

@@ -1,0 +1,115 @@
+/**
+ * The gateway's persisted boot count (gateway/boot-count.ts): one more at every start, on disk
+ * before it is announced, never reused — not after a SIGKILL, not from a corrupt or missing file
+ * (the gateway refuses to start and says which file and how to set it). And `syspark gateway`
+ * itself: three starts killed with SIGKILL announce boot 1, 2, 3.
+ */
+import { expect } from "chai";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+import { BOOT_COUNT_FILE, BootCountError, nextBootCount } from "../../gateway/boot-count";
+import { tempDir } from "./helpers";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const SYSPARK = join(ROOT, "bin", "syspark.js");
+
+/** Runs `node args…` and resolves at the first stdout+stderr text matching `until` (then SIGKILLs it) or at its exit. */
+function runUntil(args: string[], until: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<{ output: string; code: number | null; killed: boolean }> {
+  return new Promise((resolvePromise, reject) => {
+    const child: ChildProcess = spawn("node", args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "", killed = false;
+    const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`no ${until} within 30 s; output: ${output}`)); }, 30_000);
+    const onData = (d: Buffer) => {
+      output += d.toString();
+      if (!killed && until.test(output)) { killed = true; child.kill("SIGKILL"); }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.on("error", (err) => { clearTimeout(timer); reject(err); });
+    child.on("close", (code) => { clearTimeout(timer); resolvePromise({ output, code, killed }); });
+  });
+}
+
+/** A TCP port nothing listens on (the cloud broker is not needed to count boots). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+describe("gateway boot count", function () {
+  this.timeout(120_000);
+  let tmp: { dir: string; cleanup: () => void };
+  beforeEach(() => { tmp = tempDir("boot-count"); });
+  afterEach(() => tmp.cleanup());
+
+  it("starts at 1 in a new data directory and goes up by one at every start, persisted", () => {
+    const dir = join(tmp.dir, "data");
+    expect([nextBootCount(dir), nextBootCount(dir), nextBootCount(dir)]).to.deep.equal([1, 2, 3]);
+    expect(readFileSync(join(dir, BOOT_COUNT_FILE), "utf8")).to.equal("3\n");
+  });
+
+  it("refuses a corrupt file with a message naming it and its content, and leaves it as it was", () => {
+    const file = join(tmp.dir, BOOT_COUNT_FILE);
+    for (const bad of ["", "12abc\n", "-4\n", "99999999999\n", "\u0000\u0000\u0000"]) {
+      writeFileSync(file, bad);
+      expect(() => nextBootCount(tmp.dir), JSON.stringify(bad)).to.throw(BootCountError, `${file} does not hold a boot count`);
+      expect(readFileSync(file, "utf8")).to.equal(bad);
+    }
+    writeFileSync(file, "41\n");
+    expect(nextBootCount(tmp.dir)).to.equal(42);
+  });
+
+  it("refuses to guess when the file is missing from a data directory a gateway already used", () => {
+    mkdirSync(join(tmp.dir, "outbox"));
+    expect(() => nextBootCount(tmp.dir)).to.throw(BootCountError, /boot-count is missing, but .* holds a previous gateway's outbox: the boot numbers it announced are unknown/);
+    writeFileSync(join(tmp.dir, BOOT_COUNT_FILE), "7\n");
+    expect(nextBootCount(tmp.dir)).to.equal(8);
+  });
+
+  it("never hands out a number again after a SIGKILL right after the increment", async () => {
+    const script = `import { nextBootCount } from ${JSON.stringify(join(ROOT, "gateway", "boot-count.ts"))}; process.stdout.write("boot " + nextBootCount(${JSON.stringify(tmp.dir)}) + "\\n"); setInterval(() => {}, 1000);`;
+    const seen: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const run = await runUntil(["--import", "tsx", "--input-type=module", "-e", script], /boot \d+\n/);
+      expect(run.killed, run.output).to.equal(true);
+      seen.push(Number(/boot (\d+)/.exec(run.output)![1]));
+    }
+    const after = nextBootCount(tmp.dir);
+    expect(seen).to.deep.equal([1, 2, 3]);
+    expect(after).to.equal(4);
+  });
+
+  it("syspark gateway: three starts killed with SIGKILL announce boot 1, 2, 3; a corrupt count stops it with the file's name", async () => {
+    const config = join(tmp.dir, "site.json");
+    const dataDir = join(tmp.dir, "data");
+    writeFileSync(config, JSON.stringify({
+      site_id: "boot-count-site", data_dir: dataDir,
+      // Boards that are not plugged in: the links keep retrying, the gateway runs.
+      lanes: [{ id: "L1", exit_controller: { port: join(tmp.dir, "no-exit-board") }, barrier_executor: { port: join(tmp.dir, "no-barrier-board") } }],
+      site_broker: { host: "127.0.0.1", port: 0, allow_anonymous: true },
+      cloud: { url: `mqtt://127.0.0.1:${await closedPort()}`, anonymous: true, reconnect_ms: 1000 },
+    }));
+    const env = { ...process.env, SYSPARK_ACL_HMAC_KEY: "k".repeat(32), LOG_LEVEL: "info" };
+    const boots: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const run = await runUntil([SYSPARK, "gateway", "--config", config], /gateway running \(boot \d+\)/, env);
+      expect(run.killed, run.output).to.equal(true);
+      boots.push(Number(/gateway running \(boot (\d+)\)/.exec(run.output)![1]));
+    }
+    expect(boots).to.deep.equal([1, 2, 3]);
+    expect(readFileSync(join(dataDir, BOOT_COUNT_FILE), "utf8")).to.equal("3\n");
+
+    writeFileSync(join(dataDir, BOOT_COUNT_FILE), "three\n");
+    const refused = await runUntil([SYSPARK, "gateway", "--config", config], /gateway running/, env);
+    expect(refused.killed, "it did not start").to.equal(false);
+    expect(refused.code).to.equal(1);
+    expect(refused.output).to.include(`syspark: ${join(dataDir, BOOT_COUNT_FILE)} does not hold a boot count`);
+    expect(refused.output).to.include(`echo 1000 > ${join(dataDir, BOOT_COUNT_FILE)}`);
+    expect(refused.output, "a message, not a stack trace").not.to.match(/\n\s+at /);
+  });
+});
