@@ -174,6 +174,7 @@ export async function runGatewayCampaign(opts: CampaignOptions & { signal?: Abor
         driven.push(e);
         done++;
         if (e.stoppedAt) log(`exit ${n} on ${lane.id} stopped: ${e.stoppedAt}`);
+        if (e.badgedAgain > 0) log(`exit ${n} on ${lane.id}: the driver presented the badge ${e.badgedAgain + 1} times`);
         if (done % 50 === 0) log(`${done}/${opts.exits} exits, ${kills} kills`);
         // A lane that cannot even become ready again is broken: stop driving it.
         if (e.stoppedAt && !(await waitFor(() => lane.exit.state === "idle" && lane.vehicle.phase !== "at_loop", STEP_MS, stop))) {

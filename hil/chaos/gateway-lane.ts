@@ -29,6 +29,8 @@ export interface DrivenExit {
   arrivalToOpenMs?: number;
   /** Where it stopped, when it did not complete. */
   stoppedAt?: string;
+  /** Times the driver presented the badge again because the display still asked for it. */
+  badgedAgain: number;
 }
 
 /** The cloud side a driver talks to: the pay API, the emulator's card page, the database. */
@@ -53,6 +55,7 @@ export interface LaneTimeouts {
 const PLANT = { travelMs: 800 } as const;
 const BARRIER_CONFIG = { travelMs: 800, autoCloseDelayMs: 500 } as const;
 const EXIT_CONFIG = { presenceDebounceMs: 10, doneDisplayMs: 100, deniedDisplayMs: 100 } as const;
+const BADGE_AGAIN_MS = 5000;
 
 export class ChaosLane {
   readonly vehicle: LaneVehicle;
@@ -104,7 +107,7 @@ export class ChaosLane {
 
   /** Drives one exit from entry to departure; never throws — a failure is in `stoppedAt`. */
   async driveExit(badge: string, cloud: DriverCloud, t: LaneTimeouts, stop: () => boolean): Promise<DrivenExit> {
-    const e: DrivenExit = { lane: this.id, badge, openings: 0, letOut: false };
+    const e: DrivenExit = { lane: this.id, badge, openings: 0, letOut: false, badgedAgain: 0 };
     const step = async (what: string, ok: () => boolean | Promise<boolean>) => {
       if (!(await waitFor(ok, t.stepMs, stop))) throw new Error(`${what}: not within ${t.stepMs} ms (${this.describe()})`);
     };
@@ -118,7 +121,18 @@ export class ChaosLane {
       this.vehicle.arrive(badge);
       await step("asked to identify", () => this.exit.state === "identifying");
       this.exit.presentBadge(badge);
-      await step("priced (pay link on the display)", () => this.exit.state === "awaiting_payment" && this.exit.display.qr !== undefined);
+      // A driver whose badge seems to do nothing (the display still asks for it, as it does after
+      // a gateway restart that lost the request) presents it again every few seconds.
+      let badgedAt = this.clock.now();
+      await step("priced (pay link on the display)", () => {
+        if (this.exit.state === "awaiting_payment" && this.exit.display.qr !== undefined) return true;
+        if (this.exit.state === "identifying" && this.clock.now() - badgedAt >= BADGE_AGAIN_MS) {
+          this.exit.presentBadge(badge);
+          badgedAt = this.clock.now();
+          e.badgedAgain++;
+        }
+        return false;
+      });
       const payUrl = this.exit.display.qr as string;
       e.sessionId = new URL(payUrl).pathname.split("/")[2];
       // The lane waits for the driver (a crash in that window must not strand them).

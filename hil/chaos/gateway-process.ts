@@ -56,7 +56,7 @@ export class GatewayProcess {
         buffered = buffered.slice(nl + 1);
         this.tail.push(line);
         if (this.tail.length > TAIL) this.tail.shift();
-        if (line.includes('"msg":"gateway running"')) ready();
+        if (line.includes('"msg":"gateway running')) ready();
       }
     };
     child.stdout!.on("data", onData);
