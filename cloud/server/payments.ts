@@ -300,6 +300,7 @@ export class PaymentService {
     }
     this.o.onWebhook?.(event.type, outcome);
     if (outcome !== "duplicate") this.o.wake();
+    if (outcome === "paid") this.releaseOtherAttempts(String((event.data.object as { id?: unknown }).id));
     this.o.logger.info({ eventId: event.id, type: event.type, outcome }, "stripe webhook");
     return { status: 200, body: { received: true, outcome } };
   }
@@ -352,7 +353,34 @@ export class PaymentService {
       return "requires_payment";
     }
     if (outcome === "paid" || outcome === "canceled") this.o.wake();
+    if (outcome === "paid") this.releaseOtherAttempts(providerRef);
     return outcome;
+  }
+
+  /**
+   * Once a session is paid, its other attempts still open at the provider (a card page and a
+   * Checkout page both opened, a card page kept from before a restart) are canceled / expired
+   * there, so that none of them can take the money a second time. Best effort, after the
+   * commit: an attempt that cannot be released (already final, unknown) is left as it is, and
+   * should one be paid anyway its webhook is audited as `payment.late`.
+   */
+  private releaseOtherAttempts(paidRef: string): void {
+    const run = async () => {
+      const paid = await findPaymentByProviderRef(this.o.db.sql, paidRef);
+      if (!paid) return;
+      const others = (await listPayments(this.o.db.sql, paid.sessionId)).filter((p) => p.paymentId !== paid.paymentId && p.providerRef !== null && (p.state === "pending" || p.state === "failed" || p.state === "requested") && !isDeadAttempt(p));
+      for (const p of others) {
+        const ref = p.providerRef as string;
+        try {
+          if (ref.startsWith("cs_")) await this.o.stripe.checkout.sessions.expire(ref);
+          else await this.o.stripe.paymentIntents.cancel(ref, { cancellation_reason: "duplicate" });
+          this.o.logger.info({ sessionId: paid.sessionId, providerRef: ref, paidBy: paidRef }, "payment: another attempt of a paid session released at the provider");
+        } catch (err) {
+          this.o.logger.info({ sessionId: paid.sessionId, providerRef: ref, err: (err as Error).message }, "payment: another attempt of a paid session could not be released (already final?)");
+        }
+      }
+    };
+    run().catch((err: Error) => this.o.logger.warn({ providerRef: paidRef, err: err.message }, "payment: releasing the other attempts failed"));
   }
 
   private async applyRetrieved(providerRef: string): Promise<ApplyOutcome | "processing" | "requires_payment"> {

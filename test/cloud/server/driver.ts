@@ -13,10 +13,10 @@ export interface Hop {
   body: string;
 }
 
-/** Hidden inputs of the first form whose action matches. */
-function formOf(html: string, base: string): { action: string; fields: Record<string, string> } {
-  const m = /<form method="post" action="([^"]+)">([\s\S]*?)<\/form>/.exec(html);
-  if (!m) throw new Error(`no form on the page: ${html.slice(0, 300)}`);
+/** The action and hidden inputs of the first form (whose action matches `want`, when given). */
+function formOf(html: string, base: string, want?: RegExp): { action: string; fields: Record<string, string> } {
+  const m = [...html.matchAll(/<form method="post" action="([^"]+)">([\s\S]*?)<\/form>/g)].find((f) => !want || want.test(f[1]));
+  if (!m) throw new Error(`no form${want ? ` posting to ${want}` : ""} on the page: ${html.slice(0, 300)}`);
   const unescape = (s: string) => s.replace(/&amp;/g, "&").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">");
   const fields: Record<string, string> = {};
   for (const h of m[2].matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) fields[unescape(h[1])] = unescape(h[2]);
@@ -57,6 +57,17 @@ export class Phone {
     expect(card.status, `${card.url}: ${card.body.slice(0, 300)}`).to.equal(200);
     expect(card.body).to.contain('id="card_number"');
     return card;
+  }
+
+  /** The pay link → "Pay on Stripe's secure page" → the (emulator's) Checkout page. */
+  async openCheckoutPage(payUrl: string): Promise<Hop> {
+    const page = await this.go(payUrl);
+    expect(page.status, page.body.slice(0, 300)).to.equal(200);
+    const start = formOf(page.body, payUrl, /\/checkout\?/);
+    const checkout = await this.go(start.action, { form: start.fields });
+    expect(checkout.status, `${checkout.url}: ${checkout.body.slice(0, 300)}`).to.equal(200);
+    expect(checkout.body).to.contain('id="card_number"');
+    return checkout;
   }
 
   /** Types a card on the card page shown; answers the page the driver ends on. */

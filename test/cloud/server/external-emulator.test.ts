@@ -4,6 +4,7 @@
  * through the emulator's card page, the signed webhook verifies at the cloud.
  */
 import { expect } from "chai";
+import Stripe from "stripe";
 import { findActiveSession, getSession, listPayments, verifyAuditChain } from "../../../cloud/db/index";
 import { flushAudit } from "../../../cloud/server/audit-chain";
 import { startCloud, type CloudHandle } from "../../../cloud/server/index";
@@ -118,10 +119,48 @@ describe("cloud with a Stripe test emulator in its own process (STRIPE_API_BASE)
     const kinds = (await cloud.db.sql<{ kind: string }[]>`SELECT kind FROM audit_log WHERE session_id = ${sessionId} ORDER BY seq`).map((r) => r.kind);
     expect(kinds).to.include.members(["payment.abandoned", "payment.validated"]);
     expect((await verifyAuditChain(cloud.db.sql)).ok).to.equal(true);
+    // A late success of the dead attempt (had it been paid after all): applied, never lost, but no
+    // second payment/success and no state moved backwards — audited as a late payment to refund.
+    const late = JSON.stringify({ id: "evt_late_dead_attempt", object: "event", type: "payment_intent.succeeded", api_version: "2020-08-27", created: Math.floor(Date.now() / 1000), livemode: false, pending_webhooks: 1, request: { id: null, idempotency_key: null }, data: { object: { id: first.providerRef, object: "payment_intent", amount: first.amount, amount_received: first.amount, currency: first.currency.toLowerCase(), status: "succeeded" } } });
+    const sig = new Stripe(KEY).webhooks.generateTestHeaderString({ payload: late, secret: WHSEC });
+    const answer = await fetch(`${cloud.url}/webhooks/stripe`, { method: "POST", headers: { "Content-Type": "application/json", "Stripe-Signature": sig }, body: late });
+    expect(answer.status).to.equal(200);
+    expect((await getSession(cloud.db.sql, sessionId)).status).to.equal("paid");
+    expect((await listPayments(cloud.db.sql, sessionId)).map((p) => p.state)).to.deep.equal(["paid", "paid"]);
+    await flushAudit(cloud.db);
+    const lateKinds = (await cloud.db.sql<{ kind: string }[]>`SELECT kind FROM audit_log WHERE session_id = ${sessionId} AND kind = 'payment.late'`).map((r) => r.kind);
+    expect(lateKinds).to.deep.equal(["payment.late"]);
+    // What the site will ever hear is in the outbox, written in the webhook's transaction: one success.
+    const [{ n: successes }] = await cloud.db.sql<{ n: number }[]>`SELECT count(*)::int4 AS n FROM outbox WHERE topic LIKE '%/payment/success' AND payload->>'session_id' = ${sessionId}`;
+    expect(successes).to.equal(1);
+    expect((await verifyAuditChain(cloud.db.sql)).ok).to.equal(true);
+
     // No 5xx and no JSON anywhere on the driver's way.
     for (const h of phone.hops) {
       expect(h.status, `${h.method} ${h.url}`).to.be.below(500);
       expect(h.contentType, `${h.method} ${h.url}`).to.match(/^text\/html|^$/);
     }
+  });
+
+  it("a session paid by one attempt (Checkout) gets its other open attempt (the card page) canceled at the provider: the card page can no longer charge", async () => {
+    const { cloud, emu } = await start();
+    const { sessionId, payUrl } = await carAtExit();
+    const phone = new Phone("en-GB");
+    const cardPage = await phone.openCardPage(payUrl); // attempt 1: a PaymentIntent, its card page left open
+    const checkout = await phone.openCheckoutPage(payUrl); // attempt 2: a Checkout Session
+    await phone.payOnCardPage(checkout);
+    await until(async () => (await getSession(cloud.db.sql, sessionId)).status === "paid", 15_000, "the session paid through Checkout");
+    const [card, hosted] = await listPayments(cloud.db.sql, sessionId);
+    expect(card.providerRef).to.match(/^pi_/);
+    expect(hosted.providerRef).to.match(/^cs_/);
+    const stripe = new Stripe(KEY, { host: "127.0.0.1", port: Number(new URL(emu.url).port), protocol: "http", maxNetworkRetries: 0 });
+    await until(async () => (await stripe.paymentIntents.retrieve(card.providerRef as string)).status === "canceled", 15_000, "the card page's PaymentIntent canceled at the provider");
+    const late = await phone.payOnCardPage(cardPage); // the driver (or a second tap) on the old card page
+    expect(late.status).to.equal(410);
+    expect((await stripe.paymentIntents.retrieve(card.providerRef as string)).amount_received).to.equal(0);
+    await until(async () => (await listPayments(cloud.db.sql, sessionId))[0].state === "canceled", 15_000, "attempt 1 canceled by its webhook");
+    expect((await listPayments(cloud.db.sql, sessionId)).map((p) => p.state)).to.deep.equal(["canceled", "paid"]);
+    const [{ n }] = await cloud.db.sql<{ n: number }[]>`SELECT count(*)::int4 AS n FROM outbox WHERE topic LIKE '%/payment/%' AND payload->>'session_id' = ${sessionId}`;
+    expect(n).to.equal(2); // payment/req and one payment/success: no payment/failed for the released attempt
   });
 });
