@@ -47,13 +47,20 @@ export interface GatewayOptions extends GatewayServicesOptions {
   onLine?: (laneId: string, board: "exit" | "barrier", direction: "rx" | "tx", line: string) => void;
 }
 
+/** This start's boot number from the data directory's count (a warning when it had to skip ahead). */
+function countBoot(dataDir: string, log: Logger): number {
+  const counted = nextBootCount(dataDir);
+  if (counted.warning) log.warn({ boot: counted.boot }, `boot count: ${counted.warning}`);
+  return counted.boot;
+}
+
 export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}): Promise<Gateway> {
   const log = opts.logger ?? silentLogger;
   const env = opts.env ?? process.env;
   resolveSecrets(config, env); // fail fast on missing credentials, with the variable's name
   // Counted before anything else touches the data directory: a number a board may already know
   // is never announced again, or the boards would skip their re-sync (docs/protocol.md).
-  const boot = opts.boot ?? nextBootCount(config.data_dir);
+  const boot = opts.boot ?? countBoot(config.data_dir, log);
   const acl = new AccessList(join(config.data_dir, "acl.json"), env[config.offline_policy.acl_hmac_key_env]);
   if (!env[config.offline_policy.acl_hmac_key_env]) log.warn(`${config.offline_policy.acl_hmac_key_env} is not set: access-list updates from the cloud will be refused`);
   const services = await startGatewayServices(config, { ...opts, logger: log, aclVersion: () => acl.version });

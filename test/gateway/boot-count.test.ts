@@ -1,15 +1,16 @@
 /**
- * The gateway's persisted boot count (gateway/boot-count.ts): one more at every start, on disk
- * before it is announced, never reused — not after a SIGKILL, not from a corrupt or missing file
- * (the gateway refuses to start and says which file and how to set it). And `syspark gateway`
- * itself: three starts killed with SIGKILL announce boot 1, 2, 3.
+ * The gateway's persisted boot count (gateway/boot-count.ts): one more at every start, in two
+ * copies on disk before it is announced, never reused — not after a SIGKILL, not from a lost or
+ * damaged copy (the other one + 2), not after an upgrade from a gateway that always said 1; with
+ * neither copy usable the gateway refuses to start and says which files and how to set them.
+ * And `syspark gateway` itself: three starts killed with SIGKILL announce boot 1, 2, 3.
  */
 import { expect } from "chai";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
-import { BOOT_COUNT_FILE, BootCountError, nextBootCount } from "../../gateway/boot-count";
+import { BOOT_COUNT_BACKUP, BOOT_COUNT_FILE, BootCountError, nextBootCount } from "../../gateway/boot-count";
 import { tempDir } from "./helpers";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -47,32 +48,56 @@ describe("gateway boot count", function () {
   beforeEach(() => { tmp = tempDir("boot-count"); });
   afterEach(() => tmp.cleanup());
 
-  it("starts at 1 in a new data directory and goes up by one at every start, persisted", () => {
+  it("starts at 1 in a new data directory and goes up by one at every start, in both copies", () => {
     const dir = join(tmp.dir, "data");
-    expect([nextBootCount(dir), nextBootCount(dir), nextBootCount(dir)]).to.deep.equal([1, 2, 3]);
+    expect([nextBootCount(dir), nextBootCount(dir), nextBootCount(dir)]).to.deep.equal([{ boot: 1 }, { boot: 2 }, { boot: 3 }]);
     expect(readFileSync(join(dir, BOOT_COUNT_FILE), "utf8")).to.equal("3\n");
+    expect(readFileSync(join(dir, BOOT_COUNT_BACKUP), "utf8")).to.equal("3\n");
   });
 
-  it("refuses a corrupt file with a message naming it and its content, and leaves it as it was", () => {
-    const file = join(tmp.dir, BOOT_COUNT_FILE);
-    for (const bad of ["", "12abc\n", "-4\n", "99999999999\n", "\u0000\u0000\u0000"]) {
-      writeFileSync(file, bad);
-      expect(() => nextBootCount(tmp.dir), JSON.stringify(bad)).to.throw(BootCountError, `${file} does not hold a boot count`);
-      expect(readFileSync(file, "utf8")).to.equal(bad);
+  it("counts on from the larger copy after a kill between the two writes", () => {
+    writeFileSync(join(tmp.dir, BOOT_COUNT_FILE), "8\n");
+    writeFileSync(join(tmp.dir, BOOT_COUNT_BACKUP), "7\n");
+    expect(nextBootCount(tmp.dir)).to.deep.equal({ boot: 9 });
+  });
+
+  it("skips a number when one copy is damaged or missing (it may have held one more), and says why", () => {
+    const main = join(tmp.dir, BOOT_COUNT_FILE), backup = join(tmp.dir, BOOT_COUNT_BACKUP);
+    writeFileSync(main, "12abc\n");
+    writeFileSync(backup, "40\n");
+    const fromBackup = nextBootCount(tmp.dir);
+    expect(fromBackup.boot).to.equal(42);
+    expect(fromBackup.warning).to.include(`${main} does not hold a boot count (a whole number 0..4294967295), it holds "12abc"`);
+    rmSync(backup);
+    const fromMain = nextBootCount(tmp.dir);
+    expect(fromMain.boot).to.equal(44);
+    expect(fromMain.warning).to.include(`${backup} is missing`);
+  });
+
+  it("refuses to start when neither copy can be read, naming both files and how to set them, and leaves them as they were", () => {
+    const main = join(tmp.dir, BOOT_COUNT_FILE), backup = join(tmp.dir, BOOT_COUNT_BACKUP);
+    for (const [a, b] of [["", "-4\n"], ["99999999999\n", "\u0000\u0000"], ["three\n", undefined]] as const) {
+      writeFileSync(main, a);
+      rmSync(backup, { force: true });
+      if (b !== undefined) writeFileSync(backup, b);
+      expect(() => nextBootCount(tmp.dir), JSON.stringify([a, b])).to.throw(BootCountError, /the last boot number announced is unknown, and reusing one makes the boards skip their re-sync; write a number above/);
+      expect(() => nextBootCount(tmp.dir)).to.throw(BootCountError, `${main} does not hold a boot count`);
+      expect(readFileSync(main, "utf8")).to.equal(a);
     }
-    writeFileSync(file, "41\n");
-    expect(nextBootCount(tmp.dir)).to.equal(42);
+    writeFileSync(main, "41\n");
+    expect(nextBootCount(tmp.dir).boot).to.equal(43);
   });
 
-  it("refuses to guess when the file is missing from a data directory a gateway already used", () => {
+  it("starts at 2 in a data directory a gateway from before the count used (it announced 1 at every start)", () => {
     mkdirSync(join(tmp.dir, "outbox"));
-    expect(() => nextBootCount(tmp.dir)).to.throw(BootCountError, /boot-count is missing, but .* holds a previous gateway's outbox: the boot numbers it announced are unknown/);
-    writeFileSync(join(tmp.dir, BOOT_COUNT_FILE), "7\n");
-    expect(nextBootCount(tmp.dir)).to.equal(8);
+    const first = nextBootCount(tmp.dir);
+    expect(first.boot).to.equal(2);
+    expect(first.warning).to.match(/holds a previous gateway's outbox: a gateway from before the count announced boot 1 at every start; starting at 2/);
+    expect(nextBootCount(tmp.dir)).to.deep.equal({ boot: 3 });
   });
 
   it("never hands out a number again after a SIGKILL right after the increment", async () => {
-    const script = `import { nextBootCount } from ${JSON.stringify(join(ROOT, "gateway", "boot-count.ts"))}; process.stdout.write("boot " + nextBootCount(${JSON.stringify(tmp.dir)}) + "\\n"); setInterval(() => {}, 1000);`;
+    const script = `import { nextBootCount } from ${JSON.stringify(join(ROOT, "gateway", "boot-count.ts"))}; process.stdout.write("boot " + nextBootCount(${JSON.stringify(tmp.dir)}).boot + "\\n"); setInterval(() => {}, 1000);`;
     const seen: number[] = [];
     for (let i = 0; i < 3; i++) {
       const run = await runUntil(["--import", "tsx", "--input-type=module", "-e", script], /boot \d+\n/);
@@ -81,7 +106,7 @@ describe("gateway boot count", function () {
     }
     const after = nextBootCount(tmp.dir);
     expect(seen).to.deep.equal([1, 2, 3]);
-    expect(after).to.equal(4);
+    expect(after.boot).to.equal(4);
   });
 
   it("syspark gateway: three starts killed with SIGKILL announce boot 1, 2, 3; a corrupt count stops it with the file's name", async () => {
@@ -105,6 +130,7 @@ describe("gateway boot count", function () {
     expect(readFileSync(join(dataDir, BOOT_COUNT_FILE), "utf8")).to.equal("3\n");
 
     writeFileSync(join(dataDir, BOOT_COUNT_FILE), "three\n");
+    writeFileSync(join(dataDir, BOOT_COUNT_BACKUP), "three\n");
     const refused = await runUntil([SYSPARK, "gateway", "--config", config], /gateway running/, env);
     expect(refused.killed, "it did not start").to.equal(false);
     expect(refused.code).to.equal(1);
