@@ -33,6 +33,8 @@ function canonical(v: FormValue): string {
 
 export class Idempotency {
   private readonly entries = new Map<string, SavedEntry>();
+  /** Stored since the last takeChanges() (the state journal). */
+  private changed: [string, SavedEntry][] = [];
 
   constructor(private readonly now: () => number) {}
 
@@ -67,7 +69,10 @@ export class Idempotency {
 
   /** Entries read back from the state file (oldest first). */
   restore(entries: [string, SavedEntry][]): void {
-    for (const [k, e] of entries) this.entries.set(k, e);
+    for (const [k, e] of entries) {
+      this.entries.delete(k); // re-inserted at the end: the map stays in age order
+      this.entries.set(k, e);
+    }
   }
 
   store(apiKey: string, key: string, method: string, path: string, params: Record<string, FormValue>, result: SavedResult): void {
@@ -76,6 +81,15 @@ export class Idempotency {
       if (at - e.at <= TTL_MS) break; // insertion order = age order
       this.entries.delete(k);
     }
-    this.entries.set(`${apiKey}\u0000${key}`, { ...result, method, path, fingerprint: canonical(params), at });
+    const entry: SavedEntry = { ...result, method, path, fingerprint: canonical(params), at };
+    this.entries.set(`${apiKey}\u0000${key}`, entry);
+    this.changed.push([`${apiKey}\u0000${key}`, entry]);
+  }
+
+  /** Entries stored since the last call (for the journal); forgets them. */
+  takeChanges(): [string, SavedEntry][] {
+    const out = this.changed;
+    this.changed = [];
+    return out;
   }
 }

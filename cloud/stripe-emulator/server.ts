@@ -13,11 +13,11 @@ import Stripe from "stripe";
 import { createLogger, type Logger } from "../../host/log";
 import { authError, notFound, paramError, StripeApiError } from "./errors";
 import { decodeForm, type FormValue } from "./form";
-import { Idempotency } from "./idempotency";
+import { Idempotency, type SavedEntry } from "./idempotency";
 import { checkoutPage, escapeHtml, indexPage, localizedDecline, messagePage, payPage, texts, threeDsPage, type CardFormValues, type Locale } from "./pages";
 import * as P from "./params";
 import { EmulatorState, newId, randomToken, type CardInput, type EmulatorEvent, type PayOutcome, type RequestContext } from "./state";
-import { lockStateDir, STATE_FORMAT, STATE_VERSION, StateStore, type StoredState } from "./store";
+import { lockStateDir, STATE_FORMAT, STATE_VERSION, StateStore, type LoadedState } from "./store";
 import { DEFAULT_RETRY, WebhookDispatcher, type DeliveryRecord, type WebhookRetryOptions } from "./webhooks";
 
 export const EMULATOR_LABEL = "SysPark Stripe TEST EMULATOR - not Stripe";
@@ -167,13 +167,14 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
   }
   // A restart on the same state directory: everything Stripe would still know (store.ts).
   const release = options.stateDir !== undefined ? lockStateDir(options.stateDir) : () => undefined;
-  let stored: StoredState | undefined;
+  let loaded: LoadedState | undefined;
   try {
-    stored = options.stateDir !== undefined ? StateStore.load(options.stateDir) : undefined;
+    loaded = options.stateDir !== undefined ? StateStore.load(options.stateDir) : undefined;
   } catch (err) {
     release();
     throw err;
   }
+  const stored = loaded?.snapshot;
   const webhookSecret = options.webhookSecret ?? stored?.webhookSecret ?? generateTestWebhookSecret();
   const apiKey = options.apiKey ?? stored?.apiKey ?? undefined;
   const host = options.host ?? "127.0.0.1";
@@ -195,7 +196,10 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
     logger: log,
     now,
     userAgent: "SysPark-Stripe-Test-Emulator/1.0 (not Stripe; +docs/stripe-emulator.md)",
-    onSettled: () => store?.schedule(),
+    onSettled: (eventId) => {
+      state.touchEvent(eventId); // its pending_webhooks changed
+      store?.schedule();
+    },
   });
   /** Events a previous run still owed the webhook endpoint: sent once there is an endpoint. */
   let owed: EmulatorEvent[] = [];
@@ -207,10 +211,12 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
     for (const e of list) dispatcher.enqueue(e, String(e.data.object.id ?? e.id));
   };
   if (options.stateDir !== undefined) {
-    if (stored) {
-      state.restore(stored.state);
-      idempotency.restore(stored.idempotency);
-      for (const e of stored.state.events) {
+    if (loaded) {
+      state.restore(loaded.snapshot.state);
+      idempotency.restore(loaded.snapshot.idempotency);
+      state.applyJournal(loaded.journal);
+      idempotency.restore(loaded.journal.flatMap((r) => (r.k === "idem" ? [[r.key, r.v] as [string, SavedEntry]] : [])));
+      for (const e of state.allEvents()) {
         if (e.pending_webhooks > 0) {
           e.pending_webhooks = 0; // counted again as each is queued
           owed.push(e);
@@ -219,10 +225,17 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
     }
     store = new StateStore(
       options.stateDir,
-      () => ({ format: STATE_FORMAT, version: STATE_VERSION, savedAt: new Date(now()).toISOString(), webhookSecret, apiKey: apiKey ?? null, ...(listeningPort ? { port: listeningPort } : {}), state: state.snapshot(), idempotency: idempotency.snapshot() }),
+      {
+        full: () => ({ format: STATE_FORMAT, version: STATE_VERSION, savedAt: new Date(now()).toISOString(), webhookSecret, apiKey: apiKey ?? null, ...(listeningPort ? { port: listeningPort } : {}), state: state.snapshot(), idempotency: idempotency.snapshot() }),
+        changes: () => [...state.takeChanges(), ...idempotency.takeChanges().map(([key, v]) => ({ k: "idem" as const, key, v }))],
+        discard: () => {
+          state.discardChanges();
+          idempotency.takeChanges();
+        },
+      },
       (err) => log.error({ err: err.message }, "test emulator: cannot save its state"),
     );
-    log.info({ file: store.file, paymentIntents: stored?.state.paymentIntents.length ?? 0, events: stored?.state.events.length ?? 0, owedWebhooks: owed.length }, stored ? "test emulator: state loaded" : "test emulator: new state file");
+    log.info({ file: store.file, paymentIntents: state.listPaymentIntents().length, events: state.allEvents().length, journalRecords: loaded?.journal.length ?? 0, owedWebhooks: owed.length }, loaded ? "test emulator: state loaded" : "test emulator: new state file");
   }
   /** Before answering a request that changed the state: the change is on disk. */
   const commit = async (): Promise<void> => {

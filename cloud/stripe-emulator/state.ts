@@ -90,6 +90,44 @@ export interface StateSnapshot {
   events: EmulatorEvent[];
 }
 
+/** One changed object, as appended to the state journal (store.ts); the newest copy wins. */
+export type JournalRecord =
+  | { k: "pi"; v: PaymentIntentRecord }
+  | { k: "ch"; v: Stripe.Charge }
+  | { k: "re"; v: Refund }
+  | { k: "pm"; v: PaymentMethodRecord }
+  | { k: "cs"; v: SessionRecord }
+  | { k: "ev"; v: EmulatorEvent }
+  | { k: "idem"; key: string; v: import("./idempotency").SavedEntry };
+
+type Refund = Stripe.Refund;
+
+/** A Map that notes which keys were read or written (the objects a request may have changed). */
+class TrackedMap<V> extends Map<string, V> {
+  constructor(
+    private readonly kind: string,
+    private readonly touched: Set<string>,
+  ) {
+    super();
+  }
+
+  override get(key: string): V | undefined {
+    const v = super.get(key);
+    if (v !== undefined) this.touched.add(`${this.kind}\u0000${key}`);
+    return v;
+  }
+
+  override set(key: string, value: V): this {
+    this.touched?.add(`${this.kind}\u0000${key}`);
+    return super.set(key, value);
+  }
+
+  /** Read without noting it. */
+  peek(key: string): V | undefined {
+    return super.get(key);
+  }
+}
+
 export type PayOutcome =
   | { kind: "succeeded" | "processing" | "requires_capture"; paymentIntent: Stripe.PaymentIntent }
   | { kind: "requires_action"; paymentIntent: Stripe.PaymentIntent; redirectUrl: string }
@@ -124,12 +162,17 @@ function applyMetadata(current: Record<string, string>, change: MetadataParam | 
 const clone = <T>(v: T): T => structuredClone(v);
 
 export class EmulatorState {
-  private readonly paymentIntents = new Map<string, PaymentIntentRecord>();
+  /** Objects read or written since the last takeChanges() ("kind\0id"): what the journal may need. */
+  private readonly touched = new Set<string>();
+  private readonly touchedEvents = new Set<string>();
+  /** Events before this index are in the journal or the snapshot already. */
+  private savedEvents = 0;
+  private readonly paymentIntents = new TrackedMap<PaymentIntentRecord>("pi", this.touched);
   private readonly byClientSecret = new Map<string, string>();
-  private readonly charges = new Map<string, Stripe.Charge>();
-  private readonly refunds = new Map<string, Stripe.Refund>();
-  private readonly paymentMethods = new Map<string, PaymentMethodRecord>();
-  private readonly sessions = new Map<string, SessionRecord>();
+  private readonly charges = new TrackedMap<Stripe.Charge>("ch", this.touched);
+  private readonly refunds = new TrackedMap<Stripe.Refund>("re", this.touched);
+  private readonly paymentMethods = new TrackedMap<PaymentMethodRecord>("pm", this.touched);
+  private readonly sessions = new TrackedMap<SessionRecord>("cs", this.touched);
   private readonly events: EmulatorEvent[] = [];
   private readonly eventsById = new Map<string, EmulatorEvent>();
   private readonly listeners: Array<(event: EmulatorEvent, orderingKey: string) => void> = [];
@@ -188,6 +231,84 @@ export class EmulatorState {
     }
   }
 
+  /** Replays journal records over the restored snapshot, oldest first (the newest copy wins). */
+  applyJournal(records: JournalRecord[]): void {
+    for (const r of records) {
+      switch (r.k) {
+        case "pi":
+          this.paymentIntents.set(r.v.pi.id, r.v);
+          if (r.v.pi.client_secret) this.byClientSecret.set(r.v.pi.client_secret, r.v.pi.id);
+          break;
+        case "ch":
+          this.charges.set(r.v.id, r.v);
+          break;
+        case "re":
+          this.refunds.set(r.v.id, r.v);
+          break;
+        case "pm":
+          this.paymentMethods.set(r.v.pm.id, r.v);
+          break;
+        case "cs":
+          this.sessions.set(r.v.session.id, r.v);
+          break;
+        case "ev": {
+          const known = this.eventsById.get(r.v.id);
+          if (known) Object.assign(known, r.v);
+          else {
+            this.events.push(r.v);
+            this.eventsById.set(r.v.id, r.v);
+          }
+          break;
+        }
+        default:
+          break; // idempotency records belong to Idempotency
+      }
+    }
+  }
+
+  /** An event's delivery count changed (webhooks): it goes to the journal again. */
+  touchEvent(id: string): void {
+    this.touchedEvents.add(id);
+  }
+
+  /** What changed since the last call, for the journal; forgets it. */
+  takeChanges(): JournalRecord[] {
+    const out: JournalRecord[] = [];
+    for (const key of this.touched) {
+      const [kind, id] = key.split("\u0000");
+      if (kind === "pi") {
+        const v = this.paymentIntents.peek(id);
+        if (v) out.push({ k: "pi", v });
+      } else if (kind === "ch") {
+        const v = this.charges.peek(id);
+        if (v) out.push({ k: "ch", v });
+      } else if (kind === "re") {
+        const v = this.refunds.peek(id);
+        if (v) out.push({ k: "re", v });
+      } else if (kind === "pm") {
+        const v = this.paymentMethods.peek(id);
+        if (v) out.push({ k: "pm", v });
+      } else if (kind === "cs") {
+        const v = this.sessions.peek(id);
+        if (v) out.push({ k: "cs", v });
+      }
+    }
+    for (const id of this.touchedEvents) {
+      const e = this.eventsById.get(id);
+      if (e) out.push({ k: "ev", v: e }); // a new one may appear twice below: the same copy, harmless
+    }
+    for (let i = this.savedEvents; i < this.events.length; i++) out.push({ k: "ev", v: this.events[i] });
+    this.discardChanges();
+    return out;
+  }
+
+  /** Everything is saved (a full snapshot was just taken). */
+  discardChanges(): void {
+    this.touched.clear();
+    this.touchedEvents.clear();
+    this.savedEvents = this.events.length;
+  }
+
   private seconds(): number {
     return Math.floor(this.opts.now() / 1000);
   }
@@ -208,6 +329,8 @@ export class EmulatorState {
     };
     this.events.push(event);
     this.eventsById.set(event.id, event);
+    const kind = { payment_intent: "pi", charge: "ch", refund: "re", "checkout.session": "cs" }[(object as { object?: string }).object ?? ""];
+    if (kind) this.touched.add(`${kind}\u0000${object.id}`);
     for (const l of this.listeners) l(event, orderingKey);
   }
 

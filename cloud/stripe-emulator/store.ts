@@ -1,24 +1,37 @@
 /**
- * The emulator's state on disk (`<stateDir>/state.json`), so that a restart forgets nothing —
- * Stripe does not forget a PaymentIntent because a cloud restarted. Without a state directory
- * the emulator stays in memory (tests, benches).
+ * The emulator's state on disk, so that a restart forgets nothing — Stripe does not forget a
+ * PaymentIntent because a cloud restarted. Without a state directory the emulator stays in
+ * memory (tests, benches).
  *
- * Crash-safe: every save writes the whole state to `state.json.tmp`, fsyncs it, renames it over
- * `state.json` and fsyncs the directory, so a SIGKILL at any moment leaves either the previous
- * or the new file, never a torn one. Durable: an API request or a card page that changed the
- * state answers only once its change is on disk (`commit()`); concurrent changes share one write
- * (group commit), so the latency is one write, not a queue of them.
+ * Two files in the state directory:
+ * - `state.json`, a full snapshot, only ever replaced whole: written to `state.json.tmp`,
+ *   fsynced, renamed over, the directory fsynced — a SIGKILL at any moment leaves the old or the
+ *   new snapshot, never a torn one;
+ * - `state.journal`, append-only: one JSON line per object a request changed (its whole new
+ *   copy), fdatasynced before the request is answered. Loading replays it over the snapshot (the
+ *   newest copy of each object wins), so a line written twice (a crash between a compaction's
+ *   rename and the journal's truncation) changes nothing. A last line cut short by a crash was
+ *   never acknowledged: it is ignored.
+ * A request therefore costs one small append, not a rewrite of everything; the journal is folded
+ * into a new snapshot at start and whenever it outgrows the snapshot (amortized).
  *
- * A file that cannot be read as an emulator state is refused with its path and the reason —
- * never silently replaced by an empty state, which would strand every driver mid-payment.
+ * Durable: an API request or a card page that changed the state answers only once its change is
+ * on disk (`commit()`); concurrent changes share one write (group commit).
+ *
+ * A file that cannot be read as an emulator state is refused with its path (and line) and the
+ * reason — never silently replaced by an empty state, which would strand every driver
+ * mid-payment.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { SavedEntry } from "./idempotency";
-import type { StateSnapshot } from "./state";
+import type { JournalRecord, StateSnapshot } from "./state";
 
 export const STATE_FORMAT = "syspark-stripe-emulator-state";
 export const STATE_VERSION = 1;
+const JOURNAL_KINDS = new Set(["pi", "ch", "re", "pm", "cs", "ev", "idem"]);
+/** Fold the journal into a new snapshot once it is this large and larger than the snapshot. */
+const COMPACT_MIN_BYTES = 4 * 1024 * 1024;
 
 export interface StoredState {
   format: typeof STATE_FORMAT;
@@ -33,15 +46,23 @@ export interface StoredState {
   idempotency: [string, SavedEntry][];
 }
 
+export interface LoadedState {
+  snapshot: StoredState;
+  journal: JournalRecord[];
+}
+
 export class StateFileError extends Error {
   override readonly name = "StateFileError";
 }
 
 const ARRAYS: (keyof StateSnapshot)[] = ["paymentIntents", "charges", "refunds", "paymentMethods", "sessions", "events"];
 
-/** Parses and checks a state file's text; throws StateFileError naming the file and what is wrong. */
+const refusal = (file: string, why: string) =>
+  new StateFileError(`Stripe test emulator state file ${file} is not usable: ${why}. Nothing was reset: move the state directory's files away to start with an empty emulator (every PaymentIntent in them is then forgotten), or restore them from a backup.`);
+
+/** Parses and checks a snapshot's text; throws StateFileError naming the file and what is wrong. */
 export function parseStoredState(text: string, file: string): StoredState {
-  const bad = (why: string) => new StateFileError(`Stripe test emulator state file ${file} is not usable: ${why}. Nothing was reset: move the file away to start with an empty emulator (every PaymentIntent in it is then forgotten), or restore it from a backup.`);
+  const bad = (why: string) => refusal(file, why);
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -67,9 +88,51 @@ export function parseStoredState(text: string, file: string): StoredState {
   return o as StoredState;
 }
 
+/** Parses the journal; a bad line is refused with its number, except a torn last line (never acknowledged). */
+export function parseJournal(text: string, file: string): JournalRecord[] {
+  const lines = text.split("\n");
+  const torn = lines.pop() ?? ""; // after the last "\n": empty, or a write a crash cut short
+  const out: JournalRecord[] = [];
+  const parse = (line: string, n: number): JournalRecord => {
+    let r: unknown;
+    try {
+      r = JSON.parse(line);
+    } catch (err) {
+      throw refusal(file, `line ${n} is not valid JSON (${(err as Error).message})`);
+    }
+    const rec = r as { k?: unknown; v?: unknown } | null;
+    if (!rec || typeof rec !== "object" || typeof rec.k !== "string" || !JOURNAL_KINDS.has(rec.k) || !rec.v || typeof rec.v !== "object") throw refusal(file, `line ${n} is not a journal record`);
+    return rec as JournalRecord;
+  };
+  lines.forEach((line, i) => out.push(parse(line, i + 1)));
+  if (torn !== "") {
+    try {
+      out.push(parse(torn, lines.length + 1));
+    } catch {
+      /* a torn tail: its request was never answered */
+    }
+  }
+  return out;
+}
+
+export interface StoreParts {
+  /** The whole state, for a snapshot. */
+  full(): StoredState;
+  /** What changed since the last call (and forget it). */
+  changes(): JournalRecord[];
+  /** A snapshot was just taken of everything: forget the changes. */
+  discard(): void;
+}
+
 export class StateStore {
   readonly file: string;
+  readonly journalFile: string;
   private readonly tmp: string;
+  private journalFd: number | null = null;
+  private journalBytes = 0;
+  private snapshotBytes = 0;
+  /** The first write is a full snapshot (it folds in the journal a previous run left). */
+  private compactNext = true;
   /** The write in progress, if any. */
   private current: Promise<void> | null = null;
   /** A write queued behind it: every commit() made meanwhile shares it. */
@@ -79,26 +142,34 @@ export class StateStore {
 
   constructor(
     readonly dir: string,
-    private readonly render: () => StoredState,
+    private readonly parts: StoreParts,
     private readonly onError: (err: Error) => void,
   ) {
     this.file = join(dir, "state.json");
     this.tmp = join(dir, "state.json.tmp");
+    this.journalFile = join(dir, "state.journal");
   }
 
   /** The stored state, or undefined when there is none yet. Throws StateFileError on a bad file. */
-  static load(dir: string): StoredState | undefined {
+  static load(dir: string): LoadedState | undefined {
     const file = join(dir, "state.json");
+    const journalFile = join(dir, "state.journal");
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    rmSync(join(dir, "state.json.tmp"), { force: true }); // a write a crash interrupted: the rename never happened
-    if (!existsSync(file)) return undefined;
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (err) {
-      throw new StateFileError(`Stripe test emulator state file ${file} cannot be read: ${(err as Error).message}`);
+    rmSync(join(dir, "state.json.tmp"), { force: true }); // a snapshot a crash interrupted: the rename never happened
+    const read = (f: string) => {
+      try {
+        return readFileSync(f, "utf8");
+      } catch (err) {
+        throw new StateFileError(`Stripe test emulator state file ${f} cannot be read: ${(err as Error).message}`);
+      }
+    };
+    if (!existsSync(file)) {
+      if (existsSync(journalFile) && read(journalFile).trim() !== "") throw refusal(journalFile, `it has changes but ${file} (the snapshot they apply to) is missing`);
+      return undefined;
     }
-    return parseStoredState(text, file);
+    const snapshot = parseStoredState(read(file), file);
+    const journal = existsSync(journalFile) ? parseJournal(read(journalFile), journalFile) : [];
+    return { snapshot, journal };
   }
 
   /** Resolves once the state as it is now is on disk. */
@@ -125,23 +196,37 @@ export class StateStore {
     if (this.scheduled) {
       clearTimeout(this.scheduled);
       this.scheduled = null;
-      await this.commit().catch((err: Error) => this.onError(err));
     }
+    await this.commit().catch((err: Error) => this.onError(err));
     await (this.next ?? this.current)?.catch(() => undefined);
     this.closed = true;
+    if (this.journalFd !== null) closeSync(this.journalFd);
+    this.journalFd = null;
   }
 
   private start(): Promise<void> {
     this.next = null;
-    // The state is rendered now, synchronously: everything changed before this call is in it.
-    const text = JSON.stringify(this.render());
+    // What to write is taken now, synchronously: everything changed before this call is in it.
+    const full = this.compactNext || (this.journalBytes > COMPACT_MIN_BYTES && this.journalBytes > this.snapshotBytes);
+    let text: string;
+    if (full) {
+      text = JSON.stringify(this.parts.full());
+      this.parts.discard();
+    } else {
+      const recs = this.parts.changes();
+      if (recs.length === 0) return Promise.resolve();
+      text = recs.map((r) => JSON.stringify(r)).join("\n") + "\n";
+    }
     const p = new Promise<void>((resolve, reject) => {
       setImmediate(() => {
         try {
-          this.writeNow(text);
+          if (full) this.writeSnapshot(text);
+          else this.append(text);
           resolve();
         } catch (err) {
-          reject(new Error(`cannot save the Stripe test emulator state to ${this.file}: ${(err as Error).message}`));
+          // Not written: the next write must be a whole snapshot again (the changes were taken).
+          this.compactNext = true;
+          reject(new Error(`cannot save the Stripe test emulator state to ${this.dir}: ${(err as Error).message}`));
         }
       });
     }).finally(() => {
@@ -151,7 +236,14 @@ export class StateStore {
     return p;
   }
 
-  private writeNow(text: string): void {
+  private append(text: string): void {
+    this.journalFd ??= openSync(this.journalFile, "a", 0o600);
+    writeSync(this.journalFd, text);
+    fdatasyncSync(this.journalFd);
+    this.journalBytes += Buffer.byteLength(text);
+  }
+
+  private writeSnapshot(text: string): void {
     const fd = openSync(this.tmp, "w", 0o600);
     try {
       writeSync(fd, text);
@@ -166,6 +258,13 @@ export class StateStore {
     } finally {
       closeSync(dirFd);
     }
+    // The snapshot holds everything now: the journal starts again (replaying it twice would be harmless).
+    this.journalFd ??= openSync(this.journalFile, "a", 0o600);
+    ftruncateSync(this.journalFd, 0);
+    fsyncSync(this.journalFd);
+    this.journalBytes = 0;
+    this.snapshotBytes = Buffer.byteLength(text);
+    this.compactNext = false;
   }
 }
 

@@ -78,7 +78,7 @@ export interface WebhookDispatcherOptions {
   now: () => number;
   userAgent: string;
   /** Called after each delivery ends (delivered or given up): an event's pending_webhooks changed. */
-  onSettled?: () => void;
+  onSettled?: (eventId: string) => void;
 }
 
 export class WebhookDispatcher {
@@ -165,7 +165,7 @@ export class WebhookDispatcher {
 
   private finish(job: Job): void {
     if (job.record.state === "delivered") job.event.pending_webhooks = Math.max(0, job.event.pending_webhooks - 1);
-    this.opts.onSettled?.();
+    this.opts.onSettled?.(job.event.id);
     for (const d of job.done) d(job.record);
     const still: typeof this.watchers = [];
     for (const w of this.watchers) {
