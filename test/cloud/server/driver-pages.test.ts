@@ -7,6 +7,7 @@ import { expect } from "chai";
 import { findActiveSession } from "../../../cloud/db/index";
 import { startCloud, type CloudHandle } from "../../../cloud/server/index";
 import { silentLogger } from "../../../host/log";
+import { requireToolOrSkip } from "../../../host/tools";
 import { Phone } from "./driver";
 import { freePort, spawnEmulator, type EmulatorProcess } from "./emulator-process";
 import { LOW_SCRYPT, SiteClient, TEMPLATE_DIR, eventId, until } from "./helpers";
@@ -96,6 +97,28 @@ describe("the drivers' pages answer errors in HTML, in their language, with a wa
     const api = await fetch(`${u.origin}/api/pay${u.pathname.slice(4)}/intent${u.search}`, { method: "POST" });
     expect(api.status).to.equal(503);
     expect(api.headers.get("content-type")).to.match(/^application\/json/);
+  });
+
+  it("in a real browser (Chromium, a phone): 'Pay by card' shows the message page, and 'Try again' leads back to the pay page", async function () {
+    requireToolOrSkip(this, "chromium");
+    const { chromium } = await import("playwright-core");
+    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"] });
+    try {
+      const ctx = await browser.newContext({ locale: "fr-FR", viewport: { width: 390, height: 844 } });
+      const page = await ctx.newPage();
+      await page.goto(payUrl);
+      const [answer] = await Promise.all([page.waitForResponse((r) => r.url().includes("/start")), page.click("#pay")]);
+      expect(answer.status()).to.equal(503);
+      expect(answer.headers()["content-type"]).to.match(/^text\/html/);
+      await page.waitForSelector('#result[data-result="error"]');
+      expect(await page.locator("h1").innerText()).to.equal("Le paiement est momentanément indisponible");
+      expect(await page.locator("body").innerText()).not.to.match(/"error"|internal error/);
+      await page.click("#retry");
+      await page.waitForSelector("#amount");
+      expect(new URL(page.url()).pathname).to.equal(new URL(payUrl).pathname);
+    } finally {
+      await browser.close();
+    }
   });
 
   it("an unknown page under /pay/, a bad token and an oversized form are HTML too (404, 404, 413), never a 5xx", async () => {
