@@ -65,7 +65,10 @@ export async function runGatewayCampaign(opts: CampaignOptions & { signal?: Abor
   const started = performance.now();
   const log = opts.log ?? (() => undefined);
   const laneCount = opts.lanes ?? 2;
+  // Kill delays and drivers' paying times from two sequences, so that the kill moments a seed
+  // gives do not depend on how many drivers paid before each kill.
   const random = seededRandom(opts.seed ?? 1);
+  const payRandom = seededRandom((opts.seed ?? 1) + 0x9e3779b9);
   const run = randomBytes(2).toString("hex").toUpperCase();
   const siteId = `chaos-gw-${run.toLowerCase()}`;
   const schema = `syspark_chaos_gw_${randomBytes(4).toString("hex")}`;
@@ -138,7 +141,7 @@ export async function runGatewayCampaign(opts: CampaignOptions & { signal?: Abor
     closers.push(() => lan.endAsync(true));
     let entries = 0;
     const driverCloud: DriverCloud = {
-      payDelayMs: () => 200 + Math.floor(random() * 1300),
+      payDelayMs: () => 200 + Math.floor(payRandom() * 1300),
       publishEntry: async (badge) => {
         const payload = encodePayload("entry", { ts: Date.now() - 2 * 3600_000, src: "lpr-E1", event_id: `ent-${run}-${++entries}`, lane_id: "E1", identity: { method: "badge", value: badge } });
         await lan.publishAsync(siteTopic("entry"), payload, { qos: 1 });
