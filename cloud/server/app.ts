@@ -31,7 +31,7 @@ import type { StripeMode } from "./config";
 import { dbLaneId, enqueueForSite, type StoredQuote } from "./flows";
 import type { CloudMetrics } from "./metrics";
 import { dashboardPage, loginPage, messagePage, payPage, pickLang, texts, type Lang } from "./pages";
-import { HttpError, PaymentService } from "./payments";
+import { HttpError, PaymentService, PROVIDER_MISSING } from "./payments";
 import { operatorsRouter } from "./operators-api";
 
 export interface AppDeps {
