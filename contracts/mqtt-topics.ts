@@ -46,6 +46,9 @@ export const schemas = {
   paymentSuccess: z.strictObject({
     ts, src, session_id: id("session_id"), lane_id: laneId, provider_ref: z.string().min(1).max(128),
     amount: amount.optional(), currency: currency.optional(),
+    // true: said again in answer to parking/sync/req (the gateway may have lost it in a crash) —
+    // the lane acts on it only for a session its exit controller names, never as a fresh answer.
+    resync: z.literal(true).optional(),
   }),
   paymentFailed: z.strictObject({
     ts, src, session_id: id("session_id"), lane_id: laneId,
@@ -125,7 +128,7 @@ function spec<S extends z.ZodType>(s: TopicSpec<S>): TopicSpec<S> {
 
 export const TOPICS = {
   paymentReq: spec({ topic: "parking/payment/req", direction: "cloud_to_site", qos: 1, retain: false, schema: schemas.paymentReq, origin: "contract", doc: "Payment required for a session at a lane; the display shows amount and pay_url (QR code)." }),
-  paymentSuccess: spec({ topic: "parking/payment/success", direction: "cloud_to_site", qos: 1, retain: false, schema: schemas.paymentSuccess, origin: "contract", doc: "Payment validated server-side: authorises the exit. Idempotent per session_id." }),
+  paymentSuccess: spec({ topic: "parking/payment/success", direction: "cloud_to_site", qos: 1, retain: false, schema: schemas.paymentSuccess, origin: "contract", doc: "Payment validated server-side: authorises the exit. Idempotent per session_id. Said again with `resync: true` for the site's sessions paid in the last 15 minutes and not closed, in answer to parking/sync/req." }),
   paymentFailed: spec({ topic: "parking/payment/failed", direction: "cloud_to_site", qos: 1, retain: false, schema: schemas.paymentFailed, origin: "syspark", doc: "Payment declined or canceled: the session stays pending_payment, the display says why." }),
   barrierCmd: spec({ topic: "parking/barriere/cmd", direction: "cloud_to_site", qos: 1, retain: false, schema: schemas.barrierCmd, origin: "contract", doc: "Audited operator command (open / close / reset) with cmd_id, operator and reason." }),
   displayText: spec({ topic: "parking/display/text", direction: "cloud_to_site", qos: 1, retain: false, schema: schemas.displayText, origin: "contract", doc: "Operator message for a lane display (up to 4 lines of 20 characters)." }),
@@ -135,7 +138,7 @@ export const TOPICS = {
   present: spec({ topic: "parking/sensor_gate/present", direction: "site_to_cloud", qos: 1, retain: true, schema: schemas.present, origin: "contract", doc: "Lane presence (debounced exit loop)." }),
   sensorError: spec({ topic: "parking/sensor_gate/error", direction: "site_to_cloud", qos: 2, retain: false, schema: schemas.sensorError, origin: "contract", doc: "Safety alarms and executor faults." }),
   heartbeat: spec({ topic: "parking/sensor_gate/heartbeat", direction: "site_to_cloud", qos: 0, retain: false, schema: schemas.heartbeat, origin: "contract", doc: "Gateway health." }),
-  syncReq: spec({ topic: "parking/sync/req", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.syncReq, origin: "contract", doc: "Re-sync after reboot / reconnect: the cloud answers with parking/acl/full." }),
+  syncReq: spec({ topic: "parking/sync/req", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.syncReq, origin: "contract", doc: "Re-sync after reboot / reconnect: the cloud answers with parking/payment/success (`resync: true`) for every session of the site paid in the last 15 minutes and not closed, and with parking/acl/full (when access lists are enabled)." }),
   entry: spec({ topic: "parking/entry", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.entry, origin: "syspark", doc: "A vehicle entered: the cloud opens a session for the identity." }),
   exitReq: spec({ topic: "parking/exit/req", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.exitReq, origin: "syspark", doc: "Exit request with the identity read at the lane: the cloud prices the session and answers with payment/req or payment/success." }),
   exitDone: spec({ topic: "parking/exit/done", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.exitDone, origin: "syspark", doc: "An exit finished, with the barrier result and who decided it (cloud, offline policy, override)." }),

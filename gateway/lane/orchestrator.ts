@@ -251,7 +251,8 @@ export class LaneOrchestrator {
     switch (key) {
       case "paymentReq": {
         const m = payload as Payload<"paymentReq">;
-        if (!this.exit.present || !(this.phase === "identifying" || this.phase === "awaiting_cloud" || (this.phase === "awaiting_payment" && m.session_id === this.flow.session))) {
+        const otherSession = this.flow.session !== undefined && m.session_id !== this.flow.session;
+        if (!this.exit.present || otherSession || !(this.phase === "identifying" || this.phase === "awaiting_cloud" || this.phase === "awaiting_payment")) {
           this.stats.staleCloudMessages++;
           return;
         }
@@ -267,10 +268,14 @@ export class LaneOrchestrator {
         const m = payload as Payload<"paymentSuccess">;
         if (this.flow.cloudAuth === m.session_id) { this.stats.duplicatePaymentSuccess++; return; }
         const expecting = this.phase === "awaiting_payment" || this.phase === "awaiting_cloud" || this.phase === "identifying";
-        if (!expecting || !this.exit.present || (this.flow.session !== undefined && this.flow.session !== m.session_id)) {
+        const ours = this.flow.session === m.session_id;
+        // A success said again for a re-synced gateway (resync) is the cloud's word on a session
+        // the lane follows, never the answer to an exit request: another car may be on the loop.
+        if (!expecting || !this.exit.present || (this.flow.session !== undefined && !ours) || (m.resync && !ours)) {
           this.stats.staleCloudMessages++;
-          // A gateway restarted mid-exit hears the success the broker kept for it before the
-          // controller has re-synced: kept until the controller names the session again.
+          // A gateway restarted mid-exit hears the success (the broker's kept one, or the cloud's
+          // answer to its sync/req) before the controller has re-synced: kept until the
+          // controller names the session again.
           if (this.flow.session === undefined) this.holdSuccess(m.session_id);
           return;
         }
@@ -353,6 +358,21 @@ export class LaneOrchestrator {
       this.heldSuccesses.delete(session);
       if (heard !== undefined && this.ports.now() - heard <= HELD_SUCCESS_MS) this.authorise(session, "cloud");
     }
+    // The gateway restarted after the controller answered AUTHORISED but before the barrier was
+    // told to open: the controller's key is given and named; the cloud's was lost with the old
+    // process. The lane takes the session back and opens on the cloud's success for it — one
+    // heard before, or the one the cloud says again in answer to the gateway's sync/req.
+    if (why === "resync" && state === "authorised" && session && this.exit.present && this.phase !== "fault" && (this.flow.session === undefined || this.flow.session === session)) {
+      if (this.flow.session === undefined) {
+        this.flow = { ...FRESH_FLOW(), session };
+        this.phase = "awaiting_cloud";
+      }
+      this.flow.controllerAuth = session;
+      const heard = this.heldSuccesses.get(session);
+      this.heldSuccesses.delete(session);
+      if (this.flow.cloudAuth === session) this.tryOpen();
+      else if (heard !== undefined && this.ports.now() - heard <= HELD_SUCCESS_MS) this.authorise(session, "cloud");
+    }
     // After a controller reset its loop debounce starts again: re-drive the lane once it has
     // seen the vehicle (state present), not before — an idle controller ignores the replay.
     if (why === "resync" && before !== state) this.redrivePending = true;
@@ -423,7 +443,8 @@ export class LaneOrchestrator {
     this.flow.cloudAuth = session;
     this.flow.decidedBy = by;
     this.phase = "authorised";
-    this.ports.toExit("PAY_OK", { session, ...(by === "cloud" ? {} : { ref: by }) });
+    // A controller that re-synced as authorised for this session needs no PAY_OK (it would ignore it).
+    if (this.flow.controllerAuth !== session) this.ports.toExit("PAY_OK", { session, ...(by === "cloud" ? {} : { ref: by }) });
     this.tryOpen();
   }
 

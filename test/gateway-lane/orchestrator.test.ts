@@ -129,6 +129,101 @@ describe("gateway lane orchestration", () => {
     expect(t.toExit.filter((m) => m.type === "PAY_OK")).to.deep.equal([{ type: "PAY_OK", fields: { session: "S10" } }]);
   });
 
+  describe("a gateway restarted after the controller answered AUTHORISED, before the barrier was told to open (issue 13)", () => {
+    // Found by the gateway crash campaign: the new gateway heard the controller's re-sync
+    // (STATE authorised why=resync session=S) but had lost the cloud's success with the killed
+    // process; nothing was sent to the barrier and the controller faulted NO_OPEN after 20 s.
+    // The cloud now says the success again in answer to the gateway's sync/req (resync: true).
+    const restarted = () => {
+      const t = setup();
+      t.lane.onExitMessage("PRESENCE", { present: "1" });
+      t.lane.onExitMessage("STATE", { state: "authorised", why: "resync", session: "S11" });
+      return t;
+    };
+    const opens = (t: ReturnType<typeof setup>) => t.toBarrier.filter((m) => m.type === "OPEN").map((m) => m.fields.session);
+
+    it("opens once on the cloud's success that comes after the controller's re-sync", () => {
+      const t = restarted();
+      expect(opens(t), "one key only: the cloud has not spoken").to.deep.equal([]);
+      expect(t.lane.snapshot()).to.include({ session_id: "S11" });
+      t.lane.onCloudMessage("paymentSuccess", { ...success("S11"), resync: true });
+      expect(opens(t)).to.deep.equal(["S11"]);
+      expect(t.toExit.filter((m) => m.type === "PAY_OK"), "the controller is authorised already").to.deep.equal([]);
+      expect(t.toExit.at(-1)).to.deep.equal({ type: "OPENING", fields: { session: "S11" } });
+      t.lane.onCloudMessage("paymentSuccess", { ...success("S11"), resync: true });
+      t.lane.onCloudMessage("paymentSuccess", success("S11"));
+      t.lane.onExitMessage("STATE", { state: "authorised", why: "resync", session: "S11" });
+      expect(opens(t), "duplicates act once").to.deep.equal(["S11"]);
+      t.lane.onBarrierMessage("BARRIER", { state: "open", pos: "100" });
+      t.lane.onExitMessage("PRESENCE", { present: "0" });
+      t.lane.onExitMessage("EXITED", { session: "S11" });
+      expect(t.ev("exitDone")).to.deep.equal([{ event_id: t.ev("exitDone")[0].event_id, lane_id: "L1", session_id: "S11", barrier_result: "opened", passed: true, decided_by: "cloud" }]);
+    });
+
+    it("opens once on the cloud's success heard before the controller's re-sync", () => {
+      for (const resync of [true, undefined]) {
+        const t = setup();
+        t.lane.onCloudMessage("paymentSuccess", { ...success("S12"), ...(resync ? { resync } : {}) });
+        t.lane.onExitMessage("PRESENCE", { present: "1" });
+        expect(opens(t)).to.deep.equal([]);
+        t.lane.onExitMessage("STATE", { state: "authorised", why: "resync", session: "S12" });
+        expect(opens(t), `resync: ${resync}`).to.deep.equal(["S12"]);
+        t.lane.onCloudMessage("paymentSuccess", { ...success("S12"), resync: true });
+        expect(opens(t)).to.deep.equal(["S12"]);
+        expect(t.toExit.filter((m) => m.type === "PAY_OK")).to.deep.equal([]);
+      }
+    });
+
+    it("never opens on a success for another session, or once the car has gone", () => {
+      const t = restarted();
+      t.lane.onCloudMessage("paymentSuccess", { ...success("S-OTHER"), resync: true });
+      t.lane.onCloudMessage("paymentSuccess", success("S-OTHER"));
+      expect(opens(t)).to.deep.equal([]);
+      t.lane.onExitMessage("PRESENCE", { present: "0" });
+      t.lane.onCloudMessage("paymentSuccess", { ...success("S11"), resync: true });
+      expect(opens(t)).to.deep.equal([]);
+      // A success heard with no car on the loop, then a controller that re-syncs idle: nothing.
+      const u = setup();
+      u.lane.onCloudMessage("paymentSuccess", { ...success("S13"), resync: true });
+      u.lane.onExitMessage("PRESENCE", { present: "0" });
+      u.lane.onExitMessage("STATE", { state: "idle", why: "resync" });
+      u.lane.onExitMessage("PRESENCE", { present: "1" });
+      expect(opens(u)).to.deep.equal([]);
+      expect(u.toExit.filter((m) => m.type === "PAY_OK")).to.deep.equal([]);
+    });
+
+    it("a success said again for a sync/req is never taken as the answer to the next car's exit request", () => {
+      const t = setup();
+      t.lane.onExitMessage("PRESENCE", { present: "1" });
+      t.lane.onExitMessage("BADGE", { uid: "04A21F9C" });
+      t.lane.onCloudMessage("paymentSuccess", { ...success("S-LEFT-BEFORE"), resync: true });
+      expect(t.toExit.filter((m) => m.type === "PAY_OK" || m.fields.session !== undefined)).to.deep.equal([]);
+      t.lane.onCloudMessage("paymentReq", pay("S14"));
+      t.lane.onCloudMessage("paymentSuccess", success("S14"));
+      t.lane.onExitMessage("AUTHORISED", { session: "S14" });
+      expect(opens(t)).to.deep.equal(["S14"]);
+    });
+
+    it("ignores a success said again for the car it has just let out", () => {
+      const t = setup();
+      t.lane.onExitMessage("PRESENCE", { present: "1" });
+      t.lane.onExitMessage("BADGE", { uid: "04A21F9C" });
+      t.lane.onCloudMessage("paymentReq", pay("S15"));
+      t.lane.onCloudMessage("paymentSuccess", success("S15"));
+      t.lane.onExitMessage("AUTHORISED", { session: "S15" });
+      t.lane.onBarrierMessage("BARRIER", { state: "open", pos: "100" });
+      t.lane.onCloudMessage("paymentSuccess", { ...success("S15"), resync: true });
+      t.lane.onExitMessage("PRESENCE", { present: "0" });
+      t.lane.onExitMessage("EXITED", { session: "S15" });
+      t.lane.onCloudMessage("paymentSuccess", { ...success("S15"), resync: true });
+      t.lane.onExitMessage("PRESENCE", { present: "1" });
+      t.lane.onExitMessage("STATE", { state: "present", why: "resync" });
+      t.lane.onCloudMessage("paymentSuccess", { ...success("S15"), resync: true });
+      expect(opens(t)).to.deep.equal(["S15"]);
+      expect(t.toExit.filter((m) => m.type === "PAY_OK")).to.have.length(1);
+    });
+  });
+
   it("offline: a trusted badge and an exit PIN open, an unknown badge is denied, and each decision is recorded", () => {
     const t = setup({ online: false });
     expect(t.acl.apply("full", signed({ ts: 1, src: "cloud", version: 3, entries: [
@@ -192,13 +287,14 @@ describe("gateway lane orchestration", () => {
 
   it("never sends OPEN without both keys for the same session and a vehicle on the loop (any event order)", () => {
     const event = fc.oneof(
-      fc.constantFrom("arrive", "leave", "badge", "authS1", "authS2", "payReqS1", "successS1", "successS2", "opened", "fault", "clear", "override", "exited").map((k) => ({ k })),
+      fc.constantFrom("arrive", "leave", "badge", "authS1", "authS2", "resyncAuthS1", "resyncAuthS2", "payReqS1", "successS1", "successS2", "resentS1", "resentS2", "opened", "fault", "clear", "override", "exited").map((k) => ({ k })),
     );
     fc.assert(fc.property(fc.array(event, { maxLength: 40 }), fc.boolean(), (events, online) => {
       const t = setup({ online });
       let present = false;
       const authorisedByController = new Set<string>();
       const authorisedByCloud = new Set<string>();
+      const cloudSaidPaid = new Set<string>(); // the cloud's success is a fact about the session, not the car
       for (const { k } of events) {
         const before = t.toBarrier.filter((m) => m.type === "OPEN").length;
         switch (k) {
@@ -208,12 +304,23 @@ describe("gateway lane orchestration", () => {
           case "authS1": authorisedByController.add("S1"); t.lane.onExitMessage("AUTHORISED", { session: "S1" }); break;
           case "authS2": authorisedByController.add("S2"); t.lane.onExitMessage("AUTHORISED", { session: "S2" }); break;
           case "payReqS1": t.lane.onCloudMessage("paymentReq", pay("S1")); break;
-          case "successS1": t.lane.onCloudMessage("paymentSuccess", success("S1")); break;
-          case "successS2": t.lane.onCloudMessage("paymentSuccess", success("S2")); break;
+          case "successS1": cloudSaidPaid.add("S1"); t.lane.onCloudMessage("paymentSuccess", success("S1")); break;
+          case "successS2": cloudSaidPaid.add("S2"); t.lane.onCloudMessage("paymentSuccess", success("S2")); break;
+          case "resentS1": cloudSaidPaid.add("S1"); t.lane.onCloudMessage("paymentSuccess", { ...success("S1"), resync: true }); break;
+          case "resentS2": cloudSaidPaid.add("S2"); t.lane.onCloudMessage("paymentSuccess", { ...success("S2"), resync: true }); break;
+          case "resyncAuthS1": if (present) authorisedByController.add("S1"); t.lane.onExitMessage("STATE", { state: "authorised", why: "resync", session: "S1" }); break;
+          case "resyncAuthS2": if (present) authorisedByController.add("S2"); t.lane.onExitMessage("STATE", { state: "authorised", why: "resync", session: "S2" }); break;
           case "opened": t.lane.onBarrierMessage("BARRIER", { state: "open", pos: "100" }); break;
           case "fault": t.lane.onBarrierMessage("BARRIER", { state: "fault", pos: "50", fault: "STALL" }); break;
           case "clear": t.lane.onBarrierMessage("BARRIER", { state: "closed", pos: "0" }); break;
-          case "override": t.lane.onCloudMessage("barrierCmd", { ts: 1, src: "c", cmd_id: `o${Math.random()}`, lane_id: "L1", cmd: "open", operator: "op", reason: "test reason" }); break;
+          case "override": {
+            t.lane.onCloudMessage("barrierCmd", { ts: 1, src: "c", cmd_id: `o${Math.random()}`, lane_id: "L1", cmd: "open", operator: "op", reason: "test reason" });
+            // An audited override is the cloud-side key for the lane's session (no PAY_OK when the
+            // controller, re-synced, holds that session authorised already).
+            const s = t.lane.snapshot();
+            if (s.decided_by === "override" && s.session_id) authorisedByCloud.add(s.session_id);
+            break;
+          }
           case "exited": t.lane.onExitMessage("EXITED", { session: t.lane.snapshot().session_id ?? "x" }); authorisedByController.clear(); break;
         }
         for (const m of t.toExit) if (m.type === "PAY_OK") authorisedByCloud.add(m.fields.session);
@@ -222,7 +329,7 @@ describe("gateway lane orchestration", () => {
           const session = opens.at(-1)!.fields.session;
           expect(present, "vehicle present").to.equal(true);
           expect(authorisedByController.has(session), "controller key").to.equal(true);
-          expect(authorisedByCloud.has(session), "cloud/override/offline key").to.equal(true);
+          expect(authorisedByCloud.has(session) || cloudSaidPaid.has(session), "cloud/override/offline key").to.equal(true);
           expect(t.lane.snapshot().fault, "no executor fault").to.equal(undefined);
         }
       }
