@@ -339,3 +339,28 @@ export async function listSessions(q: Q, filter: { siteId?: string; status?: Ses
       ORDER BY entry_ts DESC LIMIT ${limit}`),
   ];
 }
+
+/** A paid, not yet closed session and the provider reference of its validated payment. */
+export interface PaidOpenSession {
+  session: SessionRow;
+  /** The latest paid payment's provider reference; null for a zero fee (no payment). */
+  providerRef: string | null;
+}
+
+/**
+ * The site's sessions still `paid` (not closed, not flagged) whose payment was validated at or
+ * after `since`, newest first, at most `limit` (what a re-synced gateway may still need to hear:
+ * cloud/server/flows.ts handleSyncRequest).
+ */
+export async function listPaidOpenSince(q: Q, siteId: string, since: Date, limit: number): Promise<PaidOpenSession[]> {
+  const rows = await q<(SessionRow & { paidProviderRef: string | null })[]>`
+    SELECT s.*, (
+      SELECT p.provider_ref FROM payments p
+      WHERE p.session_id = s.session_id AND p.state = 'paid'
+      ORDER BY p.validated_ts DESC NULLS LAST LIMIT 1
+    ) AS paid_provider_ref
+    FROM sessions s
+    WHERE s.site_id = ${siteId} AND s.status = 'paid' AND s.paid_at >= ${since}
+    ORDER BY s.paid_at DESC LIMIT ${Math.min(Math.max(limit, 1), 1000)}`;
+  return rows.map(({ paidProviderRef, ...session }) => ({ session: session as SessionRow, providerRef: paidProviderRef }));
+}

@@ -19,6 +19,7 @@ import {
   findOperatorByUsername,
   findSubscriberBadge,
   getSession,
+  listPaidOpenSince,
   listPayments,
   lockSession,
   priceSession,
@@ -43,7 +44,7 @@ export interface FlowContext {
   /** Called after a commit that enqueued outbox rows (and queued audit rows). */
   wake(): void;
   auditMode: AuditMode;
-  /** SYSPARK_ACL_HMAC_KEY: signs the access lists (absent → parking/sync/req is not answered). */
+  /** SYSPARK_ACL_HMAC_KEY: signs the access lists (absent → parking/sync/req gets no parking/acl/full). */
   aclHmacKey?: string;
 }
 
@@ -337,19 +338,60 @@ export async function handleBarrierAck(ctx: FlowContext, siteId: string, p: Payl
 }
 
 /**
- * `parking/sync/req` (a gateway booted or reconnected): answered with a signed `parking/acl/full`
- * (cloud/server/access.ts). It carries no event id: answering twice is harmless (the gateway
- * treats a full list at the version it has as a duplicate).
+ * How far back a gateway's `parking/sync/req` gets the site's paid sessions said again. A paid
+ * car waits at its lane only while the exit controller holds it `authorised` — at most
+ * `authorisedTimeoutMs` (20 s by default, 10 min at most in manifests/) after the controller's
+ * re-sync, which a gateway restart triggers — and the gateway keeps a success it cannot place
+ * yet for as long (gateway/lane/orchestrator.ts HELD_SUCCESS_MS). Older paid sessions belong to
+ * drivers who left the loop: their next exit request gets the success again (handleExitRequest).
+ * The bound also keeps the answer small on a busy site.
+ */
+export const RESYNC_PAID_WINDOW_MS = 15 * 60_000;
+/** At most this many successes per sync/req (a site's lanes let out far fewer in the window). */
+export const RESYNC_PAID_MAX = 200;
+
+/**
+ * Says `parking/payment/success` again (`resync: true`) for every session of the site that is
+ * paid, not closed and was paid within RESYNC_PAID_WINDOW_MS: a gateway killed after a
+ * controller answered AUTHORISED but before the barrier opened has lost the cloud's key, and
+ * the broker does not deliver an acknowledged message twice (issue 13, docs/chaos.md). The lane
+ * acts on it only for a session its controller names; any other lands as a duplicate or is held.
+ */
+async function resendPaidSessions(tx: Tx, ctx: FlowContext, siteId: string, p: Payload<"syncReq">): Promise<number> {
+  const now = Date.now();
+  const paid = await listPaidOpenSince(tx, siteId, new Date(now - RESYNC_PAID_WINDOW_MS), RESYNC_PAID_MAX);
+  for (const { session: s, providerRef } of paid) {
+    await enqueueForSite(
+      tx,
+      siteId,
+      "paymentSuccess",
+      { ts: now, src: ctx.src, session_id: s.sessionId, lane_id: wireLaneOf(s), provider_ref: providerRef ?? "no_charge", amount: s.amount ?? 0, currency: s.currency ?? "EUR", resync: true },
+      // One per sync/req: a QoS 1 duplicate of the same request (same ts and src) says it once.
+      `payment_success:${s.sessionId}:sync:${p.src}:${p.ts}`.slice(0, 200),
+    );
+  }
+  return paid.length;
+}
+
+/**
+ * `parking/sync/req` (a gateway booted or reconnected): answered, in one transaction, with the
+ * recently paid sessions' `parking/payment/success` again (resendPaidSessions) and, when access
+ * lists are enabled (SYSPARK_ACL_HMAC_KEY), a signed `parking/acl/full` (cloud/server/access.ts).
+ * It carries no event id: answering twice is harmless (the lane acts once per session, the
+ * gateway treats a full list at the version it has as a duplicate).
  */
 export async function handleSyncRequest(ctx: FlowContext, siteId: string, p: Payload<"syncReq">): Promise<string> {
-  if (!ctx.aclHmacKey) return "acl_disabled";
   const key = ctx.aclHmacKey;
-  const outcome = await ctx.db.tx(async (tx) => {
+  const { resent, acl } = await ctx.db.tx(async (tx) => {
     await ensureSite(tx, ctx.db, siteId);
-    return answerSyncRequest(tx, { siteId, src: ctx.src, aclHmacKey: key, auditMode: ctx.auditMode, logger: ctx.logger, request: p });
+    const resent = await resendPaidSessions(tx, ctx, siteId, p);
+    const acl = key ? await answerSyncRequest(tx, { siteId, src: ctx.src, aclHmacKey: key, auditMode: ctx.auditMode, logger: ctx.logger, request: p }) : "acl_disabled";
+    return { resent, acl };
   });
-  if (outcome !== "empty") ctx.wake();
-  return outcome;
+  if (resent > 0 || acl === "full_sent" || acl === "full_sent_rebased") ctx.wake();
+  if (resent > 0) ctx.logger.info({ site: siteId, sessions: resent, reason: p.reason }, "sync/req: paid sessions not yet closed said again to the gateway");
+  // A metrics label: bounded values only (the count is in the log line).
+  return resent > 0 ? `${acl}+paid_resent` : acl;
 }
 
 /** The dispatcher the MQTT consumers call. */
