@@ -4,11 +4,11 @@
  * deploy/cloud-broker/) rather than the machine's shared one.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import mqtt, { type IConnackPacket } from "mqtt";
+import { freePort } from "./ports";
 import { spawnOwned, which } from "./tools";
 
 /** SysPark's flow-control settings for its cloud broker (docs/gateway.md §4). */
@@ -26,14 +26,6 @@ export interface PrivateMosquitto {
 
 function mosquittoBinary(): string | undefined {
   return which("mosquitto") ?? which("/usr/sbin/mosquitto");
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 /** Connects once over MQTT v5 (retrying until timeoutMs): the Receive Maximum the broker advertises. */

@@ -24,6 +24,7 @@ import { dirname, join, resolve } from "node:path";
 import postgres from "postgres";
 import type { Logger } from "../../host/log";
 import { silentLogger } from "../../host/log";
+import { pidAlive } from "../../host/pid";
 import { runMigrations, type MigrationReport } from "./migrate";
 import { MIGRATIONS } from "./migrations";
 import { INT8_TYPE, type Sql, type Tx } from "./types";
@@ -275,16 +276,7 @@ function lockDataDir(dataDir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       const pid = Number(readFileSync(file, "utf8").trim());
-      let alive = false;
-      if (Number.isSafeInteger(pid) && pid > 0) {
-        try {
-          process.kill(pid, 0);
-          alive = true;
-        } catch (e) {
-          alive = (e as NodeJS.ErrnoException).code === "EPERM";
-        }
-      }
-      if (alive) {
+      if (pidAlive(pid)) {
         throw new DatabaseConnectionError(
           `the PGlite data directory ${dataDir} is in use by another process (pid ${pid}${pid === process.pid ? ", this one" : ""}): ` +
             `stop it first, or remove ${file} if that process is gone`,

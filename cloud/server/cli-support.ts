@@ -26,7 +26,8 @@ import { join, relative, resolve } from "node:path";
 import { silentLogger } from "../../host/log";
 import { DatabaseNotFoundError, isPgliteDataDir, openDatabase, redactUrl } from "../db/connect";
 import type { Database } from "../db/index";
-import { pidAlive, runningCloud } from "./run-file";
+import { pidAlive } from "../../host/pid";
+import { runningCloud } from "./run-file";
 
 /** `syspark cloud`'s PGlite directory when neither --data-dir nor SYSPARK_DATA_DIR is given. */
 export function defaultDataDir(): string {

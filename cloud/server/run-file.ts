@@ -11,6 +11,7 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { pidAlive } from "../../host/pid";
 
 export const RUN_FILE = "syspark-cloud.run.json";
 
@@ -55,15 +56,6 @@ export function readRunFile(dataDir: string): RunInfo | undefined {
   }
 }
 
-/** True when a process with this pid exists (EPERM: it exists but belongs to another user). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** The cloud running on `dataDir`, if its run file names a live process. */
 export function runningCloud(dataDir: string): RunInfo | undefined {

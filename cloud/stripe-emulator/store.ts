@@ -24,6 +24,7 @@
  */
 import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { pidAlive } from "../../host/pid";
 import type { SavedEntry } from "./idempotency";
 import type { JournalRecord, StateSnapshot } from "./state";
 
@@ -289,7 +290,7 @@ export function lockStateDir(dir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw new StateFileError(`cannot lock the Stripe test emulator state directory ${dir}: ${(err as Error).message}`);
       const pid = Number(readFileSync(lock, "utf8").trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
         throw new StateFileError(`the Stripe test emulator state directory ${dir} is in use by process ${pid} (${lock}); stop that emulator first, or use another state directory`);
       }
       if (pid === process.pid) throw new StateFileError(`the Stripe test emulator state directory ${dir} is already open in this process`);
@@ -299,11 +300,3 @@ export function lockStateDir(dir: string): () => void {
   throw new StateFileError(`cannot lock the Stripe test emulator state directory ${dir}`);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}

@@ -27,6 +27,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { encodePayload, siteTopic, type Payload, type TopicKey } from "../../contracts/mqtt-topics";
 import { silentLogger, type Logger } from "../../host/log";
+import { pidAlive } from "../../host/pid";
 import { decodeRecord, encodeRecord, type OutboxEntry } from "./record";
 
 export type { OutboxEntry } from "./record";
@@ -128,14 +129,6 @@ async function bootId(): Promise<string> {
   return (await readFile("/proc/sys/kernel/random/boot_id", "utf8").catch(() => "unknown")).trim();
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /**
  * One process per outbox directory: two writers would interleave sequence numbers. A lock left
@@ -153,7 +146,7 @@ async function takeLock(dir: string): Promise<string> {
     }
     const [pidText, boot] = (await readFile(path, "utf8").catch(() => "")).trim().split(" ");
     const pid = Number(pidText);
-    if (Number.isInteger(pid) && pid > 0 && boot === (await bootId()) && alive(pid)) {
+    if (Number.isInteger(pid) && pid > 0 && boot === (await bootId()) && pidAlive(pid)) {
       throw new Error(`outbox ${dir} is in use by process ${pid}${pid === process.pid ? " (this process: close the other Outbox first)" : ""}`);
     }
     await unlink(path).catch(() => undefined); // stale

@@ -11,7 +11,6 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
@@ -19,6 +18,7 @@ import Stripe from "stripe";
 import { openDatabase } from "../../cloud/db/index";
 import { seedSite } from "../../cloud/server/seed";
 import { CLOUD_BROKER_FLOW_CONF, startMosquitto, type PrivateMosquitto } from "../../host/mosquitto";
+import { freePort } from "../../host/ports";
 import { which } from "../../host/tools";
 import { CampaignPrerequisiteError, percentile, round1, seededRandom, tallyExits, type CampaignOptions, type CampaignResult, type ExitRecord } from "./campaign";
 import { startPart, SYSPARK_BIN, type PartProcess } from "./child";
@@ -45,14 +45,6 @@ export interface CloudCampaignResult extends CampaignResult {
   late_deliveries: number;
   /** Where the parts' logs were kept (only when something went wrong). */
   logs?: string;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 function databaseUrl(base: string, name: string): string {

@@ -17,7 +17,6 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,6 +27,7 @@ import { encodePayload, siteTopic } from "../../contracts/mqtt-topics";
 import { parseSiteConfig } from "../../gateway/config/load";
 import { silentLogger } from "../../host/log";
 import { CLOUD_BROKER_FLOW_CONF, startMosquitto } from "../../host/mosquitto";
+import { freePort } from "../../host/ports";
 import { openPtyPair } from "../../host/pty";
 import { percentile, round1, seededRandom, tallyExits, type CampaignOptions, type CampaignResult, type ExitRecord } from "./campaign";
 import { ChaosLane, waitFor, type DriverCloud, type DrivenExit } from "./gateway-lane";
@@ -40,14 +40,6 @@ const SYSPARK = fileURLToPath(new URL("../../bin/syspark.js", import.meta.url));
 const STEP_MS = 30_000;
 /** After the last exit: time for the last events to reach the cloud. */
 const SETTLE_MS = 30_000;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 /** EM4100 badge UIDs, one per exit: 10 hex digits, distinct within a campaign. */
 const badgeOf = (run: string, n: number) => `${run}${n.toString(16).toUpperCase().padStart(6, "0")}`.slice(-10);

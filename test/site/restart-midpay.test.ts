@@ -14,7 +14,7 @@ import { expect } from "chai";
 import type { Browser } from "playwright-core";
 import { which } from "../../host/tools";
 import { Phone } from "../cloud/server/driver";
-import { envWithout, freePort } from "../cloud/server/emulator-process";
+import { envWithout, freePort, killGroup } from "../cloud/server/emulator-process";
 
 interface LaneView {
   id: string;
@@ -37,16 +37,7 @@ async function startUp(args: string[]): Promise<Up> {
   const child = spawn(process.execPath, ["bin/syspark.js", "up", ...args], { detached: true, stdio: ["ignore", "pipe", "pipe"], env: envWithout("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "DATABASE_URL", "MQTT_URL", "PORT", "SYSPARK_HTTP_PORT") });
   let out = "";
   child.stderr?.on("data", (c: Buffer) => (out += c.toString()));
-  const kill = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((r) => child.once("exit", r));
-    try {
-      process.kill(-(child.pid as number), "SIGKILL");
-    } catch {
-      /* already gone */
-    }
-    await gone;
-  };
+  const kill = () => killGroup(child);
   try {
     const livePage = await new Promise<string>((resolve, reject) => {
       child.stdout?.on("data", (c: Buffer) => {

@@ -3,23 +3,25 @@
  * kills (the cloud), as Stripe does; the test kills it (process group) when it is done.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from "../../../host/ports";
 
 export function envWithout(...names: string[]): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: "warn" };
   for (const n of names) delete env[n];
   return env;
+}
+
+/** SIGKILL to a detached child's whole process group; resolves once it has exited. */
+export async function killGroup(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once("exit", r));
+  try {
+    process.kill(-(child.pid as number), "SIGKILL");
+  } catch {
+    /* already gone */
+  }
+  await gone;
 }
 
 export type EmulatorProcess = Awaited<ReturnType<typeof spawnEmulator>>;
@@ -29,16 +31,7 @@ export async function spawnEmulator(args: string[]): Promise<{ child: ChildProce
   const child = spawn(process.execPath, ["bin/syspark.js", "stripe-emulator", ...args], { detached: true, stdio: ["ignore", "pipe", "pipe"], env: envWithout("STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY") });
   let out = "";
   child.stdout?.on("data", (c: Buffer) => (out += c.toString()));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((r) => child.once("exit", r));
-    try {
-      process.kill(-(child.pid as number), "SIGKILL");
-    } catch {
-      /* already gone */
-    }
-    await gone;
-  };
+  const stop = () => killGroup(child);
   try {
     const url = await new Promise<string>((resolve, reject) => {
       child.stderr?.on("data", (c: Buffer) => {
