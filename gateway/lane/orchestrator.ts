@@ -366,6 +366,7 @@ export class LaneOrchestrator {
       if (this.flow.session === undefined) {
         this.flow = { ...FRESH_FLOW(), session };
         this.phase = "awaiting_cloud";
+        this.ports.log?.(`lane ${this.laneId}: the exit controller re-synced authorised for ${session}; opening on the cloud's success for it`);
       }
       this.flow.controllerAuth = session;
       const heard = this.heldSuccesses.get(session);
