@@ -557,6 +557,13 @@ export class LaneSet {
     return rows.map((r) => r.kind);
   }
 
+  /** The newest session the cloud holds for this identity (plate or badge, as entered). */
+  async sessionOf(identityValue: string): Promise<string | undefined> {
+    const value = identityValue.toUpperCase().replace(/[^A-Z0-9]/g, "");
+    const rows = await this.cloud.db.sql<{ sessionId: string }[]>`select session_id from sessions where upper(identity_value) = ${value} order by entry_ts desc limit 1`;
+    return rows[0]?.sessionId;
+  }
+
   async sessionStatus(sessionId: string): Promise<string | undefined> {
     const rows = await this.cloud.db.sql<{ status: string }[]>`select status from sessions where session_id = ${sessionId}`;
     return rows[0]?.status;

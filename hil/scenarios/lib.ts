@@ -21,6 +21,20 @@ export async function assertExitCompletes(h: LaneSet, lane: string, sessionId: s
   expect(h.timeline.lanes[lane].some((s) => s.motorUp), "the motor drove the boom up").to.equal(true);
 }
 
+/**
+ * The cloud's parking/payment/success for this vehicle's own session. Not simply the first one
+ * seen on the lane: a gateway that starts sends parking/sync/req, and the cloud says again the
+ * successes of the site's paid sessions not yet closed — an earlier scenario's car among them.
+ */
+export async function successFor(h: LaneSet, lane: string, identity: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+  let found: Record<string, unknown> | undefined;
+  await h.waitUntil(async () => {
+    const session = await h.sessionOf(identity);
+    found = h.seen("payment/success", lane).find((m) => m.session_id === session);
+    return found !== undefined;
+  }, timeoutMs, `parking/payment/success for ${identity} on ${lane}`);
+  return found!;
+}
 
 /** The cloud's audit rows (chained, or still queued for chaining) about these site events. */
 export async function auditedEvents(h: LaneSet, eventIds: string[]): Promise<{ kind: string; event_id: string }[]> {

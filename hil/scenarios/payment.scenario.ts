@@ -6,7 +6,7 @@
 import { expect } from "chai";
 import { scenario } from "../harness/context";
 import { PACE } from "../harness/env";
-import { assertExitCompletes } from "./lib";
+import { assertExitCompletes, successFor } from "./lib";
 
 describe("payment", () => {
   scenario("paid exit", { lanes: ["L1"] }, async (h) => {
@@ -45,9 +45,8 @@ describe("payment", () => {
   });
 
   scenario("zero fee inside the grace period", { lanes: ["L1"] }, async (h) => {
-    await h.vehicleArrives("L1", { minutesAgo: 2 });
-    await h.waitUntil(() => h.seen("payment/success", "L1").length > 0, 10_000, "payment/success for a zero fee");
-    const ok = h.seen("payment/success", "L1")[0];
+    const plate = await h.vehicleArrives("L1", { minutesAgo: 2 });
+    const ok = await successFor(h, "L1", plate);
     expect(h.seen("payment/req", "L1").filter((r) => (r.amount as number) > 0), "no payment asked").to.have.length(0);
     await assertExitCompletes(h, "L1", String(ok.session_id));
     expect(await h.auditKinds(String(ok.session_id))).to.include("payment.validated");
@@ -68,13 +67,12 @@ describe("payment", () => {
   });
 
   scenario("duplicated payment/success acts once", { lanes: ["L1"] }, async (h) => {
-    await h.vehicleArrives("L1", { minutesAgo: 30 });
+    const plate = await h.vehicleArrives("L1", { minutesAgo: 30 });
     await h.waitPhase("L1", "awaiting_payment");
     const req = await h.paymentRequest("L1");
     await h.payWithCard("L1");
-    await h.waitUntil(() => h.seen("payment/success", "L1").length > 0, 10_000, "payment/success");
     // The cloud broker redelivers it (QoS 1 duplicate) — twice.
-    const success = h.seen("payment/success", "L1")[0];
+    const success = await successFor(h, "L1", plate);
     const { encodePayload, toCloudTopic, TOPICS } = await import("../../contracts/mqtt-topics");
     const mqtt = await import("mqtt");
     const c = await mqtt.connectAsync(h.cloud.mqttUrl, { protocolVersion: 4 });

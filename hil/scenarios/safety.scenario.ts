@@ -1,7 +1,7 @@
 /** Safety and field faults: the safety core and the executor, seen through the whole lane. */
 import { expect } from "chai";
 import { scenario } from "../harness/context";
-import { assertAlarmAudited, assertExitCompletes } from "./lib";
+import { assertAlarmAudited, assertExitCompletes, successFor } from "./lib";
 
 describe("safety", () => {
   scenario("obstruction while closing reverses the boom", { lanes: ["L1"], simOnly: true }, async (h) => {
@@ -71,15 +71,15 @@ describe("safety", () => {
   scenario("serial noise and corrupted frames are dropped, the exit still works", { lanes: ["L1"] }, async (h) => {
     h.serialNoise("L1", "exit");
     h.serialNoise("L1", "barrier");
-    await h.vehicleArrives("L1", { minutesAgo: 2 });
-    await h.waitUntil(() => h.seen("payment/success", "L1").length > 0, 10_000, "payment/success");
-    await assertExitCompletes(h, "L1", String(h.seen("payment/success", "L1")[0].session_id));
+    const plate = await h.vehicleArrives("L1", { minutesAgo: 2 });
+    const ok = await successFor(h, "L1", plate);
+    await assertExitCompletes(h, "L1", String(ok.session_id));
     expect(h.lane("L1").exitDut.garbage.length, "the noise is in the DUT log").to.be.at.least(3);
   });
 
   scenario("two lanes at once", { lanes: ["L1", "L2"] }, async (h) => {
-    await Promise.all([h.vehicleArrives("L1", { minutesAgo: 2 }), h.vehicleArrives("L2", { minutesAgo: 3 })]);
-    await h.waitUntil(() => h.seen("payment/success", "L1").length > 0 && h.seen("payment/success", "L2").length > 0, 15_000, "both lanes authorised");
-    await Promise.all(["L1", "L2"].map((l) => assertExitCompletes(h, l, String(h.seen("payment/success", l)[0].session_id))));
+    const plates = await Promise.all([h.vehicleArrives("L1", { minutesAgo: 2 }), h.vehicleArrives("L2", { minutesAgo: 3 })]);
+    const successes = await Promise.all([successFor(h, "L1", plates[0], 15_000), successFor(h, "L2", plates[1], 15_000)]);
+    await Promise.all(["L1", "L2"].map((l, i) => assertExitCompletes(h, l, String(successes[i].session_id))));
   });
 });
