@@ -5,8 +5,9 @@
  * reaches it and nothing else, and so that it is killed with the campaign's process however
  * that one ends.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { spawnOwned } from "../../host/tools";
 
 const SYSPARK = fileURLToPath(new URL("../../bin/syspark.js", import.meta.url));
 /** Last log lines kept for a failure's message. */
@@ -36,16 +37,14 @@ export class GatewayProcess {
   async start(timeoutMs = 30_000): Promise<void> {
     if (this.running) throw new Error("the gateway is already running");
     this.starts++;
-    const child = spawn(process.execPath, [SYSPARK, "gateway", "--config", this.configPath, "--log-level", "info"], {
+    // Owned (setpriv --pdeathsig): the gateway dies with the campaign however the campaign ends.
+    const child = spawnOwned(process.execPath, [SYSPARK, "gateway", "--config", this.configPath, "--log-level", "info"], {
       env: this.env,
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });
     this.child = child;
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
-    const killOnExit = () => this.killGroup();
-    process.once("exit", killOnExit);
-    void this.exited.then(() => process.off("exit", killOnExit));
     let ready: () => void = () => undefined;
     const running = new Promise<void>((resolve) => (ready = resolve));
     let buffered = "";

@@ -6,13 +6,13 @@
  * driver opens the same link, pays with 4242 4242 4242 4242, and the barrier opens and the car
  * passes. Before the fix: "Pay by card" answered HTTP 500 with raw JSON ("No such payment_intent").
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import type { Browser } from "playwright-core";
-import { which } from "../../host/tools";
+import { spawnOwned, which } from "../../host/tools";
 import { Phone } from "../cloud/server/driver";
 import { envWithout, freePort, killGroup } from "../cloud/server/emulator-process";
 
@@ -34,7 +34,7 @@ interface Up {
 
 /** `syspark up` in a process group of its own; resolves once it prints that the site is up. */
 async function startUp(args: string[]): Promise<Up> {
-  const child = spawn(process.execPath, ["bin/syspark.js", "up", ...args], { detached: true, stdio: ["ignore", "pipe", "pipe"], env: envWithout("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "DATABASE_URL", "MQTT_URL", "PORT", "SYSPARK_HTTP_PORT") });
+  const child = spawnOwned(process.execPath, ["bin/syspark.js", "up", ...args], { detached: true, stdio: ["ignore", "pipe", "pipe"], env: envWithout("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "DATABASE_URL", "MQTT_URL", "PORT", "SYSPARK_HTTP_PORT") });
   let out = "";
   child.stderr?.on("data", (c: Buffer) => (out += c.toString()));
   const kill = () => killGroup(child);

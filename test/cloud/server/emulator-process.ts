@@ -2,7 +2,8 @@
  * `syspark stripe-emulator` as a child process of a test: the emulator outlives what the test
  * kills (the cloud), as Stripe does; the test kills it (process group) when it is done.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { spawnOwned } from "../../../host/tools";
 
 export { freePort } from "../../../host/ports";
 
@@ -28,7 +29,7 @@ export type EmulatorProcess = Awaited<ReturnType<typeof spawnEmulator>>;
 
 /** `syspark stripe-emulator` as a child process (its own process group); resolves once it listens. */
 export async function spawnEmulator(args: string[]): Promise<{ child: ChildProcess; url: string; output: () => string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ["bin/syspark.js", "stripe-emulator", ...args], { detached: true, stdio: ["ignore", "pipe", "pipe"], env: envWithout("STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY") });
+  const child = spawnOwned(process.execPath, ["bin/syspark.js", "stripe-emulator", ...args], { detached: true, stdio: ["ignore", "pipe", "pipe"], env: envWithout("STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY") });
   let out = "";
   child.stdout?.on("data", (c: Buffer) => (out += c.toString()));
   const stop = () => killGroup(child);
