@@ -349,8 +349,10 @@ export interface PaidOpenSession {
 
 /**
  * The site's sessions still `paid` (not closed, not flagged) whose payment was validated at or
- * after `since`, newest first, at most `limit` (what a re-synced gateway may still need to hear:
- * cloud/server/flows.ts handleSyncRequest).
+ * after `since`: the newest `limit` of them, oldest first (what a re-synced gateway may still need
+ * to hear: cloud/server/flows.ts handleSyncRequest). Oldest first because they are published in
+ * this order and a lane holds only its last few: the newest — the car most likely still at
+ * the barrier — must arrive last, not be the one pushed out.
  */
 export async function listPaidOpenSince(q: Q, siteId: string, since: Date, limit: number): Promise<PaidOpenSession[]> {
   const rows = await q<(SessionRow & { paidProviderRef: string | null })[]>`
@@ -362,5 +364,5 @@ export async function listPaidOpenSince(q: Q, siteId: string, since: Date, limit
     FROM sessions s
     WHERE s.site_id = ${siteId} AND s.status = 'paid' AND s.paid_at >= ${since}
     ORDER BY s.paid_at DESC LIMIT ${Math.min(Math.max(limit, 1), 1000)}`;
-  return rows.map(({ paidProviderRef, ...session }) => ({ session: session as SessionRow, providerRef: paidProviderRef }));
+  return rows.reverse().map(({ paidProviderRef, ...session }) => ({ session: session as SessionRow, providerRef: paidProviderRef }));
 }
