@@ -15,7 +15,7 @@
  * - otherwise (neither copy usable) the last number is unknown: the gateway refuses to start,
  *   saying which files and how to set them.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export const BOOT_COUNT_FILE = "boot-count";
@@ -87,7 +87,7 @@ function writeDurably(path: string, text: string): void {
   const tmp = `${path}.tmp`;
   const fd = openSync(tmp, "w");
   try {
-    writeSync(fd, text);
+    writeFileSync(fd, text); // all of it: writeFileSync loops over short writes
     fsyncSync(fd);
   } finally {
     closeSync(fd);

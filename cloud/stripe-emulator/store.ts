@@ -22,7 +22,7 @@
  * reason — never silently replaced by an empty state, which would strand every driver
  * mid-payment.
  */
-import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pidAlive } from "../../host/pid";
 import type { SavedEntry } from "./idempotency";
@@ -239,7 +239,7 @@ export class StateStore {
 
   private append(text: string): void {
     this.journalFd ??= openSync(this.journalFile, "a", 0o600);
-    writeSync(this.journalFd, text);
+    writeFileSync(this.journalFd, text); // all of it: writeFileSync loops over short writes
     fdatasyncSync(this.journalFd);
     this.journalBytes += Buffer.byteLength(text);
   }
@@ -247,7 +247,7 @@ export class StateStore {
   private writeSnapshot(text: string): void {
     const fd = openSync(this.tmp, "w", 0o600);
     try {
-      writeSync(fd, text);
+      writeFileSync(fd, text);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -279,7 +279,7 @@ export function lockStateDir(dir: string): () => void {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(lock, "wx", 0o600);
-      writeSync(fd, String(process.pid));
+      writeFileSync(fd, String(process.pid));
       closeSync(fd);
       let released = false;
       return () => {
