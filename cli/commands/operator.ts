@@ -59,7 +59,8 @@ export function register(program: Command): void {
       }, "operator")
       .option("--password-stdin", "read the password from standard input"),
   ).action(async (opts: Where & { username: string; role: "admin" | "operator" | "viewer"; passwordStdin?: boolean }) => {
-    const { UsernameSchema, createOperator, hashSecret } = await import("../../cloud/db/index");
+    const { UsernameSchema, hashSecret } = await import("../../cloud/db/index");
+    const { addOperator } = await import("../../cloud/server/operators-api");
     const { withCloud } = await import("../../cloud/server/cli-support");
     const u = UsernameSchema.safeParse(opts.username);
     if (!u.success) throw new Error(`--username: ${u.error.issues[0].message}`);
@@ -74,7 +75,9 @@ export function register(program: Command): void {
         },
         db: async (db) => {
           const password = await newPassword(username, opts.passwordStdin, false);
-          return createOperator(db.sql, { username, passwordHash: await hashSecret(password), role: opts.role });
+          const passwordHash = await hashSecret(password);
+          const { userInfo } = await import("node:os");
+          return db.tx((tx) => addOperator(tx, "inline", { username, passwordHash, role: opts.role }, { operator: `cli:${userInfo().username}`, operator_id: null, request_id: null }));
         },
       },
       loginPrompt(),

@@ -8,7 +8,7 @@
  */
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
 import { z } from "zod";
-import { OPERATOR_ROLES, UsernameSchema, createOperator, hashSecret, listOperators, type Database } from "../db/index";
+import { OPERATOR_ROLES, UsernameSchema, createOperator, hashSecret, listOperators, type Database, type OperatorRole, type Tx } from "../db/index";
 import { writeAudit, type AuditMode } from "./audit-chain";
 import type { Auth } from "./auth";
 import { HttpError } from "./payments";
@@ -32,6 +32,17 @@ const wrap =
   (req: Request, res: Response, next: NextFunction): void => {
     fn(req, res).catch(next);
   };
+
+/**
+ * Creates an operator and audits it (`operator.added`, who added it) in the caller's
+ * transaction: the one way an operator is added, through the API or by `syspark operator add`
+ * on the database itself (an inline chained row there: no running cloud chains it).
+ */
+export async function addOperator(tx: Tx, mode: AuditMode, op: { username: string; passwordHash: string; role: OperatorRole }, by: { operator: string; operator_id: number | null; request_id: string | null }) {
+  const created = await createOperator(tx, op);
+  await writeAudit(mode, tx, { kind: "operator.added", sessionId: null, payload: { username: created.username, role: created.role, ...by } });
+  return created;
+}
 
 export function operatorsRouter(d: OperatorsApiDeps): Router {
   const router = express.Router();
@@ -67,15 +78,7 @@ export function operatorsRouter(d: OperatorsApiDeps): Router {
       const body = parsed.data;
       const by = req.operator as NonNullable<Request["operator"]>;
       const passwordHash = await hashSecret(body.password);
-      const row = await d.db.tx(async (tx) => {
-        const created = await createOperator(tx, { username: body.username, passwordHash, role: body.role });
-        await writeAudit(d.auditMode, tx, {
-          kind: "operator.added",
-          sessionId: null,
-          payload: { username: created.username, role: created.role, operator: by.username, operator_id: by.operatorId, request_id: req.requestId ?? null },
-        });
-        return created;
-      });
+      const row = await d.db.tx((tx) => addOperator(tx, d.auditMode, { username: body.username, passwordHash, role: body.role }, { operator: by.username, operator_id: by.operatorId, request_id: req.requestId ?? null }));
       d.wake();
       res.status(201).json({ username: row.username, role: row.role });
     }),

@@ -344,6 +344,23 @@ describe("syspark CLI: which cloud database (DATABASE_URL)", function () {
     expect(ndjsonRows(r.stdout).map((x) => x.kind)).to.deep.equal(["test.row", "test.row", "test.row"]);
   });
 
+  it("`operator add` on the database itself audits the addition (operator.added, by the CLI's user) and the chain still verifies", async () => {
+    let r = await syspark(["operator", "add", "--username", "dora", "--role", "viewer", "--password-stdin", "--schema", schema], { cwd: dir, home: dir, env: { DATABASE_URL: PG_URL }, input: "dora's long password\n" });
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.include("operator dora (viewer) created");
+    const sql = admin();
+    try {
+      const rows = await sql.unsafe<{ payload: { username: string; role: string; operator: string } }[]>(`SELECT payload FROM "${schema}".audit_log WHERE kind = 'operator.added'`);
+      expect(rows.map((x) => x.payload)).to.have.length(1);
+      expect(rows[0].payload).to.include({ username: "dora", role: "viewer" });
+      expect(rows[0].payload.operator).to.match(/^cli:/);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+    r = await syspark(["audit", "verify", "--schema", schema], { cwd: dir, home: dir, env: { DATABASE_URL: PG_URL } });
+    expect(r.status, r.stderr).to.equal(0);
+  });
+
   it("refuses a schema that holds no SysPark database, without creating it", async () => {
     const r = await syspark(["operator", "list", "--schema", missingSchema], { cwd: dir, home: dir, env: { DATABASE_URL: PG_URL } });
     expect(r.status).to.equal(1);
