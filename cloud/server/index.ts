@@ -175,6 +175,7 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
       auditMode,
       onWebhook: (type, outcome) => metrics.webhookProcessed.inc({ type, outcome }),
     });
+    cleanups.push(() => payments.settle()); // before the database closes (cleanups run in reverse)
     const auth = new Auth(db, o.authSecret, o.scryptCost);
     const consumers: SiteEventConsumer[] = [];
     const health = async () => {

@@ -85,6 +85,9 @@ const isDeadAttempt = (p: PaymentRow): boolean => p.state === "failed" && (p.fai
 export type ApplyOutcome = "paid" | "already_paid" | "failed" | "canceled" | "stale" | "unknown_payment" | "ignored" | "amount_mismatch";
 
 export class PaymentService {
+  /** releaseOtherAttempts runs after the commit, off the request: what is under way, for settle(). */
+  private readonly releasing = new Set<Promise<void>>();
+
   constructor(private readonly o: PaymentServiceOptions) {}
 
   /** The session behind a pay link, or a 404 that reveals nothing. */
@@ -380,7 +383,15 @@ export class PaymentService {
         }
       }
     };
-    run().catch((err: Error) => this.o.logger.warn({ providerRef: paidRef, err: err.message }, "payment: releasing the other attempts failed"));
+    const releasing: Promise<void> = run()
+      .catch((err: Error) => this.o.logger.warn({ providerRef: paidRef, err: err.message }, "payment: releasing the other attempts failed"))
+      .finally(() => this.releasing.delete(releasing));
+    this.releasing.add(releasing);
+  }
+
+  /** Waits for the releases under way (the cloud's close, before its database closes). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.releasing]);
   }
 
   private async applyRetrieved(providerRef: string): Promise<ApplyOutcome | "processing" | "requires_payment"> {
