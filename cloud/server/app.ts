@@ -33,6 +33,7 @@ import type { CloudMetrics } from "./metrics";
 import { dashboardPage, loginPage, messagePage, payPage, pickLang, texts, type Lang } from "./pages";
 import { HttpError, PaymentService, PROVIDER_MISSING } from "./payments";
 import { operatorsRouter } from "./operators-api";
+import { parse, requireJson, wrap } from "./http-input";
 
 export interface AppDeps {
   db: Database;
@@ -73,33 +74,6 @@ const OverrideBody = z.strictObject({
   cmd_id: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, "cmd_id: 1-64 of A-Z a-z 0-9 . _ : -").optional(),
 });
 const PayQuery = z.object({ t: z.string().min(1).max(128), lang: z.enum(["fr", "en"]).optional() });
-
-function zodMessage(where: string, err: z.ZodError): string {
-  return err.issues
-    .map((i) => {
-      if (i.code === "unrecognized_keys") return `${where}: unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}`;
-      return `${where}${i.path.length ? "." + i.path.join(".") : ""}: ${i.message}`;
-    })
-    .join("; ");
-}
-
-function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z.infer<S> {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new HttpError(400, zodMessage(where, r.error), "invalid_input");
-  return r.data;
-}
-
-type Handler = (req: Request, res: Response) => Promise<void>;
-const wrap =
-  (fn: Handler) =>
-  (req: Request, res: Response, next: NextFunction): void => {
-    fn(req, res).catch(next);
-  };
-
-function requireJson(req: Request): void {
-  if (!req.is("application/json")) throw new HttpError(415, "Content-Type must be application/json", "unsupported_media_type");
-  if (req.body === undefined || req.body === null || typeof req.body !== "object" || Array.isArray(req.body)) throw new HttpError(400, "the body must be a JSON object", "invalid_input");
-}
 
 function quoteLines(s: SessionRow): { label: string; amount: number }[] {
   const q = s.quoteBreakdown as unknown as StoredQuote | null;

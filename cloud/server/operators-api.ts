@@ -6,12 +6,12 @@
  * operator the running cloud never sees. A creation is audited (`operator.added`) in the same
  * transaction; the password is hashed here and never stored, returned or logged.
  */
-import express, { type NextFunction, type Request, type Response, type Router } from "express";
+import express, { type Request, type Router } from "express";
 import { z } from "zod";
 import { OPERATOR_ROLES, UsernameSchema, createOperator, hashSecret, listOperators, type Database, type OperatorRole, type Tx } from "../db/index";
 import { writeAudit, type AuditMode } from "./audit-chain";
 import type { Auth } from "./auth";
-import { HttpError } from "./payments";
+import { parse, requireJson, wrap } from "./http-input";
 
 export interface OperatorsApiDeps {
   db: Database;
@@ -26,12 +26,6 @@ const AddBody = z.strictObject({
   password: z.string().min(12, "must be at least 12 characters").max(1024, "must be at most 1024 characters"),
   role: z.enum(OPERATOR_ROLES).default("operator"),
 });
-
-const wrap =
-  (fn: (req: Request, res: Response) => Promise<void>) =>
-  (req: Request, res: Response, next: NextFunction): void => {
-    fn(req, res).catch(next);
-  };
 
 /**
  * Creates an operator and audits it (`operator.added`, who added it) in the caller's
@@ -62,20 +56,8 @@ export function operatorsRouter(d: OperatorsApiDeps): Router {
     d.auth.require(["admin"]),
     json,
     wrap(async (req, res) => {
-      if (!req.is("application/json")) throw new HttpError(415, "Content-Type must be application/json", "unsupported_media_type");
-      const parsed = AddBody.safeParse(req.body);
-      if (!parsed.success) {
-        const message = parsed.error.issues
-          .map((i) => {
-            if (i.code === "unrecognized_keys") return `body: unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}`;
-            const field = i.path.join(".");
-            // UsernameSchema's message already starts with "username:".
-            return field && i.message.startsWith(`${field}:`) ? `body.${i.message}` : `body${field ? "." + field : ""}: ${i.message}`;
-          })
-          .join("; ");
-        throw new HttpError(400, message, "invalid_input");
-      }
-      const body = parsed.data;
+      requireJson(req);
+      const body = parse(AddBody, req.body, "body");
       const by = req.operator as NonNullable<Request["operator"]>;
       const passwordHash = await hashSecret(body.password);
       const row = await d.db.tx((tx) => addOperator(tx, d.auditMode, { username: body.username, passwordHash, role: body.role }, { operator: by.username, operator_id: by.operatorId, request_id: req.requestId ?? null }));
