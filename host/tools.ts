@@ -62,3 +62,18 @@ export function spawnOwned(command: string, args: readonly string[], options: Sp
   });
   return child;
 }
+
+/**
+ * `signal` to the whole process group of a child started with `detached: true` (the child and
+ * whatever it started); resolves once the child itself has exited. Nothing if it already has.
+ */
+export async function killProcessGroup(child: ChildProcess, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((resolve) => child.once("exit", resolve));
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    return; // the group is already gone
+  }
+  await gone;
+}

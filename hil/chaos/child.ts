@@ -6,7 +6,7 @@
 import type { ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { spawnOwned } from "../../host/tools";
+import { killProcessGroup, spawnOwned } from "../../host/tools";
 
 export const SYSPARK_BIN = fileURLToPath(new URL("../../bin/syspark.js", import.meta.url));
 
@@ -48,12 +48,7 @@ function installExitHook(): void {
 }
 
 function killGroup(c: ChildProcess, signal: NodeJS.Signals): void {
-  if (c.pid === undefined || c.exitCode !== null || c.signalCode !== null) return;
-  try {
-    process.kill(-c.pid, signal);
-  } catch {
-    // The group is already gone.
-  }
+  void killProcessGroup(c, signal);
 }
 
 export function startPart(o: StartPartOptions): PartProcess {

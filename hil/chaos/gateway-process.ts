@@ -7,7 +7,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { spawnOwned } from "../../host/tools";
+import { killProcessGroup, spawnOwned } from "../../host/tools";
 
 const SYSPARK = fileURLToPath(new URL("../../bin/syspark.js", import.meta.url));
 /** Last log lines kept for a failure's message. */
@@ -83,12 +83,6 @@ export class GatewayProcess {
   }
 
   private killGroup(): void {
-    const pid = this.child?.pid;
-    if (pid === undefined || !this.running) return;
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      /* already gone */
-    }
+    if (this.child) void killProcessGroup(this.child);
   }
 }

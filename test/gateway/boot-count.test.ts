@@ -6,9 +6,10 @@
  * And `syspark gateway` itself: three starts killed with SIGKILL announce boot 1, 2, 3.
  */
 import { expect } from "chai";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { freePort } from "../../host/ports";
+import { spawnOwned } from "../../host/tools";
 import { join, resolve } from "node:path";
 import { BOOT_COUNT_BACKUP, BOOT_COUNT_FILE, BootCountError, nextBootCount } from "../../gateway/boot-count";
 import { tempDir } from "./helpers";
@@ -19,7 +20,7 @@ const SYSPARK = join(ROOT, "bin", "syspark.js");
 /** Runs `node args…` and resolves at the first stdout+stderr text matching `until` (then SIGKILLs it) or at its exit. */
 function runUntil(args: string[], until: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<{ output: string; code: number | null; killed: boolean }> {
   return new Promise((resolvePromise, reject) => {
-    const child: ChildProcess = spawn("node", args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child: ChildProcess = spawnOwned(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "", killed = false;
     const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`no ${until} within 30 s; output: ${output}`)); }, 30_000);
     const onData = (d: Buffer) => {
@@ -34,13 +35,7 @@ function runUntil(args: string[], until: RegExp, env: NodeJS.ProcessEnv = proces
 }
 
 /** A TCP port nothing listens on (the cloud broker is not needed to count boots). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
+const closedPort = freePort;
 
 describe("gateway boot count", function () {
   this.timeout(120_000);

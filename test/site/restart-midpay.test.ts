@@ -12,9 +12,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import type { Browser } from "playwright-core";
-import { spawnOwned, which } from "../../host/tools";
+import { killProcessGroup, spawnOwned, which } from "../../host/tools";
 import { Phone } from "../cloud/server/driver";
-import { envWithout, freePort, killGroup } from "../cloud/server/emulator-process";
+import { envWithout, freePort } from "../cloud/server/emulator-process";
 
 interface LaneView {
   id: string;
@@ -37,7 +37,7 @@ async function startUp(args: string[]): Promise<Up> {
   const child = spawnOwned(process.execPath, ["bin/syspark.js", "up", ...args], { detached: true, stdio: ["ignore", "pipe", "pipe"], env: envWithout("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "DATABASE_URL", "MQTT_URL", "PORT", "SYSPARK_HTTP_PORT") });
   let out = "";
   child.stderr?.on("data", (c: Buffer) => (out += c.toString()));
-  const kill = () => killGroup(child);
+  const kill = () => killProcessGroup(child);
   try {
     const livePage = await new Promise<string>((resolve, reject) => {
       child.stdout?.on("data", (c: Buffer) => {

@@ -3,7 +3,7 @@
  * kills (the cloud), as Stripe does; the test kills it (process group) when it is done.
  */
 import type { ChildProcess } from "node:child_process";
-import { spawnOwned } from "../../../host/tools";
+import { killProcessGroup, spawnOwned } from "../../../host/tools";
 
 export { freePort } from "../../../host/ports";
 
@@ -13,18 +13,6 @@ export function envWithout(...names: string[]): NodeJS.ProcessEnv {
   return env;
 }
 
-/** SIGKILL to a detached child's whole process group; resolves once it has exited. */
-export async function killGroup(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((r) => child.once("exit", r));
-  try {
-    process.kill(-(child.pid as number), "SIGKILL");
-  } catch {
-    /* already gone */
-  }
-  await gone;
-}
-
 export type EmulatorProcess = Awaited<ReturnType<typeof spawnEmulator>>;
 
 /** `syspark stripe-emulator` as a child process (its own process group); resolves once it listens. */
@@ -32,7 +20,7 @@ export async function spawnEmulator(args: string[]): Promise<{ child: ChildProce
   const child = spawnOwned(process.execPath, ["bin/syspark.js", "stripe-emulator", ...args], { detached: true, stdio: ["ignore", "pipe", "pipe"], env: envWithout("STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY") });
   let out = "";
   child.stdout?.on("data", (c: Buffer) => (out += c.toString()));
-  const stop = () => killGroup(child);
+  const stop = () => killProcessGroup(child);
   try {
     const url = await new Promise<string>((resolve, reject) => {
       child.stderr?.on("data", (c: Buffer) => {
