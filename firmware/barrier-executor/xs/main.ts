@@ -7,10 +7,11 @@ import device from "embedded:provider/builtin";
 import config from "mc/config";
 import Preference from "preference";
 import Timer from "timer";
+import { nextBootCount } from "../../common/io/boot-counter";
 import { startBarrierExecutor, type BarrierDevice } from "../board";
 
-const boot = ((Preference.get("syspark-barrier", "boot") as number | undefined) ?? 0) + 1;
-Preference.set("syspark-barrier", "boot", boot);
+// Per board kind and lane (see boot-counter.ts): the lin builds share one preferences store.
+const boot = nextBootCount(Preference, "barrier-executor", typeof config.lane === "string" ? config.lane : "");
 
 startBarrierExecutor({
   device: device as unknown as BarrierDevice,

@@ -7,11 +7,12 @@ import device from "embedded:provider/builtin";
 import config from "mc/config";
 import Preference from "preference";
 import Timer from "timer";
+import { nextBootCount } from "../../common/io/boot-counter";
 import type { BoardDevice } from "../../common/io/board-host";
 import { startExitController } from "../board";
 
-const boot = ((Preference.get("syspark", "boot") as number | undefined) ?? 0) + 1;
-Preference.set("syspark", "boot", boot);
+// Per board kind and lane (see boot-counter.ts): the lin builds share one preferences store.
+const boot = nextBootCount(Preference, "exit-controller", typeof config.lane === "string" ? config.lane : "");
 
 startExitController({
   device: device as unknown as BoardDevice,
