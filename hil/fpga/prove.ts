@@ -45,6 +45,11 @@ export const MUTANTS: Readonly<Record<string, { find: RegExp; replace: string; d
     replace: "wire idle_ok = !moving;",
     doc: "the reversal dead time removed",
   },
+  "obst-seen-open": {
+    find: /obst_seen <= nxt_obst_seen && \(nxt != S_CLOSED\) && \(nxt != S_OPEN\);/,
+    replace: "obst_seen <= nxt_obst_seen && (nxt != S_CLOSED);",
+    doc: "the obstruction mark kept when the boom reaches fully open",
+  },
   "watchdog": {
     find: /wire hb_ok\s*=\s*\(wd_cnt < WATCHDOG_CYCLES\);/,
     replace: "wire hb_ok   = 1'b1;",

@@ -71,6 +71,36 @@ describe("fpga: safety-core model", () => {
     expect(m.readRegister(REG.FAULT)).to.equal(FAULT.NONE);
   });
 
+  it("reverses on the first obstruction of every closing cycle: reaching fully open ends the cycle (UL 325)", () => {
+    const m = new SafetyCoreModel(P);
+    boot(m, IN.LIMIT_OPEN | IN.SENSOR_OK);
+    m.writeRegister(REG.CTRL, CTRL.OPEN | CTRL.HEARTBEAT);
+    m.fastForward(2);
+    expect(m.state).to.equal(STATE.OPEN);
+    const closeThenObstruct = (): void => {
+      m.writeRegister(REG.CTRL, CTRL.CLOSE | CTRL.HEARTBEAT);
+      m.fastForward(6);  // at most a dead time (3) after the motor stopped
+      expect(m.state).to.equal(STATE.CLOSING);
+      m.setInputs({ limitOpen: false });
+      m.fastForward(5);
+      m.setInputs({ obstruction: true });
+      m.fastForward(6);  // 2 synchroniser + 2 debounce + 1 state cycles, with margin
+      m.setInputs({ obstruction: false });
+    };
+    closeThenObstruct();
+    expect(m.state, "first obstruction reverses").to.equal(STATE.REVERSING);
+    expect(m.obstSeen).to.equal(1);
+    m.writeRegister(REG.CTRL, CTRL.HEARTBEAT);
+    m.fastForward(10);
+    expect(m.state).to.equal(STATE.OPENING);
+    m.setInputs({ limitOpen: true });
+    m.fastForward(6);
+    expect(m.state).to.equal(STATE.OPEN);
+    expect(m.obstSeen, "fully open ends the closing cycle").to.equal(0);
+    closeThenObstruct();
+    expect(m.state, "the next cycle's first obstruction reverses again, it does not stop").to.equal(STATE.REVERSING);
+  });
+
   it("fastForward(n) equals n steps bit for bit (property, scaled and real timing)", function () {
     this.timeout(60_000);
     const action = fc.record({
@@ -189,7 +219,7 @@ describe("fpga: safety-core model", () => {
         if (up || down) { onRun++; offRun = 0; if (onRun > P.runTimeoutCycles) return "motion longer than the run timeout"; } else { onRun = 0; offRun++; }
         if (down && prevObEff) return "closing while an obstruction is present";
         if (down && prevEm) return "closing during an emergency";
-        if (sinceHb > P.watchdogCycles + 2 && !prevEm && m.state !== STATE.SAFE && m.state !== STATE.FAULT) return "heartbeat lost but not in SAFE";
+        if (sinceHb > P.watchdogCycles && !prevEm && m.state !== STATE.SAFE && m.state !== STATE.FAULT) return "heartbeat lost but not in SAFE";
         if (before === STATE.FAULT && m.state !== STATE.FAULT && !(we && wdata & CTRL.FAULT_RESET)) return "fault left without a reset";
         if (m.state === STATE.FAULT && (up || down || m.faultCode === 0)) return "fault without code or with motor on";
         if ((beforeStable & 3) === 3 && before !== STATE.FAULT && m.state !== STATE.FAULT) return "both limits did not latch a fault";

@@ -78,4 +78,13 @@ describe("fpga: RTL against the model (real simulators and prover)", function ()
     expect(failed.some((n) => /obstruction/.test(n)), failed.join(",")).to.equal(true);
     expect(readFileSync(r.targets[0].vcd!, "utf8")).to.match(/\$enddefinitions/);
   });
+
+  it("a mutant that keeps the obstruction mark at fully open FAILS p_open_ends_close_cycle", async function () {
+    requireToolOrSkip(this, "yosys");
+    requireToolOrSkip(this, "yosys-smtbmc", "yosys");
+    requireToolOrSkip(this, "z3");
+    const r = await prove({ outDir: join(dir, "mutant-obst-seen-open"), depth: 24, mutant: "obst-seen-open", only: "safety_core", bmcOnly: true });
+    expect(r.ok).to.equal(false);
+    expect(r.properties.filter((p) => p.status === "failed").map((p) => p.name)).to.include("p_open_ends_close_cycle");
+  });
 });

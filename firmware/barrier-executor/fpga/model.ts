@@ -347,7 +347,8 @@ export class SafetyCoreModel {
     this.state = nxt;
     this.faultCode = code;
     this.revUp = rev;
-    this.obstSeen = nxt === S_CLOSED ? 0 : seen;
+    // a closing cycle ends at either end of travel (RTL: obst_seen cleared on CLOSED and OPEN)
+    this.obstSeen = nxt === S_CLOSED || nxt === S_OPEN ? 0 : seen;
     this.motorUp = nxt === S_OPENING ? 1 : 0;
     this.motorDown = nxt === S_CLOSING ? 1 : 0;
     this.brake = nxtMotion ? 0 : 1;
@@ -406,7 +407,7 @@ export class SafetyCoreModel {
     const state = this.state;
     if (this.motorUp !== (state === S_OPENING ? 1 : 0) || this.motorDown !== (state === S_CLOSING ? 1 : 0)) return false;
     if (this.brake !== (state === S_OPENING || state === S_CLOSING ? 0 : 1) || this.fault !== (state === S_FAULT ? 1 : 0)) return false;
-    if (state === S_CLOSED && this.obstSeen) return false;
+    if ((state === S_CLOSED || state === S_OPEN) && this.obstSeen) return false;
     if (state === S_FAULT) return true;
     if (lo & lc) return false;
     if (this.ocCnt >= this.oc) return false;

@@ -60,7 +60,7 @@ module safety_core #(
     reg  [31:0] run_cnt;             // cycles already spent in the current motion state
     reg  [31:0] idle_cnt;            // cycles both motor outputs have been off (saturates at DEAD_TIME_CYCLES)
     reg         rev_up;              // REVERSING: direction to drive once the dead time is over (1 = up)
-    reg         obst_seen;           // an obstruction already reversed the boom in this cycle
+    reg         obst_seen;           // an obstruction already reversed the boom in this closing cycle (cleared at CLOSED / OPEN)
 
     // ---- conditioned inputs ----
     wire lo  = stable[0];
@@ -232,7 +232,9 @@ module safety_core #(
             state <= nxt;
             fault_code <= nxt_code;
             rev_up <= nxt_rev_up;
-            obst_seen <= nxt_obst_seen && (nxt != S_CLOSED);  // a completed close ends the cycle
+            // A closing cycle ends at either end of travel: on CLOSED, and on OPEN (UL 325: the next
+            // cycle's first obstruction must reverse again, so a reopen must not carry the mark).
+            obst_seen <= nxt_obst_seen && (nxt != S_CLOSED) && (nxt != S_OPEN);  // MUTANT-SITE: obst-seen-open
             motor_up <= (nxt == S_OPENING);
             motor_down <= (nxt == S_CLOSING);
             brake <= !(nxt == S_OPENING || nxt == S_CLOSING);

@@ -71,6 +71,10 @@
             // ... and a second obstruction in the same cycle stops, waiting for a new command
             p_second_obstruction_stops: assert (!$past(state == S_CLOSING && ob_eff && obst_seen && f_normal && !c_stop)
                                                 || state == S_STOPPED);
+            // UL 325: reverse on every activation; a closing cycle ends at either end of travel, so
+            // the mark never survives fully open (with p_obstruction_reverses: the first obstruction
+            // of the next closing cycle reverses again)
+            p_open_ends_close_cycle: assert (state != S_OPEN || !obst_seen);
             p_rest_needs_command: assert (!$past((state == S_STOPPED || state == S_OPEN || state == S_CLOSED)
                                                  && f_normal && !c_open && !c_close) || state == $past(state));
             // §6: inconsistent limits and over-current latch a fault ...
