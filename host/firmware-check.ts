@@ -5,10 +5,12 @@
  * 2. No Node built-in, npm package, `process`, `Buffer` or `require` anywhere under firmware/
  *    (imports are parsed with the TypeScript compiler, not grepped).
  * 3. Every module a manifest names exists.
+ * 4. Each platform block's pin and UART map can be opened on that hardware (pin-map-check.ts).
  */
 import { readdirSync, readFileSync, statSync, existsSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import ts from "typescript";
+import { checkPinMap } from "./pin-map-check";
 
 /** Module specifiers XS provides (host modules, ECMA-419 I/O, Moddable runtime modules). */
 const XS_MODULE = /^(firmware\/|embedded:|mc\/|timer$|preference$|time$|instrumentation$|text\/(decoder|encoder)$|crc$|base64$|hex$|flash$|debug\/|pins\/)/;
@@ -77,7 +79,7 @@ export function typeCheck(tsconfigPath: string): string[] {
   });
 }
 
-/** Every module path named by a manifest (outside $(MODDABLE)) must exist. */
+/** Every module path named by a manifest (outside $(MODDABLE)) must exist, and every platform's pin map must be valid. */
 export function checkManifest(manifestPath: string): Finding[] {
   const findings: Finding[] = [];
   const rel = relative(process.cwd(), manifestPath);
@@ -106,5 +108,6 @@ export function checkManifest(manifestPath: string): Finding[] {
   for (const required of ["esp32", "pico", "lin"]) {
     if (!platforms.includes(required)) findings.push({ file: rel, line: 1, message: `no "${required}" platform block` });
   }
+  for (const message of checkPinMap(manifest, rel)) findings.push({ file: rel, line: 1, message });
   return findings;
 }

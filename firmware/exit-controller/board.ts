@@ -9,8 +9,9 @@ import type { BoardClock, BoardDevice, SerialIO, Trace } from "../common/io/boar
 import { KeypadMatrix } from "../common/io/keypad-matrix";
 import { Rdm6300Framer } from "../common/io/rdm6300";
 import { showScreen } from "../common/io/serlcd";
+import { serlcdOverI2c } from "../common/io/serlcd-i2c";
 import { decodeRdm6300 } from "./core/badge";
-import { parseExitConfig } from "./core/config";
+import { parseExitConfig, type ExitConfig } from "./core/config";
 import { ExitController } from "./core/controller";
 
 export interface ExitBoard {
@@ -25,6 +26,14 @@ function bytesOf(data: ArrayBuffer | number | undefined): Uint8Array | undefined
   return new Uint8Array(data);
 }
 
+/** The SerLCD on its UART (simulator) or on I2C (boards: no UART left for it, see manifest). */
+function openDisplay(device: BoardDevice, config: ExitConfig): SerialIO {
+  if (config.displaySerial) return new device.io.Serial({ ...config.displaySerial, format: "buffer" });
+  const I2C = device.io.I2C;
+  if (!I2C || !config.displayI2c) throw new Error("exit-controller: displayI2c configured but this host has no I2C");
+  return serlcdOverI2c(new I2C(config.displayI2c));
+}
+
 export function startExitController(host: { device: BoardDevice; config: Record<string, unknown>; clock: BoardClock; bootCount: number; trace?: Trace }): ExitBoard {
   const { device, clock } = host;
   const config = parseExitConfig(host.config);
@@ -37,7 +46,7 @@ export function startExitController(host: { device: BoardDevice; config: Record<
     ...config.gatewaySerial, format: "buffer",
     onReadable() { link.receiveBytes(bytesOf(this.read()) ?? new Uint8Array(0), clock.now()); reschedule(); },
   });
-  const display: SerialIO = new Serial({ ...config.displaySerial, format: "buffer" });
+  const display: SerialIO = openDisplay(device, config);
   const link: LinkSession = new LinkSession({
     self: { kind: "exit-controller", fw: config.fwVersion, boot: host.bootCount, lane: config.lane },
     receives: "down",
@@ -66,7 +75,7 @@ export function startExitController(host: { device: BoardDevice; config: Record<
 
   const active = (level: 0 | 1): 0 | 1 => (config.pins.presenceActiveLow ? (level ? 0 : 1) : level);
   const presence = new Digital({
-    pin: config.pins.presence, mode: Digital.Input, edge: Digital.Rising | Digital.Falling,
+    pin: config.pins.presence, mode: config.pins.presencePull === "up" ? Digital.InputPullUp : Digital.Input, edge: Digital.Rising | Digital.Falling,
     onReadable() { controller.presenceSample(active(this.read()), clock.now()); reschedule(); },
   });
   const help = new Digital({

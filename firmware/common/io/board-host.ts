@@ -46,8 +46,27 @@ export interface SerialClass {
   new (options: SerialOptions): SerialIO;
 }
 
+/** ECMA-419 I2C (embedded:io/i2c): one instance per target address. */
+export interface I2CIO {
+  write(data: ArrayBuffer | ArrayBufferView, stop?: boolean): void;
+  close(): void;
+}
+
+export interface I2COptions {
+  port?: number;
+  data: number | string;
+  clock: number | string;
+  hz: number;
+  address: number;
+}
+
+export interface I2CClass {
+  new (options: I2COptions): I2CIO;
+}
+
 export interface BoardDevice {
-  io: { Digital: DigitalClass; Serial: SerialClass };
+  /** I2C is optional: the simulators have none (their manifests keep every device on a serial). */
+  io: { Digital: DigitalClass; Serial: SerialClass; I2C?: I2CClass };
 }
 
 /** Time and timers. On XS: Date.now + Timer.set/clear; on Node: a real or virtual clock. */

@@ -7,6 +7,9 @@ export interface ExitPins {
   /** Exit loop detector output. */
   presence: number | string;
   presenceActiveLow: boolean;
+  /** "up": the MCU's internal pull-up; "external": a resistor on the board; "none": the
+   *  detector drives the line both ways. An active-low input needs one (check-firmware). */
+  presencePull: "up" | "external" | "none";
   /** Help / intercom button, to ground. */
   help: number | string;
   /** 3×4 keypad matrix: rows are driven, columns read with pull-ups. */
@@ -19,6 +22,16 @@ export interface SerialPortConfig {
   receive: number | string;
   transmit: number | string;
   baud: number;
+}
+
+/** A SerLCD on I2C (Qwiic): on the RP2040 and the ESP32 the spare UARTs are taken by the
+ *  gateway link, the RFID reader and (ESP32) the debugger, so the display goes on I2C there. */
+export interface I2CDeviceConfig {
+  port?: number;
+  data: number | string;
+  clock: number | string;
+  hz: number;
+  address: number;
 }
 
 export interface ExitConfig {
@@ -35,7 +48,9 @@ export interface ExitConfig {
   pins: ExitPins;
   gatewaySerial: SerialPortConfig;
   rfidSerial: SerialPortConfig;
-  displaySerial: SerialPortConfig;
+  /** Exactly one of the two: the display's UART (lin simulator) or its I2C bus (boards). */
+  displaySerial?: SerialPortConfig;
+  displayI2c?: I2CDeviceConfig;
 }
 
 function num(raw: Record<string, unknown>, key: string, min: number, max: number, where: string): number {
@@ -65,6 +80,23 @@ function serial(raw: unknown, where: string): SerialPortConfig {
     transmit: pin(o.transmit, where + ".transmit"),
     baud: num(o, "baud", 1200, 1000000, where + "."),
   };
+}
+
+function i2c(raw: unknown, where: string): I2CDeviceConfig {
+  const o = obj(raw, where);
+  return {
+    ...(o.port === undefined ? {} : { port: num(o, "port", 0, 7, where + ".") }),
+    data: pin(o.data, where + ".data"),
+    clock: pin(o.clock, where + ".clock"),
+    hz: num(o, "hz", 10000, 1000000, where + "."),
+    address: num(o, "address", 0x08, 0x77, where + "."),
+  };
+}
+
+function pull(v: unknown): "up" | "external" | "none" {
+  if (v === undefined) return "none";
+  if (v === "up" || v === "external" || v === "none") return v;
+  throw new Error(`exit-controller config pins.presencePull: expected "up", "external" or "none", got ${JSON.stringify(v)}`);
 }
 
 /** Validate the raw manifest config at start-up: a board with a bad config refuses to run,
@@ -100,12 +132,20 @@ export function parseExitConfig(raw: Record<string, unknown>): ExitConfig {
     pins: {
       presence: pin(pins.presence, "pins.presence"),
       presenceActiveLow: pins.presenceActiveLow === true,
+      presencePull: pull(pins.presencePull),
       help: pin(pins.help, "pins.help"),
       keypadRows: rows.map((p, i) => pin(p, `pins.keypadRows[${i}]`)),
       keypadCols: cols.map((p, i) => pin(p, `pins.keypadCols[${i}]`)),
     },
     gatewaySerial: serial(raw.gatewaySerial, "gatewaySerial"),
     rfidSerial: serial(raw.rfidSerial, "rfidSerial"),
-    displaySerial: serial(raw.displaySerial, "displaySerial"),
+    ...display(raw),
   };
+}
+
+function display(raw: Record<string, unknown>): Pick<ExitConfig, "displaySerial" | "displayI2c"> {
+  if ((raw.displaySerial === undefined) === (raw.displayI2c === undefined)) {
+    throw new Error("exit-controller config: expected exactly one of displaySerial, displayI2c");
+  }
+  return raw.displayI2c !== undefined ? { displayI2c: i2c(raw.displayI2c, "displayI2c") } : { displaySerial: serial(raw.displaySerial, "displaySerial") };
 }
