@@ -218,7 +218,7 @@ describe("barrier executor core (against the safety-core model and the plant)", 
     expect(h.done("c2")).to.deep.equal([{ cmd: "c2", result: "ok" }]);
   });
 
-  it("a second obstruction in the same closing cycle stops the boom; auto-close does not retry", () => {
+  it("an obstruction in each closing cycle reverses the boom: reaching fully open ends the cycle (UL 325); auto-close retries", () => {
     const h = harness();
     const from = h.open("c1", "S1");
     h.pass();
@@ -228,11 +228,10 @@ describe("barrier executor core (against the safety-core model and the plant)", 
     h.until(() => h.ex.state === "open", 5000);
     h.until(() => h.ex.state === "closing", 5000); // auto-close re-armed by the reversal
     h.at(500);
-    h.vehicle(true); h.at(100); h.vehicle(false); // second: stop
-    h.at(10000);
-    expect(h.ex.state).to.equal("stopped");
-    expect(h.of("ALARM", from).map((m) => m.fields.detail)).to.deep.equal(["obstruction while closing: reversing", "second obstruction: stopped"]);
-    expect(h.states(from)).to.deep.equal(["opening", "open", "closing", "opening", "open", "closing", "stopped"]);
+    h.vehicle(true); h.at(100); h.vehicle(false); // a new closing cycle: reverse again (the safety core's obst_seen cleared at OPEN)
+    h.until(() => h.ex.state === "closed", 20000);
+    expect(h.of("ALARM", from).map((m) => m.fields.detail)).to.deep.equal(["obstruction while closing: reversing", "obstruction while closing: reversing"]);
+    expect(h.states(from)).to.deep.equal(["opening", "open", "closing", "opening", "open", "closing", "opening", "open", "closing", "closed"]);
   });
 
   it("a CLOSE reversed by an obstruction ends with CMD_DONE refused: obstruction", () => {
