@@ -8,8 +8,8 @@
  * Linux simulator (xs/lin-provider.ts) and in the Node simulator (hil/sim).
  */
 import type { BoardClock, SerialClass, SerialIO, Trace } from "../common/io/board-host";
-import { asciiBytes } from "../common/link/line-buffer";
 import { LinkSession } from "../common/link/session";
+import { writeSerialLine } from "../common/link/serial-write";
 import { parseBarrierConfig } from "./core/config";
 import { BarrierExecutor } from "./core/executor";
 import { RegisterCore } from "./core/safety-core";
@@ -49,7 +49,7 @@ export function startBarrierExecutor(host: { device: BarrierDevice; config: Reco
     self: { kind: "barrier-executor", fw: config.fwVersion, boot: host.bootCount, lane: config.lane },
     receives: "down",
     timing: config.link,
-    write: (line) => gateway.write(asciiBytes(line)),
+    write: (line) => writeSerialLine(gateway, line),
     onMessage: (type, fields, now) => executor.onMessage(type, fields, now),
     onPeerHello: (_fields, now) => executor.onPeerHello(now),
     onLinkChange: (up) => trace(`link ${up ? "up" : "down"}\n`),

@@ -3,8 +3,8 @@
  * the host's `device`, the manifest config and a clock, so the very same code runs on the MCU
  * (xs/main.ts) and in the Node simulator (hil/sim).
  */
-import { asciiBytes } from "../common/link/line-buffer";
 import { LinkSession } from "../common/link/session";
+import { writeSerialLine } from "../common/link/serial-write";
 import type { BoardClock, BoardDevice, SerialIO, Trace } from "../common/io/board-host";
 import { KeypadMatrix } from "../common/io/keypad-matrix";
 import { Rdm6300Framer } from "../common/io/rdm6300";
@@ -51,7 +51,7 @@ export function startExitController(host: { device: BoardDevice; config: Record<
     self: { kind: "exit-controller", fw: config.fwVersion, boot: host.bootCount, lane: config.lane },
     receives: "down",
     timing: config.link,
-    write: (line) => gateway.write(asciiBytes(line)),
+    write: (line) => writeSerialLine(gateway, line),
     onMessage: (type, fields, now) => controller.onMessage(type, fields, now),
     onPeerHello: (_fields, now) => controller.onPeerHello(now),
     onLinkChange: (up, now) => { trace(`link ${up ? "up" : "down"}\n`); controller.onLinkChange(up, now); },

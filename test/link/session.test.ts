@@ -184,7 +184,7 @@ describe("serial link session", () => {
     let calls = 0;
     const gw = new LinkSession({
       self: { kind: "gateway", fw: "t", boot: 1 }, receives: "up",
-      write: (l) => written.push(l),
+      write: (l) => { written.push(l); },
       onMessage: () => {
         calls++;
         return new Promise<void>((resolve, reject) => { resolveDurable = resolve; rejectDurable = reject; });
@@ -334,7 +334,7 @@ describe("serial link session: held frames (ACK hold=1)", () => {
     const from = p.board.written.length;
     const fresh = new LinkSession({
       self: { kind: "gateway", fw: "test", boot: 2 }, receives: "up",
-      write: (l) => toBoard.push(l),
+      write: (l) => { toBoard.push(l); },
       onMessage: (type) => { got.push(type); },
     });
     fresh.start(p.now);
@@ -358,7 +358,7 @@ describe("serial link session: held frames (ACK hold=1)", () => {
     const got: string[] = [];
     const gw = new LinkSession({
       self: { kind: "gateway", fw: "t", boot: 1 }, receives: "up",
-      write: (l) => written.push(l),
+      write: (l) => { written.push(l); },
       onMessage: (type) => {
         got.push(type);
         return type === "PRESENCE" ? new Promise<void>((resolve) => (durable = resolve)) : undefined;
@@ -437,7 +437,7 @@ describe("serial link session: held frames (ACK hold=1)", () => {
     let durable!: () => void;
     const gw = new LinkSession({
       self: { kind: "gateway", fw: "t", boot: 1 }, receives: "up",
-      write: (l) => written.push(l),
+      write: (l) => { written.push(l); },
       onMessage: (type) => (type === "BADGE" ? new Promise<void>((resolve) => (durable = resolve)) : undefined),
     });
     gw.start(0);
@@ -449,5 +449,91 @@ describe("serial link session: held frames (ACK hold=1)", () => {
     durable();
     for (let i = 0; i < 5; i++) await Promise.resolve();
     expect(written.filter((l) => /^0 ACK ack=2\*/.test(l))).to.have.length(0);
+  });
+});
+
+describe("serial link session: re-sync on a peer HELLO", () => {
+  const gatewayHello = (seq: number, extra: Fields = {}) =>
+    encodeFrame({ seq, type: "HELLO", fields: { kind: "gateway", fw: "t", proto: "1", boot: "4", hold: "1", ...extra } });
+  const ack = (seq: number) => encodeFrame({ seq: 0, type: "ACK", fields: { ack: String(seq) } });
+
+  it("re-syncs on a restarted gateway's HELLO even when its boot and sequence are the ones already known", () => {
+    const board = makeEnd("exit-controller", () => {});
+    board.session.start(0);
+    board.session.receiveLine(ack(1), 1); // our HELLO
+    // The gateway's HELLO is its last reliable frame before it restarts; the board answers it.
+    board.session.receiveLine(gatewayHello(1), 2);
+    board.session.receiveLine(ack(2), 3);
+    expect(board.hellos).to.have.length(1);
+    // Restarted with the same boot count (not persisted, or the board's own view of it): its
+    // numbering starts again at 1, so its new HELLO carries exactly the numbers already known.
+    board.written.length = 0;
+    board.session.receiveLine(gatewayHello(1), 5000);
+    expect(board.hellos, "re-synchronised (PRESENCE, STATE, barrier re-announced)").to.have.length(2);
+    expect(board.written.filter((l) => / HELLO .*re=1/.test(l)), "answered, so the gateway learns who we are").to.have.length(1);
+    expect(board.session.stats.rxDuplicate).to.equal(0);
+  });
+
+  it("still takes a repeated answer (re=1) from the known boot for a duplicate", () => {
+    const board = makeEnd("exit-controller", () => {});
+    board.session.start(0);
+    board.session.receiveLine(gatewayHello(1, { re: "1" }), 1);
+    board.session.receiveLine(gatewayHello(1, { re: "1" }), 2);
+    expect(board.hellos).to.have.length(1);
+    expect(board.session.stats.rxDuplicate).to.equal(1);
+    expect(board.written.filter((l) => l.includes(" ACK ack=1*"))).to.have.length(2);
+    expect(board.written.filter((l) => l.includes(" HELLO ") && l.includes("re=1")), "an answer is never answered").to.have.length(0);
+  });
+});
+
+describe("serial link session: serial back-pressure", () => {
+  const timing = { heartbeatMs: 1000, linkTimeoutMs: 3500, retransmitMs: 150, maxBackoffMs: 2000, maxRetries: 6 };
+
+  it("grows the retransmission backoff (bounded) while the link is down and restarts it when the link returns", () => {
+    let now = 0;
+    const hellos: number[] = [];
+    const board = makeEnd("exit-controller", (l) => { if (l.includes(" HELLO ")) hellos.push(now); }, { timing });
+    board.session.start(0);
+    for (now = 0; now < 19000; now += 10) board.session.tick(now);
+    expect(hellos).to.deep.equal([0, 150, 450, 1050, 2250, 4250, 6250, 8250, 10250, 12250, 14250, 16250, 18250]);
+    // The gateway comes back (its heartbeat): the frame goes again within the first delay, and
+    // its backoff starts over.
+    now = 19000;
+    board.session.receiveLine(encodeFrame({ seq: 0, type: "HB", fields: {} }), now);
+    for (; now < 19700; now += 10) board.session.tick(now);
+    expect(hellos.slice(13)).to.deep.equal([19150, 19300, 19600]);
+  });
+
+  it("never lets a serial write that throws or has no room escape; counts the drops and recovers once the line drains", () => {
+    let now = 0;
+    let line: "throws" | "full" | "drains" = "throws";
+    let attempts = 0;
+    const out: string[] = [];
+    const board = new LinkSession({
+      self: { kind: "exit-controller", fw: "t", boot: 1, lane: "L1" }, receives: "down", timing,
+      write: (l) => {
+        attempts++;
+        // What the XS simulator's serial does with the gateway's end closed.
+        if (line === "throws") throw new Error("would overflow (in write)");
+        if (line === "full") return false;
+        out.push(l);
+        return true;
+      },
+      onMessage: () => {},
+    });
+    board.start(now);
+    for (; now < 130000; now += 10) board.tick(now);
+    expect(board.send("BUTTON", { name: "help" }, now)).to.equal(true);
+    line = "full";
+    for (; now < 140000; now += 10) board.tick(now);
+    expect(board.stats.txDropped).to.equal(attempts);
+    expect(board.stats.txFrames).to.equal(0);
+    expect(board.pending, "the HELLO and the BUTTON are kept").to.equal(2);
+    line = "drains";
+    for (const end = now + 2010; now < end; now += 10) board.tick(now);
+    expect(out.filter((l) => l.includes(" HELLO ")), "the HELLO goes again once the line drains").to.have.length(1);
+    board.receiveLine(encodeFrame({ seq: 0, type: "ACK", fields: { ack: "1" } }), now);
+    expect(out.filter((l) => l.includes(" BUTTON ")), "and the frame behind it").to.have.length(1);
+    expect(board.stats.txFrames).to.equal(out.length);
   });
 });

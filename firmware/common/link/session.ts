@@ -16,7 +16,8 @@ export interface LinkTiming {
   heartbeatMs: number;
   /** Silence longer than this (no valid frame at all) means the link is down. */
   linkTimeoutMs: number;
-  /** First retransmission delay; doubles at each retry up to maxBackoffMs. */
+  /** First retransmission delay; doubles at each retry up to maxBackoffMs, also while the link
+   *  is down (back to the first delay when it comes up). */
   retransmitMs: number;
   maxBackoffMs: number;
   /** Retransmissions of one frame while the link is up before it is given up (and counted). */
@@ -45,6 +46,8 @@ export interface LinkStats {
   txRetransmits: number;
   txGaveUp: number;
   txQueueFull: number;
+  /** Lines the serial refused (no room, or its write threw): not written, not in txFrames. */
+  txDropped: number;
 }
 
 export interface Identity {
@@ -58,8 +61,9 @@ export interface LinkOptions {
   self: Identity;
   /** Which frames this end receives: a board receives "down", the gateway "up". */
   receives: "up" | "down";
-  /** Writes one encoded line, LF included. */
-  write: (line: string) => void;
+  /** Writes one encoded line, LF included. Returns false, or throws, if the line was not
+   *  written (the output is backed up): the session drops it and counts it (`txDropped`). */
+  write: (line: string) => void | boolean;
   /** Every accepted message, once (duplicates are acknowledged but not delivered). If it
    *  returns a promise, the reliable frame is acknowledged only once the promise resolves
    *  (the gateway makes the event durable first); a rejected promise is never acknowledged,
@@ -81,6 +85,7 @@ export class LinkSession {
   readonly stats: LinkStats = {
     rxFrames: 0, rxAccepted: 0, rxDuplicate: 0, rxCrc: 0, rxSyntax: 0, rxOverlong: 0, rxUnknown: 0,
     rxInvalid: 0, rxOutOfWindow: 0, txFrames: 0, txRetransmits: 0, txGaveUp: 0, txQueueFull: 0,
+    txDropped: 0,
   };
   readonly timing: LinkTiming;
   private readonly options: LinkOptions;
@@ -96,6 +101,9 @@ export class LinkSession {
   private readonly ringFields: Fields[];
   private readonly ringState: Uint8Array;
   private readonly ringAttempts: Uint8Array;
+  /** Transmissions since the last reset, for the backoff: unlike ringAttempts (which counts
+   *  towards giving up, so only while the link is up) it grows while the link is down too. */
+  private readonly ringBackoff: Uint8Array;
   private readonly ringDueAt: Float64Array;
   private head = 0;
   private count = 0;
@@ -129,6 +137,7 @@ export class LinkSession {
     this.ringFields = new Array<Fields>(capacity).fill({});
     this.ringState = new Uint8Array(capacity);
     this.ringAttempts = new Uint8Array(capacity);
+    this.ringBackoff = new Uint8Array(capacity);
     this.ringDueAt = new Float64Array(capacity);
     this.lines = new LineBuffer();
   }
@@ -168,6 +177,7 @@ export class LinkSession {
     this.ringFields[slot] = fields;
     this.ringState[slot] = QUEUED;
     this.ringAttempts[slot] = 0;
+    this.ringBackoff[slot] = 0;
     this.ringDueAt[slot] = now;
     this.count++;
     this.pumpTransmit(now);
@@ -219,6 +229,7 @@ export class LinkSession {
     if (!this.up) {
       this.up = true;
       this.downAnnounced = false;
+      this.restartBackoff(now);
       this.options.onLinkChange?.(true, now);
     }
 
@@ -257,7 +268,12 @@ export class LinkSession {
 
     if (type === "HELLO") {
       const boot = Number(fields.boot);
-      if (this.synced && boot === this.peerBoot && seq === this.lastRxSeq) {
+      // Only a repeated answer (re=1) is a duplicate. A peer HELLO without re=1 is a re-sync
+      // whatever its numbers: a gateway restarted with an equal boot count starts again at seq 1,
+      // and if its last reliable frame before the restart was its own HELLO (seq 1), the board
+      // took the new one for a copy, only acknowledged it and never re-announced its state.
+      // Re-syncing on a true copy (our ACK was lost) costs one more announcement, nothing more.
+      if (this.synced && boot === this.peerBoot && seq === this.lastRxSeq && fields.re === "1") {
         this.stats.rxDuplicate++;
         this.ack(seq);
         return;
@@ -394,6 +410,7 @@ export class LinkSession {
       if (this.ringState[slot] === HELD || this.ringState[slot] === SENT) {
         this.ringState[slot] = QUEUED;
         this.ringAttempts[slot] = 0;
+        this.ringBackoff[slot] = 0;
         this.ringDueAt[slot] = now;
       }
     }
@@ -419,9 +436,31 @@ export class LinkSession {
     this.options.onGiveUp?.(this.ringType[slot], this.ringFields[slot]);
   }
 
+  /** A serial whose output is backed up (the peer's end closed, a full UART buffer) refuses or
+   *  throws. Neither may reach the caller: on XS an exception out of a Timer callback aborts the
+   *  VM. The line is dropped and counted; a reliable frame stays in the ring and its
+   *  retransmission brings it back once the line drains, and heartbeats are sent again anyway. */
   private writeLine(line: string): void {
-    this.stats.txFrames++;
-    this.options.write(line + "\n");
+    let written: void | boolean;
+    try {
+      written = this.options.write(line + "\n");
+    } catch {
+      written = false;
+    }
+    if (written === false) this.stats.txDropped++;
+    else this.stats.txFrames++;
+  }
+
+  /** The link came back: the backoff starts over, and the frame awaiting receipt goes again
+   *  within the first retransmission delay (while down its delay grew to maxBackoffMs). Not at
+   *  once: the frame that brought the link up may be the peer's answer to it. */
+  private restartBackoff(now: number): void {
+    const cap = this.ringLine.length;
+    for (let i = 0; i < this.count; i++) {
+      const slot = (this.head + i) % cap;
+      this.ringBackoff[slot] = 0;
+      if (this.ringState[slot] === SENT) this.ringDueAt[slot] = Math.min(this.ringDueAt[slot], now + this.timing.retransmitMs);
+    }
   }
 
   /** Wait before probing a held frame again: maxBackoffMs, but the first retransmission delay
@@ -458,13 +497,16 @@ export class LinkSession {
       // While the link is down the frame is kept and probed: events wait for the gateway
       // instead of being thrown away.
       if (this.up || this.ringAttempts[slot] === 0) this.ringAttempts[slot]++;
+      if (this.ringBackoff[slot] < MAX_BACKOFF_STEPS) this.ringBackoff[slot]++;
       if (state === HELD) {
         // The peer has it; probe slowly for the final ACK (answered again once durable).
         this.ringDueAt[slot] = now + this.heldProbeDelay(slot);
         continue;
       }
       this.ringState[slot] = SENT;
-      const backoff = this.timing.retransmitMs * Math.pow(2, Math.min(this.ringAttempts[slot] - 1, 10));
+      // The backoff grows while the link is down too: a board probing a closed line at the first
+      // delay forever only fills its serial output (and wastes the peer's time when it returns).
+      const backoff = this.timing.retransmitMs * Math.pow(2, this.ringBackoff[slot] - 1);
       this.ringDueAt[slot] = now + Math.min(backoff, this.timing.maxBackoffMs);
       break; // one frame awaiting receipt at a time: the peer never sees a gap
     }
@@ -477,5 +519,7 @@ export class LinkSession {
 const QUEUED = 0, SENT = 1, HELD = 2, DONE = 3;
 /** Most frames this end lets a peer send ahead while their final ACKs wait for the application. */
 const MAX_HELD = 8;
+/** Doublings of the retransmission delay counted at most (maxBackoffMs caps it long before). */
+const MAX_BACKOFF_STEPS = 11;
 /** Refused sequence numbers remembered (their retransmissions are never acknowledged). */
 const MAX_REFUSED = 8;
