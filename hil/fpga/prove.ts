@@ -50,6 +50,11 @@ export const MUTANTS: Readonly<Record<string, { find: RegExp; replace: string; d
     replace: "obst_seen <= nxt_obst_seen && (nxt != S_CLOSED);",
     doc: "the obstruction mark kept when the boom reaches fully open",
   },
+  "limit-stuck": {
+    find: /wire lc_stuck = off_closed && lc;/,
+    replace: "wire lc_stuck = 1'b0;",
+    doc: "a closed limit asserted after an upward motion believed (stuck switch)",
+  },
   "watchdog": {
     find: /wire hb_ok\s*=\s*\(wd_cnt < WATCHDOG_CYCLES\);/,
     replace: "wire hb_ok   = 1'b1;",

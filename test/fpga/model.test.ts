@@ -101,6 +101,33 @@ describe("fpga: safety-core model", () => {
     expect(m.state, "the next cycle's first obstruction reverses again, it does not stop").to.equal(STATE.REVERSING);
   });
 
+  it("a closed limit that sticks mid-travel after an opening is a fault, not CLOSED (issue 14 item 6)", () => {
+    const m = new SafetyCoreModel(P);
+    boot(m, IN.LIMIT_CLOSED | IN.SENSOR_OK);
+    m.writeRegister(REG.CTRL, CTRL.OPEN | CTRL.HEARTBEAT);
+    m.fastForward(2);
+    expect(m.state).to.equal(STATE.OPENING);
+    m.setInputs({ limitClosed: false });
+    m.fastForward(6);
+    m.writeRegister(REG.CTRL, CTRL.STOP | CTRL.HEARTBEAT);
+    m.fastForward(2);
+    expect(m.state).to.equal(STATE.STOPPED);
+    m.setInputs({ limitClosed: true });  // stuck: nothing moved the boom down
+    m.fastForward(6);
+    m.writeRegister(REG.CTRL, CTRL.CLOSE | CTRL.HEARTBEAT);
+    m.fastForward(2);
+    expect(m.state, "CLOSE must not report closed without moving").to.equal(STATE.FAULT);
+    expect(m.readRegister(REG.FAULT)).to.equal(FAULT.LIMIT_STUCK);
+    m.writeRegister(REG.CTRL, CTRL.FAULT_RESET | CTRL.HEARTBEAT);
+    m.fastForward(2);
+    expect(m.state, "reset refused while the switch is still stuck").to.equal(STATE.FAULT);
+    m.setInputs({ limitClosed: false });
+    m.fastForward(6);
+    m.writeRegister(REG.CTRL, CTRL.FAULT_RESET | CTRL.HEARTBEAT);
+    m.fastForward(2);
+    expect(m.state).to.equal(STATE.STOPPED);
+  });
+
   it("fastForward(n) equals n steps bit for bit (property, scaled and real timing)", function () {
     this.timeout(60_000);
     const action = fc.record({

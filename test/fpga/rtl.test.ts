@@ -87,4 +87,13 @@ describe("fpga: RTL against the model (real simulators and prover)", function ()
     expect(r.ok).to.equal(false);
     expect(r.properties.filter((p) => p.status === "failed").map((p) => p.name)).to.include("p_open_ends_close_cycle");
   });
+
+  it("a mutant that believes a closed limit stuck after an opening FAILS p_closed_needs_closing", async function () {
+    requireToolOrSkip(this, "yosys");
+    requireToolOrSkip(this, "yosys-smtbmc", "yosys");
+    requireToolOrSkip(this, "z3");
+    const r = await prove({ outDir: join(dir, "mutant-limit-stuck"), depth: 24, mutant: "limit-stuck", only: "safety_core", bmcOnly: true });
+    expect(r.ok).to.equal(false);
+    expect(r.properties.filter((p) => p.status === "failed").map((p) => p.name)).to.include("p_closed_needs_closing");
+  });
 });

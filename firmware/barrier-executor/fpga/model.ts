@@ -80,6 +80,8 @@ export class SafetyCoreModel {
   faultCode = 0;
   revUp = 0;
   obstSeen = 0;
+  /** The boom was seen off the closed limit while driving up and has not driven down since (RTL off_closed): a closed limit now is a stuck switch. */
+  offClosed = 0;
   motorUp = 0;
   motorDown = 0;
   brake = 1;
@@ -119,6 +121,7 @@ export class SafetyCoreModel {
     this.faultCode = 0;
     this.revUp = 0;
     this.obstSeen = 0;
+    this.offClosed = 0;
     this.motorUp = 0;
     this.motorDown = 0;
     this.brake = 1;
@@ -255,6 +258,7 @@ export class SafetyCoreModel {
     const state = this.state;
     const inMotion = state === S_OPENING || state === S_CLOSING;
     const runExpired = inMotion && this.runCnt >= this.run - 1;
+    const lcStuck = this.offClosed === 1 && lc === 1;
     const ctrlWr = we !== 0 && (addr & 15) === 0;
     const cOpen = ctrlWr && (wdata & 1) !== 0;
     const cClose = ctrlWr && (wdata & 3) === 2;
@@ -265,7 +269,7 @@ export class SafetyCoreModel {
     // ---- next state (same priority chain as the RTL's always @*) ----
     let nxt = state, code = this.faultCode, rev = this.revUp, seen = this.obstSeen;
     if (state === S_FAULT) {
-      if (cReset && !both && !ocTrip) {
+      if (cReset && !both && !ocTrip && !(this.faultCode === FAULT.LIMIT_STUCK && lc)) {
         nxt = hbOk ? S_STOPPED : S_SAFE;
         code = FAULT.NONE;
         seen = 0;
@@ -276,6 +280,8 @@ export class SafetyCoreModel {
       nxt = S_FAULT; code = FAULT.OVER_CURRENT;
     } else if (runExpired) {
       nxt = S_FAULT; code = FAULT.RUN_TIMEOUT;
+    } else if (lcStuck) {
+      nxt = S_FAULT; code = FAULT.LIMIT_STUCK;
     } else if (em) {
       if (state === S_OPEN) {
         // stay open
@@ -349,6 +355,7 @@ export class SafetyCoreModel {
     this.revUp = rev;
     // a closing cycle ends at either end of travel (RTL: obst_seen cleared on CLOSED and OPEN)
     this.obstSeen = nxt === S_CLOSED || nxt === S_OPEN ? 0 : seen;
+    this.offClosed = this.motorDown ? 0 : this.motorUp && !lc ? 1 : this.offClosed;
     this.motorUp = nxt === S_OPENING ? 1 : 0;
     this.motorDown = nxt === S_CLOSING ? 1 : 0;
     this.brake = nxtMotion ? 0 : 1;
@@ -411,6 +418,8 @@ export class SafetyCoreModel {
     if (state === S_FAULT) return true;
     if (lo & lc) return false;
     if (this.ocCnt >= this.oc) return false;
+    if (this.offClosed && lc) return false;
+    if (this.motorUp && !lc && !this.offClosed) return false;
     // run expiry is excluded by the horizon (runCnt < run-1)
     const idleOk = this.motorUp === 0 && this.motorDown === 0 && this.idleCnt >= this.dead;
     if (em) {
@@ -474,7 +483,7 @@ export class SafetyCoreModel {
   dbg(out: Uint32Array): Uint32Array {
     out[0] = (this.state | (this.faultCode << 3) | (this.motorUp << 7) | (this.motorDown << 8) | (this.brake << 9) |
       (this.fault << 10) | (this.revUp << 11) | (this.obstSeen << 12) | (this.sync1 << 13) | (this.sync2 << 19) |
-      (this.stable << 25)) >>> 0;
+      (this.stable << 25) | (this.offClosed << 30)) >>> 0;
     out[1] = this.dbLo; out[2] = this.dbLc; out[3] = this.dbOb; out[4] = this.dbEm; out[5] = this.dbSok;
     out[6] = this.ocCnt; out[7] = this.wdCnt; out[8] = this.runCnt; out[9] = this.idleCnt;
     return out;
@@ -485,7 +494,7 @@ export class SafetyCoreModel {
     const w0 = words[0];
     this.state = w0 & 7; this.faultCode = (w0 >>> 3) & 15; this.motorUp = (w0 >>> 7) & 1; this.motorDown = (w0 >>> 8) & 1;
     this.brake = (w0 >>> 9) & 1; this.fault = (w0 >>> 10) & 1; this.revUp = (w0 >>> 11) & 1; this.obstSeen = (w0 >>> 12) & 1;
-    this.sync1 = (w0 >>> 13) & 63; this.sync2 = (w0 >>> 19) & 63; this.stable = (w0 >>> 25) & 31;
+    this.sync1 = (w0 >>> 13) & 63; this.sync2 = (w0 >>> 19) & 63; this.stable = (w0 >>> 25) & 31; this.offClosed = (w0 >>> 30) & 1;
     this.dbLo = words[1] >>> 0; this.dbLc = words[2] >>> 0; this.dbOb = words[3] >>> 0; this.dbEm = words[4] >>> 0;
     this.dbSok = words[5] >>> 0; this.ocCnt = words[6] >>> 0; this.wdCnt = words[7] >>> 0; this.runCnt = words[8] >>> 0;
     this.idleCnt = words[9] >>> 0;

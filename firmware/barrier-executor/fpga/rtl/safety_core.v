@@ -44,7 +44,8 @@ module safety_core #(
     // ---- states, fault codes, CSR addresses (mirrored in ../regmap.ts) ----
     localparam [2:0] S_SAFE = 3'd0, S_STOPPED = 3'd1, S_CLOSED = 3'd2, S_OPENING = 3'd3,
                      S_OPEN = 3'd4, S_CLOSING = 3'd5, S_REVERSING = 3'd6, S_FAULT = 3'd7;
-    localparam [3:0] F_NONE = 4'd0, F_OVER_CURRENT = 4'd1, F_BOTH_LIMITS = 4'd2, F_RUN_TIMEOUT = 4'd3;
+    localparam [3:0] F_NONE = 4'd0, F_OVER_CURRENT = 4'd1, F_BOTH_LIMITS = 4'd2, F_RUN_TIMEOUT = 4'd3,
+                     F_LIMIT_STUCK = 4'd4;
     localparam [3:0] A_CTRL = 4'h0, A_STATUS = 4'h1, A_FAULT = 4'h2, A_ID = 4'h3,
                      A_CFG_DEBOUNCE = 4'h4, A_CFG_RUN_TIMEOUT = 4'h5, A_CFG_DEAD_TIME = 4'h6,
                      A_CFG_WATCHDOG = 4'h7, A_CFG_OC_FILTER = 4'h8, A_CFG_CLK_HZ = 4'h9,
@@ -60,6 +61,7 @@ module safety_core #(
     reg  [31:0] run_cnt;             // cycles already spent in the current motion state
     reg  [31:0] idle_cnt;            // cycles both motor outputs have been off (saturates at DEAD_TIME_CYCLES)
     reg         rev_up;              // REVERSING: direction to drive once the dead time is over (1 = up)
+    reg         off_closed;          // the boom was seen off the closed limit while driving up, and has not driven down since
     reg         obst_seen;           // an obstruction already reversed the boom in this closing cycle (cleared at CLOSED / OPEN)
 
     // ---- conditioned inputs ----
@@ -77,6 +79,10 @@ module safety_core #(
     wire both_limits = lo & lc;
     wire in_motion = (state == S_OPENING) || (state == S_CLOSING);
     wire run_expired = in_motion && (run_cnt >= RUN_TIMEOUT_CYCLES - 32'd1);
+    // The boom left the closed limit (it released while driving up) and no closing motion ran
+    // since: a closed limit now cannot be the boom, the switch is stuck (ARCHITECTURE §6).
+    // Set only once the switch has released, so a jam at the closed end is no stuck switch.
+    wire lc_stuck = off_closed && lc;  // MUTANT-SITE: limit-stuck
 
     // ---- commands (write-one pulses to CTRL) ----
     wire ctrl_wr = csr_we && (csr_addr == A_CTRL);
@@ -115,7 +121,8 @@ module safety_core #(
         tgt_up = rev_up;
         if (state == S_FAULT) begin
             // a latched fault ends only on an explicit reset, and only once its cause is gone
-            if (c_reset && !both_limits && !oc_trip) begin
+            // (a stuck closed limit only once the switch has released)
+            if (c_reset && !both_limits && !oc_trip && !(fault_code == F_LIMIT_STUCK && lc)) begin
                 nxt = hb_ok ? S_STOPPED : S_SAFE;
                 nxt_code = F_NONE;
                 nxt_obst_seen = 1'b0;
@@ -130,6 +137,10 @@ module safety_core #(
             // a missing or stuck limit switch: the motion never ends by itself
             nxt = S_FAULT;
             nxt_code = F_RUN_TIMEOUT;
+        end else if (lc_stuck) begin
+            // believing it would report CLOSED without the boom having moved down
+            nxt = S_FAULT;
+            nxt_code = F_LIMIT_STUCK;
         end else if (em) begin
             // site policy: free exit, open and stay open (even without the MCU)
             case (state)
@@ -215,6 +226,7 @@ module safety_core #(
             fault_code <= F_NONE;
             rev_up <= 1'b0;
             obst_seen <= 1'b0;
+            off_closed <= 1'b0;         // position unknown: the first closed limit is believed
             motor_up <= 1'b0;
             motor_down <= 1'b0;
             brake <= 1'b1;
@@ -235,6 +247,7 @@ module safety_core #(
             // A closing cycle ends at either end of travel: on CLOSED, and on OPEN (UL 325: the next
             // cycle's first obstruction must reverse again, so a reopen must not carry the mark).
             obst_seen <= nxt_obst_seen && (nxt != S_CLOSED) && (nxt != S_OPEN);  // MUTANT-SITE: obst-seen-open
+            off_closed <= motor_down ? 1'b0 : ((motor_up && !lc) ? 1'b1 : off_closed);
             motor_up <= (nxt == S_OPENING);
             motor_down <= (nxt == S_CLOSING);
             brake <= !(nxt == S_OPENING || nxt == S_CLOSING);
@@ -263,7 +276,7 @@ module safety_core #(
     end
 
     assign dbg = {idle_cnt, run_cnt, wd_cnt, oc_cnt, db_sok, db_em, db_ob, db_lc, db_lo,
-                  2'd0, stable, sync2, sync1, obst_seen, rev_up, fault, brake, motor_down, motor_up,
+                  1'b0, off_closed, stable, sync2, sync1, obst_seen, rev_up, fault, brake, motor_down, motor_up,
                   fault_code, state};
 
     // csr_wdata[31:5] are reserved (write as zero)

@@ -14,6 +14,7 @@
     reg [31:0] f_since_hb;  // cycles since the last heartbeat write
     reg [31:0] f_ob_raw;    // consecutive cycles (before this one) with the raw obstruction input high
     reg [31:0] f_oc_raw;    // consecutive cycles (before this one) with the raw over-current input high
+    reg        f_up_since_down;  // a motor-up cycle with the closed limit released since the last motor-down cycle
     always @(posedge clk) begin
         if (rst) begin
             f_off <= 32'd0;
@@ -21,18 +22,20 @@
             f_since_hb <= WATCHDOG_CYCLES;
             f_ob_raw <= 32'd0;
             f_oc_raw <= 32'd0;
+            f_up_since_down <= 1'b0;
         end else begin
             f_off <= moving ? 32'd0 : (f_off > DEAD_TIME_CYCLES ? f_off : f_off + 32'd1);
             f_on <= moving ? (f_on > RUN_TIMEOUT_CYCLES ? f_on : f_on + 32'd1) : 32'd0;
             f_since_hb <= c_hb ? 32'd0 : (f_since_hb > WATCHDOG_CYCLES ? f_since_hb : f_since_hb + 32'd1);
             f_ob_raw <= obstruct_i ? (f_ob_raw > DEBOUNCE_CYCLES + 32'd3 ? f_ob_raw : f_ob_raw + 32'd1) : 32'd0;
+            f_up_since_down <= motor_down ? 1'b0 : ((motor_up && !stable[1]) ? 1'b1 : f_up_since_down);
             f_oc_raw <= over_current_i ? (f_oc_raw > OC_FILTER_CYCLES + 32'd3 ? f_oc_raw : f_oc_raw + 32'd1) : 32'd0;
         end
     end
 
     reg f_live = 1'b0;                                 // at least one clock since reset
     always @(posedge clk) f_live <= f_past_valid && !rst;
-    wire f_normal = !both_limits && !oc_trip && !run_expired && !em && hb_ok && state != S_FAULT && state != S_SAFE;
+    wire f_normal = !both_limits && !oc_trip && !run_expired && !lc_stuck && !em && hb_ok && state != S_FAULT && state != S_SAFE;
 
     always @(posedge clk) begin
         if (f_past_valid) begin
@@ -56,6 +59,9 @@
             // bounded reaction to over-current: 2 synchroniser + OC_FILTER + 1 cycles
             p_overcurrent_bound: assert (f_oc_raw < OC_FILTER_CYCLES + 32'd3 || state == S_FAULT);
             // emergency: free exit, never closing
+            // §6: a stuck closed limit is never believed: CLOSED only with no upward motion since
+            // the last closing motion (issue 14 item 6)
+            p_closed_needs_closing: assert (state != S_CLOSED || !f_up_since_down);
             p_emergency_never_closes: assert (!f_live || !$past(em) || !motor_down);
         end
         if (f_live) begin
@@ -85,10 +91,12 @@
             p_missing_limit_fault: assert (!$past(run_expired && !both_limits && !oc_trip && state != S_FAULT)
                                            || (state == S_FAULT && fault_code == F_RUN_TIMEOUT));
             // ... that only an explicit reset clears, and only once the cause is gone
+            p_limit_stuck_fault: assert (!$past(lc_stuck && !both_limits && !oc_trip && !run_expired && state != S_FAULT)
+                                         || (state == S_FAULT && fault_code == F_LIMIT_STUCK));
             p_fault_needs_reset: assert (!$past(state == S_FAULT) || state == S_FAULT
                                          || $past(c_reset && !both_limits && !oc_trip));
             p_fault_code_latched: assert (!$past(state == S_FAULT) || state != S_FAULT || fault_code == $past(fault_code));
-            p_emergency_stays_open: assert (!$past(em && state == S_OPEN && !both_limits && !oc_trip) || state == S_OPEN);
+            p_emergency_stays_open: assert (!$past(em && state == S_OPEN && !both_limits && !oc_trip && !lc_stuck) || state == S_OPEN);
         end
     end
 
@@ -98,7 +106,7 @@
             l_motor_up: assert (motor_up == (state == S_OPENING));
             l_motor_down: assert (motor_down == (state == S_CLOSING));
             l_fault_flag: assert (fault == (state == S_FAULT));
-            l_fault_code: assert ((state == S_FAULT) == (fault_code != F_NONE) && fault_code <= F_RUN_TIMEOUT);
+            l_fault_code: assert ((state == S_FAULT) == (fault_code != F_NONE) && fault_code <= F_LIMIT_STUCK);
             l_run_cnt: assert (in_motion ? (run_cnt < RUN_TIMEOUT_CYCLES && run_cnt == f_on) : run_cnt == 32'd0);
             l_idle_cnt: assert (idle_cnt == (f_off > DEAD_TIME_CYCLES ? DEAD_TIME_CYCLES : f_off));
             l_wd_cnt: assert (wd_cnt == (f_since_hb > WATCHDOG_CYCLES ? WATCHDOG_CYCLES : f_since_hb));
@@ -109,6 +117,7 @@
             l_ob_raw2: assert (f_ob_raw < 32'd2 || (sync2[2] && (stable[2] || db_ob >= f_ob_raw - 32'd2)));
             l_oc_raw: assert (f_oc_raw < 32'd1 || sync1[3]);
             l_oc_raw2: assert (f_oc_raw < 32'd2 || state == S_FAULT || (sync2[3] && oc_cnt >= f_oc_raw - 32'd2));
+            l_off_closed: assert (off_closed == f_up_since_down);
             l_obst_seen: assert (!obst_seen || state != S_CLOSED);
         end
     end
