@@ -55,6 +55,11 @@ export const MUTANTS: Readonly<Record<string, { find: RegExp; replace: string; d
     replace: "wire lc_stuck = 1'b0;",
     doc: "a closed limit asserted after an upward motion believed (stuck switch)",
   },
+  "run-probe": {
+    find: /wire \[31:0\] run_limit = rt_probe \? RUN_PROBE_CYCLES : RUN_TIMEOUT_CYCLES;/,
+    replace: "wire [31:0] run_limit = RUN_TIMEOUT_CYCLES;",
+    doc: "the motion after a run timeout gets the full run timeout again",
+  },
   "watchdog": {
     find: /wire hb_ok\s*=\s*\(wd_cnt < WATCHDOG_CYCLES\);/,
     replace: "wire hb_ok   = 1'b1;",

@@ -7,7 +7,7 @@
  * The generator reads the model's outputs to move the plant; since the model and the RTL are
  * compared every cycle, the recorded stimulus is an ordinary input sequence for the RTL.
  */
-import { CTRL, IN, REG, STATE, type SafetyCoreParams } from "../../firmware/barrier-executor/fpga/regmap";
+import { CTRL, FAULT, IN, REG, STATE, type SafetyCoreParams } from "../../firmware/barrier-executor/fpga/regmap";
 import type { SafetyCoreModel } from "../../firmware/barrier-executor/fpga/model";
 
 /** Scaled timing for co-simulation: every timer expires within a few hundred cycles. */
@@ -91,6 +91,8 @@ export class RandomStimulus implements Stimulus {
     this.plant.move(model);
     let inBits = 0;
     if (c === 0 || rng.u32() < 2000) inBits |= IN.RESET; // reset at start, then ~1 in 2 M cycles
+    // a latched repeated run timeout waits for maintenance (rst): a technician comes after ~2000 cycles
+    else if (model.state === STATE.FAULT && model.faultCode === FAULT.RUN_TIMEOUT_REPEAT && rng.u32() < 2_147_484) inBits |= IN.RESET;
     let we = 0, addr = c & 15, wdata = 0;
 
     // heartbeat: regular, except during silences
@@ -286,6 +288,8 @@ export function directedScenarios(p: SafetyCoreParams = COSIM_PARAMS): Scenario[
     { name: "missing-limit-timeout", invariant: "no motion longer than the run timeout; missing limit ends in a fault", steps: [...boot, { hold: 1, set: { noLimits: true } }, { write: CTRL.OPEN }, { hold: settle + p.runTimeoutCycles + 5 }, { expect: isState(STATE.FAULT, "fault") }, { expect: (m) => (m.faultCode === 3 ? undefined : `fault code ${m.faultCode}, expected run_timeout`) }, { write: CTRL.FAULT_RESET }, { hold: 3 }, { expect: isState(STATE.STOPPED, "stopped") }] },
     // Issue 14 item 6: the boom stops mid-travel after opening, then the closed limit sticks.
     { name: "closed-limit-stuck-mid-travel", invariant: "a stuck closed limit is never believed; it ends in a fault", steps: [...boot, { write: CTRL.OPEN }, { hold: settle + 40 }, { expect: isState(STATE.OPENING, "opening") }, { write: CTRL.STOP }, { hold: settle }, { expect: isState(STATE.STOPPED, "stopped mid-travel") }, { hold: p.debounceCycles + 5, set: { stuckClosed: true } }, { expect: isState(STATE.FAULT, "fault") }, { expect: (m) => (m.faultCode === 4 ? undefined : `fault code ${m.faultCode}, expected limit_stuck`) }, { write: CTRL.CLOSE }, { hold: 5 }, { expect: isState(STATE.FAULT, "fault (close refused)") }, { write: CTRL.FAULT_RESET }, { hold: 5 }, { expect: isState(STATE.FAULT, "fault (switch still stuck)") }, { hold: p.debounceCycles + 5, set: { stuckClosed: false } }, { write: CTRL.FAULT_RESET }, { hold: 3 }, { expect: isState(STATE.STOPPED, "stopped") }, { write: CTRL.CLOSE }, { hold: settle }, { expect: isState(STATE.CLOSING, "closing (really moving)") }, { hold: fullMove }, { expect: isState(STATE.CLOSED, "closed") }] },
+    // Issue 14 item 7: a reset after a run timeout proves nothing; the next motion is a probe of a quarter of the run timeout, and its timeout latches.
+    { name: "run-timeout-probe-latches", invariant: "after a run timeout the next motion is a bounded probe; a second timeout latches until rst", steps: [...boot, { hold: 1, set: { noLimits: true } }, { write: CTRL.OPEN }, { hold: settle + p.runTimeoutCycles + 5 }, { expect: (m) => (m.faultCode === 3 ? undefined : `fault code ${m.faultCode}, expected run_timeout`) }, { write: CTRL.FAULT_RESET }, { hold: 3 }, { expect: isState(STATE.STOPPED, "stopped") }, { write: CTRL.OPEN }, { hold: p.deadTimeCycles + 2 + Math.max(1, Math.floor(p.runTimeoutCycles / 4)) }, { expect: isState(STATE.FAULT, "fault within the probe") }, { expect: (m) => (m.faultCode === 5 ? undefined : `fault code ${m.faultCode}, expected run_timeout_repeat`) }, { hold: 10, set: { noLimits: false } }, { write: CTRL.FAULT_RESET }, { hold: 20 }, { expect: isState(STATE.FAULT, "latched: FAULT_RESET refused") }] },
     { name: "emergency-free-exit", invariant: "emergency opens and stays open; never closes", steps: [...boot, { hold: p.debounceCycles + 5, set: { emergency: true } }, { hold: fullMove }, { expect: isState(STATE.OPEN, "open") }, { write: CTRL.CLOSE }, { hold: 30, set: { silent: true } }, { expect: isState(STATE.OPEN, "open") }, { hold: p.watchdogCycles, set: { silent: true } }, { expect: isState(STATE.OPEN, "open (emergency beats a silent MCU)") }, { hold: 20, set: { emergency: false, silent: false } }] },
   ];
 }

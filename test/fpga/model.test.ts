@@ -128,6 +128,30 @@ describe("fpga: safety-core model", () => {
     expect(m.state).to.equal(STATE.STOPPED);
   });
 
+  it("after a run timeout the next motion is a probe of a quarter of it, and a second timeout latches until rst (issue 14 item 7)", () => {
+    const m = new SafetyCoreModel(P);  // run timeout 60 cycles: probe 15
+    boot(m, IN.SENSOR_OK);  // no limit switch at all
+    m.writeRegister(REG.CTRL, CTRL.OPEN | CTRL.HEARTBEAT);
+    let on = 0;
+    for (let i = 0; i < 80; i++) { m.step(); if (m.outputs.motorUp) on++; if (i % 20 === 0) m.writeRegister(REG.CTRL, CTRL.HEARTBEAT); }
+    expect(m.readRegister(REG.FAULT)).to.equal(FAULT.RUN_TIMEOUT);
+    expect(on).to.equal(60);
+    m.writeRegister(REG.CTRL, CTRL.FAULT_RESET | CTRL.HEARTBEAT);
+    m.fastForward(2);
+    expect(m.state).to.equal(STATE.STOPPED);
+    m.writeRegister(REG.CTRL, CTRL.OPEN | CTRL.HEARTBEAT);
+    on = 0;
+    for (let i = 0; i < 80; i++) { m.step(); if (m.outputs.motorUp) on++; if (i % 20 === 0) m.writeRegister(REG.CTRL, CTRL.HEARTBEAT); }
+    expect(on, "the probe runs a quarter of the run timeout").to.equal(15);
+    expect(m.readRegister(REG.FAULT)).to.equal(FAULT.RUN_TIMEOUT_REPEAT);
+    m.writeRegister(REG.CTRL, CTRL.FAULT_RESET | CTRL.HEARTBEAT);
+    m.fastForward(2);
+    expect(m.state, "latched: only rst (maintenance) clears it").to.equal(STATE.FAULT);
+    m.clock(IN.RESET, 0, 0, 0);
+    expect(m.state).to.equal(STATE.SAFE);
+    expect(m.rtProbe).to.equal(0);
+  });
+
   it("fastForward(n) equals n steps bit for bit (property, scaled and real timing)", function () {
     this.timeout(60_000);
     const action = fc.record({

@@ -96,4 +96,13 @@ describe("fpga: RTL against the model (real simulators and prover)", function ()
     expect(r.ok).to.equal(false);
     expect(r.properties.filter((p) => p.status === "failed").map((p) => p.name)).to.include("p_closed_needs_closing");
   });
+
+  it("a mutant that gives the motion after a run timeout the full run timeout again FAILS p_probe_bounded", async function () {
+    requireToolOrSkip(this, "yosys");
+    requireToolOrSkip(this, "yosys-smtbmc", "yosys");
+    requireToolOrSkip(this, "z3");
+    const r = await prove({ outDir: join(dir, "mutant-run-probe"), depth: 24, mutant: "run-probe", only: "safety_core", bmcOnly: true });
+    expect(r.ok).to.equal(false);
+    expect(r.properties.filter((p) => p.status === "failed").map((p) => p.name)).to.include("p_probe_bounded");
+  });
 });

@@ -59,6 +59,8 @@ export class SafetyCoreModel {
   // parameters, as plain fields for speed
   private readonly deb: number;
   private readonly run: number;
+  /** RTL RUN_PROBE_CYCLES: the run limit after a run timeout. */
+  private readonly probe: number;
   private readonly dead: number;
   private readonly wd: number;
   private readonly oc: number;
@@ -82,6 +84,8 @@ export class SafetyCoreModel {
   obstSeen = 0;
   /** The boom was seen off the closed limit while driving up and has not driven down since (RTL off_closed): a closed limit now is a stuck switch. */
   offClosed = 0;
+  /** A run timeout happened and no motion has reached its limit since (RTL rt_probe). */
+  rtProbe = 0;
   motorUp = 0;
   motorDown = 0;
   brake = 1;
@@ -103,6 +107,7 @@ export class SafetyCoreModel {
     this.params = Object.freeze(p);
     this.deb = p.debounceCycles;
     this.run = p.runTimeoutCycles;
+    this.probe = Math.max(1, Math.floor(p.runTimeoutCycles / 4));
     this.dead = p.deadTimeCycles;
     this.wd = p.watchdogCycles;
     this.oc = p.ocFilterCycles;
@@ -122,6 +127,7 @@ export class SafetyCoreModel {
     this.revUp = 0;
     this.obstSeen = 0;
     this.offClosed = 0;
+    this.rtProbe = 0;
     this.motorUp = 0;
     this.motorDown = 0;
     this.brake = 1;
@@ -257,7 +263,7 @@ export class SafetyCoreModel {
     const both = (lo & lc) === 1;
     const state = this.state;
     const inMotion = state === S_OPENING || state === S_CLOSING;
-    const runExpired = inMotion && this.runCnt >= this.run - 1;
+    const runExpired = inMotion && this.runCnt >= (this.rtProbe ? this.probe : this.run) - 1;
     const lcStuck = this.offClosed === 1 && lc === 1;
     const ctrlWr = we !== 0 && (addr & 15) === 0;
     const cOpen = ctrlWr && (wdata & 1) !== 0;
@@ -269,7 +275,7 @@ export class SafetyCoreModel {
     // ---- next state (same priority chain as the RTL's always @*) ----
     let nxt = state, code = this.faultCode, rev = this.revUp, seen = this.obstSeen;
     if (state === S_FAULT) {
-      if (cReset && !both && !ocTrip && !(this.faultCode === FAULT.LIMIT_STUCK && lc)) {
+      if (cReset && !both && !ocTrip && !(this.faultCode === FAULT.LIMIT_STUCK && lc) && this.faultCode !== FAULT.RUN_TIMEOUT_REPEAT) {
         nxt = hbOk ? S_STOPPED : S_SAFE;
         code = FAULT.NONE;
         seen = 0;
@@ -279,7 +285,7 @@ export class SafetyCoreModel {
     } else if (ocTrip) {
       nxt = S_FAULT; code = FAULT.OVER_CURRENT;
     } else if (runExpired) {
-      nxt = S_FAULT; code = FAULT.RUN_TIMEOUT;
+      nxt = S_FAULT; code = this.rtProbe ? FAULT.RUN_TIMEOUT_REPEAT : FAULT.RUN_TIMEOUT;
     } else if (lcStuck) {
       nxt = S_FAULT; code = FAULT.LIMIT_STUCK;
     } else if (em) {
@@ -355,6 +361,8 @@ export class SafetyCoreModel {
     this.revUp = rev;
     // a closing cycle ends at either end of travel (RTL: obst_seen cleared on CLOSED and OPEN)
     this.obstSeen = nxt === S_CLOSED || nxt === S_OPEN ? 0 : seen;
+    this.rtProbe = nxt === S_FAULT && code === FAULT.RUN_TIMEOUT && state !== S_FAULT ? 1
+      : (state === S_OPENING && nxt === S_OPEN) || (state === S_CLOSING && nxt === S_CLOSED) ? 0 : this.rtProbe;
     this.offClosed = this.motorDown ? 0 : this.motorUp && !lc ? 1 : this.offClosed;
     this.motorUp = nxt === S_OPENING ? 1 : 0;
     this.motorDown = nxt === S_CLOSING ? 1 : 0;
@@ -400,7 +408,7 @@ export class SafetyCoreModel {
     if (moving) { if (this.idleCnt !== 0) return 0; } else if (this.idleCnt < this.dead) { c = this.dead - this.idleCnt; if (c < k) k = c; }
     // run timer
     const state = this.state;
-    if (state === S_OPENING || state === S_CLOSING) { c = this.run - 1 - this.runCnt; if (c <= 0) return 0; if (c < k) k = c; }
+    if (state === S_OPENING || state === S_CLOSING) { c = (this.rtProbe ? this.probe : this.run) - 1 - this.runCnt; if (c <= 0) return 0; if (c < k) k = c; }
     else if (this.runCnt !== 0) return 0;
     // the state machine must hold still: dry-run one edge's decisions on a scratch copy
     if (!this.fsmHolds()) return 0;
@@ -483,7 +491,7 @@ export class SafetyCoreModel {
   dbg(out: Uint32Array): Uint32Array {
     out[0] = (this.state | (this.faultCode << 3) | (this.motorUp << 7) | (this.motorDown << 8) | (this.brake << 9) |
       (this.fault << 10) | (this.revUp << 11) | (this.obstSeen << 12) | (this.sync1 << 13) | (this.sync2 << 19) |
-      (this.stable << 25) | (this.offClosed << 30)) >>> 0;
+      (this.stable << 25) | (this.offClosed << 30) | (this.rtProbe << 31)) >>> 0;
     out[1] = this.dbLo; out[2] = this.dbLc; out[3] = this.dbOb; out[4] = this.dbEm; out[5] = this.dbSok;
     out[6] = this.ocCnt; out[7] = this.wdCnt; out[8] = this.runCnt; out[9] = this.idleCnt;
     return out;
@@ -494,7 +502,7 @@ export class SafetyCoreModel {
     const w0 = words[0];
     this.state = w0 & 7; this.faultCode = (w0 >>> 3) & 15; this.motorUp = (w0 >>> 7) & 1; this.motorDown = (w0 >>> 8) & 1;
     this.brake = (w0 >>> 9) & 1; this.fault = (w0 >>> 10) & 1; this.revUp = (w0 >>> 11) & 1; this.obstSeen = (w0 >>> 12) & 1;
-    this.sync1 = (w0 >>> 13) & 63; this.sync2 = (w0 >>> 19) & 63; this.stable = (w0 >>> 25) & 31; this.offClosed = (w0 >>> 30) & 1;
+    this.sync1 = (w0 >>> 13) & 63; this.sync2 = (w0 >>> 19) & 63; this.stable = (w0 >>> 25) & 31; this.offClosed = (w0 >>> 30) & 1; this.rtProbe = (w0 >>> 31) & 1;
     this.dbLo = words[1] >>> 0; this.dbLc = words[2] >>> 0; this.dbOb = words[3] >>> 0; this.dbEm = words[4] >>> 0;
     this.dbSok = words[5] >>> 0; this.ocCnt = words[6] >>> 0; this.wdCnt = words[7] >>> 0; this.runCnt = words[8] >>> 0;
     this.idleCnt = words[9] >>> 0;

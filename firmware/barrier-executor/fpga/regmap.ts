@@ -96,8 +96,10 @@ export const FAULT = Object.freeze({
   RUN_TIMEOUT: 3,
   /** The closed limit asserted after the boom left it driving up, with no closing motion since: the switch is stuck. */
   LIMIT_STUCK: 4,
+  /** The probe after a RUN_TIMEOUT (a quarter of it) timed out too: latched, only rst (maintenance) clears it. */
+  RUN_TIMEOUT_REPEAT: 5,
 });
-export const FAULT_NAMES = Object.freeze(["none", "over_current", "both_limits", "run_timeout", "limit_stuck"] as const);
+export const FAULT_NAMES = Object.freeze(["none", "over_current", "both_limits", "run_timeout", "limit_stuck", "run_timeout_repeat"] as const);
 
 /** Bits of the raw-input vector the model and the co-simulation stimulus use. */
 export const IN = Object.freeze({
@@ -182,6 +184,7 @@ export const DBG_FIELDS = deepFreeze([
   { name: "sync2", word: 0, shift: 19, width: 6 },
   { name: "stable", word: 0, shift: 25, width: 5 },
   { name: "off_closed", word: 0, shift: 30, width: 1 },
+  { name: "rt_probe", word: 0, shift: 31, width: 1 },
   { name: "db_lo", word: 1, shift: 0, width: 32 },
   { name: "db_lc", word: 2, shift: 0, width: 32 },
   { name: "db_ob", word: 3, shift: 0, width: 32 },

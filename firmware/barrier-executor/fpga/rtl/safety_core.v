@@ -45,12 +45,15 @@ module safety_core #(
     localparam [2:0] S_SAFE = 3'd0, S_STOPPED = 3'd1, S_CLOSED = 3'd2, S_OPENING = 3'd3,
                      S_OPEN = 3'd4, S_CLOSING = 3'd5, S_REVERSING = 3'd6, S_FAULT = 3'd7;
     localparam [3:0] F_NONE = 4'd0, F_OVER_CURRENT = 4'd1, F_BOTH_LIMITS = 4'd2, F_RUN_TIMEOUT = 4'd3,
-                     F_LIMIT_STUCK = 4'd4;
+                     F_LIMIT_STUCK = 4'd4, F_RUN_TIMEOUT_REPEAT = 4'd5;
     localparam [3:0] A_CTRL = 4'h0, A_STATUS = 4'h1, A_FAULT = 4'h2, A_ID = 4'h3,
                      A_CFG_DEBOUNCE = 4'h4, A_CFG_RUN_TIMEOUT = 4'h5, A_CFG_DEAD_TIME = 4'h6,
                      A_CFG_WATCHDOG = 4'h7, A_CFG_OC_FILTER = 4'h8, A_CFG_CLK_HZ = 4'h9,
                      A_HB_REMAIN = 4'hA;
     localparam [31:0] CORE_ID = 32'h5AFE_0100;  // "SAFE", register-map version 1.0
+    // After a run timeout nothing proves the limit is back: the next motion is a probe of a quarter
+    // of the run timeout (at least 1 cycle), and a probe that times out latches until rst.
+    localparam [31:0] RUN_PROBE_CYCLES = (RUN_TIMEOUT_CYCLES >> 2) == 32'd0 ? 32'd1 : (RUN_TIMEOUT_CYCLES >> 2);
 
     // ---- registers ----
     reg  [5:0]  sync1, sync2;        // 2-FF synchronisers {sensor_ok, emergency, over_current, obstruct, lim_closed, lim_open}
@@ -62,6 +65,7 @@ module safety_core #(
     reg  [31:0] idle_cnt;            // cycles both motor outputs have been off (saturates at DEAD_TIME_CYCLES)
     reg         rev_up;              // REVERSING: direction to drive once the dead time is over (1 = up)
     reg         off_closed;          // the boom was seen off the closed limit while driving up, and has not driven down since
+    reg         rt_probe;            // a run timeout happened and no motion has reached its limit since
     reg         obst_seen;           // an obstruction already reversed the boom in this closing cycle (cleared at CLOSED / OPEN)
 
     // ---- conditioned inputs ----
@@ -78,7 +82,8 @@ module safety_core #(
     wire ob_eff  = ob | ~sok;  // MUTANT-SITE: obstruction-gate
     wire both_limits = lo & lc;
     wire in_motion = (state == S_OPENING) || (state == S_CLOSING);
-    wire run_expired = in_motion && (run_cnt >= RUN_TIMEOUT_CYCLES - 32'd1);
+    wire [31:0] run_limit = rt_probe ? RUN_PROBE_CYCLES : RUN_TIMEOUT_CYCLES;  // MUTANT-SITE: run-probe
+    wire run_expired = in_motion && (run_cnt >= run_limit - 32'd1);
     // The boom left the closed limit (it released while driving up) and no closing motion ran
     // since: a closed limit now cannot be the boom, the switch is stuck (ARCHITECTURE §6).
     // Set only once the switch has released, so a jam at the closed end is no stuck switch.
@@ -122,7 +127,9 @@ module safety_core #(
         if (state == S_FAULT) begin
             // a latched fault ends only on an explicit reset, and only once its cause is gone
             // (a stuck closed limit only once the switch has released)
-            if (c_reset && !both_limits && !oc_trip && !(fault_code == F_LIMIT_STUCK && lc)) begin
+            // (a timed-out probe never: only rst, i.e. maintenance, clears it)
+            if (c_reset && !both_limits && !oc_trip && !(fault_code == F_LIMIT_STUCK && lc)
+                && fault_code != F_RUN_TIMEOUT_REPEAT) begin
                 nxt = hb_ok ? S_STOPPED : S_SAFE;
                 nxt_code = F_NONE;
                 nxt_obst_seen = 1'b0;
@@ -136,7 +143,7 @@ module safety_core #(
         end else if (run_expired) begin
             // a missing or stuck limit switch: the motion never ends by itself
             nxt = S_FAULT;
-            nxt_code = F_RUN_TIMEOUT;
+            nxt_code = rt_probe ? F_RUN_TIMEOUT_REPEAT : F_RUN_TIMEOUT;
         end else if (lc_stuck) begin
             // believing it would report CLOSED without the boom having moved down
             nxt = S_FAULT;
@@ -227,6 +234,7 @@ module safety_core #(
             rev_up <= 1'b0;
             obst_seen <= 1'b0;
             off_closed <= 1'b0;         // position unknown: the first closed limit is believed
+            rt_probe <= 1'b0;           // rst is the maintenance reset
             motor_up <= 1'b0;
             motor_down <= 1'b0;
             brake <= 1'b1;
@@ -247,6 +255,8 @@ module safety_core #(
             // A closing cycle ends at either end of travel: on CLOSED, and on OPEN (UL 325: the next
             // cycle's first obstruction must reverse again, so a reopen must not carry the mark).
             obst_seen <= nxt_obst_seen && (nxt != S_CLOSED) && (nxt != S_OPEN);  // MUTANT-SITE: obst-seen-open
+            rt_probe <= (nxt == S_FAULT && nxt_code == F_RUN_TIMEOUT && state != S_FAULT) ? 1'b1
+                      : ((state == S_OPENING && nxt == S_OPEN) || (state == S_CLOSING && nxt == S_CLOSED)) ? 1'b0 : rt_probe;
             off_closed <= motor_down ? 1'b0 : ((motor_up && !lc) ? 1'b1 : off_closed);
             motor_up <= (nxt == S_OPENING);
             motor_down <= (nxt == S_CLOSING);
@@ -276,7 +286,7 @@ module safety_core #(
     end
 
     assign dbg = {idle_cnt, run_cnt, wd_cnt, oc_cnt, db_sok, db_em, db_ob, db_lc, db_lo,
-                  1'b0, off_closed, stable, sync2, sync1, obst_seen, rev_up, fault, brake, motor_down, motor_up,
+                  rt_probe, off_closed, stable, sync2, sync1, obst_seen, rev_up, fault, brake, motor_down, motor_up,
                   fault_code, state};
 
     // csr_wdata[31:5] are reserved (write as zero)

@@ -44,6 +44,8 @@
             p_brake_iff_idle: assert (brake == !(motor_up || motor_down));
             // §6: no motion longer than the run timeout
             p_run_timeout: assert (!moving || f_on < RUN_TIMEOUT_CYCLES);
+            // issue 14 item 7: after a run timeout the next motion is a bounded probe
+            p_probe_bounded: assert (!moving || !rt_probe || f_on < RUN_PROBE_CYCLES);
             // §6 + UL 325 / EN 12453: never start or continue closing while an obstruction is
             // present or the sensor is failed/missing (checked before every closing movement)
             p_no_close_into_obstruction: assert (!f_live || !$past(ob_eff) || !motor_down);
@@ -89,7 +91,10 @@
             p_overcurrent_fault: assert (!$past(oc_trip && !both_limits && state != S_FAULT)
                                          || (state == S_FAULT && fault_code == F_OVER_CURRENT));
             p_missing_limit_fault: assert (!$past(run_expired && !both_limits && !oc_trip && state != S_FAULT)
-                                           || (state == S_FAULT && fault_code == F_RUN_TIMEOUT));
+                                           || (state == S_FAULT && (fault_code == F_RUN_TIMEOUT || fault_code == F_RUN_TIMEOUT_REPEAT)));
+            // ... and a probe that times out latches: no FAULT_RESET leaves it (only rst)
+            p_probe_timeout_latches: assert (!$past(state == S_FAULT && fault_code == F_RUN_TIMEOUT_REPEAT)
+                                             || (state == S_FAULT && fault_code == F_RUN_TIMEOUT_REPEAT));
             // ... that only an explicit reset clears, and only once the cause is gone
             p_limit_stuck_fault: assert (!$past(lc_stuck && !both_limits && !oc_trip && !run_expired && state != S_FAULT)
                                          || (state == S_FAULT && fault_code == F_LIMIT_STUCK));
@@ -106,8 +111,8 @@
             l_motor_up: assert (motor_up == (state == S_OPENING));
             l_motor_down: assert (motor_down == (state == S_CLOSING));
             l_fault_flag: assert (fault == (state == S_FAULT));
-            l_fault_code: assert ((state == S_FAULT) == (fault_code != F_NONE) && fault_code <= F_LIMIT_STUCK);
-            l_run_cnt: assert (in_motion ? (run_cnt < RUN_TIMEOUT_CYCLES && run_cnt == f_on) : run_cnt == 32'd0);
+            l_fault_code: assert ((state == S_FAULT) == (fault_code != F_NONE) && fault_code <= F_RUN_TIMEOUT_REPEAT);
+            l_run_cnt: assert (in_motion ? (run_cnt < run_limit && run_cnt == f_on) : run_cnt == 32'd0);
             l_idle_cnt: assert (idle_cnt == (f_off > DEAD_TIME_CYCLES ? DEAD_TIME_CYCLES : f_off));
             l_wd_cnt: assert (wd_cnt == (f_since_hb > WATCHDOG_CYCLES ? WATCHDOG_CYCLES : f_since_hb));
             l_oc_cnt: assert (oc_cnt <= OC_FILTER_CYCLES);
