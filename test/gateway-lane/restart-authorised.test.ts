@@ -11,24 +11,22 @@
 import { expect } from "chai";
 import type { MqttClient } from "mqtt";
 import { encodePayload, toCloudTopic, TOPICS } from "../../contracts/mqtt-topics";
-import { parseSiteConfig } from "../../gateway/config/load";
 import { startGateway, type Gateway } from "../../gateway/runtime";
 import { SerialPeer } from "../../hil/harness/serial-peer";
 import { SimulatedExitController } from "../../hil/sim/exit-controller-sim";
 import { RealClock } from "../../hil/sim/virtual-clock";
-import { openPtyPair, type PtyPair } from "../../host/pty";
+import { openOneLaneSite, type OneLaneSite } from "./one-lane-site";
 import { requireToolOrSkip } from "../../host/tools";
-import { connectMqtt, MOSQUITTO_URL, requireMosquittoOrSkip, tempDir, uniqueSiteId, waitFor } from "../gateway/helpers";
+import { connectMqtt, MOSQUITTO_URL, requireMosquittoOrSkip, waitFor } from "../gateway/helpers";
 
 describe("gateway killed between the controller's AUTHORISED and the barrier's OPEN", function () {
   this.timeout(60_000);
   const clock = new RealClock();
-  let ptys: PtyPair[] = [];
+  let lane: OneLaneSite | undefined;
   let gateway: Gateway | undefined;
   let board: SimulatedExitController | undefined;
   let barrier: SerialPeer | undefined;
   let cloud: MqttClient | undefined;
-  let cleanup: (() => void) | undefined;
   let ticker: NodeJS.Timeout | undefined;
 
   afterEach(async () => {
@@ -39,29 +37,16 @@ describe("gateway killed between the controller's AUTHORISED and the barrier's O
       await gateway?.close(true);
       await cloud?.endAsync();
     } finally {
-      for (const p of ptys) await p.close(); // even when a close above fails
-      cleanup?.();
-      gateway = board = barrier = cloud = undefined;
-      ptys = [];
+      await lane?.close(); // even when a close above fails
+      gateway = board = barrier = cloud = lane = undefined;
     }
   });
 
   it("the restarted gateway opens once on the success the cloud says again for its sync/req", async function () {
     requireToolOrSkip(this, "socat");
     await requireMosquittoOrSkip(this);
-    const site = uniqueSiteId("authrst");
-    ptys = [await openPtyPair("exit")];
-    ptys.push(await openPtyPair("barrier"));
-    const [exitPty, barrierPty] = ptys;
-    const tmp = tempDir("gw-authrst");
-    cleanup = tmp.cleanup;
-    const config = parseSiteConfig({
-      site_id: site, data_dir: tmp.dir,
-      lanes: [{ id: "L1", exit_controller: { port: exitPty.b }, barrier_executor: { port: barrierPty.b } }],
-      site_broker: { port: 0, allow_anonymous: true },
-      cloud: { url: MOSQUITTO_URL, anonymous: true, client_id: `gw-${site}`, reconnect_ms: 200 },
-      bridge: { heartbeat_s: 0 },
-    });
+    lane = await openOneLaneSite("authrst");
+    const { site, exitPty, barrierPty, config } = lane;
     const fromSite: { topic: string; payload: Record<string, unknown> }[] = [];
     cloud = await connectMqtt(MOSQUITTO_URL, { clientId: `cloud-${site}`, protocolVersion: 5 });
     await cloud.subscribeAsync(`syspark/${site}/parking/#`, { qos: 1 });

@@ -9,23 +9,21 @@ import { expect } from "chai";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BOOT_COUNT_FILE } from "../../gateway/boot-count";
-import { parseSiteConfig } from "../../gateway/config/load";
 import { startGateway, type Gateway } from "../../gateway/runtime";
 import { SimulatedBarrierExecutor } from "../../hil/sim/barrier-executor-sim";
 import { SimulatedExitController } from "../../hil/sim/exit-controller-sim";
 import { RealClock } from "../../hil/sim/virtual-clock";
-import { openPtyPair, type PtyPair } from "../../host/pty";
+import { openOneLaneSite, type OneLaneSite } from "./one-lane-site";
 import { requireToolOrSkip } from "../../host/tools";
-import { MOSQUITTO_URL, requireMosquittoOrSkip, tempDir, uniqueSiteId, waitFor } from "../gateway/helpers";
+import { requireMosquittoOrSkip, waitFor } from "../gateway/helpers";
 
 describe("gateway restarts: the boards re-announce themselves to every new gateway", function () {
   this.timeout(90_000);
   const clock = new RealClock();
-  let ptys: PtyPair[] = [];
+  let lane: OneLaneSite | undefined;
   let gateway: Gateway | undefined;
   let exit: SimulatedExitController | undefined;
   let barrier: SimulatedBarrierExecutor | undefined;
-  let cleanup: (() => void) | undefined;
 
   afterEach(async () => {
     try {
@@ -33,29 +31,16 @@ describe("gateway restarts: the boards re-announce themselves to every new gatew
       await exit?.close();
       await barrier?.close();
     } finally {
-      for (const p of ptys) await p.close(); // even when a close above fails
-      cleanup?.();
-      gateway = exit = barrier = undefined;
-      ptys = [];
+      await lane?.close(); // even when a close above fails
+      gateway = exit = barrier = lane = undefined;
     }
   });
 
   it("announces boot 1, 2, 3, 4 across three kills, and each time gets presence, state and barrier back", async function () {
     requireToolOrSkip(this, "socat");
     await requireMosquittoOrSkip(this);
-    const site = uniqueSiteId("restart");
-    ptys = [await openPtyPair("exit")];
-    ptys.push(await openPtyPair("barrier"));
-    const [exitPty, barrierPty] = ptys;
-    const tmp = tempDir("gw-restart");
-    cleanup = tmp.cleanup;
-    const config = parseSiteConfig({
-      site_id: site, data_dir: tmp.dir,
-      lanes: [{ id: "L1", exit_controller: { port: exitPty.b }, barrier_executor: { port: barrierPty.b } }],
-      site_broker: { port: 0, allow_anonymous: true },
-      cloud: { url: MOSQUITTO_URL, anonymous: true, client_id: `gw-${site}`, reconnect_ms: 200 },
-      bridge: { heartbeat_s: 0 },
-    });
+    lane = await openOneLaneSite("restart");
+    const { exitPty, barrierPty, config, dataDir } = lane;
     // The boards are up before the gateway, as on a site whose gateway restarts; a car waits on the loop.
     exit = await SimulatedExitController.start({ serialPath: exitPty.a, clock, lane: "L1", vehiclePresent: true });
     barrier = await SimulatedBarrierExecutor.start({ serialPath: barrierPty.a, clock, lane: "L1" });
@@ -72,7 +57,7 @@ describe("gateway restarts: the boards re-announce themselves to every new gatew
         },
       });
       expect(gateway.boot, `start ${start}: boot number`).to.equal(start);
-      expect(readFileSync(join(tmp.dir, BOOT_COUNT_FILE), "utf8").trim(), "persisted before it is announced").to.equal(String(start));
+      expect(readFileSync(join(dataDir, BOOT_COUNT_FILE), "utf8").trim(), "persisted before it is announced").to.equal(String(start));
       const heard = (board: "exit" | "barrier", type: string) => rx[board].some((l) => new RegExp(`^\\d+ ${type}\\b`).test(l));
       // This gateway knows the car on the loop and the closed barrier only from the boards' re-announcement.
       const lane = () => gateway!.lanes.get("L1")!.snapshot();
@@ -83,6 +68,6 @@ describe("gateway restarts: the boards re-announce themselves to every new gatew
       await gateway.close(false);
       gateway = undefined;
     }
-    expect(existsSync(join(tmp.dir, `${BOOT_COUNT_FILE}.tmp`)), "no temporary file left").to.equal(false);
+    expect(existsSync(join(dataDir, `${BOOT_COUNT_FILE}.tmp`)), "no temporary file left").to.equal(false);
   });
 });

@@ -6,43 +6,31 @@
 import { expect } from "chai";
 import type { MqttClient } from "mqtt";
 import { encodePayload, toCloudTopic, TOPICS } from "../../contracts/mqtt-topics";
-import { parseSiteConfig } from "../../gateway/config/load";
 import { startGateway, type Gateway } from "../../gateway/runtime";
 import { SerialPeer } from "../../hil/harness/serial-peer";
 import { SimulatedExitController } from "../../hil/sim/exit-controller-sim";
 import { RealClock } from "../../hil/sim/virtual-clock";
-import { openPtyPair, type PtyPair } from "../../host/pty";
+import { openOneLaneSite, type OneLaneSite } from "./one-lane-site";
 import { requireToolOrSkip } from "../../host/tools";
-import { connectMqtt, MOSQUITTO_URL, requireMosquittoOrSkip, tempDir, uniqueSiteId, waitFor } from "../gateway/helpers";
+import { connectMqtt, MOSQUITTO_URL, requireMosquittoOrSkip, waitFor } from "../gateway/helpers";
 
 describe("gateway runtime: a lane end to end over ptys and Mosquitto", function () {
   this.timeout(60000);
   const clock = new RealClock();
-  let ptys: PtyPair[] = [];
+  let lane: OneLaneSite | undefined;
   let gateway: Gateway | undefined;
   let board: SimulatedExitController | undefined;
   let barrier: SerialPeer | undefined;
   let cloud: MqttClient | undefined;
-  let cleanup: (() => void) | undefined;
   let site: string;
   const fromSite: { topic: string; payload: Record<string, unknown> }[] = [];
 
   beforeEach(async function () {
     requireToolOrSkip(this, "socat");
     await requireMosquittoOrSkip(this);
-    site = uniqueSiteId("lane");
-    ptys = [await openPtyPair("exit")];
-    ptys.push(await openPtyPair("barrier")); // the first is closed by afterEach if this one fails
-    const [exitPty, barrierPty] = ptys;
-    const tmp = tempDir("gw-runtime");
-    cleanup = tmp.cleanup;
-    const config = parseSiteConfig({
-      site_id: site, data_dir: tmp.dir,
-      lanes: [{ id: "L1", exit_controller: { port: exitPty.b }, barrier_executor: { port: barrierPty.b } }],
-      site_broker: { port: 0, allow_anonymous: true },
-      cloud: { url: MOSQUITTO_URL, anonymous: true, client_id: `gw-${site}`, reconnect_ms: 200 },
-      bridge: { heartbeat_s: 0 },
-    });
+    lane = await openOneLaneSite("lane");
+    site = lane.site;
+    const { exitPty, barrierPty, config } = lane;
     cloud = await connectMqtt(MOSQUITTO_URL, { clientId: `cloud-${site}`, protocolVersion: 5 });
     await cloud.subscribeAsync(`syspark/${site}/parking/#`, { qos: 1 });
     fromSite.length = 0;
@@ -61,8 +49,8 @@ describe("gateway runtime: a lane end to end over ptys and Mosquitto", function 
       await gateway?.close(true);
       await cloud?.endAsync();
     } finally {
-      for (const p of ptys) await p.close(); // even when a close above fails
-      cleanup?.();
+      await lane?.close(); // even when a close above fails
+      lane = undefined;
     }
   });
 
