@@ -169,6 +169,23 @@ describe("cloud: site events waiting in the broker (a cloud restart, a broker ou
     expect(n, "session.entry audit rows").to.equal(plates.size);
   }
 
+  /**
+   * A child cloud whose MQTT goes to `mqttUrl` (the broker, or a proxy in front of it), a site
+   * publishing on the broker itself, and one entry consumed: the consumer's session exists and works.
+   */
+  async function warmCloud(mqttUrl: string): Promise<{ siteId: string; config: ReturnType<typeof childConfig>; cloud: Awaited<ReturnType<typeof startChildCloud>>; site: SiteClient; warm: Map<string, string> }> {
+    const b = broker as PrivateMosquitto;
+    const siteId = await newSite();
+    const config = childConfig(mqttUrl);
+    const cloud = await startChildCloud(config, children);
+    const site = await SiteClient.connect(b.url, siteId);
+    sites.push(site);
+    const warm = await publishEntries(site, 1, "warm");
+    const [warmId] = warm.keys();
+    await until(() => processed(siteId, warmId), 30_000, "the warm-up entry");
+    return { siteId, config, cloud, site, warm };
+  }
+
   /** Publishes `n` entries (QoS 1, each acknowledged by the broker); returns event id → plate. */
   async function publishEntries(site: SiteClient, n: number, tag: string): Promise<Map<string, string>> {
     const plates = new Map<string, string>();
@@ -182,17 +199,8 @@ describe("cloud: site events waiting in the broker (a cloud restart, a broker ou
   }
 
   it("a cloud killed with SIGKILL and restarted consumes every parking/entry published while it was down, each once", async () => {
-    const b = broker as PrivateMosquitto;
-    const siteId = await newSite();
-    const config = childConfig(b.url);
-    const first = await startChildCloud(config, children);
-    const site = await SiteClient.connect(b.url, siteId);
-    sites.push(site);
-
     // The consumer's session exists and works: one entry goes through before the crash.
-    const warm = await publishEntries(site, 1, "warm");
-    const [warmId] = warm.keys();
-    await until(() => processed(siteId, warmId), 30_000, "the warm-up entry");
+    const { siteId, config, cloud: first, site, warm } = await warmCloud((broker as PrivateMosquitto).url);
 
     await kill9(first.child);
     const queued = await publishEntries(site, 50, "down");
@@ -208,18 +216,10 @@ describe("cloud: site events waiting in the broker (a cloud restart, a broker ou
 
   it("a cloud cut off from its broker consumes, once reconnected, every parking/entry published meanwhile, each once", async () => {
     const b = broker as PrivateMosquitto;
-    const siteId = await newSite();
     proxy = new TcpProxy({ host: b.host, port: b.port });
     await proxy.start();
-    const config = childConfig(proxy.url);
-    const { url } = await startChildCloud(config, children);
-    const site = await SiteClient.connect(b.url, siteId);
-    sites.push(site);
+    const { siteId, cloud: { url }, site, warm } = await warmCloud(proxy.url);
     const brokerOk = async () => ((await (await fetch(`${url}/health`)).json()) as { broker: { ok: boolean } }).broker.ok;
-
-    const warm = await publishEntries(site, 1, "warm");
-    const [warmId] = warm.keys();
-    await until(() => processed(siteId, warmId), 30_000, "the warm-up entry");
 
     await proxy.stop(); // the broker is out of the cloud's reach; mqtt.js keeps reconnecting
     await until(async () => !(await brokerOk()), 15_000, "the cloud to see its broker connections down");
@@ -232,15 +232,7 @@ describe("cloud: site events waiting in the broker (a cloud restart, a broker ou
     await expectEachOnce(siteId, new Map([...warm, ...queued]));
   });
   it("a message that arrives while the cloud stops is not acknowledged: the next instance consumes it, each once", async () => {
-    const b = broker as PrivateMosquitto;
-    const siteId = await newSite();
-    const config = childConfig(b.url);
-    const first = await startChildCloud(config, children);
-    const site = await SiteClient.connect(b.url, siteId);
-    sites.push(site);
-    const warm = await publishEntries(site, 1, "warm");
-    const [warmId] = warm.keys();
-    await until(() => processed(siteId, warmId), 30_000, "the warm-up entry");
+    const { siteId, config, cloud: first, site, warm } = await warmCloud((broker as PrivateMosquitto).url);
 
     // An open transaction holds the next entry's event id: the cloud's transaction for it waits,
     // so that entry is in flight when the cloud is asked to stop.
