@@ -267,8 +267,16 @@ ALTER TABLE access_list_entries ADD COLUMN subscriber boolean NOT NULL DEFAULT f
 ALTER TABLE access_list_entries ADD CONSTRAINT access_list_subscriber_badge CHECK (NOT subscriber OR kind = 'badge');
 `;
 
+// Outbox leases carry their owner (the cloud instance id): a cloud restarted after a SIGKILL takes
+// back at once what its dead incarnation had claimed but not published, instead of leaving a
+// driver's payment/success behind a lease for its whole length (issue 13, found by the CI crash test).
+const V4_OUTBOX_CLAIMED_BY = /* sql */ `
+ALTER TABLE outbox ADD COLUMN claimed_by text CHECK (claimed_by IS NULL OR length(claimed_by) BETWEEN 1 AND 128);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "core schema", sql: V1_CORE },
   { version: 2, name: "audit_pending (deferred chaining)", sql: V2_AUDIT_PENDING },
   { version: 3, name: "access_list_entries.subscriber", sql: V3_ACCESS_SUBSCRIBER },
+  { version: 4, name: "outbox.claimed_by (lease owner)", sql: V4_OUTBOX_CLAIMED_BY },
 ];

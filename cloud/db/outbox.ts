@@ -8,7 +8,10 @@
  *
  * Claims are leases: `claimOutbox` commits `claimed_until` and returns the rows, so the relay
  * publishes without holding a transaction open (important on PGlite, where the one session is
- * shared). Rows whose lease expired are claimed again. Several relays can run side by side:
+ * shared). Rows whose lease expired are claimed again. A lease names its owner (the cloud's
+ * instance id): a relay starting under that id takes its dead predecessor's leases back at once
+ * (`reclaimOwnLeases`) — a SIGKILL between claim and PUBACK must not hold a driver's
+ * payment/success for the whole lease. Several relays can run side by side:
  * `FOR UPDATE SKIP LOCKED` hands each a disjoint batch. No LISTEN/NOTIFY (PGlite does not
  * deliver it): relays poll, or the server wakes its relay after a commit.
  *
@@ -28,6 +31,7 @@ export interface OutboxRow {
   publishedAt: Date | null;
   attempts: number;
   claimedUntil: Date | null;
+  claimedBy: string | null;
   lastError: string | null;
 }
 
@@ -47,9 +51,9 @@ export async function enqueueOutbox(tx: Tx, m: { topic: string; payload: Json; d
 
 /**
  * Claims up to `limit` unpublished rows whose lease is free or expired, oldest first, for
- * `leaseMs`; increments `attempts`. One statement (auto-commits on the pool).
+ * `leaseMs`, on behalf of `owner`; increments `attempts`. One statement (auto-commits on the pool).
  */
-export async function claimOutbox(q: Q, opts: { limit?: number; leaseMs?: number } = {}): Promise<OutboxRow[]> {
+export async function claimOutbox(q: Q, opts: { limit?: number; leaseMs?: number; owner?: string } = {}): Promise<OutboxRow[]> {
   const limit = Math.min(Math.max(opts.limit ?? 100, 1), 10_000);
   const leaseMs = Math.max(opts.leaseMs ?? 30_000, 1);
   const rows = await q<OutboxRow[]>`
@@ -59,17 +63,30 @@ export async function claimOutbox(q: Q, opts: { limit?: number; leaseMs?: number
       ORDER BY id LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     )
-    UPDATE outbox o SET claimed_until = clock_timestamp() + ${leaseMs} * interval '1 millisecond', attempts = o.attempts + 1
+    UPDATE outbox o SET claimed_until = clock_timestamp() + ${leaseMs} * interval '1 millisecond', claimed_by = ${opts.owner ?? null}, attempts = o.attempts + 1
     FROM picked WHERE o.id = picked.id
     RETURNING o.*`;
   return [...rows].sort((a, b) => a.id - b.id);
+}
+
+/**
+ * Frees the unpublished rows `owner` holds a lease on: called by a relay as it starts, when
+ * whatever held them under that owner is a previous incarnation that died before its PUBACK.
+ * Should a live twin share the id, its rows are published twice at worst — at-least-once, and
+ * consumers dedupe by the ids in the payload. Returns how many rows were freed.
+ */
+export async function reclaimOwnLeases(q: Q, owner: string): Promise<number> {
+  const r = await q`
+    UPDATE outbox SET claimed_until = NULL, claimed_by = NULL
+    WHERE claimed_by = ${owner} AND published_at IS NULL AND claimed_until > clock_timestamp()`;
+  return r.count;
 }
 
 /** Marks rows published (after the broker's PUBACK). Already-published ids are left as they are. */
 export async function markOutboxPublished(q: Q, ids: readonly number[]): Promise<number> {
   if (ids.length === 0) return 0;
   const r = await q`
-    UPDATE outbox SET published_at = clock_timestamp(), claimed_until = NULL, last_error = NULL
+    UPDATE outbox SET published_at = clock_timestamp(), claimed_until = NULL, claimed_by = NULL, last_error = NULL
     WHERE id = ANY(${q.array([...ids], 20)}::int8[]) AND published_at IS NULL`;
   return r.count;
 }

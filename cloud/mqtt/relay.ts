@@ -5,13 +5,17 @@
  * and publish loses nothing (the row stays unpublished); a crash between PUBACK and the mark
  * re-publishes the same row — same topic, same payload, same ids — and consumers dedupe.
  *
+ * Its leases carry its owner name (the cloud's instance id). Starting, it first frees the leases
+ * its previous incarnation held under that name — that one died (SIGKILL) between claim and mark,
+ * and its rows must go out now, not when the lease runs out while a driver waits at the barrier.
+ *
  * The relay polls (LISTEN/NOTIFY is not delivered by PGlite, §8) and is woken by the server
  * right after a commit that enqueued something, so the usual latency is one round trip.
  */
 import type { MqttClient } from "mqtt";
 import { TOPICS, fromCloudTopic, specForTopic } from "../../contracts/mqtt-topics";
 import type { Logger } from "../../host/log";
-import { claimOutbox, markOutboxPublished, releaseOutbox, type Database, type OutboxRow } from "../db/index";
+import { claimOutbox, markOutboxPublished, reclaimOwnLeases, releaseOutbox, type Database, type OutboxRow } from "../db/index";
 
 export interface RelayMetrics {
   published(topic: string, n: number): void;
@@ -22,6 +26,8 @@ export interface OutboxRelayOptions {
   db: Database;
   client: MqttClient;
   logger: Logger;
+  /** Who holds the leases: the cloud's instance id (stable across its restarts). */
+  owner: string;
   pollMs?: number;
   batch?: number;
   leaseMs?: number;
@@ -82,7 +88,24 @@ export class OutboxRelay {
 
   private async run(): Promise<void> {
     const pollMs = this.o.pollMs ?? 250;
+    const publishTimeoutMs = this.o.publishTimeoutMs ?? 10_000;
+    // Longer than a publish may take, so a live relay keeps its rows; short, so rows another
+    // instance (another owner) died holding come back soon.
+    const leaseMs = this.o.leaseMs ?? publishTimeoutMs + 5000;
+    let reclaimed = false;
     while (this.running) {
+      if (!reclaimed) {
+        try {
+          const n = await reclaimOwnLeases(this.o.db.sql, this.o.owner);
+          reclaimed = true;
+          if (n > 0) this.o.logger.warn({ rows: n, owner: this.o.owner }, "outbox relay: took back the rows a previous run of this instance had claimed but not published (it stopped abruptly)");
+        } catch (err) {
+          this.lastError = (err as Error).message;
+          if (this.running) this.o.logger.warn({ err: this.lastError }, "outbox relay: taking back its previous leases failed (will retry)");
+          await this.sleep(Math.max(pollMs, 1000));
+          continue;
+        }
+      }
       if (!this.o.client.connected) {
         await this.sleep(pollMs);
         continue;
@@ -90,7 +113,7 @@ export class OutboxRelay {
       let rows: OutboxRow[];
       try {
         this.woken = false;
-        rows = await claimOutbox(this.o.db.sql, { limit: this.o.batch ?? 200, leaseMs: this.o.leaseMs ?? 30_000 });
+        rows = await claimOutbox(this.o.db.sql, { limit: this.o.batch ?? 200, leaseMs, owner: this.o.owner });
       } catch (err) {
         this.lastError = (err as Error).message;
         if (this.running) this.o.logger.warn({ err: this.lastError }, "outbox relay: claim failed (will retry)");
@@ -101,13 +124,12 @@ export class OutboxRelay {
         await this.sleep(pollMs);
         continue;
       }
-      await this.publishBatch(rows);
+      await this.publishBatch(rows, publishTimeoutMs);
     }
   }
 
   /** Publishes a claimed batch in id order (one connection: the broker sees them in order). */
-  private async publishBatch(rows: OutboxRow[]): Promise<void> {
-    const timeoutMs = this.o.publishTimeoutMs ?? 10_000;
+  private async publishBatch(rows: OutboxRow[], timeoutMs: number): Promise<void> {
     const results = await Promise.all(
       rows.map(async (row) => {
         const site = fromCloudTopic(row.topic);

@@ -149,6 +149,7 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
       db,
       client: publisher,
       logger,
+      owner: instanceId,
       pollMs: o.relayPollMs ?? 250,
       metrics: { published: (topic) => metrics.outboxPublished.inc({ topic: topic.replace(/^syspark\/[^/]+\//, "") }), failed: (n) => metrics.outboxPublishFailures.inc(n) },
     });

@@ -25,6 +25,7 @@ import {
   applyRefundEvent,
   attachProviderRef,
   claimOutbox,
+  reclaimOwnLeases,
   closeSession,
   createEntrySession,
   createOperator,
@@ -522,6 +523,26 @@ export function databaseSuite(label: string, target: SuiteTarget): void {
         expect(await markOutboxPublished(db.sql, ids)).to.equal(0);
         await sleep(5);
         expect(await claimOutbox(db.sql, { leaseMs: 1 })).to.deep.equal([]);
+      });
+
+      it("a lease names its owner; reclaimOwnLeases frees that owner's unpublished leases only", async () => {
+        await drain();
+        const ids = await db.tx(async (tx) => {
+          const out: number[] = [];
+          for (let i = 0; i < 3; i++) out.push((await enqueueOutbox(tx, { topic: "t", payload: { i } })).id);
+          return out;
+        });
+        const mine = await claimOutbox(db.sql, { limit: 2, leaseMs: 60_000, owner: "cloud-a" });
+        const theirs = await claimOutbox(db.sql, { limit: 1, leaseMs: 60_000, owner: "cloud-b" });
+        expect(mine.map((r) => [r.id, r.claimedBy])).to.deep.equal([[ids[0], "cloud-a"], [ids[1], "cloud-a"]]);
+        expect(theirs.map((r) => r.claimedBy)).to.deep.equal(["cloud-b"]);
+        await markOutboxPublished(db.sql, [ids[1]]);
+        // cloud-a restarted: only its still-unpublished row comes back, cloud-b's stays leased.
+        expect(await reclaimOwnLeases(db.sql, "cloud-a")).to.equal(1);
+        expect((await claimOutbox(db.sql, { limit: 10, owner: "cloud-a" })).map((r) => r.id)).to.deep.equal([ids[0]]);
+        expect(await reclaimOwnLeases(db.sql, "cloud-c")).to.equal(0);
+        await db.sql`UPDATE outbox SET claimed_until = NULL WHERE id = ANY(${db.sql.array(ids, 20)}::int8[])`;
+        await drain();
       });
 
       it("a dedupe key enqueues once", async () => {

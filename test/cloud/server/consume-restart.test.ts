@@ -13,7 +13,8 @@ import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import type { IPublishPacket, MqttClient } from "mqtt";
 import postgres from "postgres";
-import { DatabaseConnectionError, openDatabase, verifyAuditChain, type Database } from "../../../cloud/db/index";
+import { claimOutbox, DatabaseConnectionError, enqueueOutbox, openDatabase, verifyAuditChain, type Database } from "../../../cloud/db/index";
+import { TOPICS, toCloudTopic } from "../../../contracts/mqtt-topics";
 import { flushAudit } from "../../../cloud/server/audit-chain";
 import type { MessageHandler } from "../../../cloud/mqtt/client";
 import { startConsumer } from "../../../cloud/mqtt/consumers";
@@ -212,6 +213,34 @@ describe("cloud: site events waiting in the broker (a cloud restart, a broker ou
     await until(() => processed(siteId, lastId), 60_000, "the last entry published while the cloud was down");
     for (const c of [...children]) await terminate(c);
     await expectEachOnce(siteId, new Map([...warm, ...queued]));
+  });
+
+  it("a cloud killed between claiming an outbox row and publishing it publishes that row at once when restarted (its lease is not waited out)", async () => {
+    // Found by the CI crash test: a SIGKILL between the relay's claim and its PUBACK left a paid
+    // driver's payment/success behind the dead run's lease, and the driver waited it out at the barrier.
+    const { siteId, config, cloud: first, site } = await warmCloud((broker as PrivateMosquitto).url);
+    await kill9(first.child);
+    const sql = (db as Database).sql;
+    const success = (sessionId: string) => ({ ts: Date.now(), src: "cloud-test", session_id: sessionId, lane_id: "X1", provider_ref: `pi_${sessionId}`, amount: 450, currency: "EUR" });
+    const enqueue = (sessionId: string) => (db as Database).tx((tx) => enqueueOutbox(tx, { topic: toCloudTopic(siteId, TOPICS.paymentSuccess.topic), payload: success(sessionId) }));
+    // What the killed run had claimed (its lease still runs for a minute), and a row another,
+    // live instance holds: that one stays with its owner.
+    const mine = await enqueue(`s-mine-${rnd()}`);
+    const [claimed] = await claimOutbox(sql, { limit: 1, leaseMs: 60_000, owner: config.instanceId });
+    expect(claimed.id, "the dead run's claim").to.equal(mine.id);
+    const theirs = await enqueue(`s-theirs-${rnd()}`);
+    const [held] = await claimOutbox(sql, { limit: 1, leaseMs: 60_000, owner: "another-live-instance" });
+    expect(held.id, "the live instance's claim").to.equal(theirs.id);
+
+    const restarted = Date.now();
+    await startChildCloud(config, children);
+    await site.waitFor("paymentSuccess", (p) => p.session_id === (claimed.payload as { session_id: string }).session_id, 10_000);
+    const waitedMs = Date.now() - restarted;
+    expect(waitedMs, "from the restart to the payment/success, far below the lease's minute").to.be.below(10_000);
+    const [row] = await sql<{ publishedAt: Date | null; claimedBy: string | null }[]>`SELECT published_at, claimed_by FROM outbox WHERE id = ${theirs.id}`;
+    expect(row, "another owner's live lease is left alone").to.deep.equal({ publishedAt: null, claimedBy: "another-live-instance" });
+    expect(site.count("paymentSuccess", (p) => p.session_id === (held.payload as { session_id: string }).session_id), "payment/success of the row another instance holds").to.equal(0);
+    await sql`UPDATE outbox SET claimed_until = NULL, claimed_by = NULL WHERE id = ${theirs.id}`;
   });
 
   it("a cloud cut off from its broker consumes, once reconnected, every parking/entry published meanwhile, each once", async () => {
