@@ -20,11 +20,12 @@ export interface PtyPair {
 
 let socat: string | undefined;
 
-export async function openPtyPair(name = "link", dir?: string): Promise<PtyPair> {
+/** A socat pty pair whose ends are the symlinks `<dir>/<name>-a` and `-b`, or the paths in `links`. */
+export async function openPtyPair(name = "link", dir?: string, links?: { a: string; b: string }): Promise<PtyPair> {
   socat ??= which("socat");
   if (!socat) throw new Error("socat is not installed (apt-get install -y socat)");
-  const base = dir ?? mkdtempSync(join(tmpdir(), "syspark-pty-"));
-  const a = join(base, `${name}-a`), b = join(base, `${name}-b`);
+  const base = links ? "" : (dir ?? mkdtempSync(join(tmpdir(), "syspark-pty-")));
+  const a = links?.a ?? join(base, `${name}-a`), b = links?.b ?? join(base, `${name}-b`);
   const proc: ChildProcess = spawnOwned(socat, ["-d", "-d", `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   proc.stderr?.on("data", (d: Buffer) => { stderr += d.toString(); });
