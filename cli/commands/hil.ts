@@ -7,8 +7,8 @@ export function register(program: Command): void {
     .command("run")
     .description("run the HIL scenario library (mocha) and write JUnit XML and an HTML report; exit 1 on a failed scenario, 2 on an infrastructure error")
     .option("--rig <rig.json>", "rig file: boards, serial ports, reset methods, I/O emulator (required for --target rig)")
-    .option("--target <target>", "sim (simulated boards, started by the harness) or rig (the rig file's real ports)", (v: string) => {
-      if (v !== "sim" && v !== "rig") throw new Error(`--target must be sim or rig, got "${v}"`);
+    .option("--target <target>", "sim (simulated boards, started by the harness), xs (the firmware built with $MODDABLE's mcconfig, on XS in mcsim) or rig (the rig file's real ports)", (v: string) => {
+      if (v !== "sim" && v !== "rig" && v !== "xs") throw new Error(`--target must be sim, xs or rig, got "${v}"`);
       return v;
     }, "sim")
     .option("--grep <pattern>", "only scenarios whose full title matches this regular expression", (v: string) => {
@@ -21,19 +21,30 @@ export function register(program: Command): void {
       if (!["auto", "pty", "memory"].includes(v)) throw new Error(`--links must be auto, pty or memory, got "${v}"`);
       return v;
     }, "auto")
-    .option("--clock <clock>", "sim: virtual (one site clock for boards, plant, gateway and cloud that jumps ahead while the site is idle) or wall (real time, to watch it); rig: always wall", (v: string) => {
+    .option("--clock <clock>", "sim: virtual (one site clock for boards, plant, gateway and cloud that jumps ahead while the site is idle) or wall (real time, to watch it); xs and rig: always wall", (v: string) => {
       if (v !== "virtual" && v !== "wall") throw new Error(`--clock must be virtual or wall, got "${v}"`);
       return v;
     })
     .option("--retries <n>", "run a failed scenario again up to n times (0-3) on a fresh lane set; a pass after a retry is reported as FLAKY", intOption("--retries", 0, 3), 0)
     .option("--log-level <level>", "pino log level of the gateway and cloud", process.env.LOG_LEVEL ?? "silent")
-    .action(async (opts: { retries: number; rig?: string; target: "sim" | "rig"; grep?: string; junit?: string; html?: string; links: "auto" | "pty" | "memory"; clock?: "virtual" | "wall"; logLevel: string }) => {
+    .action(async (opts: { retries: number; rig?: string; target: "sim" | "rig" | "xs"; grep?: string; junit?: string; html?: string; links: "auto" | "pty" | "memory"; clock?: "virtual" | "wall"; logLevel: string }) => {
       const { runHil } = await import("../../hil/harness/runner");
       const { loadRig } = await import("../../hil/rig/schema");
       const { createLogger } = await import("../../host/log");
       const { isInfrastructureError } = await import("../../hil/harness/errors");
       if (opts.target === "rig" && !opts.rig) throw new Error("--target rig needs --rig <rig.json>");
-      if (opts.target === "rig" && opts.clock === "virtual") throw new Error("--clock virtual applies to --target sim only: real boards run in real time");
+      if (opts.target !== "sim" && opts.clock === "virtual") throw new Error(`--clock virtual applies to --target sim only: ${opts.target === "xs" ? "XS runs" : "real boards run"} in real time`);
+      if (opts.target === "xs") {
+        // Refuse before anything starts when the SDK is not there, saying what to install.
+        const { moddableTools } = await import("../../hil/xs/xs-firmware");
+        try {
+          moddableTools();
+        } catch (err) {
+          console.error(`syspark hil: ${(err as Error).message}`);
+          process.exitCode = 2;
+          return;
+        }
+      }
       let rig;
       try {
         rig = opts.rig ? loadRig(opts.rig) : undefined;

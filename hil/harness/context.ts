@@ -11,8 +11,9 @@ import type { TimelineData } from "./timeline";
 
 export interface ScenarioNeeds {
   lanes: string[];
-  /** Needs the simulator's plant (fault injection into the mechanics): skipped on a rig without it. */
-  simOnly?: boolean;
+  /** Needs the harness's barrier plant (fault injection into the mechanics, the boom observed): runs
+   *  on sim and xs, where the plant is the harness's; skipped on a rig, whose mechanics are real. */
+  needsPlant?: boolean;
   /** Gateway offline threshold for this scenario (s). */
   offlineAfterS?: number;
   timeoutMs?: number;
@@ -34,9 +35,14 @@ export interface RunContext {
   logger?: Logger;
   links?: "auto" | "pty" | "memory";
   records: Map<string, ScenarioRecord>;
+  /** Lane time is wall time (xs, rig, sim --clock wall). */
+  wallClock?: boolean;
 }
 
 let current: RunContext | undefined;
+/** On a wall clock, scenarios get this many times their (virtual-clock) timeout. */
+export const WALL_CLOCK_TIMEOUT_FACTOR = 5;
+
 export function setRunContext(ctx: RunContext | undefined): void { current = ctx; }
 export function runContext(): RunContext {
   if (!current) throw new Error("HIL scenarios run under `syspark hil run` (no run context set)");
@@ -48,8 +54,11 @@ const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(
 export function scenario(title: string, needs: ScenarioNeeds, body: (h: LaneSet) => Promise<void>): void {
   it(title, async function () {
     const ctx = runContext();
-    this.timeout(needs.timeoutMs ?? 60_000);
-    if (needs.simOnly && ctx.target !== "sim") this.skip();
+    // Under the virtual site clock lane time is nearly free and the timeout bounds wall time; on a
+    // wall clock (xs, rig, sim --clock wall) the scenario lives its whole lane time (a driver
+    // takes 45 s to pay): the bound grows by WALL_CLOCK_TIMEOUT_FACTOR.
+    this.timeout((needs.timeoutMs ?? 60_000) * (ctx.wallClock ? WALL_CLOCK_TIMEOUT_FACTOR : 1));
+    if (needs.needsPlant && ctx.target === "rig") this.skip();
     const fullTitle = this.test!.fullTitle();
     const dir = join(ctx.reportDir, slug(fullTitle));
     const record: ScenarioRecord = { fullTitle, logs: [], laneTimeMs: 0 };

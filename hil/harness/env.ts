@@ -3,12 +3,14 @@
  * starts once per run; each scenario gets a fresh `LaneSet`: a gateway with its site broker and
  * outbox in a fresh directory, and per lane an exit controller and a barrier executor —
  * simulated boards (the real firmware, on socat pty pairs or in-memory cables, with the plant
- * model) on `sim`, or the real boards of the rig file on `rig`. Every board link is tapped
+ * model) on `sim`, the firmware on XS in the Moddable simulator on `xs` (hil/xs: the plant and
+ * the FPGA model on the harness's side of each board's field-I/O channel), or the real boards of
+ * the rig file on `rig`. Every board link is tapped
  * into a DUT log; the lane's state, barrier, motor and sensors are sampled into a timeline.
  *
  * Time: every part reads the global clock (`Date`, `setTimeout`). On `sim` the runner installs one
  * virtual site clock (./site-clock.ts) over all of them, so a scenario's minutes of lane time take
- * a fraction of a second; on `rig`, or `sim --clock wall`, it is the wall clock.
+ * a fraction of a second; on `xs`, `rig`, or `sim --clock wall`, it is the wall clock.
  */
 import { randomBytes } from "node:crypto";
 import { exec } from "node:child_process";
@@ -38,7 +40,7 @@ import type { SimulatedSafetyCore } from "../sim/barrier-core";
 import { currentSiteClock } from "./site-clock";
 import type { BoardClock } from "../../firmware/common/io/board-host";
 
-export type Target = "sim" | "rig";
+export type Target = "sim" | "rig" | "xs";
 
 /**
  * How long people and cars take, in lane time: what a lane (and a scenario on a rig) really goes
@@ -93,8 +95,10 @@ export interface LaneField {
   emergency(on: boolean): void;
   freezeHeartbeat(on: boolean): void;
   reset(board: "exit" | "barrier"): Promise<void>;
-  /** What the plant says (sim), or undefined when only the gateway's view is known (rig). */
+  /** What the plant says (sim, xs), or undefined when only the gateway's view is known (rig). */
   observe(): { boomPct: number; motorUp: boolean; motorDown: boolean; coreState: string; presence: boolean; vehicleUnder: boolean; emergency: boolean } | undefined;
+  /** The exit display's lines, where the harness reads them back (sim, xs). */
+  display?(): string[];
 }
 
 export interface Lane {
@@ -128,7 +132,7 @@ export class LaneSet {
   readonly mqtt: MqttRecord[] = [];
   gateway!: Gateway;
   proxy!: TcpProxy;
-  links: "pty" | "memory" | "rig" = "memory";
+  links: "pty" | "memory" | "rig" | "xs" = "memory";
   private closers: (() => Promise<unknown>)[] = [];
   private gatewayTransports = new Map<string, SimTransport>();
   private sampler: NodeJS.Timeout | undefined;
@@ -176,6 +180,7 @@ export class LaneSet {
     const fields = new Map<string, LaneField>();
     const sims = new Map<string, Lane["sim"]>();
     const duts = new Map<string, { exit: Dut; barrier: Dut; exitLink?: TappedTransport; barrierLink?: TappedTransport }>();
+    const xsStarts: (() => void)[] = [];
     const onLine = (lane: string) => (l: DutLine) => { if (l.type !== "HB" && l.type !== "ACK") { this.timeline.event("serial", `${l.dir} ${l.text}`, lane); this.sampleSoon(); } };
     for (const id of o.lanes) duts.set(id, { exit: new Dut(`${id}-exit`, join(o.dir, `${id}-exit.log`), t0, onLine(id)), barrier: new Dut(`${id}-barrier`, join(o.dir, `${id}-barrier.log`), t0, onLine(id)) });
 
@@ -208,6 +213,20 @@ export class LaneSet {
           this.closers.push(() => gatewayEnd.close());
         }
         d.exitLink = boardEnds.exit; d.barrierLink = boardEnds.barrier;
+      }
+    } else if (o.target === "xs") {
+      const { moddableTools } = await import("../xs/xs-firmware");
+      const { openXsLane } = await import("../xs/xs-lane");
+      const tools = moddableTools();
+      this.links = "xs";
+      for (const id of o.lanes) {
+        const d = duts.get(id)!;
+        const lane = await openXsLane({ tools, lane: id, dir: o.dir, duts: { exit: d.exit, barrier: d.barrier }, closers: this.closers, progress: (line) => process.stderr.write(`${line}\n`) });
+        this.gatewayTransports.set(`${id}/exit`, lane.exitLink);
+        this.gatewayTransports.set(`${id}/barrier`, lane.barrierLink);
+        d.exitLink = lane.exitLink; d.barrierLink = lane.barrierLink;
+        fields.set(id, lane.field);
+        xsStarts.push(lane.start);
       }
     } else {
       const rig = o.rig;
@@ -256,6 +275,8 @@ export class LaneSet {
         fields.set(id, simField(exit, barrier));
       }
     }
+    // XS boards start once the gateway holds their links (mcsim takes a second or two to boot).
+    for (const start of xsStarts) start();
     for (const id of o.lanes) {
       const d = duts.get(id)!;
       this.lanes.set(id, { id, exitDut: d.exit, barrierDut: d.barrier, exitLink: d.exitLink!, barrierLink: d.barrierLink!, field: fields.get(id)!, ...(sims.get(id) ? { sim: sims.get(id) } : {}), vehicle: { phase: "none" } });
@@ -264,7 +285,7 @@ export class LaneSet {
     this.sampler = setTimeout(sample, SAMPLE_MS);
     this.closers.push(async () => clearTimeout(this.sampler));
     await this.waitUntil(() => this.gateway.services.bridge.connected, 10_000, "the gateway's bridge to connect to the cloud broker");
-    for (const id of o.lanes) await this.waitUntil(() => { const s = this.gateway.lanes.get(id)!.snapshot(); return s.exit_link && s.barrier_link; }, 10_000, `both board links of lane ${id} to come up`, true);
+    for (const id of o.lanes) await this.waitUntil(() => { const s = this.gateway.lanes.get(id)!.snapshot(); return s.exit_link && s.barrier_link; }, o.target === "xs" ? 30_000 : 10_000, `both board links of lane ${id} to come up`, true);
   }
 
   private config!: ReturnType<typeof parseSiteConfig>;
@@ -638,6 +659,7 @@ function simField(exit: SimulatedExitController, barrier: SimulatedBarrierExecut
     emergency: (on) => { emergency = on; barrier.emergency(on); },
     freezeHeartbeat: (on) => barrier.freezeHeartbeat(on),
     reset: async (board) => { if (board === "exit") exit.powerCycle(); else barrier.powerCycle(); },
+    display: () => exit.display.lines,
     observe: () => {
       const m = barrier.motor;
       return { boomPct: barrier.boomPct, motorUp: m.motorUp, motorDown: m.motorDown, coreState: barrier.coreState, presence: present, vehicleUnder: barrier.plant.vehicleUnder, emergency };

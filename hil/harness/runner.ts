@@ -63,6 +63,9 @@ export interface RunSummary {
 
 export const SCENARIO_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "scenarios");
 
+/** The lanes the scenario library uses: their XS builds are made before the first scenario. */
+const XS_PREBUILT_LANES = ["L1", "L2"];
+
 export async function runHil(opts: RunOptions): Promise<RunSummary> {
   // On a terminal each line first clears the transient "scenario in progress" line.
   const progress = opts.progress ?? ((line: string) => process.stderr.write((process.stderr.isTTY ? "\r\x1b[K" : "") + line + "\n"));
@@ -78,7 +81,7 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
   const records = new Map<string, ScenarioRecord>();
   let cloud: Promise<HilCloud> | undefined;
   setRunContext({
-    target: opts.target, ...(opts.rig ? { rig: opts.rig } : {}), reportDir, records,
+    target: opts.target, ...(opts.rig ? { rig: opts.rig } : {}), reportDir, records, wallClock: clockMode === "wall",
     ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.links ? { links: opts.links } : {}),
     cloud: () => {
       if (!cloud) {
@@ -96,6 +99,24 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
     const problems = opts.rig ? ports.filter((p) => !existsSync(p.port)).map((p) => `${p.what}: serial port ${p.port} does not exist (board unplugged? wrong path in the rig file?)`) : ["--target rig needs a rig file"];
     for (const message of problems) preflight.push({ title: "rig preflight", fullTitle: `rig preflight: ${message}`, suite: "rig", state: "infra", durationMs: 0, logs: [], laneTimeMs: 0, error: { name: "InfrastructureError", message } });
     for (const r of preflight) progress(`INFR ${r.error!.message}`);
+  }
+  if (opts.target === "xs") {
+    // Both firmwares for the library's lanes, built (or found in the cache) before any scenario's clock runs.
+    const { buildLinFirmware, moddableTools } = await import("../xs/xs-firmware");
+    const { linDevicesDir } = await import("../xs/xs-lane");
+    try {
+      const tools = moddableTools();
+      for (const lane of XS_PREBUILT_LANES) {
+        for (const board of ["exit-controller", "barrier-executor"] as const) {
+          const b = await buildLinFirmware(tools, board, { lane, linDevices: linDevicesDir(board, lane) }, progress);
+          progress(`  xs: ${board} ${lane}: ${b.cached ? "cached build" : "built"}, ${b.ownWarnings.length} warning(s) from SysPark's files`);
+        }
+      }
+    } catch (err) {
+      const message = (err as Error).message;
+      preflight.push({ title: "xs preflight", fullTitle: `xs preflight: ${message}`, suite: "xs", state: "infra", durationMs: 0, logs: [], laneTimeMs: 0, error: { name: "InfrastructureError", message } });
+      progress(`INFR ${message}`);
+    }
   }
   const results: ScenarioResult[] = [];
   const retried = new Map<string, string[]>();

@@ -15,7 +15,7 @@ describe("payment", () => {
     const req = await h.paymentRequest("L1");
     expect(req.amount as number).to.be.greaterThan(0);
     await h.lane("L1").exitDut.expect(/^rx \d+ PAY_REQ/, 5000);
-    expect(h.lane("L1").sim?.exit.display.lines.join(" ") ?? "A payer", "the display asks to pay").to.match(/A payer|To pay/);
+    expect(h.lane("L1").field.display?.().join(" ") ?? "A payer", "the display asks to pay").to.match(/A payer|To pay/);
     const paid = await h.payWithCard("L1");
     expect(paid.ok, `payment page: ${paid.status}`).to.equal(true);
     await h.waitUntil(() => h.seen("payment/success", "L1").length > 0, 10_000, "parking/payment/success");
@@ -61,7 +61,8 @@ describe("payment", () => {
     await h.waitPhase("L1", "idle", 10_000);
     await h.sleep(300);
     expect(h.lane("L1").barrierDut.frames("OPEN", "rx"), "no OPEN sent").to.have.length(0);
-    if (h.lane("L1").sim) expect(h.lane("L1").sim!.barrier.boomPct).to.be.at.most(3);
+    const plant = h.lane("L1").field.observe();
+    if (plant) expect(plant.boomPct, "the boom is down (plant)").to.be.at.most(3);
     expect(await h.sessionStatus(String(req.session_id)), "the session still waits for its payment").to.equal("pending_payment");
     await h.waitUntil(async () => (await h.auditKinds(String(req.session_id))).includes("exit.left"), 10_000, "exit.left in the cloud's audit");
   });

@@ -4,65 +4,65 @@ import { scenario } from "../harness/context";
 import { assertAlarmAudited, assertExitCompletes, successFor } from "./lib";
 
 describe("safety", () => {
-  scenario("obstruction while closing reverses the boom", { lanes: ["L1"], simOnly: true }, async (h) => {
+  scenario("obstruction while closing reverses the boom", { lanes: ["L1"], needsPlant: true }, async (h) => {
     await h.vehicleArrives("L1", { minutesAgo: 2 });
     await h.vehiclePasses("L1", 20_000);
     await h.waitBarrier("L1", "closing", 15_000);
-    const sim = h.lane("L1").sim!;
-    await h.waitUntil(() => sim.barrier.boomPct < 70, 5000, "the boom to come down");
+    const plant = () => h.lane("L1").field.observe()!;
+    await h.waitUntil(() => plant().boomPct < 70, 5000, "the boom to come down");
     h.obstruct("L1", true);
-    await h.waitUntil(() => sim.barrier.motor.motorUp, 3000, "the motor to reverse (up)");
-    expect(sim.barrier.motor.motorDown, "never both directions").to.equal(false);
-    await h.waitUntil(() => sim.barrier.boomPct >= 95, 8000, "the boom back up");
+    await h.waitUntil(() => plant().motorUp, 3000, "the motor to reverse (up)");
+    expect(plant().motorDown, "never both directions").to.equal(false);
+    await h.waitUntil(() => plant().boomPct >= 95, 8000, "the boom back up");
     await h.sleep(5000); // the pedestrian moves on
-    expect(sim.barrier.motor.motorDown, "never closes onto the obstruction").to.equal(false);
+    expect(plant().motorDown, "never closes onto the obstruction").to.equal(false);
     h.obstruct("L1", false);
     await h.waitBarrier("L1", "closed", 20_000);
     await assertAlarmAudited(h, "L1", "OBSTRUCTION");
     expect(h.timeline.lanes.L1.some((s) => s.motorDown) && h.timeline.lanes.L1.filter((s) => s.motorUp).length > 0).to.equal(true);
   });
 
-  scenario("emergency input gives a free exit", { lanes: ["L1"], simOnly: true }, async (h) => {
+  scenario("emergency input gives a free exit", { lanes: ["L1"], needsPlant: true }, async (h) => {
     await h.vehicleArrives("L1", { minutesAgo: 120 });
     await h.waitPhase("L1", "awaiting_payment");
     h.emergency("L1", true);
-    const sim = h.lane("L1").sim!;
-    await h.waitUntil(() => sim.barrier.boomPct >= 95, 10_000, "the boom up on emergency");
+    const plant = () => h.lane("L1").field.observe()!;
+    await h.waitUntil(() => plant().boomPct >= 95, 10_000, "the boom up on emergency");
     await h.waitUntil(() => h.seen("sensor_gate/error", "L1").length > 0 || h.snapshot("L1").barrier_state !== "closed", 5000, "the emergency reported");
     // An evacuation lasts: the boom stays up the whole time.
     for (let i = 0; i < 6; i++) {
       await h.sleep(10_000);
-      expect(sim.barrier.boomPct, `the boom still up after ${(i + 1) * 10} s`).to.be.at.least(95);
+      expect(plant().boomPct, `the boom still up after ${(i + 1) * 10} s`).to.be.at.least(95);
     }
     h.emergency("L1", false);
     await assertAlarmAudited(h, "L1", "EMERGENCY");
   });
 
-  scenario("motor stall: fault, then operator reset", { lanes: ["L1"], simOnly: true }, async (h) => {
+  scenario("motor stall: fault, then operator reset", { lanes: ["L1"], needsPlant: true }, async (h) => {
     h.jam("L1", true);
     await h.vehicleArrives("L1", { minutesAgo: 2 });
     await h.waitUntil(() => h.snapshot("L1").barrier_state === "fault" || h.phase("L1") === "fault", 15_000, "the executor fault");
-    const sim = h.lane("L1").sim!;
-    expect(sim.barrier.motor.motorUp || sim.barrier.motor.motorDown, "motor off in fault").to.equal(false);
+    const plant = () => h.lane("L1").field.observe()!;
+    expect(plant().motorUp || plant().motorDown, "motor off in fault").to.equal(false);
     await h.waitUntil(() => h.seen("sensor_gate/error", "L1").length > 0, 5000, "parking/sensor_gate/error");
     expect(h.timeline.lanes.L1.some((s) => s.fault)).to.equal(true);
     // Automatic commands stay blocked until an operator resets, once the cause is gone.
     h.jam("L1", false);
     await h.operatorOverride("L1", "reset", "jam cleared by the technician");
-    await h.waitUntil(() => sim.barrier.coreState !== "FAULT" && h.snapshot("L1").barrier_state !== "fault", 15_000, "the fault cleared by the reset");
+    await h.waitUntil(() => plant().coreState !== "FAULT" && h.snapshot("L1").barrier_state !== "fault", 15_000, "the fault cleared by the reset");
     expect(h.seen("barriere/cmd", "L1").map((c) => c.cmd)).to.include("reset");
     await assertAlarmAudited(h, "L1", "OVER_CURRENT");
   });
 
-  scenario("heartbeat loss puts the core in its safe state", { lanes: ["L1"], simOnly: true }, async (h) => {
-    const sim = h.lane("L1").sim!;
+  scenario("heartbeat loss puts the core in its safe state", { lanes: ["L1"], needsPlant: true }, async (h) => {
+    const plant = () => h.lane("L1").field.observe()!;
     h.freezeHeartbeat("L1", true);
-    await h.waitUntil(() => sim.barrier.coreState === "SAFE", 10_000, "core SAFE");
+    await h.waitUntil(() => plant().coreState === "SAFE", 10_000, "core SAFE");
     // The hung task stays hung for half a minute: the core holds its safe state throughout.
     for (let i = 0; i < 6; i++) {
       await h.sleep(5000);
-      expect(sim.barrier.coreState, `SAFE after ${(i + 1) * 5} s more`).to.equal("SAFE");
-      expect(sim.barrier.motor.motorUp || sim.barrier.motor.motorDown).to.equal(false);
+      expect(plant().coreState, `SAFE after ${(i + 1) * 5} s more`).to.equal("SAFE");
+      expect(plant().motorUp || plant().motorDown).to.equal(false);
     }
     h.freezeHeartbeat("L1", false);
     await assertAlarmAudited(h, "L1", "HEARTBEAT");

@@ -8,9 +8,10 @@
  *   bytes the firmware writes to its UART.
  * - BarrierFieldHost: the FPGA. The cycle-accurate safety-core model with the barrier plant
  *   (hil/sim/barrier-core.ts) runs here on the wall clock; the board's SPI writes arrive as `W`
- *   lines and are applied at once, and every register the board may read is sent again whenever
- *   it changes (checked every REGISTER_PUSH_MS), so the board's reads see the core as of a pty
- *   round trip ago. The FPGA is its own chip: a board reset does not reset it.
+ *   lines and are applied at once, each answered by the registers it changed and a `SYNC` (the
+ *   board's next read waits for it, as a read after a write on SPI sees the write), and every
+ *   register the board may read is sent again whenever it changes (checked every
+ *   REGISTER_PUSH_MS). The FPGA is its own chip: a board reset does not reset it.
  *
  * A BOOT line (the board started) gets the whole field state again.
  */
@@ -130,6 +131,8 @@ export class BarrierFieldHost {
   boots = 0;
   private readonly lines: FieldLines;
   private readonly sent = new Map<number, number>();
+  /** W lines applied since the board's last BOOT (each answered by SYNC with this count). */
+  private writes = 0;
   private readonly timer: NodeJS.Timeout;
 
   constructor(transport: SimTransport, private readonly now: () => number = Date.now) {
@@ -153,8 +156,11 @@ export class BarrierFieldHost {
     if (m.kind === "W") {
       this.settle().write(m.addr, m.value);
       this.push(false);
+      this.writes = (this.writes + 1) >>> 0;
+      this.lines.send({ kind: "SYNC", writes: this.writes });
     } else if (m.kind === "BOOT") {
       this.boots++;
+      this.writes = 0;
       this.push(true);
     }
   }

@@ -11,10 +11,10 @@ import { join } from "node:path";
 import { startSimRig } from "../../hil/rig/sim-rig";
 import { requireToolOrSkip, spawnOwned } from "../../host/tools";
 
-function syspark(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function syspark(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     // Owned: a test that times out does not leave the run (and its socat pty pairs) going.
-    const p = spawnOwned(process.execPath, ["bin/syspark.js", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawnOwned(process.execPath, ["bin/syspark.js", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
     let stdout = "", stderr = "";
     p.stdout!.on("data", (d: Buffer) => { stdout += d.toString(); });
     p.stderr!.on("data", (d: Buffer) => { stderr += d.toString(); });
@@ -109,12 +109,24 @@ describe("syspark hil run", function () {
     expect(readFileSync(html, "utf8")).to.include('id="infrastructure"');
   });
 
+  it("--target xs without the Moddable SDK refuses before starting anything, saying what to install", async () => {
+    const r = await syspark(["hil", "run", "--target", "xs"], { MODDABLE: "" });
+    expect(r.code, r.stderr).to.equal(2);
+    expect(r.stderr).to.match(/--target xs runs the firmware on XS and needs the Moddable SDK/).and.match(/\$MODDABLE is not set: install the Moddable SDK/);
+    expect(r.stderr, "nothing started").not.to.match(/starting the cloud/);
+    const wrong = await syspark(["hil", "run", "--target", "xs"], { MODDABLE: dir });
+    expect(wrong.code).to.equal(2);
+    expect(wrong.stderr).to.include(`${join(dir, "build/bin/lin/release/mcconfig")} does not exist`);
+  });
+
   it("refuses bad options and rig files with precise messages", async () => {
     const noRig = await syspark(["hil", "run", "--target", "rig"]);
     expect(noRig.code).to.not.equal(0);
     expect(noRig.stderr).to.match(/--target rig needs --rig <rig.json>/);
     const badTarget = await syspark(["hil", "run", "--target", "lab"]);
-    expect(badTarget.stderr).to.match(/--target must be sim or rig, got "lab"/);
+    expect(badTarget.stderr).to.match(/--target must be sim, xs or rig, got "lab"/);
+    const xsVirtual = await syspark(["hil", "run", "--target", "xs", "--clock", "virtual"]);
+    expect(xsVirtual.stderr).to.match(/--clock virtual applies to --target sim only: XS runs in real time/);
     const none = await syspark(["hil", "run", "--grep", "^no such scenario$"]);
     expect(none.code, "zero scenarios run is not a pass").to.equal(1);
     expect(none.stderr).to.match(/no scenario matches --grep \^no such scenario\$/);

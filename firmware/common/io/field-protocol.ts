@@ -12,14 +12,17 @@
  *     KEY <rowPin> <colPin> <0|1> a keypad contact closed (1) or open (0)
  *     RX <port> <hex bytes>       bytes arriving on a simulated UART (the RFID reader)
  *     REG <addr> <value>          the FPGA's register <addr> now reads <value> (decimal, u32)
+ *     SYNC <n>                    the n-th W since BOOT is applied, the registers it changed sent
  *   board → harness
  *     BOOT <kind> <lane>          the board (re)started: the harness sends the field state again
  *     TX <port> <hex bytes>       bytes the board wrote on a simulated UART (the display)
  *     W <addr> <value>            an SPI register write (decimal, u32) — one bus cycle in the core
  *
  * SPI reads are served from the board's image of the registers, which the harness keeps up to
- * date (reads have no side effect in the core, docs/barrier-executor.md), so a read never waits
- * for the channel: what it returns is the core as of a pty round trip ago.
+ * date (reads have no side effect in the core, docs/barrier-executor.md): the core as of a pty
+ * round trip ago. One exception keeps the bus's semantics — on SPI a read after a write sees the
+ * write's effect (the firmware checks that the core took a command by reading STATUS at once) —
+ * so a read that follows writes waits (bounded) for the SYNC of the last of them.
  *
  * Shared by the board (firmware/common/io/lin-field.ts, on XS) and the harness (hil/xs): no Node
  * built-ins, no allocation beyond the message it returns.
@@ -35,6 +38,7 @@ export type FieldMessage =
   | { kind: "KEY"; row: string; col: string; closed: boolean }
   | { kind: "RX"; port: string; bytes: Uint8Array }
   | { kind: "REG"; addr: number; value: number }
+  | { kind: "SYNC"; writes: number }
   | { kind: "BOOT"; board: string; lane: string }
   | { kind: "TX"; port: string; bytes: Uint8Array }
   | { kind: "W"; addr: number; value: number };
@@ -90,6 +94,10 @@ export function parseFieldLine(line: string): FieldMessage | undefined {
       const addr = u32(p[1], 15), value = u32(p[2], 0xffffffff);
       return p.length === 3 && addr !== undefined && value !== undefined ? { kind: p[0], addr, value } : undefined;
     }
+    case "SYNC": {
+      const n = u32(p[1], 0xffffffff);
+      return p.length === 2 && n !== undefined ? { kind: "SYNC", writes: n } : undefined;
+    }
     case "BOOT": {
       const board = name(1), lane = name(2);
       return p.length === 3 && board !== undefined && lane !== undefined ? { kind: "BOOT", board, lane } : undefined;
@@ -108,6 +116,7 @@ export function formatFieldLine(m: FieldMessage): string {
     case "TX": return `${m.kind} ${m.port} ${bytesHex(m.bytes)}`;
     case "REG":
     case "W": return `${m.kind} ${m.addr} ${m.value >>> 0}`;
+    case "SYNC": return `SYNC ${m.writes >>> 0}`;
     case "BOOT": return `BOOT ${m.board} ${m.lane}`;
   }
 }

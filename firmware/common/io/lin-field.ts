@@ -36,6 +36,8 @@ const OUTBOX_LINES = 64;
 const LAST_IMAGE_REGISTER = 9;
 /** How long the barrier's SPI waits for the core at boot (the FPGA's configuration time). */
 const CORE_READY_TIMEOUT_MS = 2000;
+/** How long an SPI read waits for the harness to apply the writes before it (a pty round trip is ~1 ms). */
+const SYNC_TIMEOUT_MS = 250;
 const UART_INBOX_BYTES = 256;
 const INPUT = 0, INPUT_PULLUP = 1, OUTPUT = 8, RISING = 1, FALLING = 2;
 
@@ -62,6 +64,11 @@ export class LinField {
   private readonly uartListeners = new Map<string, (bytes: Uint8Array) => void>();
   readonly registers: number[] = new Array<number>(16).fill(0);
   private registersHeard = false;
+  /** W lines sent since BOOT, and the last SYNC heard: a read waits until they are equal. */
+  private writesSent = 0;
+  private writesSynced = 0;
+  /** Reads that gave up waiting for a SYNC (no harness on the channel). */
+  syncTimeouts = 0;
 
   constructor(Serial: LinSerialClass | undefined, device: string | undefined, private readonly hello: { board: string; lane: string }, private readonly trace: (text: string) => void) {
     if (!Serial || !device) return;
@@ -90,14 +97,29 @@ export class LinField {
    * last. False when nothing came within `timeoutMs` (the executor then reports CORE_ID).
    */
   awaitRegisters(timeoutMs: number): boolean {
+    return this.pumpUntil(() => this.registersHeard, timeoutMs);
+  }
+
+  /** Before an SPI read: the harness has applied every write sent so far (bounded wait). */
+  awaitWrites(): void {
+    if (this.writesSynced === this.writesSent) return;
+    if (!this.pumpUntil(() => this.writesSynced === this.writesSent, SYNC_TIMEOUT_MS)) {
+      this.syncTimeouts++;
+      this.writesSynced = this.writesSent; // no harness answering: do not wait on every read
+    }
+  }
+
+  /** Reads the field serial in a loop until `done` or `timeoutMs`; the outbox is flushed first. */
+  private pumpUntil(done: () => boolean, timeoutMs: number): boolean {
     const s = this.serial;
+    this.flush();
     const end = Date.now() + timeoutMs;
-    while (s && !this.registersHeard && Date.now() < end) {
+    while (s && !done() && Date.now() < end) {
       let data: ArrayBuffer | number | undefined;
       try { data = s.read(); } catch { return false; }
       this.receive(data);
     }
-    return this.registersHeard;
+    return done();
   }
 
   /** An input's idle level, until the field says otherwise: high with a pull-up, else low. */
@@ -140,6 +162,8 @@ export class LinField {
 
   /** An SPI register write, for the core on the harness's side. */
   writeRegister(addr: number, value: number): void {
+    if (!this.serial) return;
+    this.writesSent = (this.writesSent + 1) >>> 0;
     this.send(formatFieldLine({ kind: "W", addr, value }));
   }
 
@@ -197,6 +221,8 @@ export class LinField {
       } else if (m.kind === "REG") {
         this.registers[m.addr] = m.value >>> 0;
         if (m.addr === LAST_IMAGE_REGISTER) this.registersHeard = true;
+      } else if (m.kind === "SYNC") {
+        this.writesSynced = m.writes;
       } else {
         this.badLines++; // a board-to-harness message sent to the board
       }
@@ -308,6 +334,7 @@ function spiClass(field: LinField) {
         field.writeRegister(addr, ((f[1] << 24) | (f[2] << 16) | (f[3] << 8) | f[4]) >>> 0);
         return;
       }
+      field.awaitWrites();
       const v = field.registers[addr] >>> 0;
       f[1] = (v >>> 24) & 0xff; f[2] = (v >>> 16) & 0xff; f[3] = (v >>> 8) & 0xff; f[4] = v & 0xff;
     }

@@ -8,8 +8,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import { expect } from "chai";
-import { startBarrierExecutor, type BarrierBoard, type BarrierDevice } from "../../../firmware/barrier-executor/board";
 import type { BoardDevice } from "../../../firmware/common/io/board-host";
 import { formatFieldLine, parseFieldLine, FIELD_MAX_LINE } from "../../../firmware/common/io/field-protocol";
 import { createLinDevice, LinField, type LinSerialClass } from "../../../firmware/common/io/lin-field";
@@ -128,7 +128,7 @@ describe("boards on their lin providers, driven over the field-I/O channel (real
     const heard: string[] = [];
     const gateway = new TransportLink(link, {
       self: { kind: "gateway", fw: "test", boot: 1 }, receives: "up",
-      onMessage: (type, fields) => heard.push(`${type} ${JSON.stringify(fields)}`),
+      onMessage: (type, fields) => { heard.push(`${type} ${JSON.stringify(fields)}`); },
     });
     await gateway.openEventually();
     closeGateway = () => gateway.close();
@@ -164,23 +164,35 @@ describe("boards on their lin providers, driven over the field-I/O channel (real
     expect(host.badLines).to.equal(0);
   });
 
-  it("barrier executor: reads the harness's safety core at boot, opens the boom it drives there, and feeds its watchdog", async () => {
-    const { field } = await wire();
+  it("barrier executor: reads the harness's safety core at boot, takes OPEN (its read after the write waits for the SYNC), the boom opens, its heartbeats keep the core alive", async () => {
+    const { link, field } = await wire();
     barrierHost = new BarrierFieldHost(field);
-    // The harness is another process on XS; here it shares the board's thread, which busy-waits
-    // for the image at boot: let the harness's first push (every register) reach the pty first.
-    await sleep(100);
-    const config = loadManifestConfig("barrier-executor", "lin", { linDevices: dir, lane: "L1" }) as Record<string, unknown>;
-    const device = createLinDevice({ Serial: nodeLinSerialClass(opened), board: "barrier-executor", config, trace: () => undefined });
-    const board: BarrierBoard = startBarrierExecutor({ device: device as unknown as BarrierDevice, config, clock: new RealClock(), bootCount: 1 });
-    closeBoard = () => board.close();
-    expect(board.executor.coreIdentity?.compatible, "the core identified at boot (the image arrived before the first read)").to.equal(true);
     const host = barrierHost;
+    const heard: string[] = [];
+    const gateway = new TransportLink(link, {
+      self: { kind: "gateway", fw: "test", boot: 1 }, receives: "up",
+      onMessage: (type, fields) => { heard.push(`${type} ${JSON.stringify(fields)}`); },
+    });
+    await gateway.openEventually();
+    closeGateway = () => gateway.close();
+    const config = loadManifestConfig("barrier-executor", "lin", { linDevices: dir, lane: "L1" }) as Record<string, unknown>;
+    // On XS the board is another process: here, another thread (its SPI reads busy-wait for the harness).
+    const worker = new Worker(new URL("./lin-board-worker-boot.js", import.meta.url), { workerData: { config } });
+    const identified = new Promise<boolean>((resolve, reject) => {
+      worker.on("message", (m: { identified?: boolean }) => { if (m.identified !== undefined) resolve(m.identified); });
+      worker.once("error", reject);
+    });
+    closeBoard = () => { worker.postMessage("close"); void worker.terminate(); };
+    expect(await identified, "the core identified at boot (the image arrived before the first read)").to.equal(true);
     await until("the core out of SAFE (heartbeats reach it)", () => host.settle().stateName === "CLOSED");
-    board.executor.onMessage("OPEN", { cmd: "c1" }, Date.now());
-    await until("the boom fully open on the harness's plant", () => host.settle().plant.positionPct >= 99, 10_000);
-    await until("the executor to report open", () => board.executor.state === "open");
+    await until("the executor's closed report", () => heard.some((h) => h.startsWith("BARRIER") && h.includes('"closed"')));
+    gateway.send("OPEN", { cmd: "c1" });
+    await until("the command's completion", () => heard.some((h) => h.startsWith("CMD_DONE")), 10_000);
+    expect(heard.find((h) => h.startsWith("CMD_DONE")), "the core took the command: no core_refused").to.match(/"result":"ok"/);
+    expect(host.settle().plant.positionPct).to.be.at.least(99);
     expect(host.core.stateName).to.equal("OPEN");
+    await sleep(1500);
+    expect(host.settle().stateName, "still OPEN 1.5 s later: the watchdog is fed over the channel").to.equal("OPEN");
     expect(host.badLines).to.equal(0);
   });
 });
