@@ -10,6 +10,7 @@ import type { BoardClock, Trace } from "../../firmware/common/io/board-host";
 import { KEYPAD_LAYOUT } from "../../firmware/common/io/keypad-matrix";
 import type { ExitState } from "../../firmware/common/link/messages";
 import { loadManifestConfig } from "./manifest-config";
+import { rdm6300Frame } from "./rdm6300-reader";
 import { createSimDevice, MemoryTransport, openSerialTransport, SimPins, type SimTransport } from "./sim-device";
 import { VirtualClock } from "./virtual-clock";
 
@@ -129,13 +130,9 @@ export class SimulatedExitController {
 
   /** A 125 kHz badge in front of the reader: an RDM6300 frame with its XOR checksum. */
   presentBadge(uid10hex: string): void {
-    const body = uid10hex.toUpperCase();
-    if (!/^[0-9A-F]{10}$/.test(body)) throw new Error("presentBadge: 10 hex digits (EM4100 UID)");
-    let xor = 0;
-    for (let i = 0; i < 10; i += 2) xor ^= parseInt(body.substring(i, i + 2), 16);
-    const frame = `\x02${body}${xor.toString(16).toUpperCase().padStart(2, "0")}\x03`;
-    this.rfid.inject(new Uint8Array([...frame].map((c) => c.charCodeAt(0))));
+    this.rfid.inject(rdm6300Frame(uid10hex));
   }
+
 
   /** Press and release each key long enough for the keypad scan to see it. */
   async typeKeys(keys: string, wait: (ms: number) => Promise<void> | void): Promise<void> {

@@ -20,6 +20,7 @@ import { KEYPAD_LAYOUT } from "../../firmware/common/io/keypad-matrix";
 import { REG } from "../../firmware/barrier-executor/fpga/regmap";
 import { SimulatedSafetyCore } from "../sim/barrier-core";
 import { decodeDisplayBytes, type DisplayContent } from "../sim/exit-controller-sim";
+import { rdm6300Frame } from "../sim/rdm6300-reader";
 import type { SimTransport } from "../sim/sim-device";
 
 const REGISTER_PUSH_MS = 2;
@@ -82,13 +83,9 @@ export class ExitFieldHost {
 
   /** A 125 kHz badge in front of the reader: an RDM6300 frame with its XOR checksum. */
   presentBadge(uid10hex: string): void {
-    const body = uid10hex.toUpperCase();
-    if (!/^[0-9A-F]{10}$/.test(body)) throw new Error("presentBadge: 10 hex digits (EM4100 UID)");
-    let xor = 0;
-    for (let i = 0; i < 10; i += 2) xor ^= parseInt(body.substring(i, i + 2), 16);
-    const frame = `\x02${body}${xor.toString(16).toUpperCase().padStart(2, "0")}\x03`;
-    this.lines.send({ kind: "RX", port: "rfid", bytes: new Uint8Array(Buffer.from(frame, "latin1")) });
+    this.lines.send({ kind: "RX", port: "rfid", bytes: rdm6300Frame(uid10hex) });
   }
+
 
   /** Each key closed, then opened, long enough for the board's keypad scan (keypadScanMs) to see it. */
   async typeKeys(keys: string, wait: (ms: number) => Promise<void>): Promise<void> {

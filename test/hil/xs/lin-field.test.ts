@@ -120,11 +120,8 @@ describe("boards on their lin providers, driven over the field-I/O channel (real
     return { link: ends[0], field: ends[1] };
   }
 
-  it("exit controller: presence, help, keypad, badge and display all cross the channel; a BOOT gets the field state again", async () => {
-    const { link, field } = await wire();
-    const config = loadManifestConfig("exit-controller", "lin", { linDevices: dir, lane: "L1" }) as Record<string, unknown>;
-    const host = new ExitFieldHost(field, config.pins as ExitFieldPins, Number(config.keypadScanMs));
-    // The gateway's end of the board link: what the board reports arrives decoded.
+  /** The gateway's end of a board link: what the board reports arrives decoded in `heard`. */
+  async function gatewayOn(link: SimTransport): Promise<{ gateway: TransportLink; heard: string[] }> {
     const heard: string[] = [];
     const gateway = new TransportLink(link, {
       self: { kind: "gateway", fw: "test", boot: 1 }, receives: "up",
@@ -132,6 +129,14 @@ describe("boards on their lin providers, driven over the field-I/O channel (real
     });
     await gateway.openEventually();
     closeGateway = () => gateway.close();
+    return { gateway, heard };
+  }
+
+  it("exit controller: presence, help, keypad, badge and display all cross the channel; a BOOT gets the field state again", async () => {
+    const { link, field } = await wire();
+    const config = loadManifestConfig("exit-controller", "lin", { linDevices: dir, lane: "L1" }) as Record<string, unknown>;
+    const host = new ExitFieldHost(field, config.pins as ExitFieldPins, Number(config.keypadScanMs));
+    const { heard } = await gatewayOn(link);
     const said = (text: string) => heard.some((h) => h.includes(text));
     const clock = new RealClock();
     const start = (): ExitBoard => {
@@ -168,13 +173,7 @@ describe("boards on their lin providers, driven over the field-I/O channel (real
     const { link, field } = await wire();
     barrierHost = new BarrierFieldHost(field);
     const host = barrierHost;
-    const heard: string[] = [];
-    const gateway = new TransportLink(link, {
-      self: { kind: "gateway", fw: "test", boot: 1 }, receives: "up",
-      onMessage: (type, fields) => { heard.push(`${type} ${JSON.stringify(fields)}`); },
-    });
-    await gateway.openEventually();
-    closeGateway = () => gateway.close();
+    const { gateway, heard } = await gatewayOn(link);
     const config = loadManifestConfig("barrier-executor", "lin", { linDevices: dir, lane: "L1" }) as Record<string, unknown>;
     // On XS the board is another process: here, another thread (its SPI reads busy-wait for the harness).
     const worker = new Worker(new URL("./lin-board-worker-boot.js", import.meta.url), { workerData: { config } });
