@@ -29,4 +29,9 @@ export default tseslint.config(
     files: ["bin/**/*.js", "eslint.config.js"],
     languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly" } },
   },
+  {
+    // dependency-cruiser reads a CommonJS config.
+    files: ["**/*.cjs"],
+    languageOptions: { sourceType: "commonjs", globals: { module: "writable", require: "readonly" } },
+  },
 );

@@ -7,8 +7,9 @@ import type { FlatRate, LocalizedText, Restrictions, Tariff, TariffElement } fro
 import { DAYS, WEEK_MINUTES, instantOfLocal, timeZoneProblem } from "./tz";
 import type { DayOfWeek } from "./tz";
 
-/** Longest stay the engine will price (bounded work per quote). */
-export const MAX_STAY_DAYS = 400;
+import { MAX_ELEMENTS, MAX_STAY_DAYS } from "./limits";
+
+export { MAX_ELEMENTS, MAX_STAY_DAYS };
 
 export interface AnalysisIssue {
   path: (string | number)[];
@@ -54,9 +55,6 @@ export function elementIntervals(r: Restrictions | undefined): Interval[] {
   }
   return normalize(out);
 }
-
-/** Max elements per tariff: the pricing loop keeps one bit per element per week-minute. */
-export const MAX_ELEMENTS = 32;
 
 /** Lookup table for the pricing loop: for each week-minute, bit i set when elements[i]'s time restrictions hold. */
 export function elementMasks(elements: readonly TariffElement[]): Uint32Array {

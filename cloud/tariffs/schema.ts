@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { MAX_AMOUNT, currencyProblem } from "./money";
 import { DAYS, timeZoneProblem } from "./tz";
-import { MAX_ELEMENTS, MAX_STAY_DAYS, analyseTariff } from "./analysis";
+import { MAX_ELEMENTS, MAX_STAY_DAYS } from "./limits";
 
 export { DAYS };
 export type { DayOfWeek } from "./tz";
@@ -118,7 +118,8 @@ export type Discount = z.infer<typeof DiscountSchema>;
 
 export const ValidationCodeSchema = z.string().regex(/^[A-Z0-9][A-Z0-9_-]{0,31}$/, "validation codes are 1–32 characters A–Z, 0–9, _ and -, e.g. \"SHOP-1H\"");
 
-export const TariffSchema = z.strictObject({
+/** The shape of a tariff document; `TariffSchema` (./validate.ts) adds the semantic checks of ./analysis.ts. */
+export const TariffShapeSchema = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "id must be 1–64 characters a–z, 0–9, ., _ and -, starting with a letter or digit"),
   version: z.number().int("version must be a whole number").min(1, "version starts at 1"),
   name: LocalizedTextSchema,
@@ -158,10 +159,8 @@ export const TariffSchema = z.strictObject({
     subscriber: DiscountSchema.optional(),
     validations: z.record(ValidationCodeSchema, DiscountSchema).optional(),
   }).optional(),
-}).superRefine((tariff, ctx) => {
-  for (const issue of analyseTariff(tariff)) ctx.addIssue({ code: "custom", message: issue.message, path: issue.path });
 });
 
 /** A validated tariff document (treat as immutable: compiled forms are cached per object). */
-export type Tariff = z.infer<typeof TariffSchema>;
-export type TariffInput = z.input<typeof TariffSchema>;
+export type Tariff = z.infer<typeof TariffShapeSchema>;
+export type TariffInput = z.input<typeof TariffShapeSchema>;

@@ -1,7 +1,13 @@
 // Validation entry points for tariff documents: precise, path-prefixed messages.
 import type { z } from "zod";
-import { TariffSchema } from "./schema";
+import { analyseTariff } from "./analysis";
+import { TariffShapeSchema } from "./schema";
 import type { Tariff } from "./schema";
+
+/** zod schema of a tariff document: its shape (./schema.ts) and the semantic checks (./analysis.ts). */
+export const TariffSchema = TariffShapeSchema.superRefine((tariff, ctx) => {
+  for (const issue of analyseTariff(tariff)) ctx.addIssue({ code: "custom", message: issue.message, path: issue.path });
+});
 
 export class TariffValidationError extends Error {
   readonly errors: string[];

@@ -34,7 +34,10 @@ import type { Rig, RigBoard } from "../rig/schema";
 import { Dut, type DutLine, type TappedTransport } from "./dut";
 import { infra, InfrastructureError } from "./errors";
 import { TcpProxy } from "./tcp-proxy";
+import type { LaneField } from "./lane-field";
 import { Timeline } from "./timeline";
+
+export type { LaneField };
 import { VcdWriter } from "../fpga/vcd";
 import type { SimulatedSafetyCore } from "../sim/barrier-core";
 import { currentSiteClock } from "./site-clock";
@@ -85,21 +88,6 @@ export async function startHilCloud(logger: Logger = silentLogger): Promise<HilC
   return { cloud, aclKey, close: () => cloud.close() };
 }
 
-/** The field of one lane: what a rig's I/O emulator (or the simulator) can do to the boards' inputs. */
-export interface LaneField {
-  presence(on: boolean): void;
-  vehicleUnder(on: boolean): void;
-  badge(uid: string): void;
-  typeKeys(keys: string): Promise<void>;
-  jam(on: boolean): void;
-  emergency(on: boolean): void;
-  freezeHeartbeat(on: boolean): void;
-  reset(board: "exit" | "barrier"): Promise<void>;
-  /** What the plant says (sim, xs), or undefined when only the gateway's view is known (rig). */
-  observe(): { boomPct: number; motorUp: boolean; motorDown: boolean; coreState: string; presence: boolean; vehicleUnder: boolean; emergency: boolean } | undefined;
-  /** The exit display's lines, where the harness reads them back (sim, xs). */
-  display?(): string[];
-}
 
 export interface Lane {
   id: string;

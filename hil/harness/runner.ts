@@ -13,21 +13,10 @@ import { setRunContext, type ScenarioRecord } from "./context";
 import { startHilCloud, type HilCloud, type Target } from "./env";
 import { isInfrastructureError } from "./errors";
 import type { SiteClock, SiteClockStats } from "./site-clock";
-import type { TimelineData } from "./timeline";
+import type { ScenarioResult } from "../report/result";
 
-export interface ScenarioResult {
-  title: string;
-  fullTitle: string;
-  suite: string;
-  state: "passed" | "failed" | "infra" | "skipped";
-  durationMs: number;
-  error?: { name: string; message: string; stack?: string };
-  /** Failures before the final attempt (the scenario was retried): a flaky scenario when it then passed. */
-  retried?: string[];
-  timeline?: TimelineData;
-  logs: { name: string; path: string }[];
-  laneTimeMs: number;
-}
+export type { ScenarioResult };
+
 
 export interface RunOptions {
   target: Target;

@@ -1,7 +1,7 @@
 /** The HTML report: a summary, infrastructure errors apart, and per scenario its timing diagram (inline SVG) and links to each DUT's log. No script, no network. */
 import { relative, dirname } from "node:path";
 import { timelineSvg } from "../harness/timeline";
-import type { ScenarioResult } from "../harness/runner";
+import type { ScenarioResult } from "./result";
 
 const e = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 

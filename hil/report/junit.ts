@@ -1,5 +1,5 @@
 /** JUnit XML for CI: test failures are `<failure>`, infrastructure errors `<error type="InfrastructureError">`. */
-import type { ScenarioResult } from "../harness/runner";
+import type { ScenarioResult } from "./result";
 
 // eslint-disable-next-line no-control-regex -- XML 1.0 forbids these characters: strip them
 const x = (s: string) => s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");

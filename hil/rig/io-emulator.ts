@@ -13,7 +13,7 @@
 import { ReadlineParser } from "@serialport/parser-readline";
 import { serialPort } from "../../host/serial-port";
 import { InfrastructureError } from "../harness/errors";
-import type { LaneField } from "../harness/env";
+import type { LaneField } from "../harness/lane-field";
 import type { SimulatedBarrierExecutor } from "../sim/barrier-executor-sim";
 import type { SimulatedExitController } from "../sim/exit-controller-sim";
 import type { Rig } from "./schema";

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openPtyPair } from "../../host/pty";
 import type { Dut, TappedTransport } from "../harness/dut";
-import type { LaneField } from "../harness/env";
+import type { LaneField } from "../harness/lane-field";
 import { infra } from "../harness/errors";
 import { loadManifestConfig } from "../sim/manifest-config";
 import { openSerialTransport } from "../sim/sim-device";
