@@ -274,9 +274,31 @@ const V4_OUTBOX_CLAIMED_BY = /* sql */ `
 ALTER TABLE outbox ADD COLUMN claimed_by text CHECK (claimed_by IS NULL OR length(claimed_by) BETWEEN 1 AND 128);
 `;
 
+// Operator sessions and login throttling (issue 15): a token names a session row that logout
+// deletes (revocation across instances); failed logins are counted per account and per client
+// address in the database, so every instance sharing it applies the same lockout.
+const V5_OPERATOR_SESSIONS = /* sql */ `
+CREATE TABLE operator_sessions (
+  session_id   text PRIMARY KEY CHECK (session_id ~ '^[A-Za-z0-9_-]{22}$'),
+  operator_id  bigint NOT NULL REFERENCES operators(operator_id) ON DELETE CASCADE,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  expires_at   timestamptz NOT NULL
+);
+CREATE INDEX operator_sessions_expires ON operator_sessions (expires_at);
+
+CREATE TABLE login_failures (
+  id         bigserial PRIMARY KEY,
+  key        text NOT NULL CHECK (length(key) BETWEEN 1 AND 200),
+  failed_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX login_failures_key ON login_failures (key, failed_at);
+CREATE INDEX login_failures_ts ON login_failures (failed_at);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "core schema", sql: V1_CORE },
   { version: 2, name: "audit_pending (deferred chaining)", sql: V2_AUDIT_PENDING },
   { version: 3, name: "access_list_entries.subscriber", sql: V3_ACCESS_SUBSCRIBER },
   { version: 4, name: "outbox.claimed_by (lease owner)", sql: V4_OUTBOX_CLAIMED_BY },
+  { version: 5, name: "operator_sessions, login_failures", sql: V5_OPERATOR_SESSIONS },
 ];

@@ -240,3 +240,48 @@ export async function findSubscriberBadge(q: Q, siteId: string, badgeUid: string
       AND (valid_from IS NULL OR valid_from <= ${at}) AND (valid_until IS NULL OR valid_until > ${at})`;
   return row;
 }
+
+/**
+ * Operator sessions (issue 15): each login token names a session row; logout deletes it, so a
+ * token stops working at once on every instance sharing the database, not at its expiry.
+ */
+export async function createOperatorSession(q: Q, s: { sessionId: string; operatorId: number; expiresAt: Date }): Promise<void> {
+  await q`DELETE FROM operator_sessions WHERE expires_at < now()`;
+  await q`INSERT INTO operator_sessions (session_id, operator_id, expires_at) VALUES (${s.sessionId}, ${s.operatorId}, ${s.expiresAt})`;
+}
+
+/** The operator of a live session (the token's operator id must match the session's). */
+export async function operatorForSession(q: Q, sessionId: string, operatorId: number): Promise<OperatorRow | undefined> {
+  const [row] = await q<OperatorRow[]>`
+    SELECT o.* FROM operator_sessions s JOIN operators o ON o.operator_id = s.operator_id
+    WHERE s.session_id = ${sessionId} AND s.operator_id = ${operatorId} AND s.expires_at > now()`;
+  return row;
+}
+
+export async function deleteOperatorSession(q: Q, sessionId: string): Promise<void> {
+  await q`DELETE FROM operator_sessions WHERE session_id = ${sessionId}`;
+}
+
+/**
+ * Login throttling (issue 15): failed logins are rows keyed by account or client address, so
+ * every instance sharing the database sees the same count. A key is locked for `windowS` after
+ * the failure that made `limit` failures within `windowS`; failures while locked are not
+ * recorded (the lock is not extended by the attacker's own retries).
+ */
+export async function loginLockSeconds(q: Q, key: string, limit: number, windowS: number): Promise<number | undefined> {
+  const [row] = await q<{ n: number | null; remaining: number | null }[]>`
+    SELECT (SELECT count(*)::int4 FROM login_failures f WHERE f.key = ${key} AND f.failed_at > x.l - ${windowS} * interval '1 second' AND f.failed_at <= x.l) AS n,
+           EXTRACT(EPOCH FROM (x.l + ${windowS} * interval '1 second' - now()))::float8 AS remaining
+    FROM (SELECT max(failed_at) AS l FROM login_failures WHERE key = ${key} AND failed_at > now() - ${windowS} * interval '1 second') x`;
+  if (!row || row.n === null || row.remaining === null || row.n < limit || row.remaining <= 0) return undefined;
+  return Math.ceil(row.remaining);
+}
+
+export async function recordLoginFailure(q: Q, keys: readonly string[], keepS: number): Promise<void> {
+  await q`DELETE FROM login_failures WHERE failed_at < now() - ${keepS} * interval '1 second'`;
+  for (const key of keys) await q`INSERT INTO login_failures (key) VALUES (${key})`;
+}
+
+export async function clearLoginFailures(q: Q, key: string): Promise<void> {
+  await q`DELETE FROM login_failures WHERE key = ${key}`;
+}

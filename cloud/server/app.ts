@@ -30,10 +30,10 @@ import { csvHeaderLine, formatRows, type ExportFormat } from "./audit-export";
 import type { StripeMode } from "./config";
 import { dbLaneId, enqueueForSite, type StoredQuote } from "./flows";
 import type { CloudMetrics } from "./metrics";
-import { dashboardPage, loginPage, messagePage, payPage, pickLang, texts, type Lang } from "./pages";
+import { dashboardPage, loginPage, messagePage, operatorErrorPage, payPage, pickLang, texts, type Lang } from "./pages";
 import { HttpError, PaymentService, PROVIDER_MISSING } from "./payments";
 import { operatorsRouter } from "./operators-api";
-import { parse, requireJson, wrap } from "./http-input";
+import { hasControlChars, parse, refuseControlCharsInBody, refuseControlCharsInUrl, requireJson, wrap } from "./http-input";
 
 export interface AppDeps {
   db: Database;
@@ -89,6 +89,62 @@ function isDriverPage(req: Request): boolean {
   return req.accepts(["html", "json"]) !== "json";
 }
 
+/** A page an operator's browser shows (login form, dashboard): its errors are HTML too. */
+function isOperatorPage(req: Request): boolean {
+  if (req.path !== "/login" && req.path !== "/dashboard" && req.path !== "/") return false;
+  return req.accepts(["html", "json"]) !== "json";
+}
+
+/**
+ * Where to go after login: a path on this cloud, nothing else (issue 15). `next` is resolved
+ * against the cloud's own origin and kept only if the origin is unchanged; a backslash or a
+ * control character is refused outright (browsers read `/\evil.example` as `//evil.example`).
+ */
+export function safeNext(next: unknown, base: string): string {
+  const fallback = "/dashboard";
+  if (typeof next !== "string" || !next.startsWith("/") || next.length > 2048 || next.includes("\\") || hasControlChars(next)) return fallback;
+  try {
+    const origin = new URL(base).origin;
+    const u = new URL(next, origin);
+    if (u.origin !== origin) return fallback;
+    return `${u.pathname}${u.search}${u.hash}`;
+  } catch {
+    return fallback;
+  }
+}
+
+/** The origins this cloud's own pages are served from: the public base URL and the address the request came in on. */
+function ownOrigins(req: Request, publicBaseUrl: string): Set<string> {
+  const origins = new Set<string>();
+  try {
+    origins.add(new URL(publicBaseUrl).origin);
+  } catch {
+    // no public URL yet: the listening address below
+  }
+  const addr = (req.socket.localAddress ?? "").replace(/^::ffff:/, "");
+  const port = req.socket.localPort;
+  if (addr && port) {
+    origins.add(`http://${addr.includes(":") ? `[${addr}]` : addr}:${port}`);
+    if (addr === "127.0.0.1" || addr === "::1") origins.add(`http://localhost:${port}`);
+  }
+  return origins;
+}
+
+/**
+ * Cross-site request refusal (issue 15): a state-changing request that carries the operator's
+ * session cookie (no Bearer token) must come from the cloud's own pages. The message names the
+ * refused Origin; undefined when the request may go on.
+ */
+function crossSiteRefusal(req: Request, publicBaseUrl: string): string | undefined {
+  const origin = req.headers.origin;
+  if (typeof origin === "string") {
+    const own = ownOrigins(req, publicBaseUrl);
+    if (!own.has(origin.toLowerCase())) return `cross-site request refused: Origin ${origin} is not this cloud's origin (${[...own].join(", ")}); a change made with the session cookie must come from the cloud's own pages (scripts: send a Bearer token)`;
+  }
+  if (req.headers["sec-fetch-site"] === "cross-site") return "cross-site request refused (Sec-Fetch-Site: cross-site): a change made with the session cookie must come from the cloud's own pages (scripts: send a Bearer token)";
+  return undefined;
+}
+
 /** Stripe's client failing to reach Stripe, or Stripe answering 5xx / 429. */
 function isProviderUnavailable(err: unknown): boolean {
   const e = err as { type?: unknown; statusCode?: unknown } | null;
@@ -132,6 +188,20 @@ export function buildApp(d: AppDeps): express.Express {
     next();
   });
 
+  // The text rule on every query string and path (bodies: after their parser, below).
+  app.use(refuseControlCharsInUrl);
+
+  // A state-changing request authenticated by the session cookie must come from our own pages.
+  // The Stripe webhook is authenticated by its signature, never by a cookie.
+  app.use((req, _res, next) => {
+    if (!["POST", "PUT", "PATCH", "DELETE"].includes(req.method) || req.path === "/webhooks/stripe" || !d.auth.cookieBorne(req)) {
+      next();
+      return;
+    }
+    const refusal = crossSiteRefusal(req, d.publicBaseUrl());
+    next(refusal ? new HttpError(403, refusal, "cross_site") : undefined);
+  });
+
   // ---------------------------------------------------------------- operations
   app.get(
     "/health",
@@ -162,8 +232,10 @@ export function buildApp(d: AppDeps): express.Express {
     }),
   );
 
-  const json = express.json({ limit: d.jsonLimit, strict: true });
-  const form = express.urlencoded({ extended: false, limit: "4kb", parameterLimit: 10 });
+  // Every parsed body follows the text rule before any handler sees it.
+  const json = [express.json({ limit: d.jsonLimit, strict: true }), refuseControlCharsInBody];
+  const form = [express.urlencoded({ extended: false, limit: "4kb", parameterLimit: 10 }), refuseControlCharsInBody];
+  const clientAddress = (req: Request): string => req.socket.remoteAddress ?? "unknown";
 
   // ---------------------------------------------------------------- drivers' payment page
   const payLink = (sessionId: string, token: string, lang: Lang, sub = "") => `${d.publicBaseUrl()}/pay/${encodeURIComponent(sessionId)}${sub}?t=${encodeURIComponent(token)}&lang=${lang}`;
@@ -354,33 +426,46 @@ export function buildApp(d: AppDeps): express.Express {
     wrap(async (req, res) => {
       requireJson(req);
       const body = parse(LoginBody, req.body, "body");
-      const op = await d.auth.login(body.username, body.password);
-      if (!op) throw new HttpError(401, "wrong username or password", "bad_credentials");
-      const token = d.auth.sign(op.operatorId);
+      const r = await d.auth.login(body.username, body.password, clientAddress(req));
+      if (!r.ok && r.retryAfterS !== undefined) {
+        res.setHeader("Retry-After", String(r.retryAfterS));
+        throw new HttpError(429, "too many failed logins for this account or from this address: try again later (see Retry-After)", "locked_out");
+      }
+      if (!r.ok) throw new HttpError(401, "wrong username or password", "bad_credentials");
+      const token = await d.auth.startSession(r.operator.operatorId);
       res.setHeader("Set-Cookie", sessionCookie(token, d.publicBaseUrl().startsWith("https:")));
-      res.json({ token, operator: { username: op.username, role: op.role } });
+      res.json({ token, operator: { username: r.operator.username, role: r.operator.role } });
     }),
   );
-  app.post("/api/logout", (_req, res) => {
-    res.setHeader("Set-Cookie", sessionCookie("", false).replace(/Max-Age=\d+/, "Max-Age=0"));
-    res.status(204).end();
-  });
+  app.post(
+    "/api/logout",
+    wrap(async (req, res) => {
+      const token = d.auth.tokenFrom(req);
+      if (token) await d.auth.endSession(token);
+      res.setHeader("Set-Cookie", sessionCookie("", false).replace(/Max-Age=\d+/, "Max-Age=0"));
+      res.status(204).end();
+    }),
+  );
   app.get("/login", (req, res) => {
-    const next = typeof req.query.next === "string" && req.query.next.startsWith("/") && !req.query.next.startsWith("//") ? req.query.next : "/dashboard";
-    res.type("html").send(loginPage(next));
+    res.type("html").send(loginPage(safeNext(req.query.next, d.publicBaseUrl())));
   });
   app.post(
     "/login",
     form,
     wrap(async (req, res) => {
       const b = (req.body ?? {}) as Record<string, unknown>;
-      const next = typeof b.next === "string" && b.next.startsWith("/") && !b.next.startsWith("//") ? b.next : "/dashboard";
-      const op = typeof b.username === "string" && typeof b.password === "string" ? await d.auth.login(b.username, b.password) : undefined;
-      if (!op) {
+      const next = safeNext(b.next, d.publicBaseUrl());
+      const r = typeof b.username === "string" && typeof b.password === "string" && b.username.length <= 64 && b.password.length <= 1024 ? await d.auth.login(b.username, b.password, clientAddress(req)) : undefined;
+      if (r && !r.ok && r.retryAfterS !== undefined) {
+        res.setHeader("Retry-After", String(r.retryAfterS));
+        res.status(429).type("html").send(loginPage(next, `Too many failed logins: try again in ${Math.ceil(r.retryAfterS / 60)} min.`));
+        return;
+      }
+      if (!r?.ok) {
         res.status(401).type("html").send(loginPage(next, "Wrong username or password."));
         return;
       }
-      res.setHeader("Set-Cookie", sessionCookie(d.auth.sign(op.operatorId), d.publicBaseUrl().startsWith("https:")));
+      res.setHeader("Set-Cookie", sessionCookie(await d.auth.startSession(r.operator.operatorId), d.publicBaseUrl().startsWith("https:")));
       res.redirect(303, next);
     }),
   );
@@ -601,6 +686,11 @@ export function buildApp(d: AppDeps): express.Express {
     }
     if (isDriverPage(req)) {
       res.status(status).type("html").send(driverErrorPage(req, status));
+      return;
+    }
+    if (isOperatorPage(req)) {
+      const shown = status >= 500 ? "internal error" : message;
+      res.status(status).type("html").send(req.path === "/login" ? loginPage("/dashboard", shown) : operatorErrorPage(status >= 500 ? "Error" : "Request refused", shown, req.requestId));
       return;
     }
     res.status(status).json({ error: message, code, request_id: req.requestId });

@@ -4,16 +4,38 @@
  * successful login returns a signed token, used as an HttpOnly SameSite=Strict session cookie
  * (dashboard) or as `Authorization: Bearer …` (CLI, scripts).
  *
- * Token: `v1.<operator_id>.<expires_ms>.<HMAC-SHA256(secret, "v1.<id>.<exp>")>` (base64url).
- * Stateless, so any instance sharing SYSPARK_AUTH_SECRET accepts it; every request still
- * re-reads the operator so a disabled operator is locked out at once.
+ * Token: `v2.<operator_id>.<session_id>.<expires_ms>.<HMAC-SHA256(secret, "v2.<id>.<sid>.<exp>")>`
+ * (base64url). The session id names a row of operator_sessions written at login and deleted at
+ * logout (issue 15: a token stops working at logout, on every instance sharing the database);
+ * every request re-reads the session and its operator, so a disabled operator is locked out at once.
+ *
+ * Login is throttled in the database (login_failures): 5 failures in 15 min lock the account for
+ * 15 min, 50 lock the client address; a locked login answers 429 with Retry-After, whether the
+ * password is right or not.
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
-import { findOperatorByUsername, getOperator, hashSecret, verifySecret, type Database, type OperatorRole } from "../db/index";
+import {
+  clearLoginFailures,
+  createOperatorSession,
+  deleteOperatorSession,
+  findOperatorByUsername,
+  hashSecret,
+  loginLockSeconds,
+  operatorForSession,
+  recordLoginFailure,
+  verifySecret,
+  type Database,
+  type OperatorRole,
+} from "../db/index";
 
 export const COOKIE = "syspark_session";
 const TOKEN_TTL_MS = 12 * 3600 * 1000;
+
+/** Lockout bounds: per account (any username, known or not) and per client address. */
+export const LOGIN_THROTTLE = { windowS: 15 * 60, perAccount: 5, perAddress: 50 } as const;
+
+export type LoginResult = { ok: true; operator: AuthedOperator } | { ok: false; retryAfterS?: number };
 
 export interface AuthedOperator {
   operatorId: number;
@@ -44,42 +66,83 @@ export class Auth {
     return createHmac("sha256", this.secret).update(body).digest("base64url");
   }
 
-  sign(operatorId: number, now = Date.now()): string {
-    const body = `v1.${operatorId}.${now + TOKEN_TTL_MS}`;
+  /** Opens a session for the operator (a row in operator_sessions) and returns its token. */
+  async startSession(operatorId: number, now = Date.now()): Promise<string> {
+    const sessionId = randomBytes(16).toString("base64url");
+    const exp = now + TOKEN_TTL_MS;
+    await createOperatorSession(this.db.sql, { sessionId, operatorId, expiresAt: new Date(exp) });
+    const body = `v2.${operatorId}.${sessionId}.${exp}`;
     return `${body}.${this.mac(body)}`;
   }
 
-  /** The operator id a token names, if it is authentic and not expired. */
-  verifyToken(token: string, now = Date.now()): number | undefined {
-    const m = /^v1\.(\d{1,15})\.(\d{1,15})\.([A-Za-z0-9_-]{43})$/.exec(token);
+  /** The operator and session a token names, if it is authentic and not expired (revocation is checked in operatorFor). */
+  verifyToken(token: string, now = Date.now()): { operatorId: number; sessionId: string } | undefined {
+    const m = /^v2\.(\d{1,15})\.([A-Za-z0-9_-]{22})\.(\d{1,15})\.([A-Za-z0-9_-]{43})$/.exec(token);
     if (!m) return undefined;
-    const expected = Buffer.from(this.mac(`v1.${m[1]}.${m[2]}`));
-    const got = Buffer.from(m[3]);
+    const expected = Buffer.from(this.mac(`v2.${m[1]}.${m[2]}.${m[3]}`));
+    const got = Buffer.from(m[4]);
     if (expected.length !== got.length || !timingSafeEqual(expected, got)) return undefined;
-    if (Number(m[2]) < now) return undefined;
-    return Number(m[1]);
+    if (Number(m[3]) < now) return undefined;
+    return { operatorId: Number(m[1]), sessionId: m[2] };
   }
 
-  /** Checks a username and password (constant work whether or not the user exists). */
-  async login(username: string, password: string): Promise<AuthedOperator | undefined> {
+  /** Ends the session a token names (logout): the token is refused from now on. */
+  async endSession(token: string): Promise<void> {
+    const t = this.verifyToken(token);
+    if (t) await deleteOperatorSession(this.db.sql, t.sessionId);
+  }
+
+  /**
+   * Checks a username and password from a client address: refused without checking while the
+   * account or the address is locked; otherwise constant work whether or not the user exists.
+   */
+  async login(username: string, password: string, address: string): Promise<LoginResult> {
+    const { windowS, perAccount, perAddress } = LOGIN_THROTTLE;
+    const account = `u:${createHash("sha256").update(username.trim().toLowerCase()).digest("hex")}`;
+    const from = `a:${address.slice(0, 100)}`;
+    const locks = [await loginLockSeconds(this.db.sql, account, perAccount, windowS), await loginLockSeconds(this.db.sql, from, perAddress, windowS)].filter((s): s is number => s !== undefined);
+    if (locks.length > 0) return { ok: false, retryAfterS: Math.max(...locks) };
     const op = await findOperatorByUsername(this.db.sql, username);
+    let good = false;
     if (!op || op.disabled) {
       this.dummyHash ??= hashSecret(randomBytes(16).toString("hex"), this.cost);
       await verifySecret(password, await this.dummyHash);
-      return undefined;
+    } else {
+      good = await verifySecret(password, op.passwordHash);
     }
-    if (!(await verifySecret(password, op.passwordHash))) return undefined;
-    return { operatorId: op.operatorId, username: op.username, role: op.role };
+    if (!op || !good || op.disabled) {
+      await recordLoginFailure(this.db.sql, [account, from], 2 * windowS);
+      return { ok: false };
+    }
+    await clearLoginFailures(this.db.sql, account);
+    return { ok: true, operator: { operatorId: op.operatorId, username: op.username, role: op.role } };
   }
 
   tokenFrom(req: Request): string | undefined {
     const h = req.headers.authorization;
     if (h && /^Bearer\s+/i.test(h)) return h.replace(/^Bearer\s+/i, "").trim();
+    return this.cookieToken(req);
+  }
+
+  /** True when the request would be authenticated by the session cookie (no Bearer header). */
+  cookieBorne(req: Request): boolean {
+    const h = req.headers.authorization;
+    if (h && /^Bearer\s+/i.test(h)) return false;
+    return this.cookieToken(req) !== undefined;
+  }
+
+  private cookieToken(req: Request): string | undefined {
     const cookie = req.headers.cookie;
     if (!cookie) return undefined;
     for (const part of cookie.split(";")) {
       const [k, ...v] = part.trim().split("=");
-      if (k === COOKIE) return decodeURIComponent(v.join("="));
+      if (k === COOKIE) {
+        try {
+          return decodeURIComponent(v.join("="));
+        } catch {
+          return undefined;
+        }
+      }
     }
     return undefined;
   }
@@ -87,9 +150,9 @@ export class Auth {
   async operatorFor(req: Request): Promise<AuthedOperator | undefined> {
     const token = this.tokenFrom(req);
     if (!token) return undefined;
-    const id = this.verifyToken(token);
-    if (id === undefined) return undefined;
-    const op = await getOperator(this.db.sql, id).catch(() => undefined);
+    const t = this.verifyToken(token);
+    if (t === undefined) return undefined;
+    const op = await operatorForSession(this.db.sql, t.sessionId, t.operatorId);
     if (!op || op.disabled) return undefined;
     return { operatorId: op.operatorId, username: op.username, role: op.role };
   }

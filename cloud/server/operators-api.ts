@@ -11,7 +11,7 @@ import { z } from "zod";
 import { OPERATOR_ROLES, UsernameSchema, createOperator, hashSecret, listOperators, type Database, type OperatorRole, type Tx } from "../db/index";
 import { writeAudit, type AuditMode } from "./audit-chain";
 import type { Auth } from "./auth";
-import { parse, requireJson, wrap } from "./http-input";
+import { parse, refuseControlCharsInBody, requireJson, wrap } from "./http-input";
 
 export interface OperatorsApiDeps {
   db: Database;
@@ -40,7 +40,7 @@ export async function addOperator(tx: Tx, mode: AuditMode, op: { username: strin
 
 export function operatorsRouter(d: OperatorsApiDeps): Router {
   const router = express.Router();
-  const json = express.json({ limit: d.jsonLimit, strict: true });
+  const json = [express.json({ limit: d.jsonLimit, strict: true }), refuseControlCharsInBody]; // the text rule (http-input.ts)
 
   router.get(
     "/api/operators",

@@ -223,6 +223,16 @@ export function loginPage(next: string, error?: string): string {
   );
 }
 
+/** An error on an operator's page (dashboard, login): HTML, never raw JSON. */
+export function operatorErrorPage(title: string, message: string, reference?: string): string {
+  return layout(
+    "en",
+    title,
+    `<div class="card" id="result" data-result="error"><h1 class="bad">${esc(title)}</h1><p class="err" role="alert">${esc(message)}</p>
+${reference ? `<p class="muted" id="reference">Reference: ${esc(reference)}</p>` : ""}<a class="btn" href="/dashboard">Back to the dashboard</a></div>`,
+  );
+}
+
 export interface DashboardView {
   operator: string;
   sessions: { sessionId: string; siteId: string; identity: string; status: string; entryTs: Date; amount: number | null; currency: string | null }[];
