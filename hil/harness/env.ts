@@ -168,7 +168,7 @@ export class LaneSet {
     const fields = new Map<string, LaneField>();
     const sims = new Map<string, Lane["sim"]>();
     const duts = new Map<string, { exit: Dut; barrier: Dut; exitLink?: TappedTransport; barrierLink?: TappedTransport }>();
-    const xsStarts: (() => void)[] = [];
+    const xsStarts: (() => Promise<void>)[] = [];
     const onLine = (lane: string) => (l: DutLine) => { if (l.type !== "HB" && l.type !== "ACK") { this.timeline.event("serial", `${l.dir} ${l.text}`, lane); this.sampleSoon(); } };
     for (const id of o.lanes) duts.set(id, { exit: new Dut(`${id}-exit`, join(o.dir, `${id}-exit.log`), t0, onLine(id)), barrier: new Dut(`${id}-barrier`, join(o.dir, `${id}-barrier.log`), t0, onLine(id)) });
 
@@ -264,7 +264,7 @@ export class LaneSet {
       }
     }
     // XS boards start once the gateway holds their links (mcsim takes a second or two to boot).
-    for (const start of xsStarts) start();
+    for (const start of xsStarts) await infra("starting the boards on XS", start);
     for (const id of o.lanes) {
       const d = duts.get(id)!;
       this.lanes.set(id, { id, exitDut: d.exit, barrierDut: d.barrier, exitLink: d.exitLink!, barrierLink: d.barrierLink!, field: fields.get(id)!, ...(sims.get(id) ? { sim: sims.get(id) } : {}), vehicle: { phase: "none" } });

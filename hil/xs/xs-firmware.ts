@@ -112,15 +112,33 @@ export class XsBoardProcess {
 
   constructor(private readonly tools: ModdableTools, private readonly app: string, private readonly logPath: string) {}
 
-  start(): void {
+  /**
+   * Starts the board and resolves once it traced its boot line (`… boot <n>`). Boards start one
+   * after the other: two `xvfb-run -a` started together can pick the same display number (one
+   * Xvfb fails and its mcsim segfaults), and two firmwares booting together both rewrite the
+   * simulator's one preferences file (lin's Preference saves the whole file), losing a boot count.
+   */
+  start(timeoutMs = 20_000): Promise<void> {
     const log = createWriteStream(this.logPath, { flags: "a" });
     log.write(`# ${new Date().toISOString()} start ${++this.starts}: xvfb-run -a stdbuf -oL ${this.tools.mcsim} ${this.app}\n`);
     // Its own process group: a power cycle kills xvfb-run, Xvfb and mcsim together.
     const child = spawnOwned(this.tools.xvfbRun, ["-a", "stdbuf", "-oL", this.tools.mcsim, this.app], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+    this.child = child;
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
-    child.once("exit", (code, signal) => { log.end(`# exited (${code ?? signal})\n`); });
-    this.child = child;
+    return new Promise<void>((resolve, reject) => {
+      let seen = "";
+      const timer = setTimeout(() => fail(`no boot line within ${timeoutMs} ms`), timeoutMs);
+      const fail = (why: string) => { clearTimeout(timer); reject(new InfrastructureError(`mcsim ${this.app}: ${why} (log ${this.logPath})`)); };
+      child.stdout?.on("data", (d: Buffer) => {
+        seen = (seen + d.toString()).slice(-4096);
+        if (/ boot \d+\n/.test(seen)) { clearTimeout(timer); resolve(); }
+      });
+      child.once("exit", (code, signal) => {
+        log.end(`# exited (${code ?? signal})\n`);
+        fail(`exited (${code ?? signal}) before its boot line`);
+      });
+    });
   }
 
   get alive(): boolean { return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null; }
@@ -128,7 +146,7 @@ export class XsBoardProcess {
   async powerCycle(offMs = 200): Promise<void> {
     await this.stop();
     await new Promise((r) => setTimeout(r, offMs));
-    this.start();
+    await this.start();
   }
 
   async stop(): Promise<void> {

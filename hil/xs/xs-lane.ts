@@ -25,8 +25,8 @@ export interface XsLane {
   field: LaneField;
   exitHost: ExitFieldHost;
   barrierHost: BarrierFieldHost;
-  /** Starts both boards (after the gateway holds the links). */
-  start(): void;
+  /** Starts both boards, one after the other (after the gateway holds the links). */
+  start(): Promise<void>;
 }
 
 /** Where a board's devices live: the same path at every run, so its cached build is reused. */
@@ -80,6 +80,6 @@ export async function openXsLane(o: { tools: ModdableTools; lane: string; dir: s
   };
   return {
     exitLink: links.exit, barrierLink: links.barrier, field, exitHost, barrierHost,
-    start: () => { boards.exit.start(); boards.barrier.start(); },
+    start: async () => { await boards.exit.start(); await boards.barrier.start(); },
   };
 }

@@ -277,20 +277,28 @@ function digitalClass(field: LinField) {
 }
 
 /** Serial ports: `link` (and any absolute path) is a real device; other names are UARTs on the field channel. */
-function serialClass(Serial: LinSerialClass, field: LinField, devicePath: (port: string) => string | undefined) {
+function serialClass(Serial: LinSerialClass, field: LinField, devicePath: (port: string) => string | undefined, trace: (text: string) => void) {
   return class LinSerialPort {
     private readonly real: LinSerial | undefined;
     private readonly port: string;
     private readonly inbox = new Uint8Array(UART_INBOX_BYTES);
     private held = 0;
+    private readonly onDevice: boolean;
     constructor(options: SerialOptions) {
       this.port = String(options.port);
       const onReadable = options.onReadable;
       const device = devicePath(this.port);
+      this.onDevice = device !== undefined;
       if (device) {
         // The board layer's onReadable reads through this port object, not the simulator's serial.
         const readable = () => onReadable?.call(this);
-        this.real = new Serial({ device, baud: options.baud ?? 115200, format: "buffer", ...(onReadable ? { onReadable() { readable(); } } : {}) });
+        try {
+          this.real = new Serial({ device, baud: options.baud ?? 115200, format: "buffer", ...(onReadable ? { onReadable() { readable(); } } : {}) });
+        } catch (err) {
+          // No such device (its pty not created yet): thrown out of the board's boot it would
+          // abort the VM. The port stays silent, the link stays down, and the trace says why.
+          trace(`serial: cannot open ${device} (${String(err)})\n`);
+        }
         return;
       }
       field.onUart(this.port, (bytes) => {
@@ -311,11 +319,12 @@ function serialClass(Serial: LinSerialClass, field: LinField, devicePath: (port:
     write(data: ArrayBuffer | ArrayBufferView | number): void {
       // The real serial throws when it cannot take the bytes: the callers (writeSerialLine) catch it.
       if (this.real) { this.real.write(typeof data === "number" ? new Uint8Array([data]).buffer as ArrayBuffer : copyBuffer(data)); return; }
+      if (this.onDevice) return; // its device could not be opened
       const bytes = typeof data === "number" ? new Uint8Array([data]) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
       field.transmit(this.port, bytes);
     }
     close(): void {
-      if (this.real) this.real.close(); else field.onUart(this.port, undefined);
+      if (this.real) this.real.close(); else if (!this.onDevice) field.onUart(this.port, undefined);
     }
   };
 }
@@ -363,7 +372,7 @@ export function createLinDevice(o: LinDeviceOptions) {
   const lane = typeof o.config.lane === "string" ? o.config.lane : "?";
   const field = new LinField(o.Serial, devicePath("field"), { board: o.board, lane }, o.trace);
   return Object.freeze({
-    io: Object.freeze({ Digital: digitalClass(field), Serial: serialClass(o.Serial, field, devicePath), SPI: spiClass(field) }),
+    io: Object.freeze({ Digital: digitalClass(field), Serial: serialClass(o.Serial, field, devicePath, o.trace), SPI: spiClass(field) }),
     pin: Object.freeze({}),
     field,
   });

@@ -80,6 +80,19 @@ describe("field-I/O protocol (boards on the Linux simulator ↔ HIL harness)", (
   });
 });
 
+describe("lin provider without its devices", () => {
+  it("a board whose link or field device does not exist still boots: nothing thrown into the VM, the trace says why", () => {
+    const Missing = class { constructor(o: { device: string }) { throw new Error(`open ${o.device}: No such file or directory`); } } as unknown as LinSerialClass;
+    const traces: string[] = [];
+    const device = createLinDevice({ Serial: Missing, board: "exit-controller", config: { lane: "L1", linDevices: "/nonexistent" }, trace: (t) => traces.push(t) });
+    const link = new device.io.Serial({ port: "link", baud: 115200 });
+    expect(() => link.write(new Uint8Array([65, 10]))).not.to.throw();
+    expect(link.read()).to.equal(undefined);
+    expect(traces.join("")).to.match(/field: cannot open \/nonexistent\/field/).and.match(/serial: cannot open \/nonexistent\/link/);
+    expect(device.field.connected).to.equal(false);
+  });
+});
+
 describe("boards on their lin providers, driven over the field-I/O channel (real ptys)", function () {
   this.timeout(20_000);
   let dir: string;
