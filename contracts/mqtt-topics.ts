@@ -5,46 +5,51 @@
  *
  * Site topics are the user's contract (`parking/…`). On the cloud broker each lives under a
  * per-site prefix: `syspark/<site_id>/parking/…`.
+ *
+ * Every free-text field is a `text()` (contracts/text.ts): no control character, the field named
+ * in the refusal. Ids, enums and codes are narrower still (their own patterns).
  */
 import { z } from "zod";
+import { noControl, text } from "./text";
 
 export type Direction = "cloud_to_site" | "site_to_cloud" | "site_local";
 export type QoS = 0 | 1 | 2;
 
 const ts = z.number().int().nonnegative().describe("epoch milliseconds");
-const src = z.string().min(1).max(64).describe("sender: site/gateway/cloud instance id");
+const src = text("src", { min: 1, max: 64 }).describe("sender: site/gateway/cloud instance id");
 const id = (what: string) => z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, `${what} must be 1-64 of A-Z a-z 0-9 . _ : -`);
 const laneId = id("lane_id");
 const currency = z.string().regex(/^[A-Z]{3}$/, "currency must be an ISO 4217 code such as EUR");
 const amount = z.number().int().nonnegative().max(99_999_999).describe("minor units");
+const sig = text("sig", { min: 16, max: 256 });
 const eventId = id("event_id").describe("unique per event: consumers de-duplicate on it");
 
 export const IDENTITY_METHODS = ["plate", "badge", "pin", "ticket", "operator"] as const;
 const identity = z.strictObject({
   method: z.enum(IDENTITY_METHODS),
-  value: z.string().min(1).max(64),
+  value: text("identity.value", { min: 1, max: 64 }),
 });
 
 const aclEntry = z.strictObject({
   kind: z.enum(["badge", "pin"]),
   /** Badge UID (upper-case hex), or for a PIN the id of the entry; PINs travel hashed only. */
-  id: z.string().min(1).max(64),
-  pin_hash: z.string().max(200).optional().describe("scrypt$N$r$p$salt$hash, PIN entries only"),
-  label: z.string().max(64).optional(),
+  id: text("entries[].id", { min: 1, max: 64 }),
+  pin_hash: text("entries[].pin_hash", { max: 200 }).optional().describe("scrypt$N$r$p$salt$hash, PIN entries only"),
+  label: text("entries[].label", { max: 64 }).optional(),
   valid_until: ts.optional(),
 });
 
 export const schemas = {
   paymentReq: z.strictObject({
     ts, src, session_id: id("session_id"), lane_id: laneId, amount, currency,
-    label: z.string().max(64).optional(),
-    reason: z.string().max(120).optional(),
-    plate: z.string().max(16).optional(),
+    label: text("label", { max: 64 }).optional(),
+    reason: text("reason", { max: 120 }).optional(),
+    plate: text("plate", { max: 16 }).optional(),
     duration: z.number().int().nonnegative().optional().describe("seconds"),
-    pay_url: z.url().max(200).optional(),
+    pay_url: noControl("pay_url", z.url().max(200)).optional(),
   }),
   paymentSuccess: z.strictObject({
-    ts, src, session_id: id("session_id"), lane_id: laneId, provider_ref: z.string().min(1).max(128),
+    ts, src, session_id: id("session_id"), lane_id: laneId, provider_ref: text("provider_ref", { min: 1, max: 128 }),
     amount: amount.optional(), currency: currency.optional(),
     // true: said again in answer to parking/sync/req (the gateway may have lost it in a crash) —
     // the lane acts on it only for a session its exit controller names, never as a fresh answer.
@@ -53,34 +58,34 @@ export const schemas = {
   paymentFailed: z.strictObject({
     ts, src, session_id: id("session_id"), lane_id: laneId,
     reason: z.enum(["declined", "canceled", "insufficient_funds", "authentication_required", "expired", "provider_unreachable"]),
-    message: z.string().max(120).optional(),
+    message: text("message", { max: 120 }).optional(),
   }),
   barrierCmd: z.strictObject({
     ts, src, cmd_id: id("cmd_id"), lane_id: laneId,
     cmd: z.enum(["open", "reset", "close"]),
-    operator: z.string().min(1).max(64),
-    reason: z.string().min(3).max(200),
+    operator: text("operator", { min: 1, max: 64 }),
+    reason: text("reason", { min: 3, max: 200 }),
     session_id: id("session_id").optional(),
   }),
   barrierAck: z.strictObject({
     ts, src, cmd_id: id("cmd_id"), lane_id: laneId,
     result: z.enum(["done", "refused", "fault", "timeout"]),
-    detail: z.string().max(200).optional(),
+    detail: text("detail", { max: 200 }).optional(),
   }),
   displayText: z.strictObject({
     ts, src, msg_id: id("msg_id"), lane_id: laneId,
-    lines: z.array(z.string().max(20)).min(1).max(4),
+    lines: z.array(text("lines[]", { max: 20 })).min(1).max(4),
     ttl_s: z.number().int().positive().max(86_400).optional(),
   }),
-  aclAdd: z.strictObject({ ts, src, version: z.number().int().positive(), entries: z.array(aclEntry).min(1).max(1000), sig: z.string().min(16).max(256) }),
-  aclDel: z.strictObject({ ts, src, version: z.number().int().positive(), ids: z.array(z.string().min(1).max(64)).min(1).max(1000), sig: z.string().min(16).max(256) }),
-  aclFull: z.strictObject({ ts, src, version: z.number().int().positive(), entries: z.array(aclEntry).max(100_000), sig: z.string().min(16).max(256) }),
+  aclAdd: z.strictObject({ ts, src, version: z.number().int().positive(), entries: z.array(aclEntry).min(1).max(1000), sig }),
+  aclDel: z.strictObject({ ts, src, version: z.number().int().positive(), ids: z.array(text("ids[]", { min: 1, max: 64 })).min(1).max(1000), sig }),
+  aclFull: z.strictObject({ ts, src, version: z.number().int().positive(), entries: z.array(aclEntry).max(100_000), sig }),
   present: z.strictObject({ ts, src, event_id: eventId, lane_id: laneId, present: z.boolean() }),
   sensorError: z.strictObject({
     ts, src, event_id: eventId, lane_id: laneId,
-    code: z.string().min(1).max(32),
+    code: text("code", { min: 1, max: 32 }),
     severity: z.enum(["info", "warning", "alarm", "fault"]),
-    detail: z.string().max(200).optional(),
+    detail: text("detail", { max: 200 }).optional(),
   }),
   heartbeat: z.strictObject({ ts, src, uptime_s: z.number().int().nonnegative(), lanes_up: z.number().int().nonnegative().optional(), outbox_depth: z.number().int().nonnegative().optional() }),
   syncReq: z.strictObject({ ts, src, reason: z.enum(["boot", "reconnect"]), acl_version: z.number().int().nonnegative(), outbox_depth: z.number().int().nonnegative() }),
@@ -89,22 +94,25 @@ export const schemas = {
   exitDone: z.strictObject({
     ts, src, event_id: eventId, lane_id: laneId,
     session_id: id("session_id").optional(),
+    // The parking/barriere/cmd whose override let the car out (decided_by "override"): the cloud
+    // attributes the exit to its operator only when this names an override it issued.
+    cmd_id: id("cmd_id").optional(),
     barrier_result: z.enum(["opened", "timeout", "fault", "not_opened"]),
     passed: z.boolean(),
     decided_by: z.enum(["cloud", "offline_badge", "offline_pin", "override", "emergency"]),
     identity: identity.optional(),
-    operator: z.string().max(64).optional(),
-    reason: z.string().max(200).optional(),
+    operator: text("operator", { max: 64 }).optional(),
+    reason: text("reason", { max: 200 }).optional(),
   }),
   exitLeft: z.strictObject({ ts, src, event_id: eventId, lane_id: laneId, session_id: id("session_id").optional() }),
   laneState: z.strictObject({
     ts, src, lane_id: laneId,
-    exit_state: z.string().max(24),
-    barrier_state: z.string().max(24).optional(),
+    exit_state: text("exit_state", { max: 24 }),
+    barrier_state: text("barrier_state", { max: 24 }).optional(),
     barrier_pos: z.number().int().min(0).max(100).optional(),
-    display: z.array(z.string().max(20)).max(4).optional(),
+    display: z.array(text("display[]", { max: 20 })).max(4).optional(),
     session_id: id("session_id").optional(),
-    fault: z.string().max(32).optional(),
+    fault: text("fault", { max: 32 }).optional(),
   }),
   gatewayStatus: z.strictObject({ ts, src, status: z.enum(["online", "offline"]) }),
   lprPlate: z.strictObject({ ts, src, lane_id: laneId, plate: z.string().regex(/^[A-Z0-9-]{2,16}$/, "plate must be upper-case letters, digits and dashes"), confidence: z.number().min(0).max(1) }),

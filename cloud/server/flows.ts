@@ -10,13 +10,13 @@
  */
 import { randomBytes } from "node:crypto";
 import { toCloudTopic, encodePayload, TOPICS, type Payload, type TopicKey } from "../../contracts/mqtt-topics";
+import { withoutControlChars } from "../../contracts/text";
 import type { Logger } from "../../host/log";
 import {
   closeSession,
   createEntrySession,
   enqueueOutbox,
   findActiveSession,
-  findOperatorByUsername,
   findSubscriberBadge,
   getSession,
   listPaidOpenSince,
@@ -32,6 +32,7 @@ import {
   type Tx,
 } from "../db/index";
 import { answerSyncRequest } from "./access";
+import { verifyOverrideClaim, type OverrideVerdict } from "./override-claims";
 import { writeAudit, type AuditMode } from "./audit-chain";
 import { parseTariff, priceStay, type PriceResult, type Tariff } from "../tariffs/index";
 
@@ -215,6 +216,9 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
       return "zero_fee";
     }
     const payUrl = `${ctx.publicBaseUrl}/pay/${session.sessionId}?t=${r.payToken}`;
+    // The tariff's name is an admin's text: a stray newline in it must not make the request break the contract.
+    const frName = (tariff.name as { fr?: string; en?: string } | undefined)?.fr;
+    const label = frName === undefined ? undefined : withoutControlChars(frName).slice(0, 64);
     await enqueueForSite(tx, siteId, "paymentReq", {
       ts: now.getTime(),
       src: ctx.src,
@@ -222,7 +226,7 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
       lane_id: p.lane_id,
       amount: price.amount,
       currency: price.currency,
-      label: (tariff.name as { fr?: string; en?: string } | undefined)?.fr?.slice(0, 64),
+      label,
       ...(session.identityMethod === "plate" ? { plate: session.identityValue.slice(0, 16) } : {}),
       duration: price.duration_s,
       pay_url: payUrl,
@@ -278,18 +282,23 @@ export async function handleExitDone(ctx: FlowContext, siteId: string, p: Payloa
     if (p.session_id) session = await getSession(tx, p.session_id).catch(() => undefined);
     if (session && session.siteId !== siteId) session = undefined;
     if (!session && p.identity && identityOk(p.identity.method)) session = await findActiveSession(tx, siteId, { method: p.identity.method, value: p.identity.value }).catch(() => undefined);
+    // Who decided: only an override the cloud issued names a cloud operator (override-claims.ts).
+    const verdict = await verifyOverrideClaim(tx, { siteId, laneId: lane, sessionId: session?.sessionId, exit: p });
+    const decision = decisionFields(p, verdict);
+    if (verdict.kind === "claimed") {
+      await writeAudit(ctx.auditMode, tx, {
+        kind: "exit.override_claimed",
+        sessionId: session?.sessionId ?? null,
+        payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, session_id: session?.sessionId ?? null, cmd_id: p.cmd_id ?? null, claimed_by: p.src, claimed_operator: p.operator ?? null, claimed_reason: p.reason ?? null, verified: false, why: verdict.why, review: true, barrier_result: p.barrier_result, passed: p.passed, exit_ts: new Date(p.ts).toISOString() },
+      });
+    }
     if (!session) {
-      await writeAudit(ctx.auditMode, tx, { kind: "exit.unmatched", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, barrier_result: p.barrier_result, decided_by: p.decided_by, passed: p.passed, operator: p.operator ?? null, reason: p.reason ?? null, exit_ts: new Date(p.ts).toISOString() } });
+      await writeAudit(ctx.auditMode, tx, { kind: "exit.unmatched", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, barrier_result: p.barrier_result, decided_by: p.decided_by, passed: p.passed, ...decision, exit_ts: new Date(p.ts).toISOString() } });
       return "unmatched";
     }
     if (!p.passed && p.barrier_result === "opened") {
       await writeAudit(ctx.auditMode, tx, { kind: "exit.not_passed", sessionId: session.sessionId, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, barrier_result: p.barrier_result } });
       return "not_passed";
-    }
-    let override: { operatorId: number; reason: string } | undefined;
-    if (p.decided_by === "override" && p.operator) {
-      const op = await findOperatorByUsername(tx, p.operator);
-      if (op && (p.reason ?? "").trim().length >= 3) override = { operatorId: op.operatorId, reason: p.reason as string };
     }
     const r = await closeSession(tx, {
       sessionId: session.sessionId,
@@ -297,17 +306,34 @@ export async function handleExitDone(ctx: FlowContext, siteId: string, p: Payloa
       barrierResult: p.barrier_result,
       exitLaneId: lane,
       exitMethod: exitMethodOf(p, session),
-      ...(override ? { override } : {}),
+      ...(verdict.kind === "cloud" ? { override: { operatorId: verdict.override.operatorId, reason: verdict.override.reason } } : {}),
     });
     if (r.outcome === "duplicate") return "duplicate";
     const summary = await exitSummary(tx, r.session);
     await writeAudit(ctx.auditMode, tx, {
       kind: r.outcome === "closed" ? "session.closed" : "session.flagged",
       sessionId: session.sessionId,
-      payload: { ...summary, lane_id: p.lane_id, event_id: p.event_id, decided_by: p.decided_by, passed: p.passed, operator: p.operator ?? null, override_reason: p.reason ?? null },
+      payload: { ...summary, lane_id: p.lane_id, event_id: p.event_id, decided_by: p.decided_by, passed: p.passed, ...decision },
     });
     return r.outcome;
   });
+}
+
+/**
+ * The exit's audit fields about who decided it: `operator` (and `operator_id`) only from an
+ * override the cloud issued; what the site said otherwise stays a claim (`claimed_operator`).
+ */
+function decisionFields(p: Payload<"exitDone">, verdict: OverrideVerdict): Record<string, Json> {
+  if (verdict.kind === "cloud") {
+    const o = verdict.override;
+    return { override: "cloud", operator: o.username, operator_id: o.operatorId, cmd_id: o.cmdId, override_reason: o.reason };
+  }
+  return {
+    ...(verdict.kind === "claimed" ? { override: "claimed", cmd_id: p.cmd_id ?? null } : {}),
+    operator: null,
+    ...(p.operator !== undefined ? { claimed_operator: p.operator } : {}),
+    ...(verdict.kind === "claimed" ? { override_reason: null, claimed_reason: p.reason ?? null } : { override_reason: p.reason ?? null }),
+  };
 }
 
 export async function handleExitLeft(ctx: FlowContext, siteId: string, p: Payload<"exitLeft">): Promise<string> {

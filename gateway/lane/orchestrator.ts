@@ -68,6 +68,8 @@ interface Flow {
   passed: boolean;
   operator?: string;
   reason?: string;
+  /** The operator command (cmd_id) whose override opened: echoed in exit/done, the cloud's proof. */
+  overrideCmd?: string;
   /** The last payment request shown, to show it again after a controller reset. */
   payReq?: Fields;
 }
@@ -163,6 +165,7 @@ export class LaneOrchestrator {
           ...(this.flow.identity ? { identity: this.flow.identity } : {}),
           ...(this.flow.operator ? { operator: this.flow.operator } : {}),
           ...(this.flow.reason ? { reason: this.flow.reason } : {}),
+          ...(this.flow.decidedBy === "override" && this.flow.overrideCmd ? { cmd_id: this.flow.overrideCmd } : {}),
         });
         this.endFlow();
         break;
@@ -338,6 +341,7 @@ export class LaneOrchestrator {
     this.flow.session = sessionId;
     this.flow.operator = operator;
     this.flow.reason = reason;
+    this.flow.overrideCmd = cmdId;
     if (!this.flow.identity) this.flow.identity = { method: "operator", value: operator };
     this.ports.toExit("IDENTIFY", { session: sessionId });
     this.authorise(sessionId, "override");
