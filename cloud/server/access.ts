@@ -15,6 +15,7 @@
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { signAcl } from "../../contracts/acl-signature";
+import { withoutControlChars } from "../../contracts/text";
 import type { Payload } from "../../contracts/mqtt-topics";
 import type { Logger } from "../../host/log";
 import {
@@ -30,7 +31,7 @@ import {
   type Tx,
 } from "../db/index";
 import { writeAudit, type AuditMode } from "./audit-chain";
-import { enqueueForSite } from "./flows";
+import { enqueueForSite } from "../db/site-outbox";
 
 /** scrypt cost of exit PINs: the gateway checks a typed PIN against every PIN entry, so cheaper than passwords (N=2^14, 16 MiB). */
 export const PIN_SCRYPT = { N: 1 << 14, r: 8, p: 1 } as const;
@@ -124,7 +125,8 @@ export function aclEntry(r: AccessEntryRow): AclEntry {
     kind: r.kind,
     id: r.kind === "badge" ? (r.badgeUid as string) : r.entryId,
     ...(r.kind === "pin" && r.pinHash ? { pin_hash: r.pinHash } : {}),
-    ...(r.label ? { label: r.label.slice(0, 64) } : {}),
+    // A label stored before the HTTP boundary refused control characters must not break the contract.
+    ...(r.label ? { label: withoutControlChars(r.label).slice(0, 64) } : {}),
     ...(r.validUntil ? { valid_until: r.validUntil.getTime() } : {}),
   };
 }

@@ -9,13 +9,12 @@
  * quote (`quote_breakdown.lane_id`) so answers go back with the exact id the lane expects.
  */
 import { randomBytes } from "node:crypto";
-import { toCloudTopic, encodePayload, TOPICS, type Payload, type TopicKey } from "../../contracts/mqtt-topics";
+import { TOPICS, type Payload, type TopicKey } from "../../contracts/mqtt-topics";
 import { withoutControlChars } from "../../contracts/text";
 import type { Logger } from "../../host/log";
 import {
   closeSession,
   createEntrySession,
-  enqueueOutbox,
   findActiveSession,
   findSubscriberBadge,
   getSession,
@@ -32,6 +31,7 @@ import {
   type Tx,
 } from "../db/index";
 import { answerSyncRequest } from "./access";
+import { enqueueForSite } from "../db/site-outbox";
 import { verifyOverrideClaim, type OverrideVerdict } from "./override-claims";
 import { writeAudit, type AuditMode } from "./audit-chain";
 import { parseTariff, priceStay, type PriceResult, type Tariff } from "../tariffs/index";
@@ -56,12 +56,6 @@ export function newSessionId(): string {
 /** Database lane id for a wire lane id (lowercase; `.` and `:` become `-`). */
 export function dbLaneId(wire: string): string {
   return wire.toLowerCase().replace(/[.:]/g, "-");
-}
-
-/** Enqueues a validated message for the site (throws if the payload breaks the contract). */
-export async function enqueueForSite<K extends TopicKey>(tx: Tx, siteId: string, key: K, payload: Payload<K>, dedupeKey?: string): Promise<{ id: number; duplicate: boolean }> {
-  encodePayload(key, payload);
-  return enqueueOutbox(tx, { topic: toCloudTopic(siteId, TOPICS[key].topic), payload: payload as unknown as Json, ...(dedupeKey ? { dedupeKey } : {}) });
 }
 
 const knownLanes = new WeakMap<Database, Set<string>>();

@@ -28,7 +28,8 @@ import {
 } from "../db/index";
 import { writeAudit, type AuditMode } from "./audit-chain";
 import type { StripeMode } from "./config";
-import { enqueueForSite, wireLaneOf } from "./flows";
+import { enqueueForSite } from "../db/site-outbox";
+import { wireLaneOf } from "./flows";
 import type { Payload } from "../../contracts/mqtt-topics";
 
 export interface PaymentServiceOptions {

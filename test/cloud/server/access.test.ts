@@ -153,6 +153,15 @@ function accessSuite(title: string, start: (ctx: Mocha.Context, logs: string[]) 
       expect(((await (await api("GET", `/api/sites/${t.siteId}/access`)).json()) as { version: number }).version).to.equal(ahead + 1);
     });
 
+    it("still sends the full list when a label stored before the control-character rule holds a newline (it goes out with a space)", async () => {
+      await t.cloud.db.sql`UPDATE access_list_entries SET label = ${"night\nstaff"} WHERE site_id = ${t.siteId} AND kind = 'badge'`;
+      const list = (await (await api("GET", `/api/sites/${t.siteId}/access`)).json()) as { version: number };
+      await site.publish("syncReq", { ts: Date.now(), src: "gw-test", reason: "boot", acl_version: 0, outbox_depth: 0 });
+      const full = await site.waitFor("aclFull", (p) => p.version === list.version && JSON.stringify(p).includes("night staff"), 10_000);
+      const gw = gatewayList();
+      expect(gw.apply("full", full.payload as never)).to.equal("applied");
+    });
+
     it("prices a subscriber badge's exit with the subscriber discount: zero fee, payment/success at once, audited", async () => {
       const sub = badge();
       const r = await api("POST", `/api/sites/${t.siteId}/access`, { kind: "badge", badge_uid: sub, label: "subscriber 42", subscriber: true, valid_from: new Date(Date.now() - 86_400_000).toISOString() });
