@@ -18,8 +18,9 @@
 import type { Fields } from "../../firmware/common/link/frame";
 import type { Payload, TopicKey } from "../../contracts/mqtt-topics";
 import type { AccessList } from "./access-list";
+import { canEnter, type Phase } from "./phases";
 
-export type Phase = "idle" | "identifying" | "awaiting_cloud" | "awaiting_payment" | "authorised" | "opening" | "open" | "fault";
+export type { Phase };
 export type DecidedBy = "cloud" | "offline_badge" | "offline_pin" | "override" | "emergency";
 type Identity = { method: "plate" | "badge" | "pin" | "ticket" | "operator"; value: string };
 
@@ -81,8 +82,8 @@ const HELD_SUCCESSES = 16;
 const HELD_SUCCESS_MS = 15 * 60_000;
 
 export class LaneOrchestrator {
-  phase: Phase = "idle";
-  readonly stats = { duplicatePaymentSuccess: 0, duplicateCommands: 0, staleCloudMessages: 0, offlineDecisions: 0, denied: 0, blockedByFault: 0 };
+  private current: Phase = "idle";
+  readonly stats = { duplicatePaymentSuccess: 0, duplicateCommands: 0, staleCloudMessages: 0, offlineDecisions: 0, denied: 0, blockedByFault: 0, refusedTransitions: 0 };
   private exit = { link: false, state: "idle", present: false };
   private barrier = { link: false, state: "closed", pos: 0, fault: undefined as string | undefined };
   private flow: Flow = FRESH_FLOW();
@@ -95,6 +96,18 @@ export class LaneOrchestrator {
   private readonly operatorCommands = new Map<string, string>(); // executor cmd id → cloud cmd_id
 
   constructor(readonly laneId: string, private readonly ports: LanePorts, private readonly acl: AccessList, private readonly policy: LanePolicy) {}
+
+  get phase(): Phase { return this.current; }
+
+  /** The one place the phase changes: only along ./phases.ts LANE_TRANSITIONS; any other move is refused, counted and logged. */
+  private enter(to: Phase): void {
+    if (!canEnter(this.current, to)) {
+      this.stats.refusedTransitions++;
+      this.ports.log?.(`lane ${this.laneId}: refused phase change ${this.current} → ${to}`);
+      return;
+    }
+    this.current = to;
+  }
 
   snapshot(): LaneSnapshot {
     return {
@@ -208,14 +221,14 @@ export class LaneOrchestrator {
         } else if (wasFault) {
           this.barrier.fault = undefined;
           this.ports.toExit("LANE_CLEAR", {});
-          this.phase = this.exit.present ? "identifying" : "idle";
+          this.enter(this.exit.present ? "identifying" : "idle");
           this.flow = FRESH_FLOW();
         }
         // Leaving the safe state with both keys already given: open now.
         if (f.state !== "safe" && this.phase === "authorised") this.tryOpen();
         if (this.phase === "opening" && f.state === "open" && !this.flow.openedSent) {
           this.flow.openedSent = true;
-          this.phase = "open";
+          this.enter("open");
           this.ports.toExit("OPENED", { session: this.flow.session! });
         }
         break;
@@ -260,7 +273,7 @@ export class LaneOrchestrator {
           return;
         }
         this.flow.session = m.session_id;
-        this.phase = "awaiting_payment";
+        this.enter("awaiting_payment");
         const fields: Fields = { session: m.session_id, amount: String(m.amount), currency: m.currency, url: m.pay_url ?? "" };
         if (m.duration !== undefined) fields.label = formatDuration(m.duration);
         this.flow.payReq = fields;
@@ -357,7 +370,7 @@ export class LaneOrchestrator {
     // the driver is paying, which the lane takes back (and acts on a success already heard).
     if (why === "resync" && state === "awaiting_payment" && session && this.flow.session === undefined && this.phase !== "fault") {
       this.flow = { ...FRESH_FLOW(), session };
-      this.phase = "awaiting_payment";
+      this.enter("awaiting_payment");
       const heard = this.heldSuccesses.get(session);
       this.heldSuccesses.delete(session);
       if (heard !== undefined && this.ports.now() - heard <= HELD_SUCCESS_MS) this.authorise(session, "cloud");
@@ -369,7 +382,7 @@ export class LaneOrchestrator {
     if (why === "resync" && state === "authorised" && session && this.exit.present && this.phase !== "fault" && (this.flow.session === undefined || this.flow.session === session)) {
       if (this.flow.session === undefined) {
         this.flow = { ...FRESH_FLOW(), session };
-        this.phase = "awaiting_cloud";
+        this.enter("awaiting_cloud");
         this.ports.log?.(`lane ${this.laneId}: the exit controller re-synced authorised for ${session}; opening on the cloud's success for it`);
       }
       this.flow.controllerAuth = session;
@@ -394,7 +407,7 @@ export class LaneOrchestrator {
 
   private startIdentification(): void {
     this.flow = FRESH_FLOW();
-    this.phase = "identifying";
+    this.enter("identifying");
     if (this.barrier.fault) {
       this.ports.toExit("LANE_FAULT", { code: this.barrier.fault });
       return;
@@ -409,7 +422,7 @@ export class LaneOrchestrator {
     if (this.barrier.fault) { this.stats.blockedByFault++; this.ports.toExit("LANE_FAULT", { code: this.barrier.fault }); return; }
     this.flow.identity = identity;
     if (this.cloudOnline) {
-      this.phase = "awaiting_cloud";
+      this.enter("awaiting_cloud");
       this.ports.emit("exitReq", { event_id: this.ports.newId("ev"), lane_id: this.laneId, identity });
       return;
     }
@@ -447,7 +460,7 @@ export class LaneOrchestrator {
   private authorise(session: string, by: DecidedBy): void {
     this.flow.cloudAuth = session;
     this.flow.decidedBy = by;
-    this.phase = "authorised";
+    this.enter("authorised");
     // A controller that re-synced as authorised for this session needs no PAY_OK (it would ignore it).
     if (this.flow.controllerAuth !== session) this.ports.toExit("PAY_OK", { session, ...(by === "cloud" ? {} : { ref: by }) });
     this.tryOpen();
@@ -462,7 +475,7 @@ export class LaneOrchestrator {
   private deny(reason: string): void {
     this.stats.denied++;
     this.ports.toExit("DENY", { reason });
-    this.phase = "identifying";
+    this.enter("identifying");
     this.flow = FRESH_FLOW();
   }
 
@@ -473,13 +486,13 @@ export class LaneOrchestrator {
     // A barrier in its safe state (the executor lost the core's heartbeat) takes no command.
     if (this.barrier.fault || !this.barrier.link || this.barrier.state === "safe") { this.stats.blockedByFault++; return; }
     this.flow.openCmd = this.ports.newId("open");
-    this.phase = "opening";
+    this.enter("opening");
     this.ports.toBarrier("OPEN", { cmd: this.flow.openCmd, session });
     this.flow.openingSent = true;
     this.ports.toExit("OPENING", { session });
     if (this.barrier.state === "open") {
       this.flow.openedSent = true;
-      this.phase = "open";
+      this.enter("open");
       this.ports.toExit("OPENED", { session });
     }
   }
@@ -487,7 +500,7 @@ export class LaneOrchestrator {
   private raise(code: string, severity: "alarm" | "fault", detail: string): void {
     const fresh = this.barrier.fault !== code;
     this.barrier.fault = code.slice(0, 16);
-    this.phase = "fault";
+    this.enter("fault");
     if (fresh) {
       this.ports.emit("sensorError", { event_id: this.ports.newId("ev"), lane_id: this.laneId, code: code.slice(0, 32), severity, detail });
       this.ports.toExit("LANE_FAULT", { code: code.slice(0, 16) });
@@ -496,7 +509,7 @@ export class LaneOrchestrator {
 
   private endFlow(): void {
     this.flow = FRESH_FLOW();
-    if (this.phase !== "fault") this.phase = this.exit.present ? "identifying" : "idle";
+    if (this.phase !== "fault") this.enter(this.exit.present ? "identifying" : "idle");
   }
 
   /** The lane state as last published: a board's heartbeat that changes nothing publishes nothing. */
