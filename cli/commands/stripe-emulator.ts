@@ -63,7 +63,7 @@ Live keys (sk_live_…) are refused. See docs/stripe-emulator.md.`,
       if (opts.webhookSecret !== undefined && !/^whsec_\S{8,}$/.test(opts.webhookSecret)) throw new Error("--webhook-secret must look like whsec_… (at least 8 characters after whsec_, no spaces)");
       const fromEnv = opts.webhookSecret ?? process.env.STRIPE_WEBHOOK_SECRET;
       if (fromEnv !== undefined && fromEnv.trim() === "") throw new Error("STRIPE_WEBHOOK_SECRET is set but empty: unset it (a test secret is then generated) or give it a whsec_… value");
-      const { createStripeEmulator, generateTestWebhookSecret } = await import("../../cloud/stripe-emulator");
+      const { createStripeEmulator, generateTestWebhookSecret } = await import("../../stripe-emulator");
       const { createLogger } = await import("../../host/log");
       if (opts.stateDir !== undefined && opts.stateDir.trim() === "") throw new Error("--state-dir must name a directory");
       // With a state directory and no secret given, the one saved there (else a new one, saved).

@@ -16,7 +16,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from "../mqtt/broker";
 import { connectClient, detectProtocol, type ProtocolVersion } from "../mqtt/client";
 import { startConsumer, type SiteEventConsumer } from "../mqtt/consumers";
 import { OutboxRelay } from "../mqtt/relay";
-import type { StripeEmulator } from "../stripe-emulator/index";
+import type { StripeEmulator } from "../../stripe-emulator/index";
 import { buildApp } from "./app";
 import { AuditChainer, type AuditMode } from "./audit-chain";
 import { Auth } from "./auth";
@@ -126,7 +126,7 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
       stripe = new Stripe(stripeOpts.secretKey as string, { host: api.hostname.replace(/^\[|\]$/g, ""), port: Number(api.port || (api.protocol === "https:" ? 443 : 80)), protocol: api.protocol === "https:" ? "https" : "http", maxNetworkRetries: 1, timeout: 10_000 });
       logger.warn({ emulator: api.origin }, "Stripe: using a Stripe TEST EMULATOR in its own process (STRIPE_API_BASE; not Stripe; no real card is charged)");
     } else if (o.stripeMode === "emulator") {
-      const { createStripeEmulator, generateTestWebhookSecret } = await import("../stripe-emulator/index");
+      const { createStripeEmulator, generateTestWebhookSecret } = await import("../../stripe-emulator/index");
       const key = `sk_test_syspark_emulator_${instanceId.replace(/[^A-Za-z0-9]/g, "").slice(0, 24)}`;
       // With a data directory the emulator keeps its state (and its webhook secret) beside it, as
       // Stripe keeps a PaymentIntent across a restart of the cloud; without one, in memory.

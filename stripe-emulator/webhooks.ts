@@ -15,7 +15,7 @@
 import { createHmac } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import type { Logger } from "../../host/log";
+import type { Logger } from "../host/log";
 import type { EmulatorEvent } from "./state";
 
 export interface WebhookRetryOptions {

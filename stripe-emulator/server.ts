@@ -10,7 +10,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import Stripe from "stripe";
-import { createLogger, type Logger } from "../../host/log";
+import { createLogger, type Logger } from "../host/log";
 import { authError, notFound, paramError, StripeApiError } from "./errors";
 import { decodeForm, type FormValue } from "./form";
 import { Idempotency, type SavedEntry } from "./idempotency";

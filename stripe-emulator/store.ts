@@ -24,7 +24,7 @@
  */
 import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pidAlive } from "../../host/pid";
+import { pidAlive } from "../host/pid";
 import type { SavedEntry } from "./idempotency";
 import type { JournalRecord, StateSnapshot } from "./state";
 

@@ -1,7 +1,7 @@
 /** `syspark stripe-emulator` option checking (the running command is exercised by hand: see docs). */
 import { expect } from "chai";
 import { Command } from "commander";
-import { register } from "../../../cli/commands/stripe-emulator";
+import { register } from "../../cli/commands/stripe-emulator";
 
 async function parse(args: string[]): Promise<Error> {
   const program = new Command("syspark").exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });

@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { createServer } from "node:net";
 import { expect } from "chai";
 import Stripe from "stripe";
-import { signPayload } from "../../../cloud/stripe-emulator";
+import { signPayload } from "../../stripe-emulator";
 import { SECRET, TEST_KEY, http, startFixture, typesFor, type Fixture } from "./helpers";
 
 const CARD_ONLY = { payment_method_types: ["card"] };

@@ -6,8 +6,8 @@
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import Stripe from "stripe";
-import { createStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from "../../../cloud/stripe-emulator";
-import { silentLogger } from "../../../host/log";
+import { createStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from "../../stripe-emulator";
+import { silentLogger } from "../../host/log";
 
 export const TEST_KEY = "sk_test_syspark_emulator_tests";
 export const SECRET = "whsec_test_emulator_suite_secret";

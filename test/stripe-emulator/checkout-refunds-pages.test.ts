@@ -4,7 +4,7 @@
  */
 import { expect } from "chai";
 import Stripe from "stripe";
-import { decodeForm } from "../../../cloud/stripe-emulator/form";
+import { decodeForm } from "../../stripe-emulator/form";
 import { futureExpiry, form, http, startFixture, typesFor, type Fixture } from "./helpers";
 
 const CARD_ONLY = { payment_method_types: ["card"] };

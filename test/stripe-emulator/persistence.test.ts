@@ -10,9 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import Stripe from "stripe";
-import { createStripeEmulator, type StripeEmulator } from "../../../cloud/stripe-emulator";
-import { silentLogger } from "../../../host/log";
-import { spawnEmulator, type EmulatorProcess } from "../server/emulator-process";
+import { createStripeEmulator, type StripeEmulator } from "../../stripe-emulator";
+import { silentLogger } from "../../host/log";
+import { spawnEmulator, type EmulatorProcess } from "../cloud/server/emulator-process";
 import { SECRET, TEST_KEY, startReceiver, type Receiver } from "./helpers";
 
 const CARD_ONLY = { payment_method_types: ["card"] };
