@@ -1,4 +1,5 @@
 /** Currency facts the emulator needs: zero-decimal currencies, minimum charge amounts, display. */
+import { paramError, StripeApiError } from "./errors";
 
 const ZERO_DECIMAL = new Set(["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"]);
 
@@ -26,4 +27,19 @@ export function formatAmount(amount: number, currency: string): string {
   const major = isZeroDecimal(currency) ? String(amount) : (amount / 100).toFixed(2);
   const symbol = SYMBOL[currency];
   return symbol ? `${symbol}${major}` : `${currency.toUpperCase()} ${major}`;
+}
+
+/** A currency this emulator accepts and an amount at least Stripe's minimum, or a Stripe-shaped 400. */
+export function checkAmount(amount: number, currency: string): void {
+  if (!SUPPORTED_CURRENCIES.has(currency)) {
+    throw paramError("parameter_invalid_string", "currency", `Invalid currency: ${currency}. This Stripe TEST EMULATOR supports: ${[...SUPPORTED_CURRENCIES].join(", ")}.`);
+  }
+  const min = minimumAmount(currency);
+  if (amount < min) {
+    throw new StripeApiError(
+      400,
+      { type: "invalid_request_error", code: "amount_too_small", param: "amount", message: `Amount must be at least ${formatAmount(min, currency)} ${currency}`, doc_url: "https://docs.stripe.com/error-codes/amount-too-small" },
+      true,
+    );
+  }
 }

@@ -254,3 +254,16 @@ function unwrap(issue: z.core.$ZodIssue, base: PropertyKey[]): z.core.$ZodIssue 
 export function throwMissing(name: string): never {
   throw paramError("parameter_missing", name, `Missing required param: ${name}.`);
 }
+
+/** Applies a metadata parameter to the current metadata ("" clears all, an empty value deletes one key). */
+export function applyMetadata(current: Record<string, string>, change: MetadataParam | undefined): Record<string, string> {
+  if (change === undefined) return current;
+  if (change === "") return {};
+  const next = { ...current };
+  for (const [k, v] of Object.entries(change)) {
+    if (v === "") delete next[k];
+    else next[k] = v;
+  }
+  if (Object.keys(next).length > 50) throw paramError("parameter_invalid_string", "metadata", "Metadata may have at most 50 keys.");
+  return next;
+}
