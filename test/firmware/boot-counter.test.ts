@@ -39,11 +39,14 @@ describe("board boot counters", () => {
     expect(bootPreference("exit-controller", "north-gate-lane7").key).to.not.equal(bootPreference("exit-controller", "north-gate-lane8").key);
   });
 
-  it("both XS entry points take their counter from nextBootCount with their own kind", () => {
+  it("both XS entry points take their counter from the one XS host (nextBootCount) with their own kind", () => {
+    const host = readFileSync("firmware/common/xs/boot.ts", "utf8");
+    expect(host).to.match(/bootCount: nextBootCount\(Preference, kind, lane\)/);
+    expect(host).to.not.match(/Preference\.(get|set)\(/);
     for (const kind of ["exit-controller", "barrier-executor"]) {
       const main = readFileSync(`firmware/${kind}/xs/main.ts`, "utf8");
-      expect(main, kind).to.match(new RegExp(`nextBootCount\\(Preference, "${kind}", `));
-      expect(main, kind).to.not.match(/Preference\.(get|set)\(/);
+      expect(main, kind).to.match(new RegExp(`xsHost<\\w+>\\("${kind}"\\)`));
+      expect(main, kind).to.not.match(/Preference/);
     }
   });
 });
