@@ -106,9 +106,11 @@ function lockAndLoad(stateDir: string | undefined): { release: () => void; loade
 /** Loads a previous run's state; returns the events it still owed the webhook endpoint. */
 function restoreState(state: EmulatorState, idempotency: Idempotency, loaded: LoadedState): EmulatorEvent[] {
   state.restore(loaded.snapshot.state);
-  resumeProcessing(state);
   idempotency.restore(loaded.snapshot.idempotency);
   state.applyJournal(loaded.journal);
+  // After the journal: it holds what became of the snapshot's processing payments (resuming
+  // before it charged some twice) and the payments that went processing since (never resumed).
+  resumeProcessing(state);
   idempotency.restore(loaded.journal.flatMap((r) => (r.k === "idem" ? [[r.key, r.v] as [string, SavedEntry]] : [])));
   const owed: EmulatorEvent[] = [];
   for (const e of state.allEvents()) {

@@ -73,6 +73,29 @@ describe("Stripe test emulator: state kept across restarts (--state-dir)", funct
     expect(page.status).to.equal(409); // already paid: the page says so
   });
 
+  it("a PaymentIntent left processing when it stopped succeeds once after the restart: resumed from the journal, never charged twice", async () => {
+    // Long processing: the emulator stops while the payment is still processing (journal only).
+    const a = await start({ processingMs: 60_000 });
+    const pi = await a.stripe.paymentIntents.create({ amount: 450, currency: "eur", ...CARD_ONLY }, { idempotencyKey: "pi:proc:1" });
+    const processing = await a.stripe.paymentIntents.confirm(pi.id, { payment_method: "pm_card_visa" });
+    expect(processing.status).to.equal("processing");
+    await stop(a.emu);
+
+    const b = await start({ processingMs: 50 });
+    const end = Date.now() + 5000;
+    let now = await b.stripe.paymentIntents.retrieve(pi.id);
+    while (now.status === "processing" && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 50));
+      now = await b.stripe.paymentIntents.retrieve(pi.id);
+    }
+    expect(now.status, "resumed after the restart").to.equal("succeeded");
+    await new Promise((r) => setTimeout(r, 300));
+    const charges = (await b.stripe.charges.list({ payment_intent: pi.id, limit: 10 })).data;
+    expect(charges.map((c) => c.status), "one charge").to.deep.equal(["succeeded"]);
+    const succeeded = (await b.stripe.events.list({ limit: 100 })).data.filter((e) => e.type === "payment_intent.succeeded");
+    expect(succeeded, "one payment_intent.succeeded").to.have.length(1);
+  });
+
   it("delivers after a restart the webhooks it still owed, signed with the same secret (they verify)", async () => {
     receiver = await startReceiver(SECRET);
     receiver.respond = () => 500; // the cloud is down
