@@ -7,8 +7,8 @@
 import type { BoardClock } from "../firmware/common/io/board-host";
 import { SerialPeer } from "../hil/harness/serial-peer";
 import { LinkTicker } from "../host/link-ticker";
-import { SimulatedExitController } from "../hil/sim/exit-controller-sim";
-import { RealClock } from "../hil/sim/virtual-clock";
+import { SimulatedExitController } from "../sim/boards/exit-controller-sim";
+import { RealClock } from "../sim/boards/virtual-clock";
 
 interface LaneSpec { id: string; exitPath: string; barrierPath: string }
 type Command = { cmd: "arrive" | "badge" | "leave" | "closed"; lane: string } | { cmd: "answer"; lane: string; open: string } | { cmd: "stop" };

@@ -45,8 +45,8 @@ function addBarrierExecutor(board: Command): void {
       if (opts.lane !== undefined && !/^[A-Za-z0-9._:-]{1,16}$/.test(opts.lane)) throw new Error(`--lane must be 1-16 of A-Z a-z 0-9 . _ : -, got "${opts.lane}"`);
       const bootCount = Number(opts.boot);
       if (!Number.isInteger(bootCount) || bootCount < 1) throw new Error(`--boot must be a positive whole number, got "${opts.boot}"`);
-      const { SimulatedBarrierExecutor } = await import("../../hil/sim/barrier-executor-sim");
-      const { RealClock } = await import("../../hil/sim/virtual-clock");
+      const { SimulatedBarrierExecutor } = await import("../../sim/boards/barrier-executor-sim");
+      const { RealClock } = await import("../../sim/boards/virtual-clock");
       const { createInterface } = await import("node:readline");
       const sim = await SimulatedBarrierExecutor.start({ serialPath: opts.serial, lane: opts.lane, clock: new RealClock(), bootCount, trace: (t) => process.stderr.write(t) });
       console.log(`barrier-executor (simulated board, lane ${sim.lane}) on ${opts.serial}; type ? for commands\n${BARRIER_CONSOLE_HELP}`);

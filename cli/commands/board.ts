@@ -10,9 +10,9 @@ export function register(program: Command): void {
     .option("--boot <n>", "boot count to announce", "1")
     .option("--quiet", "do not print display changes")
     .action(async (opts: { serial: string; lane?: string; boot: string; quiet?: boolean }) => {
-      const { SimulatedExitController } = await import("../../hil/sim/exit-controller-sim");
-      const { RealClock } = await import("../../hil/sim/virtual-clock");
-      const { renderDisplay, startLaneConsole, CONSOLE_HELP } = await import("../../hil/demo/lane-console");
+      const { SimulatedExitController } = await import("../../sim/boards/exit-controller-sim");
+      const { RealClock } = await import("../../sim/boards/virtual-clock");
+      const { renderDisplay, startLaneConsole, CONSOLE_HELP } = await import("../../sim/console/lane-console");
       if (opts.lane !== undefined && !/^[A-Za-z0-9._:-]{1,16}$/.test(opts.lane)) throw new Error(`--lane must be 1-16 of A-Z a-z 0-9 . _ : -, got "${opts.lane}"`);
       const bootCount = Number(opts.boot);
       if (!Number.isInteger(bootCount) || bootCount < 1) throw new Error(`--boot must be a positive whole number, got "${opts.boot}"`);

@@ -13,8 +13,8 @@ export function register(program: Command): void {
     .option("--data-dir <dir>", "where the site keeps its data between runs", ".data/site")
     .option("--log-level <level>", "pino log level (the banner already says what the warnings would: test emulator, anonymous site broker)", process.env.LOG_LEVEL ?? "error")
     .action(async (opts: { lanes: number; httpPort: number; cloudPort: number; cloudMqttPort: number; siteBrokerPort: number; dataDir: string; logLevel: string }) => {
-      const { startSite } = await import("../../hil/site/site");
-      const { startSitePage } = await import("../../hil/site/page");
+      const { startSite } = await import("../../sim/site/site");
+      const { startSitePage } = await import("../../sim/site/page");
       const { createLogger } = await import("../../host/log");
       const started = Date.now();
       process.stderr.write("starting the cloud (embedded PostgreSQL), the gateway and the simulated lanes…\n");

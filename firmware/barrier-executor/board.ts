@@ -5,7 +5,7 @@
  * over-current comparator and the emergency input are wired to the FPGA, not to the MCU: the
  * MCU only sees them through the STATUS register. It takes the host's `device`, the manifest
  * config and a clock, so the very same code runs on the MCU (xs/main.ts), in the Moddable
- * Linux simulator (xs/lin-provider.ts) and in the Node simulator (hil/sim).
+ * Linux simulator (xs/lin-provider.ts) and in the Node simulator (sim/boards).
  */
 import type { BoardClock, SerialClass, SerialIO, Trace } from "../common/io/board-host";
 import { LinkSession } from "../common/link/session";

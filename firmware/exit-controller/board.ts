@@ -1,7 +1,7 @@
 /**
  * Board layer of the exit controller: wires the pure state machine to ECMA-419 I/O. It takes
  * the host's `device`, the manifest config and a clock, so the very same code runs on the MCU
- * (xs/main.ts) and in the Node simulator (hil/sim).
+ * (xs/main.ts) and in the Node simulator (sim/boards).
  */
 import { LinkSession } from "../common/link/session";
 import { writeSerialLine } from "../common/link/serial-write";

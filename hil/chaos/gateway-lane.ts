@@ -10,10 +10,10 @@
  * as an opening nobody asked for.
  */
 import type { PtyPair } from "../../host/pty";
-import { SimulatedBarrierExecutor } from "../sim/barrier-executor-sim";
-import { SimulatedExitController } from "../sim/exit-controller-sim";
-import { RealClock } from "../sim/virtual-clock";
-import { LaneVehicle } from "../site/vehicle";
+import { SimulatedBarrierExecutor } from "../../sim/boards/barrier-executor-sim";
+import { SimulatedExitController } from "../../sim/boards/exit-controller-sim";
+import { RealClock } from "../../sim/boards/virtual-clock";
+import { LaneVehicle } from "../../sim/site/vehicle";
 
 /** What one driven exit left behind, before the cloud's database is read. */
 export interface DrivenExit {

@@ -8,7 +8,7 @@ import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { decodeFrame } from "../../firmware/common/link/frame";
 import { describeMessage } from "../../firmware/common/link/messages";
-import type { SimTransport } from "../sim/sim-device";
+import type { SimTransport } from "../../sim/boards/sim-device";
 
 export interface DutLine {
   /** ms since the scenario started */

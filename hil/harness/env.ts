@@ -26,10 +26,10 @@ import { startGateway, type Gateway } from "../../gateway/runtime";
 import { silentLogger } from "../../host/log";
 import { openPtyPair } from "../../host/pty";
 import { which } from "../../host/tools";
-import { SimulatedBarrierExecutor } from "../sim/barrier-executor-sim";
-import { SimulatedExitController } from "../sim/exit-controller-sim";
-import { memoryCable, openSerialTransport, type SimTransport } from "../sim/sim-device";
-import { RealClock } from "../sim/virtual-clock";
+import { SimulatedBarrierExecutor } from "../../sim/boards/barrier-executor-sim";
+import { SimulatedExitController } from "../../sim/boards/exit-controller-sim";
+import { memoryCable, openSerialTransport, type SimTransport } from "../../sim/boards/sim-device";
+import { RealClock } from "../../sim/boards/virtual-clock";
 import type { Rig, RigBoard } from "../rig/schema";
 import { Dut, type DutLine, type TappedTransport } from "./dut";
 import { infra, InfrastructureError } from "./errors";
@@ -39,7 +39,7 @@ import { Timeline } from "./timeline";
 
 export type { LaneField };
 import { VcdWriter } from "../fpga/vcd";
-import type { SimulatedSafetyCore } from "../sim/barrier-core";
+import type { SimulatedSafetyCore } from "../../sim/plant/barrier-core";
 import { currentSiteClock } from "./site-clock";
 import type { BoardClock } from "../../firmware/common/io/board-host";
 

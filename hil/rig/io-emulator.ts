@@ -14,8 +14,8 @@ import { ReadlineParser } from "@serialport/parser-readline";
 import { serialPort } from "../../host/serial-port";
 import { InfrastructureError } from "../harness/errors";
 import type { LaneField } from "../harness/lane-field";
-import type { SimulatedBarrierExecutor } from "../sim/barrier-executor-sim";
-import type { SimulatedExitController } from "../sim/exit-controller-sim";
+import type { SimulatedBarrierExecutor } from "../../sim/boards/barrier-executor-sim";
+import type { SimulatedExitController } from "../../sim/boards/exit-controller-sim";
 import type { Rig } from "./schema";
 
 export interface IoEmulator {

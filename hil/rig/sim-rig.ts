@@ -8,9 +8,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { openPtyPair, type PtyPair } from "../../host/pty";
-import { SimulatedBarrierExecutor } from "../sim/barrier-executor-sim";
-import { SimulatedExitController } from "../sim/exit-controller-sim";
-import { RealClock } from "../sim/virtual-clock";
+import { SimulatedBarrierExecutor } from "../../sim/boards/barrier-executor-sim";
+import { SimulatedExitController } from "../../sim/boards/exit-controller-sim";
+import { RealClock } from "../../sim/boards/virtual-clock";
 import { serveIoEmulator } from "./io-emulator";
 import { parseRig, type Rig } from "./schema";
 

@@ -7,7 +7,7 @@
  *   the keypad scan's pace, RFID frames on the reader's UART, and the display read back from the
  *   bytes the firmware writes to its UART.
  * - BarrierFieldHost: the FPGA. The cycle-accurate safety-core model with the barrier plant
- *   (hil/sim/barrier-core.ts) runs here on the wall clock; the board's SPI writes arrive as `W`
+ *   (sim/plant/barrier-core.ts) runs here on the wall clock; the board's SPI writes arrive as `W`
  *   lines and are applied at once, each answered by the registers it changed and a `SYNC` (the
  *   board's next read waits for it, as a read after a write on SPI sees the write), and every
  *   register the board may read is sent again whenever it changes (checked every
@@ -18,10 +18,10 @@
 import { FIELD_MAX_BYTES, formatFieldLine, parseFieldLine, type FieldMessage } from "../../firmware/common/io/field-protocol";
 import { KEYPAD_LAYOUT } from "../../firmware/common/io/keypad-matrix";
 import { REG } from "../../firmware/barrier-executor/fpga/regmap";
-import { SimulatedSafetyCore } from "../sim/barrier-core";
-import { decodeDisplayBytes, type DisplayContent } from "../sim/exit-controller-sim";
-import { rdm6300Frame } from "../sim/rdm6300-reader";
-import type { SimTransport } from "../sim/sim-device";
+import { SimulatedSafetyCore } from "../../sim/plant/barrier-core";
+import { decodeDisplayBytes, type DisplayContent } from "../../sim/boards/exit-controller-sim";
+import { rdm6300Frame } from "../../sim/boards/rdm6300-reader";
+import type { SimTransport } from "../../sim/boards/sim-device";
 
 const REGISTER_PUSH_MS = 2;
 /** Registers the board reads (CTRL reads as 0; HB_REMAIN counts down every cycle and the firmware

@@ -14,8 +14,8 @@ import { openPtyPair } from "../../host/pty";
 import type { Dut, TappedTransport } from "../harness/dut";
 import type { LaneField } from "../harness/lane-field";
 import { infra } from "../harness/errors";
-import { loadManifestConfig } from "../sim/manifest-config";
-import { openSerialTransport } from "../sim/sim-device";
+import { loadManifestConfig } from "../../sim/boards/manifest-config";
+import { openSerialTransport } from "../../sim/boards/sim-device";
 import { BarrierFieldHost, ExitFieldHost, type ExitFieldPins } from "./field-host";
 import { buildLinFirmware, XsBoardProcess, type ModdableTools, type XsBoardKind } from "./xs-firmware";
 

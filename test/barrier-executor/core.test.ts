@@ -13,9 +13,9 @@ import { CORE_ID, CTRL, REG, STATUS, type SafetyCoreParams } from "../../firmwar
 import { serveSpiFrame, SpiCoreBus, type CoreBus } from "../../firmware/barrier-executor/spi-bus";
 import type { Fields } from "../../firmware/common/link/frame";
 import { validateMessage } from "../../firmware/common/link/messages";
-import { SimulatedSafetyCore } from "../../hil/sim/barrier-core";
-import type { PlantConfig } from "../../hil/sim/barrier-plant";
-import { loadManifestConfig } from "../../hil/sim/manifest-config";
+import { SimulatedSafetyCore } from "../../sim/plant/barrier-core";
+import type { PlantConfig } from "../../sim/plant/barrier-plant";
+import { loadManifestConfig } from "../../sim/boards/manifest-config";
 
 interface Sent { type: string; fields: Fields; at: number }
 

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import fc from "fast-check";
-import { BarrierPlant, DEFAULT_PLANT } from "../../hil/sim/barrier-plant";
+import { BarrierPlant, DEFAULT_PLANT } from "../../sim/plant/barrier-plant";
 
 const UP = { motorUp: true, motorDown: false, brake: false };
 const DOWN = { motorUp: false, motorDown: true, brake: false };

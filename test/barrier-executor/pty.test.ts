@@ -7,8 +7,8 @@
  */
 import { expect } from "chai";
 import { SerialPeer, type ReceivedMessage } from "../../hil/harness/serial-peer";
-import { SimulatedBarrierExecutor } from "../../hil/sim/barrier-executor-sim";
-import { VirtualClock } from "../../hil/sim/virtual-clock";
+import { SimulatedBarrierExecutor } from "../../sim/boards/barrier-executor-sim";
+import { VirtualClock } from "../../sim/boards/virtual-clock";
 import { openPtyPair, type PtyPair } from "../../host/pty";
 import { requireToolOrSkip } from "../../host/tools";
 

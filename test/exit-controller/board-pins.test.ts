@@ -4,7 +4,7 @@ import { encodeScreen } from "../../firmware/common/io/serlcd";
 import { SERLCD_I2C_CHUNK, serlcdOverI2c } from "../../firmware/common/io/serlcd-i2c";
 import { parseExitConfig } from "../../firmware/exit-controller/core/config";
 import { startExitController } from "../../firmware/exit-controller/board";
-import { loadManifestConfig } from "../../hil/sim/manifest-config";
+import { loadManifestConfig } from "../../sim/boards/manifest-config";
 
 const INPUT = "input", INPUT_PULLUP = "input-pullup", OUTPUT = "output";
 

@@ -6,7 +6,7 @@ import { decodeRdm6300, decodeWiegand, normaliseUid } from "../../firmware/exit-
 import { parseExitConfig } from "../../firmware/exit-controller/core/config";
 import { ExitController } from "../../firmware/exit-controller/core/controller";
 import { formatMoney } from "../../firmware/exit-controller/core/display";
-import { loadManifestConfig } from "../../hil/sim/manifest-config";
+import { loadManifestConfig } from "../../sim/boards/manifest-config";
 
 function harness() {
   const config = parseExitConfig(loadManifestConfig("exit-controller"));

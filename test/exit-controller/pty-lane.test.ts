@@ -6,8 +6,8 @@
 import { expect } from "chai";
 import { encodeFrame } from "../../firmware/common/link/frame";
 import { SerialPeer } from "../../hil/harness/serial-peer";
-import { SimulatedExitController } from "../../hil/sim/exit-controller-sim";
-import { VirtualClock } from "../../hil/sim/virtual-clock";
+import { SimulatedExitController } from "../../sim/boards/exit-controller-sim";
+import { VirtualClock } from "../../sim/boards/virtual-clock";
 import { openPtyPair, type PtyPair } from "../../host/pty";
 import { requireToolOrSkip } from "../../host/tools";
 

@@ -8,8 +8,8 @@ import { encodePayload, toCloudTopic, TOPICS, type Payload, type TopicKey } from
 import { parseSiteConfig } from "../../gateway/config/load";
 import { startGateway, type Gateway } from "../../gateway/runtime";
 import { SerialPeer } from "../../hil/harness/serial-peer";
-import { SimulatedExitController } from "../../hil/sim/exit-controller-sim";
-import { RealClock } from "../../hil/sim/virtual-clock";
+import { SimulatedExitController } from "../../sim/boards/exit-controller-sim";
+import { RealClock } from "../../sim/boards/virtual-clock";
 import { openPtyPair, type PtyPair } from "../../host/pty";
 import { connectMqtt, MOSQUITTO, TcpProxy, tempDir, uniqueSiteId, waitFor } from "../gateway/helpers";
 

@@ -4,10 +4,10 @@ import { encodeFrame } from "../../firmware/common/link/frame";
 import { asciiBytes } from "../../firmware/common/link/line-buffer";
 import { writeSerialLine } from "../../firmware/common/link/serial-write";
 import { startExitController, type ExitBoard } from "../../firmware/exit-controller/board";
-import { loadManifestConfig } from "../../hil/sim/manifest-config";
-import { SimulatedBarrierExecutor } from "../../hil/sim/barrier-executor-sim";
-import { MemoryTransport } from "../../hil/sim/sim-device";
-import { VirtualClock } from "../../hil/sim/virtual-clock";
+import { loadManifestConfig } from "../../sim/boards/manifest-config";
+import { SimulatedBarrierExecutor } from "../../sim/boards/barrier-executor-sim";
+import { MemoryTransport } from "../../sim/boards/sim-device";
+import { VirtualClock } from "../../sim/boards/virtual-clock";
 
 /** The board's gateway UART as a real driver behaves: it throws on a full output buffer
  *  ("would overflow", as the XS Linux simulator's serial does with the pty's far end closed),

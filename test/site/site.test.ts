@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { siteView, startSitePage } from "../../hil/site/page";
-import { startSite, type Site } from "../../hil/site/site";
+import { siteView, startSitePage } from "../../sim/site/page";
+import { startSite, type Site } from "../../sim/site/site";
 import { requireToolOrSkip } from "../../host/tools";
 
 describe("the whole site (syspark up) in a real browser", function () {

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { startBarrierExecutor, type BarrierDevice } from "../../../firmware/barrier-executor/board";
 import { createLinDevice } from "../../../firmware/common/io/lin-field";
-import { RealClock } from "../../../hil/sim/virtual-clock";
+import { RealClock } from "../../../sim/boards/virtual-clock";
 import { nodeLinSerialClass } from "./node-lin-serial";
 
 const { config } = workerData as { config: Record<string, unknown> };

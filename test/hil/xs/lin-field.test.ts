@@ -17,9 +17,9 @@ import { startExitController, type ExitBoard } from "../../../firmware/exit-cont
 import { openPtyPair, type PtyPair } from "../../../host/pty";
 import { requireToolOrSkip } from "../../../host/tools";
 import { TransportLink } from "../../../host/transport-link";
-import { loadManifestConfig } from "../../../hil/sim/manifest-config";
-import { openSerialTransport, type SimTransport } from "../../../hil/sim/sim-device";
-import { RealClock } from "../../../hil/sim/virtual-clock";
+import { loadManifestConfig } from "../../../sim/boards/manifest-config";
+import { openSerialTransport, type SimTransport } from "../../../sim/boards/sim-device";
+import { RealClock } from "../../../sim/boards/virtual-clock";
 import { BarrierFieldHost, ExitFieldHost, type ExitFieldPins } from "../../../hil/xs/field-host";
 import { nodeLinSerialClass } from "./node-lin-serial";
 

@@ -3,8 +3,8 @@
  * exit loop, waits for the boom, drives under it (the loop under the boom sees it), and is gone.
  * The site page and the HIL scenarios move vehicles with this instead of poking pins.
  */
-import type { SimulatedBarrierExecutor } from "../sim/barrier-executor-sim";
-import type { SimulatedExitController } from "../sim/exit-controller-sim";
+import type { SimulatedBarrierExecutor } from "../boards/barrier-executor-sim";
+import type { SimulatedExitController } from "../boards/exit-controller-sim";
 
 export type VehiclePhase = "none" | "at_loop" | "under_boom" | "gone";
 

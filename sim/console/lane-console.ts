@@ -4,7 +4,7 @@
  * Closing stdin (e.g. under a process manager) leaves the board running.
  */
 import { createInterface } from "node:readline";
-import type { SimulatedExitController } from "../sim/exit-controller-sim";
+import type { SimulatedExitController } from "../boards/exit-controller-sim";
 
 export const CONSOLE_HELP = [
   "arrive            vehicle drives onto the exit loop",

@@ -16,10 +16,10 @@ import { startGateway, type Gateway } from "../../gateway/runtime";
 import { openPtyPair, type PtyPair } from "../../host/pty";
 import { silentLogger } from "../../host/log";
 import { which } from "../../host/tools";
-import { SimulatedBarrierExecutor } from "../sim/barrier-executor-sim";
-import { SimulatedExitController } from "../sim/exit-controller-sim";
-import { memoryCable, type SimTransport } from "../sim/sim-device";
-import { RealClock } from "../sim/virtual-clock";
+import { SimulatedBarrierExecutor } from "../boards/barrier-executor-sim";
+import { SimulatedExitController } from "../boards/exit-controller-sim";
+import { memoryCable, type SimTransport } from "../boards/sim-device";
+import { RealClock } from "../boards/virtual-clock";
 import { LaneVehicle } from "./vehicle";
 
 export interface SiteOptions {

@@ -10,9 +10,9 @@
 import { startBarrierExecutor, type BarrierBoard, type BarrierDevice } from "../../firmware/barrier-executor/board";
 import { serveSpiFrame, type SpiIO, type SpiOptions } from "../../firmware/barrier-executor/spi-bus";
 import type { BoardClock, Trace } from "../../firmware/common/io/board-host";
-import { SimulatedSafetyCore } from "./barrier-core";
+import { SimulatedSafetyCore } from "../plant/barrier-core";
 import type { SafetyCoreParams } from "../../firmware/barrier-executor/fpga/regmap";
-import type { LimitSwitchFault, MotorDrive, PlantConfig } from "./barrier-plant";
+import type { LimitSwitchFault, MotorDrive, PlantConfig } from "../plant/barrier-plant";
 import { loadManifestConfig } from "./manifest-config";
 import { createSimDevice, openSerialTransport, SimPins, type SimTransport } from "./sim-device";
 
