@@ -13,9 +13,9 @@
  */
 import { SafetyCoreModel } from "../firmware/barrier-executor/fpga/model";
 import { CTRL, IN, REG, STATE, type SafetyCoreParams } from "../firmware/barrier-executor/fpga/regmap";
-import { runRandom } from "../hil/fpga/cosim";
-import { STIM_BYTES, VerilatorSim } from "../hil/fpga/sim";
-import { COSIM_PARAMS, RandomStimulus, type Pins } from "../hil/fpga/stimulus";
+import { runRandom } from "../fpga/cosim";
+import { STIM_BYTES, VerilatorSim } from "../fpga/sim";
+import { COSIM_PARAMS, RandomStimulus, type Pins } from "../fpga/stimulus";
 import { which } from "../host/tools";
 
 function arg(args: string[], name: string, dflt: number): number {

@@ -19,8 +19,8 @@ export function register(program: Command): void {
     .option("--out <dir>", "output directory (SMT2, logs, counterexample VCDs)", "out/fpga-prove")
     .option("--mutant <name>", "prove a deliberately broken copy of the RTL instead (must fail): obstruction-gate, dead-time, watchdog")
     .action(async (opts: { depth: number; out: string; mutant?: string }) => {
-      const { prove } = await import("../../hil/fpga/prove");
-      const { requireTools } = await import("../../hil/fpga/tools");
+      const { prove } = await import("../../fpga/prove");
+      const { requireTools } = await import("../../fpga/tools");
       requireTools(["yosys", "yosys-smtbmc", "z3"]);
       const t0 = Date.now();
       const r = await prove({ outDir: opts.out, depth: opts.depth, mutant: opts.mutant, onProgress: progress });
@@ -47,9 +47,9 @@ export function register(program: Command): void {
       if (sim === "iverilog" && opts.cycles > 5_000_000 && !opts.onlyDirected) throw new Error(`--sim iverilog runs about 50 k cycles/s: use --cycles <= 5000000 (or --sim verilator)`);
       const { mkdirSync } = await import("node:fs");
       const { dirname } = await import("node:path");
-      const { runDirected, runRandom, coverageSummary } = await import("../../hil/fpga/cosim");
-      const { COSIM_PARAMS } = await import("../../hil/fpga/stimulus");
-      const { requireTools } = await import("../../hil/fpga/tools");
+      const { runDirected, runRandom, coverageSummary } = await import("../../fpga/cosim");
+      const { COSIM_PARAMS } = await import("../../fpga/stimulus");
+      const { requireTools } = await import("../../fpga/tools");
       const { FAULT_NAMES, STATE_NAMES } = await import("../../firmware/barrier-executor/fpga/regmap");
       requireTools(sim === "verilator" ? ["verilator", "make", "g++"] : ["iverilog", "vvp"]);
       mkdirSync(dirname(opts.vcd), { recursive: true });
@@ -82,7 +82,7 @@ export function register(program: Command): void {
     .command("lint")
     .description("verilator --lint-only -Wall on the RTL, and an Icarus Verilog (-g2012) compile.")
     .action(async () => {
-      const { lintRtl } = await import("../../hil/fpga/tools");
+      const { lintRtl } = await import("../../fpga/tools");
       const r = await lintRtl();
       console.log(r.text);
       if (!r.ok) process.exitCode = 1;
@@ -96,9 +96,9 @@ export function register(program: Command): void {
     .action(async (opts: { scenario: string; out: string }) => {
       const { mkdirSync } = await import("node:fs");
       const { dirname } = await import("node:path");
-      const { directedScenarios, ScriptStimulus, COSIM_PARAMS } = await import("../../hil/fpga/stimulus");
+      const { directedScenarios, ScriptStimulus, COSIM_PARAMS } = await import("../../fpga/stimulus");
       const { SafetyCoreModel } = await import("../../firmware/barrier-executor/fpga/model");
-      const { ModelVcdRecorder } = await import("../../hil/fpga/vcd");
+      const { ModelVcdRecorder } = await import("../../fpga/vcd");
       const sc = directedScenarios(COSIM_PARAMS).find((s) => s.name === opts.scenario);
       if (!sc) throw new Error(`unknown scenario "${opts.scenario}" (one of: ${directedScenarios(COSIM_PARAMS).map((s) => s.name).join(", ")})`);
       const model = new SafetyCoreModel(COSIM_PARAMS);

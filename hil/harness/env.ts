@@ -38,7 +38,7 @@ import type { LaneField } from "./lane-field";
 import { Timeline } from "./timeline";
 
 export type { LaneField };
-import { VcdWriter } from "../fpga/vcd";
+import { VcdWriter } from "../../fpga/vcd";
 import type { SimulatedSafetyCore } from "../../sim/plant/barrier-core";
 import { currentSiteClock } from "./site-clock";
 import type { BoardClock } from "../../firmware/common/io/board-host";

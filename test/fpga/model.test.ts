@@ -2,7 +2,7 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { SafetyCoreModel } from "../../firmware/barrier-executor/fpga/model";
 import { CORE_ID, CTRL, DEFAULT_PARAMS, FAULT, IN, REG, STATE, STATUS, msToCycles, type SafetyCoreParams } from "../../firmware/barrier-executor/fpga/regmap";
-import { Plant } from "../../hil/fpga/stimulus";
+import { Plant } from "../../fpga/stimulus";
 
 /** Small timing so that every timer expires inside short generated sequences. */
 const P: SafetyCoreParams = { clockHz: 1000, debounceCycles: 2, runTimeoutCycles: 60, deadTimeCycles: 3, watchdogCycles: 40, ocFilterCycles: 3 };

@@ -3,10 +3,10 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { requireToolOrSkip } from "../../host/tools";
-import { coverageSummary, runDirected, runRandom } from "../../hil/fpga/cosim";
-import { lintRtl } from "../../hil/fpga/tools";
-import { prove } from "../../hil/fpga/prove";
-import { COSIM_PARAMS, directedScenarios } from "../../hil/fpga/stimulus";
+import { coverageSummary, runDirected, runRandom } from "../../fpga/cosim";
+import { lintRtl } from "../../fpga/tools";
+import { prove } from "../../fpga/prove";
+import { COSIM_PARAMS, directedScenarios } from "../../fpga/stimulus";
 
 describe("fpga: RTL against the model (real simulators and prover)", function () {
   this.timeout(600_000);

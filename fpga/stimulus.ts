@@ -7,8 +7,8 @@
  * The generator reads the model's outputs to move the plant; since the model and the RTL are
  * compared every cycle, the recorded stimulus is an ordinary input sequence for the RTL.
  */
-import { CTRL, FAULT, IN, REG, STATE, type SafetyCoreParams } from "../../firmware/barrier-executor/fpga/regmap";
-import type { SafetyCoreModel } from "../../firmware/barrier-executor/fpga/model";
+import { CTRL, FAULT, IN, REG, STATE, type SafetyCoreParams } from "../firmware/barrier-executor/fpga/regmap";
+import type { SafetyCoreModel } from "../firmware/barrier-executor/fpga/model";
 
 /** Scaled timing for co-simulation: every timer expires within a few hundred cycles. */
 export const COSIM_PARAMS: Readonly<SafetyCoreParams> = Object.freeze({

@@ -1,7 +1,7 @@
 /** Tool checks and RTL lint for the safety core (Debian: iverilog verilator yosys z3). */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { which } from "../../host/tools";
+import { which } from "../host/tools";
 import { RTL_FILE } from "./sim";
 
 const execFileP = promisify(execFile);

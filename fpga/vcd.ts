@@ -3,8 +3,8 @@
  * carry the RTL's names (DBG_FIELDS, the port names), grouped in scopes.
  */
 import { writeFileSync } from "node:fs";
-import { DBG_FIELDS, IN } from "../../firmware/barrier-executor/fpga/regmap";
-import type { SafetyCoreModel } from "../../firmware/barrier-executor/fpga/model";
+import { DBG_FIELDS, IN } from "../firmware/barrier-executor/fpga/regmap";
+import type { SafetyCoreModel } from "../firmware/barrier-executor/fpga/model";
 
 interface Sig { scope: string; name: string; width: number; id: string; last: number }
 

@@ -1,4 +1,4 @@
-// Icarus Verilog testbench for the safety core (hil/fpga/sim.ts drives it).
+// Icarus Verilog testbench for the safety core (fpga/sim.ts drives it).
 // Reads the stimulus from +stim=<file>: one cycle per line, three hex fields
 //   <raw inputs, bit 6 = rst> <we | addr << 1> <wdata>
 // and writes to +out=<file> one line per cycle: csr_rdata (before the edge) then dbg[0..9]

@@ -14,7 +14,7 @@ import { execFile, spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { PARAM_NAMES, type SafetyCoreParams } from "../../firmware/barrier-executor/fpga/regmap";
+import { PARAM_NAMES, type SafetyCoreParams } from "../firmware/barrier-executor/fpga/regmap";
 import { REPO_ROOT, RTL_DIR, RTL_FILE } from "./sim";
 
 const execFileP = promisify(execFile);

@@ -1,4 +1,13 @@
 /**
+ * fpga/: the FPGA's host-side tooling — co-simulation of the safety core's RTL against its
+ * TypeScript model under Icarus Verilog and Verilator (this module, sim.ts, stimulus.ts), formal
+ * proof with yosys + yosys-smtbmc (prove.ts), VCD traces (vcd.ts) and tool checks (tools.ts).
+ * It is not beside the RTL in firmware/barrier-executor/fpga/ because firmware/ must stay free of
+ * Node built-ins (`syspark check-firmware` and firmware/tsconfig.json enforce it) and these tools
+ * spawn simulators, read and write files and hash builds. They read the RTL, the formal sources
+ * and the model from there (sim.ts finds them from its own location); the testbench
+ * (icarus/tb.v) and the Verilator harness (verilator/harness.cpp) are theirs and live here.
+ *
  * Lockstep co-simulation: the RTL in a real simulator and the TypeScript model, driven by the
  * same stimulus, compared every cycle (csr_rdata and all 10 dbg words = every register).
  *
@@ -7,8 +16,8 @@
  * batch cycle by cycle (the harness keeps its records) to find the first differing cycle.
  * Icarus: the whole stimulus runs through the testbench and every cycle is compared.
  */
-import { SafetyCoreModel } from "../../firmware/barrier-executor/fpga/model";
-import { DBG_WORDS, FAULT_NAMES, STATE_NAMES, describeDbg, type SafetyCoreParams } from "../../firmware/barrier-executor/fpga/regmap";
+import { SafetyCoreModel } from "../firmware/barrier-executor/fpga/model";
+import { DBG_WORDS, FAULT_NAMES, STATE_NAMES, describeDbg, type SafetyCoreParams } from "../firmware/barrier-executor/fpga/regmap";
 import { HASH_SEED, RECORD_WORDS, STIM_BYTES, VerilatorSim, hashRecords, runIcarus } from "./sim";
 import { RandomStimulus, ScriptStimulus, directedScenarios, type Pins, type Scenario, type Stimulus } from "./stimulus";
 import { VcdWriter, declareInputs, declareRegisters, inputValues, registerValues } from "./vcd";

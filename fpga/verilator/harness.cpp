@@ -1,4 +1,4 @@
-// Lockstep harness for the safety core under Verilator (hil/fpga/sim.ts drives it).
+// Lockstep harness for the safety core under Verilator (fpga/sim.ts drives it).
 // Protocol on stdin/stdout, little-endian u32 words; every reply is flushed (else deadlock).
 //   RUN   (1) n, then n records of 8 bytes: [0] raw inputs (bit 6 = rst), [1] we | addr << 1,
 //             [2..3] 0, [4..7] wdata.  Reply: running hash, cycles run so far (u32 low bits).
@@ -7,7 +7,7 @@
 //   TIME  (4) reps: replays the last RUN's stimulus reps times without hashing.
 //             Reply: elapsed nanoseconds (u64).
 //   QUIT  (3)
-// Per-cycle hash (same as hil/fpga/sim.ts): for each word w of (rdata, dbg0..9):
+// Per-cycle hash (same as fpga/sim.ts): for each word w of (rdata, dbg0..9):
 //   h = (h ^ w) * 0x01000193 mod 2^32.
 #include <chrono>
 #include <cstdint>

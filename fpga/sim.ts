@@ -14,15 +14,15 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
-import { PARAM_NAMES, type SafetyCoreParams } from "../../firmware/barrier-executor/fpga/regmap";
+import { PARAM_NAMES, type SafetyCoreParams } from "../firmware/barrier-executor/fpga/regmap";
 
 const execFileP = promisify(execFile);
 
-export const REPO_ROOT = resolve(fileURLToPath(new URL("../../", import.meta.url)));
+export const REPO_ROOT = resolve(fileURLToPath(new URL("../", import.meta.url)));
 export const RTL_DIR = join(REPO_ROOT, "firmware/barrier-executor/fpga/rtl");
 export const RTL_FILE = join(RTL_DIR, "safety_core.v");
-export const HARNESS_CPP = join(REPO_ROOT, "hil/fpga/verilator/harness.cpp");
-export const ICARUS_TB = join(REPO_ROOT, "hil/fpga/icarus/tb.v");
+export const HARNESS_CPP = fileURLToPath(new URL("./verilator/harness.cpp", import.meta.url));
+export const ICARUS_TB = fileURLToPath(new URL("./icarus/tb.v", import.meta.url));
 export const BUILD_DIR = process.env.SYSPARK_FPGA_BUILD_DIR ?? join(REPO_ROOT, "build/fpga");
 
 /** Bytes per stimulus record: [0] raw inputs (bit 6 = rst), [1] we | addr << 1, [4..7] wdata LE. */
