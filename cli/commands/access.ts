@@ -84,7 +84,7 @@ export function register(program: Command): void {
       opts.badge !== undefined
         ? { kind: "badge", badge_uid: opts.badge, label: opts.label, ...(opts.validFrom ? { valid_from: opts.validFrom } : {}), ...(opts.validUntil ? { valid_until: opts.validUntil } : {}), ...(opts.subscriber ? { subscriber: true } : {}) }
         : { kind: "pin", pin: opts.pinStdin ? await readStdin() : (pinEnv as string), label: opts.label, ...(opts.validUntil ? { valid_until: opts.validUntil } : {}) };
-    const { AccessAddBody, addAccessEntry } = await import("../../cloud/server/access");
+    const { AccessAddBody, addAccessEntry } = await import("../../cloud/flows/access");
     const parsed = AccessAddBody.safeParse(raw);
     if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `${FLAG[String(i.path[0])] ?? String(i.path[0] ?? "input")}: ${i.message}`).join("; "));
     type Added = { version: number; replaced: boolean; entry: { kind: string; entry_id: string; label: string; subscriber?: boolean } };
@@ -104,7 +104,7 @@ export function register(program: Command): void {
       .requiredOption("--site <id>", "site id", site)
       .option("--json", "JSON output"),
   ).action(async (opts: DbOpts & { site: string; json?: boolean }) => {
-    const { listAccessEntries } = await import("../../cloud/server/access");
+    const { listAccessEntries } = await import("../../cloud/flows/access");
     type Listed = Awaited<ReturnType<typeof listAccessEntries>>;
     const l = await onCloud<Listed>(opts, {
       api: (api) => api.json("GET", `/api/sites/${opts.site}/access`, `listing the access list of ${opts.site}`),
@@ -130,7 +130,7 @@ export function register(program: Command): void {
         return v;
       }),
   ).action(async (opts: DbOpts & { site: string; entry: string }) => {
-    const { revokeAccessEntry } = await import("../../cloud/server/access");
+    const { revokeAccessEntry } = await import("../../cloud/flows/access");
     type Revoked = { version: number; already_revoked?: boolean; alreadyRevoked?: boolean; entry: { kind: string } };
     const r = await onCloud<Revoked>(opts, {
       api: (api) => api.json("DELETE", `/api/sites/${opts.site}/access/${encodeURIComponent(opts.entry)}`, `revoking ${opts.entry} at ${opts.site}`),

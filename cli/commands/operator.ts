@@ -60,7 +60,7 @@ export function register(program: Command): void {
       .option("--password-stdin", "read the password from standard input"),
   ).action(async (opts: Where & { username: string; role: "admin" | "operator" | "viewer"; passwordStdin?: boolean }) => {
     const { UsernameSchema, hashSecret } = await import("../../cloud/db/index");
-    const { addOperator } = await import("../../cloud/server/operators-api");
+    const { addOperator } = await import("../../cloud/flows/operators");
     const { withCloud } = await import("../../cloud/server/cli-support");
     const u = UsernameSchema.safeParse(opts.username);
     if (!u.success) throw new Error(`--username: ${u.error.issues[0].message}`);

@@ -17,13 +17,13 @@ import { connectClient, detectProtocol, type ProtocolVersion } from "../mqtt/cli
 import { startConsumer, type SiteEventConsumer } from "../mqtt/consumers";
 import { OutboxRelay } from "../mqtt/relay";
 import type { StripeEmulator } from "../../stripe-emulator/index";
-import { buildApp } from "./app";
+import { buildApp } from "../http/app";
 import { AuditChainer, type AuditMode } from "./audit-chain";
 import { Auth } from "./auth";
 import { DEFAULT_EMBEDDED_MQTT_PORT, redactUrl, resolveOptions, type CloudOptions, type StripeMode } from "./config";
-import { siteEventHandler, type FlowContext } from "./flows";
+import { siteEventHandler, type FlowContext } from "../flows/site-events";
 import { createMetrics, type CloudMetrics } from "./metrics";
-import { PaymentService } from "./payments";
+import { PaymentService } from "../flows/payments";
 import { writeRunFile } from "./run-file";
 import { ensureFirstAdmin, seedSite } from "./seed";
 

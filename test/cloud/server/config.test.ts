@@ -3,7 +3,7 @@ import { Writable } from "node:stream";
 import { expect } from "chai";
 import { ConfigError, resolveOptions } from "../../../cloud/server/config";
 import { cloudLogger } from "../../../cloud/server/index";
-import { pickLang } from "../../../cloud/server/pages";
+import { pickLang } from "../../../cloud/http/pages";
 import { csvLine, parseCsvLine, CSV_HEADER } from "../../../cloud/server/audit-export";
 
 describe("cloud configuration", () => {

@@ -3,9 +3,9 @@
  * the field (never a 5xx for bad input), require a JSON object body, refuse control characters
  * in any text (the text rule below), and hand an async handler's errors to Express's error handler.
  */
-import type { NextFunction, Request, Response } from "express";
+import express, { type NextFunction, type Request, type Response } from "express";
 import type { z } from "zod";
-import { HttpError } from "./payments";
+import { HttpError } from "../flows/errors";
 
 /** "body.reason: …; body: unknown field "x"" — a schema message that already names its field is not prefixed twice. */
 export function zodMessage(where: string, err: z.ZodError): string {
@@ -86,4 +86,14 @@ export function refuseControlCharsInUrl(req: Request, _res: Response, next: Next
 export function requireJson(req: Request): void {
   if (!req.is("application/json")) throw new HttpError(415, "Content-Type must be application/json", "unsupported_media_type");
   if (req.body === undefined || req.body === null || typeof req.body !== "object" || Array.isArray(req.body)) throw new HttpError(400, "the body must be a JSON object", "invalid_input");
+}
+
+/** A JSON body parser, then the text rule: what every JSON route puts before its handler. */
+export function jsonBody(limit: number) {
+  return [express.json({ limit, strict: true }), refuseControlCharsInBody];
+}
+
+/** A small HTML-form body parser, then the text rule (the login form, the pay page's buttons). */
+export function formBody() {
+  return [express.urlencoded({ extended: false, limit: "4kb", parameterLimit: 10 }), refuseControlCharsInBody];
 }

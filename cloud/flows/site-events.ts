@@ -33,7 +33,7 @@ import {
 import { answerSyncRequest } from "./access";
 import { enqueueForSite } from "../db/site-outbox";
 import { verifyOverrideClaim, type OverrideVerdict } from "./override-claims";
-import { writeAudit, type AuditMode } from "./audit-chain";
+import { writeAudit, type AuditMode } from "../server/audit-chain";
 import { parseTariff, priceStay, type PriceResult, type Tariff } from "../tariffs/index";
 
 export interface FlowContext {

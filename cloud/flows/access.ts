@@ -30,7 +30,7 @@ import {
   type Q,
   type Tx,
 } from "../db/index";
-import { writeAudit, type AuditMode } from "./audit-chain";
+import { writeAudit, type AuditMode } from "../server/audit-chain";
 import { enqueueForSite } from "../db/site-outbox";
 
 /** scrypt cost of exit PINs: the gateway checks a typed PIN against every PIN entry, so cheaper than passwords (N=2^14, 16 MiB). */

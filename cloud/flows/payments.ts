@@ -26,10 +26,11 @@ import {
   type SessionRow,
   type Tx,
 } from "../db/index";
-import { writeAudit, type AuditMode } from "./audit-chain";
-import type { StripeMode } from "./config";
+import { writeAudit, type AuditMode } from "../server/audit-chain";
+import type { StripeMode } from "../server/config";
+import { HttpError } from "./errors";
 import { enqueueForSite } from "../db/site-outbox";
-import { wireLaneOf } from "./flows";
+import { wireLaneOf } from "./site-events";
 import type { Payload } from "../../contracts/mqtt-topics";
 
 export interface PaymentServiceOptions {
@@ -43,16 +44,6 @@ export interface PaymentServiceOptions {
   wake(): void;
   auditMode: AuditMode;
   onWebhook?(type: string, outcome: string): void;
-}
-
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly code?: string,
-  ) {
-    super(message);
-  }
 }
 
 type FailedReason = Payload<"paymentFailed">["reason"];

@@ -1,0 +1,44 @@
+/**
+ * The Express 5 application: the common middleware, then one router per audience. Built by
+ * startCloud (cloud/server/index.ts) from already-open parts (deps.ts), so tests can drive it too.
+ *
+ * Bad input everywhere → a 4xx with a precise message and nothing written: JSON bodies are
+ * size-limited and parsed strictly, validated with zod strict objects (unknown fields refused),
+ * query strings likewise; no control character in any text (input.ts). The webhook route takes
+ * the RAW body (signature over exact bytes). Errors: errors.ts.
+ */
+import express from "express";
+import { accessRouter } from "./access";
+import type { AppDeps } from "./deps";
+import { errorHandler, notFound } from "./errors";
+import { refuseControlCharsInUrl } from "./input";
+import { refuseCrossSite, requestContext } from "./middleware";
+import { operatorRouter } from "./operator";
+import { operatorsRouter } from "./operators";
+import { opsRouter } from "./ops";
+import { payPagesRouter } from "./pay-pages";
+import { stripeWebhookRouter } from "./stripe-webhook";
+
+export type { AppDeps } from "./deps";
+
+export function buildApp(d: AppDeps): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", false);
+  app.set("query parser", "simple");
+
+  app.use(requestContext(d.metrics, d.logger)); // request id, security headers, access log
+  app.use(refuseControlCharsInUrl); // the text rule on every query string and path (bodies: after their parser)
+  app.use(refuseCrossSite(d.auth, d.publicBaseUrl)); // a change made with the session cookie comes from our own pages
+
+  app.use(opsRouter(d)); // GET /health, /metrics
+  app.use(stripeWebhookRouter(d)); // POST /webhooks/stripe (raw body, signed)
+  app.use(payPagesRouter(d)); // /pay/:sessionId…, /api/pay/:sessionId…
+  app.use(operatorRouter(d)); // login, dashboard, sessions, audit, overrides
+  app.use(accessRouter(d)); // /api/sites/:site/access
+  app.use(operatorsRouter(d)); // GET/POST /api/operators (admin)
+
+  app.use(notFound);
+  app.use(errorHandler(d.logger));
+  return app;
+}

@@ -1,0 +1,37 @@
+/**
+ * What the HTTP layer is built from: already-open parts (database, Stripe, payments, auth) that
+ * startCloud (cloud/server/index.ts) hands to buildApp (app.ts), and every router takes its share of.
+ */
+import type Stripe from "stripe";
+import type { Logger } from "../../host/log";
+import type { Database } from "../db/index";
+import type { PaymentService } from "../flows/payments";
+import type { AuditMode } from "../server/audit-chain";
+import type { Auth } from "../server/auth";
+import type { StripeMode } from "../server/config";
+import type { CloudMetrics } from "../server/metrics";
+import type { Lang } from "./pages";
+
+export interface AppDeps {
+  db: Database;
+  logger: Logger;
+  auth: Auth;
+  payments: PaymentService;
+  metrics: CloudMetrics;
+  stripe: Stripe;
+  stripeMode: StripeMode;
+  publishableKey?: string;
+  publicBaseUrl: () => string;
+  /** Emulator card page for a client secret (emulator mode only). */
+  emulatorPayUrl?: (clientSecret: string, returnUrl: string, lang: Lang) => string;
+  src: string;
+  wake(): void;
+  health(): Promise<{ ok: boolean; body: Record<string, unknown> }>;
+  retrieveOnReturn: boolean;
+  jsonLimit: number;
+  auditMode: AuditMode;
+  /** SYSPARK_ACL_HMAC_KEY; absent → the access routes answer 503. */
+  aclHmacKey?: string;
+  /** Exit-PIN scrypt cost (tests lower it). */
+  pinCost?: { N: number; r: number; p: number };
+}

@@ -1,0 +1,79 @@
+/**
+ * The middleware every request passes before its route: request id, security headers and access
+ * log; the cross-site refusal for changes made with the session cookie. (The text rule and the
+ * body parsers: input.ts.)
+ */
+import { randomUUID } from "node:crypto";
+import type { NextFunction, Request, Response } from "express";
+import type { Logger } from "../../host/log";
+import { HttpError } from "../flows/errors";
+import type { Auth } from "../server/auth";
+import type { CloudMetrics } from "../server/metrics";
+
+/** Request id, security headers, access log (path only: pay links carry a secret in the query). */
+export function requestContext(metrics: CloudMetrics, logger: Logger) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const incoming = req.headers["x-request-id"];
+    const id = typeof incoming === "string" && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+    req.requestId = id;
+    res.setHeader("X-Request-Id", id);
+    res.setHeader("X-Content-Type-Options", "nosniff");
+    res.setHeader("Referrer-Policy", "no-referrer");
+    res.setHeader("X-Frame-Options", "DENY");
+    const started = process.hrtime.bigint();
+    res.on("finish", () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const route = (req.route as { path?: string } | undefined)?.path ?? "unmatched";
+      metrics.httpRequests.observe({ method: req.method, route, status: String(res.statusCode) }, ms / 1000);
+      if (route !== "/health" && route !== "/metrics") logger.info({ reqId: id, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10, operator: req.operator?.username }, "http");
+    });
+    next();
+  };
+}
+
+/** The origins this cloud's own pages are served from: the public base URL and the address the request came in on. */
+function ownOrigins(req: Request, publicBaseUrl: string): Set<string> {
+  const origins = new Set<string>();
+  try {
+    origins.add(new URL(publicBaseUrl).origin);
+  } catch {
+    // no public URL yet: the listening address below
+  }
+  const addr = (req.socket.localAddress ?? "").replace(/^::ffff:/, "");
+  const port = req.socket.localPort;
+  if (addr && port) {
+    origins.add(`http://${addr.includes(":") ? `[${addr}]` : addr}:${port}`);
+    if (addr === "127.0.0.1" || addr === "::1") origins.add(`http://localhost:${port}`);
+  }
+  return origins;
+}
+
+/**
+ * Cross-site request refusal (issue 15): a state-changing request that carries the operator's
+ * session cookie (no Bearer token) must come from the cloud's own pages. The message names the
+ * refused Origin; undefined when the request may go on.
+ */
+function crossSiteRefusal(req: Request, publicBaseUrl: string): string | undefined {
+  const origin = req.headers.origin;
+  if (typeof origin === "string") {
+    const own = ownOrigins(req, publicBaseUrl);
+    if (!own.has(origin.toLowerCase())) return `cross-site request refused: Origin ${origin} is not this cloud's origin (${[...own].join(", ")}); a change made with the session cookie must come from the cloud's own pages (scripts: send a Bearer token)`;
+  }
+  if (req.headers["sec-fetch-site"] === "cross-site") return "cross-site request refused (Sec-Fetch-Site: cross-site): a change made with the session cookie must come from the cloud's own pages (scripts: send a Bearer token)";
+  return undefined;
+}
+
+/**
+ * A state-changing request authenticated by the session cookie must come from our own pages.
+ * The Stripe webhook is authenticated by its signature, never by a cookie.
+ */
+export function refuseCrossSite(auth: Auth, publicBaseUrl: () => string) {
+  return (req: Request, _res: Response, next: NextFunction): void => {
+    if (!["POST", "PUT", "PATCH", "DELETE"].includes(req.method) || req.path === "/webhooks/stripe" || !auth.cookieBorne(req)) {
+      next();
+      return;
+    }
+    const refusal = crossSiteRefusal(req, publicBaseUrl());
+    next(refusal ? new HttpError(403, refusal, "cross_site") : undefined);
+  };
+}

@@ -1,0 +1,220 @@
+/**
+ * The drivers' pages (a phone, from the pay link the lane shows): `GET /pay/:sessionId` (quote and
+ * the way to pay), `POST /pay/:sessionId/start` and `/checkout` (to the card page: the emulator's,
+ * Stripe Elements', or Stripe Checkout), `GET /pay/:sessionId/return` (back from paying); and
+ * their JSON twin `GET /api/pay/:sessionId`, `POST /api/pay/:sessionId/intent` (kiosks, tests,
+ * the benchmark). The pay token in the query is the only key; the amount comes from the server's
+ * quote, never from the browser, and only the webhook or a server-side retrieve marks it paid.
+ */
+import express, { type Request, type Response, type Router } from "express";
+import { z } from "zod";
+import { getSite, listPayments, type SessionRow } from "../db/index";
+import { HttpError } from "../flows/errors";
+import { PROVIDER_MISSING } from "../flows/payments";
+import type { StoredQuote } from "../flows/site-events";
+import type { AppDeps } from "./deps";
+import { formBody, parse, wrap } from "./input";
+import { messagePage, payPage, pickLang, texts, type Lang } from "./pages";
+
+const PayQuery = z.object({ t: z.string().min(1).max(128), lang: z.enum(["fr", "en"]).optional() });
+
+function quoteLines(s: SessionRow): { label: string; amount: number }[] {
+  const q = s.quoteBreakdown as unknown as StoredQuote | null;
+  return (q?.price?.breakdown ?? []).map((l) => ({ label: l.label, amount: l.amount }));
+}
+
+type PayDeps = Pick<AppDeps, "db" | "logger" | "payments" | "stripeMode" | "publishableKey" | "publicBaseUrl" | "emulatorPayUrl" | "retrieveOnReturn">;
+
+function payLink(d: PayDeps, sessionId: string, token: string, lang: Lang, sub = ""): string {
+  return `${d.publicBaseUrl()}/pay/${encodeURIComponent(sessionId)}${sub}?t=${encodeURIComponent(token)}&lang=${lang}`;
+}
+
+/** The session a pay link names, or the "not found" page already sent (undefined). */
+async function sessionOrPage(d: PayDeps, req: Request, res: Response): Promise<{ session: SessionRow; token: string; lang: Lang } | undefined> {
+  const lang = pickLang(req.query.lang, req.headers["accept-language"]);
+  const q = PayQuery.safeParse(req.query);
+  const sessionId = String(req.params.sessionId);
+  try {
+    if (!q.success) throw new HttpError(404, "no token");
+    const session = await d.payments.sessionForToken(sessionId, q.data.t);
+    return { session, token: q.data.t, lang };
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 404) {
+      res.status(404).type("html").send(messagePage(lang, "notFound"));
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+/** The pay page for a session, or the page saying there is nothing (more) to pay. */
+async function renderPay(d: PayDeps, res: Response, session: SessionRow, token: string, lang: Lang, error?: string): Promise<void> {
+  if (session.status === "paid") {
+    res.type("html").send(messagePage(lang, "paid"));
+    return;
+  }
+  if (session.status === "closed" || session.status === "flagged") {
+    res.type("html").send(messagePage(lang, "closed"));
+    return;
+  }
+  if (session.status !== "pending_payment" || session.amount === null || session.currency === null) {
+    res.type("html").send(messagePage(lang, "nothing"));
+    return;
+  }
+  const site = await getSite(d.db.sql, session.siteId);
+  const q = session.quoteBreakdown as unknown as StoredQuote | null;
+  let lastError = error;
+  if (!lastError) {
+    const pays = await listPayments(d.db.sql, session.sessionId);
+    const last = pays[pays.length - 1];
+    // An attempt the provider lost is not the driver's failure: nothing to tell them.
+    if (last && (last.state === "failed" || last.state === "canceled") && !(last.failureReason ?? "").startsWith(PROVIDER_MISSING)) lastError = `${texts(lang).failedTitle} — ${last.failureReason ?? last.state}`;
+  }
+  let element: { publishableKey: string; clientSecret: string; returnUrl: string } | undefined;
+  if (d.stripeMode !== "emulator" && d.publishableKey) {
+    const { pi } = await d.payments.intentFor(session);
+    element = { publishableKey: d.publishableKey, clientSecret: pi.client_secret as string, returnUrl: payLink(d, session.sessionId, token, lang, "/return") };
+  }
+  res.setHeader("Cache-Control", "no-store");
+  res.type("html").send(
+    payPage({
+      lang,
+      sessionId: session.sessionId,
+      token,
+      amount: session.amount,
+      currency: session.currency,
+      durationS: q?.price?.duration_s ?? Math.round(((session.pricedAt ?? new Date()).getTime() - session.entryTs.getTime()) / 1000),
+      entryTs: session.entryTs,
+      timeZone: site.timeZone,
+      lines: quoteLines(session),
+      stripeMode: d.stripeMode,
+      ...(element ? { element } : {}),
+      ...(lastError ? { error: lastError } : {}),
+    }),
+  );
+}
+
+/**
+ * Back from paying (`GET /pay/:sessionId/return`): a server-side retrieve of the PaymentIntent or
+ * Checkout Session the redirect names, then the page for where the payment stands.
+ */
+async function returnPage(d: PayDeps, req: Request, res: Response): Promise<void> {
+  const s = await sessionOrPage(d, req, res);
+  if (!s) return;
+  res.setHeader("Cache-Control", "no-store");
+  const ref = typeof req.query.payment_intent === "string" ? req.query.payment_intent : typeof req.query.checkout_session === "string" ? req.query.checkout_session : undefined;
+  const retry = payLink(d, s.session.sessionId, s.token, s.lang);
+  let session = s.session;
+  if (ref && /^(pi|cs)_[A-Za-z0-9_]{1,200}$/.test(ref) && session.status === "pending_payment") {
+    if (d.retrieveOnReturn) {
+      try {
+        await d.payments.confirmByRetrieve(session, ref);
+      } catch (err) {
+        d.logger.warn({ reqId: req.requestId, err: (err as Error).message }, "return page: server-side retrieve failed");
+      }
+    }
+    session = await d.payments.sessionForToken(session.sessionId, s.token);
+  }
+  if (session.status === "paid" || session.status === "closed") {
+    res.type("html").send(messagePage(s.lang, "paid"));
+    return;
+  }
+  const pays = await listPayments(d.db.sql, session.sessionId);
+  const mine = ref ? pays.find((p) => p.providerRef === ref) : pays[pays.length - 1];
+  // The redirect's query string is never proof of payment; it only chooses between "still
+  // being verified" (refresh until the webhook lands) and "failed" for the page shown.
+  if (req.query.redirect_status === "succeeded" || req.query.redirect_status === "processing") {
+    res.type("html").send(messagePage(s.lang, "processing", { refreshS: 2 }));
+    return;
+  }
+  if (mine && mine.state === "failed" && (mine.failureReason ?? "").startsWith(PROVIDER_MISSING)) {
+    // The provider lost that attempt (nothing was charged): straight back to the pay page.
+    res.redirect(303, retry);
+    return;
+  }
+  if (mine && (mine.state === "failed" || mine.state === "canceled")) {
+    res.status(402).type("html").send(messagePage(s.lang, mine.state === "canceled" ? "canceled" : "failed", { retryHref: retry, reason: mine.failureReason ?? undefined }));
+    return;
+  }
+  if (mine && req.query.redirect_status === "failed") {
+    res.status(402).type("html").send(messagePage(s.lang, "failed", { retryHref: retry }));
+    return;
+  }
+  // Not validated yet (webhook on its way): refresh.
+  res.type("html").send(messagePage(s.lang, "processing", { refreshS: 2, retryHref: retry }));
+}
+
+export function payPagesRouter(d: PayDeps): Router {
+  const router = express.Router();
+  const form = formBody();
+
+  router.get(
+    "/pay/:sessionId",
+    wrap(async (req, res) => {
+      const s = await sessionOrPage(d, req, res);
+      if (!s) return;
+      await renderPay(d, res, s.session, s.token, s.lang, req.query.canceled === "1" ? texts(s.lang).canceledText : undefined);
+    }),
+  );
+
+  router.post(
+    "/pay/:sessionId/start",
+    form,
+    wrap(async (req, res) => {
+      const s = await sessionOrPage(d, req, res);
+      if (!s) return;
+      if (s.session.status !== "pending_payment") {
+        await renderPay(d, res, s.session, s.token, s.lang);
+        return;
+      }
+      const returnUrl = payLink(d, s.session.sessionId, s.token, s.lang, "/return");
+      if (d.stripeMode === "emulator" && d.emulatorPayUrl) {
+        const { pi } = await d.payments.intentFor(s.session);
+        res.redirect(303, d.emulatorPayUrl(pi.client_secret as string, returnUrl, s.lang));
+        return;
+      }
+      // Real Stripe without a publishable key: the hosted Checkout page.
+      const url = await d.payments.checkoutFor(s.session, { success: `${returnUrl}&checkout_session={CHECKOUT_SESSION_ID}`, cancel: `${payLink(d, s.session.sessionId, s.token, s.lang)}&canceled=1` }, s.lang);
+      res.redirect(303, url);
+    }),
+  );
+
+  router.post(
+    "/pay/:sessionId/checkout",
+    form,
+    wrap(async (req, res) => {
+      const s = await sessionOrPage(d, req, res);
+      if (!s) return;
+      if (s.session.status !== "pending_payment") {
+        await renderPay(d, res, s.session, s.token, s.lang);
+        return;
+      }
+      const returnUrl = payLink(d, s.session.sessionId, s.token, s.lang, "/return");
+      const url = await d.payments.checkoutFor(s.session, { success: `${returnUrl}&checkout_session={CHECKOUT_SESSION_ID}`, cancel: `${payLink(d, s.session.sessionId, s.token, s.lang)}&canceled=1` }, s.lang);
+      res.redirect(303, url);
+    }),
+  );
+
+  router.get("/pay/:sessionId/return", wrap((req, res) => returnPage(d, req, res)));
+
+  // JSON twin of the page (kiosks, tests, the benchmark): quote, and the PaymentIntent to confirm.
+  router.get(
+    "/api/pay/:sessionId",
+    wrap(async (req, res) => {
+      const q = parse(PayQuery, req.query, "query");
+      const s = await d.payments.sessionForToken(String(req.params.sessionId), q.t);
+      const pays = await listPayments(d.db.sql, s.sessionId);
+      res.json({ session_id: s.sessionId, status: s.status, amount: s.amount, currency: s.currency, entry_ts: s.entryTs, priced_at: s.pricedAt, breakdown: quoteLines(s), payments: pays.map((p) => ({ state: p.state, provider_ref: p.providerRef, failure_reason: p.failureReason })) });
+    }),
+  );
+  router.post(
+    "/api/pay/:sessionId/intent",
+    wrap(async (req, res) => {
+      const q = parse(PayQuery, req.query, "query");
+      const s = await d.payments.sessionForToken(String(req.params.sessionId), q.t);
+      const { pi, payment } = await d.payments.intentFor(s);
+      res.json({ payment_intent: pi.id, client_secret: pi.client_secret, amount: payment.amount, currency: payment.currency });
+    }),
+  );
+  return router;
+}
