@@ -13,8 +13,13 @@ function harness() {
   const sent: { type: string; fields: Fields }[] = [];
   let now = 0;
   const ctl = new ExitController(config, { send: (type, fields) => sent.push({ type, fields }), show: () => {} });
+  // The board boots on an empty loop (board.ts samples it at start) and lets it settle.
+  ctl.presenceSample(0, 0);
   ctl.start(0);
   ctl.onLinkChange(true, 0);
+  now = config.presenceDebounceMs;
+  ctl.tick(now);
+  sent.length = 0;
   const at = (ms: number) => { now += ms; ctl.tick(now); };
   const arrive = () => { ctl.presenceSample(1, now); at(config.presenceDebounceMs); };
   const leave = () => { ctl.presenceSample(0, now); at(config.presenceDebounceMs); };
@@ -23,9 +28,37 @@ function harness() {
 }
 
 describe("exit controller core", () => {
+  it("after a reset with a vehicle on the loop, never reports it absent: no PRESENCE until the loop has settled, then present (found by the HIL board-reset scenario)", () => {
+    const config = parseExitConfig(loadManifestConfig("exit-controller"));
+    const sent: { type: string; fields: Fields }[] = [];
+    const ctl = new ExitController(config, { send: (type, fields) => sent.push({ type, fields }), show: () => {} });
+    // The board boots: its first sample of the loop says a vehicle is there.
+    ctl.presenceSample(1, 0);
+    ctl.start(0);
+    ctl.onLinkChange(true, 5);
+    ctl.onPeerHello(10);
+    ctl.tick(100);
+    const presence = () => sent.filter((m) => m.type === "PRESENCE").map((m) => m.fields.present);
+    expect(presence(), "nothing said about the loop before it settled").to.deep.equal([]);
+    ctl.tick(config.presenceDebounceMs);
+    expect(presence(), "then the vehicle, once").to.deep.equal(["1"]);
+    expect(ctl.vehiclePresent).to.equal(true);
+    // An empty loop at boot is reported as such once settled, and a later HELLO says it again.
+    const empty: string[] = [];
+    const c2 = new ExitController(config, { send: (type, fields) => { if (type === "PRESENCE") empty.push(String(fields.present)); }, show: () => {} });
+    c2.presenceSample(0, 0);
+    c2.start(0);
+    c2.onLinkChange(true, 0);
+    c2.onPeerHello(1);
+    expect(empty).to.deep.equal([]);
+    c2.tick(config.presenceDebounceMs);
+    c2.onPeerHello(config.presenceDebounceMs + 1);
+    expect(empty).to.deep.equal(["0", "0"]);
+  });
+
   it("debounces the loop: a blip shorter than the debounce time is not a vehicle", () => {
     const h = harness();
-    h.ctl.presenceSample(1, 0);
+    h.ctl.presenceSample(1, h.now);
     h.at(100);
     h.ctl.presenceSample(0, h.now);
     h.at(1000);

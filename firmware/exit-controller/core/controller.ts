@@ -58,7 +58,8 @@ export class ExitController {
   private lastScreen: Screen | undefined;
 
   constructor(private readonly config: ExitConfig, private readonly ports: ExitPorts) {
-    this.presence = new Debouncer(config.presenceDebounceMs, 0);
+    // No initial level: after a reset the loop is unknown until it has settled (see Debouncer).
+    this.presence = new Debouncer(config.presenceDebounceMs);
     this.pin = new PinEntry(config.pinEntryTimeoutMs);
   }
 
@@ -196,7 +197,7 @@ export class ExitController {
 
   /** The gateway (re)started: tell it where the lane stands. */
   onPeerHello(now: number): void {
-    this.ports.send("PRESENCE", { present: this.vehiclePresent ? "1" : "0" });
+    this.reportPresence();
     this.ports.send("STATE", this.stateFields("resync"));
     this.enteredAt = now;
   }
@@ -208,7 +209,7 @@ export class ExitController {
       this.enter("restricted", now, "link_down");
     } else if (this.current === "restricted") {
       this.enterRest(now, "link_up");
-      this.ports.send("PRESENCE", { present: this.vehiclePresent ? "1" : "0" });
+      this.reportPresence();
     }
   }
 
@@ -255,6 +256,11 @@ export class ExitController {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /** The loop as it stands, once known: an unknown loop is reported when it settles (onPresence). */
+  private reportPresence(): void {
+    if (this.presence.known) this.ports.send("PRESENCE", { present: this.vehiclePresent ? "1" : "0" });
+  }
 
   private onPresence(present: boolean, now: number): void {
     if (this.current === "restricted" || this.current === "fault") {
