@@ -72,78 +72,188 @@ export interface CloudHandle {
   close(): Promise<void>;
 }
 
-export async function startCloud(options: CloudOptions & { logger?: Logger; shareGroup?: string; mqttSessionExpiryS?: number; auditMode?: AuditMode } = {}): Promise<CloudHandle> {
+type Resolved = ReturnType<typeof resolveOptions>;
+type StartOptions = CloudOptions & { logger?: Logger; shareGroup?: string; mqttSessionExpiryS?: number; auditMode?: AuditMode };
+/** What stops the parts started so far: run in reverse order on close or on a failed start. */
+type Cleanups = (() => Promise<void>)[];
+
+/** Step 1, the database: open it (migrations on start), seed the demo site and the first admin when asked. */
+async function openCloudDatabase(o: Resolved, logger: Logger, cleanups: Cleanups): Promise<{ db: Database; firstAdmin?: { username: string; password: string } }> {
+  const embeddedDb = !o.databaseUrl;
+  const db = await openDatabase({
+    databaseUrl: o.databaseUrl,
+    dataDir: o.dataDir,
+    pgliteTemplateDir: o.pgliteTemplateDir,
+    schema: o.dbSchema,
+    createSchema: o.dbCreateSchema,
+    max: o.dbPoolMax,
+    logger,
+  });
+  cleanups.push(() => db.close());
+  if (o.seedDemo ?? embeddedDb) await seedSite(db);
+  const firstAdmin = (o.createFirstAdmin ?? embeddedDb) ? await ensureFirstAdmin(db, o.scryptCost).catch(() => undefined) : undefined;
+  return { db, ...(firstAdmin ? { firstAdmin } : {}) };
+}
+
+interface BrokerPart {
+  mqttUrl: string;
+  broker?: EmbeddedBroker;
+  mqttOpts: Parameters<typeof detectProtocol>[0];
+  version: ProtocolVersion;
+}
+
+/** Step 2, the broker: MQTT_URL, or an in-process aedes; which MQTT version it speaks. */
+async function startBroker(o: Resolved, logger: Logger, instanceId: string, cleanups: Cleanups): Promise<BrokerPart> {
+  let mqttUrl = o.mqttUrl;
+  let broker: EmbeddedBroker | undefined;
+  if (!mqttUrl) {
+    const b = await startEmbeddedBroker({ port: o.mqttPort ?? DEFAULT_EMBEDDED_MQTT_PORT, logger });
+    broker = b;
+    cleanups.push(() => b.close());
+    mqttUrl = b.url;
+    logger.info({ mqtt: mqttUrl }, "embedded MQTT broker (aedes, MQTT 3.1.1) listening");
+  }
+  const mqttOpts = { url: mqttUrl, username: o.mqttUsername, password: o.mqttPassword, protocol: broker ? (4 as const) : (o.mqttProtocol ?? "auto"), clientIdPrefix: `syspark-${instanceId}`, logger };
+  const version = await detectProtocol(mqttOpts);
+  return { mqttUrl, ...(broker ? { broker } : {}), mqttOpts, version };
+}
+
+interface StripePart {
+  stripe: Stripe;
+  webhookSecret: string;
+  emulator?: StripeEmulator;
+  /** The emulator's card page for a client secret (emulator mode only). */
+  emulatorPayUrl?: (clientSecret: string, returnUrl: string, lang: "fr" | "en") => string;
+}
+
+/** Step 3, Stripe: real when both STRIPE_* are set, an emulator in its own process (STRIPE_API_BASE), else the TEST EMULATOR in-process. */
+async function connectStripe(o: Resolved, logger: Logger, instanceId: string, cleanups: Cleanups): Promise<StripePart> {
+  const stripeOpts = o.stripe ?? {};
+  if (stripeOpts.apiBase) {
+    // A Stripe TEST EMULATOR in its own process (STRIPE_API_BASE): it outlives this cloud.
+    const api = new URL(stripeOpts.apiBase);
+    const stripe = new Stripe(stripeOpts.secretKey as string, { host: api.hostname.replace(/^\[|\]$/g, ""), port: Number(api.port || (api.protocol === "https:" ? 443 : 80)), protocol: api.protocol === "https:" ? "https" : "http", maxNetworkRetries: 1, timeout: 10_000 });
+    logger.warn({ emulator: api.origin }, "Stripe: using a Stripe TEST EMULATOR in its own process (STRIPE_API_BASE; not Stripe; no real card is charged)");
+    return { stripe, webhookSecret: stripeOpts.webhookSecret as string, emulatorPayUrl: (cs, returnUrl, lang) => externalPayUrl(api.origin, cs, returnUrl, lang) };
+  }
+  if (o.stripeMode === "emulator") {
+    const { createStripeEmulator, generateTestWebhookSecret } = await import("../../stripe-emulator/index");
+    const key = `sk_test_syspark_emulator_${instanceId.replace(/[^A-Za-z0-9]/g, "").slice(0, 24)}`;
+    // With a data directory the emulator keeps its state (and its webhook secret) beside it, as
+    // Stripe keeps a PaymentIntent across a restart of the cloud; without one, in memory.
+    const stateDir = stripeOpts.emulatorStateDir ?? (o.dataDir ? `${o.dataDir.replace(/[\\/]+$/, "")}-stripe-emulator` : undefined);
+    const emulator = await createStripeEmulator({ ...(stateDir ? { stateDir } : { webhookSecret: generateTestWebhookSecret() }), apiKey: key, port: stripeOpts.emulatorPort ?? 0, logger: logger.child({ part: "stripe-test-emulator" }), ...(stripeOpts.emulatorWebhookRetry ? { webhookRetry: stripeOpts.emulatorWebhookRetry } : {}) });
+    cleanups.push(() => emulator.close());
+    const stripe = new Stripe(key, { ...emulator.clientConfig, maxNetworkRetries: 1, timeout: 10_000 });
+    logger.warn({ emulator: emulator.url }, "Stripe: using the local Stripe TEST EMULATOR (not Stripe; no real card is charged). Set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET to use Stripe.");
+    return { stripe, webhookSecret: emulator.webhookSecret, emulator, emulatorPayUrl: (cs, returnUrl, lang) => emulator.payUrl(cs, returnUrl, lang) };
+  }
+  const stripe = new Stripe(stripeOpts.secretKey as string, { maxNetworkRetries: 2, timeout: 20_000, appInfo: { name: "SysPark cloud" } });
+  logger.info({ mode: o.stripeMode }, `Stripe: ${o.stripeMode.toUpperCase()} mode`);
+  return { stripe, webhookSecret: stripeOpts.webhookSecret as string };
+}
+
+/** `GET /health`: the database (and the outbox backlog), the broker connections, Stripe's mode, the relay. */
+function healthCheck(p: { db: Database; instanceId: string; broker: BrokerPart; publisher: MqttClient; consumers: SiteEventConsumer[]; relay: OutboxRelay; stripeMode: StripeMode }) {
+  return async () => {
+    const { db } = p;
+    let dbOk = true;
+    let dbError: string | undefined;
+    let backlog: { pending: number; oldest: Date | null } | undefined;
+    try {
+      await db.ping();
+      backlog = await outboxBacklog(db.sql);
+    } catch (err) {
+      dbOk = false;
+      dbError = (err as Error).message;
+    }
+    const brokerOk = p.publisher.connected && p.consumers.every((c) => c.client.connected);
+    const ok = dbOk && brokerOk;
+    return {
+      ok,
+      body: {
+        status: ok ? "ok" : "degraded",
+        instance: p.instanceId,
+        database: { ok: dbOk, kind: db.kind, schema_version: db.migrations.version, ...(dbError ? { error: dbError } : {}) },
+        broker: { ok: brokerOk, url: redactUrl(p.broker.mqttUrl), embedded: Boolean(p.broker.broker), protocol: p.broker.version === 5 ? "mqtt5" : "mqtt3.1.1", consumers: p.consumers.length },
+        stripe: { mode: p.stripeMode, ...(p.stripeMode === "emulator" ? { note: "local Stripe TEST EMULATOR — not Stripe" } : {}) },
+        outbox: { ...(backlog ?? {}), relay: p.relay.status },
+      },
+    };
+  };
+}
+
+/** Step 4, HTTP: listen (a clear error naming the address when that fails); closing drops open connections. */
+async function listenHttp(app: ReturnType<typeof buildApp>, o: Resolved, cleanups: Cleanups): Promise<{ port: number; localUrl: string }> {
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(o.port ?? 0, o.host ?? "127.0.0.1", (err?: Error) => (err ? reject(new Error(`cannot listen on ${o.host ?? "127.0.0.1"}:${o.port}: ${err.message} (choose another port with --port / PORT)`)) : resolve(s)));
+    s.once("error", (err) => reject(new Error(`cannot listen on ${o.host ?? "127.0.0.1"}:${o.port}: ${err.message} (choose another port with --port / PORT)`)));
+  });
+  server.keepAliveTimeout = 5000;
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  );
+  const port = (server.address() as AddressInfo).port;
+  return { port, localUrl: `http://${o.host && o.host !== "0.0.0.0" ? o.host : "127.0.0.1"}:${port}` };
+}
+
+/**
+ * Step 5, relay + consumers. The relay and the chainer run before the consumers resume their
+ * sessions (what a queued event causes is published at once), and stop after them (cleanups run
+ * in reverse). The consumers are the first to stop on close: they refuse new messages (those stay
+ * in the broker) and finish the one in flight.
+ */
+async function startRelayAndConsumers(
+  p: { options: StartOptions; o: Resolved; logger: Logger; instanceId: string; broker: BrokerPart; relay: OutboxRelay; chainer: AuditChainer; auditMode: AuditMode; flowCtx: FlowContext; metrics: CloudMetrics; consumers: SiteEventConsumer[] },
+  cleanups: Cleanups,
+): Promise<void> {
+  const { broker, metrics, consumers } = p;
+  p.relay.start();
+  cleanups.push(() => p.relay.stop());
+  if (p.auditMode === "queued") {
+    p.chainer.start();
+    cleanups.push(() => p.chainer.stop());
+  }
+  const handle = siteEventHandler(p.flowCtx);
+  const nConsumers = broker.version === 5 ? Math.max(1, p.o.mqttConsumers ?? 1) : 1;
+  const shareGroup = p.options.shareGroup ?? "syspark-cloud";
+  const sessionExpiryS = p.options.mqttSessionExpiryS ?? 3600;
+  const consumerMetrics = {
+    consumed: (topic: string, outcome: string, seconds?: number) => {
+      metrics.siteEvents.inc({ topic, outcome });
+      if (seconds !== undefined) metrics.siteEventSeconds.observe({ topic }, seconds);
+    },
+  };
+  cleanups.push(() => Promise.all(consumers.map((c) => c.stop())).then(() => undefined));
+  for (let i = 0; i < nConsumers; i++) {
+    const clientId = `syspark-${p.instanceId}-c${i}`.slice(0, 64);
+    consumers.push(await startConsumer({ connect: (handleMessage) => connectClient(broker.mqttOpts, broker.version, clientId, { sessionExpiryS, handleMessage }), version: broker.version, shareGroup, handle, logger: p.logger, metrics: consumerMetrics }));
+  }
+}
+
+export async function startCloud(options: StartOptions = {}): Promise<CloudHandle> {
   const o = resolveOptions(options);
   const logger = options.logger ?? cloudLogger();
-  const embeddedDb = !o.databaseUrl;
   const instanceId = o.instanceId ?? process.env.SYSPARK_INSTANCE_ID ?? `cloud-${hostname()}`.replace(/[^A-Za-z0-9._:-]/g, "-").slice(0, 48);
   const src = instanceId.slice(0, 64);
-  const cleanups: (() => Promise<void>)[] = [];
+  const cleanups: Cleanups = [];
   const closeAll = async () => {
     for (const c of cleanups.reverse()) await c().catch((err: Error) => logger.warn({ err: err.message }, "cloud: error while stopping"));
     cleanups.length = 0;
   };
 
   try {
-    // ---------------------------------------------------------------- database
-    const db = await openDatabase({
-      databaseUrl: o.databaseUrl,
-      dataDir: o.dataDir,
-      pgliteTemplateDir: o.pgliteTemplateDir,
-      schema: o.dbSchema,
-      createSchema: o.dbCreateSchema,
-      max: o.dbPoolMax,
-      logger,
-    });
-    cleanups.push(() => db.close());
-    if (o.seedDemo ?? embeddedDb) await seedSite(db);
-    const firstAdmin = (o.createFirstAdmin ?? embeddedDb) ? await ensureFirstAdmin(db, o.scryptCost).catch(() => undefined) : undefined;
-
-    // ---------------------------------------------------------------- broker
-    let mqttUrl = o.mqttUrl;
-    let broker: EmbeddedBroker | undefined;
-    if (!mqttUrl) {
-      broker = await startEmbeddedBroker({ port: o.mqttPort ?? DEFAULT_EMBEDDED_MQTT_PORT, logger });
-      cleanups.push(() => (broker as EmbeddedBroker).close());
-      mqttUrl = broker.url;
-      logger.info({ mqtt: mqttUrl }, "embedded MQTT broker (aedes, MQTT 3.1.1) listening");
-    }
-    const mqttOpts = { url: mqttUrl, username: o.mqttUsername, password: o.mqttPassword, protocol: broker ? (4 as const) : (o.mqttProtocol ?? "auto"), clientIdPrefix: `syspark-${instanceId}`, logger };
-    const version = await detectProtocol(mqttOpts);
-
-    // ---------------------------------------------------------------- Stripe
+    const { db, firstAdmin } = await openCloudDatabase(o, logger, cleanups);
+    const broker = await startBroker(o, logger, instanceId, cleanups);
     const metrics = createMetrics();
-    let stripe: Stripe;
-    let emulator: StripeEmulator | undefined;
-    let webhookSecret: string;
-    const stripeOpts = o.stripe ?? {};
-    let emulatorPayBase: string | undefined;
-    if (stripeOpts.apiBase) {
-      // A Stripe TEST EMULATOR in its own process (STRIPE_API_BASE): it outlives this cloud.
-      const api = new URL(stripeOpts.apiBase);
-      webhookSecret = stripeOpts.webhookSecret as string;
-      emulatorPayBase = api.origin;
-      stripe = new Stripe(stripeOpts.secretKey as string, { host: api.hostname.replace(/^\[|\]$/g, ""), port: Number(api.port || (api.protocol === "https:" ? 443 : 80)), protocol: api.protocol === "https:" ? "https" : "http", maxNetworkRetries: 1, timeout: 10_000 });
-      logger.warn({ emulator: api.origin }, "Stripe: using a Stripe TEST EMULATOR in its own process (STRIPE_API_BASE; not Stripe; no real card is charged)");
-    } else if (o.stripeMode === "emulator") {
-      const { createStripeEmulator, generateTestWebhookSecret } = await import("../../stripe-emulator/index");
-      const key = `sk_test_syspark_emulator_${instanceId.replace(/[^A-Za-z0-9]/g, "").slice(0, 24)}`;
-      // With a data directory the emulator keeps its state (and its webhook secret) beside it, as
-      // Stripe keeps a PaymentIntent across a restart of the cloud; without one, in memory.
-      const stateDir = stripeOpts.emulatorStateDir ?? (o.dataDir ? `${o.dataDir.replace(/[\\/]+$/, "")}-stripe-emulator` : undefined);
-      emulator = await createStripeEmulator({ ...(stateDir ? { stateDir } : { webhookSecret: generateTestWebhookSecret() }), apiKey: key, port: stripeOpts.emulatorPort ?? 0, logger: logger.child({ part: "stripe-test-emulator" }), ...(stripeOpts.emulatorWebhookRetry ? { webhookRetry: stripeOpts.emulatorWebhookRetry } : {}) });
-      webhookSecret = emulator.webhookSecret;
-      cleanups.push(() => (emulator as StripeEmulator).close());
-      stripe = new Stripe(key, { ...emulator.clientConfig, maxNetworkRetries: 1, timeout: 10_000 });
-      logger.warn({ emulator: emulator.url }, "Stripe: using the local Stripe TEST EMULATOR (not Stripe; no real card is charged). Set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET to use Stripe.");
-    } else {
-      webhookSecret = stripeOpts.webhookSecret as string;
-      stripe = new Stripe(stripeOpts.secretKey as string, { maxNetworkRetries: 2, timeout: 20_000, appInfo: { name: "SysPark cloud" } });
-      logger.info({ mode: o.stripeMode }, `Stripe: ${o.stripeMode.toUpperCase()} mode`);
-    }
+    const { stripe, webhookSecret, emulator, emulatorPayUrl } = await connectStripe(o, logger, instanceId, cleanups);
 
-    // ---------------------------------------------------------------- MQTT clients
-    const publisher: MqttClient = await connectClient(mqttOpts, version, `syspark-${instanceId}-pub`.slice(0, 64), null);
+    // The outbox's publisher and relay (started in step 5).
+    const publisher: MqttClient = await connectClient(broker.mqttOpts, broker.version, `syspark-${instanceId}-pub`.slice(0, 64), null);
     cleanups.push(() => publisher.endAsync().then(() => undefined));
     const relay = new OutboxRelay({
       db,
@@ -154,7 +264,7 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
       metrics: { published: (topic) => metrics.outboxPublished.inc({ topic: topic.replace(/^syspark\/[^/]+\//, "") }), failed: (n) => metrics.outboxPublishFailures.inc(n) },
     });
 
-    // ---------------------------------------------------------------- HTTP
+    // The flows' context, payments, auth, then HTTP.
     const auditMode: AuditMode = options.auditMode ?? "queued";
     const chainer = new AuditChainer(db, logger, o.auditChainPeriodMs ?? 200);
     const wake = () => {
@@ -164,112 +274,39 @@ export async function startCloud(options: CloudOptions & { logger?: Logger; shar
     let publicBaseUrl = o.publicBaseUrl ?? "";
     const flowCtx: FlowContext = { db, logger, src, get publicBaseUrl() { return publicBaseUrl; }, wake, auditMode, ...(o.aclHmacKey ? { aclHmacKey: o.aclHmacKey } : {}) };
     if (!o.aclHmacKey) logger.warn("offline access lists are disabled: SYSPARK_ACL_HMAC_KEY is not set (no parking/acl/* published, parking/sync/req unanswered, /api/sites/:site/access answers 503)");
-    const payments = new PaymentService({
-      db,
-      stripe,
-      mode: o.stripeMode,
-      webhookSecret,
-      toleranceS: stripeOpts.toleranceS ?? 300,
-      logger,
-      src,
-      wake,
-      auditMode,
-      onWebhook: (type, outcome) => metrics.webhookProcessed.inc({ type, outcome }),
-    });
+    const stripeOpts = o.stripe ?? {};
+    const payments = new PaymentService({ db, stripe, mode: o.stripeMode, webhookSecret, toleranceS: stripeOpts.toleranceS ?? 300, logger, src, wake, auditMode, onWebhook: (type, outcome) => metrics.webhookProcessed.inc({ type, outcome }) });
     cleanups.push(() => payments.settle()); // before the database closes (cleanups run in reverse)
-    const auth = new Auth(db, o.authSecret, o.scryptCost);
     const consumers: SiteEventConsumer[] = [];
-    const health = async () => {
-      let dbOk = true;
-      let dbError: string | undefined;
-      let backlog: { pending: number; oldest: Date | null } | undefined;
-      try {
-        await db.ping();
-        backlog = await outboxBacklog(db.sql);
-      } catch (err) {
-        dbOk = false;
-        dbError = (err as Error).message;
-      }
-      const brokerOk = publisher.connected && consumers.every((c) => c.client.connected);
-      const ok = dbOk && brokerOk;
-      return {
-        ok,
-        body: {
-          status: ok ? "ok" : "degraded",
-          instance: instanceId,
-          database: { ok: dbOk, kind: db.kind, schema_version: db.migrations.version, ...(dbError ? { error: dbError } : {}) },
-          broker: { ok: brokerOk, url: redactUrl(mqttUrl as string), embedded: Boolean(broker), protocol: version === 5 ? "mqtt5" : "mqtt3.1.1", consumers: consumers.length },
-          stripe: { mode: o.stripeMode, ...(o.stripeMode === "emulator" ? { note: "local Stripe TEST EMULATOR — not Stripe" } : {}) },
-          outbox: { ...(backlog ?? {}), relay: relay.status },
-        },
-      };
-    };
     const app = buildApp({
       db,
       logger,
-      auth,
+      auth: new Auth(db, o.authSecret, o.scryptCost),
       payments,
       metrics,
       stripe,
       stripeMode: o.stripeMode,
       publishableKey: stripeOpts.publishableKey,
       publicBaseUrl: () => publicBaseUrl,
-      ...(emulator ? { emulatorPayUrl: (cs: string, returnUrl: string, lang: "fr" | "en") => (emulator as StripeEmulator).payUrl(cs, returnUrl, lang) } : {}),
-      ...(emulatorPayBase ? { emulatorPayUrl: (cs: string, returnUrl: string, lang: "fr" | "en") => externalPayUrl(emulatorPayBase as string, cs, returnUrl, lang) } : {}),
+      ...(emulatorPayUrl ? { emulatorPayUrl } : {}),
       src,
       wake,
-      health,
+      health: healthCheck({ db, instanceId, broker, publisher, consumers, relay, stripeMode: o.stripeMode }),
       auditMode,
       retrieveOnReturn: o.retrieveOnReturn ?? true,
       jsonLimit: o.jsonLimit ?? 16 * 1024,
       ...(o.aclHmacKey ? { aclHmacKey: o.aclHmacKey } : {}),
       ...(o.scryptCost ? { pinCost: o.scryptCost } : {}),
     });
-    const server: Server = await new Promise((resolve, reject) => {
-      const s = app.listen(o.port ?? 0, o.host ?? "127.0.0.1", (err?: Error) => (err ? reject(new Error(`cannot listen on ${o.host ?? "127.0.0.1"}:${o.port}: ${err.message} (choose another port with --port / PORT)`)) : resolve(s)));
-      s.once("error", (err) => reject(new Error(`cannot listen on ${o.host ?? "127.0.0.1"}:${o.port}: ${err.message} (choose another port with --port / PORT)`)));
-    });
-    server.keepAliveTimeout = 5000;
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        }),
-    );
-    const port = (server.address() as AddressInfo).port;
-    const localUrl = `http://${o.host && o.host !== "0.0.0.0" ? o.host : "127.0.0.1"}:${port}`;
+    const { port, localUrl } = await listenHttp(app, o, cleanups);
     if (!publicBaseUrl) publicBaseUrl = localUrl;
     emulator?.setWebhookUrl(`${localUrl}/webhooks/stripe`);
 
-    // ---------------------------------------------------------------- relay + consumers
-    // The relay and the chainer run before the consumers resume their sessions (what a queued
-    // event causes is published at once), and stop after them (cleanups run in reverse).
-    relay.start();
-    cleanups.push(() => relay.stop());
-    if (auditMode === "queued") {
-      chainer.start();
-      cleanups.push(() => chainer.stop());
-    }
-    const handle = siteEventHandler(flowCtx);
-    const nConsumers = version === 5 ? Math.max(1, o.mqttConsumers ?? 1) : 1;
-    const shareGroup = options.shareGroup ?? "syspark-cloud";
-    const sessionExpiryS = options.mqttSessionExpiryS ?? 3600;
-    const consumerMetrics = {
-      consumed: (topic: string, outcome: string, seconds?: number) => {
-        metrics.siteEvents.inc({ topic, outcome });
-        if (seconds !== undefined) metrics.siteEventSeconds.observe({ topic }, seconds);
-      },
-    };
-    // First to stop on close: refuse new messages (they stay in the broker), finish the one in flight.
-    cleanups.push(() => Promise.all(consumers.map((c) => c.stop())).then(() => undefined));
-    for (let i = 0; i < nConsumers; i++) {
-      const clientId = `syspark-${instanceId}-c${i}`.slice(0, 64);
-      consumers.push(await startConsumer({ connect: (handleMessage) => connectClient(mqttOpts, version, clientId, { sessionExpiryS, handleMessage }), version, shareGroup, handle, logger, metrics: consumerMetrics }));
-    }
+    await startRelayAndConsumers({ options, o, logger, instanceId, broker, relay, chainer, auditMode, flowCtx, metrics, consumers }, cleanups);
+    const { mqttUrl, version } = broker;
     logger.info({ url: localUrl, publicBaseUrl, database: db.description, mqtt: redactUrl(mqttUrl), protocol: version, stripe: o.stripeMode, instance: instanceId }, "SysPark cloud started");
     // PGlite is held by this process: tell `syspark` commands where its API is (removed first on close).
-    if (embeddedDb && o.dataDir) cleanups.push(writeRunFile(o.dataDir, { url: localUrl, instance: instanceId }));
+    if (!o.databaseUrl && o.dataDir) cleanups.push(writeRunFile(o.dataDir, { url: localUrl, instance: instanceId }));
 
     let closing: Promise<void> | undefined;
     return {
