@@ -2,7 +2,7 @@
  * Signature of the access-list messages (ARCHITECTURE §3 `parking/acl/add|del|full`): HMAC-SHA256
  * over the canonical JSON of the message without `sig` (keys sorted at every level, undefined
  * values left out), hex. One implementation for both ends: the cloud signs with it
- * (cloud/server/access.ts), the gateway verifies with it (gateway/lane/access-list.ts).
+ * (cloud/flows/access.ts), the gateway verifies with it (gateway/lane/access-list.ts).
  * Host code only (node:crypto); the key comes from SYSPARK_ACL_HMAC_KEY on both sides.
  */
 import { createHmac } from "node:crypto";

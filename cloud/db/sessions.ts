@@ -350,7 +350,7 @@ export interface PaidOpenSession {
 /**
  * The site's sessions still `paid` (not closed, not flagged) whose payment was validated at or
  * after `since`: the newest `limit` of them, oldest first (what a re-synced gateway may still need
- * to hear: cloud/server/flows.ts handleSyncRequest). Oldest first because they are published in
+ * to hear: cloud/flows/site-events.ts handleSyncRequest). Oldest first because they are published in
  * this order and a lane holds only its last few: the newest — the car most likely still at
  * the barrier — must arrive last, not be the one pushed out.
  */

@@ -396,7 +396,7 @@ async function resendPaidSessions(tx: Tx, ctx: FlowContext, siteId: string, p: P
 /**
  * `parking/sync/req` (a gateway booted or reconnected): answered, in one transaction, with the
  * recently paid sessions' `parking/payment/success` again (resendPaidSessions) and, when access
- * lists are enabled (SYSPARK_ACL_HMAC_KEY), a signed `parking/acl/full` (cloud/server/access.ts).
+ * lists are enabled (SYSPARK_ACL_HMAC_KEY), a signed `parking/acl/full` (cloud/flows/access.ts).
  * It carries no event id: answering twice is harmless (the lane acts once per session, the
  * gateway treats a full list at the version it has as a duplicate).
  */

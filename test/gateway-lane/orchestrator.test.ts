@@ -281,7 +281,7 @@ describe("gateway lane orchestration", () => {
     t.lane.onExitMessage("AUTHORISED", { session });
     expect(t.toBarrier.filter((m) => m.type === "OPEN")).to.have.length(1);
     t.lane.onExitMessage("EXITED", { session });
-    // cmd_id: the cloud attributes the exit to alice only for an override it issued (cloud/server/override-claims.ts).
+    // cmd_id: the cloud attributes the exit to alice only for an override it issued (cloud/flows/override-claims.ts).
     expect(t.ev("exitDone")[0]).to.include({ decided_by: "override", operator: "alice", reason: "ticket machine jammed", cmd_id: "ovr1" });
     expect(t.lane.stats.duplicateCommands).to.equal(1);
   });

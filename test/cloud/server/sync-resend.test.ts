@@ -4,7 +4,7 @@
  * controller answered AUTHORISED lost the `payment/success` it had heard, and the broker does not
  * deliver an acknowledged message twice. The cloud says `payment/success` again (`resync: true`),
  * through the outbox, for every session of that site that is `paid`, not closed, and paid within
- * the window (cloud/server/flows.ts RESYNC_PAID_WINDOW_MS) — whether or not access lists are
+ * the window (cloud/flows/site-events.ts RESYNC_PAID_WINDOW_MS) — whether or not access lists are
  * enabled — and for no closed, pending, old or other site's session.
  */
 import { randomBytes } from "node:crypto";
