@@ -9,8 +9,8 @@
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import { TOPICS, cachedSpecForTopic, toCloudTopic } from "../../contracts/mqtt-topics";
 import type { Logger } from "../../host/log";
-import type { OutboxEntry } from "../outbox/outbox";
-import { OutboxRelay, type RelaySource } from "./relay";
+import type { OutboxEntry, RelaySource } from "../outbox/outbox";
+import { OutboxRelay } from "./relay";
 import { explainedOnWatch, noDelay, type RelayMqttOptions, type StatusMessage } from "./relay-protocol";
 
 export interface RelayLinkOptions {

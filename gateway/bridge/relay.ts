@@ -12,18 +12,10 @@
  */
 import type { Logger } from "../../host/log";
 import { silentLogger } from "../../host/log";
-import type { OutboxCursor, OutboxEntry } from "../outbox/outbox";
+import type { OutboxCursor, OutboxEntry, RelaySource } from "../outbox/outbox";
 
 /** MQTT v5 reason codes that will not change on a retry ([MQTT-3.4.2.1] PUBACK reason codes). */
 const PERMANENT_REASON_CODES = new Set([0x90 /* topic name invalid */, 0x95 /* packet too large */, 0x99 /* payload format invalid */]);
-
-/** What the relay needs of an outbox: the Outbox itself, or an OutboxMirror of it in the relay's thread. */
-export interface RelaySource {
-  readonly doneSeq: number;
-  cursor(afterSeq?: number): OutboxCursor;
-  onDurable(listener: () => void): () => void;
-  markDone(seq: number): void;
-}
 
 export interface RelayOptions {
   inflight: number;

@@ -5,8 +5,7 @@
  * the outbox directory.
  */
 import { silentLogger, type Logger } from "../../host/log";
-import { OutboxCursor, segmentReadLimit, type OutboxLayout, type Segment, type SegmentSource } from "./outbox";
-import type { RelaySource } from "../bridge/relay";
+import { OutboxCursor, segmentReadLimit, type OutboxLayout, type RelaySource, type Segment, type SegmentSource } from "./outbox";
 
 export class OutboxMirror implements SegmentSource, RelaySource {
   segments: Segment[] = [];

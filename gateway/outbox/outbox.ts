@@ -50,6 +50,16 @@ export interface Segment {
   size: number;
 }
 
+/** What the relay (gateway/bridge/relay.ts) needs of an outbox: the Outbox itself, or an
+ *  OutboxMirror of it in the relay's thread. Declared here, beside both, so that the outbox
+ *  floor does not import up into the bridge. */
+export interface RelaySource {
+  readonly doneSeq: number;
+  cursor(afterSeq?: number): OutboxCursor;
+  onDurable(listener: () => void): () => void;
+  markDone(seq: number): void;
+}
+
 /**
  * What a cursor reads: the segment files and how far each may be read. The Outbox itself, or
  * an OutboxMirror of it in the relay's thread (the files are shared, the bookkeeping is not).
