@@ -116,6 +116,38 @@ export async function pendingAuditCount(q: Q): Promise<number> {
   return row.n;
 }
 
+/** An audit row as read back by findAuditEntries: chained (audit_log) or still queued (audit_pending). */
+export interface AuditEntry {
+  kind: string;
+  sessionId: string | null;
+  /** payload.event_id, for rows about a site event. */
+  eventId: string | null;
+  payload: Json;
+  ts: Date;
+  chained: boolean;
+}
+
+/**
+ * Audit rows, chained or still queued for chaining, that match every filter given (a session,
+ * a kind, site event ids in payload.event_id), oldest first. At least one filter is required.
+ */
+export async function findAuditEntries(q: Q, filter: { sessionId?: string; kind?: string; eventIds?: string[] }): Promise<AuditEntry[]> {
+  const { sessionId, kind, eventIds } = filter;
+  if (sessionId === undefined && kind === undefined && eventIds === undefined) throw new ValidationError("findAuditEntries: give a sessionId, kind or eventIds");
+  if (eventIds !== undefined && eventIds.length === 0) return [];
+  const where = () => q`
+    (${sessionId ?? null}::text IS NULL OR session_id = ${sessionId ?? null})
+    AND (${kind ?? null}::text IS NULL OR kind = ${kind ?? null})
+    AND (${eventIds === undefined} OR payload->>'event_id' = any(${eventIds ?? []}::text[]))`;
+  const rows = await q<AuditEntry[]>`
+    SELECT kind, session_id, payload->>'event_id' AS event_id, payload, ts, chained FROM (
+      SELECT kind, session_id, payload, ts, true AS chained FROM audit_log WHERE ${where()}
+      UNION ALL
+      SELECT kind, session_id, payload, ts, false AS chained FROM audit_pending WHERE ${where()}
+    ) a ORDER BY ts`;
+  return [...rows];
+}
+
 /**
  * Streams audit rows with from ≤ ts < to (either bound optional), in seq order, as batches of
  * at most `batchSize` rows. Keyset pagination (seq > last): each batch is one short query, so

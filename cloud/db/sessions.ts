@@ -79,6 +79,22 @@ export async function getSession(q: Q, sessionId: string): Promise<SessionRow> {
   return row;
 }
 
+/** A session's status, or undefined when there is no such session. */
+export async function sessionStatusOf(q: Q, sessionId: string): Promise<SessionStatus | undefined> {
+  const [row] = await q<{ status: SessionStatus }[]>`SELECT status FROM sessions WHERE session_id = ${sessionId}`;
+  return row?.status;
+}
+
+/**
+ * The id of the newest session (by entry time, any site, any status) whose identity value is
+ * this one as typed: case and anything but A-Z 0-9 ignored ("ab-123 cd" finds "AB123CD").
+ */
+export async function latestSessionOfIdentity(q: Q, identityValue: string): Promise<string | undefined> {
+  const value = identityValue.toUpperCase().replace(/[^A-Z0-9]/g, "");
+  const [row] = await q<{ sessionId: string }[]>`SELECT session_id FROM sessions WHERE upper(identity_value) = ${value} ORDER BY entry_ts DESC LIMIT 1`;
+  return row?.sessionId;
+}
+
 /** Locks the session row for the rest of the transaction. */
 export async function lockSession(tx: Tx, sessionId: string): Promise<SessionRow> {
   const [row] = await tx<SessionRow[]>`SELECT * FROM sessions WHERE session_id = ${sessionId} FOR UPDATE`;

@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Logger } from "pino";
 import { startCloud, type CloudHandle, DEMO_SITE } from "../../cloud/server/index";
+import { findAuditEntries, latestSessionOfIdentity, sessionStatusOf } from "../../cloud/db/index";
 import { encodePayload, siteTopic, toCloudTopic, TOPICS, type Payload, type TopicKey } from "../../contracts/mqtt-topics";
 import { parseSiteConfig } from "../../gateway/config/load";
 import type { Phase } from "../../gateway/lane/orchestrator";
@@ -432,8 +433,7 @@ export class LaneSet {
   /** The entry lane saw the car come in `minutesAgo` (a session in the cloud). */
   private async recordEntry(identity: { method: "plate" | "badge"; value: string }, minutesAgo: number): Promise<void> {
     await this.gateway.services.emitEvent("entry", { ts: Date.now() - minutesAgo * 60_000, src: `gw-${DEMO_SITE.siteId}`, event_id: `hil-entry-${Date.now().toString(36)}-${this.plates}-${randomBytes(2).toString("hex")}`, lane_id: "E1", identity });
-    const value = identity.value.toUpperCase().replace(/[^A-Z0-9]/g, "");
-    await this.waitUntil(async () => (await this.cloud.db.sql`select 1 from sessions where upper(identity_value) = ${value}`.catch(() => [])).length > 0, 5000, `the cloud to open a session for ${identity.method} ${identity.value}`).catch(() => new Promise((r) => setTimeout(r, 500)));
+    await this.waitUntil(async () => (await latestSessionOfIdentity(this.cloud.db.sql, identity.value).catch(() => undefined)) !== undefined, 5000, `the cloud to open a session for ${identity.method} ${identity.value}`).catch(() => new Promise((r) => setTimeout(r, 500)));
   }
 
   /** Publish a cloud → site message on the cloud broker (as the cloud would), signed ACLs included. */
@@ -562,20 +562,16 @@ export class LaneSet {
 
   /** Audit rows (chained or still pending) for a session. */
   async auditKinds(sessionId: string): Promise<string[]> {
-    const rows = await this.cloud.db.sql<{ kind: string }[]>`select kind from (select kind, ts from audit_log where session_id = ${sessionId} union all select kind, ts from audit_pending where session_id = ${sessionId}) a order by ts`;
-    return rows.map((r) => r.kind);
+    return (await findAuditEntries(this.cloud.db.sql, { sessionId })).map((r) => r.kind);
   }
 
   /** The newest session the cloud holds for this identity (plate or badge, as entered). */
   async sessionOf(identityValue: string): Promise<string | undefined> {
-    const value = identityValue.toUpperCase().replace(/[^A-Z0-9]/g, "");
-    const rows = await this.cloud.db.sql<{ sessionId: string }[]>`select session_id from sessions where upper(identity_value) = ${value} order by entry_ts desc limit 1`;
-    return rows[0]?.sessionId;
+    return latestSessionOfIdentity(this.cloud.db.sql, identityValue);
   }
 
   async sessionStatus(sessionId: string): Promise<string | undefined> {
-    const rows = await this.cloud.db.sql<{ status: string }[]>`select status from sessions where session_id = ${sessionId}`;
-    return rows[0]?.status;
+    return sessionStatusOf(this.cloud.db.sql, sessionId);
   }
 
   // ------------------------------------------------------------------ fault injectors

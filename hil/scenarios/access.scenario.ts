@@ -1,6 +1,7 @@
 /** The sites' access lists, managed in the cloud (ARCHITECTURE §3 parking/acl/*, §4): subscribers and offline trust. */
 import { randomBytes } from "node:crypto";
 import { expect } from "chai";
+import { findAuditEntries } from "../../cloud/db/index";
 import { scenario } from "../harness/context";
 import { PACE } from "../harness/env";
 import { assertExitCompletes, successFor } from "./lib";
@@ -22,9 +23,7 @@ describe("access lists", () => {
     expect(h.seen("payment/req", "L1"), "no payment asked").to.have.length(0);
     const sessionId = String(ok.session_id);
     await assertExitCompletes(h, "L1", sessionId);
-    const [validated] = await h.cloud.db.sql<{ payload: Record<string, unknown> }[]>`
-      select payload from audit_log where kind = 'payment.validated' and session_id = ${sessionId}
-      union all select payload from audit_pending where kind = 'payment.validated' and session_id = ${sessionId}`;
+    const [validated] = await findAuditEntries(h.cloud.db.sql, { sessionId, kind: "payment.validated" });
     expect(validated?.payload, "the audit shows the subscriber pricing").to.include({ pricing: "subscriber", subscriber_entry: uid, amount: 0, validation_result: "zero fee (subscriber)" });
   });
 

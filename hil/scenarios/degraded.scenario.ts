@@ -1,5 +1,6 @@
 /** Degraded modes (ARCHITECTURE §4): the cloud unreachable, an operator's override, a board reset, a replayed webhook. */
 import { expect } from "chai";
+import { findAuditEntries } from "../../cloud/db/index";
 import { scenario } from "../harness/context";
 import { PACE, type LaneSet } from "../harness/env";
 import { assertExitCompletes } from "./lib";
@@ -42,7 +43,7 @@ describe("degraded modes", () => {
     expect(h.snapshot("L1").cloud_online, "still offline").to.equal(false);
     await h.cloudBrokerUp();
     await h.waitUntil(() => h.gateway.services.outbox.depth === 0, 20_000, "the outbox drained to the cloud");
-    await h.waitUntil(async () => (await h.cloud.db.sql`select 1 from audit_pending where payload->>'event_id' = any(${done}) union all select 1 from audit_log where payload->>'event_id' = any(${done})`).length >= 2, 15_000, "both offline exits recorded by the cloud (audit rows)");
+    await h.waitUntil(async () => (await findAuditEntries(h.cloud.db.sql, { eventIds: done })).length >= 2, 15_000, "both offline exits recorded by the cloud (audit rows)");
     expect(h.seen("exit/done", "L1").map((m) => m.decided_by)).to.deep.equal(["offline_badge", "offline_pin"]);
   });
 
@@ -56,7 +57,7 @@ describe("degraded modes", () => {
     await h.waitBarrier("L1", "closed", 20_000);
     const cmd = h.seen("barriere/cmd", "L1")[0];
     expect(cmd).to.deep.include({ cmd: "open", reason: "driver lost card, paid at the desk", operator: "admin" });
-    const rows = await h.cloud.db.sql<{ kind: string }[]>`select kind from audit_pending where kind = 'override.open' union all select kind from audit_log where kind = 'override.open'`;
+    const rows = await findAuditEntries(h.cloud.db.sql, { kind: "override.open" });
     expect(rows.length, `override audited (${JSON.stringify(r)})`).to.be.greaterThan(0);
   });
 

@@ -1,5 +1,6 @@
 /** Assertions shared by scenario files (not a scenario file: the runner loads *.scenario.ts only). */
 import { expect } from "chai";
+import { findAuditEntries } from "../../cloud/db/index";
 import type { LaneSet } from "../harness/env";
 
 /** Barrier up, car through, boom down, session closed: the common tail of every paid exit. */
@@ -40,10 +41,7 @@ export async function successFor(h: LaneSet, lane: string, identity: string, tim
 
 /** The cloud's audit rows (chained, or still queued for chaining) about these site events. */
 export async function auditedEvents(h: LaneSet, eventIds: string[]): Promise<{ kind: string; event_id: string }[]> {
-  if (eventIds.length === 0) return [];
-  return h.cloud.db.sql<{ kind: string; event_id: string }[]>`
-    select kind, payload->>'event_id' as event_id from audit_log where payload->>'event_id' = any(${eventIds})
-    union all select kind, payload->>'event_id' as event_id from audit_pending where payload->>'event_id' = any(${eventIds})`;
+  return (await findAuditEntries(h.cloud.db.sql, { eventIds })).map((r) => ({ kind: r.kind, event_id: String(r.eventId) }));
 }
 
 /** The lane raised `code` on parking/sensor_gate/error, and the cloud audited that very event. */

@@ -34,6 +34,9 @@ import {
   deleteOperator,
   enqueueOutbox,
   findActiveSession,
+  findAuditEntries,
+  latestSessionOfIdentity,
+  sessionStatusOf,
   findOperatorByUsername,
   findSessionByPayToken,
   getAccessList,
@@ -297,6 +300,19 @@ export function databaseSuite(label: string, target: SuiteTarget): void {
         const resolved = await db.tx((tx) => closeSession(tx, { sessionId: unpaid.session.sessionId, exitTs: new Date(), barrierResult: "opened", override: { operatorId: 1, reason: "paid cash at the desk" } }));
         expect(resolved.outcome).to.equal("closed");
         expect(resolved.session.exitMethod).to.equal("operator");
+      });
+
+      it("reads a session's status, and the newest session of an identity as typed (case and separators aside)", async () => {
+        const s = await site();
+        const id = plate();
+        const older = await db.tx((tx) => createEntrySession(tx, { siteId: s.siteId, identity: id, entryTs: new Date(Date.now() - 7_200_000) }));
+        const newer = await db.tx((tx) => createEntrySession(tx, { siteId: s.siteId, identity: id, entryTs: new Date(Date.now() - 60_000), onConflict: "flag-previous" }));
+        expect(await sessionStatusOf(db.sql, older.session.sessionId)).to.equal("flagged");
+        expect(await sessionStatusOf(db.sql, newer.session.sessionId)).to.equal("active");
+        expect(await sessionStatusOf(db.sql, uniq("no-such-"))).to.equal(undefined);
+        expect(await latestSessionOfIdentity(db.sql, id.value.toLowerCase())).to.equal(newer.session.sessionId);
+        expect(await latestSessionOfIdentity(db.sql, id.value.replace("-", " "))).to.equal(newer.session.sessionId);
+        expect(await latestSessionOfIdentity(db.sql, uniq("ZZ"))).to.equal(undefined);
       });
     });
 
@@ -565,6 +581,22 @@ export function databaseSuite(label: string, target: SuiteTarget): void {
     });
 
     describe("audit log", () => {
+      it("finds audit entries, chained or still pending, by session, kind or site event id", async () => {
+        const sessionId = uniq("s-find-");
+        const ev = [uniq("ev-"), uniq("ev-")];
+        const t0 = Date.now() - 10_000;
+        await db.tx((tx) => appendAudit(tx, { kind: "test.find_a", sessionId, payload: { event_id: ev[0] }, ts: new Date(t0) }));
+        await db.tx((tx) => queueAudit(tx, { kind: "test.find_b", sessionId, payload: { event_id: ev[1], n: 2 }, ts: new Date(t0 + 1000) }));
+        await db.tx((tx) => appendAudit(tx, { kind: "test.find_c", sessionId, payload: {}, ts: new Date(t0 + 2000) }));
+        expect((await findAuditEntries(db.sql, { sessionId })).map((r) => r.kind)).to.deep.equal(["test.find_a", "test.find_b", "test.find_c"]);
+        const b = await findAuditEntries(db.sql, { sessionId, kind: "test.find_b" });
+        expect(b.map((r) => [r.kind, r.sessionId, r.eventId, r.payload])).to.deep.equal([["test.find_b", sessionId, ev[1], { event_id: ev[1], n: 2 }]]);
+        expect((await findAuditEntries(db.sql, { eventIds: ev })).map((r) => [r.kind, r.eventId])).to.deep.equal([["test.find_a", ev[0]], ["test.find_b", ev[1]]]);
+        expect(await findAuditEntries(db.sql, { eventIds: [] })).to.deep.equal([]);
+        expect((await findAuditEntries(db.sql, { kind: "test.find_c" })).some((r) => r.sessionId === sessionId)).to.equal(true);
+        await expectReject(findAuditEntries(db.sql, {}), ValidationError, /sessionId, kind or eventIds/);
+      });
+
       it("chains rows, verifies, and streams a time range in batches", async () => {
         const base = Date.UTC(2001, 0, 1);
         const appended: AuditRow[] = [];
