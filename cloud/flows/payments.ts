@@ -95,53 +95,32 @@ export class PaymentService {
    * quote; a canceled one gets a successor). Amount and currency come from the locked session.
    */
   async intentFor(session: SessionRow): Promise<{ payment: PaymentRow; pi: Stripe.PaymentIntent }> {
-    if (session.status !== "pending_payment" || session.pricedAt === null) throw new HttpError(409, `nothing to pay: the session is ${session.status}`, session.status);
-    const base = `pi:${session.sessionId}:${session.pricedAt.getTime()}`;
-    const { payment, key } = await this.attemptFor(session, base);
-    let pi: Stripe.PaymentIntent;
-    if (payment.providerRef) {
-      try {
-        pi = await this.o.stripe.paymentIntents.retrieve(payment.providerRef);
-      } catch (err) {
-        if (!isProviderMissing(err)) throw err;
-        await this.abandonAttempt(payment, (err as Error).message);
-        return this.intentFor(session); // the dead attempt no longer counts: a fresh one
-      }
-    } else {
-      // Same key at Stripe: a crash between create and attach gets the same PaymentIntent back.
-      pi = await this.o.stripe.paymentIntents.create(
-        {
-          amount: payment.amount,
-          currency: payment.currency.toLowerCase(),
-          description: `Parking ${session.siteId} — ${session.identityMethod === "plate" ? session.identityValue : session.sessionId}`.slice(0, 200),
-          metadata: { session_id: session.sessionId, payment_id: payment.paymentId, site_id: session.siteId },
-          ...(this.o.mode === "emulator" ? { payment_method_types: ["card"] } : { automatic_payment_methods: { enabled: true } }),
-        },
-        { idempotencyKey: key },
-      );
-      if (pi.amount !== payment.amount || pi.currency.toUpperCase() !== payment.currency) throw new Error(`PaymentIntent ${pi.id} amount does not match the quote`);
-      await this.o.db.tx((tx) => attachProviderRef(tx, payment.paymentId, pi.id));
-    }
+    const { payment, object: pi } = await this.providerObjectFor(session, "pi", {
+      retrieve: (ref) => this.o.stripe.paymentIntents.retrieve(ref),
+      create: async (payment, key) => {
+        const pi = await this.o.stripe.paymentIntents.create(
+          {
+            amount: payment.amount,
+            currency: payment.currency.toLowerCase(),
+            description: `Parking ${session.siteId} — ${session.identityMethod === "plate" ? session.identityValue : session.sessionId}`.slice(0, 200),
+            metadata: { session_id: session.sessionId, payment_id: payment.paymentId, site_id: session.siteId },
+            ...(this.o.mode === "emulator" ? { payment_method_types: ["card"] } : { automatic_payment_methods: { enabled: true } }),
+          },
+          { idempotencyKey: key },
+        );
+        if (pi.amount !== payment.amount || pi.currency.toUpperCase() !== payment.currency) throw new Error(`PaymentIntent ${pi.id} amount does not match the quote`);
+        return pi;
+      },
+    });
     return { payment, pi };
   }
 
   /** Checkout Session alternative (hosted page): provider ref is the Checkout Session id. */
   async checkoutFor(session: SessionRow, urls: { success: string; cancel: string }, locale: "fr" | "en"): Promise<string> {
-    if (session.status !== "pending_payment" || session.pricedAt === null || session.amount === null || session.currency === null) throw new HttpError(409, `nothing to pay: the session is ${session.status}`, session.status);
-    const base = `cs:${session.sessionId}:${session.pricedAt.getTime()}`;
-    const { payment, key } = await this.attemptFor(session, base);
-    if (payment.providerRef) {
-      try {
-        const existing = await this.o.stripe.checkout.sessions.retrieve(payment.providerRef);
-        if (!existing.url) throw new Error(`Checkout Session ${existing.id} has no URL`);
-        return existing.url;
-      } catch (err) {
-        if (!isProviderMissing(err)) throw err;
-        await this.abandonAttempt(payment, (err as Error).message);
-        return this.checkoutFor(session, urls, locale);
-      }
-    }
-    const cs = await this.o.stripe.checkout.sessions.create(
+    const { object: cs } = await this.providerObjectFor(session, "cs", {
+      retrieve: (ref) => this.o.stripe.checkout.sessions.retrieve(ref),
+      create: (payment, key) =>
+        this.o.stripe.checkout.sessions.create(
           {
             mode: "payment",
             line_items: [{ quantity: 1, price_data: { currency: payment.currency.toLowerCase(), unit_amount: payment.amount, product_data: { name: `Parking ${session.siteId}` } } }],
@@ -153,10 +132,37 @@ export class PaymentService {
             payment_intent_data: { metadata: { session_id: session.sessionId, payment_id: payment.paymentId } },
           },
           { idempotencyKey: key },
-        );
-    await this.o.db.tx((tx) => attachProviderRef(tx, payment.paymentId, cs.id));
+        ),
+    });
     if (!cs.url) throw new Error(`Checkout Session ${cs.id} has no URL`);
     return cs.url;
+  }
+
+  /**
+   * The provider object (`pi:` PaymentIntent, `cs:` Checkout Session) of the session's current
+   * attempt for its quote: retrieved when the attempt already has one, else created with the
+   * attempt's idempotency key (a crash between create and attach gets the same object back) and
+   * attached. An object the provider no longer knows abandons the attempt and starts a fresh one.
+   */
+  private async providerObjectFor<T extends { id: string }>(
+    session: SessionRow,
+    kind: "pi" | "cs",
+    provider: { retrieve(ref: string): Promise<T>; create(payment: PaymentRow, key: string): Promise<T> },
+  ): Promise<{ payment: PaymentRow; object: T }> {
+    if (session.status !== "pending_payment" || session.pricedAt === null || session.amount === null || session.currency === null) throw new HttpError(409, `nothing to pay: the session is ${session.status}`, session.status);
+    const { payment, key } = await this.attemptFor(session, `${kind}:${session.sessionId}:${session.pricedAt.getTime()}`);
+    if (payment.providerRef) {
+      try {
+        return { payment, object: await provider.retrieve(payment.providerRef) };
+      } catch (err) {
+        if (!isProviderMissing(err)) throw err;
+        await this.abandonAttempt(payment, (err as Error).message);
+        return this.providerObjectFor(session, kind, provider); // the dead attempt no longer counts: a fresh one
+      }
+    }
+    const object = await provider.create(payment, key);
+    await this.o.db.tx((tx) => attachProviderRef(tx, payment.paymentId, object.id));
+    return { payment, object };
   }
 
   /**

@@ -144,6 +144,28 @@ async function returnPage(d: PayDeps, req: Request, res: Response): Promise<void
   res.type("html").send(messagePage(s.lang, "processing", { refreshS: 2, retryHref: retry }));
 }
 
+/**
+ * The pay page's buttons: off to the card page (`card`: the emulator's card page, or with real
+ * Stripe without a publishable key the hosted Checkout page) or to the hosted Checkout page
+ * (`checkout`). A session no longer waiting for its payment gets the pay page again.
+ */
+async function startPayment(d: PayDeps, req: Request, res: Response, via: "card" | "checkout"): Promise<void> {
+  const s = await sessionOrPage(d, req, res);
+  if (!s) return;
+  if (s.session.status !== "pending_payment") {
+    await renderPay(d, res, s.session, s.token, s.lang);
+    return;
+  }
+  const returnUrl = payLink(d, s.session.sessionId, s.token, s.lang, "/return");
+  if (via === "card" && d.stripeMode === "emulator" && d.emulatorPayUrl) {
+    const { pi } = await d.payments.intentFor(s.session);
+    res.redirect(303, d.emulatorPayUrl(pi.client_secret as string, returnUrl, s.lang));
+    return;
+  }
+  const url = await d.payments.checkoutFor(s.session, { success: `${returnUrl}&checkout_session={CHECKOUT_SESSION_ID}`, cancel: `${payLink(d, s.session.sessionId, s.token, s.lang)}&canceled=1` }, s.lang);
+  res.redirect(303, url);
+}
+
 export function payPagesRouter(d: PayDeps): Router {
   const router = express.Router();
   const form = formBody();
@@ -157,43 +179,8 @@ export function payPagesRouter(d: PayDeps): Router {
     }),
   );
 
-  router.post(
-    "/pay/:sessionId/start",
-    form,
-    wrap(async (req, res) => {
-      const s = await sessionOrPage(d, req, res);
-      if (!s) return;
-      if (s.session.status !== "pending_payment") {
-        await renderPay(d, res, s.session, s.token, s.lang);
-        return;
-      }
-      const returnUrl = payLink(d, s.session.sessionId, s.token, s.lang, "/return");
-      if (d.stripeMode === "emulator" && d.emulatorPayUrl) {
-        const { pi } = await d.payments.intentFor(s.session);
-        res.redirect(303, d.emulatorPayUrl(pi.client_secret as string, returnUrl, s.lang));
-        return;
-      }
-      // Real Stripe without a publishable key: the hosted Checkout page.
-      const url = await d.payments.checkoutFor(s.session, { success: `${returnUrl}&checkout_session={CHECKOUT_SESSION_ID}`, cancel: `${payLink(d, s.session.sessionId, s.token, s.lang)}&canceled=1` }, s.lang);
-      res.redirect(303, url);
-    }),
-  );
-
-  router.post(
-    "/pay/:sessionId/checkout",
-    form,
-    wrap(async (req, res) => {
-      const s = await sessionOrPage(d, req, res);
-      if (!s) return;
-      if (s.session.status !== "pending_payment") {
-        await renderPay(d, res, s.session, s.token, s.lang);
-        return;
-      }
-      const returnUrl = payLink(d, s.session.sessionId, s.token, s.lang, "/return");
-      const url = await d.payments.checkoutFor(s.session, { success: `${returnUrl}&checkout_session={CHECKOUT_SESSION_ID}`, cancel: `${payLink(d, s.session.sessionId, s.token, s.lang)}&canceled=1` }, s.lang);
-      res.redirect(303, url);
-    }),
-  );
+  router.post("/pay/:sessionId/start", form, wrap((req, res) => startPayment(d, req, res, "card")));
+  router.post("/pay/:sessionId/checkout", form, wrap((req, res) => startPayment(d, req, res, "checkout")));
 
   router.get("/pay/:sessionId/return", wrap((req, res) => returnPage(d, req, res)));
 
