@@ -4,9 +4,8 @@
  * subscriptions, so the cloud consumes with plain subscriptions on it. Production points
  * MQTT_URL at Mosquitto / EMQX instead.
  */
-import { createServer, type Server, type Socket } from "node:net";
-import type { AddressInfo } from "node:net";
 import { Aedes } from "aedes";
+import { listenAedes } from "../../host/aedes-listen";
 import type { Logger } from "../../host/log";
 
 export interface EmbeddedBroker {
@@ -19,31 +18,10 @@ export interface EmbeddedBroker {
 export async function startEmbeddedBroker(opts: { host?: string; port: number; logger: Logger }): Promise<EmbeddedBroker> {
   const aedes = await Aedes.createBroker({});
   aedes.on("clientError", (client, err) => opts.logger.debug({ clientId: client.id, err: err.message }, "embedded broker: client error"));
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    aedes.handle(socket);
+  const { host, port, close } = await listenAedes(aedes, {
+    host: opts.host,
+    port: opts.port,
+    listenError: (err, host) => new Error(`embedded MQTT broker: cannot listen on ${host}:${opts.port}: ${err.message} (choose another port with --mqtt-port, or set MQTT_URL)`),
   });
-  const host = opts.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (err) => reject(new Error(`embedded MQTT broker: cannot listen on ${host}:${opts.port}: ${err.message} (choose another port with --mqtt-port, or set MQTT_URL)`)));
-    server.listen(opts.port, host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  let closing: Promise<void> | undefined;
-  return {
-    host,
-    port,
-    url: `mqtt://${host}:${port}`,
-    close() {
-      closing ??= (async () => {
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        await new Promise<void>((resolve) => aedes.close(() => resolve()));
-        for (const s of sockets) s.destroy();
-        await closed;
-      })();
-      return closing;
-    },
-  };
+  return { host, port, url: `mqtt://${host}:${port}`, close };
 }

@@ -6,8 +6,8 @@
  * calls back (handlers/publish.js), so the bridge writes site → cloud events to the durable
  * outbox there and a QoS 1/2 PUBACK from the site broker means "on disk" (ARCHITECTURE §8).
  */
-import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
+import { listenAedes } from "../../host/aedes-listen";
 import type { Logger } from "../../host/log";
 import { silentLogger } from "../../host/log";
 import type { QoS } from "../../contracts/mqtt-topics";
@@ -132,21 +132,8 @@ export async function startSiteBroker(opts: SiteBrokerOptions): Promise<SiteBrok
   });
   aedes.on("clientError", (client, err) => log.debug({ clientId: client.id, err: err.message }, "client error"));
 
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    aedes.handle(socket);
-  });
-  const host = opts.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const listener = await listenAedes(aedes, { host: opts.host, port: opts.port ?? 0 });
+  const { host, port } = listener;
   log.info({ host, port, users: users.size }, "site broker listening");
 
   let closing: Promise<void> | undefined;
@@ -174,14 +161,7 @@ export async function startSiteBroker(opts: SiteBrokerOptions): Promise<SiteBrok
       return () => new Promise<void>((resolve) => aedes.unsubscribe(filter, deliver, resolve));
     },
     close() {
-      closing ??= (async () => {
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-        await new Promise<void>((resolve) => aedes.close(() => resolve()));
-        for (const s of sockets) s.destroy();
-        log.info("site broker closed");
-      })();
-      // server.close() waits for open connections: aedes.close() ends them, so start it right away.
-      aedes.close();
+      closing ??= listener.close().then(() => log.info("site broker closed"));
       return closing;
     },
   };
