@@ -4,6 +4,13 @@
  * the SPI wiring to the safety core — never constants in code. A bad config refuses to start,
  * naming the exact key.
  */
+import { configFields, type ConfigFields, type LinkTimingConfig, type SerialPortConfig } from "../../common/io/config-fields";
+
+export type { LinkTimingConfig, SerialPortConfig };
+
+const fields: ConfigFields = configFields("barrier-executor");
+const { num, pin, obj, serial, linkTiming } = fields;
+
 export interface SpiConfig {
   /** SPI controller (host) port number or name. */
   port: number | string;
@@ -13,21 +20,6 @@ export interface SpiConfig {
   select: number | string;
   hz: number;
   mode: number;
-}
-
-export interface LinkTimingConfig {
-  heartbeatMs: number;
-  linkTimeoutMs: number;
-  retransmitMs: number;
-  maxBackoffMs: number;
-  maxRetries: number;
-}
-
-export interface SerialPortConfig {
-  port: number | string;
-  receive: number | string;
-  transmit: number | string;
-  baud: number;
 }
 
 export interface BarrierConfig {
@@ -52,40 +44,13 @@ export interface BarrierConfig {
   gatewaySerial: SerialPortConfig;
 }
 
-function fail(where: string, message: string): never {
-  throw new Error(`barrier-executor config ${where}: ${message}`);
-}
-
-function num(raw: Record<string, unknown>, key: string, min: number, max: number, where: string): number {
-  const v = raw[key];
-  if (typeof v !== "number" || !(v >= min && v <= max) || Math.floor(v) !== v) {
-    fail(where + key, `expected a whole number in ${min}..${max}, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-function pin(v: unknown, where: string): number | string {
-  if (typeof v === "number" && v >= 0 && Math.floor(v) === v) return v;
-  if (typeof v === "string" && v.length > 0) return v;
-  return fail(where, `expected a pin or port number or name, got ${JSON.stringify(v)}`);
-}
-
-function obj(raw: unknown, where: string): Record<string, unknown> {
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return fail(where, "missing section");
-  return raw as Record<string, unknown>;
-}
-
 /** Validate the raw manifest config at start-up: a board with a bad config refuses to run. */
 export function parseBarrierConfig(raw: Record<string, unknown>): BarrierConfig {
-  const lane = raw.lane;
-  if (typeof lane !== "string" || !/^[A-Za-z0-9._:-]{1,16}$/.test(lane)) {
-    fail("lane", `expected 1-16 of A-Z a-z 0-9 . _ : -, got ${JSON.stringify(lane)}`);
-  }
+  const lane = fields.lane(raw);
   const fwVersion = raw.fwVersion === undefined ? "0.0.0" : raw.fwVersion;
-  if (typeof fwVersion !== "string" || !/^[A-Za-z0-9._:-]{1,24}$/.test(fwVersion)) fail("fwVersion", `expected a version id, got ${JSON.stringify(fwVersion)}`);
+  if (typeof fwVersion !== "string" || !/^[A-Za-z0-9._:-]{1,24}$/.test(fwVersion)) fields.fail("fwVersion", `expected a version id, got ${JSON.stringify(fwVersion)}`);
   const link = obj(raw.link, "link");
   const spi = obj(raw.spi, "spi");
-  const serial = obj(raw.gatewaySerial, "gatewaySerial");
   const config: BarrierConfig = {
     lane,
     fwVersion,
@@ -96,13 +61,7 @@ export function parseBarrierConfig(raw: Record<string, unknown>): BarrierConfig 
     noPassCloseMs: num(raw, "noPassCloseMs", 0, 3600000, ""),
     commandTimeoutMs: num(raw, "commandTimeoutMs", 1000, 600000, ""),
     cmdHistory: num(raw, "cmdHistory", 1, 256, ""),
-    link: {
-      heartbeatMs: num(link, "heartbeatMs", 100, 60000, "link."),
-      linkTimeoutMs: num(link, "linkTimeoutMs", 300, 600000, "link."),
-      retransmitMs: num(link, "retransmitMs", 10, 10000, "link."),
-      maxBackoffMs: num(link, "maxBackoffMs", 10, 60000, "link."),
-      maxRetries: num(link, "maxRetries", 1, 100, "link."),
-    },
+    link: linkTiming(link),
     spi: {
       port: pin(spi.port, "spi.port"),
       clock: pin(spi.clock, "spi.clock"),
@@ -112,14 +71,9 @@ export function parseBarrierConfig(raw: Record<string, unknown>): BarrierConfig 
       hz: num(spi, "hz", 1000, 50000000, "spi."),
       mode: num(spi, "mode", 0, 3, "spi."),
     },
-    gatewaySerial: {
-      port: pin(serial.port, "gatewaySerial.port"),
-      receive: pin(serial.receive, "gatewaySerial.receive"),
-      transmit: pin(serial.transmit, "gatewaySerial.transmit"),
-      baud: num(serial, "baud", 1200, 1000000, "gatewaySerial."),
-    },
+    gatewaySerial: serial(raw.gatewaySerial, "gatewaySerial"),
   };
-  if (config.pollMs > config.heartbeatMs) fail("pollMs", `must not exceed heartbeatMs (${config.heartbeatMs}), got ${config.pollMs}`);
-  if (config.commandTimeoutMs < config.travelMs) fail("commandTimeoutMs", `must be at least travelMs (${config.travelMs}), got ${config.commandTimeoutMs}`);
+  if (config.pollMs > config.heartbeatMs) fields.fail("pollMs", `must not exceed heartbeatMs (${config.heartbeatMs}), got ${config.pollMs}`);
+  if (config.commandTimeoutMs < config.travelMs) fields.fail("commandTimeoutMs", `must be at least travelMs (${config.travelMs}), got ${config.commandTimeoutMs}`);
   return config;
 }

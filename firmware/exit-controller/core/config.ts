@@ -3,6 +3,13 @@
  * `mc/config` on XS, read from the same manifest file by the Node simulator): lane id, pins,
  * timeouts and debounce intervals are never constants in code.
  */
+import { configFields, type ConfigFields, type LinkTimingConfig, type SerialPortConfig } from "../../common/io/config-fields";
+
+export type { LinkTimingConfig, SerialPortConfig };
+
+const fields: ConfigFields = configFields("exit-controller");
+const { num, pin, obj, serial, linkTiming } = fields;
+
 export interface ExitPins {
   /** Exit loop detector output. */
   presence: number | string;
@@ -15,13 +22,6 @@ export interface ExitPins {
   /** 3×4 keypad matrix: rows are driven, columns read with pull-ups. */
   keypadRows: (number | string)[];
   keypadCols: (number | string)[];
-}
-
-export interface SerialPortConfig {
-  port: number | string;
-  receive: number | string;
-  transmit: number | string;
-  baud: number;
 }
 
 /** A SerLCD on I2C (Qwiic): on the RP2040 and the ESP32 the spare UARTs are taken by the
@@ -44,42 +44,13 @@ export interface ExitConfig {
   deniedDisplayMs: number;
   pinEntryTimeoutMs: number;
   keypadScanMs: number;
-  link: { heartbeatMs: number; linkTimeoutMs: number; retransmitMs: number; maxBackoffMs: number; maxRetries: number };
+  link: LinkTimingConfig;
   pins: ExitPins;
   gatewaySerial: SerialPortConfig;
   rfidSerial: SerialPortConfig;
   /** Exactly one of the two: the display's UART (lin simulator) or its I2C bus (boards). */
   displaySerial?: SerialPortConfig;
   displayI2c?: I2CDeviceConfig;
-}
-
-function num(raw: Record<string, unknown>, key: string, min: number, max: number, where: string): number {
-  const v = raw[key];
-  if (typeof v !== "number" || !(v >= min && v <= max) || Math.floor(v) !== v) {
-    throw new Error(`exit-controller config ${where}${key}: expected a whole number in ${min}..${max}, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-function pin(v: unknown, where: string): number | string {
-  if (typeof v === "number" && v >= 0 && Math.floor(v) === v) return v;
-  if (typeof v === "string" && v.length > 0) return v;
-  throw new Error(`exit-controller config ${where}: expected a pin number or name, got ${JSON.stringify(v)}`);
-}
-
-function obj(raw: unknown, where: string): Record<string, unknown> {
-  if (typeof raw !== "object" || raw === null) throw new Error(`exit-controller config ${where}: missing section`);
-  return raw as Record<string, unknown>;
-}
-
-function serial(raw: unknown, where: string): SerialPortConfig {
-  const o = obj(raw, where);
-  return {
-    port: pin(o.port, where + ".port"),
-    receive: pin(o.receive, where + ".receive"),
-    transmit: pin(o.transmit, where + ".transmit"),
-    baud: num(o, "baud", 1200, 1000000, where + "."),
-  };
 }
 
 function i2c(raw: unknown, where: string): I2CDeviceConfig {
@@ -96,22 +67,19 @@ function i2c(raw: unknown, where: string): I2CDeviceConfig {
 function pull(v: unknown): "up" | "external" | "none" {
   if (v === undefined) return "none";
   if (v === "up" || v === "external" || v === "none") return v;
-  throw new Error(`exit-controller config pins.presencePull: expected "up", "external" or "none", got ${JSON.stringify(v)}`);
+  return fields.fail("pins.presencePull", `expected "up", "external" or "none", got ${JSON.stringify(v)}`);
 }
 
 /** Validate the raw manifest config at start-up: a board with a bad config refuses to run,
  *  with the exact key, instead of misbehaving on the lane. */
 export function parseExitConfig(raw: Record<string, unknown>): ExitConfig {
-  const lane = raw.lane;
-  if (typeof lane !== "string" || !/^[A-Za-z0-9._:-]{1,16}$/.test(lane)) {
-    throw new Error(`exit-controller config lane: expected 1-16 of A-Z a-z 0-9 . _ : -, got ${JSON.stringify(lane)}`);
-  }
+  const lane = fields.lane(raw);
   const fwVersion = typeof raw.fwVersion === "string" ? raw.fwVersion : "0.0.0";
   const link = obj(raw.link, "link");
   const pins = obj(raw.pins, "pins");
   const rows = pins.keypadRows, cols = pins.keypadCols;
-  if (!Array.isArray(rows) || rows.length !== 4) throw new Error("exit-controller config pins.keypadRows: expected 4 pins");
-  if (!Array.isArray(cols) || cols.length !== 3) throw new Error("exit-controller config pins.keypadCols: expected 3 pins");
+  if (!Array.isArray(rows) || rows.length !== 4) fields.fail("pins.keypadRows", "expected 4 pins");
+  if (!Array.isArray(cols) || cols.length !== 3) fields.fail("pins.keypadCols", "expected 3 pins");
   return {
     lane,
     fwVersion,
@@ -122,13 +90,7 @@ export function parseExitConfig(raw: Record<string, unknown>): ExitConfig {
     deniedDisplayMs: num(raw, "deniedDisplayMs", 100, 60000, ""),
     pinEntryTimeoutMs: num(raw, "pinEntryTimeoutMs", 1000, 120000, ""),
     keypadScanMs: num(raw, "keypadScanMs", 5, 200, ""),
-    link: {
-      heartbeatMs: num(link, "heartbeatMs", 100, 60000, "link."),
-      linkTimeoutMs: num(link, "linkTimeoutMs", 300, 600000, "link."),
-      retransmitMs: num(link, "retransmitMs", 10, 10000, "link."),
-      maxBackoffMs: num(link, "maxBackoffMs", 10, 60000, "link."),
-      maxRetries: num(link, "maxRetries", 1, 100, "link."),
-    },
+    link: linkTiming(link),
     pins: {
       presence: pin(pins.presence, "pins.presence"),
       presenceActiveLow: pins.presenceActiveLow === true,
