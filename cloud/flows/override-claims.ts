@@ -12,7 +12,7 @@
  * (`overrides.session_id`), so a cmd_id seen on the site broker cannot be replayed for another car.
  */
 import type { Payload } from "../../contracts/mqtt-topics";
-import type { Tx } from "../db/index";
+import type { OverrideRow, Tx } from "../db/index";
 
 /** An override verifies exits the site reports within this long after the cloud issued it. */
 export const OVERRIDE_EXIT_WINDOW_MS = 15 * 60_000;
@@ -35,18 +35,8 @@ export type OverrideVerdict =
   /** Claimed by the site, not verified: why not. */
   | { kind: "claimed"; why: string };
 
-interface OverrideMatch {
-  overrideId: number;
-  cmdId: string;
-  siteId: string;
-  laneId: string;
-  sessionId: string | null;
-  operatorId: number;
-  action: string;
-  reason: string;
-  createdAt: Date;
-  username: string;
-}
+/** An override row with its operator's username. */
+type OverrideMatch = OverrideRow & { username: string };
 
 /**
  * Checks an exit's override claim against the cloud's overrides (and binds a verified one to the
