@@ -13,8 +13,8 @@ import type { BoardClock, Trace } from "../../firmware/common/io/board-host";
 import { SimulatedSafetyCore } from "../plant/barrier-core";
 import type { SafetyCoreParams } from "../../firmware/barrier-executor/fpga/regmap";
 import type { LimitSwitchFault, MotorDrive, PlantConfig } from "../plant/barrier-plant";
-import { loadManifestConfig } from "./manifest-config";
 import { createSimDevice, openSerialTransport, SimPins, type SimTransport } from "./sim-device";
+import { SimulatedBoard } from "./sim-board";
 
 export interface SimBarrierOptions {
   /** Serial device for the gateway link, e.g. one end of a socat pty pair. */
@@ -34,14 +34,11 @@ export interface SimBarrierOptions {
   trace?: Trace;
 }
 
-export class SimulatedBarrierExecutor {
-  board!: BarrierBoard;
+export class SimulatedBarrierExecutor extends SimulatedBoard<BarrierBoard, SimBarrierOptions, SimTransport> {
   core!: SimulatedSafetyCore;
-  private config!: Record<string, unknown>;
-  private bootCount: number;
 
-  private constructor(private readonly options: SimBarrierOptions, private readonly transport: SimTransport) {
-    this.bootCount = options.bootCount ?? 1;
+  private constructor(options: SimBarrierOptions, transport: SimTransport) {
+    super(options, transport);
   }
 
   static async start(options: SimBarrierOptions): Promise<SimulatedBarrierExecutor> {
@@ -55,13 +52,10 @@ export class SimulatedBarrierExecutor {
 
   get executor() { return this.board.executor; }
   get link() { return this.board.link; }
-  get lane(): string { return String(this.config.lane); }
   get plant() { return this.core.plant; }
 
-  private boot(): void {
-    const overrides: Record<string, unknown> = { ...(this.options.config ?? {}) };
-    if (this.options.lane) overrides.lane = this.options.lane;
-    this.config = loadManifestConfig("barrier-executor", "lin", overrides);
+  protected boot(): void {
+    this.loadConfig("barrier-executor");
     const serial = this.config.gatewaySerial as { port: unknown };
     const spi = this.config.spi as { port: unknown };
     const base = createSimDevice(new SimPins(), new Map([[String(serial.port), this.transport]]));
@@ -116,17 +110,5 @@ export class SimulatedBarrierExecutor {
     const m = this.motor;
     const fault = this.faultCode;
     return `lane ${this.lane} · barrier ${this.barrierState} (${this.executor.positionPercent} %) · core ${this.coreState}${fault ? ` fault ${fault}` : ""} · boom ${this.boomPct.toFixed(1)} % · motor ${m.motorUp ? "up" : m.motorDown ? "down" : "off"}${m.brake ? " brake" : ""} ${this.motorCurrentA.toFixed(1)} A · vehicle ${this.plant.vehicleUnder ? "under" : "clear"}${this.plant.isJammed ? " · JAMMED" : ""}${this.core.heartbeatFrozen ? " · heartbeat frozen" : ""}`;
-  }
-
-  /** A power cycle of the MCU (the FPGA keeps running: it goes to SAFE without heartbeat). */
-  powerCycle(): void {
-    this.board.close();
-    this.bootCount++;
-    this.boot();
-  }
-
-  async close(): Promise<void> {
-    this.board.close();
-    await this.transport.close();
   }
 }

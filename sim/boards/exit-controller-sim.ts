@@ -9,9 +9,9 @@ import { startExitController, type ExitBoard } from "../../firmware/exit-control
 import type { BoardClock, Trace } from "../../firmware/common/io/board-host";
 import { KEYPAD_LAYOUT } from "../../firmware/common/io/keypad-matrix";
 import type { ExitState } from "../../firmware/common/link/messages";
-import { loadManifestConfig } from "./manifest-config";
 import { rdm6300Frame } from "./rdm6300-reader";
 import { createSimDevice, MemoryTransport, openSerialTransport, SimPins, type SimTransport } from "./sim-device";
+import { SimulatedBoard } from "./sim-board";
 import { VirtualClock } from "./virtual-clock";
 
 export interface SimExitOptions {
@@ -42,21 +42,18 @@ export function decodeDisplayBytes(bytes: Uint8Array): DisplayContent | undefine
   return { lines, qr: qr.length ? qr : undefined };
 }
 
-export class SimulatedExitController {
+export class SimulatedExitController extends SimulatedBoard<ExitBoard, SimExitOptions, SimTransport> {
   readonly pins = new SimPins();
   readonly rfid = new MemoryTransport();
   readonly displayPort = new MemoryTransport();
   display: DisplayContent = { lines: ["", "", "", ""] };
   /** Every screen shown, oldest first (bounded). */
   readonly screens: DisplayContent[] = [];
-  board!: ExitBoard;
-  private config!: Record<string, unknown>;
   private pressed = new Set<string>();
   private fieldWired = false;
-  private bootCount: number;
 
-  private constructor(private readonly options: SimExitOptions, private transport: SimTransport) {
-    this.bootCount = options.bootCount ?? 1;
+  private constructor(options: SimExitOptions, transport: SimTransport) {
+    super(options, transport);
     this.displayPort.onWrite = (bytes) => {
       const content = decodeDisplayBytes(bytes);
       if (!content) return;
@@ -76,17 +73,14 @@ export class SimulatedExitController {
 
   get controller() { return this.board.controller; }
   get state(): ExitState { return this.board.controller.state; }
-  get lane(): string { return String(this.config.lane); }
   get link() { return this.board.link; }
 
   private get pinConfig(): { presence: number | string; presenceActiveLow: boolean; help: number | string; keypadRows: (number | string)[]; keypadCols: (number | string)[] } {
     return this.config.pins as never;
   }
 
-  private boot(): void {
-    const overrides: Record<string, unknown> = { ...(this.options.config ?? {}) };
-    if (this.options.lane) overrides.lane = this.options.lane;
-    this.config = loadManifestConfig("exit-controller", "lin", overrides);
+  protected boot(): void {
+    this.loadConfig("exit-controller");
     const serial = this.config.gatewaySerial as { port: string };
     const rfid = this.config.rfidSerial as { port: string };
     const display = this.config.displaySerial as { port: string };
@@ -150,18 +144,6 @@ export class SimulatedExitController {
     const { help } = this.pinConfig;
     this.pins.set(help, 0);
     this.pins.set(help, 1);
-  }
-
-  /** A power cycle: the firmware starts again from scratch with the next boot count. */
-  powerCycle(): void {
-    this.board.close();
-    this.bootCount++;
-    this.boot();
-  }
-
-  async close(): Promise<void> {
-    this.board.close();
-    await this.transport.close();
   }
 }
 
