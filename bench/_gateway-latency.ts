@@ -13,7 +13,7 @@ import { encodePayload, toCloudTopic, TOPICS } from "../contracts/mqtt-topics";
 import { parseSiteConfig } from "../gateway/config/load";
 import { startGateway } from "../gateway/runtime";
 import { fork } from "node:child_process";
-import { openPtyPair, type PtyPair } from "../host/pty";
+import { openPtyPair, type PtyPair } from "../host/link/pty";
 
 
 /**

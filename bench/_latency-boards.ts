@@ -6,7 +6,7 @@
  */
 import type { BoardClock } from "../firmware/common/io/board-host";
 import { SerialPeer } from "../hil/harness/serial-peer";
-import { LinkTicker } from "../host/link-ticker";
+import { LinkTicker } from "../host/link/ticker";
 import { SimulatedExitController } from "../sim/boards/exit-controller-sim";
 import { RealClock } from "../sim/boards/virtual-clock";
 

@@ -10,8 +10,9 @@ import { parsePayload, siteTopic, type Payload, type TopicKey } from "../contrac
 import { describeMessage } from "../firmware/common/link/messages";
 import type { Fields } from "../firmware/common/link/frame";
 import type { LinkOptions } from "../firmware/common/link/session";
-import { SerialLink } from "../host/serial-link";
-import { TransportLink, type ByteTransport } from "../host/transport-link";
+import type { ByteStream } from "../host/link/byte-stream";
+import { StreamLink } from "../host/link/stream-link";
+import { SerialDeviceStream } from "../host/link/streams";
 import { silentLogger } from "../host/log";
 import { STATUS_TOPICS } from "./bridge/bridge";
 import { startGatewayServices, type GatewayServices, type GatewayServicesOptions } from "./bridge/services";
@@ -23,7 +24,7 @@ import { LaneOrchestrator } from "./lane/orchestrator";
 
 export const GATEWAY_VERSION = "0.1.0";
 
-type BoardLink = SerialLink | TransportLink;
+type BoardLink = StreamLink;
 
 export interface Gateway {
   /** The boot number this instance announces in its HELLOs. */
@@ -42,7 +43,7 @@ export interface GatewayOptions extends GatewayServicesOptions {
   boot?: number;
   /** In-process byte transports instead of the configured serial ports (a laptop demo without
    *  socat); a lane/board it returns undefined for uses its serial port. */
-  transports?: (laneId: string, board: "exit" | "barrier") => ByteTransport | undefined;
+  transports?: (laneId: string, board: "exit" | "barrier") => ByteStream | undefined;
   /** Every line on a lane's serial links, raw (transcripts, the latency bench's per-hop trace). */
   onLine?: (laneId: string, board: "exit" | "barrier", direction: "rx" | "tx", line: string) => void;
 }
@@ -122,13 +123,14 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
       plateWindowMs: 10_000,
     });
     lane.setCloudOnline(cloudOnline);
+    // The same link on a harness transport or on the configured serial port (reopened on unplug).
     const linkFor = (board: "exit" | "barrier", port: { port: string; baud: number }): BoardLink => {
-      const options = linkOptions(board, port);
-      const transport = opts.transports?.(id, board);
       const onLine = opts.onLine && ((direction: "rx" | "tx", line: string) => opts.onLine!(id, board, direction, line));
-      return transport ? new TransportLink(transport, options) : new SerialLink({ ...options, path: port.port, baudRate: port.baud, onLine });
+      const onPortChange = (open: boolean, error?: string) => log[open ? "info" : "warn"]({ lane: id, board, port: port.port, error }, open ? "serial port open" : "serial port lost; reopening");
+      const stream = opts.transports?.(id, board) ?? new SerialDeviceStream({ path: port.port, baudRate: port.baud, onPortChange });
+      return new StreamLink(stream, { ...linkOptions(board), onLine });
     };
-    const linkOptions = (board: "exit" | "barrier", port: { port: string; baud: number }): Omit<LinkOptions, "write"> & { onPortChange: (open: boolean, error?: string) => void } => ({
+    const linkOptions = (board: "exit" | "barrier"): Omit<LinkOptions, "write"> => ({
       self: { kind: "gateway" as const, fw: GATEWAY_VERSION, boot, lane: id },
       receives: "up" as const,
       onMessage: (type: string, fields: Fields) => {
@@ -141,7 +143,6 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
       },
       onPeerHello: (fields) => log.info({ lane: id, board, hello: fields }, `${board} board announced itself`),
       onGiveUp: (type) => log.warn({ lane: id, board, type }, "frame given up after retries"),
-      onPortChange: (open: boolean, error?: string) => log[open ? "info" : "warn"]({ lane: id, board, port: port.port, error }, open ? "serial port open" : "serial port lost; reopening"),
     });
     const exitLink = (io.exit = linkFor("exit", laneConfig.exit_controller));
     const barrierLink = (io.barrier = linkFor("barrier", laneConfig.barrier_executor));

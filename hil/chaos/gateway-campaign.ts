@@ -28,7 +28,7 @@ import { parseSiteConfig } from "../../gateway/config/load";
 import { silentLogger } from "../../host/log";
 import { CLOUD_BROKER_FLOW_CONF, startMosquitto } from "../../host/mosquitto";
 import { freePort } from "../../host/ports";
-import { openPtyPair } from "../../host/pty";
+import { openPtyPair } from "../../host/link/pty";
 import { percentile, round1, seededRandom, tallyExits, type CampaignOptions, type CampaignResult, type ExitRecord } from "./campaign";
 import { ChaosLane, waitFor, type DriverCloud, type DrivenExit } from "./gateway-lane";
 import { GatewayProcess } from "./gateway-process";

@@ -9,7 +9,7 @@
  * opening, given to the exit the lane is driving (two for one exit is a doubled open), or noted
  * as an opening nobody asked for.
  */
-import type { PtyPair } from "../../host/pty";
+import type { PtyPair } from "../../host/link/pty";
 import { SimulatedBarrierExecutor } from "../../sim/boards/barrier-executor-sim";
 import { SimulatedExitController } from "../../sim/boards/exit-controller-sim";
 import { RealClock } from "../../sim/boards/virtual-clock";

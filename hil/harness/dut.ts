@@ -8,7 +8,7 @@ import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { decodeFrame } from "../../firmware/common/link/frame";
 import { describeMessage } from "../../firmware/common/link/messages";
-import type { SimTransport } from "../../sim/boards/sim-device";
+import type { ByteStream } from "../../host/link/byte-stream";
 
 export interface DutLine {
   /** ms since the scenario started */
@@ -21,7 +21,7 @@ export interface DutLine {
 }
 
 /** A tapped transport: what the board sees. `injectToBoard` / `injectFromBoard` add raw bytes (noise). */
-export interface TappedTransport extends SimTransport {
+export interface TappedTransport extends ByteStream {
   injectToBoard(bytes: Uint8Array): void;
   injectFromBoard(bytes: Uint8Array): void;
 }
@@ -38,7 +38,7 @@ export class Dut {
   }
 
   /** Wrap the board's end of its gateway link. */
-  tap(inner: SimTransport): TappedTransport {
+  tap(inner: ByteStream): TappedTransport {
     let receiver: (bytes: Uint8Array) => void = () => {};
     inner.setReceiver((bytes) => { this.feed("rx", bytes); receiver(bytes); });
     return {
@@ -52,7 +52,7 @@ export class Dut {
 
   /** Wrap the gateway's end of the link (rig target: the harness opens the real port for the
    *  gateway). Bytes the gateway writes reach the board (rx); bytes read come from it (tx). */
-  tapGatewaySide(inner: SimTransport): TappedTransport {
+  tapGatewaySide(inner: ByteStream): TappedTransport {
     let receiver: (bytes: Uint8Array) => void = () => {};
     inner.setReceiver((bytes) => { this.feed("tx", bytes); receiver(bytes); });
     return {

@@ -1,16 +1,15 @@
 /**
- * The far end of a board's serial link, for tests and the HIL harness: a LinkSession on a
- * real serial device (`serialport` + `@serialport/parser-readline`), driven by the same clock
- * as the simulated board, with a transcript of every frame and `waitFor` to expect one.
- * Secret fields (PINs) are masked in the transcript, as in every log.
+ * The far end of a board's serial link, for tests and the HIL harness: a StreamLink
+ * (host/link/stream-link.ts) on a real serial device, driven by the same clock as the simulated
+ * board (ticked by the test, not by timers), with a transcript of every frame and `waitFor` to
+ * expect one. Secret fields (PINs) are masked in the transcript, as in every log.
  */
-import { ReadlineParser } from "@serialport/parser-readline";
-import type { SerialPort } from "serialport";
-import { serialPort } from "../../host/serial-port";
+import { openSerialStream } from "../../host/link/streams";
+import { StreamLink } from "../../host/link/stream-link";
 import type { BoardClock } from "../../firmware/common/io/board-host";
 import { decodeFrame, type Fields } from "../../firmware/common/link/frame";
 import { describeMessage } from "../../firmware/common/link/messages";
-import { LinkSession, type Identity, type LinkTiming } from "../../firmware/common/link/session";
+import type { Identity, LinkSession, LinkTiming } from "../../firmware/common/link/session";
 
 export interface ReceivedMessage {
   type: string;
@@ -46,22 +45,28 @@ export class SerialPeer {
   arrivedLines = 0;
   private lostToBoard = 0;
   private lostFromBoard = 0;
-  private readonly port: SerialPort;
+  private readonly link: StreamLink;
   private waiters: (() => void)[] = [];
 
-  private constructor(private readonly options: SerialPeerOptions, port: SerialPort) {
-    this.port = port;
-    this.session = new LinkSession({
+  private constructor(private readonly options: SerialPeerOptions, stream: Awaited<ReturnType<typeof openSerialStream>>) {
+    this.link = new StreamLink(stream, {
       self: options.self ?? { kind: "gateway", fw: "test-peer", boot: 1 },
       receives: options.receives ?? "up",
       timing: options.timing,
-      write: (line) => {
-        if (this.muted) return;
-        const decoded = decodeFrame(line.replace(/\n$/, ""));
-        if (decoded.ok) this.lastLineOf.set(decoded.frame.type, line.replace(/\n$/, ""));
-        this.log("tx", line.replace(/\n$/, ""));
-        this.sentLines++;
-        port.write(line, "latin1");
+      now: () => options.clock.now(),
+      ticking: false,
+      pass: (direction) => {
+        if (direction === "rx") this.arrivedLines++;
+        return !this.muted;
+      },
+      onLine: (direction, line) => {
+        if (direction === "tx") {
+          const decoded = decodeFrame(line);
+          if (decoded.ok) this.lastLineOf.set(decoded.frame.type, line);
+        }
+        this.log(direction, line);
+        if (direction === "tx") this.sentLines++;
+        else this.wake();
       },
       onMessage: (type, fields, at) => {
         const message = { type, fields, at };
@@ -71,33 +76,24 @@ export class SerialPeer {
       },
       onPeerHello: (fields) => { this.hellos.push(fields); this.wake(); },
     });
-    const parser = port.pipe(new ReadlineParser({ delimiter: "\n", encoding: "latin1" }));
-    parser.on("data", (line: string) => {
-      this.arrivedLines++;
-      if (this.muted) return;
-      this.log("rx", line);
-      this.session.receiveLine(line, this.options.clock.now());
-      this.wake();
-    });
+    this.session = this.link.session;
   }
 
   static async open(options: SerialPeerOptions): Promise<SerialPeer> {
-    const port = serialPort(options.path, options.baudRate ?? 115200);
-    await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(new Error(`cannot open ${options.path}: ${err.message}`)) : resolve())));
-    const peer = new SerialPeer(options, port);
-    peer.session.start(options.clock.now());
+    const peer = new SerialPeer(options, await openSerialStream(options.path, options.baudRate ?? 115200));
+    peer.link.start();
     return peer;
   }
 
   send(type: string, fields: Fields = {}): void {
-    this.session.send(type, fields, this.options.clock.now());
+    this.link.send(type, fields);
   }
 
   /** Write a raw line as is (for replays and corrupted frames). */
   writeRaw(line: string): void {
     this.log("tx", line);
     this.sentLines++;
-    this.port.write(line + "\n", "latin1");
+    this.link.writeRaw(line);
   }
 
   /** Wait (real time, at most `timeoutMs`) until every line each side wrote has reached the
@@ -121,7 +117,7 @@ export class SerialPeer {
   }
 
   tick(): void {
-    this.session.tick(this.options.clock.now());
+    this.link.tick();
   }
 
   /** Wait (real time) for a message matching type and fields, accepted after index `from`. */
@@ -147,7 +143,7 @@ export class SerialPeer {
   }
 
   async close(): Promise<void> {
-    if (this.port.isOpen) await new Promise<void>((resolve) => this.port.close(() => resolve()));
+    await this.link.close();
   }
 
   private log(direction: "rx" | "tx", line: string): void {

@@ -11,7 +11,7 @@
  * socat ptys with simulated boards and this emulator on the other ends).
  */
 import { ReadlineParser } from "@serialport/parser-readline";
-import { serialPort } from "../../host/serial-port";
+import { serialPort } from "../../host/link/serial-port";
 import { InfrastructureError } from "../harness/errors";
 import type { LaneField } from "../harness/lane-field";
 import type { SimulatedBarrierExecutor } from "../../sim/boards/barrier-executor-sim";

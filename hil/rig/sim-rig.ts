@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { openPtyPair, type PtyPair } from "../../host/pty";
+import { openPtyPair, type PtyPair } from "../../host/link/pty";
 import { SimulatedBarrierExecutor } from "../../sim/boards/barrier-executor-sim";
 import { SimulatedExitController } from "../../sim/boards/exit-controller-sim";
 import { RealClock } from "../../sim/boards/virtual-clock";

@@ -21,18 +21,18 @@ import { REG } from "../../firmware/barrier-executor/fpga/regmap";
 import { SimulatedSafetyCore } from "../../sim/plant/barrier-core";
 import { decodeDisplayBytes, type DisplayContent } from "../../sim/boards/exit-controller-sim";
 import { rdm6300Frame } from "../../sim/boards/rdm6300-reader";
-import type { SimTransport } from "../../sim/boards/sim-device";
+import type { ByteStream } from "../../host/link/byte-stream";
 
 const REGISTER_PUSH_MS = 2;
 /** Registers the board reads (CTRL reads as 0; HB_REMAIN counts down every cycle and the firmware
  *  never reads it: pushing it would flood the channel). */
 const READABLE = Object.values(REG).filter((a) => a !== REG.CTRL && a !== REG.HB_REMAIN);
 
-/** Lines in and out over a SimTransport, with the malformed ones counted. */
+/** Lines in and out over a ByteStream, with the malformed ones counted. */
 class FieldLines {
   badLines = 0;
   private partial = "";
-  constructor(private readonly transport: SimTransport, onMessage: (m: FieldMessage) => void) {
+  constructor(private readonly transport: ByteStream, onMessage: (m: FieldMessage) => void) {
     transport.setReceiver((bytes) => {
       let text = this.partial + Buffer.from(bytes).toString("latin1");
       for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n")) {
@@ -65,7 +65,7 @@ export class ExitFieldHost {
   private present = false;
   private displayBytes: number[] = [];
 
-  constructor(transport: SimTransport, private readonly pins: ExitFieldPins, private readonly keypadScanMs: number) {
+  constructor(transport: ByteStream, private readonly pins: ExitFieldPins, private readonly keypadScanMs: number) {
     this.lines = new FieldLines(transport, (m) => this.onMessage(m));
   }
 
@@ -132,7 +132,7 @@ export class BarrierFieldHost {
   private writes = 0;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(transport: SimTransport, private readonly now: () => number = Date.now) {
+  constructor(transport: ByteStream, private readonly now: () => number = Date.now) {
     this.core = new SimulatedSafetyCore({ startMs: now() });
     this.lines = new FieldLines(transport, (m) => this.onMessage(m));
     this.timer = setInterval(() => this.push(false), REGISTER_PUSH_MS);

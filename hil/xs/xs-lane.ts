@@ -10,12 +10,12 @@
 import { closeSync, constants, mkdirSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openPtyPair } from "../../host/pty";
+import { openPtyPair } from "../../host/link/pty";
 import type { Dut, TappedTransport } from "../harness/dut";
 import type { LaneField } from "../harness/lane-field";
 import { infra } from "../harness/errors";
 import { loadManifestConfig } from "../../sim/boards/manifest-config";
-import { openSerialTransport } from "../../sim/boards/sim-device";
+import { openSerialStream } from "../../host/link/streams";
 import { BarrierFieldHost, ExitFieldHost, type ExitFieldPins } from "./field-host";
 import { buildLinFirmware, XsBoardProcess, type ModdableTools, type XsBoardKind } from "./xs-firmware";
 
@@ -37,7 +37,7 @@ export function linDevicesDir(board: XsBoardKind, lane: string): string {
 export async function openXsLane(o: { tools: ModdableTools; lane: string; dir: string; duts: { exit: Dut; barrier: Dut }; closers: (() => Promise<unknown>)[]; progress: (line: string) => void }): Promise<XsLane> {
   const boards = {} as Record<"exit" | "barrier", XsBoardProcess>;
   const links = {} as Record<"exit" | "barrier", TappedTransport>;
-  const fieldEnds = {} as Record<"exit" | "barrier", Awaited<ReturnType<typeof openSerialTransport>>>;
+  const fieldEnds = {} as Record<"exit" | "barrier", Awaited<ReturnType<typeof openSerialStream>>>;
   for (const [short, kind] of [["exit", "exit-controller"], ["barrier", "barrier-executor"]] as const) {
     const devices = linDevicesDir(kind, o.lane);
     const build = await infra(`building the ${kind} of lane ${o.lane} for XS`, () => buildLinFirmware(o.tools, kind, { lane: o.lane, linDevices: devices }, o.progress));
@@ -49,7 +49,7 @@ export async function openXsLane(o: { tools: ModdableTools; lane: string; dir: s
       o.closers.push(() => pair.close());
       const held = openSync(pair.a, constants.O_RDWR | constants.O_NOCTTY | constants.O_NONBLOCK);
       o.closers.push(async () => closeSync(held));
-      const end = await infra(`opening ${pair.b}`, () => openSerialTransport(pair.b));
+      const end = await infra(`opening ${pair.b}`, () => openSerialStream(pair.b));
       o.closers.push(() => end.close());
       if (name === "link") links[short] = o.duts[short].tapGatewaySide(end);
       else fieldEnds[short] = end;

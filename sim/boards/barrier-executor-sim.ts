@@ -13,14 +13,16 @@ import type { BoardClock, Trace } from "../../firmware/common/io/board-host";
 import { SimulatedSafetyCore } from "../plant/barrier-core";
 import type { SafetyCoreParams } from "../../firmware/barrier-executor/fpga/regmap";
 import type { LimitSwitchFault, MotorDrive, PlantConfig } from "../plant/barrier-plant";
-import { createSimDevice, openSerialTransport, SimPins, type SimTransport } from "./sim-device";
+import type { ByteStream } from "../../host/link/byte-stream";
+import { openSerialStream } from "../../host/link/streams";
+import { createSimDevice, SimPins } from "./sim-device";
 import { SimulatedBoard } from "./sim-board";
 
 export interface SimBarrierOptions {
   /** Serial device for the gateway link, e.g. one end of a socat pty pair. */
   serialPath?: string;
   /** Or an already open transport (in-memory cable). */
-  transport?: SimTransport;
+  transport?: ByteStream;
   clock: BoardClock;
   lane?: string;
   bootCount?: number;
@@ -34,15 +36,15 @@ export interface SimBarrierOptions {
   trace?: Trace;
 }
 
-export class SimulatedBarrierExecutor extends SimulatedBoard<BarrierBoard, SimBarrierOptions, SimTransport> {
+export class SimulatedBarrierExecutor extends SimulatedBoard<BarrierBoard, SimBarrierOptions, ByteStream> {
   core!: SimulatedSafetyCore;
 
-  private constructor(options: SimBarrierOptions, transport: SimTransport) {
+  private constructor(options: SimBarrierOptions, transport: ByteStream) {
     super(options, transport);
   }
 
   static async start(options: SimBarrierOptions): Promise<SimulatedBarrierExecutor> {
-    const transport = options.transport ?? (options.serialPath ? await openSerialTransport(options.serialPath) : undefined);
+    const transport = options.transport ?? (options.serialPath ? await openSerialStream(options.serialPath) : undefined);
     if (!transport) throw new Error("simulated barrier executor: give serialPath or transport");
     const sim = new SimulatedBarrierExecutor(options, transport);
     sim.core = new SimulatedSafetyCore({ startMs: options.clock.now(), plant: options.plant, initialPct: options.initialPct, params: options.core });

@@ -10,7 +10,9 @@ import type { BoardClock, Trace } from "../../firmware/common/io/board-host";
 import { KEYPAD_LAYOUT } from "../../firmware/common/io/keypad-matrix";
 import type { ExitState } from "../../firmware/common/link/messages";
 import { rdm6300Frame } from "./rdm6300-reader";
-import { createSimDevice, MemoryTransport, openSerialTransport, SimPins, type SimTransport } from "./sim-device";
+import type { ByteStream } from "../../host/link/byte-stream";
+import { MemoryStream, openSerialStream } from "../../host/link/streams";
+import { createSimDevice, SimPins } from "./sim-device";
 import { SimulatedBoard } from "./sim-board";
 import { VirtualClock } from "./virtual-clock";
 
@@ -18,7 +20,7 @@ export interface SimExitOptions {
   /** Serial device for the gateway link, e.g. one end of a socat pty pair. */
   serialPath?: string;
   /** Or an already open transport (in-memory cable). */
-  transport?: SimTransport;
+  transport?: ByteStream;
   lane?: string;
   clock: BoardClock;
   bootCount?: number;
@@ -42,17 +44,17 @@ export function decodeDisplayBytes(bytes: Uint8Array): DisplayContent | undefine
   return { lines, qr: qr.length ? qr : undefined };
 }
 
-export class SimulatedExitController extends SimulatedBoard<ExitBoard, SimExitOptions, SimTransport> {
+export class SimulatedExitController extends SimulatedBoard<ExitBoard, SimExitOptions, ByteStream> {
   readonly pins = new SimPins();
-  readonly rfid = new MemoryTransport();
-  readonly displayPort = new MemoryTransport();
+  readonly rfid = new MemoryStream();
+  readonly displayPort = new MemoryStream();
   display: DisplayContent = { lines: ["", "", "", ""] };
   /** Every screen shown, oldest first (bounded). */
   readonly screens: DisplayContent[] = [];
   private pressed = new Set<string>();
   private fieldWired = false;
 
-  private constructor(options: SimExitOptions, transport: SimTransport) {
+  private constructor(options: SimExitOptions, transport: ByteStream) {
     super(options, transport);
     this.displayPort.onWrite = (bytes) => {
       const content = decodeDisplayBytes(bytes);
@@ -64,7 +66,7 @@ export class SimulatedExitController extends SimulatedBoard<ExitBoard, SimExitOp
   }
 
   static async start(options: SimExitOptions): Promise<SimulatedExitController> {
-    const transport = options.transport ?? (options.serialPath ? await openSerialTransport(options.serialPath) : undefined);
+    const transport = options.transport ?? (options.serialPath ? await openSerialStream(options.serialPath) : undefined);
     if (!transport) throw new Error("simulated exit controller: give serialPath or transport");
     const sim = new SimulatedExitController(options, transport);
     sim.boot();
@@ -84,7 +86,7 @@ export class SimulatedExitController extends SimulatedBoard<ExitBoard, SimExitOp
     const serial = this.config.gatewaySerial as { port: string };
     const rfid = this.config.rfidSerial as { port: string };
     const display = this.config.displaySerial as { port: string };
-    const transports = new Map<string, SimTransport>([
+    const transports = new Map<string, ByteStream>([
       [String(serial.port), this.transport],
       [String(rfid.port), this.rfid],
       [String(display.port), this.displayPort],

@@ -2,57 +2,15 @@
  * A Node implementation of the Moddable `device` host provider, for simulated boards: the
  * firmware's board layer constructs `device.io.Digital` and `device.io.Serial` exactly as on
  * an MCU, and the harness drives the pins and byte streams from outside. Serial ports are
- * looked up by their configured `port`: a real serial device (a socat pty, a USB adapter) or
- * an in-memory stream for peripherals such as the RFID reader and the display.
+ * looked up by their configured `port`: a byte stream (host/link/streams.ts) — a real serial
+ * device (a socat pty, a USB adapter) or an in-memory stream for peripherals such as the RFID
+ * reader and the display.
  */
-import type { SerialPort } from "serialport";
-import { serialPort } from "../../host/serial-port";
+import type { ByteStream } from "../../host/link/byte-stream";
 import type { BoardDevice, DigitalIO, DigitalOptions, SerialIO, SerialOptions } from "../../firmware/common/io/board-host";
 
 const INPUT = Symbol("Input"), INPUT_PULLUP = Symbol("InputPullUp"), OUTPUT = Symbol("Output");
 const RISING = 1, FALLING = 2;
-
-/** A byte stream a simulated Serial instance reads from and writes to. */
-export interface SimTransport {
-  write(bytes: Uint8Array): void;
-  /** Registers the single consumer of received bytes. */
-  setReceiver(receiver: (bytes: Uint8Array) => void): void;
-  close(): Promise<void>;
-}
-
-/** A real serial device opened with `serialport`. */
-export async function openSerialTransport(path: string, baudRate = 115200): Promise<SimTransport & { port: SerialPort }> {
-  const port = serialPort(path, baudRate);
-  await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(new Error(`cannot open ${path}: ${err.message}`)) : resolve())));
-  let receiver: (bytes: Uint8Array) => void = () => {};
-  port.on("data", (data: Buffer) => receiver(new Uint8Array(data)));
-  port.on("error", () => {});
-  return {
-    port,
-    write: (bytes) => { if (port.isOpen) port.write(Buffer.from(bytes)); },
-    setReceiver: (r) => { receiver = r; },
-    close: () => new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve())),
-  };
-}
-
-/** An in-memory stream: the harness pushes bytes in and sees what the board wrote. */
-export class MemoryTransport implements SimTransport {
-  private receiver: (bytes: Uint8Array) => void = () => {};
-  onWrite: (bytes: Uint8Array) => void = () => {};
-  write(bytes: Uint8Array): void { this.onWrite(bytes); }
-  setReceiver(receiver: (bytes: Uint8Array) => void): void { this.receiver = receiver; }
-  /** Bytes arriving at the board. */
-  inject(bytes: Uint8Array): void { this.receiver(bytes); }
-  async close(): Promise<void> {}
-}
-
-/** Two connected in-memory transports (a null-modem cable), for machines without socat. */
-export function memoryCable(): [MemoryTransport, MemoryTransport] {
-  const a = new MemoryTransport(), b = new MemoryTransport();
-  a.onWrite = (bytes) => queueMicrotask(() => b.inject(bytes));
-  b.onWrite = (bytes) => queueMicrotask(() => a.inject(bytes));
-  return [a, b];
-}
 
 interface SimPin {
   level: 0 | 1;
@@ -120,7 +78,7 @@ export class SimPins {
 class SimSerial implements SerialIO {
   private readonly chunks: Uint8Array[] = [];
 
-  constructor(private readonly transport: SimTransport, options: SerialOptions) {
+  constructor(private readonly transport: ByteStream, options: SerialOptions) {
     transport.setReceiver((bytes) => {
       this.chunks.push(bytes);
       options.onReadable?.call(this, bytes.length);
@@ -145,7 +103,7 @@ class SimSerial implements SerialIO {
   }
 }
 
-export function createSimDevice(pins: SimPins, transports: Map<string, SimTransport>): BoardDevice {
+export function createSimDevice(pins: SimPins, transports: Map<string, ByteStream>): BoardDevice {
   const Digital = class extends SimDigital {
     static readonly Input = INPUT;
     static readonly InputPullUp = INPUT_PULLUP;

@@ -13,12 +13,13 @@ import { loadParkedVehicles, saveParkedVehicles } from "./parked-vehicles";
 import { siteTopic } from "../../contracts/mqtt-topics";
 import { parseSiteConfig } from "../../gateway/config/load";
 import { startGateway, type Gateway } from "../../gateway/runtime";
-import { openPtyPair, type PtyPair } from "../../host/pty";
+import { openPtyPair, type PtyPair } from "../../host/link/pty";
 import { silentLogger } from "../../host/log";
 import { which } from "../../host/tools";
 import { SimulatedBarrierExecutor } from "../boards/barrier-executor-sim";
 import { SimulatedExitController } from "../boards/exit-controller-sim";
-import { memoryCable, type SimTransport } from "../boards/sim-device";
+import type { ByteStream } from "../../host/link/byte-stream";
+import { memoryCable } from "../../host/link/streams";
 import { RealClock } from "../boards/virtual-clock";
 import { LaneVehicle } from "./vehicle";
 
@@ -77,7 +78,7 @@ export async function startSite(opts: SiteOptions): Promise<Site> {
 
     const laneIds = Array.from({ length: opts.lanes }, (_, i) => `L${i + 1}`);
     // Each lane board ↔ gateway link: the two ends' device paths (pty), or the two ends of a cable.
-    const ends = new Map<string, { boardPath: string; gatewayPath: string; board?: SimTransport; gateway?: SimTransport }>();
+    const ends = new Map<string, { boardPath: string; gatewayPath: string; board?: ByteStream; gateway?: ByteStream }>();
     const ptyDir = join(opts.dataDir, "tty");
     mkdirSync(ptyDir, { recursive: true });
     for (const id of laneIds) {

@@ -9,7 +9,7 @@ import { expect } from "chai";
 import { SerialPeer, type ReceivedMessage } from "../../hil/harness/serial-peer";
 import { SimulatedBarrierExecutor } from "../../sim/boards/barrier-executor-sim";
 import { VirtualClock } from "../../sim/boards/virtual-clock";
-import { openPtyPair, type PtyPair } from "../../host/pty";
+import { openPtyPair, type PtyPair } from "../../host/link/pty";
 import { requireToolOrSkip } from "../../host/tools";
 
 const realDelay = (ms: number) => new Promise((r) => setTimeout(r, ms));

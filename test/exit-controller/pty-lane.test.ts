@@ -8,7 +8,7 @@ import { encodeFrame } from "../../firmware/common/link/frame";
 import { SerialPeer } from "../../hil/harness/serial-peer";
 import { SimulatedExitController } from "../../sim/boards/exit-controller-sim";
 import { VirtualClock } from "../../sim/boards/virtual-clock";
-import { openPtyPair, type PtyPair } from "../../host/pty";
+import { openPtyPair, type PtyPair } from "../../host/link/pty";
 import { requireToolOrSkip } from "../../host/tools";
 
 const realDelay = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -10,7 +10,7 @@ import { startGateway, type Gateway } from "../../gateway/runtime";
 import { SerialPeer } from "../../hil/harness/serial-peer";
 import { SimulatedExitController } from "../../sim/boards/exit-controller-sim";
 import { RealClock } from "../../sim/boards/virtual-clock";
-import { openPtyPair, type PtyPair } from "../../host/pty";
+import { openPtyPair, type PtyPair } from "../../host/link/pty";
 import { connectMqtt, MOSQUITTO, TcpProxy, tempDir, uniqueSiteId, waitFor } from "../gateway/helpers";
 
 export const ACL_KEY = "lane-rig-acl-key-0123456789abcdef";

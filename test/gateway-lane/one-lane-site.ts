@@ -5,7 +5,7 @@
  */
 import { parseSiteConfig } from "../../gateway/config/load";
 import type { SiteConfig } from "../../gateway/config/schema";
-import { openPtyPair, type PtyPair } from "../../host/pty";
+import { openPtyPair, type PtyPair } from "../../host/link/pty";
 import { MOSQUITTO_URL, tempDir, uniqueSiteId } from "../gateway/helpers";
 
 export interface OneLaneSite {

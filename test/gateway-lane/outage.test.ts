@@ -9,7 +9,7 @@ import { signAcl } from "../../gateway/lane/access-list";
 import { hashPassword } from "../../gateway/broker/passwords";
 import { SimulatedExitController } from "../../sim/boards/exit-controller-sim";
 import { RealClock } from "../../sim/boards/virtual-clock";
-import { openPtyPair } from "../../host/pty";
+import { openPtyPair } from "../../host/link/pty";
 import { requireToolOrSkip } from "../../host/tools";
 import { requireMosquittoOrSkip, waitFor } from "../gateway/helpers";
 import { ACL_KEY, startLaneRig, type LaneRig } from "./lane-rig";

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { encodeFrame } from "../../firmware/common/link/frame";
 import { Dut } from "../../hil/harness/dut";
 import { timelineSvg, Timeline } from "../../hil/harness/timeline";
-import { memoryCable } from "../../sim/boards/sim-device";
+import { memoryCable } from "../../host/link/streams";
 
 const bytes = (s: string) => new Uint8Array([...s].map((c) => c.charCodeAt(0)));
 const tick = () => new Promise((r) => setImmediate(r));

@@ -1,14 +1,14 @@
 /**
- * host/serial-port.ts: the event-loop binding moves bytes both ways on a real pty pair,
+ * host/link/serial-port.ts: the event-loop binding moves bytes both ways on a real pty pair,
  * including writes far larger than the pty's buffer (the EAGAIN → poller path) and reads that
  * are pending when the port closes (cancelled, not an error).
  */
 import { expect } from "chai";
-import { openPtyPair, type PtyPair } from "../../host/pty";
-import { serialPort } from "../../host/serial-port";
+import { openPtyPair, type PtyPair } from "../../host/link/pty";
+import { serialPort } from "../../host/link/serial-port";
 import { requireToolOrSkip } from "../../host/tools";
 
-describe("host/serial-port: the event-loop binding on a pty pair", function () {
+describe("host/link/serial-port: the event-loop binding on a pty pair", function () {
   this.timeout(20_000);
   let pair: PtyPair | undefined;
   beforeEach(function () {

@@ -6,7 +6,7 @@ import { writeSerialLine } from "../../firmware/common/link/serial-write";
 import { startExitController, type ExitBoard } from "../../firmware/exit-controller/board";
 import { loadManifestConfig } from "../../sim/boards/manifest-config";
 import { SimulatedBarrierExecutor } from "../../sim/boards/barrier-executor-sim";
-import { MemoryTransport } from "../../sim/boards/sim-device";
+import { MemoryStream } from "../../host/link/streams";
 import { VirtualClock } from "../../sim/boards/virtual-clock";
 
 /** The board's gateway UART as a real driver behaves: it throws on a full output buffer
@@ -119,7 +119,7 @@ describe("board link write path (serial back-pressure)", () => {
 
   it("a barrier executor whose gateway serial throws keeps running, counts the drops and recovers when the line drains", async () => {
     const clock = new VirtualClock();
-    const transport = new MemoryTransport();
+    const transport = new MemoryStream();
     let full = true;
     const lines: string[] = [];
     transport.onWrite = (bytes) => {

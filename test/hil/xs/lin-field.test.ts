@@ -14,11 +14,12 @@ import type { BoardDevice } from "../../../firmware/common/io/board-host";
 import { formatFieldLine, parseFieldLine, FIELD_MAX_LINE } from "../../../firmware/common/io/field-protocol";
 import { createLinDevice, LinField, type LinSerialClass } from "../../../firmware/common/io/lin-field";
 import { startExitController, type ExitBoard } from "../../../firmware/exit-controller/board";
-import { openPtyPair, type PtyPair } from "../../../host/pty";
+import { openPtyPair, type PtyPair } from "../../../host/link/pty";
 import { requireToolOrSkip } from "../../../host/tools";
-import { TransportLink } from "../../../host/transport-link";
+import { StreamLink } from "../../../host/link/stream-link";
 import { loadManifestConfig } from "../../../sim/boards/manifest-config";
-import { openSerialTransport, type SimTransport } from "../../../sim/boards/sim-device";
+import type { ByteStream } from "../../../host/link/byte-stream";
+import { openSerialStream } from "../../../host/link/streams";
 import { RealClock } from "../../../sim/boards/virtual-clock";
 import { BarrierFieldHost, ExitFieldHost, type ExitFieldPins } from "../../../hil/xs/field-host";
 import { nodeLinSerialClass } from "./node-lin-serial";
@@ -97,7 +98,7 @@ describe("boards on their lin providers, driven over the field-I/O channel (real
   this.timeout(20_000);
   let dir: string;
   const pairs: PtyPair[] = [];
-  const transports: SimTransport[] = [];
+  const transports: ByteStream[] = [];
   const opened = new Set<{ close(): void }>();
   let closeBoard: (() => void) | undefined;
   let barrierHost: BarrierFieldHost | undefined;
@@ -121,12 +122,12 @@ describe("boards on their lin providers, driven over the field-I/O channel (real
   });
 
   /** `<dir>/link` and `<dir>/field` for the board, `-host` ends for the test. */
-  async function wire(): Promise<{ link: SimTransport; field: SimTransport }> {
-    const ends: SimTransport[] = [];
+  async function wire(): Promise<{ link: ByteStream; field: ByteStream }> {
+    const ends: ByteStream[] = [];
     for (const name of ["link", "field"]) {
       const pair = await openPtyPair(name, undefined, { a: join(dir, name), b: join(dir, `${name}-host`) });
       pairs.push(pair);
-      const t = await openSerialTransport(pair.b);
+      const t = await openSerialStream(pair.b);
       transports.push(t);
       ends.push(t);
     }
@@ -134,9 +135,9 @@ describe("boards on their lin providers, driven over the field-I/O channel (real
   }
 
   /** The gateway's end of a board link: what the board reports arrives decoded in `heard`. */
-  async function gatewayOn(link: SimTransport): Promise<{ gateway: TransportLink; heard: string[] }> {
+  async function gatewayOn(link: ByteStream): Promise<{ gateway: StreamLink; heard: string[] }> {
     const heard: string[] = [];
-    const gateway = new TransportLink(link, {
+    const gateway = new StreamLink(link, {
       self: { kind: "gateway", fw: "test", boot: 1 }, receives: "up",
       onMessage: (type, fields) => { heard.push(`${type} ${JSON.stringify(fields)}`); },
     });

@@ -8,7 +8,7 @@ import { type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawnOwned, which } from "./tools";
+import { spawnOwned, which } from "../tools";
 
 export interface PtyPair {
   /** Device path for one end (e.g. the board). */

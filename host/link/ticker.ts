@@ -2,7 +2,7 @@
  * Runs a LinkSession's clock on Node: one timer, always set for the session's next deadline
  * (heartbeat, retransmission, link timeout), re-armed after every event.
  */
-import type { LinkSession } from "../firmware/common/link/session";
+import type { LinkSession } from "../../firmware/common/link/session";
 
 export class LinkTicker {
   private timer: NodeJS.Timeout | undefined;
