@@ -19,63 +19,12 @@ import type { Fields } from "../../firmware/common/link/frame";
 import type { Payload, TopicKey } from "../../contracts/mqtt-topics";
 import type { AccessList } from "./access-list";
 import { canEnter, type Phase } from "./phases";
+import { FAILURE_TEXT, ascii, formatDuration, idText } from "./lane-text";
+import { FRESH_FLOW, type DecidedBy, type Flow, type Identity, type LanePolicy, type LanePorts, type LaneSnapshot } from "./lane-types";
 
 export type { Phase };
-export type DecidedBy = "cloud" | "offline_badge" | "offline_pin" | "override" | "emergency";
-type Identity = { method: "plate" | "badge" | "pin" | "ticket" | "operator"; value: string };
-
-export interface LanePorts {
-  toExit(type: string, fields: Fields): void;
-  toBarrier(type: string, fields: Fields): void;
-  /** A site → cloud event, written to the durable outbox. */
-  emit<K extends TopicKey>(key: K, payload: Omit<Payload<K>, "ts" | "src">): void;
-  now(): number;
-  newId(prefix: string): string;
-  log?(message: string): void;
-}
-
-export interface LanePolicy {
-  trustedBadges: boolean;
-  exitPins: boolean;
-  operatorOverride: boolean;
-  /** A plate read this recently before the vehicle reached the loop identifies it. */
-  plateWindowMs: number;
-}
-
-export interface LaneSnapshot {
-  lane_id: string;
-  phase: Phase;
-  exit_state: string;
-  present: boolean;
-  exit_link: boolean;
-  barrier_link: boolean;
-  barrier_state: string;
-  barrier_pos: number;
-  fault?: string;
-  session_id?: string;
-  decided_by?: DecidedBy;
-  cloud_online: boolean;
-}
-
-interface Flow {
-  session?: string;
-  identity?: Identity;
-  decidedBy?: DecidedBy;
-  cloudAuth?: string;
-  controllerAuth?: string;
-  openCmd?: string;
-  openingSent: boolean;
-  openedSent: boolean;
-  passed: boolean;
-  operator?: string;
-  reason?: string;
-  /** The operator command (cmd_id) whose override opened: echoed in exit/done, the cloud's proof. */
-  overrideCmd?: string;
-  /** The last payment request shown, to show it again after a controller reset. */
-  payReq?: Fields;
-}
-
-const FRESH_FLOW = (): Flow => ({ openingSent: false, openedSent: false, passed: false });
+export type { DecidedBy, LanePolicy, LanePorts, LaneSnapshot };
+export { ascii, formatDuration };
 const RECENT_COMMANDS = 256;
 /** payment/success messages for no session the lane knows, kept for a controller's re-sync. */
 const HELD_SUCCESSES = 16;
@@ -526,25 +475,4 @@ export class LaneOrchestrator {
     this.publishedState = key;
     this.ports.emit("laneState", state);
   }
-}
-
-const FAILURE_TEXT: Record<string, string> = {
-  declined: "Carte refusee", canceled: "Paiement annule", insufficient_funds: "Fonds insuffisants",
-  authentication_required: "Authentification", expired: "Paiement expire", provider_unreachable: "Paiement indispo.",
-};
-
-/** 7500 s → "2h05". */
-export function formatDuration(seconds: number): string {
-  const minutes = Math.floor(seconds / 60);
-  const h = Math.floor(minutes / 60), m = minutes % 60;
-  return h > 0 ? `${h}h${String(m).padStart(2, "0")}` : `${m} min`;
-}
-
-/** Display text for a character LCD: accents removed, ASCII only, 20 columns. */
-export function ascii(text: string): string {
-  return text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/[^\x20-\x7e]/g, "?").slice(0, 20);
-}
-
-function idText(text: string): string {
-  return text.replace(/[^A-Za-z0-9._:-]/g, "_").slice(0, 32) || "operator";
 }

@@ -103,15 +103,16 @@ describe("board link write path (serial back-pressure)", () => {
 
   it("an exit controller re-announces PRESENCE and STATE to a gateway restarted with the same boot count and sequence", () => {
     const { board, clock, gateway } = bootExitController("drains");
+    clock.advance(400); // the loop settles (a board says nothing of it before)
     gateway.deliver(ack(1));
     gateway.deliver(gatewayHello(1)); // the gateway's last reliable frame before it restarts
-    for (let seq = 2; seq <= 4; seq++) { gateway.deliver(ack(seq)); clock.advance(10); }
+    for (let seq = 2; seq <= 5; seq++) { gateway.deliver(ack(seq)); clock.advance(10); }
     const announced = (): number => gateway.lines.filter((l) => l.includes(" PRESENCE ") || l.includes(" STATE ")).length;
     const before = announced();
-    expect(before).to.equal(2);
+    expect(before, "the settled loop, then PRESENCE and STATE for the gateway's HELLO").to.equal(3);
     for (let s = 0; s < 5; s++) { clock.advance(1_000); gateway.deliver(encodeFrame({ seq: 0, type: "HB", fields: {} })); }
     gateway.deliver(gatewayHello(1)); // restarted: same boot, numbering from 1 again
-    for (let seq = 5; seq <= 7; seq++) { clock.advance(10); gateway.deliver(ack(seq)); }
+    for (let seq = 6; seq <= 8; seq++) { clock.advance(10); gateway.deliver(ack(seq)); }
     clock.advance(10);
     expect(announced() - before).to.equal(2);
     board.close();
