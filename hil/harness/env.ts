@@ -29,8 +29,8 @@ import { openPtyPair } from "../../host/link/pty";
 import { which } from "../../host/tools";
 import { SimulatedBarrierExecutor } from "../../sim/boards/barrier-executor-sim";
 import { SimulatedExitController } from "../../sim/boards/exit-controller-sim";
-import type { ByteStream as SimTransport } from "../../host/link/byte-stream";
-import { memoryCable, openSerialStream as openSerialTransport } from "../../host/link/streams";
+import type { ByteStream } from "../../host/link/byte-stream";
+import { memoryCable, openSerialStream } from "../../host/link/streams";
 import { RealClock } from "../../sim/boards/virtual-clock";
 import type { Rig, RigBoard } from "../rig/schema";
 import { Dut, type DutLine, type TappedTransport } from "./dut";
@@ -124,7 +124,7 @@ export class LaneSet {
   proxy!: TcpProxy;
   links: "pty" | "memory" | "rig" | "xs" = "memory";
   private closers: (() => Promise<unknown>)[] = [];
-  private gatewayTransports = new Map<string, SimTransport>();
+  private gatewayTransports = new Map<string, ByteStream>();
   private sampler: NodeJS.Timeout | undefined;
   private plates = 0;
   /** The boards' clock: the global timers (virtual under the site clock). */
@@ -183,13 +183,13 @@ export class LaneSet {
         const d = duts.get(id)!;
         const boardEnds: Partial<Record<"exit" | "barrier", TappedTransport>> = {};
         for (const board of ["exit", "barrier"] as const) {
-          let boardEnd: SimTransport, gatewayEnd: SimTransport;
+          let boardEnd: ByteStream, gatewayEnd: ByteStream;
           if (usePty) {
             // socat is another process: virtual time follows the wall clock while it starts.
             const realTime = <T>(fn: () => Promise<T>) => currentSiteClock()?.realTime(fn) ?? fn();
             const pair = await infra(`opening a socat pty pair for ${id} ${board}`, () => realTime(() => openPtyPair(`${board}-${id}`, join(o.dir, "tty"))));
             this.closers.push(() => pair.close());
-            const [a, b] = await infra(`opening ${pair.a} and ${pair.b}`, () => realTime(async () => [await openSerialTransport(pair.a), await openSerialTransport(pair.b)]));
+            const [a, b] = await infra(`opening ${pair.a} and ${pair.b}`, () => realTime(async () => [await openSerialStream(pair.a), await openSerialStream(pair.b)]));
             // Bytes inside socat are invisible to the site clock: it counts them in flight.
             const [ce, cg] = countedPair(a, b);
             boardEnd = ce; gatewayEnd = cg;
@@ -226,7 +226,7 @@ export class LaneSet {
         const d = duts.get(id)!;
         for (const board of ["exit", "barrier"] as const) {
           const spec = rigBoard(rig, id, board);
-          const t = await infra(`opening ${spec.port} (${spec.kind} of lane ${id})`, () => openSerialTransport(spec.port, spec.baud));
+          const t = await infra(`opening ${spec.port} (${spec.kind} of lane ${id})`, () => openSerialStream(spec.port, spec.baud));
           const tapped = (board === "exit" ? d.exit : d.barrier).tapGatewaySide(t);
           this.gatewayTransports.set(`${id}/${board}`, tapped);
           this.closers.push(() => tapped.close());
@@ -286,7 +286,7 @@ export class LaneSet {
   private async startGatewayInstance(): Promise<void> {
     // The gateway closes its transports on shutdown; the harness keeps the links (a restarted
     // gateway finds the same cables), so it hands the gateway a view whose close only detaches.
-    const view = (t: SimTransport): SimTransport => ({ write: (b) => t.write(b), setReceiver: (r) => t.setReceiver(r), close: async () => t.setReceiver(() => {}) });
+    const view = (t: ByteStream): ByteStream => ({ write: (b) => t.write(b), setReceiver: (r) => t.setReceiver(r), close: async () => t.setReceiver(() => {}) });
     this.gateway = await infra("starting the gateway", () => startGateway(this.config, {
       siteBrokerPort: 0, logger: this.options.logger ?? silentLogger, env: { ...process.env, SYSPARK_ACL_HMAC_KEY: this.aclKey },
       // The site clock sees one event loop: a relay in its own thread would work while the
@@ -667,8 +667,8 @@ function gatewayDataDir(scenarioDir: string): string {
 }
 
 /** Two ends of a socat pair that count the bytes each wrote and the other has not received yet. */
-function countedPair(a: SimTransport, b: SimTransport): [SimTransport & { inFlight: number }, SimTransport & { inFlight: number }] {
-  const wrap = (self: SimTransport) => {
+function countedPair(a: ByteStream, b: ByteStream): [ByteStream & { inFlight: number }, ByteStream & { inFlight: number }] {
+  const wrap = (self: ByteStream) => {
     const end = {
       sent: 0, received: 0, peer: undefined as unknown as { sent: number },
       get inFlight() { return Math.max(0, end.peer.sent - end.received); },
