@@ -21,16 +21,22 @@
  *    fsync'ed); a fully delivered active segment is rotated once it reaches `compactBytes`, so a
  *    long-running gateway with a healthy link keeps only a small file; done.log is rewritten when
  *    it grows.
+ *
+ * Beside it: cursor.ts (the reading side, shared with OutboxMirror) and segment-files.ts (file
+ * names, the lock, whole writes, the recovery scan).
  */
-import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile, type FileHandle } from "node:fs/promises";
+import { mkdir, open, rename, unlink, type FileHandle } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { encodePayload, siteTopic, type Payload, type TopicKey } from "../../contracts/mqtt-topics";
 import { silentLogger, type Logger } from "../../host/log";
-import { pidAlive } from "../../host/pid";
-import { decodeRecord, encodeRecord, type OutboxEntry } from "./record";
+import { OutboxCursor, segmentReadLimit, type OutboxLayout, type Segment, type SegmentSource } from "./cursor";
+import { encodeRecord, type OutboxEntry } from "./record";
+import { DONE_FILE, FILE_MODE, readWatermark, scanSegments, segName, syncDir, takeLock, writeAll } from "./segment-files";
 
 export type { OutboxEntry } from "./record";
+// The reading side lives in cursor.ts; these are re-exported so that the outbox has one entry point.
+export { OutboxCursor, segmentReadLimit, type OutboxLayout, type RelaySource, type Segment, type SegmentSource } from "./cursor";
 
 export interface OutboxOptions {
   dir: string;
@@ -41,51 +47,6 @@ export interface OutboxOptions {
   /** fdatasync before append() resolves (default true). */
   fsync?: boolean;
   logger?: Logger;
-}
-
-export interface Segment {
-  start: number;
-  path: string;
-  /** Size of a closed segment (the active one grows: see Outbox.active). */
-  size: number;
-}
-
-/** What the relay (gateway/bridge/relay.ts) needs of an outbox: the Outbox itself, or an
- *  OutboxMirror of it in the relay's thread. Declared here, beside both, so that the outbox
- *  floor does not import up into the bridge. */
-export interface RelaySource {
-  readonly doneSeq: number;
-  cursor(afterSeq?: number): OutboxCursor;
-  onDurable(listener: () => void): () => void;
-  markDone(seq: number): void;
-}
-
-/**
- * What a cursor reads: the segment files and how far each may be read. The Outbox itself, or
- * an OutboxMirror of it in the relay's thread (the files are shared, the bookkeeping is not).
- */
-export interface SegmentSource {
-  readonly segments: readonly Segment[];
-  /** Size readers may read up to in a segment, and whether more may still be appended to it. */
-  readLimit(start: number): { size: number; growing: boolean } | undefined;
-  /** Corrupted records skipped by readers (never published). */
-  corrupted: number;
-}
-
-/** How far a reader may read segment `start`: the active one up to its durable size (it grows), a closed one whole. */
-export function segmentReadLimit(segments: readonly Segment[], active: { start: number; size: number } | undefined, start: number): { size: number; growing: boolean } | undefined {
-  if (active && active.start === start) return { size: active.size, growing: true };
-  const seg = segments.find((s) => s.start === start);
-  return seg ? { size: seg.size, growing: false } : undefined;
-}
-
-/** The outbox's layout as another thread needs it to read the durable records (see OutboxMirror). */
-export interface OutboxLayout {
-  /** Every segment, closed ones with their final size. */
-  segments: Segment[];
-  /** The segment appends go to and its durable size (readers stop there). */
-  active: { start: number; size: number } | undefined;
-  doneSeq: number;
 }
 
 interface ActiveSegment {
@@ -104,65 +65,9 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-const SEG_RE = /^seg-(\d{16})\.log$/;
-const DONE_FILE = "done.log";
-const LOCK_FILE = "LOCK";
-/** Outbox files hold identities (plates, badges): owner-only. */
-const FILE_MODE = 0o600;
 const DONE_REWRITE_BYTES = 64 * 1024;
-const READ_CHUNK = 64 * 1024;
 /** At most one delivery-watermark write per this many ms while deliveries keep coming. */
 const WATERMARK_INTERVAL_MS = 25;
-
-function segName(start: number): string {
-  return `seg-${String(start).padStart(16, "0")}.log`;
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const d = await open(dir, "r");
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
-}
-
-async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    const { bytesWritten } = await fh.write(buf, off, buf.length - off, position + off);
-    off += bytesWritten;
-  }
-}
-
-async function bootId(): Promise<string> {
-  return (await readFile("/proc/sys/kernel/random/boot_id", "utf8").catch(() => "unknown")).trim();
-}
-
-
-/**
- * One process per outbox directory: two writers would interleave sequence numbers. A lock left
- * by a process that died (kill -9, power loss: other boot id) is taken over.
- */
-async function takeLock(dir: string): Promise<string> {
-  const path = join(dir, LOCK_FILE);
-  const me = `${process.pid} ${await bootId()}\n`;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await writeFile(path, me, { flag: "wx", mode: FILE_MODE });
-      return path;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
-    const [pidText, boot] = (await readFile(path, "utf8").catch(() => "")).trim().split(" ");
-    const pid = Number(pidText);
-    if (Number.isInteger(pid) && pid > 0 && boot === (await bootId()) && pidAlive(pid)) {
-      throw new Error(`outbox ${dir} is in use by process ${pid}${pid === process.pid ? " (this process: close the other Outbox first)" : ""}`);
-    }
-    await unlink(path).catch(() => undefined); // stale
-  }
-  throw new Error(`could not lock outbox ${dir}`);
-}
 
 export class Outbox implements SegmentSource {
   readonly dir: string;
@@ -331,59 +236,19 @@ export class Outbox implements SegmentSource {
   private async recover(): Promise<void> {
     // 1. Delivery watermark: the largest complete number in done.log.
     const donePath = join(this.dir, DONE_FILE);
-    try {
-      const text = await readFile(donePath, "utf8");
-      for (const line of text.split("\n").slice(0, -1)) {
-        if (/^\d{1,16}$/.test(line)) this.done = Math.max(this.done, Number(line));
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
+    this.done = await readWatermark(donePath);
     this.persistedDone = this.done;
-    // 2. Segments, in order; the last one may end with a torn record.
-    const names = (await readdir(this.dir)).filter((n) => SEG_RE.test(n)).sort();
-    const segs: Segment[] = [];
-    for (const n of names) {
-      const path = join(this.dir, n);
-      segs.push({ start: Number(SEG_RE.exec(n)![1]), path, size: (await stat(path)).size });
-    }
-    let lastSeq = this.done;
-    let lastValidSize = 0;
-    if (segs.length > 0) {
-      const last = segs[segs.length - 1];
-      const buf = await readFile(last.path);
-      let pos = 0;
-      let seq = last.start - 1;
-      while (pos < buf.length) {
-        const nl = buf.indexOf(0x0a, pos);
-        if (nl < 0) break;
-        const rec = decodeRecord(buf.toString("utf8", pos, nl));
-        if (!rec) break;
-        seq = rec.seq;
-        pos = nl + 1;
-      }
-      if (pos < buf.length) {
-        this.log.warn({ segment: last.path, dropped_bytes: buf.length - pos }, "cut a torn record off the end of the outbox (it was never acknowledged)");
-        const fh = await open(last.path, "r+");
-        try {
-          await fh.truncate(pos);
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-      }
-      last.size = pos;
-      lastValidSize = pos;
-      lastSeq = Math.max(lastSeq, seq);
-    }
+    // 2. Segments, in order; a torn record at the end of the last one is cut off.
+    const scan = await scanSegments(this.dir, this.log);
+    const lastSeq = Math.max(this.done, scan.lastSeq ?? this.done);
     this.nextSeq = lastSeq + 1;
     this.durableSeq = lastSeq;
-    this.segments = segs;
+    this.segments = scan.segments;
     // 3. Drop segments that are entirely delivered; keep the last one open for appends.
     await this.deleteDoneSegments(this.done);
     const lastSeg = this.segments[this.segments.length - 1];
     if (lastSeg && lastSeg.start <= lastSeq + 1) {
-      this.active = { seg: lastSeg, fh: await open(lastSeg.path, "r+"), size: lastValidSize, lastSeq };
+      this.active = { seg: lastSeg, fh: await open(lastSeg.path, "r+"), size: scan.lastSize, lastSeq };
     }
     this.doneFh = await open(donePath, "a", FILE_MODE);
     this.doneSize = (await this.doneFh.stat()).size;
@@ -517,107 +382,5 @@ export class Outbox implements SegmentSource {
     }
     if (this.fsync) await syncDir(this.dir);
     this.log.debug({ deleted: victims.length, watermark }, "compacted delivered segments");
-  }
-}
-
-/**
- * Streams durable records in seq order from disk, a chunk at a time (bounded memory whatever
- * the backlog). Skips records ≤ its start and corrupted ones (counted, logged, never published).
- */
-export class OutboxCursor {
-  private start: number | undefined;
-  private fh: FileHandle | undefined;
-  private offset = 0;
-  private carry: Buffer = Buffer.alloc(0);
-  private buffered: OutboxEntry[] = [];
-  private closed = false;
-
-  constructor(
-    private readonly ob: SegmentSource,
-    private after: number,
-    private readonly log: Logger,
-  ) {}
-
-  /** Seq of the last record returned (or the start point). */
-  get position(): number {
-    return this.after;
-  }
-
-  /** Up to `max` next durable records; [] when caught up (then wait with outbox.waitForData). */
-  async next(max: number): Promise<OutboxEntry[]> {
-    while (this.buffered.length === 0 && !this.closed) {
-      if (!(await this.fill())) break;
-    }
-    return this.buffered.splice(0, max);
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.fh?.close().catch(() => undefined);
-    this.fh = undefined;
-  }
-
-  /** Read one more chunk; false when there is nothing more right now. */
-  private async fill(): Promise<boolean> {
-    const segs = this.ob.segments;
-    if (this.start === undefined) {
-      // The segment holding after+1: the last one starting at or before it (else the first).
-      let pick: number | undefined;
-      for (const s of segs) if (s.start <= this.after + 1) pick = s.start;
-      pick ??= segs[0]?.start;
-      if (pick === undefined) return false;
-      if (!(await this.openSegment(pick))) return false;
-    }
-    const limit = this.ob.readLimit(this.start!);
-    // A deleted segment (compacted) keeps its size: the open descriptor still reads it.
-    const size = limit?.size ?? (await this.fh!.stat()).size;
-    if (this.offset < size) {
-      const len = Math.min(READ_CHUNK, size - this.offset);
-      const chunk = Buffer.allocUnsafe(len);
-      const { bytesRead } = await this.fh!.read(chunk, 0, len, this.offset);
-      this.offset += bytesRead;
-      const data = this.carry.length > 0 ? Buffer.concat([this.carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
-      let pos = 0;
-      for (let nl = data.indexOf(0x0a, pos); nl >= 0; nl = data.indexOf(0x0a, pos)) {
-        const rec = decodeRecord(data.toString("utf8", pos, nl));
-        pos = nl + 1;
-        if (!rec) {
-          this.ob.corrupted++;
-          this.log.error({ segment: this.start, offset: this.offset }, "corrupted outbox record skipped");
-          continue;
-        }
-        if (rec.seq <= this.after) continue;
-        this.after = rec.seq;
-        this.buffered.push(rec);
-      }
-      this.carry = Buffer.from(data.subarray(pos));
-      return true;
-    }
-    if (limit?.growing) return false; // caught up with the active segment
-    // End of a closed segment: move on to the next one, if any.
-    const next = segs.find((s) => s.start > this.start!);
-    if (!next) return false;
-    if (this.carry.length > 0) {
-      this.ob.corrupted++;
-      this.log.error({ segment: this.start }, "torn record at the end of a closed outbox segment skipped");
-      this.carry = Buffer.alloc(0);
-    }
-    return this.openSegment(next.start);
-  }
-
-  private async openSegment(start: number): Promise<boolean> {
-    await this.fh?.close().catch(() => undefined);
-    const seg = this.ob.segments.find((s) => s.start === start);
-    if (!seg) return false;
-    try {
-      this.fh = await open(seg.path, "r");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false; // compacted meanwhile
-      throw err;
-    }
-    this.start = start;
-    this.offset = 0;
-    this.carry = Buffer.alloc(0);
-    return true;
   }
 }
