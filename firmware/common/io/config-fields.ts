@@ -37,9 +37,12 @@ export interface ConfigFields {
   linkTiming(link: Record<string, unknown>): LinkTimingConfig;
 }
 
+/** Frozen, and its functions capture only consts: the boards call it at module level, in modules
+ *  mcconfig preloads into flash (it warns about any mutable object or binding left there). */
 export function configFields(board: string): ConfigFields {
+  const boardName = board;
   function fail(where: string, message: string): never {
-    throw new Error(`${board} config ${where}: ${message}`);
+    throw new Error(`${boardName} config ${where}: ${message}`);
   }
   function num(raw: Record<string, unknown>, key: string, min: number, max: number, where: string): number {
     const v = raw[key];
@@ -57,7 +60,7 @@ export function configFields(board: string): ConfigFields {
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return fail(where, "missing section");
     return raw as Record<string, unknown>;
   }
-  return {
+  return Object.freeze({
     fail,
     num,
     pin,
@@ -85,5 +88,5 @@ export function configFields(board: string): ConfigFields {
         maxRetries: num(link, "maxRetries", 1, 100, "link."),
       };
     },
-  };
+  });
 }
