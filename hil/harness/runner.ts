@@ -81,7 +81,45 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
       return cloud;
     },
   });
-  // labgrid-style resource check: every port of the rig must exist before anything starts.
+  const preflight = await runPreflight(opts, progress);
+  const results: ScenarioResult[] = [];
+  const retried = new Map<string, string[]>();
+  const dir = opts.scenarioDir ?? SCENARIO_DIR;
+  const files = readdirSync(dir).filter((f) => f.endsWith(".scenario.ts")).sort().map((f) => join(dir, f));
+  const Progress = scenarioReporter({ results, records, retried, progress, target: opts.target, quiet: opts.progress !== undefined });
+  if (preflight.length) results.push(...preflight);
+  const mocha = new Mocha({ reporter: Progress as unknown as Mocha.ReporterConstructor, timeout: 60_000, retries: opts.retries ?? 0, ...(opts.grep ? { grep: opts.grep } : {}) });
+  for (const f of files) mocha.addFile(f);
+  try {
+    await mocha.loadFilesAsync();
+    if (!preflight.length) await new Promise<void>((res) => mocha.run(() => res()));
+  } finally {
+    if (cloud) await (await cloud.catch(() => undefined))?.close().catch(() => {});
+    setRunContext(undefined);
+    mocha.dispose();
+    clockStats = siteClock?.stats;
+    await siteClock?.uninstall();
+  }
+  const wallMs = performance.now() - started;
+  const n = (s: ScenarioResult["state"]) => results.filter((r) => r.state === s).length;
+  const summary: RunSummary = {
+    results, passed: n("passed"), failed: n("failed"), infra: n("infra"), skipped: n("skipped"), wallMs,
+    laneTimeMs: results.reduce((a, r) => a + r.laneTimeMs, 0),
+    ...(clockStats ? { siteClock: clockStats } : {}),
+    exitCode: n("infra") ? 2 : n("failed") ? 1 : 0,
+  };
+  await writeReports(opts, results, wallMs, clockMode);
+  const flaky = results.filter((r) => r.state === "passed" && r.retried).length;
+  progress(`hil: ${summary.passed} passed${flaky ? ` (${flaky} flaky: passed on a retry)` : ""}, ${summary.failed} failed, ${summary.infra} infrastructure error(s), ${summary.skipped} skipped in ${(wallMs / 1000).toFixed(1)} s`);
+  return summary;
+}
+
+/**
+ * What must hold before any scenario starts: on a rig, every port of the rig file exists
+ * (labgrid-style resource check); on xs, both firmwares of the library's lanes are built. Each
+ * problem is an infrastructure result (and no scenario runs).
+ */
+async function runPreflight(opts: RunOptions, progress: (line: string) => void): Promise<ScenarioResult[]> {
   const preflight: ScenarioResult[] = [];
   if (opts.target === "rig") {
     const ports = opts.rig ? [...opts.rig.boards.map((b) => ({ what: `${b.kind} of lane ${b.lane}`, port: b.port })), ...(opts.rig.io_emulator.type === "serial" ? [{ what: "I/O emulator", port: opts.rig.io_emulator.port }] : [])] : [];
@@ -107,12 +145,31 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
       progress(`INFR ${message}`);
     }
   }
-  const results: ScenarioResult[] = [];
-  const retried = new Map<string, string[]>();
-  const dir = opts.scenarioDir ?? SCENARIO_DIR;
-  const files = readdirSync(dir).filter((f) => f.endsWith(".scenario.ts")).sort().map((f) => join(dir, f));
+  return preflight;
+}
+
+/** The JUnit and HTML reports the options ask for. */
+async function writeReports(opts: RunOptions, results: ScenarioResult[], wallMs: number, clockMode: "virtual" | "wall"): Promise<void> {
+  if (opts.junit) {
+    const { junitXml } = await import("../report/junit");
+    mkdirSync(dirname(resolve(opts.junit)), { recursive: true });
+    writeFileSync(opts.junit, junitXml(results, { name: `syspark hil (${opts.target})`, wallMs }));
+  }
+  if (opts.html) {
+    const { htmlReport } = await import("../report/html");
+    mkdirSync(dirname(resolve(opts.html)), { recursive: true });
+    writeFileSync(opts.html, htmlReport(results, { title: `SysPark HIL report (${opts.target})`, target: opts.target, wallMs, htmlPath: resolve(opts.html), clock: clockMode }));
+  }
+}
+
+/**
+ * The mocha reporter of a run: each scenario's result (with its logs, lane time and timeline from
+ * `records`) into `results`, one progress line each, retries remembered in `retried`.
+ */
+function scenarioReporter(o: { results: ScenarioResult[]; records: Map<string, ScenarioRecord>; retried: Map<string, string[]>; progress: (line: string) => void; target: RunOptions["target"]; quiet: boolean }) {
+  const { results, records, retried, progress } = o;
   let total = 0;
-  class Progress {
+  return class Progress {
     constructor(runner: Mocha.Runner) {
       const record = (test: Mocha.Test, state: ScenarioResult["state"], err?: Error) => {
         const fullTitle = test.fullTitle();
@@ -130,11 +187,11 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
         progress(`[${String(results.length).padStart(2)}/${total}] ${mark} ${fullTitle} (${(r.durationMs / 1000).toFixed(1)} s)${err ? `\n        ${err.message.split("\n")[0]}` : ""}${earlier && state === "passed" ? `\n        FLAKY: passed on attempt ${earlier.length + 1}; failed before with: ${earlier[0]}` : ""}`);
       };
       // On a terminal, the scenario in progress shows on a transient line.
-      const tty = !opts.progress && process.stderr.isTTY;
+      const tty = !o.quiet && process.stderr.isTTY;
       if (tty) {
         runner.on("test", (t) => process.stderr.write(`\r\x1b[K  … ${t.fullTitle().slice(0, (process.stderr.columns ?? 100) - 6)}`));
       }
-      runner.on("start", () => { total = runner.total; progress(`hil: ${total} scenario(s) on ${opts.target}`); });
+      runner.on("start", () => { total = runner.total; progress(`hil: ${total} scenario(s) on ${o.target}`); });
       runner.on("pass", (t) => record(t, "passed"));
       runner.on("retry", (t: Mocha.Test, err: Error) => {
         const title = t.fullTitle();
@@ -147,39 +204,5 @@ export async function runHil(opts: RunOptions): Promise<RunSummary> {
       });
       runner.on("pending", (t) => record(t, "skipped"));
     }
-  }
-  if (preflight.length) results.push(...preflight);
-  const mocha = new Mocha({ reporter: Progress as unknown as Mocha.ReporterConstructor, timeout: 60_000, retries: opts.retries ?? 0, ...(opts.grep ? { grep: opts.grep } : {}) });
-  for (const f of files) mocha.addFile(f);
-  try {
-    await mocha.loadFilesAsync();
-    if (!preflight.length) await new Promise<void>((res) => mocha.run(() => res()));
-  } finally {
-    if (cloud) await (await cloud.catch(() => undefined))?.close().catch(() => {});
-    setRunContext(undefined);
-    mocha.dispose();
-    clockStats = siteClock?.stats;
-    await siteClock?.uninstall();
-  }
-  const wallMs = performance.now() - started;
-  const n = (s: ScenarioResult["state"]) => results.filter((r) => r.state === s).length;
-  const summary: RunSummary = {
-    results, passed: n("passed"), failed: n("failed"), infra: n("infra"), skipped: n("skipped"), wallMs,
-    laneTimeMs: results.reduce((a, r) => a + r.laneTimeMs, 0),
-    ...(clockStats ? { siteClock: clockStats } : {}),
-    exitCode: n("infra") ? 2 : n("failed") ? 1 : 0,
   };
-  if (opts.junit) {
-    const { junitXml } = await import("../report/junit");
-    mkdirSync(dirname(resolve(opts.junit)), { recursive: true });
-    writeFileSync(opts.junit, junitXml(results, { name: `syspark hil (${opts.target})`, wallMs }));
-  }
-  if (opts.html) {
-    const { htmlReport } = await import("../report/html");
-    mkdirSync(dirname(resolve(opts.html)), { recursive: true });
-    writeFileSync(opts.html, htmlReport(results, { title: `SysPark HIL report (${opts.target})`, target: opts.target, wallMs, htmlPath: resolve(opts.html), clock: clockMode }));
-  }
-  const flaky = results.filter((r) => r.state === "passed" && r.retried).length;
-  progress(`hil: ${summary.passed} passed${flaky ? ` (${flaky} flaky: passed on a retry)` : ""}, ${summary.failed} failed, ${summary.infra} infrastructure error(s), ${summary.skipped} skipped in ${(wallMs / 1000).toFixed(1)} s`);
-  return summary;
 }
