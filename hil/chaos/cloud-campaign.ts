@@ -97,154 +97,67 @@ export function killSchedule(exits: number, kills: number, rand: () => number): 
   return at.sort((a, b) => a - b);
 }
 
+/** The names, keys and paths of one campaign run. */
+interface CloudRun {
+  tag: string;
+  dbName: string;
+  siteId: string;
+  dbUrl: string;
+  workDir: string;
+  apiKey: string;
+  webhookSecret: string;
+}
+
+/** What the campaign started, for the teardown (the cloud is the one running now, after restarts). */
+interface CloudParts {
+  broker?: PrivateMosquitto;
+  emulator?: PartProcess;
+  cloud?: PartProcess;
+  driver?: SiteDriver;
+  sql?: postgres.Sql;
+  dbCreated: boolean;
+  keepLogs: boolean;
+}
+
+/** How the parts reach each other once started. */
+interface CloudWiring {
+  cloudUrl: string;
+  emulatorPort: number;
+  baseEnv: NodeJS.ProcessEnv;
+  /** A new cloud process on the same port, database and instance id. */
+  startCloudPart: () => PartProcess;
+}
+
 export async function runCloudCampaign(opts: CloudCampaignOptions): Promise<CloudCampaignResult> {
   const started = performance.now();
   const log = opts.log ?? (() => undefined);
   const lanes = opts.lanes ?? 8;
   const seed = opts.seed ?? 1;
   const rand = seededRandom(seed);
-  const exitTimeoutMs = opts.exitTimeoutMs ?? 45_000;
   const settleMs = opts.settleMs ?? 15_000;
   if (!which("mosquitto") && !which("/usr/sbin/mosquitto")) throw new CampaignPrerequisiteError("mosquitto", "mosquitto is not installed (apt-get install -y mosquitto)");
-
-  const tag = randomBytes(4).toString("hex");
-  const dbName = `syspark_chaos_${tag}`;
-  const siteId = `chaos-${tag.slice(0, 6)}`;
-  const dbUrl = databaseUrl(CHAOS_PG_URL, dbName);
-  const workDir = mkdtempSync(join(tmpdir(), "syspark-chaos-cloud-"));
-  const cloudLog = join(workDir, "cloud.log");
-  const emulatorLog = join(workDir, "stripe-emulator.log");
-  const apiKey = `sk_test_chaos_${tag}`;
-  const webhookSecret = `whsec_chaos${randomBytes(16).toString("hex")}`;
-
-  let broker: PrivateMosquitto | undefined;
-  let emulator: PartProcess | undefined;
-  let cloud: PartProcess | undefined;
-  let driver: SiteDriver | undefined;
-  let sql: postgres.Sql | undefined;
-  let dbCreated = false;
-  let keepLogs = true;
+  const run = newCloudRun();
+  const parts: CloudParts = { dbCreated: false, keepLogs: true };
   try {
-    await createDatabase(dbName);
-    dbCreated = true;
-    // Schema (migrations) and the site, before the cloud starts; vehicles parked two hours ago.
-    const db = await openDatabase({ databaseUrl: dbUrl, max: 2 });
-    const vehicles = parkedVehicles(siteId, opts.exits, "C");
-    try {
-      await seedSite(db, { siteId, name: "Chaos", timeZone: "Europe/Paris", currency: "EUR" });
-      await seedParkedVehicles(db.sql, siteId, vehicles);
-    } finally {
-      await db.close();
-    }
-    sql = postgres(dbUrl, { max: 2, onnotice: () => undefined });
-
-    broker = await startMosquitto([CLOUD_BROKER_FLOW_CONF]);
-    const cloudPort = await freePort();
-    const emulatorPort = await freePort();
-    const cloudUrl = `http://127.0.0.1:${cloudPort}`;
-    const baseEnv: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: "warn" };
-    delete baseEnv.DATABASE_URL;
-    delete baseEnv.MQTT_URL;
-    emulator = startPart({
-      name: "stripe-emulator",
-      args: ["stripe-emulator", "--port", String(emulatorPort), "--api-key", apiKey, "--webhook-url", `${cloudUrl}/webhooks/stripe`, "--webhook-attempts", "20"],
-      env: { ...baseEnv, STRIPE_WEBHOOK_SECRET: webhookSecret },
-      ready: /API:\s+http/,
-      readyTimeoutMs: 60_000,
-      logFile: emulatorLog,
-    });
-    await emulator.ready;
-    const cloudEnv: NodeJS.ProcessEnv = {
-      ...baseEnv,
-      DATABASE_URL: dbUrl,
-      MQTT_URL: broker.url,
-      STRIPE_API_BASE: `http://127.0.0.1:${emulatorPort}`,
-      STRIPE_SECRET_KEY: apiKey,
-      STRIPE_WEBHOOK_SECRET: webhookSecret,
-      SYSPARK_INSTANCE_ID: `chaos-${tag}`,
-      SYSPARK_AUTH_SECRET: randomBytes(24).toString("hex"),
-    };
-    const startCloudPart = () => startPart({ name: "cloud", args: ["cloud", "--port", String(cloudPort)], env: cloudEnv, ready: /SysPark cloud is up/, readyTimeoutMs: 90_000, logFile: cloudLog });
-    cloud = startCloudPart();
-    await cloud.ready;
-    log(`cloud campaign: ${opts.exits} exits on ${lanes} lanes, ${opts.kills} SIGKILLs (seed ${seed}); PostgreSQL database ${dbName}, Mosquitto ${broker.url}, Stripe emulator :${emulatorPort} (own process), logs ${workDir}`);
-
-    const stripe = new Stripe(apiKey, { host: "127.0.0.1", port: emulatorPort, protocol: "http", maxNetworkRetries: 2, timeout: 10_000 });
-    // Kills land at seeded moments while exits flow: after the n-th exit has started, plus a seeded delay.
-    const schedule = killSchedule(opts.exits, opts.kills, rand);
-    const restartMs: number[] = [];
-    let kills = 0;
-    let startedExits = 0;
-    let wakeKiller: (() => void) | undefined;
-    driver = await SiteDriver.connect({
-      mqttUrl: broker.url,
-      cloudUrl,
-      siteId,
-      stripe,
-      lanes,
-      vehicles,
-      exitTimeoutMs,
-      onExitStarted: (n) => {
-        startedExits = n;
-        wakeKiller?.();
-      },
-    });
-    let driving = true;
-    const killer = (async () => {
-      for (const at of schedule) {
-        while (driving && startedExits < at) await new Promise<void>((resolve) => (wakeKiller = resolve));
-        if (!driving) return;
-        await new Promise((r) => setTimeout(r, Math.floor(rand() * 400)));
-        await (cloud as PartProcess).kill9();
-        kills++;
-        const t = performance.now();
-        cloud = startCloudPart();
-        await cloud.ready;
-        restartMs.push(performance.now() - t);
-        log(`  kill ${kills}/${schedule.length} at exit ${startedExits}/${opts.exits}: cloud back in ${(restartMs[restartMs.length - 1] / 1000).toFixed(1)} s`);
-      }
-    })();
-    // A cloud that does not come back ends the run (no lane waits out its timeouts for nothing).
-    killer.catch(() => (driver as SiteDriver).stop());
-    const abort = () => {
-      driving = false;
-      wakeKiller?.();
-      driver?.abort();
-    };
-    opts.signal?.addEventListener("abort", abort, { once: true });
-    if (opts.signal?.aborted) abort();
-    const progress = setInterval(() => {
-      const d = driver as SiteDriver;
-      log(`  ${d.traces.filter((t) => t.letOut).length}/${opts.exits} exits done, ${kills} kills`);
-    }, 10_000);
-    try {
-      await driver.run();
-    } finally {
-      clearInterval(progress);
-      driving = false;
-      wakeKiller?.();
-    }
-    await killer;
+    const vehicles = await prepareDatabase(run, parts, opts.exits);
+    const wiring = await startParts(run, parts);
+    log(`cloud campaign: ${opts.exits} exits on ${lanes} lanes, ${opts.kills} SIGKILLs (seed ${seed}); PostgreSQL database ${run.dbName}, Mosquitto ${parts.broker!.url}, Stripe emulator :${wiring.emulatorPort} (own process), logs ${run.workDir}`);
+    const stripe = new Stripe(run.apiKey, { host: "127.0.0.1", port: wiring.emulatorPort, protocol: "http", maxNetworkRetries: 2, timeout: 10_000 });
+    const { kills, restartMs } = await driveWithKills(opts, parts, wiring, { siteId: run.siteId, stripe, vehicles, lanes, rand, log });
     opts.signal?.throwIfAborted();
-
-    // Settle: what is still in flight (an exit/done behind a restart) gets a bounded time to land.
-    const settleEnd = performance.now() + settleMs;
-    for (;;) {
-      const [{ open }] = await sql<{ open: number }[]>`SELECT count(*)::int AS open FROM sessions WHERE site_id = ${siteId} AND status <> 'closed'`;
-      if (open === 0 || performance.now() > settleEnd) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    await cloud.stop();
-    const records = await exitRecords(sql, stripe, siteId, driver);
+    await settle(parts.sql!, run.siteId, settleMs);
+    await parts.cloud!.stop();
+    const driver = parts.driver!;
+    const records = await exitRecords(parts.sql!, stripe, run.siteId, driver);
     const tally = tallyExits(records);
-    const audit = await runCli(["audit", "verify"], { ...baseEnv, DATABASE_URL: dbUrl });
+    const audit = await runCli(["audit", "verify"], { ...wiring.baseEnv, DATABASE_URL: run.dbUrl });
     const problems = [...tally.problems];
     if (audit.code !== 0) problems.push(`audit verify exited ${audit.code}: ${audit.out.split("\n").slice(-3).join(" | ")}`);
     else log(`  ${audit.out.split("\n").filter((l) => l.startsWith("audit chain")).join(" ")}`);
     if (kills < opts.kills) problems.push(`only ${kills} of ${opts.kills} kills happened`);
     const latencies = driver.traces.flatMap((t) => (t.latencyMs !== undefined ? [t.latencyMs] : []));
     const clean = tally.lost + tally.doubled + tally.stuck === 0 && audit.code === 0;
-    keepLogs = !clean;
+    parts.keepLogs = !clean;
     return {
       part: "cloud",
       exits: driver.traces.length,
@@ -262,17 +175,159 @@ export async function runCloudCampaign(opts: CloudCampaignOptions): Promise<Clou
       pay_retries: driver.traces.reduce((a, t) => a + t.payRetries, 0),
       http_5xx: driver.traces.reduce((a, t) => a + t.http5xx, 0),
       late_deliveries: driver.lateDeliveries,
-      ...(keepLogs ? { logs: workDir } : {}),
+      ...(parts.keepLogs ? { logs: run.workDir } : {}),
     };
   } finally {
-    await driver?.close().catch(() => undefined);
-    await cloud?.kill9();
-    await emulator?.stop(3000);
-    await broker?.stop();
-    await sql?.end({ timeout: 5 });
-    if (dbCreated) await dropDatabase(dbName);
-    if (!keepLogs) rmSync(workDir, { recursive: true, force: true });
+    await stopParts(run, parts);
   }
+}
+
+function newCloudRun(): CloudRun {
+  const tag = randomBytes(4).toString("hex");
+  const dbName = `syspark_chaos_${tag}`;
+  return {
+    tag, dbName,
+    siteId: `chaos-${tag.slice(0, 6)}`,
+    dbUrl: databaseUrl(CHAOS_PG_URL, dbName),
+    workDir: mkdtempSync(join(tmpdir(), "syspark-chaos-cloud-")),
+    apiKey: `sk_test_chaos_${tag}`,
+    webhookSecret: `whsec_chaos${randomBytes(16).toString("hex")}`,
+  };
+}
+
+/** The run's own database: schema (migrations) and the site, before the cloud starts; vehicles parked two hours ago. */
+async function prepareDatabase(run: CloudRun, parts: CloudParts, exits: number): Promise<ReturnType<typeof parkedVehicles>> {
+  await createDatabase(run.dbName);
+  parts.dbCreated = true;
+  const db = await openDatabase({ databaseUrl: run.dbUrl, max: 2 });
+  const vehicles = parkedVehicles(run.siteId, exits, "C");
+  try {
+    await seedSite(db, { siteId: run.siteId, name: "Chaos", timeZone: "Europe/Paris", currency: "EUR" });
+    await seedParkedVehicles(db.sql, run.siteId, vehicles);
+  } finally {
+    await db.close();
+  }
+  parts.sql = postgres(run.dbUrl, { max: 2, onnotice: () => undefined });
+  return vehicles;
+}
+
+/** The private Mosquitto, the Stripe emulator in its own process, and the cloud. */
+async function startParts(run: CloudRun, parts: CloudParts): Promise<CloudWiring> {
+  const broker = parts.broker = await startMosquitto([CLOUD_BROKER_FLOW_CONF]);
+  const cloudPort = await freePort();
+  const emulatorPort = await freePort();
+  const cloudUrl = `http://127.0.0.1:${cloudPort}`;
+  const baseEnv: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: "warn" };
+  delete baseEnv.DATABASE_URL;
+  delete baseEnv.MQTT_URL;
+  parts.emulator = startPart({
+    name: "stripe-emulator",
+    args: ["stripe-emulator", "--port", String(emulatorPort), "--api-key", run.apiKey, "--webhook-url", `${cloudUrl}/webhooks/stripe`, "--webhook-attempts", "20"],
+    env: { ...baseEnv, STRIPE_WEBHOOK_SECRET: run.webhookSecret },
+    ready: /API:\s+http/,
+    readyTimeoutMs: 60_000,
+    logFile: join(run.workDir, "stripe-emulator.log"),
+  });
+  await parts.emulator.ready;
+  const cloudEnv: NodeJS.ProcessEnv = {
+    ...baseEnv,
+    DATABASE_URL: run.dbUrl,
+    MQTT_URL: broker.url,
+    STRIPE_API_BASE: `http://127.0.0.1:${emulatorPort}`,
+    STRIPE_SECRET_KEY: run.apiKey,
+    STRIPE_WEBHOOK_SECRET: run.webhookSecret,
+    SYSPARK_INSTANCE_ID: `chaos-${run.tag}`,
+    SYSPARK_AUTH_SECRET: randomBytes(24).toString("hex"),
+  };
+  const startCloudPart = () => startPart({ name: "cloud", args: ["cloud", "--port", String(cloudPort)], env: cloudEnv, ready: /SysPark cloud is up/, readyTimeoutMs: 90_000, logFile: join(run.workDir, "cloud.log") });
+  parts.cloud = startCloudPart();
+  await parts.cloud.ready;
+  return { cloudUrl, emulatorPort, baseEnv, startCloudPart };
+}
+
+/**
+ * The site's drivers push every exit through the cloud while the killer SIGKILLs it at the
+ * scheduled moments and restarts it at once. Returns the kills done and each restart's time.
+ */
+async function driveWithKills(
+  opts: CloudCampaignOptions, parts: CloudParts, wiring: CloudWiring,
+  o: { siteId: string; stripe: Stripe; vehicles: ReturnType<typeof parkedVehicles>; lanes: number; rand: () => number; log: (line: string) => void },
+): Promise<{ kills: number; restartMs: number[] }> {
+  const { rand, log } = o;
+  // Kills land at seeded moments while exits flow: after the n-th exit has started, plus a seeded delay.
+  const schedule = killSchedule(opts.exits, opts.kills, rand);
+  const restartMs: number[] = [];
+  let kills = 0;
+  let startedExits = 0;
+  let wakeKiller: (() => void) | undefined;
+  const driver = parts.driver = await SiteDriver.connect({
+    mqttUrl: parts.broker!.url,
+    cloudUrl: wiring.cloudUrl,
+    siteId: o.siteId,
+    stripe: o.stripe,
+    lanes: o.lanes,
+    vehicles: o.vehicles,
+    exitTimeoutMs: opts.exitTimeoutMs ?? 45_000,
+    onExitStarted: (n) => {
+      startedExits = n;
+      wakeKiller?.();
+    },
+  });
+  let driving = true;
+  const killer = (async () => {
+    for (const at of schedule) {
+      while (driving && startedExits < at) await new Promise<void>((resolve) => (wakeKiller = resolve));
+      if (!driving) return;
+      await new Promise((r) => setTimeout(r, Math.floor(rand() * 400)));
+      await parts.cloud!.kill9();
+      kills++;
+      const t = performance.now();
+      parts.cloud = wiring.startCloudPart();
+      await parts.cloud.ready;
+      restartMs.push(performance.now() - t);
+      log(`  kill ${kills}/${schedule.length} at exit ${startedExits}/${opts.exits}: cloud back in ${(restartMs[restartMs.length - 1] / 1000).toFixed(1)} s`);
+    }
+  })();
+  // A cloud that does not come back ends the run (no lane waits out its timeouts for nothing).
+  killer.catch(() => driver.stop());
+  const abort = () => {
+    driving = false;
+    wakeKiller?.();
+    driver.abort();
+  };
+  opts.signal?.addEventListener("abort", abort, { once: true });
+  if (opts.signal?.aborted) abort();
+  const progress = setInterval(() => log(`  ${driver.traces.filter((t) => t.letOut).length}/${opts.exits} exits done, ${kills} kills`), 10_000);
+  try {
+    await driver.run();
+  } finally {
+    clearInterval(progress);
+    driving = false;
+    wakeKiller?.();
+  }
+  await killer;
+  return { kills, restartMs };
+}
+
+/** Settle: what is still in flight (an exit/done behind a restart) gets a bounded time to land. */
+async function settle(sql: postgres.Sql, siteId: string, settleMs: number): Promise<void> {
+  const settleEnd = performance.now() + settleMs;
+  for (;;) {
+    const [{ open }] = await sql<{ open: number }[]>`SELECT count(*)::int AS open FROM sessions WHERE site_id = ${siteId} AND status <> 'closed'`;
+    if (open === 0 || performance.now() > settleEnd) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Everything the campaign started, stopped; its database dropped; its logs kept only when something went wrong. */
+async function stopParts(run: CloudRun, parts: CloudParts): Promise<void> {
+  await parts.driver?.close().catch(() => undefined);
+  await parts.cloud?.kill9();
+  await parts.emulator?.stop(3000);
+  await parts.broker?.stop();
+  await parts.sql?.end({ timeout: 5 });
+  if (parts.dbCreated) await dropDatabase(run.dbName);
+  if (!parts.keepLogs) rmSync(run.workDir, { recursive: true, force: true });
 }
 
 /** One record per driven exit: what the lane saw, what the database and the emulator say. */
