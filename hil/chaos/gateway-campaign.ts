@@ -52,212 +52,49 @@ function auditVerify(databaseUrl: string, schema: string): Promise<{ ok: boolean
   });
 }
 
+type Closers = (() => Promise<unknown>)[];
+
+/** The cloud side of a campaign: the cloud broker and the cloud (with its Stripe test emulator) on a schema of its own. */
+interface CloudSide {
+  brokerUrl: string;
+  aclKey: string;
+  sql: postgres.Sql;
+  cloudUrl: string;
+  emulatorUrl: string;
+  /** Closes the cloud (once; also at teardown). */
+  closeCloud: () => Promise<void>;
+}
+
 /** `signal`: aborting it stops the drivers and the killer, and the campaign closes everything it started (a test's `after`). */
 export async function runGatewayCampaign(opts: CampaignOptions & { signal?: AbortSignal }): Promise<CampaignResult> {
   const started = performance.now();
   const log = opts.log ?? (() => undefined);
   const laneCount = opts.lanes ?? 2;
-  // Kill delays and drivers' paying times from two sequences, so that the kill moments a seed
-  // gives do not depend on how many drivers paid before each kill.
-  const random = seededRandom(opts.seed ?? 1);
-  const payRandom = seededRandom((opts.seed ?? 1) + 0x9e3779b9);
   const run = randomBytes(2).toString("hex").toUpperCase();
   const siteId = `chaos-gw-${run.toLowerCase()}`;
   const schema = `syspark_chaos_gw_${randomBytes(4).toString("hex")}`;
   const dir = mkdtempSync(join(tmpdir(), "syspark-chaos-gw-"));
-  const closers: (() => Promise<unknown>)[] = [];
+  const closers: Closers = [];
   const problems: string[] = [];
   try {
-    // ------------------------------------------------------------ cloud broker and cloud
-    const broker = await startMosquitto([CLOUD_BROKER_FLOW_CONF]);
-    closers.push(() => broker.stop());
-    const admin = postgres(PG_URL, { max: 1, onnotice: () => undefined });
-    closers.push(async () => {
-      await admin.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await admin.end({ timeout: 5 });
-    });
-    const aclKey = randomBytes(24).toString("hex");
-    let cloud: CloudHandle | undefined = await startCloud({
-      databaseUrl: PG_URL, dbSchema: schema, dbCreateSchema: true, dbPoolMax: 8,
-      mqttUrl: broker.url, port: 0,
-      stripe: { emulatorPort: 0, emulatorWebhookRetry: { attempts: 5, initialDelayMs: 100, maxDelayMs: 1000 } },
-      logger: silentLogger, instanceId: `chaos-${run.toLowerCase()}`, shareGroup: `chaos${run.toLowerCase()}`,
-      relayPollMs: 50, seedDemo: false, createFirstAdmin: false, aclHmacKey: aclKey,
-    });
-    const closeCloud = async () => { const c = cloud; cloud = undefined; await c?.close(); };
-    closers.push(closeCloud);
-    await seedSite(cloud.db, { siteId, name: "Chaos site", timeZone: "Europe/Paris", currency: "EUR" });
-    const sql = cloud.db.sql;
-    const cloudUrl = cloud.url;
-    const emulatorUrl = cloud.emulator?.url;
-    if (!emulatorUrl) throw new Error("the campaign pays through the Stripe test emulator, but the cloud started without it (unset STRIPE_SECRET_KEY / STRIPE_WEBHOOK_SECRET)");
-
-    // ------------------------------------------------------------ boards on ptys
+    const cloud = await startCloudSide(run, siteId, schema, closers);
     const laneIds = Array.from({ length: laneCount }, (_, i) => `L${i + 1}`);
-    const lanes: ChaosLane[] = [];
-    const gatewayEnds: { id: string; exit: string; barrier: string }[] = [];
-    for (const id of laneIds) {
-      const exitPty = await openPtyPair(`exit-${id}`, dir);
-      closers.push(() => exitPty.close());
-      const barrierPty = await openPtyPair(`barrier-${id}`, dir);
-      closers.push(() => barrierPty.close());
-      const lane = await ChaosLane.start(id, exitPty, barrierPty);
-      closers.push(() => lane.close());
-      lanes.push(lane);
-      gatewayEnds.push({ id, exit: exitPty.b, barrier: barrierPty.b });
-    }
-    const stepper = setInterval(() => { for (const l of lanes) l.step(); }, 20);
-    closers.push(async () => clearInterval(stepper));
-
-    // ------------------------------------------------------------ the gateway, a child process
+    const { lanes, gatewayEnds } = await startBoards(laneIds, dir, closers);
     const sitePort = await freePort();
-    const config = {
-      site_id: siteId,
-      data_dir: join(dir, "gateway-data"),
-      lanes: gatewayEnds.map((g) => ({ id: g.id, exit_controller: { port: g.exit }, barrier_executor: { port: g.barrier } })),
-      site_broker: { host: "127.0.0.1", port: sitePort, allow_anonymous: true },
-      cloud: { url: broker.url, anonymous: true, client_id: `gw-${siteId}`, reconnect_ms: 200 },
-      bridge: { heartbeat_s: 0 },
-    };
-    parseSiteConfig(config); // refused here, with the field, rather than by the child
-    const configPath = join(dir, "site.json");
-    writeFileSync(configPath, JSON.stringify(config, null, 2));
-    const gateway = new GatewayProcess(configPath, { ...process.env, SYSPARK_ACL_HMAC_KEY: aclKey, LOG_LEVEL: "info" });
-    closers.push(() => gateway.kill());
-    await gateway.start();
-
-    // The entry lane's camera: a LAN client of the site broker, reconnecting as the gateway
-    // comes back (MQTT.js sends an unacknowledged QoS 1 publish again on reconnection).
-    const lan: MqttClient = mqtt.connect(`mqtt://127.0.0.1:${sitePort}`, { clientId: `entry-cam-${run}`, reconnectPeriod: 200, connectTimeout: 5000 });
-    lan.on("error", () => undefined);
-    closers.push(() => lan.endAsync(true));
-    let entries = 0;
-    const driverCloud: DriverCloud = {
-      payDelayMs: () => 200 + Math.floor(payRandom() * 1300),
-      publishEntry: async (badge) => {
-        const payload = encodePayload("entry", { ts: Date.now() - 2 * 3600_000, src: "lpr-E1", event_id: `ent-${run}-${++entries}`, lane_id: "E1", identity: { method: "badge", value: badge } });
-        await lan.publishAsync(siteTopic("entry"), payload, { qos: 1 });
-      },
-      sessionStatus: async (badge) => {
-        const [row] = await sql<{ status: string }[]>`SELECT status FROM sessions WHERE site_id = ${siteId} AND identity_value = ${badge} ORDER BY created_at DESC LIMIT 1`;
-        return row?.status;
-      },
-      pay: async (payUrl) => {
-        const u = new URL(payUrl);
-        const sessionId = u.pathname.split("/")[2];
-        const token = u.searchParams.get("t") ?? "";
-        const r = await fetch(`${cloudUrl}/api/pay/${encodeURIComponent(sessionId)}/intent?t=${encodeURIComponent(token)}`, { method: "POST" });
-        if (!r.ok) throw new Error(`pay: the cloud's intent answered ${r.status}: ${(await r.text()).slice(0, 200)}`);
-        const { client_secret: secret } = (await r.json()) as { client_secret: string };
-        const card = new URLSearchParams({ card_number: "4242 4242 4242 4242", exp: "12/34", cvc: "123", locale: "en" });
-        const p = await fetch(`${emulatorUrl}/emulator/pay/${encodeURIComponent(secret)}`, { method: "POST", body: card, headers: { "content-type": "application/x-www-form-urlencoded" }, redirect: "manual" });
-        if (p.status !== 200 && p.status !== 303 && p.status !== 302) throw new Error(`pay: the card page answered ${p.status}`);
-      },
-    };
-
-    // ------------------------------------------------------------ drivers and the killer
-    const driven: DrivenExit[] = [];
-    let next = 0;
-    let done = 0;
-    let kills = 0;
-    let stopped = false;
-    const stop = () => stopped || opts.signal?.aborted === true;
-    const drivers = lanes.map(async (lane) => {
-      while (!stop() && next < opts.exits) {
-        const n = next++;
-        const e = await lane.driveExit(badgeOf(run, n), driverCloud, { stepMs: STEP_MS }, stop);
-        driven.push(e);
-        done++;
-        if (e.stoppedAt) log(`exit ${n} on ${lane.id} stopped: ${e.stoppedAt}`);
-        if (e.badgedAgain > 0) log(`exit ${n} on ${lane.id}: the driver presented the badge ${e.badgedAgain + 1} times`);
-        if (done % 50 === 0) log(`${done}/${opts.exits} exits, ${kills} kills`);
-        // A lane that cannot even become ready again is broken: stop driving it.
-        if (e.stoppedAt && !(await waitFor(() => lane.exit.state === "idle" && lane.vehicle.phase !== "at_loop", STEP_MS, stop))) {
-          problems.push(`lane ${lane.id} never came back after exit ${n}: ${lane.describe()}`);
-          return;
-        }
-      }
-    });
-    const allDriven = Promise.all(drivers);
-    let driving = true;
-    void allDriven.finally(() => { driving = false; });
-    // Kill k happens once the campaign is k/(kills+1) of the way through its exits, after a
-    // random delay of up to one exit's mean duration so far: at any phase of the exits then
-    // under way (a fixed short delay after an exit completes would always hit the same phase).
-    const drivingSince = performance.now();
-    for (let k = 1; k <= opts.kills; k++) {
-      const threshold = Math.floor((k * opts.exits) / (opts.kills + 1));
-      await waitFor(() => done >= threshold || !driving, 24 * 3600_000, stop);
-      if (!driving || stop()) break;
-      const exitMs = (performance.now() - drivingSince) / Math.max(1, done / laneCount);
-      await new Promise((r) => setTimeout(r, Math.floor(random() * exitMs)));
-      await gateway.kill();
-      kills++;
-      log(`kill ${kills}: gateway SIGKILLed after ${done} exits (${lanes.map((l) => l.describe()).join("; ")}); restarting`);
-      try {
-        await gateway.start();
-      } catch (err) {
-        // Without a gateway no exit can complete: stop the drivers, and say why.
-        stopped = true;
-        await allDriven;
-        throw err;
-      }
-    }
-    await allDriven;
+    const gateway = await startGatewayChild({ siteId, dir, sitePort, gatewayEnds, cloud, closers });
+    // Drivers' paying times from a sequence of their own (see driveWithKills).
+    const payRandom = seededRandom((opts.seed ?? 1) + 0x9e3779b9);
+    const driverCloud = siteClients({ run, siteId, sitePort, cloud, payRandom, closers });
+    const { driven, kills } = await driveWithKills(opts, { run, lanes, gateway, driverCloud, problems, log });
     if (opts.signal?.aborted) throw new Error("the gateway campaign was aborted");
-
-    // ------------------------------------------------------------ settle, then count
-    const badges = new Set(driven.map((e) => e.badge));
-    const unsettled = async () => {
-      const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM sessions WHERE site_id = ${siteId} AND status IN ('active', 'pending_payment', 'paid')`;
-      const [pending] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_pending`;
-      return row.n + pending.n;
-    };
-    await waitFor(async () => (await unsettled()) === 0, SETTLE_MS);
-    const sessions = await sql<{ sessionId: string; badge: string; status: string }[]>`
-      SELECT session_id, identity_value AS badge, status FROM sessions WHERE site_id = ${siteId}`;
-    const captured = await sql<{ sessionId: string; n: number }[]>`
-      SELECT p.session_id, count(*)::int AS n FROM payments p JOIN sessions s USING (session_id)
-      WHERE s.site_id = ${siteId} AND p.state = 'paid' GROUP BY p.session_id`;
-    const closes = await sql<{ sessionId: string; n: number }[]>`
-      SELECT session_id, count(*)::int AS n FROM (
-        SELECT session_id FROM audit_log WHERE kind = 'session.closed'
-        UNION ALL SELECT session_id FROM audit_pending WHERE kind = 'session.closed') c
-      WHERE session_id IS NOT NULL GROUP BY session_id`;
-    const capturedOf = new Map(captured.map((r) => [r.sessionId, r.n]));
-    const closesOf = new Map(closes.map((r) => [r.sessionId, r.n]));
-    const sessionsOf = new Map<string, { sessionId: string; status: string }[]>();
-    for (const s of sessions) sessionsOf.set(s.badge, [...(sessionsOf.get(s.badge) ?? []), s]);
-    const records: ExitRecord[] = driven.map((e) => {
-      const mine = sessionsOf.get(e.badge) ?? [];
-      const s = mine[0];
-      if (mine.length > 1) problems.push(`exit ${e.badge} on ${e.lane}: ${mine.length} sessions for one car`);
-      if (e.stoppedAt) problems.push(`exit ${e.badge} on ${e.lane} stopped: ${e.stoppedAt}`);
-      return {
-        key: `${s?.sessionId ?? "no session"} (lane ${e.lane}, badge ${e.badge})`,
-        successesActedOn: e.openings,
-        letOut: e.letOut,
-        status: s?.status ?? null,
-        closes: s ? (closesOf.get(s.sessionId) ?? 0) : 0,
-        paymentsCaptured: s ? (capturedOf.get(s.sessionId) ?? 0) : 0,
-      };
-    });
-    const tally = tallyExits(records);
-    // A boom that opened while no exit was being driven opened for nobody: a doubled open.
-    let strays = 0;
-    for (const lane of lanes) {
-      for (const at of lane.strayOpenings) {
-        strays++;
-        problems.push(`doubled: lane ${lane.id}'s boom opened at ${new Date(at).toISOString()} with no exit being driven`);
-      }
-    }
+    const { tally, strays } = await settleAndTally(cloud.sql, siteId, driven, lanes, problems);
     if (driven.length < opts.exits) problems.push(`only ${driven.length}/${opts.exits} exits were driven`);
     if (kills < opts.kills) problems.push(`only ${kills}/${opts.kills} kills happened`);
-    if (badges.size !== driven.length) problems.push("two exits used one badge (campaign bug)");
+    if (new Set(driven.map((e) => e.badge)).size !== driven.length) problems.push("two exits used one badge (campaign bug)");
 
     // ------------------------------------------------------------ the audit chain
     await gateway.kill();
-    await closeCloud();
+    await cloud.closeCloud();
     const audit = await auditVerify(PG_URL, schema);
     if (!audit.ok) problems.push(`syspark audit verify failed: ${audit.output}`);
     const latencies = driven.map((e) => e.arrivalToOpenMs).filter((x): x is number => x !== undefined);
@@ -280,4 +117,214 @@ export async function runGatewayCampaign(opts: CampaignOptions & { signal?: Abor
     for (const c of closers.reverse()) await c().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The cloud broker (a private Mosquitto) and the cloud on its own schema, with the site seeded. */
+async function startCloudSide(run: string, siteId: string, schema: string, closers: Closers): Promise<CloudSide> {
+  const broker = await startMosquitto([CLOUD_BROKER_FLOW_CONF]);
+  closers.push(() => broker.stop());
+  const admin = postgres(PG_URL, { max: 1, onnotice: () => undefined });
+  closers.push(async () => {
+    await admin.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await admin.end({ timeout: 5 });
+  });
+  const aclKey = randomBytes(24).toString("hex");
+  let cloud: CloudHandle | undefined = await startCloud({
+    databaseUrl: PG_URL, dbSchema: schema, dbCreateSchema: true, dbPoolMax: 8,
+    mqttUrl: broker.url, port: 0,
+    stripe: { emulatorPort: 0, emulatorWebhookRetry: { attempts: 5, initialDelayMs: 100, maxDelayMs: 1000 } },
+    logger: silentLogger, instanceId: `chaos-${run.toLowerCase()}`, shareGroup: `chaos${run.toLowerCase()}`,
+    relayPollMs: 50, seedDemo: false, createFirstAdmin: false, aclHmacKey: aclKey,
+  });
+  const closeCloud = async () => { const c = cloud; cloud = undefined; await c?.close(); };
+  closers.push(closeCloud);
+  await seedSite(cloud.db, { siteId, name: "Chaos site", timeZone: "Europe/Paris", currency: "EUR" });
+  const emulatorUrl = cloud.emulator?.url;
+  if (!emulatorUrl) throw new Error("the campaign pays through the Stripe test emulator, but the cloud started without it (unset STRIPE_SECRET_KEY / STRIPE_WEBHOOK_SECRET)");
+  return { brokerUrl: broker.url, aclKey, sql: cloud.db.sql, cloudUrl: cloud.url, emulatorUrl, closeCloud };
+}
+
+/** Each lane's simulated boards on socat pty pairs, stepped every 20 ms; the gateway's ends of the pairs. */
+async function startBoards(laneIds: string[], dir: string, closers: Closers): Promise<{ lanes: ChaosLane[]; gatewayEnds: { id: string; exit: string; barrier: string }[] }> {
+  const lanes: ChaosLane[] = [];
+  const gatewayEnds: { id: string; exit: string; barrier: string }[] = [];
+  for (const id of laneIds) {
+    const exitPty = await openPtyPair(`exit-${id}`, dir);
+    closers.push(() => exitPty.close());
+    const barrierPty = await openPtyPair(`barrier-${id}`, dir);
+    closers.push(() => barrierPty.close());
+    const lane = await ChaosLane.start(id, exitPty, barrierPty);
+    closers.push(() => lane.close());
+    lanes.push(lane);
+    gatewayEnds.push({ id, exit: exitPty.b, barrier: barrierPty.b });
+  }
+  const stepper = setInterval(() => { for (const l of lanes) l.step(); }, 20);
+  closers.push(async () => clearInterval(stepper));
+  return { lanes, gatewayEnds };
+}
+
+/** The gateway, a child process, on a site configuration written here (checked first). */
+async function startGatewayChild(o: { siteId: string; dir: string; sitePort: number; gatewayEnds: { id: string; exit: string; barrier: string }[]; cloud: CloudSide; closers: Closers }): Promise<GatewayProcess> {
+  const config = {
+    site_id: o.siteId,
+    data_dir: join(o.dir, "gateway-data"),
+    lanes: o.gatewayEnds.map((g) => ({ id: g.id, exit_controller: { port: g.exit }, barrier_executor: { port: g.barrier } })),
+    site_broker: { host: "127.0.0.1", port: o.sitePort, allow_anonymous: true },
+    cloud: { url: o.cloud.brokerUrl, anonymous: true, client_id: `gw-${o.siteId}`, reconnect_ms: 200 },
+    bridge: { heartbeat_s: 0 },
+  };
+  parseSiteConfig(config); // refused here, with the field, rather than by the child
+  const configPath = join(o.dir, "site.json");
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
+  const gateway = new GatewayProcess(configPath, { ...process.env, SYSPARK_ACL_HMAC_KEY: o.cloud.aclKey, LOG_LEVEL: "info" });
+  o.closers.push(() => gateway.kill());
+  await gateway.start();
+  return gateway;
+}
+
+/** What a driver needs of the site and the cloud: the entry camera, the session's status, and the payment page. */
+function siteClients(o: { run: string; siteId: string; sitePort: number; cloud: CloudSide; payRandom: () => number; closers: Closers }): DriverCloud {
+  const { run, siteId, cloud } = o;
+  // The entry lane's camera: a LAN client of the site broker, reconnecting as the gateway
+  // comes back (MQTT.js sends an unacknowledged QoS 1 publish again on reconnection).
+  const lan: MqttClient = mqtt.connect(`mqtt://127.0.0.1:${o.sitePort}`, { clientId: `entry-cam-${run}`, reconnectPeriod: 200, connectTimeout: 5000 });
+  lan.on("error", () => undefined);
+  o.closers.push(() => lan.endAsync(true));
+  let entries = 0;
+  return {
+    payDelayMs: () => 200 + Math.floor(o.payRandom() * 1300),
+    publishEntry: async (badge) => {
+      const payload = encodePayload("entry", { ts: Date.now() - 2 * 3600_000, src: "lpr-E1", event_id: `ent-${run}-${++entries}`, lane_id: "E1", identity: { method: "badge", value: badge } });
+      await lan.publishAsync(siteTopic("entry"), payload, { qos: 1 });
+    },
+    sessionStatus: async (badge) => {
+      const [row] = await cloud.sql<{ status: string }[]>`SELECT status FROM sessions WHERE site_id = ${siteId} AND identity_value = ${badge} ORDER BY created_at DESC LIMIT 1`;
+      return row?.status;
+    },
+    pay: async (payUrl) => {
+      const u = new URL(payUrl);
+      const sessionId = u.pathname.split("/")[2];
+      const token = u.searchParams.get("t") ?? "";
+      const r = await fetch(`${cloud.cloudUrl}/api/pay/${encodeURIComponent(sessionId)}/intent?t=${encodeURIComponent(token)}`, { method: "POST" });
+      if (!r.ok) throw new Error(`pay: the cloud's intent answered ${r.status}: ${(await r.text()).slice(0, 200)}`);
+      const { client_secret: secret } = (await r.json()) as { client_secret: string };
+      const card = new URLSearchParams({ card_number: "4242 4242 4242 4242", exp: "12/34", cvc: "123", locale: "en" });
+      const p = await fetch(`${cloud.emulatorUrl}/emulator/pay/${encodeURIComponent(secret)}`, { method: "POST", body: card, headers: { "content-type": "application/x-www-form-urlencoded" }, redirect: "manual" });
+      if (p.status !== 200 && p.status !== 303 && p.status !== 302) throw new Error(`pay: the card page answered ${p.status}`);
+    },
+  };
+}
+
+/**
+ * A driver per lane pushes exits until the campaign's count while the killer SIGKILLs the
+ * gateway at seeded moments and starts it again. Returns every driven exit and the kills done.
+ */
+async function driveWithKills(
+  opts: CampaignOptions & { signal?: AbortSignal },
+  o: { run: string; lanes: ChaosLane[]; gateway: GatewayProcess; driverCloud: DriverCloud; problems: string[]; log: (line: string) => void },
+): Promise<{ driven: DrivenExit[]; kills: number }> {
+  const { lanes, gateway, log } = o;
+  // Kill delays and drivers' paying times from two sequences, so that the kill moments a seed
+  // gives do not depend on how many drivers paid before each kill.
+  const random = seededRandom(opts.seed ?? 1);
+  const driven: DrivenExit[] = [];
+  let next = 0;
+  let done = 0;
+  let kills = 0;
+  let stopped = false;
+  const stop = () => stopped || opts.signal?.aborted === true;
+  const drivers = lanes.map(async (lane) => {
+    while (!stop() && next < opts.exits) {
+      const n = next++;
+      const e = await lane.driveExit(badgeOf(o.run, n), o.driverCloud, { stepMs: STEP_MS }, stop);
+      driven.push(e);
+      done++;
+      if (e.stoppedAt) log(`exit ${n} on ${lane.id} stopped: ${e.stoppedAt}`);
+      if (e.badgedAgain > 0) log(`exit ${n} on ${lane.id}: the driver presented the badge ${e.badgedAgain + 1} times`);
+      if (done % 50 === 0) log(`${done}/${opts.exits} exits, ${kills} kills`);
+      // A lane that cannot even become ready again is broken: stop driving it.
+      if (e.stoppedAt && !(await waitFor(() => lane.exit.state === "idle" && lane.vehicle.phase !== "at_loop", STEP_MS, stop))) {
+        o.problems.push(`lane ${lane.id} never came back after exit ${n}: ${lane.describe()}`);
+        return;
+      }
+    }
+  });
+  const allDriven = Promise.all(drivers);
+  let driving = true;
+  void allDriven.finally(() => { driving = false; });
+  // Kill k happens once the campaign is k/(kills+1) of the way through its exits, after a
+  // random delay of up to one exit's mean duration so far: at any phase of the exits then
+  // under way (a fixed short delay after an exit completes would always hit the same phase).
+  const drivingSince = performance.now();
+  for (let k = 1; k <= opts.kills; k++) {
+    const threshold = Math.floor((k * opts.exits) / (opts.kills + 1));
+    await waitFor(() => done >= threshold || !driving, 24 * 3600_000, stop);
+    if (!driving || stop()) break;
+    const exitMs = (performance.now() - drivingSince) / Math.max(1, done / lanes.length);
+    await new Promise((r) => setTimeout(r, Math.floor(random() * exitMs)));
+    await gateway.kill();
+    kills++;
+    log(`kill ${kills}: gateway SIGKILLed after ${done} exits (${lanes.map((l) => l.describe()).join("; ")}); restarting`);
+    try {
+      await gateway.start();
+    } catch (err) {
+      // Without a gateway no exit can complete: stop the drivers, and say why.
+      stopped = true;
+      await allDriven;
+      throw err;
+    }
+  }
+  await allDriven;
+  return { driven, kills };
+}
+
+/**
+ * After a bounded settle time, each driven exit as the lanes saw it and as the database says
+ * (tallied by campaign.ts), and the booms that opened for nobody (`strays`, doubled opens).
+ */
+async function settleAndTally(sql: postgres.Sql, siteId: string, driven: DrivenExit[], lanes: ChaosLane[], problems: string[]): Promise<{ tally: ReturnType<typeof tallyExits>; strays: number }> {
+  const unsettled = async () => {
+    const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM sessions WHERE site_id = ${siteId} AND status IN ('active', 'pending_payment', 'paid')`;
+    const [pending] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_pending`;
+    return row.n + pending.n;
+  };
+  await waitFor(async () => (await unsettled()) === 0, SETTLE_MS);
+  const sessions = await sql<{ sessionId: string; badge: string; status: string }[]>`
+    SELECT session_id, identity_value AS badge, status FROM sessions WHERE site_id = ${siteId}`;
+  const captured = await sql<{ sessionId: string; n: number }[]>`
+    SELECT p.session_id, count(*)::int AS n FROM payments p JOIN sessions s USING (session_id)
+    WHERE s.site_id = ${siteId} AND p.state = 'paid' GROUP BY p.session_id`;
+  const closes = await sql<{ sessionId: string; n: number }[]>`
+    SELECT session_id, count(*)::int AS n FROM (
+      SELECT session_id FROM audit_log WHERE kind = 'session.closed'
+      UNION ALL SELECT session_id FROM audit_pending WHERE kind = 'session.closed') c
+    WHERE session_id IS NOT NULL GROUP BY session_id`;
+  const capturedOf = new Map(captured.map((r) => [r.sessionId, r.n]));
+  const closesOf = new Map(closes.map((r) => [r.sessionId, r.n]));
+  const sessionsOf = new Map<string, { sessionId: string; status: string }[]>();
+  for (const s of sessions) sessionsOf.set(s.badge, [...(sessionsOf.get(s.badge) ?? []), s]);
+  const records: ExitRecord[] = driven.map((e) => {
+    const mine = sessionsOf.get(e.badge) ?? [];
+    const s = mine[0];
+    if (mine.length > 1) problems.push(`exit ${e.badge} on ${e.lane}: ${mine.length} sessions for one car`);
+    if (e.stoppedAt) problems.push(`exit ${e.badge} on ${e.lane} stopped: ${e.stoppedAt}`);
+    return {
+      key: `${s?.sessionId ?? "no session"} (lane ${e.lane}, badge ${e.badge})`,
+      successesActedOn: e.openings,
+      letOut: e.letOut,
+      status: s?.status ?? null,
+      closes: s ? (closesOf.get(s.sessionId) ?? 0) : 0,
+      paymentsCaptured: s ? (capturedOf.get(s.sessionId) ?? 0) : 0,
+    };
+  });
+  const tally = tallyExits(records);
+  // A boom that opened while no exit was being driven opened for nobody: a doubled open.
+  let strays = 0;
+  for (const lane of lanes) {
+    for (const at of lane.strayOpenings) {
+      strays++;
+      problems.push(`doubled: lane ${lane.id}'s boom opened at ${new Date(at).toISOString()} with no exit being driven`);
+    }
+  }
+  return { tally, strays };
 }
