@@ -60,7 +60,7 @@ export function configFields(board: string): ConfigFields {
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return fail(where, "missing section");
     return raw as Record<string, unknown>;
   }
-  return Object.freeze({
+  const fields: ConfigFields = {
     fail,
     num,
     pin,
@@ -88,5 +88,6 @@ export function configFields(board: string): ConfigFields {
         maxRetries: num(link, "maxRetries", 1, 100, "link."),
       };
     },
-  });
+  };
+  return Object.freeze(fields);
 }
