@@ -1,8 +1,11 @@
 /**
  * The stream makers (host/link/byte-stream.ts): a serial device opened once with `serialport`, a
- * serial device that is reopened when it vanishes (USB unplugged), and an in-memory cable.
- * Pseudo-terminal pairs, which give two serial device paths, are in host/link/pty.ts.
+ * serial device that is reopened when it vanishes (USB unplugged), a TCP connection (a board's
+ * UART behind a serial-to-network bridge such as ser2net, or a board on a network port), and an
+ * in-memory cable. Pseudo-terminal pairs, which give two serial device paths, are in
+ * host/link/pty.ts.
  */
+import { connect } from "node:net";
 import type { SerialPort } from "serialport";
 import type { ByteStream, DeviceStream } from "./byte-stream";
 import { serialPort } from "./serial-port";
@@ -109,6 +112,26 @@ export class MemoryStream implements ByteStream {
   /** Bytes arriving at this end. */
   inject(bytes: Uint8Array): void { this.receiver(bytes); }
   async close(): Promise<void> {}
+}
+
+/** A TCP connection as a byte stream; rejects naming host and port if it cannot connect. Writes
+ *  after the peer closed are dropped (the link's heartbeats then declare it down). */
+export async function openTcpStream(host: string, port: number, timeoutMs = 5000): Promise<ByteStream> {
+  const socket = connect({ host, port });
+  socket.setNoDelay(true);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`cannot connect to ${host}:${port}: no answer within ${timeoutMs} ms`)); }, timeoutMs);
+    socket.once("connect", () => { clearTimeout(timer); resolve(); });
+    socket.once("error", (err) => { clearTimeout(timer); reject(new Error(`cannot connect to ${host}:${port}: ${err.message}`)); });
+  });
+  let receiver: (bytes: Uint8Array) => void = () => {};
+  socket.on("data", (chunk: Buffer) => receiver(bytesOf(chunk)));
+  socket.on("error", () => { /* a reset peer also emits close */ });
+  return {
+    write: (bytes) => { if (!socket.destroyed && socket.writable) socket.write(bytes); },
+    setReceiver: (r) => { receiver = r; },
+    close: () => new Promise<void>((resolve) => { if (socket.destroyed) resolve(); else socket.end(() => { socket.destroy(); resolve(); }); }),
+  };
 }
 
 /** Two connected in-memory streams (a null-modem cable), for machines without socat. */

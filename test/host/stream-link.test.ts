@@ -6,7 +6,9 @@
 import { strict as assert } from "node:assert";
 import { MAX_FRAME_LENGTH } from "../../firmware/common/link/limits";
 import { LineSplitter, StreamLink } from "../../host/link/stream-link";
-import { memoryCable } from "../../host/link/streams";
+import { createServer, type Socket } from "node:net";
+import { freePort } from "../../host/ports";
+import { memoryCable, openTcpStream } from "../../host/link/streams";
 
 const until = async (done: () => boolean, ms = 2000): Promise<void> => {
   const deadline = Date.now() + ms;
@@ -45,6 +47,35 @@ describe("host/link: StreamLink and LineSplitter", () => {
     assert.ok(transcript.some((l) => l.startsWith("rx ") && l.includes("HELLO")));
     await gateway.close();
     await board.close();
+  });
+
+  it("puts a link on a TCP stream (a board's UART behind a serial-to-network bridge); refuses an unreachable one naming it", async () => {
+    const sockets: Socket[] = [];
+    let board: StreamLink | undefined;
+    const heard: string[] = [];
+    const server = createServer((socket) => {
+      sockets.push(socket);
+      // The board's end: a link on the accepted socket.
+      const stream = { write: (b: Uint8Array) => { socket.write(b); }, setReceiver: (r: (b: Uint8Array) => void) => { socket.on("data", (d: Buffer) => r(new Uint8Array(d))); }, close: async () => { socket.destroy(); } };
+      board = new StreamLink(stream, { self: { kind: "exit-controller", fw: "t", boot: 1, lane: "L1" }, receives: "down", onMessage: (type) => { heard.push(type); } });
+      void board.openEventually();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const gateway = new StreamLink(await openTcpStream("127.0.0.1", port), { self: { kind: "gateway", fw: "t", boot: 1 }, receives: "up", onMessage: () => undefined });
+      await gateway.openEventually();
+      await until(() => gateway.session.linkUp && board !== undefined && board.session.linkUp);
+      gateway.send("DISPLAY", { l1: "over tcp" });
+      await until(() => heard.includes("DISPLAY"));
+      await gateway.close();
+      await board?.close();
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    const closed = await freePort();
+    await assert.rejects(openTcpStream("127.0.0.1", closed), new RegExp(`cannot connect to 127\\.0\\.0\\.1:${closed}`));
   });
 
   it("drops the lines a muted end refuses, and counts noise without LF as one over-long frame", async () => {
