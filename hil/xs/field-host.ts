@@ -15,33 +15,29 @@
  *
  * A BOOT line (the board started) gets the whole field state again.
  */
-import { FIELD_MAX_BYTES, formatFieldLine, parseFieldLine, type FieldMessage } from "../../firmware/common/io/field-protocol";
+import { FIELD_MAX_BYTES, FIELD_MAX_LINE, formatFieldLine, parseFieldLine, type FieldMessage } from "../../firmware/common/io/field-protocol";
 import { KEYPAD_LAYOUT } from "../../firmware/common/io/keypad-matrix";
 import { REG } from "../../firmware/barrier-executor/fpga/regmap";
 import { SimulatedSafetyCore } from "../../sim/plant/barrier-core";
 import { decodeDisplayBytes, type DisplayContent } from "../../sim/boards/exit-controller-sim";
 import { rdm6300Frame } from "../../sim/boards/rdm6300-reader";
 import type { ByteStream } from "../../host/link/byte-stream";
+import { LineSplitter } from "../../host/link/stream-link";
 
 const REGISTER_PUSH_MS = 2;
 /** Registers the board reads (CTRL reads as 0; HB_REMAIN counts down every cycle and the firmware
  *  never reads it: pushing it would flood the channel). */
 const READABLE = Object.values(REG).filter((a) => a !== REG.CTRL && a !== REG.HB_REMAIN);
 
-/** Lines in and out over a ByteStream, with the malformed ones counted. */
+/** Lines in and out over a ByteStream (split as the links split theirs), the malformed ones counted. */
 class FieldLines {
   badLines = 0;
-  private partial = "";
   constructor(private readonly transport: ByteStream, onMessage: (m: FieldMessage) => void) {
-    transport.setReceiver((bytes) => {
-      let text = this.partial + Buffer.from(bytes).toString("latin1");
-      for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n")) {
-        const m = parseFieldLine(text.slice(0, nl));
-        text = text.slice(nl + 1);
-        if (m) onMessage(m); else this.badLines++;
-      }
-      this.partial = text.length > 4096 ? "" : text;
-    });
+    const splitter = new LineSplitter(FIELD_MAX_LINE, (line) => {
+      const m = parseFieldLine(line);
+      if (m) onMessage(m); else this.badLines++;
+    }, () => this.badLines++);
+    transport.setReceiver((bytes) => splitter.push(bytes));
   }
   send(m: FieldMessage): void {
     this.transport.write(new Uint8Array(Buffer.from(`${formatFieldLine(m)}\n`, "latin1")));

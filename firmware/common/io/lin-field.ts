@@ -74,7 +74,7 @@ export class LinField {
   /** Reads that gave up waiting for a SYNC (no harness on the channel). */
   syncTimeouts = 0;
 
-  constructor(Serial: LinSerialClass | undefined, device: string | undefined, private readonly hello: { board: string; lane: string }, private readonly trace: (text: string) => void) {
+  constructor(Serial: LinSerialClass | undefined, device: string | undefined, hello: { board: string; lane: string }, private readonly trace: (text: string) => void) {
     if (!Serial || !device) return;
     // The simulator calls these with the serial as `this`.
     const received = (data: ArrayBuffer | number | undefined) => this.receive(data);
