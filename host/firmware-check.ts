@@ -7,7 +7,7 @@
  * 3. Every module a manifest names exists.
  * 4. Each platform block's pin and UART map can be opened on that hardware (pin-map-check.ts).
  */
-import { readdirSync, readFileSync, statSync, existsSync } from "node:fs";
+import { readdirSync, readFileSync, existsSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import ts from "typescript";
 import { checkPinMap } from "./pin-map-check";
@@ -22,13 +22,8 @@ export interface Finding {
   message: string;
 }
 
-function walk(dir: string, out: string[] = []): string[] {
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) walk(path, out);
-    else if (name.endsWith(".ts")) out.push(path);
-  }
-  return out;
+function walk(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts")).map((f) => join(dir, f));
 }
 
 /** Import and global-use findings for every .ts file under `firmwareDir`. */

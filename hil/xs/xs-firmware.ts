@@ -11,7 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -48,13 +48,9 @@ export function moddableTools(env: NodeJS.ProcessEnv = process.env): ModdableToo
   return { moddable: moddable as string, mcconfig, mcsim, xvfbRun: xvfbRun as string };
 }
 
-function sourceFiles(dir: string, out: string[] = []): string[] {
-  for (const name of readdirSync(dir).sort()) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) sourceFiles(p, out);
-    else if (/\.(ts|js|json|v)$/.test(name)) out.push(p);
-  }
-  return out;
+/** Every source file mcconfig may read under `dir`, in a stable order. */
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => /\.(ts|js|json|v)$/.test(f)).sort().map((f) => join(dir, f));
 }
 
 /** Content key of a build: what mcconfig reads from SysPark, the SDK it uses, the overrides. */
