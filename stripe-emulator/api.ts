@@ -14,6 +14,7 @@ import { readBody, type HttpEnv } from "./http";
 import type { Idempotency } from "./idempotency";
 import { checkoutLineItems, checkoutSessionRoutes } from "./resources/checkout-sessions";
 import { chargeRoutes } from "./resources/charges";
+import { customerRoutes } from "./resources/customers";
 import { eventRoutes } from "./resources/events";
 import { paymentIntentRoutes } from "./resources/payment-intents";
 import { paymentMethodRoutes } from "./resources/payment-methods";
@@ -29,7 +30,7 @@ export interface ApiOptions extends HttpEnv {
 }
 
 export function apiRoutes(state: EmulatorState): Route[] {
-  return [...paymentIntentRoutes(state), ...chargeRoutes(state), ...paymentMethodRoutes(state), ...refundRoutes(state), ...checkoutSessionRoutes(state), ...eventRoutes(state)];
+  return [...paymentIntentRoutes(state), ...chargeRoutes(state), ...paymentMethodRoutes(state), ...refundRoutes(state), ...checkoutSessionRoutes(state), ...customerRoutes(state), ...eventRoutes(state)];
 }
 
 // ------------------------------------------------------------ expand[]

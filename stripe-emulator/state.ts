@@ -1,6 +1,6 @@
 /**
  * The emulator's state, with no HTTP and no resource behaviour in it: the objects it knows
- * (PaymentIntents, Charges, Refunds, PaymentMethods, Checkout Sessions), the Events their
+ * (PaymentIntents, Charges, Refunds, PaymentMethods, Checkout Sessions, Customers, … — see SPECS), the Events their
  * changes record, and what the state file needs (snapshot, journal of changes, restore).
  * Each resource's state transitions live in resources/<resource>.ts and work on this.
  *
@@ -62,6 +62,8 @@ export interface PaymentIntentRecord {
 export interface PaymentMethodRecord {
   pm: Stripe.PaymentMethod;
   outcome: CardOutcome;
+  /** Detached from its customer: Stripe refuses to use it again. */
+  detached?: boolean;
 }
 
 export interface SessionRecord {
@@ -70,24 +72,55 @@ export interface SessionRecord {
   paymentIntentData: NonNullable<CheckoutSessionCreate["payment_intent_data"]>;
 }
 
-/** Everything the emulator knows, as plain JSON (the state file, see store.ts). */
+/**
+ * Every kind of object the emulator keeps, by its journal tag: the snapshot array it is saved
+ * in, the id prefix `expand[]` and lookups recognise, the Stripe `object` name an Event carries
+ * (so emitting an event journals its object), and how to get the id and the Stripe object out of
+ * the record. Adding a resource is one entry here and one `collection(...)` field in
+ * EmulatorState: the snapshot, the journal, restore and `lookup` follow from this table.
+ */
+const SPECS = {
+  pi: spec<PaymentIntentRecord>("paymentIntents", "pi_", "payment_intent", (r) => r.pi.id, (r) => r.pi),
+  ch: spec<Stripe.Charge>("charges", "ch_", "charge", (c) => c.id, (c) => c),
+  re: spec<Stripe.Refund>("refunds", "re_", "refund", (r) => r.id, (r) => r),
+  pm: spec<PaymentMethodRecord>("paymentMethods", "pm_", "payment_method", (r) => r.pm.id, (r) => r.pm),
+  cs: spec<SessionRecord>("sessions", "cs_", "checkout.session", (r) => r.session.id, (r) => r.session),
+  cus: spec<Stripe.Customer>("customers", "cus_", "customer", (c) => c.id, (c) => c),
+};
+
+interface CollectionSpec<V> {
+  readonly field: string;
+  readonly prefix: string;
+  readonly objectType: string;
+  idOf(v: V): string;
+  objectOf(v: V): unknown;
+}
+
+function spec<V>(field: string, prefix: string, objectType: string, idOf: (v: V) => string, objectOf: (v: V) => unknown): CollectionSpec<V> {
+  return { field, prefix, objectType, idOf, objectOf };
+}
+
+export type CollectionKind = keyof typeof SPECS;
+type RecordOf<K extends CollectionKind> = (typeof SPECS)[K] extends CollectionSpec<infer V> ? V : never;
+
+/** The journal tags of the collections (store.ts checks a journal line against them). */
+export const COLLECTION_KINDS = Object.keys(SPECS) as CollectionKind[];
+/** The snapshot arrays of the collections. */
+export const COLLECTION_FIELDS = Object.values(SPECS).map((c) => c.field);
+
+/**
+ * Everything the emulator knows, as plain JSON (the state file, see store.ts): one array per
+ * collection (SPECS' `field`; a file written before a collection existed simply lacks it) and
+ * the events, oldest first — `pending_webhooks` > 0 marks an event still owed to the endpoint.
+ */
 export interface StateSnapshot {
-  paymentIntents: PaymentIntentRecord[];
-  charges: Stripe.Charge[];
-  refunds: Stripe.Refund[];
-  paymentMethods: PaymentMethodRecord[];
-  sessions: SessionRecord[];
-  /** Oldest first; `pending_webhooks` > 0 marks an event still owed to the webhook endpoint. */
   events: EmulatorEvent[];
+  [collection: string]: unknown[];
 }
 
 /** One changed object, as appended to the state journal (store.ts); the newest copy wins. */
 export type JournalRecord =
-  | { k: "pi"; v: PaymentIntentRecord }
-  | { k: "ch"; v: Stripe.Charge }
-  | { k: "re"; v: Stripe.Refund }
-  | { k: "pm"; v: PaymentMethodRecord }
-  | { k: "cs"; v: SessionRecord }
+  | { [K in CollectionKind]: { k: K; v: RecordOf<K> } }[CollectionKind]
   | { k: "ev"; v: EmulatorEvent }
   | { k: "idem"; key: string; v: import("./idempotency").SavedEntry };
 
@@ -100,7 +133,8 @@ export type PayOutcome =
 /** A Map that notes which keys were read or written (the objects a request may have changed). */
 export class TrackedMap<V> extends Map<string, V> {
   constructor(
-    private readonly kind: string,
+    readonly kind: CollectionKind,
+    readonly spec: CollectionSpec<V>,
     private readonly touched: Set<string>,
   ) {
     super();
@@ -123,26 +157,39 @@ export class TrackedMap<V> extends Map<string, V> {
   }
 }
 
-type Kind = "pi" | "ch" | "re" | "pm" | "cs";
-
 export class EmulatorState {
   /** Objects read or written since the last takeChanges() ("kind\0id"): what the journal may need. */
   private readonly touched = new Set<string>();
   private readonly touchedEvents = new Set<string>();
   /** Events before this index are in the journal or the snapshot already. */
   private savedEvents = 0;
-  readonly paymentIntents = new TrackedMap<PaymentIntentRecord>("pi", this.touched);
+  private readonly collections = new Map<CollectionKind, TrackedMap<unknown>>();
+  readonly paymentIntents = this.collection("pi");
   readonly byClientSecret = new Map<string, string>();
-  readonly charges = new TrackedMap<Stripe.Charge>("ch", this.touched);
-  readonly refunds = new TrackedMap<Stripe.Refund>("re", this.touched);
-  readonly paymentMethods = new TrackedMap<PaymentMethodRecord>("pm", this.touched);
-  readonly sessions = new TrackedMap<SessionRecord>("cs", this.touched);
+  readonly charges = this.collection("ch");
+  readonly refunds = this.collection("re");
+  readonly paymentMethods = this.collection("pm");
+  readonly sessions = this.collection("cs");
+  readonly customers = this.collection("cus");
   private readonly events: EmulatorEvent[] = [];
   private readonly eventsById = new Map<string, EmulatorEvent>();
   private readonly listeners: Array<(event: EmulatorEvent, orderingKey: string) => void> = [];
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(readonly opts: StateOptions) {}
+
+  private collection<K extends CollectionKind>(kind: K): TrackedMap<RecordOf<K>> {
+    const m = new TrackedMap<RecordOf<K>>(kind, SPECS[kind] as unknown as CollectionSpec<RecordOf<K>>, this.touched);
+    this.collections.set(kind, m as TrackedMap<unknown>);
+    return m;
+  }
+
+  /** Stores a record in its collection (with the PaymentIntents' client-secret index). */
+  private put(kind: CollectionKind, v: unknown): void {
+    if (kind === "pi") return this.putPaymentIntent(v as PaymentIntentRecord);
+    const m = this.collections.get(kind) as TrackedMap<unknown>;
+    m.set(m.spec.idOf(v), v);
+  }
 
   onEvent(listener: (event: EmulatorEvent, orderingKey: string) => void): void {
     this.listeners.push(listener);
@@ -170,14 +217,9 @@ export class EmulatorState {
 
   /** The whole state, by reference: serialize it at once (JSON.stringify), do not keep it. */
   snapshot(): StateSnapshot {
-    return {
-      paymentIntents: [...this.paymentIntents.values()],
-      charges: [...this.charges.values()],
-      refunds: [...this.refunds.values()],
-      paymentMethods: [...this.paymentMethods.values()],
-      sessions: [...this.sessions.values()],
-      events: this.events,
-    };
+    const out: StateSnapshot = { events: this.events };
+    for (const m of this.collections.values()) out[m.spec.field] = [...m.values()];
+    return out;
   }
 
   /**
@@ -186,27 +228,18 @@ export class EmulatorState {
    */
   restore(snap: StateSnapshot): void {
     if (this.paymentIntents.size > 0 || this.events.length > 0) throw new Error("EmulatorState.restore: the state is not empty");
-    for (const rec of snap.paymentIntents) this.putPaymentIntent(rec);
-    for (const c of snap.charges) this.charges.set(c.id, c);
-    for (const r of snap.refunds) this.refunds.set(r.id, r);
-    for (const m of snap.paymentMethods) this.paymentMethods.set(m.pm.id, m);
-    for (const rec of snap.sessions) this.sessions.set(rec.session.id, rec);
+    for (const [kind, m] of this.collections) for (const v of snap[m.spec.field] ?? []) this.put(kind, v);
     for (const e of snap.events) this.pushEvent(e);
   }
 
   /** Replays journal records over the restored snapshot, oldest first (the newest copy wins). */
   applyJournal(records: JournalRecord[]): void {
     for (const r of records) {
-      if (r.k === "pi") this.putPaymentIntent(r.v);
-      else if (r.k === "ch") this.charges.set(r.v.id, r.v);
-      else if (r.k === "re") this.refunds.set(r.v.id, r.v);
-      else if (r.k === "pm") this.paymentMethods.set(r.v.pm.id, r.v);
-      else if (r.k === "cs") this.sessions.set(r.v.session.id, r.v);
-      else if (r.k === "ev") {
+      if (r.k === "ev") {
         const known = this.eventsById.get(r.v.id);
         if (known) Object.assign(known, r.v);
         else this.pushEvent(r.v);
-      }
+      } else if (r.k !== "idem") this.put(r.k, r.v);
       // idempotency records belong to Idempotency
     }
   }
@@ -220,7 +253,7 @@ export class EmulatorState {
   takeChanges(): JournalRecord[] {
     const out: JournalRecord[] = [];
     for (const key of this.touched) {
-      const [kind, id] = key.split("\u0000") as [Kind, string];
+      const [kind, id] = key.split("\u0000") as [CollectionKind, string];
       const rec = this.changed(kind, id);
       if (rec) out.push(rec);
     }
@@ -233,8 +266,8 @@ export class EmulatorState {
     return out;
   }
 
-  private changed(kind: Kind, id: string): JournalRecord | undefined {
-    const v = { pi: this.paymentIntents, ch: this.charges, re: this.refunds, pm: this.paymentMethods, cs: this.sessions }[kind]?.peek(id);
+  private changed(kind: CollectionKind, id: string): JournalRecord | undefined {
+    const v = this.collections.get(kind)?.peek(id);
     return v === undefined ? undefined : ({ k: kind, v } as JournalRecord);
   }
 
@@ -271,8 +304,8 @@ export class EmulatorState {
       type,
     };
     this.pushEvent(event);
-    const kind = { payment_intent: "pi", charge: "ch", refund: "re", "checkout.session": "cs" }[(object as { object?: string }).object ?? ""];
-    if (kind) this.touched.add(`${kind}\u0000${object.id}`);
+    const objectType = (object as { object?: string }).object;
+    for (const [kind, m] of this.collections) if (m.spec.objectType === objectType) this.touched.add(`${kind}\u0000${object.id}`);
     for (const l of this.listeners) l(event, orderingKey);
   }
 
@@ -310,11 +343,11 @@ export class EmulatorState {
   /** Any object by id, for `expand[]`. */
   lookup(id: string): Record<string, unknown> | undefined {
     const get = (): unknown => {
-      if (id.startsWith("pi_")) return this.paymentIntents.get(id)?.pi;
-      if (id.startsWith("ch_")) return this.charges.get(id);
-      if (id.startsWith("re_")) return this.refunds.get(id);
-      if (id.startsWith("pm_")) return this.paymentMethods.get(id)?.pm;
-      if (id.startsWith("cs_")) return this.sessions.get(id)?.session;
+      for (const m of this.collections.values()) {
+        if (!id.startsWith(m.spec.prefix)) continue;
+        const rec = m.get(id);
+        if (rec !== undefined) return m.spec.objectOf(rec);
+      }
       return undefined;
     };
     const v = get();

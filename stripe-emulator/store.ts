@@ -26,11 +26,11 @@ import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSy
 import { join } from "node:path";
 import { pidAlive } from "../host/pid";
 import type { SavedEntry } from "./idempotency";
-import type { JournalRecord, StateSnapshot } from "./state";
+import { COLLECTION_FIELDS, COLLECTION_KINDS, type JournalRecord, type StateSnapshot } from "./state";
 
 export const STATE_FORMAT = "syspark-stripe-emulator-state";
 export const STATE_VERSION = 1;
-const JOURNAL_KINDS = new Set(["pi", "ch", "re", "pm", "cs", "ev", "idem"]);
+const JOURNAL_KINDS = new Set<string>([...COLLECTION_KINDS, "ev", "idem"]);
 /** Fold the journal into a new snapshot once it is this large and larger than the snapshot. */
 const COMPACT_MIN_BYTES = 4 * 1024 * 1024;
 
@@ -56,7 +56,6 @@ export class StateFileError extends Error {
   override readonly name = "StateFileError";
 }
 
-const ARRAYS: (keyof StateSnapshot)[] = ["paymentIntents", "charges", "refunds", "paymentMethods", "sessions", "events"];
 
 const refusal = (file: string, why: string) =>
   new StateFileError(`Stripe test emulator state file ${file} is not usable: ${why}. Nothing was reset: move the state directory's files away to start with an empty emulator (every PaymentIntent in them is then forgotten), or restore them from a backup.`);
@@ -79,8 +78,10 @@ export function parseStoredState(text: string, file: string): StoredState {
   if (!Array.isArray(o.idempotency)) throw bad('"idempotency" must be an array');
   const s = o.state as Partial<StateSnapshot> | undefined;
   if (!s || typeof s !== "object") throw bad('"state" is missing');
-  for (const k of ARRAYS) {
+  if (!Array.isArray(s.events)) throw bad('"state.events" must be an array');
+  for (const k of [...COLLECTION_FIELDS, "events"]) {
     const list = s[k] as unknown;
+    if (list === undefined) continue; // a collection newer than the file: empty
     if (!Array.isArray(list)) throw bad(`"state.${k}" must be an array`);
     for (const [i, item] of (list as unknown[]).entries()) {
       if (!item || typeof item !== "object") throw bad(`"state.${k}[${i}]" is not an object`);

@@ -247,7 +247,7 @@ describe("stripe emulator: PaymentIntents", () => {
   });
 
   it("an unknown endpoint is a Stripe-shaped 404 and a JSON body is refused", async () => {
-    const res = await http(`${f.emu.url}/v1/customers`, { headers: { Authorization: `Bearer ${TEST_KEY}` } });
+    const res = await http(`${f.emu.url}/v1/balance_transactions`, { headers: { Authorization: `Bearer ${TEST_KEY}` } });
     expect(res.status).to.equal(404);
     expect(JSON.parse(res.body).error.message).to.contain("Unrecognized request URL");
     const json = await http(`${f.emu.url}/v1/payment_intents`, { body: '{"amount":100}', headers: { Authorization: `Bearer ${TEST_KEY}`, "Content-Type": "application/json" } });
