@@ -29,8 +29,6 @@ const W = {
     lostAtLeast: (p: string) => `Lost ticket: at least ${p}.`,
     lostAdd: (p: string) => `Lost ticket: ${p} added to the price of the stay.`,
     lostReplace: (p: string) => `Lost ticket: ${p} instead of the price of the stay.`,
-    subscriber: (l: string) => `Subscribers: ${l}.`,
-    validation: (l: string) => `Validation: ${l}.`,
     percent: (n: number) => `−${n} %`,
     fixed: (p: string) => `−${p}`,
     freeTime: (d: string) => `${d} free`,
@@ -53,8 +51,6 @@ const W = {
     lostAtLeast: (p: string) => `Ticket perdu : au moins ${p}.`,
     lostAdd: (p: string) => `Ticket perdu : ${p} ajoutés au prix du stationnement.`,
     lostReplace: (p: string) => `Ticket perdu : ${p} au lieu du prix du stationnement.`,
-    subscriber: (l: string) => `Abonnés : ${l}.`,
-    validation: (l: string) => `Validation : ${l}.`,
     percent: (n: number) => `−${n} %`,
     fixed: (p: string) => `−${p}`,
     freeTime: (d: string) => `${d} offertes`,
@@ -102,7 +98,8 @@ export function describeTariff(t: Tariff, locale: Locale): string[] {
     const what = d.kind === "percent" ? w.percent(d.percent) : d.kind === "fixed" ? w.fixed(money(d.amount)) : w.freeTime(fmtStep(d.duration, locale));
     return `${textOf(d.label, locale)} (${what})`;
   };
-  if (t.discounts?.subscriber) out.push(w.subscriber(discountText(t.discounts.subscriber)));
-  for (const d of Object.values(t.discounts?.validations ?? {})) out.push(w.validation(discountText(d)));
+  // Discount labels already say what they are ("Subscriber: …", "Shop validation"): no prefix.
+  if (t.discounts?.subscriber) out.push(`${discountText(t.discounts.subscriber)}.`);
+  for (const d of Object.values(t.discounts?.validations ?? {})) out.push(`${discountText(d)}.`);
   return out;
 }
