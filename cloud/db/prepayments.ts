@@ -116,15 +116,18 @@ export async function applyPrepaymentEvent(tx: Tx, providerRef: string, to: "pai
 /**
  * The prepayment that pays (part of) this session, locked: the one it already consumed (a
  * re-quote of the same exit), else the oldest paid, unused prepayment of the plate at the site
- * whose window started before `before` (the exit). Locked FOR UPDATE: two exits cannot take it.
+ * whose window overlaps the stay (starts before the exit, ends after the entry) — a prepayment
+ * whose window passed before the car even came in stays paid, to be refunded, not spent on a
+ * later visit. One query, locked FOR UPDATE: two exits cannot both take it.
  */
-export async function lockPrepaymentForSession(tx: Tx, input: { siteId: string; plate: string; sessionId: string; before: Date }): Promise<PrepaymentRow | undefined> {
-  const [mine] = await tx<PrepaymentRow[]>`SELECT * FROM prepayments WHERE consumed_session_id = ${input.sessionId} FOR UPDATE`;
-  if (mine) return mine;
+export async function lockPrepaymentForSession(tx: Tx, input: { siteId: string; plate: string; sessionId: string; entry: Date; exit: Date }): Promise<PrepaymentRow | undefined> {
   const [row] = await tx<PrepaymentRow[]>`
     SELECT * FROM prepayments
-    WHERE site_id = ${input.siteId} AND plate = ${normalizePlate(input.plate)} AND state = 'paid' AND window_from <= ${input.before}
-    ORDER BY window_from, created_at, prepayment_id LIMIT 1 FOR UPDATE`;
+    WHERE consumed_session_id = ${input.sessionId}
+       OR (site_id = ${input.siteId} AND plate = ${normalizePlate(input.plate)} AND state = 'paid'
+           AND window_from <= ${input.exit} AND window_until > ${input.entry})
+    ORDER BY (consumed_session_id IS NOT NULL) DESC, window_from, created_at, prepayment_id
+    LIMIT 1 FOR UPDATE`;
   return row;
 }
 

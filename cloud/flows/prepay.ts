@@ -169,7 +169,7 @@ export async function prepayWebhookEvent(tx: Tx, auditMode: AuditMode, event: St
  */
 export async function prepaidCreditFor(tx: Tx, auditMode: AuditMode, session: SessionRow, price: PriceResult, exitAt: Date, locale: Locale = "fr"): Promise<PriceResult> {
   if (session.identityMethod !== "plate" || price.amount <= 0) return price;
-  const p = await lockPrepaymentForSession(tx, { siteId: session.siteId, plate: session.identityValue, sessionId: session.sessionId, before: exitAt });
+  const p = await lockPrepaymentForSession(tx, { siteId: session.siteId, plate: session.identityValue, sessionId: session.sessionId, entry: session.entryTs, exit: exitAt });
   if (!p || p.currency !== price.currency) return price;
   const within = exitAt.getTime() <= p.windowUntil.getTime() && session.entryTs.getTime() >= p.windowFrom.getTime() - PREPAY_EARLY_ENTRY_MS;
   const credit = within ? price.amount : Math.min(p.amount, price.amount);

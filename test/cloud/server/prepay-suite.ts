@@ -271,6 +271,18 @@ export function prepaySuite(title: string, start: (ctx: Mocha.Context) => Promis
         expect(ok.payload.amount).to.equal(whole - p.amount);
       });
 
+      it("a prepayment whose window ended before the car came in is not spent on that visit (it stays paid, to refund)", async () => {
+        const plate = rndPlate();
+        const p = await paidPrepayment(plate, { hours: "1", start: parisLocal(Date.now() - 5 * 3600_000) });
+        const sessionId = await enter(plate, Date.now() - 2 * 3600_000);
+        const exitTs = Date.now();
+        const answer = await requestExit(plate, sessionId, exitTs);
+        expect(answer.key).to.equal("paymentReq");
+        const s = await getSession(t.cloud.db.sql, sessionId);
+        expect(answer.payload.amount).to.equal(priceStay({ tariff, entry: s.entryTs, exit: exitTs }).amount);
+        expect((await getPrepayment(t.cloud.db.sql, p.prepaymentId)).state).to.equal("paid");
+      });
+
       it("Chromium on a phone: /pricing estimate → prepay with 4242 on the emulator page → entry → exit inside the window → payment success with nothing asked", async function () {
         requireToolOrSkip(this, "chromium");
         const { chromium } = await import("playwright-core");
