@@ -153,6 +153,8 @@ export async function prepayWebhookEvent(tx: Tx, auditMode: AuditMode, event: St
   const what = event.type === "payment_intent.succeeded" ? "succeeded" : event.type === "payment_intent.payment_failed" ? "failed" : event.type === "payment_intent.canceled" ? "canceled" : undefined;
   if (!what) return undefined;
   const pi = event.data.object as Stripe.PaymentIntent;
+  // An exit payment's PaymentIntent names its session: no lookup on the pay-at-exit path.
+  if (pi.metadata?.kind !== "prepay" && pi.metadata?.session_id) return undefined;
   if (pi.metadata?.kind !== "prepay") {
     const [known] = await tx`SELECT 1 FROM prepayments WHERE provider_ref = ${pi.id}`;
     if (!known) return undefined;
