@@ -7,7 +7,7 @@
  */
 import { expect } from "chai";
 import Stripe from "stripe";
-import { findActiveSession, getSession, listTariffs } from "../../../cloud/db/index";
+import { findActiveSession, getSession, insertTariff, listTariffs, type Json } from "../../../cloud/db/index";
 import { getPrepayment, type PrepaymentRow } from "../../../cloud/db/prepayments";
 import { parseTariff, priceStay, type Tariff } from "../../../cloud/tariffs/index";
 import { requireToolOrSkip } from "../../../host/tools";
@@ -116,6 +116,18 @@ export function prepaySuite(title: string, start: (ctx: Mocha.Context) => Promis
         expect(r.body).to.include({ duration_s: 3600, until: "2027-03-28T01:30:00.000Z" });
         expect(r.body.amount).to.equal(priceStay({ tariff, entry: "2027-03-28T01:30:00+01:00", exit: "2027-03-28T03:30:00+02:00" }).amount);
         expect(r.body.amount).to.equal(480);
+      });
+
+      it("prices with the tariff version in force at the quote's start (a v2 published for later changes later quotes only)", async () => {
+        const doc = JSON.parse(JSON.stringify((await listTariffs(t.cloud.db.sql, t.siteId))[0].document)) as { version: number; effective_from: string; elements: { price_components: { price_per_step?: number }[] }[] };
+        doc.version = 2;
+        doc.effective_from = "2027-06-01T00:00:00+02:00";
+        doc.elements[0].price_components[0].price_per_step = 150;
+        await insertTariff(t.cloud.db.sql, { siteId: t.siteId, version: 2, effectiveFrom: new Date(doc.effective_from), document: doc as unknown as Json });
+        const before = await quote(`duration_min=60&from=${encodeURIComponent("2027-05-10T10:00:00+02:00")}`);
+        expect(before.body).to.include({ amount: 480, tariff_version: 1 });
+        const after = await quote(`duration_min=60&from=${encodeURIComponent("2027-06-10T10:00:00+02:00")}`);
+        expect(after.body).to.include({ amount: 600, tariff_version: 2 });
       });
 
       it("refuses bad input with a 400 naming the field, and an unknown site with a 404", async () => {
