@@ -295,10 +295,47 @@ CREATE INDEX login_failures_key ON login_failures (key, failed_at);
 CREATE INDEX login_failures_ts ON login_failures (failed_at);
 `;
 
+// Prepayments (issue 16 item 3, "paiement fixe"): a plate's stay at a site paid before its exit,
+// for a window [window_from, window_until) priced by the tariff in force; its own state machine
+// (PREPAYMENT_MACHINE), consumed once by an exit request of that plate (consumed_session_id).
+const V9_PREPAYMENTS = /* sql */ `
+CREATE TABLE prepayments (
+  prepayment_id        text PRIMARY KEY CHECK (prepayment_id ~ '^pp_[A-Za-z0-9_-]{16,64}$'),
+  site_id              text NOT NULL REFERENCES sites(site_id),
+  plate                text NOT NULL CHECK (plate ~ '^[A-Z0-9]{1,16}$'),
+  window_from          timestamptz NOT NULL,
+  window_until         timestamptz NOT NULL,
+  amount               integer NOT NULL CHECK (amount > 0),
+  currency             char(3) NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+  tariff_id            bigint NOT NULL REFERENCES tariffs(tariff_id),
+  tariff_version       integer NOT NULL,
+  bought_by            text NOT NULL CHECK (bought_by IN ('duration', 'amount')),
+  quote                jsonb NOT NULL,
+  state                text NOT NULL DEFAULT 'requested'
+                       CHECK (state IN ('requested', 'pending', 'paid', 'failed', 'canceled', 'consumed', 'refunded')),
+  provider             text NOT NULL CHECK (provider ~ '^[a-z][a-z0-9_]{0,31}$'),
+  provider_ref         text UNIQUE,
+  idempotency_key      text NOT NULL UNIQUE CHECK (length(idempotency_key) BETWEEN 1 AND 255),
+  failure_reason       text,
+  paid_at              timestamptz,
+  consumed_session_id  text REFERENCES sessions(session_id),
+  consumed_at          timestamptz,
+  created_at           timestamptz NOT NULL DEFAULT now(),
+  updated_at           timestamptz NOT NULL DEFAULT now(),
+  CHECK (window_until > window_from),
+  CHECK (state = 'requested' OR provider_ref IS NOT NULL),
+  CHECK ((state IN ('paid', 'consumed', 'refunded')) = (paid_at IS NOT NULL)),
+  CHECK ((state = 'consumed') = (consumed_session_id IS NOT NULL))
+);
+CREATE INDEX prepayments_by_plate ON prepayments (site_id, plate, state);
+CREATE UNIQUE INDEX prepayments_one_per_session ON prepayments (consumed_session_id) WHERE consumed_session_id IS NOT NULL;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "core schema", sql: V1_CORE },
   { version: 2, name: "audit_pending (deferred chaining)", sql: V2_AUDIT_PENDING },
   { version: 3, name: "access_list_entries.subscriber", sql: V3_ACCESS_SUBSCRIBER },
   { version: 4, name: "outbox.claimed_by (lease owner)", sql: V4_OUTBOX_CLAIMED_BY },
   { version: 5, name: "operator_sessions, login_failures", sql: V5_OPERATOR_SESSIONS },
+  { version: 9, name: "prepayments", sql: V9_PREPAYMENTS },
 ];

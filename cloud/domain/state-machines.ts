@@ -25,7 +25,7 @@ export const REFUND_STATES = ["requested", "pending", "succeeded", "failed", "ca
 export type RefundState = (typeof REFUND_STATES)[number];
 
 export interface StateMachine<S extends string> {
-  readonly name: "session" | "payment" | "refund";
+  readonly name: "session" | "payment" | "refund" | "prepayment";
   readonly states: readonly S[];
   /** from → the states it may move to. A state absent from its own list has no self-loop. */
   readonly transitions: Readonly<Record<S, readonly S[]>>;
@@ -94,6 +94,33 @@ export const REFUND_MACHINE: StateMachine<RefundState> = {
     canceled: [],
   },
   terminal: ["succeeded", "failed", "canceled"],
+};
+
+export const PREPAYMENT_STATES = ["requested", "pending", "paid", "failed", "canceled", "consumed", "refunded"] as const;
+export type PrepaymentState = (typeof PREPAYMENT_STATES)[number];
+
+/**
+ * Prepayment lifecycle (issue 16 item 3, "paiement fixe": a plate's stay paid before it ends).
+ * - requested → pending → paid | failed | canceled, like a payment: paid only on server-side
+ *   proof (verified webhook or retrieve); failed → paid is legal (the provider may succeed a
+ *   retried attempt), canceled is final (a canceled PaymentIntent never succeeds).
+ * - paid → consumed: an exit request used it (once, locked in the exit's transaction).
+ * - paid → refunded: an unused prepayment given back (the refund itself is the refund machine's).
+ * Nothing leaves consumed / refunded: a late "succeeded" or "failed" is stale.
+ */
+export const PREPAYMENT_MACHINE: StateMachine<PrepaymentState> = {
+  name: "prepayment",
+  states: PREPAYMENT_STATES,
+  transitions: {
+    requested: ["pending", "paid", "failed", "canceled"],
+    pending: ["paid", "failed", "canceled"],
+    failed: ["pending", "paid", "canceled"],
+    canceled: [],
+    paid: ["consumed", "refunded"],
+    consumed: [],
+    refunded: [],
+  },
+  terminal: ["canceled", "consumed", "refunded"],
 };
 
 /** Thrown when code asks for a transition the table forbids. */

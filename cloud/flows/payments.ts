@@ -31,6 +31,7 @@ import type { StripeMode } from "../server/config";
 import { HttpError } from "./errors";
 import { enqueueForSite } from "../db/site-outbox";
 import { wireLaneOf } from "./site-events";
+import { prepayWebhookEvent } from "./prepay";
 import type { Payload } from "../../contracts/mqtt-topics";
 
 export interface PaymentServiceOptions {
@@ -308,6 +309,9 @@ export class PaymentService {
 
   private async dispatch(tx: Tx, event: Stripe.Event): Promise<ApplyOutcome> {
     const extra = { event_id: event.id, event_type: event.type };
+    // A prepayment's PaymentIntent (metadata kind=prepay, or known in prepayments): cloud/flows/prepay.ts.
+    const prepay = await prepayWebhookEvent(tx, this.o.auditMode, event);
+    if (prepay) return prepay;
     switch (event.type) {
       case "payment_intent.succeeded": {
         const pi = event.data.object;

@@ -35,6 +35,7 @@ import { enqueueForSite } from "../db/site-outbox";
 import { verifyOverrideClaim, type OverrideVerdict } from "./override-claims";
 import { writeAudit, type AuditMode } from "../server/audit-chain";
 import { parseTariff, priceStay, type PriceResult, type Tariff } from "../tariffs/index";
+import { prepaidCreditFor } from "./prepay";
 
 export interface FlowContext {
   db: Database;
@@ -191,7 +192,8 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
     const exitAt = eventInstant(p.ts, session.entryTs, now);
     // A badge with a live subscriber entry in the site's access list: the tariff's subscriber discount.
     const subscriber = session.identityMethod === "badge" ? await findSubscriberBadge(tx, siteId, session.identityValue, exitAt) : undefined;
-    const price = priceStay({ tariff, entry: session.entryTs, exit: exitAt, locale: "fr", ...(subscriber ? { subscriber: true } : {}) });
+    // A prepaid plate (cloud/flows/prepay.ts): its prepayment is consumed here, once, and credited.
+    const price = await prepaidCreditFor(tx, ctx.auditMode, session, priceStay({ tariff, entry: session.entryTs, exit: exitAt, locale: "fr", ...(subscriber ? { subscriber: true } : {}) }), exitAt);
     const quote: StoredQuote = { lane_id: p.lane_id, price };
     const r = await priceSession(tx, {
       sessionId: session.sessionId,
@@ -206,7 +208,7 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
     const common = { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: session.identityMethod, amount: price.amount, currency: price.currency, tariff_id: tariffRow.tariffId, tariff_version: tariffRow.version, duration_s: price.duration_s, breakdown: price.human, ...(subscriber ? { pricing: "subscriber", subscriber_entry: subscriber.entryId } : {}) };
     if (r.outcome === "paid") {
       await enqueueForSite(tx, siteId, "paymentSuccess", { ts: now.getTime(), src: ctx.src, session_id: session.sessionId, lane_id: p.lane_id, provider_ref: "no_charge", amount: 0, currency: price.currency }, `payment_success:${session.sessionId}`);
-      await writeAudit(ctx.auditMode, tx, { kind: "payment.validated", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString(), payment_validated_ts: now.toISOString(), provider: "none", provider_ref: "no_charge", validation_result: subscriber ? "zero fee (subscriber)" : "zero fee (grace period or free stay)" } });
+      await writeAudit(ctx.auditMode, tx, { kind: "payment.validated", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString(), payment_validated_ts: now.toISOString(), provider: "none", provider_ref: "no_charge", validation_result: subscriber ? "zero fee (subscriber)" : price.breakdown.some((l) => l.kind === "prepaid") ? "zero fee (prepaid)" : "zero fee (grace period or free stay)" } });
       return "zero_fee";
     }
     const payUrl = `${ctx.publicBaseUrl}/pay/${session.sessionId}?t=${r.payToken}`;

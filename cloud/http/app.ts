@@ -17,6 +17,8 @@ import { operatorRouter } from "./operator";
 import { operatorsRouter } from "./operators";
 import { opsRouter } from "./ops";
 import { payPagesRouter } from "./pay-pages";
+import { pricingPagesRouter } from "./pricing-pages";
+import { quoteApiRouter } from "./quote-api";
 import { stripeWebhookRouter } from "./stripe-webhook";
 
 export type { AppDeps } from "./deps";
@@ -34,6 +36,8 @@ export function buildApp(d: AppDeps): express.Express {
   app.use(opsRouter(d)); // GET /health, /metrics
   app.use(stripeWebhookRouter(d)); // POST /webhooks/stripe (raw body, signed)
   app.use(payPagesRouter(d)); // /pay/:sessionId…, /api/pay/:sessionId…
+  app.use(pricingPagesRouter(d)); // /pricing, /pricing/:siteId (estimate, prepay)
+  app.use(quoteApiRouter(d)); // GET /api/sites/:siteId/quote
   app.use(operatorRouter(d)); // login, dashboard, sessions, audit, overrides
   app.use(accessRouter(d)); // /api/sites/:site/access
   app.use(operatorsRouter(d)); // GET/POST /api/operators (admin)

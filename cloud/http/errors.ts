@@ -15,7 +15,7 @@ import { loginPage, messagePage, operatorErrorPage, pickLang } from "./pages";
  * HTML in the page's language, never JSON — unless the caller asks for JSON only.
  */
 function isDriverPage(req: Request): boolean {
-  if (!req.path.startsWith("/pay/")) return false;
+  if (!req.path.startsWith("/pay/") && req.path !== "/pricing" && !req.path.startsWith("/pricing/")) return false;
   return req.accepts(["html", "json"]) !== "json";
 }
 

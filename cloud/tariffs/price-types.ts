@@ -20,7 +20,9 @@ export interface PriceStayInput {
 }
 
 export type BreakdownKind =
-  | "grace" | "time" | "element_flat" | "flat_rate" | "daily_cap" | "max_per_stay" | "discount" | "lost_ticket";
+  | "grace" | "time" | "element_flat" | "flat_rate" | "daily_cap" | "max_per_stay" | "discount" | "lost_ticket"
+  /** Added after pricing by the exit flow (cloud/flows/prepay.ts), never by priceStay: a prepayment used. */
+  | "prepaid";
 
 export interface BreakdownLine {
   kind: BreakdownKind;
