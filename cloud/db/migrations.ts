@@ -295,10 +295,29 @@ CREATE INDEX login_failures_key ON login_failures (key, failed_at);
 CREATE INDEX login_failures_ts ON login_failures (failed_at);
 `;
 
+// Payment provider out of reach (issue 16 item 7): one row per driver's attempt that found the
+// provider unreachable (timeout, connection refused, 5xx), at most one per session per window
+// (cloud/db/billing-provider.ts), for /billing/health and the rate limit across instances.
+const V8_BILLING_PROVIDER_FAILURES = /* sql */ `
+CREATE TABLE billing_provider_failures (
+  id           bigserial PRIMARY KEY,
+  session_id   text NOT NULL REFERENCES sessions(session_id),
+  site_id      text NOT NULL,
+  step         text NOT NULL CHECK (length(step) BETWEEN 1 AND 40),
+  error_kind   text NOT NULL CHECK (error_kind IN ('timeout', 'connection', 'server_error', 'rate_limited')),
+  status_code  integer,
+  message      text NOT NULL CHECK (length(message) <= 300),
+  at           timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX billing_provider_failures_session ON billing_provider_failures (session_id, at);
+CREATE INDEX billing_provider_failures_at ON billing_provider_failures (at);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "core schema", sql: V1_CORE },
   { version: 2, name: "audit_pending (deferred chaining)", sql: V2_AUDIT_PENDING },
   { version: 3, name: "access_list_entries.subscriber", sql: V3_ACCESS_SUBSCRIBER },
   { version: 4, name: "outbox.claimed_by (lease owner)", sql: V4_OUTBOX_CLAIMED_BY },
   { version: 5, name: "operator_sessions, login_failures", sql: V5_OPERATOR_SESSIONS },
+  { version: 8, name: "billing_provider_failures", sql: V8_BILLING_PROVIDER_FAILURES },
 ];
