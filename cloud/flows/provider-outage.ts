@@ -32,7 +32,8 @@ export function providerUnavailableKind(err: unknown): { kind: ProviderErrorKind
   const status = typeof e.statusCode === "number" ? e.statusCode : undefined;
   if (e.type === "StripeConnectionError") {
     const text = `${String(e.message ?? "")} ${String((e.detail as { message?: unknown } | undefined)?.message ?? "")}`;
-    return { kind: /timeout|timed out/i.test(text) ? "timeout" : "connection" };
+    const code = (e.detail as { code?: unknown } | undefined)?.code;
+    return { kind: code === "ETIMEDOUT" || /timeout|timed out/i.test(text) ? "timeout" : "connection" };
   }
   if (e.type === "StripeRateLimitError" || status === 429) return { kind: "rate_limited", statusCode: 429 };
   if (e.type.startsWith("Stripe") && status !== undefined && status >= 500) return { kind: "server_error", statusCode: status };

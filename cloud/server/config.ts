@@ -51,6 +51,8 @@ export interface StripeOptions {
   timeoutMs?: number;
   /** The `stripe` client's retries of a failed call (STRIPE_MAX_NETWORK_RETRIES; 0–5). */
   maxNetworkRetries?: number;
+  /** GET /billing/health reuses a reachability probe this long (ms, default 5000; tests lower it). */
+  healthProbeCacheMs?: number;
 }
 
 export interface CloudOptions {

@@ -281,7 +281,7 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
     cleanups.push(() => payments.settle()); // before the database closes (cleanups run in reverse)
     // Issue 16 items 6–7: BILLING_ENABLED, the provider out of reach, GET /billing/health.
     const outage = new ProviderOutage({ db, logger, src, auditMode, wake, onUnavailable: (step, kind) => metrics.providerUnavailable.inc({ step, kind }) });
-    const billingHealth = new BillingHealth({ db, stripe, mode: o.stripeMode, billingEnabled: o.billingEnabled, outage, gauges: { reachable: (v) => metrics.stripeReachable.set(v), webhookLagS: (v) => metrics.webhookLagSeconds.set(v), unavailableLastHour: (v) => metrics.providerUnavailableLastHour.set(v) } });
+    const billingHealth = new BillingHealth({ db, stripe, mode: o.stripeMode, billingEnabled: o.billingEnabled, outage, ...(stripeOpts.healthProbeCacheMs !== undefined ? { cacheMs: stripeOpts.healthProbeCacheMs } : {}), gauges: { reachable: (v) => metrics.stripeReachable.set(v), webhookLagS: (v) => metrics.webhookLagSeconds.set(v), unavailableLastHour: (v) => metrics.providerUnavailableLastHour.set(v) } });
     if (!o.billingEnabled) logger.warn("billing is DISABLED (BILLING_ENABLED=false, or production without Stripe keys): pay routes answer 503, exit requests get no pay link");
     const consumers: SiteEventConsumer[] = [];
     const app = buildApp({
