@@ -20,7 +20,7 @@ import { seedSite, startCloud, type CloudHandle } from "../../../cloud/server/in
 import { createStripeEmulator, type StripeEmulator } from "../../../stripe-emulator/index";
 import { silentLogger } from "../../../host/log";
 import { Phone, type Hop } from "./driver";
-import { LOW_SCRYPT, PG_URL, SiteClient, TEMPLATE_DIR, eventId, until } from "./helpers";
+import { LOW_SCRYPT, PG_URL, SiteClient, TEMPLATE_DIR, eventId, login, until } from "./helpers";
 import { startFaultProxy, type FaultProxy } from "./stripe-fault-proxy";
 
 const KEY = "sk_test_billing_degraded_test";
@@ -65,7 +65,7 @@ async function startRig(ctx: Mocha.Context, kind: Kind, billingEnabled = true): 
       relayPollMs: 50,
       retrieveOnReturn: false, // only the signed webhook marks a payment paid
       seedDemo: kind === "pglite",
-      createFirstAdmin: false,
+      createFirstAdmin: true,
     });
   } catch (err) {
     await proxy.close();
@@ -320,6 +320,14 @@ for (const kind of ["pglite", "postgres"] as const) {
       expect(h.status).to.equal(200);
       expect(h.body.status).to.equal("disabled");
       expect(h.body.billing_enabled).to.equal(false);
+
+      // The fallback: the operator's audited override reaches the lane (the site's policy decides there).
+      const admin = r.cloud.firstAdmin as { username: string; password: string };
+      const token = await login(r.cloud.url, admin.username, admin.password);
+      const ovr = await fetch(`${r.cloud.url}/api/lanes/L1/override`, { method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: JSON.stringify({ site_id: r.siteId, action: "open", reason: "billing disabled: driver at the exit", session_id: session.sessionId }) });
+      expect(ovr.status, await ovr.clone().text()).to.equal(202);
+      const cmd = await r.site.waitFor("barrierCmd", (p) => p.session_id === session.sessionId);
+      expect(cmd.payload).to.include({ cmd: "open", lane_id: "L1", operator: admin.username });
     });
   });
 }
