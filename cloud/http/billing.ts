@@ -14,16 +14,23 @@ import { billingHealthPage, paymentUnavailablePage } from "./billing-pages";
 import { wrap } from "./input";
 import { pickLang } from "./pages";
 
+/**
+ * The routes BILLING_ENABLED=false closes: pages a driver sees (HTML 503) and their JSON twins
+ * (JSON 503). Other billing routes (prepay, permits, refunds…) add their prefixes here.
+ */
+export const BILLING_GATED_PAGES: readonly string[] = ["/pay/"];
+export const BILLING_GATED_APIS: readonly string[] = ["/api/pay/"];
+
 /** Placed before the pay routes: while billing is off they all answer 503. */
 export function billingGate(d: Pick<AppDeps, "billingEnabled">) {
   return (req: Request, res: Response, next: NextFunction): void => {
     if (d.billingEnabled) return next();
-    if (req.path.startsWith("/api/pay/")) {
+    if (BILLING_GATED_APIS.some((p) => req.path.startsWith(p))) {
       res.status(503).setHeader("Retry-After", "3600");
       res.json({ error: "billing is disabled on this cloud (BILLING_ENABLED=false): no payment can be taken; the lane's operator lets the vehicle out", code: "billing_disabled", request_id: req.requestId });
       return;
     }
-    if (req.path.startsWith("/pay/")) {
+    if (BILLING_GATED_PAGES.some((p) => req.path.startsWith(p))) {
       const lang = pickLang(req.query.lang, req.headers["accept-language"]);
       res.status(503).setHeader("Cache-Control", "no-store");
       res.type("html").send(paymentUnavailablePage(lang, "disabled", req.requestId ? { reference: req.requestId } : {}));
