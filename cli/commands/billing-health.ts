@@ -19,7 +19,8 @@ interface Health {
   provider: { unavailable_last_hour: number; last_error: { at: string; step: string; kind: string; status_code: number | null; message: string } | null };
 }
 
-export function formatBillingHealth(url: string, h: Health): string {
+export function formatBillingHealth(url: string, h: Health & { error?: string }): string {
+  if (!h.stripe) return `billing at ${url}: ${String(h.status).toUpperCase()}${h.error ? ` — ${h.error}` : ""}`;
   const lines = [
     `billing at ${url}: ${h.status.toUpperCase()}`,
     `  enabled            ${h.billing_enabled ? "yes" : "no (BILLING_ENABLED=false: pay routes answer 503)"}`,

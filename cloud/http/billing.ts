@@ -40,12 +40,19 @@ export function billingGate(d: Pick<AppDeps, "billingEnabled">) {
   };
 }
 
-export function billingRouter(d: Pick<AppDeps, "billingHealth">): Router {
+export function billingRouter(d: Pick<AppDeps, "billingHealth" | "logger">): Router {
   const router = express.Router();
   router.get(
     "/billing/health",
     wrap(async (req, res) => {
-      const h = await d.billingHealth.report();
+      let h: { ok: boolean; body: Record<string, unknown> };
+      try {
+        h = await d.billingHealth.report();
+      } catch (err) {
+        // The database did not answer: billing cannot work either — say so, never a bare 500.
+        d.logger.warn({ reqId: req.requestId, err: (err as Error).message }, "billing health: the figures could not be read");
+        h = { ok: false, body: { status: "degraded", error: "billing health could not be read: the database did not answer", checked_at: new Date().toISOString() } };
+      }
       res.setHeader("Cache-Control", "no-store");
       const status = h.ok ? 200 : 503;
       if (req.accepts(["json", "html"]) === "html") {
