@@ -9,6 +9,11 @@ import Stripe from "stripe";
 import { ConfigError, resolveOptions } from "../../../cloud/server/config";
 import { isProviderUnavailable, providerUnavailableKind } from "../../../cloud/flows/provider-outage";
 import { freePort } from "../../../host/ports";
+import express from "express";
+import type { AddressInfo } from "node:net";
+import { billingRouter } from "../../../cloud/http/billing";
+import type { BillingHealth } from "../../../cloud/flows/billing-health";
+import { silentLogger } from "../../../host/log";
 import { startEmbedded, type TestCloud } from "./helpers";
 
 const KEYS = { STRIPE_SECRET_KEY: "sk_test_a", STRIPE_WEBHOOK_SECRET: "whsec_b" };
@@ -110,5 +115,28 @@ describe("syspark billing health", function () {
     const gone = await run(["--url", `http://127.0.0.1:${await freePort()}`, "--timeout-ms", "2000"]);
     expect(gone.code).to.not.equal(0);
     expect(gone.stderr).to.contain("no answer from the cloud at");
+  });
+});
+
+describe("GET /billing/health when its figures cannot be read", () => {
+  it("answers 503 'degraded' with the reason (JSON, and HTML for a browser), never a bare 500", async () => {
+    const failing = { report: () => Promise.reject(new Error("connection terminated")) } as unknown as BillingHealth;
+    const app = express().use(billingRouter({ billingHealth: failing, logger: silentLogger }));
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const j = await fetch(`${base}/billing/health`, { headers: { Accept: "application/json" } });
+      expect(j.status).to.equal(503);
+      const body = (await j.json()) as { status: string; error: string };
+      expect(body.status).to.equal("degraded");
+      expect(body.error).to.match(/database did not answer/);
+      const h = await fetch(`${base}/billing/health`, { headers: { Accept: "text/html,application/xhtml+xml" } });
+      expect(h.status).to.equal(503);
+      expect(h.headers.get("content-type")).to.match(/text\/html/);
+      expect(await h.text()).to.contain('data-status="degraded"');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
