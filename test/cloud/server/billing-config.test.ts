@@ -67,6 +67,23 @@ describe("what counts as 'the payment provider is unavailable'", () => {
     expect(providerUnavailableKind(new E.StripeRateLimitError({ message: "slow down", statusCode: 429 } as never))).to.deep.equal({ kind: "rate_limited", statusCode: 429 });
   });
 
+  it("the real client's errors: a closed port (connection refused) is `connection`, a server that never answers is `timeout`", async () => {
+    const refused = new Stripe("sk_test_x", { host: "127.0.0.1", port: await freePort(), protocol: "http", maxNetworkRetries: 0, timeout: 2000 });
+    const e1 = await refused.paymentIntents.create({ amount: 100, currency: "eur" }).then(() => undefined, (e: unknown) => e);
+    expect(providerUnavailableKind(e1)).to.deep.equal({ kind: "connection" });
+    const { createServer } = await import("node:http");
+    const silent = createServer(() => undefined); // accepts, never answers
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const hanging = new Stripe("sk_test_x", { host: "127.0.0.1", port: (silent.address() as AddressInfo).port, protocol: "http", maxNetworkRetries: 0, timeout: 300 });
+      const e2 = await hanging.paymentIntents.create({ amount: 100, currency: "eur" }).then(() => undefined, (e: unknown) => e);
+      expect(providerUnavailableKind(e2)).to.deep.equal({ kind: "timeout" });
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
   it("a 4xx caused by our request, a card error, a missing object and our own errors are NOT", () => {
     expect(isProviderUnavailable(new E.StripeInvalidRequestError({ message: "Received unknown parameter: bogus", statusCode: 400 } as never))).to.equal(false);
     expect(isProviderUnavailable(new E.StripeInvalidRequestError({ message: "No such payment_intent", statusCode: 404, code: "resource_missing" } as never))).to.equal(false);
