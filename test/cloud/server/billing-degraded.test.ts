@@ -217,7 +217,9 @@ async function provesOutageThenRecovery(r: Rig, breakIt: () => Promise<void>, re
   expect(after.body.webhooks.last_event.type).to.equal("payment_intent.succeeded");
   expect(after.body.webhooks.lag_s).to.be.a("number");
   for (const h of [...fr.hops, ...en.hops, ...phone.hops]) expect(h.status, `${h.method} ${h.url}`).not.to.equal(500);
-  expect((await verifyAuditChain(r.cloud.db.sql)).ok).to.equal(true);
+  await flushAudit(r.cloud.db); // the chainer appends after commit: verify a settled chain
+  const chain = await verifyAuditChain(r.cloud.db.sql);
+  expect(chain.ok, JSON.stringify(chain)).to.equal(true);
 }
 
 for (const kind of ["pglite", "postgres"] as const) {
