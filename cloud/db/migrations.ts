@@ -298,7 +298,7 @@ CREATE INDEX login_failures_ts ON login_failures (failed_at);
 // Prepayments (issue 16 item 3, "paiement fixe"): a plate's stay at a site paid before its exit,
 // for a window [window_from, window_until) priced by the tariff in force; its own state machine
 // (PREPAYMENT_MACHINE), consumed once by an exit request of that plate (consumed_session_id).
-const V9_PREPAYMENTS = /* sql */ `
+const V6_PREPAYMENTS = /* sql */ `
 CREATE TABLE prepayments (
   prepayment_id        text PRIMARY KEY CHECK (prepayment_id ~ '^pp_[A-Za-z0-9_-]{16,64}$'),
   site_id              text NOT NULL REFERENCES sites(site_id),
@@ -331,11 +331,30 @@ CREATE INDEX prepayments_by_plate ON prepayments (site_id, plate, state);
 CREATE UNIQUE INDEX prepayments_one_per_session ON prepayments (consumed_session_id) WHERE consumed_session_id IS NOT NULL;
 `;
 
+// Payment provider out of reach (issue 16 item 7): one row per driver's attempt that found the
+// provider unreachable (timeout, connection refused, 5xx), at most one per session per window
+// (cloud/db/billing-provider.ts), for /billing/health and the rate limit across instances.
+const V7_BILLING_PROVIDER_FAILURES = /* sql */ `
+CREATE TABLE billing_provider_failures (
+  id           bigserial PRIMARY KEY,
+  session_id   text NOT NULL REFERENCES sessions(session_id),
+  site_id      text NOT NULL,
+  step         text NOT NULL CHECK (length(step) BETWEEN 1 AND 40),
+  error_kind   text NOT NULL CHECK (error_kind IN ('timeout', 'connection', 'server_error', 'rate_limited')),
+  status_code  integer,
+  message      text NOT NULL CHECK (length(message) <= 300),
+  at           timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX billing_provider_failures_session ON billing_provider_failures (session_id, at);
+CREATE INDEX billing_provider_failures_at ON billing_provider_failures (at);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "core schema", sql: V1_CORE },
   { version: 2, name: "audit_pending (deferred chaining)", sql: V2_AUDIT_PENDING },
   { version: 3, name: "access_list_entries.subscriber", sql: V3_ACCESS_SUBSCRIBER },
   { version: 4, name: "outbox.claimed_by (lease owner)", sql: V4_OUTBOX_CLAIMED_BY },
   { version: 5, name: "operator_sessions, login_failures", sql: V5_OPERATOR_SESSIONS },
-  { version: 9, name: "prepayments", sql: V9_PREPAYMENTS },
+  { version: 6, name: "prepayments", sql: V6_PREPAYMENTS },
+  { version: 7, name: "billing_provider_failures", sql: V7_BILLING_PROVIDER_FAILURES },
 ];

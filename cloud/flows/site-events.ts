@@ -31,6 +31,7 @@ import {
   type Tx,
 } from "../db/index";
 import { answerSyncRequest } from "./access";
+import { answerWithoutBilling } from "./billing-off";
 import { enqueueForSite } from "../db/site-outbox";
 import { verifyOverrideClaim, type OverrideVerdict } from "./override-claims";
 import { writeAudit, type AuditMode } from "../server/audit-chain";
@@ -48,6 +49,8 @@ export interface FlowContext {
   auditMode: AuditMode;
   /** SYSPARK_ACL_HMAC_KEY: signs the access lists (absent → parking/sync/req gets no parking/acl/full). */
   aclHmacKey?: string;
+  /** BILLING_ENABLED; false → an exit that needs a payment gets no pay link (billing-off.ts). */
+  billingEnabled?: boolean;
 }
 
 export function newSessionId(): string {
@@ -215,6 +218,9 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
     // The tariff's name is an admin's text: a stray newline in it must not make the request break the contract.
     const frName = (tariff.name as { fr?: string; en?: string } | undefined)?.fr;
     const label = frName === undefined ? undefined : withoutControlChars(frName).slice(0, 64);
+    if (ctx.billingEnabled === false) {
+      return answerWithoutBilling(tx, ctx, { siteId, sessionId: session.sessionId, wireLane: p.lane_id, eventId: p.event_id, amount: price.amount, currency: price.currency, durationS: price.duration_s, ...(label !== undefined ? { label } : {}), ...(session.identityMethod === "plate" ? { plate: session.identityValue.slice(0, 16) } : {}), common });
+    }
     await enqueueForSite(tx, siteId, "paymentReq", {
       ts: now.getTime(),
       src: ctx.src,

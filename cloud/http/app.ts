@@ -9,6 +9,7 @@
  */
 import express from "express";
 import { accessRouter } from "./access";
+import { billingGate, billingRouter } from "./billing";
 import type { AppDeps } from "./deps";
 import { errorHandler, notFound } from "./errors";
 import { refuseControlCharsInUrl } from "./input";
@@ -35,6 +36,8 @@ export function buildApp(d: AppDeps): express.Express {
 
   app.use(opsRouter(d)); // GET /health, /metrics
   app.use(stripeWebhookRouter(d)); // POST /webhooks/stripe (raw body, signed)
+  app.use(billingRouter(d)); // GET /billing/health
+  app.use(billingGate(d)); // BILLING_ENABLED=false: the pay routes below answer 503
   app.use(payPagesRouter(d)); // /pay/:sessionId…, /api/pay/:sessionId…
   app.use(pricingPagesRouter(d)); // /pricing, /pricing/:siteId (estimate, prepay)
   app.use(quoteApiRouter(d)); // GET /api/sites/:siteId/quote

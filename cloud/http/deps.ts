@@ -6,6 +6,8 @@ import type Stripe from "stripe";
 import type { Logger } from "../../host/log";
 import type { Database } from "../db/index";
 import type { PaymentService } from "../flows/payments";
+import type { ProviderOutage } from "../flows/provider-outage";
+import type { BillingHealth } from "../flows/billing-health";
 import type { AuditMode } from "../server/audit-chain";
 import type { Auth } from "../server/auth";
 import type { StripeMode } from "../server/config";
@@ -34,4 +36,10 @@ export interface AppDeps {
   aclHmacKey?: string;
   /** Exit-PIN scrypt cost (tests lower it). */
   pinCost?: { N: number; r: number; p: number };
+  /** BILLING_ENABLED: false → the pay routes answer 503 (cloud/http/billing.ts). */
+  billingEnabled: boolean;
+  /** The provider out of reach while a driver pays: reported, audited, told to the lane. */
+  outage: ProviderOutage;
+  /** GET /billing/health. */
+  billingHealth: BillingHealth;
 }

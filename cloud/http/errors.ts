@@ -9,6 +9,8 @@ import type { NextFunction, Request, Response } from "express";
 import type { Logger } from "../../host/log";
 import { HttpError } from "../flows/errors";
 import { loginPage, messagePage, operatorErrorPage, pickLang } from "./pages";
+import { paymentUnavailablePage } from "./billing-pages";
+import { isProviderUnavailable } from "../flows/provider-outage";
 
 /**
  * A page a driver's phone shows (the pay link, "Pay by card", the return page): its errors are
@@ -25,21 +27,15 @@ function isOperatorPage(req: Request): boolean {
   return req.accepts(["html", "json"]) !== "json";
 }
 
-/** Stripe's client failing to reach Stripe, or Stripe answering 5xx / 429. */
-function isProviderUnavailable(err: unknown): boolean {
-  const e = err as { type?: unknown; statusCode?: unknown } | null;
-  if (!e || typeof e.type !== "string") return false;
-  if (e.type === "StripeConnectionError" || e.type === "StripeRateLimitError") return true;
-  return e.type.startsWith("Stripe") && typeof e.statusCode === "number" && e.statusCode >= 500;
-}
-
 /** The HTML answer for an error on a driver's page, with the way back to the pay link. */
-function driverErrorPage(req: Request, status: number): string {
+function driverErrorPage(req: Request, status: number, code?: string): string {
   const lang = pickLang(req.query.lang, req.headers["accept-language"]);
   if (status === 404) return messagePage(lang, "notFound");
   const sessionId = /^\/pay\/([A-Za-z0-9_-]{1,64})(?:\/|$)/.exec(req.path)?.[1];
   const token = typeof req.query.t === "string" && /^[A-Za-z0-9_-]{10,128}$/.test(req.query.t) ? req.query.t : undefined;
   const retryHref = sessionId && token ? `/pay/${sessionId}?t=${token}&lang=${lang}` : undefined;
+  // The provider out of reach: the page that says so and points to the help button (issue 16 item 7).
+  if (code === "provider_unavailable") return paymentUnavailablePage(lang, "provider", { ...(retryHref ? { retryHref } : {}), ...(req.requestId ? { reference: req.requestId } : {}) });
   return messagePage(lang, status >= 500 ? "error" : "badRequest", { ...(retryHref ? { retryHref } : {}), ...(req.requestId ? { reference: req.requestId } : {}) });
 }
 
@@ -78,7 +74,7 @@ export function errorHandler(logger: Logger) {
       return;
     }
     if (isDriverPage(req)) {
-      res.status(status).type("html").send(driverErrorPage(req, status));
+      res.status(status).type("html").send(driverErrorPage(req, status, code));
       return;
     }
     if (isOperatorPage(req)) {

@@ -23,7 +23,7 @@ function quoteLines(s: SessionRow): { label: string; amount: number }[] {
   return (q?.price?.breakdown ?? []).map((l) => ({ label: l.label, amount: l.amount }));
 }
 
-type PayDeps = Pick<AppDeps, "db" | "logger" | "payments" | "stripeMode" | "publishableKey" | "publicBaseUrl" | "emulatorPayUrl" | "retrieveOnReturn">;
+type PayDeps = Pick<AppDeps, "db" | "logger" | "payments" | "stripeMode" | "publishableKey" | "publicBaseUrl" | "emulatorPayUrl" | "retrieveOnReturn" | "outage">;
 
 function payLink(d: PayDeps, sessionId: string, token: string, lang: Lang, sub = ""): string {
   return `${d.publicBaseUrl()}/pay/${encodeURIComponent(sessionId)}${sub}?t=${encodeURIComponent(token)}&lang=${lang}`;
@@ -72,7 +72,7 @@ async function renderPay(d: PayDeps, res: Response, session: SessionRow, token: 
   }
   let element: { publishableKey: string; clientSecret: string; returnUrl: string } | undefined;
   if (d.stripeMode !== "emulator" && d.publishableKey) {
-    const { pi } = await d.payments.intentFor(session);
+    const { pi } = await d.outage.guard(session, "pay_page", () => d.payments.intentFor(session));
     element = { publishableKey: d.publishableKey, clientSecret: pi.client_secret as string, returnUrl: payLink(d, session.sessionId, token, lang, "/return") };
   }
   res.setHeader("Cache-Control", "no-store");
@@ -158,11 +158,11 @@ async function startPayment(d: PayDeps, req: Request, res: Response, via: "card"
   }
   const returnUrl = payLink(d, s.session.sessionId, s.token, s.lang, "/return");
   if (via === "card" && d.stripeMode === "emulator" && d.emulatorPayUrl) {
-    const { pi } = await d.payments.intentFor(s.session);
+    const { pi } = await d.outage.guard(s.session, "intent", () => d.payments.intentFor(s.session));
     res.redirect(303, d.emulatorPayUrl(pi.client_secret as string, returnUrl, s.lang));
     return;
   }
-  const url = await d.payments.checkoutFor(s.session, { success: `${returnUrl}&checkout_session={CHECKOUT_SESSION_ID}`, cancel: `${payLink(d, s.session.sessionId, s.token, s.lang)}&canceled=1` }, s.lang);
+  const url = await d.outage.guard(s.session, "checkout", () => d.payments.checkoutFor(s.session, { success: `${returnUrl}&checkout_session={CHECKOUT_SESSION_ID}`, cancel: `${payLink(d, s.session.sessionId, s.token, s.lang)}&canceled=1` }, s.lang));
   res.redirect(303, url);
 }
 
@@ -199,7 +199,7 @@ export function payPagesRouter(d: PayDeps): Router {
     wrap(async (req, res) => {
       const q = parse(PayQuery, req.query, "query");
       const s = await d.payments.sessionForToken(String(req.params.sessionId), q.t);
-      const { pi, payment } = await d.payments.intentFor(s);
+      const { pi, payment } = await d.outage.guard(s, "api_intent", () => d.payments.intentFor(s));
       res.json({ payment_intent: pi.id, client_secret: pi.client_secret, amount: payment.amount, currency: payment.currency });
     }),
   );

@@ -15,8 +15,12 @@
  * | PORT                   | port            | 18090                                           |
  * | SYSPARK_AUTH_SECRET    | authSecret      | random per process (tokens die with the process)|
  * | SYSPARK_ACL_HMAC_KEY   | aclHmacKey      | offline access lists disabled (routes → 503)    |
+ * | BILLING_ENABLED        | billingEnabled  | on, except in production (NODE_ENV=production) without real Stripe keys |
+ * | STRIPE_TIMEOUT_MS      | stripe.timeoutMs| 8000 (each call to the provider; see billing-config.ts) |
+ * | STRIPE_MAX_NETWORK_RETRIES | stripe.maxNetworkRetries | 1 (emulator) / 2 (Stripe), at most 5 |
  */
 import { z } from "zod";
+import { resolveBilling } from "./billing-config";
 
 export const DEFAULT_HTTP_PORT = 18090;
 /** In-process broker port: never 1883 (a real broker may run there). */
@@ -43,6 +47,12 @@ export interface StripeOptions {
   emulatorWebhookRetry?: { attempts?: number; initialDelayMs?: number; maxDelayMs?: number; timeoutMs?: number };
   /** Signature tolerance in seconds (default 300, like Stripe's libraries). */
   toleranceS?: number;
+  /** Each call to the provider gives up after this long (ms; STRIPE_TIMEOUT_MS; default 8000). */
+  timeoutMs?: number;
+  /** The `stripe` client's retries of a failed call (STRIPE_MAX_NETWORK_RETRIES; 0–5). */
+  maxNetworkRetries?: number;
+  /** GET /billing/health reuses a reachability probe this long (ms, default 5000; tests lower it). */
+  healthProbeCacheMs?: number;
 }
 
 export interface CloudOptions {
@@ -86,6 +96,8 @@ export interface CloudOptions {
   /** scrypt cost for operator passwords (tests lower it; default N=2^15, r=8, p=1). */
   scryptCost?: { N: number; r: number; p: number };
   instanceId?: string;
+  /** BILLING_ENABLED: the pay routes and pay links (see billing-config.ts). */
+  billingEnabled?: boolean;
 }
 
 export class ConfigError extends Error {
@@ -102,7 +114,12 @@ const urlLike = (name: string, protocols: string[]) =>
   }, `${name} must be a URL starting with ${protocols.map((p) => `${p}//`).join(" or ")}`);
 
 /** Options with the environment filled in, validated. Throws ConfigError with a precise message. */
-export function resolveOptions(opts: CloudOptions, env: NodeJS.ProcessEnv = process.env): CloudOptions & { stripeMode: StripeMode } {
+export function resolveOptions(opts: CloudOptions, env: NodeJS.ProcessEnv = process.env): CloudOptions & { stripeMode: StripeMode; billingEnabled: boolean } {
+  const o = resolveCoreOptions(opts, env);
+  return { ...o, ...resolveBilling(o, env, (m) => new ConfigError(m)) };
+}
+
+function resolveCoreOptions(opts: CloudOptions, env: NodeJS.ProcessEnv): CloudOptions & { stripeMode: StripeMode } {
   const o: CloudOptions = { ...opts, stripe: { ...opts.stripe } };
   const s = o.stripe as StripeOptions;
   o.databaseUrl ??= env.DATABASE_URL || undefined;

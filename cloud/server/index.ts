@@ -24,6 +24,8 @@ import { DEFAULT_EMBEDDED_MQTT_PORT, redactUrl, resolveOptions, type CloudOption
 import { siteEventHandler, type FlowContext } from "../flows/site-events";
 import { createMetrics, type CloudMetrics } from "./metrics";
 import { PaymentService } from "../flows/payments";
+import { ProviderOutage } from "../flows/provider-outage";
+import { BillingHealth } from "../flows/billing-health";
 import { writeRunFile } from "./run-file";
 import { ensureFirstAdmin, seedSite } from "./seed";
 
@@ -132,7 +134,7 @@ async function connectStripe(o: Resolved, logger: Logger, instanceId: string, cl
   if (stripeOpts.apiBase) {
     // A Stripe TEST EMULATOR in its own process (STRIPE_API_BASE): it outlives this cloud.
     const api = new URL(stripeOpts.apiBase);
-    const stripe = new Stripe(stripeOpts.secretKey as string, { host: api.hostname.replace(/^\[|\]$/g, ""), port: Number(api.port || (api.protocol === "https:" ? 443 : 80)), protocol: api.protocol === "https:" ? "https" : "http", maxNetworkRetries: 1, timeout: 10_000 });
+    const stripe = new Stripe(stripeOpts.secretKey as string, { host: api.hostname.replace(/^\[|\]$/g, ""), port: Number(api.port || (api.protocol === "https:" ? 443 : 80)), protocol: api.protocol === "https:" ? "https" : "http", maxNetworkRetries: stripeOpts.maxNetworkRetries ?? 1, timeout: stripeOpts.timeoutMs ?? 10_000 });
     logger.warn({ emulator: api.origin }, "Stripe: using a Stripe TEST EMULATOR in its own process (STRIPE_API_BASE; not Stripe; no real card is charged)");
     return { stripe, webhookSecret: stripeOpts.webhookSecret as string, emulatorPayUrl: (cs, returnUrl, lang) => externalPayUrl(api.origin, cs, returnUrl, lang) };
   }
@@ -144,11 +146,11 @@ async function connectStripe(o: Resolved, logger: Logger, instanceId: string, cl
     const stateDir = stripeOpts.emulatorStateDir ?? (o.dataDir ? `${o.dataDir.replace(/[\\/]+$/, "")}-stripe-emulator` : undefined);
     const emulator = await createStripeEmulator({ ...(stateDir ? { stateDir } : { webhookSecret: generateTestWebhookSecret() }), apiKey: key, port: stripeOpts.emulatorPort ?? 0, logger: logger.child({ part: "stripe-test-emulator" }), ...(stripeOpts.emulatorWebhookRetry ? { webhookRetry: stripeOpts.emulatorWebhookRetry } : {}) });
     cleanups.push(() => emulator.close());
-    const stripe = new Stripe(key, { ...emulator.clientConfig, maxNetworkRetries: 1, timeout: 10_000 });
+    const stripe = new Stripe(key, { ...emulator.clientConfig, maxNetworkRetries: stripeOpts.maxNetworkRetries ?? 1, timeout: stripeOpts.timeoutMs ?? 10_000 });
     logger.warn({ emulator: emulator.url }, "Stripe: using the local Stripe TEST EMULATOR (not Stripe; no real card is charged). Set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET to use Stripe.");
     return { stripe, webhookSecret: emulator.webhookSecret, emulator, emulatorPayUrl: (cs, returnUrl, lang) => emulator.payUrl(cs, returnUrl, lang) };
   }
-  const stripe = new Stripe(stripeOpts.secretKey as string, { maxNetworkRetries: 2, timeout: 20_000, appInfo: { name: "SysPark cloud" } });
+  const stripe = new Stripe(stripeOpts.secretKey as string, { maxNetworkRetries: stripeOpts.maxNetworkRetries ?? 2, timeout: stripeOpts.timeoutMs ?? 20_000, appInfo: { name: "SysPark cloud" } });
   logger.info({ mode: o.stripeMode }, `Stripe: ${o.stripeMode.toUpperCase()} mode`);
   return { stripe, webhookSecret: stripeOpts.webhookSecret as string };
 }
@@ -272,11 +274,15 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
       chainer.wake();
     };
     let publicBaseUrl = o.publicBaseUrl ?? "";
-    const flowCtx: FlowContext = { db, logger, src, get publicBaseUrl() { return publicBaseUrl; }, wake, auditMode, ...(o.aclHmacKey ? { aclHmacKey: o.aclHmacKey } : {}) };
+    const flowCtx: FlowContext = { db, logger, src, get publicBaseUrl() { return publicBaseUrl; }, wake, auditMode, ...(o.aclHmacKey ? { aclHmacKey: o.aclHmacKey } : {}), billingEnabled: o.billingEnabled };
     if (!o.aclHmacKey) logger.warn("offline access lists are disabled: SYSPARK_ACL_HMAC_KEY is not set (no parking/acl/* published, parking/sync/req unanswered, /api/sites/:site/access answers 503)");
     const stripeOpts = o.stripe ?? {};
     const payments = new PaymentService({ db, stripe, mode: o.stripeMode, webhookSecret, toleranceS: stripeOpts.toleranceS ?? 300, logger, src, wake, auditMode, onWebhook: (type, outcome) => metrics.webhookProcessed.inc({ type, outcome }) });
     cleanups.push(() => payments.settle()); // before the database closes (cleanups run in reverse)
+    // Issue 16 items 6–7: BILLING_ENABLED, the provider out of reach, GET /billing/health.
+    const outage = new ProviderOutage({ db, logger, src, auditMode, wake, onUnavailable: (step, kind) => metrics.providerUnavailable.inc({ step, kind }) });
+    const billingHealth = new BillingHealth({ db, stripe, mode: o.stripeMode, billingEnabled: o.billingEnabled, outage, ...(stripeOpts.healthProbeCacheMs !== undefined ? { cacheMs: stripeOpts.healthProbeCacheMs } : {}), gauges: { reachable: (v) => metrics.stripeReachable.set(v), webhookLagS: (v) => metrics.webhookLagSeconds.set(v), unavailableLastHour: (v) => metrics.providerUnavailableLastHour.set(v) } });
+    if (!o.billingEnabled) logger.warn("billing is DISABLED (BILLING_ENABLED=false, or production without Stripe keys): pay routes answer 503, exit requests get no pay link");
     const consumers: SiteEventConsumer[] = [];
     const app = buildApp({
       db,
@@ -297,6 +303,9 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
       jsonLimit: o.jsonLimit ?? 16 * 1024,
       ...(o.aclHmacKey ? { aclHmacKey: o.aclHmacKey } : {}),
       ...(o.scryptCost ? { pinCost: o.scryptCost } : {}),
+      billingEnabled: o.billingEnabled,
+      outage,
+      billingHealth,
     });
     const { port, localUrl } = await listenHttp(app, o, cleanups);
     if (!publicBaseUrl) publicBaseUrl = localUrl;

@@ -68,7 +68,10 @@ describe("the drivers' pages answer errors in HTML, in their language, with a wa
     expect(r.status).to.equal(503);
     expect(r.contentType).to.match(/^text\/html/);
     expect(r.body).to.contain('<html lang="fr">');
-    expect(r.body).to.contain("Le paiement est momentanément indisponible");
+    // Issue 16 item 7: the page says payment is unavailable and points to the help button at the lane.
+    expect(r.body).to.contain("Paiement indisponible pour le moment");
+    expect(r.body).to.contain('data-result="provider_unavailable"');
+    expect(r.body).to.contain("bouton d&#39;aide");
     expect(r.body).to.contain("Rien n'a été débité".replace("'", "&#39;"));
     const retry = /id="retry" href="([^"]+)"/.exec(r.body)?.[1].replace(/&amp;/g, "&");
     expect(retry).to.be.a("string");
@@ -84,7 +87,8 @@ describe("the drivers' pages answer errors in HTML, in their language, with a wa
     expect(r.status).to.equal(503);
     expect(r.contentType).to.match(/^text\/html/);
     expect(r.body).to.contain('<html lang="en">');
-    expect(r.body).to.contain("Payment temporarily unavailable");
+    expect(r.body).to.contain("Payment unavailable right now");
+    expect(r.body).to.contain("help (call) button");
     expect(r.body).to.contain('id="retry"');
   });
 
@@ -110,8 +114,8 @@ describe("the drivers' pages answer errors in HTML, in their language, with a wa
       const [answer] = await Promise.all([page.waitForResponse((r) => r.url().includes("/start")), page.click("#pay")]);
       expect(answer.status()).to.equal(503);
       expect(answer.headers()["content-type"]).to.match(/^text\/html/);
-      await page.waitForSelector('#result[data-result="error"]');
-      expect(await page.locator("h1").innerText()).to.equal("Le paiement est momentanément indisponible");
+      await page.waitForSelector('#result[data-result="provider_unavailable"]');
+      expect(await page.locator("h1").innerText()).to.equal("Paiement indisponible pour le moment");
       expect(await page.locator("body").innerText()).not.to.match(/"error"|internal error/);
       await page.click("#retry");
       await page.waitForSelector("#amount");
