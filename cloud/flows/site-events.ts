@@ -35,6 +35,7 @@ import { enqueueForSite } from "../db/site-outbox";
 import { verifyOverrideClaim, type OverrideVerdict } from "./override-claims";
 import { writeAudit, type AuditMode } from "../server/audit-chain";
 import { parseTariff, priceStay, type PriceResult, type Tariff } from "../tariffs/index";
+import type { HoldExitHook } from "./hold-types";
 
 export interface FlowContext {
   db: Database;
@@ -47,6 +48,8 @@ export interface FlowContext {
   auditMode: AuditMode;
   /** SYSPARK_ACL_HMAC_KEY: signs the access lists (absent → parking/sync/req gets no parking/acl/full). */
   aclHmacKey?: string;
+  /** Holds at entry (issue 16): an exit with an authorised card is captured instead of asking for payment. */
+  holds?: HoldExitHook;
 }
 
 export function newSessionId(): string {
@@ -205,6 +208,7 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
     });
     const common = { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: session.identityMethod, amount: price.amount, currency: price.currency, tariff_id: tariffRow.tariffId, tariff_version: tariffRow.version, duration_s: price.duration_s, breakdown: price.human, ...(subscriber ? { pricing: "subscriber", subscriber_entry: subscriber.entryId } : {}) };
     if (r.outcome === "paid") {
+      await ctx.holds?.atExit(tx, r.session, null); // a free stay releases a card held at entry
       await enqueueForSite(tx, siteId, "paymentSuccess", { ts: now.getTime(), src: ctx.src, session_id: session.sessionId, lane_id: p.lane_id, provider_ref: "no_charge", amount: 0, currency: price.currency }, `payment_success:${session.sessionId}`);
       await writeAudit(ctx.auditMode, tx, { kind: "payment.validated", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString(), payment_validated_ts: now.toISOString(), provider: "none", provider_ref: "no_charge", validation_result: subscriber ? "zero fee (subscriber)" : "zero fee (grace period or free stay)" } });
       return "zero_fee";
@@ -213,7 +217,7 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
     // The tariff's name is an admin's text: a stray newline in it must not make the request break the contract.
     const frName = (tariff.name as { fr?: string; en?: string } | undefined)?.fr;
     const label = frName === undefined ? undefined : withoutControlChars(frName).slice(0, 64);
-    await enqueueForSite(tx, siteId, "paymentReq", {
+    const paymentReq: Payload<"paymentReq"> = {
       ts: now.getTime(),
       src: ctx.src,
       session_id: session.sessionId,
@@ -224,7 +228,10 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
       ...(session.identityMethod === "plate" ? { plate: session.identityValue.slice(0, 16) } : {}),
       duration: price.duration_s,
       pay_url: payUrl,
-    });
+    };
+    // A card authorised at entry pays this exit with no phone; the lane hears the outcome later (hold-exit.ts).
+    if (ctx.holds && (await ctx.holds.atExit(tx, r.session, paymentReq))) return "hold_capture";
+    await enqueueForSite(tx, siteId, "paymentReq", paymentReq);
     await writeAudit(ctx.auditMode, tx, { kind: "payment.requested", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString() } });
     return "payment_requested";
   });

@@ -16,6 +16,7 @@ import { refuseCrossSite, requestContext } from "./middleware";
 import { operatorRouter } from "./operator";
 import { operatorsRouter } from "./operators";
 import { opsRouter } from "./ops";
+import { holdPagesRouter } from "./hold-pages";
 import { payPagesRouter } from "./pay-pages";
 import { stripeWebhookRouter } from "./stripe-webhook";
 
@@ -34,6 +35,7 @@ export function buildApp(d: AppDeps): express.Express {
   app.use(opsRouter(d)); // GET /health, /metrics
   app.use(stripeWebhookRouter(d)); // POST /webhooks/stripe (raw body, signed)
   app.use(payPagesRouter(d)); // /pay/:sessionId…, /api/pay/:sessionId…
+  app.use(holdPagesRouter(d)); // /hold/:siteId…, /api/holds (hold at entry, capture at exit)
   app.use(operatorRouter(d)); // login, dashboard, sessions, audit, overrides
   app.use(accessRouter(d)); // /api/sites/:site/access
   app.use(operatorsRouter(d)); // GET/POST /api/operators (admin)

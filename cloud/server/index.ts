@@ -24,6 +24,8 @@ import { DEFAULT_EMBEDDED_MQTT_PORT, redactUrl, resolveOptions, type CloudOption
 import { siteEventHandler, type FlowContext } from "../flows/site-events";
 import { createMetrics, type CloudMetrics } from "./metrics";
 import { PaymentService } from "../flows/payments";
+import { HoldService } from "../flows/holds";
+import { HoldExits } from "../flows/hold-exit";
 import { writeRunFile } from "./run-file";
 import { ensureFirstAdmin, seedSite } from "./seed";
 
@@ -267,9 +269,11 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
     // The flows' context, payments, auth, then HTTP.
     const auditMode: AuditMode = options.auditMode ?? "queued";
     const chainer = new AuditChainer(db, logger, o.auditChainPeriodMs ?? 200);
+    const holdRef: { exits?: HoldExits } = {}; // set below, once the payments exist
     const wake = () => {
       relay.wake();
       chainer.wake();
+      holdRef.exits?.kick(); // claims made by the transaction just committed (issue 16 holds)
     };
     let publicBaseUrl = o.publicBaseUrl ?? "";
     const flowCtx: FlowContext = { db, logger, src, get publicBaseUrl() { return publicBaseUrl; }, wake, auditMode, ...(o.aclHmacKey ? { aclHmacKey: o.aclHmacKey } : {}) };
@@ -277,12 +281,20 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
     const stripeOpts = o.stripe ?? {};
     const payments = new PaymentService({ db, stripe, mode: o.stripeMode, webhookSecret, toleranceS: stripeOpts.toleranceS ?? 300, logger, src, wake, auditMode, onWebhook: (type, outcome) => metrics.webhookProcessed.inc({ type, outcome }) });
     cleanups.push(() => payments.settle()); // before the database closes (cleanups run in reverse)
+    const holds = new HoldService({ db, stripe, logger, auditMode, wake });
+    payments.setHoldHandler(holds);
+    const holdExits = new HoldExits({ db, stripe, payments, logger, auditMode, src, wake });
+    holdRef.exits = holdExits;
+    flowCtx.holds = holdExits;
+    holdExits.start();
+    cleanups.push(() => holdExits.stop());
     const consumers: SiteEventConsumer[] = [];
     const app = buildApp({
       db,
       logger,
       auth: new Auth(db, o.authSecret, o.scryptCost),
       payments,
+      holds,
       metrics,
       stripe,
       stripeMode: o.stripeMode,

@@ -1,0 +1,185 @@
+/**
+ * Hold at entry (issue 16 item 4), the driver's side: `GET /hold/:siteId` (the entry lane's QR
+ * code, or a plate pre-registered at home) asks for the plate and says how much will be
+ * authorised; `POST /hold/:siteId` creates the hold and sends the driver to the card page;
+ * `GET /hold/:siteId/:holdId/return` checks server-side what the card page did. JSON twins:
+ * `POST /api/holds` and `GET /api/holds/:holdId` (the hold id is the only key, unguessable).
+ * The amount is the tariff's authorisation amount (cloud/flows/holds.ts), never the browser's.
+ */
+import express, { type Request, type Response, type Router } from "express";
+import { z } from "zod";
+import { getHold, type HoldRow } from "../db/holds";
+import { getSite, ValidationError } from "../db/index";
+import { HttpError } from "../flows/errors";
+import { authorisationAmount, type HoldService } from "../flows/holds";
+import { formatMoney } from "../tariffs/index";
+import type { AppDeps } from "./deps";
+import { formBody, jsonBody, parse, requireJson, wrap } from "./input";
+import { esc, layout, pickLang, type Lang } from "./pages";
+
+type HoldDeps = Pick<AppDeps, "db" | "logger" | "publicBaseUrl" | "emulatorPayUrl" | "jsonLimit"> & { holds?: HoldService };
+
+const SiteParam = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "site id: lowercase letters, digits, - and _");
+const HoldIdParam = z.string().regex(/^hold_[A-Za-z0-9_-]{16,64}$/, "not a hold id");
+const PlateField = z.string({ error: "plate is required" }).trim().min(2, "plate: at least 2 characters").max(20, "plate: at most 20 characters");
+const HoldForm = z.object({ plate: PlateField, lang: z.enum(["fr", "en"]).optional() });
+const HoldJson = z.strictObject({ site_id: SiteParam, plate: PlateField });
+
+const T = {
+  fr: {
+    title: "Autoriser ma carte à l'entrée",
+    intro: "Entrez votre plaque : votre carte est autorisée (pas débitée) jusqu'au montant ci-dessous. À la sortie, seul le prix réel du stationnement est prélevé et la barrière s'ouvre sans téléphone.",
+    upTo: "Autorisation jusqu'à",
+    plate: "Plaque d'immatriculation",
+    go: "Autoriser ma carte",
+    okTitle: "Carte autorisée",
+    okText: "C'est prêt : à la sortie, la barrière s'ouvrira d'elle-même et seul le prix réel sera prélevé.",
+    waitTitle: "Autorisation en cours de vérification",
+    waitText: "Cette page se met à jour automatiquement.",
+    badTitle: "Carte non autorisée",
+    badText: "L'autorisation n'a pas abouti. Vous pourrez payer à la sortie avec le lien affiché à la borne.",
+    retry: "Réessayer",
+    unavailable: "L'autorisation de carte n'est pas disponible sur ce site.",
+  },
+  en: {
+    title: "Authorise my card at entry",
+    intro: "Enter your plate: your card is authorised (not charged) up to the amount below. At the exit only the real parking fee is taken and the barrier opens with no phone.",
+    upTo: "Authorisation up to",
+    plate: "Number plate",
+    go: "Authorise my card",
+    okTitle: "Card authorised",
+    okText: "All set: at the exit the barrier opens by itself and only the real fee is taken.",
+    waitTitle: "Authorisation being checked",
+    waitText: "This page updates by itself.",
+    badTitle: "Card not authorised",
+    badText: "The authorisation did not go through. You can pay at the exit with the link the lane shows.",
+    retry: "Try again",
+    unavailable: "Card authorisation is not available at this site.",
+  },
+} as const;
+
+function formPage(lang: Lang, siteId: string, siteName: string, upTo: string, error?: string, plate = ""): string {
+  const t = T[lang];
+  return layout(
+    lang,
+    t.title,
+    `<div class="card"><h1>${esc(t.title)}</h1><p class="muted">${esc(siteName)}</p><p>${esc(t.intro)}</p>
+<p>${esc(t.upTo)} <b id="hold-amount">${esc(upTo)}</b></p>
+${error ? `<p class="err" id="error" role="alert">${esc(error)}</p>` : ""}
+<form method="post" action="/hold/${esc(siteId)}"><input type="hidden" name="lang" value="${lang}">
+<label for="plate">${esc(t.plate)}</label><input id="plate" name="plate" autocomplete="off" required maxlength="20" value="${esc(plate)}">
+<button class="btn" id="authorise" type="submit">${esc(t.go)}</button></form></div>`,
+  );
+}
+
+function resultPage(lang: Lang, hold: HoldRow, retryHref: string): string {
+  const t = T[lang];
+  const amount = formatMoney(hold.amount, hold.currency, lang);
+  if (hold.state === "authorized" || hold.state === "captured") {
+    return layout(lang, t.okTitle, `<div class="card" id="result" data-result="authorized"><h1 class="ok">${esc(t.okTitle)}</h1><p>${esc(t.okText)}</p><p>${esc(t.upTo)} <b id="hold-amount">${esc(amount)}</b> — ${esc(hold.identityValue)}</p></div>`);
+  }
+  if (hold.state === "requested") {
+    return layout(lang, t.waitTitle, `<div class="card" id="result" data-result="processing"><h1>${esc(t.waitTitle)}</h1><p>${esc(t.waitText)}</p></div>`, { refreshS: 2 });
+  }
+  return layout(lang, t.badTitle, `<div class="card" id="result" data-result="${esc(hold.state)}"><h1 class="bad">${esc(t.badTitle)}</h1><p>${esc(t.badText)}</p><a class="btn" id="retry" href="${esc(retryHref)}">${esc(t.retry)}</a></div>`);
+}
+
+/** A hold for the plate typed; a plate that cannot be one comes back as a ValidationError naming it. */
+async function startHold(holds: HoldService, siteId: string, plate: string): Promise<{ hold: HoldRow; clientSecret: string }> {
+  try {
+    return await holds.start(siteId, plate);
+  } catch (err) {
+    if (err instanceof ValidationError) throw new HttpError(400, `plate: ${err.message}`, "invalid_input");
+    throw err;
+  }
+}
+
+export function holdPagesRouter(d: HoldDeps): Router {
+  const router = express.Router();
+  const unavailable = (res: Response, lang: Lang) => res.status(503).type("html").send(layout(lang, T[lang].title, `<div class="card"><p class="err">${esc(T[lang].unavailable)}</p></div>`));
+  const siteOf = async (req: Request) => {
+    const siteId = parse(SiteParam, String(req.params.siteId), "site id");
+    const site = await getSite(d.db.sql, siteId).catch(() => undefined);
+    if (!site) throw new HttpError(404, `no site ${siteId}`, "not_found");
+    return site;
+  };
+
+  router.get(
+    "/hold/:siteId",
+    wrap(async (req, res) => {
+      const lang = pickLang(req.query.lang, req.headers["accept-language"]);
+      const site = await siteOf(req);
+      if (!d.holds || !d.emulatorPayUrl) return void unavailable(res, lang);
+      const auth = await authorisationAmount(d.db, site.siteId);
+      res.type("html").send(formPage(lang, site.siteId, site.name, formatMoney(auth.amount, auth.currency, lang)));
+    }),
+  );
+
+  router.post(
+    "/hold/:siteId",
+    formBody(),
+    wrap(async (req, res) => {
+      const lang = pickLang((req.body as { lang?: unknown } | undefined)?.lang, req.headers["accept-language"]);
+      const site = await siteOf(req);
+      if (!d.holds || !d.emulatorPayUrl) return void unavailable(res, lang);
+      const auth = await authorisationAmount(d.db, site.siteId);
+      const upTo = formatMoney(auth.amount, auth.currency, lang);
+      const f = HoldForm.safeParse(req.body ?? {});
+      if (!f.success) return void res.status(400).type("html").send(formPage(lang, site.siteId, site.name, upTo, f.error.issues[0]?.message ?? "plate"));
+      let started: { hold: HoldRow; clientSecret: string };
+      try {
+        started = await startHold(d.holds, site.siteId, f.data.plate);
+      } catch (err) {
+        if (err instanceof HttpError && err.status === 400) return void res.status(400).type("html").send(formPage(lang, site.siteId, site.name, upTo, err.message, f.data.plate));
+        throw err;
+      }
+      const back = `${d.publicBaseUrl()}/hold/${site.siteId}/${started.hold.holdId}/return?lang=${lang}`;
+      res.redirect(303, d.emulatorPayUrl(started.clientSecret, back, lang));
+    }),
+  );
+
+  router.get(
+    "/hold/:siteId/:holdId/return",
+    wrap(async (req, res) => {
+      const lang = pickLang(req.query.lang, req.headers["accept-language"]);
+      const site = await siteOf(req);
+      const holdId = parse(HoldIdParam, String(req.params.holdId), "hold id");
+      if (!d.holds) return void unavailable(res, lang);
+      const hold = await d.holds.reconcile(holdId).catch((err: Error) => {
+        if (err.name === "NotFoundError") throw new HttpError(404, "unknown hold", "not_found");
+        throw err;
+      });
+      if (hold.siteId !== site.siteId) throw new HttpError(404, "unknown hold", "not_found");
+      res.setHeader("Cache-Control", "no-store");
+      res.type("html").send(resultPage(lang, hold, `/hold/${site.siteId}?lang=${lang}`));
+    }),
+  );
+
+  router.post(
+    "/api/holds",
+    jsonBody(d.jsonLimit),
+    wrap(async (req, res) => {
+      requireJson(req);
+      const body = parse(HoldJson, req.body, "body");
+      if (!d.holds) throw new HttpError(503, "holds are not available (no Stripe)", "unavailable");
+      await getSite(d.db.sql, body.site_id).catch(() => {
+        throw new HttpError(404, `site_id: no site ${body.site_id}`, "not_found");
+      });
+      const { hold, clientSecret } = await startHold(d.holds, body.site_id, body.plate);
+      res.status(201).json({ hold_id: hold.holdId, state: hold.state, amount: hold.amount, currency: hold.currency, plate: hold.identityValue, payment_intent: hold.providerRef, client_secret: clientSecret });
+    }),
+  );
+
+  router.get(
+    "/api/holds/:holdId",
+    wrap(async (req, res) => {
+      const holdId = parse(HoldIdParam, String(req.params.holdId), "hold id");
+      const hold = await getHold(d.db.sql, holdId).catch(() => {
+        throw new HttpError(404, "unknown hold", "not_found");
+      });
+      res.setHeader("Cache-Control", "no-store");
+      res.json({ hold_id: hold.holdId, site_id: hold.siteId, plate: hold.identityValue, state: hold.state, amount: hold.amount, currency: hold.currency, exit_session_id: hold.exitSessionId, exit_state: hold.exitState });
+    }),
+  );
+  return router;
+}
