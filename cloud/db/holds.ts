@@ -129,6 +129,18 @@ export async function claimHoldForExit(tx: Tx, hold: HoldRow, input: { sessionId
   return { hold: claimed, payment };
 }
 
+/**
+ * A repeated exit request while this session's hold is still being settled: the new quote's
+ * paymentReq (a re-quote issues a new pay token) replaces the one to fall back to. Returns
+ * whether there was such a claim.
+ */
+export async function refreshPendingClaim(tx: Tx, sessionId: string, fallback: Json): Promise<boolean> {
+  const rows = await tx`
+    UPDATE hold_authorizations SET exit_fallback = ${tx.json(fallback as never)}, updated_at = now()
+    WHERE exit_session_id = ${sessionId} AND exit_state = 'pending' AND exit_fallback IS NOT NULL RETURNING hold_id`;
+  return rows.length > 0;
+}
+
 /** Holds whose exit is not settled yet (the capture worker's queue; a restart picks them up). */
 export async function listPendingExitHolds(q: Q, limit = 20): Promise<HoldRow[]> {
   return [...(await q<HoldRow[]>`SELECT * FROM hold_authorizations WHERE exit_state = 'pending' ORDER BY updated_at LIMIT ${limit}`)];

@@ -25,7 +25,7 @@ import type Stripe from "stripe";
 import type { Payload } from "../../contracts/mqtt-topics";
 import type { Logger } from "../../host/log";
 import { applyPaymentEvent, attachProviderRef, createPayment, getPayment, getSession, listPayments, type Database, type SessionRow, type Tx } from "../db/index";
-import { claimHoldForExit, findUsableHold, finishHoldExit, getHold, listPendingExitHolds, lockHold, transitionHold, type HoldRow } from "../db/holds";
+import { claimHoldForExit, findUsableHold, refreshPendingClaim, finishHoldExit, getHold, listPendingExitHolds, lockHold, transitionHold, type HoldRow } from "../db/holds";
 import { enqueueForSite } from "../db/site-outbox";
 import { writeAudit, type AuditMode } from "../server/audit-chain";
 import type { HoldExitHook } from "./hold-types";
@@ -58,6 +58,10 @@ export class HoldExits implements HoldExitHook {
   constructor(private readonly o: HoldExitOptions) {}
 
   async atExit(tx: Tx, session: SessionRow, paymentReq: Payload<"paymentReq"> | null): Promise<boolean> {
+    if (paymentReq !== null && (await refreshPendingClaim(tx, session.sessionId, paymentReq as never))) {
+      this.dirty = true; // the lane asked again while the capture is under way: it hears the outcome
+      return true;
+    }
     const hold = await findUsableHold(tx, session.siteId, { method: session.identityMethod, value: session.identityValue });
     if (!hold) return false;
     if (paymentReq === null) {
