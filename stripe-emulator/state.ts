@@ -81,6 +81,8 @@ export interface SessionRecord {
   session: Stripe.Checkout.Session;
   lineItems: Stripe.LineItem[];
   paymentIntentData: NonNullable<CheckoutSessionCreate["payment_intent_data"]>;
+  /** mode=setup: what the session's SetupIntent is created with. */
+  setupIntentData?: NonNullable<CheckoutSessionCreate["setup_intent_data"]>;
 }
 
 /**

@@ -77,14 +77,15 @@ export async function transitionHold(
   tx: Tx,
   hold: HoldRow,
   to: Exclude<HoldState, "requested">,
-  patch: { paymentMethodRef?: string | null; failureReason?: string | null } = {},
+  patch: { paymentMethodRef?: string | null; customerRef?: string | null; failureReason?: string | null } = {},
 ): Promise<{ outcome: "applied" | "noop" | "stale"; hold: HoldRow }> {
   const verdict = classify(HOLD_MACHINE, hold.state, to);
   if (verdict !== "apply") return { outcome: verdict === "noop" ? "noop" : "stale", hold };
   const [row] = await tx<HoldRow[]>`
     UPDATE hold_authorizations SET state = ${to},
       payment_method_ref = COALESCE(${patch.paymentMethodRef ?? null}, payment_method_ref),
-      failure_reason = ${to === "authorized" || to === "captured" ? null : (patch.failureReason ?? null)},
+      customer_ref = COALESCE(${patch.customerRef ?? null}, customer_ref),
+      failure_reason = ${to === "authorized" || to === "captured" || to === "saved" ? null : (patch.failureReason ?? null)},
       authorized_at = CASE WHEN ${to} = 'authorized' THEN now() ELSE authorized_at END,
       updated_at = now()
     WHERE hold_id = ${hold.holdId} RETURNING *`;
@@ -100,7 +101,7 @@ export async function findUsableHold(tx: Tx, siteId: string, identity: { method:
     SELECT * FROM hold_authorizations
     WHERE site_id = ${siteId} AND identity_method = ${identity.method} AND identity_value = ${identity.value}
       AND exit_session_id IS NULL
-      AND (state = 'authorized' OR (state = 'expired' AND payment_method_ref IS NOT NULL AND customer_ref IS NOT NULL))
+      AND (state = 'authorized' OR (state IN ('expired', 'saved') AND payment_method_ref IS NOT NULL AND customer_ref IS NOT NULL))
     ORDER BY created_at DESC LIMIT 1 FOR UPDATE`;
   return row;
 }

@@ -308,7 +308,7 @@ CREATE TABLE hold_authorizations (
   identity_method  text NOT NULL CHECK (identity_method IN ('plate', 'badge', 'ticket')),
   identity_value   text NOT NULL CHECK (length(identity_value) BETWEEN 1 AND 64),
   state            text NOT NULL DEFAULT 'requested'
-                   CHECK (state IN ('requested', 'authorized', 'captured', 'canceled', 'expired', 'failed')),
+                   CHECK (state IN ('requested', 'authorized', 'saved', 'captured', 'canceled', 'expired', 'failed')),
   amount           integer NOT NULL CHECK (amount > 0),
   currency         char(3) NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
   provider_ref     text UNIQUE,

@@ -96,7 +96,7 @@ export const REFUND_MACHINE: StateMachine<RefundState> = {
   terminal: ["succeeded", "failed", "canceled"],
 };
 
-export const HOLD_STATES = ["requested", "authorized", "captured", "canceled", "expired", "failed"] as const;
+export const HOLD_STATES = ["requested", "authorized", "saved", "captured", "canceled", "expired", "failed"] as const;
 export type HoldState = (typeof HOLD_STATES)[number];
 
 /**
@@ -108,6 +108,8 @@ export type HoldState = (typeof HOLD_STATES)[number];
  * - canceled: released (free stay, abandoned, or by the provider for another reason). Terminal.
  * - expired: the provider canceled it for age (Stripe: ~7 days, cancellation_reason automatic). Terminal.
  * - failed: the card was declined at entry; the driver may try another card (→ authorized).
+ * - saved: no authorisation, only a card saved for off-session use (Checkout in setup mode,
+ *   proven by setup_intent.succeeded); the exit charges it off-session. → canceled when released.
  * Nothing goes back to requested, and nothing leaves a terminal state: a late
  * amount_capturable_updated after a cancel is stale.
  */
@@ -115,9 +117,10 @@ export const HOLD_MACHINE: StateMachine<HoldState> = {
   name: "hold",
   states: HOLD_STATES,
   transitions: {
-    requested: ["authorized", "canceled", "expired", "failed"],
+    requested: ["authorized", "saved", "canceled", "expired", "failed"],
     authorized: ["captured", "canceled", "expired"],
-    failed: ["authorized", "canceled", "expired"],
+    saved: ["canceled"],
+    failed: ["authorized", "saved", "canceled", "expired"],
     captured: [],
     canceled: [],
     expired: [],

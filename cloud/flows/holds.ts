@@ -28,6 +28,8 @@ export interface HoldServiceOptions {
 /** metadata.kind of the PaymentIntents this module makes. */
 export const HOLD_KIND = "hold";
 export const HOLD_OFF_SESSION_KIND = "hold_offsession";
+/** metadata.kind of the SetupIntent of a Checkout Session in setup mode (a card saved, no authorisation). */
+export const HOLD_SETUP_KIND = "hold_setup";
 
 /**
  * The authorisation amount of a site's tariff in force: its daily cap when it has one (the most
@@ -80,11 +82,45 @@ export class HoldService implements HoldWebhookHandler {
     return { hold, clientSecret: pi.client_secret as string };
   }
 
+  /**
+   * The other way (a stay longer than a hold lives): save the card for the plate with Stripe
+   * Checkout in setup mode — nothing authorised, the exit charges it off-session. The hold row
+   * records it (provider_ref = the Checkout Session); setup_intent.succeeded makes it `saved`.
+   */
+  async startSavedCard(siteId: string, plate: string, returnUrl: (holdId: string) => string): Promise<{ hold: HoldRow; url: string }> {
+    const identity = normalizeIdentity({ method: "plate", value: plate }) as { method: "plate"; value: string };
+    const auth = await authorisationAmount(this.o.db, siteId);
+    const holdId = `hold_${randomBytes(18).toString("base64url")}`;
+    await this.o.db.tx((tx) => createHold(tx, { holdId, siteId, identity, amount: Math.max(auth.amount, 1), currency: auth.currency }));
+    const customer = await this.o.stripe.customers.create({ metadata: { hold_id: holdId, site_id: siteId } }, { idempotencyKey: `hold-customer:${holdId}` });
+    const cs = await this.o.stripe.checkout.sessions.create(
+      { mode: "setup", customer: customer.id, currency: auth.currency.toLowerCase(), success_url: returnUrl(holdId), setup_intent_data: { metadata: { kind: HOLD_SETUP_KIND, hold_id: holdId, site_id: siteId } }, metadata: { kind: HOLD_SETUP_KIND, hold_id: holdId } },
+      { idempotencyKey: `hold-setup:${holdId}` },
+    );
+    const hold = await this.o.db.tx(async (tx) => {
+      const h = await attachHoldRefs(tx, holdId, { providerRef: cs.id, customerRef: customer.id });
+      await writeAudit(this.o.auditMode, tx, { kind: "hold.setup_requested", payload: { hold_id: holdId, site_id: siteId, identity_method: "plate", identity_value: identity.value, provider: "stripe", provider_ref: cs.id } });
+      return h;
+    });
+    this.o.wake();
+    return { hold, url: cs.url as string };
+  }
+
   /** The hold after the driver's return: a server-side retrieve (never the redirect) and what it proves. */
   async reconcile(holdId: string): Promise<HoldRow> {
     const hold = await getHold(this.o.db.sql, holdId);
     if (hold.state !== "requested" && hold.state !== "failed") return hold;
     if (!hold.providerRef) return hold;
+    if (hold.providerRef.startsWith("cs_")) {
+      const cs = await this.o.stripe.checkout.sessions.retrieve(hold.providerRef);
+      if (typeof cs.setup_intent !== "string") return hold;
+      const si = await this.o.stripe.setupIntents.retrieve(cs.setup_intent);
+      await this.o.db.tx(async (tx) => {
+        const h = await lockHold(tx, { holdId });
+        if (h) await this.applySetup(tx, h, si, "server-side retrieve");
+      });
+      return getHold(this.o.db.sql, holdId);
+    }
     const pi = await this.o.stripe.paymentIntents.retrieve(hold.providerRef);
     await this.o.db.tx(async (tx) => {
       const h = await lockHold(tx, { holdId });
@@ -96,6 +132,12 @@ export class HoldService implements HoldWebhookHandler {
 
   /** Webhooks of the PaymentIntents this module made (metadata.kind); others: undefined. */
   async onEvent(tx: Tx, event: Stripe.Event): Promise<string | undefined> {
+    if (event.type === "setup_intent.succeeded") {
+      const si = event.data.object;
+      if (si.metadata?.kind !== HOLD_SETUP_KIND || !si.metadata.hold_id) return undefined;
+      const hold = await lockHold(tx, { holdId: si.metadata.hold_id });
+      return hold ? this.applySetup(tx, hold, si, `stripe webhook ${event.id}: ${event.type}`) : "unknown_payment";
+    }
     if (!event.type.startsWith("payment_intent.")) return undefined;
     const pi = event.data.object as Stripe.PaymentIntent;
     const kind = pi.metadata?.kind;
@@ -110,6 +152,17 @@ export class HoldService implements HoldWebhookHandler {
     const outcome = await this.applyIntent(tx, hold, pi, `stripe webhook ${event.id}: ${event.type}`);
     // A captured hold is also the exit's payment: the normal payment_intent.succeeded path applies it.
     return event.type === "payment_intent.succeeded" ? undefined : outcome;
+  }
+
+  /** A card saved by Checkout in setup mode: the hold becomes `saved` (its card and customer recorded). */
+  private async applySetup(tx: Tx, hold: HoldRow, si: Stripe.SetupIntent, source: string): Promise<string> {
+    if (si.status !== "succeeded") return "ignored";
+    const pm = typeof si.payment_method === "string" ? si.payment_method : (si.payment_method?.id ?? null);
+    const customer = typeof si.customer === "string" ? si.customer : (si.customer?.id ?? null);
+    const r = await transitionHold(tx, hold, "saved", { paymentMethodRef: pm, customerRef: customer });
+    if (r.outcome !== "applied") return r.outcome === "noop" ? "ignored" : "stale";
+    await writeAudit(this.o.auditMode, tx, { kind: "hold.saved", payload: { hold_id: hold.holdId, site_id: hold.siteId, identity_value: hold.identityValue, provider: "stripe", setup_intent: si.id, validation_result: source } });
+    return "saved";
   }
 
   /**

@@ -77,7 +77,7 @@ const isDeadAttempt = (p: PaymentRow): boolean => p.state === "failed" && (p.fai
 /** What happened, for the page and the caller. */
 export type ApplyOutcome = "paid" | "already_paid" | "failed" | "canceled" | "stale" | "unknown_payment" | "ignored" | "amount_mismatch" | HoldOutcome;
 /** What a hold's webhook did (cloud/flows/holds.ts). */
-type HoldOutcome = "authorized" | "captured" | "expired";
+type HoldOutcome = "authorized" | "captured" | "expired" | "saved";
 
 export class PaymentService {
   /** releaseOtherAttempts runs after the commit, off the request: what is under way, for settle(). */

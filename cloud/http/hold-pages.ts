@@ -22,8 +22,9 @@ type HoldDeps = Pick<AppDeps, "db" | "logger" | "publicBaseUrl" | "emulatorPayUr
 const SiteParam = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "site id: lowercase letters, digits, - and _");
 const HoldIdParam = z.string().regex(/^hold_[A-Za-z0-9_-]{16,64}$/, "not a hold id");
 const PlateField = z.string({ error: "plate is required" }).trim().min(2, "plate: at least 2 characters").max(20, "plate: at most 20 characters");
-const HoldForm = z.object({ plate: PlateField, lang: z.enum(["fr", "en"]).optional() });
-const HoldJson = z.strictObject({ site_id: SiteParam, plate: PlateField });
+const Mode = z.enum(["authorise", "save_card"], { error: "mode must be \"authorise\" or \"save_card\"" });
+const HoldForm = z.object({ plate: PlateField, lang: z.enum(["fr", "en"]).optional(), mode: Mode.optional() });
+const HoldJson = z.strictObject({ site_id: SiteParam, plate: PlateField, mode: Mode.optional() });
 
 const T = {
   fr: {
@@ -40,6 +41,9 @@ const T = {
     badText: "L'autorisation n'a pas abouti. Vous pourrez payer à la sortie avec le lien affiché à la borne.",
     retry: "Réessayer",
     unavailable: "L'autorisation de carte n'est pas disponible sur ce site.",
+    save: "Enregistrer ma carte sans autorisation (long séjour)",
+    savedTitle: "Carte enregistrée",
+    savedText: "Rien n'a été prélevé. À la sortie, le prix réel sera prélevé sur cette carte et la barrière s'ouvrira d'elle-même.",
   },
   en: {
     title: "Authorise my card at entry",
@@ -55,6 +59,9 @@ const T = {
     badText: "The authorisation did not go through. You can pay at the exit with the link the lane shows.",
     retry: "Try again",
     unavailable: "Card authorisation is not available at this site.",
+    save: "Save my card without an authorisation (long stay)",
+    savedTitle: "Card saved",
+    savedText: "Nothing was charged. At the exit the real fee is taken from this card and the barrier opens by itself.",
   },
 } as const;
 
@@ -68,7 +75,8 @@ function formPage(lang: Lang, siteId: string, siteName: string, upTo: string, er
 ${error ? `<p class="err" id="error" role="alert">${esc(error)}</p>` : ""}
 <form method="post" action="/hold/${esc(siteId)}"><input type="hidden" name="lang" value="${lang}">
 <label for="plate">${esc(t.plate)}</label><input id="plate" name="plate" autocomplete="off" required maxlength="20" value="${esc(plate)}">
-<button class="btn" id="authorise" type="submit">${esc(t.go)}</button></form></div>`,
+<button class="btn" id="authorise" type="submit" name="mode" value="authorise">${esc(t.go)}</button>
+<button class="btn alt" id="save-card" type="submit" name="mode" value="save_card">${esc(t.save)}</button></form></div>`,
   );
 }
 
@@ -78,16 +86,24 @@ function resultPage(lang: Lang, hold: HoldRow, retryHref: string): string {
   if (hold.state === "authorized" || hold.state === "captured") {
     return layout(lang, t.okTitle, `<div class="card" id="result" data-result="authorized"><h1 class="ok">${esc(t.okTitle)}</h1><p>${esc(t.okText)}</p><p>${esc(t.upTo)} <b id="hold-amount">${esc(amount)}</b> — ${esc(hold.identityValue)}</p></div>`);
   }
+  if (hold.state === "saved") {
+    return layout(lang, t.savedTitle, `<div class="card" id="result" data-result="saved"><h1 class="ok">${esc(t.savedTitle)}</h1><p>${esc(t.savedText)}</p><p>${esc(hold.identityValue)}</p></div>`);
+  }
   if (hold.state === "requested") {
     return layout(lang, t.waitTitle, `<div class="card" id="result" data-result="processing"><h1>${esc(t.waitTitle)}</h1><p>${esc(t.waitText)}</p></div>`, { refreshS: 2 });
   }
   return layout(lang, t.badTitle, `<div class="card" id="result" data-result="${esc(hold.state)}"><h1 class="bad">${esc(t.badTitle)}</h1><p>${esc(t.badText)}</p><a class="btn" id="retry" href="${esc(retryHref)}">${esc(t.retry)}</a></div>`);
 }
 
-/** A hold for the plate typed; a plate that cannot be one comes back as a ValidationError naming it. */
-async function startHold(holds: HoldService, siteId: string, plate: string): Promise<{ hold: HoldRow; clientSecret: string }> {
+/**
+ * A hold for the plate typed (with `returnUrl`: a card saved through Checkout in setup mode
+ * instead); a plate that cannot be one comes back as a 400 naming it.
+ */
+async function startHold(holds: HoldService, siteId: string, plate: string): Promise<{ hold: HoldRow; clientSecret: string }>;
+async function startHold(holds: HoldService, siteId: string, plate: string, returnUrl: (holdId: string) => string): Promise<{ hold: HoldRow; url: string }>;
+async function startHold(holds: HoldService, siteId: string, plate: string, returnUrl?: (holdId: string) => string): Promise<{ hold: HoldRow; clientSecret?: string; url?: string }> {
   try {
-    return await holds.start(siteId, plate);
+    return returnUrl ? await holds.startSavedCard(siteId, plate, returnUrl) : await holds.start(siteId, plate);
   } catch (err) {
     if (err instanceof ValidationError) throw new HttpError(400, `plate: ${err.message}`, "invalid_input");
     throw err;
@@ -126,15 +142,18 @@ export function holdPagesRouter(d: HoldDeps): Router {
       const upTo = formatMoney(auth.amount, auth.currency, lang);
       const f = HoldForm.safeParse(req.body ?? {});
       if (!f.success) return void res.status(400).type("html").send(formPage(lang, site.siteId, site.name, upTo, f.error.issues[0]?.message ?? "plate"));
-      let started: { hold: HoldRow; clientSecret: string };
+      const back = (holdId: string) => `${d.publicBaseUrl()}/hold/${site.siteId}/${holdId}/return?lang=${lang}`;
       try {
-        started = await startHold(d.holds, site.siteId, f.data.plate);
+        if (f.data.mode === "save_card") {
+          const saved = await startHold(d.holds, site.siteId, f.data.plate, back);
+          return void res.redirect(303, saved.url);
+        }
+        const started = await startHold(d.holds, site.siteId, f.data.plate);
+        res.redirect(303, d.emulatorPayUrl(started.clientSecret, back(started.hold.holdId), lang));
       } catch (err) {
         if (err instanceof HttpError && err.status === 400) return void res.status(400).type("html").send(formPage(lang, site.siteId, site.name, upTo, err.message, f.data.plate));
         throw err;
       }
-      const back = `${d.publicBaseUrl()}/hold/${site.siteId}/${started.hold.holdId}/return?lang=${lang}`;
-      res.redirect(303, d.emulatorPayUrl(started.clientSecret, back, lang));
     }),
   );
 
@@ -165,6 +184,10 @@ export function holdPagesRouter(d: HoldDeps): Router {
       await getSite(d.db.sql, body.site_id).catch(() => {
         throw new HttpError(404, `site_id: no site ${body.site_id}`, "not_found");
       });
+      if (body.mode === "save_card") {
+        const saved = await startHold(d.holds, body.site_id, body.plate, (holdId) => `${d.publicBaseUrl()}/hold/${body.site_id}/${holdId}/return`);
+        return void res.status(201).json({ hold_id: saved.hold.holdId, state: saved.hold.state, plate: saved.hold.identityValue, checkout_session: saved.hold.providerRef, checkout_url: saved.url });
+      }
       const { hold, clientSecret } = await startHold(d.holds, body.site_id, body.plate);
       res.status(201).json({ hold_id: hold.holdId, state: hold.state, amount: hold.amount, currency: hold.currency, plate: hold.identityValue, payment_intent: hold.providerRef, client_secret: clientSecret });
     }),

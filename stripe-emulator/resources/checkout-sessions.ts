@@ -113,7 +113,7 @@ function createSetupSession(st: EmulatorState, p: CheckoutSessionCreate): Stripe
   const expiresAt = p.expires_at ?? now + 24 * 3600;
   const session = sessionObject(st, p, { id: `cs_test_${randomToken(40)}`, successUrl: p.success_url, total: 0, currency: p.currency ?? "eur", now, expiresAt });
   Object.assign(session, { mode: "setup", amount_subtotal: null, amount_total: null, currency: p.currency ?? null, payment_status: "no_payment_required", customer: p.customer ?? null });
-  st.sessions.set(session.id, { session, lineItems: [], paymentIntentData: {} });
+  st.sessions.set(session.id, { session, lineItems: [], paymentIntentData: {}, setupIntentData: p.setup_intent_data ?? {} });
   return clone(session);
 }
 
@@ -126,8 +126,8 @@ export function setUpCheckoutSession(st: EmulatorState, id: string, card: CardIn
   if (s.status !== "open") throw requestError("checkout_session_unexpected_state", `This Checkout Session is ${s.status}.`);
   let setiId = typeof s.setup_intent === "string" ? s.setup_intent : null;
   if (setiId === null) {
-    const meta = st.sessions.get(id)?.session.metadata ?? {};
-    setiId = createSetupIntent(st, { customer: typeof s.customer === "string" ? s.customer : undefined, usage: "off_session", metadata: meta }, PAGE_CONTEXT, id).id;
+    const d = rec.setupIntentData ?? {};
+    setiId = createSetupIntent(st, { customer: typeof s.customer === "string" ? s.customer : undefined, usage: "off_session", metadata: d.metadata, description: d.description }, PAGE_CONTEXT, id).id;
     s.setup_intent = setiId;
     setupIntentRecord(st, setiId).returnUrl = `${st.opts.publicBaseUrl()}/emulator/checkout/${id}/return`;
   }

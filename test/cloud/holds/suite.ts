@@ -190,12 +190,31 @@ export function holdSuite(title: string, start: (ctx: Mocha.Context) => Promise<
       expect(site.count("paymentSuccess", (p) => p.session_id === s2.sessionId)).to.equal(0);
     });
 
+    it("a card saved through Checkout in setup mode (no authorisation) is charged off-session at the exit", async () => {
+      const plate = rndPlate();
+      const r = await api<{ hold_id: string; state: string; checkout_url: string }>("/api/holds", { site_id: t.siteId, plate, mode: "save_card" });
+      expect([r.status, r.json.state]).to.deep.equal([201, "requested"]);
+      const posted = await fetch(r.json.checkout_url, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: "card_number=4242424242424242&exp=12%2F34&cvc=123", redirect: "manual" });
+      expect(posted.status).to.equal(303);
+      expect(posted.headers.get("location")).to.contain(`/hold/${t.siteId}/${r.json.hold_id}/return`);
+      await until(async () => (await holdState(r.json.hold_id)).state === "saved", 15_000, "card saved (setup_intent.succeeded)");
+      const session = await enter(plate, 2 * 3600_000);
+      await requestExit(plate);
+      const ok = await site.waitFor("paymentSuccess", (p) => p.session_id === session.sessionId);
+      const priced = await getSession(t.cloud.db.sql, session.sessionId);
+      const charged = await stripe.paymentIntents.retrieve(String(ok.payload.provider_ref));
+      expect([charged.status, charged.amount_received, charged.metadata.kind]).to.deep.equal(["succeeded", priced.amount, "hold_offsession"]);
+      expect(site.count("paymentReq", (p) => p.session_id === session.sessionId)).to.equal(0);
+    });
+
     it("refuses a bad hold request naming the field, and an unknown hold is a 404", async () => {
       const bad = await api<{ error: string }>("/api/holds", { site_id: t.siteId, plate: "#" });
       expect(bad.status).to.equal(400);
       expect(JSON.stringify(bad.json)).to.match(/plate/);
       const extra = await api<{ error: string }>("/api/holds", { site_id: t.siteId, plate: "AB123CD", amount: 1 });
       expect(extra.status).to.equal(400);
+      const mode = await api<{ error: string }>("/api/holds", { site_id: t.siteId, plate: "AB123CD", mode: "steal" });
+      expect([mode.status, JSON.stringify(mode.json).includes("mode")]).to.deep.equal([400, true]);
       expect((await api("/api/holds/hold_AAAAAAAAAAAAAAAAAAAA")).status).to.equal(404);
     });
 
