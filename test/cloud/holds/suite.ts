@@ -119,6 +119,26 @@ export function holdSuite(title: string, start: (ctx: Mocha.Context) => Promise<
       expect(site.count("paymentReq", (p) => p.session_id === session.sessionId)).to.equal(0);
     });
 
+    it("a capture made at the provider but never recorded (a crash before the commit) is recognised by the reconciling retrieve, not made twice", async () => {
+      const { plate, hold } = await authorisedHold();
+      // As if the worker had captured and died before its commit: the money is taken, the cloud knows nothing (webhooks lost).
+      t.cloud.emulator?.setWebhookUrl(null);
+      await stripe.paymentIntents.capture(hold.payment_intent, { amount_to_capture: hold.amount });
+      t.cloud.emulator?.setWebhookUrl(`${base}/webhooks/stripe`);
+      const session = await enter(plate, 3 * 24 * 3600_000); // a fee above the hold: the claim captures the whole hold
+      await requestExit(plate);
+      await site.waitFor("paymentSuccess", (p) => p.session_id === session.sessionId);
+      const priced = await getSession(t.cloud.db.sql, session.sessionId);
+      const pays = (await listPayments(t.cloud.db.sql, session.sessionId)).filter((p) => p.state === "paid");
+      expect(pays.map((p) => p.amount).reduce((a, b) => a + b, 0)).to.equal(priced.amount);
+      const pi = await stripe.paymentIntents.retrieve(hold.payment_intent);
+      expect([pi.status, pi.amount_received]).to.deep.equal(["succeeded", hold.amount]);
+      const charges = await stripe.charges.list({ payment_intent: hold.payment_intent });
+      expect(charges.data.map((c) => [c.captured, c.amount_captured])).to.deep.equal([[true, hold.amount]]); // one capture
+      expect(site.count("paymentSuccess", (p) => p.session_id === session.sessionId)).to.equal(1);
+      expect(site.count("paymentReq", (p) => p.session_id === session.sessionId)).to.equal(0);
+    });
+
     it("a free stay releases the hold (canceled at the provider), the lane hears the usual zero-fee success", async () => {
       const { plate, hold } = await authorisedHold();
       const session = await enter(plate, 60_000); // inside the grace period
