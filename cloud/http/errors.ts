@@ -15,7 +15,7 @@ import { loginPage, messagePage, operatorErrorPage, pickLang } from "./pages";
  * HTML in the page's language, never JSON — unless the caller asks for JSON only.
  */
 function isDriverPage(req: Request): boolean {
-  if (!req.path.startsWith("/pay/")) return false;
+  if (!req.path.startsWith("/pay/") && !req.path.startsWith("/hold/")) return false; // /hold/: the hold-at-entry pages
   return req.accepts(["html", "json"]) !== "json";
 }
 

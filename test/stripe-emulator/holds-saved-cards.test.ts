@@ -5,8 +5,13 @@
  * saved card — 4242 succeeds, 3155 needs no challenge once set up, 3184 always does, 0002 / 9995
  * decline — the way Stripe documents the test cards.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { expect } from "chai";
 import Stripe from "stripe";
+import { createStripeEmulator } from "../../stripe-emulator";
+import { silentLogger } from "../../host/log";
 import { form, futureExpiry, http, startFixture, TEST_KEY, typesFor, type Fixture } from "./helpers";
 
 const CARD_ONLY = { payment_method_types: ["card"] };
@@ -145,5 +150,29 @@ describe("Stripe test emulator: holds, SetupIntents and off-session payments", f
     expect((await f.stripe.customers.listPaymentMethods(c.id)).data).to.have.length(1);
     expect((await f.stripe.paymentIntents.list({ customer: c.id })).data).to.have.length(0);
     await eventually(() => f.receiver.received.some((r) => r.event.type === "checkout.session.completed" && (r.event.data.object as Stripe.Checkout.Session).mode === "setup"));
+  });
+
+  it("SetupIntents and the set-up card are kept across a restart of an emulator with a state directory", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "syspark-emu-seti-"));
+    try {
+      const a = await createStripeEmulator({ stateDir: dir, logger: silentLogger });
+      const sa = new Stripe(TEST_KEY, { ...a.clientConfig, maxNetworkRetries: 0 });
+      const c = await sa.customers.create({});
+      const si = await sa.setupIntents.create({ customer: c.id, payment_method: "pm_card_authenticationRequiredOnSetup", confirm: true, usage: "off_session", return_url: "http://cloud.test/r" });
+      await http((si.next_action as { redirect_to_url: { url: string } }).redirect_to_url.url, { body: form({ outcome: "complete" }) });
+      await a.close();
+      const b = await createStripeEmulator({ stateDir: dir, logger: silentLogger });
+      try {
+        const sb = new Stripe(TEST_KEY, { ...b.clientConfig, maxNetworkRetries: 0 });
+        expect((await sb.setupIntents.retrieve(si.id)).status).to.equal("succeeded");
+        // Still set up after the restart: off-session needs no 3-D Secure.
+        const pi = await sb.paymentIntents.create({ amount: 900, currency: "eur", customer: c.id, payment_method: si.payment_method as string, off_session: true, confirm: true, ...CARD_ONLY });
+        expect(pi.status).to.equal("succeeded");
+      } finally {
+        await b.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -236,6 +236,12 @@ export function holdSuite(title: string, start: (ctx: Mocha.Context) => Promise<
       const mode = await api<{ error: string }>("/api/holds", { site_id: t.siteId, plate: "AB123CD", mode: "steal" });
       expect([mode.status, JSON.stringify(mode.json).includes("mode")]).to.deep.equal([400, true]);
       expect((await api("/api/holds/hold_AAAAAAAAAAAAAAAAAAAA")).status).to.equal(404);
+      // The pages a driver sees answer in HTML, never JSON, and name the field.
+      const page = await fetch(`${base}/hold/no-such-site`, { headers: { Accept: "text/html" } });
+      expect([page.status, page.headers.get("content-type")?.startsWith("text/html")]).to.deep.equal([404, true]);
+      const empty = await fetch(`${base}/hold/${t.siteId}`, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "text/html" }, body: "plate=&lang=en" });
+      expect(empty.status).to.equal(400);
+      expect(await empty.text()).to.match(/id="error"[^>]*>plate/);
     });
 
     it("on a phone (Chromium, 390×844): the hold page authorises the card, then the exit opens with no phone", async function () {
