@@ -17,7 +17,7 @@ import type { AppDeps } from "./deps";
 import { formBody, jsonBody, parse, requireJson, wrap } from "./input";
 import { esc, layout, pickLang, type Lang } from "./pages";
 
-type HoldDeps = Pick<AppDeps, "db" | "logger" | "publicBaseUrl" | "emulatorPayUrl" | "jsonLimit"> & { holds?: HoldService };
+type HoldDeps = Pick<AppDeps, "db" | "logger" | "publicBaseUrl" | "emulatorPayUrl" | "publishableKey" | "jsonLimit"> & { holds?: HoldService };
 
 const SiteParam = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "site id: lowercase letters, digits, - and _");
 const HoldIdParam = z.string().regex(/^hold_[A-Za-z0-9_-]{16,64}$/, "not a hold id");
@@ -96,6 +96,27 @@ function resultPage(lang: Lang, hold: HoldRow, retryHref: string): string {
 }
 
 /**
+ * Real Stripe (no emulator): the card is authorised on this page with Stripe.js' Payment Element
+ * (the hold's client secret); Stripe sends the driver back to the return page, which checks
+ * server-side.
+ */
+export function holdElementPage(lang: Lang, v: { publishableKey: string; clientSecret: string; returnUrl: string; upTo: string }): string {
+  const t = T[lang];
+  return layout(
+    lang,
+    t.title,
+    `<div class="card"><h1>${esc(t.title)}</h1><p>${esc(t.upTo)} <b id="hold-amount">${esc(v.upTo)}</b></p>
+<form id="payment-form"><div id="payment-element"></div><button class="btn" id="authorise" type="submit">${esc(t.go)}</button><div id="pe-error" class="err" hidden></div></form></div>
+<script src="https://js.stripe.com/v3/"></script>
+<script>
+const stripe=Stripe(${JSON.stringify(v.publishableKey)});const elements=stripe.elements({clientSecret:${JSON.stringify(v.clientSecret)},locale:${JSON.stringify(lang)}});
+elements.create("payment").mount("#payment-element");
+document.getElementById("payment-form").addEventListener("submit",async(e)=>{e.preventDefault();const{error}=await stripe.confirmPayment({elements,confirmParams:{return_url:${JSON.stringify(v.returnUrl)}}});if(error){const d=document.getElementById("pe-error");d.textContent=error.message;d.hidden=false;}});
+</script>`,
+  );
+}
+
+/**
  * A hold for the plate typed (with `returnUrl`: a card saved through Checkout in setup mode
  * instead); a plate that cannot be one comes back as a 400 naming it.
  */
@@ -125,7 +146,7 @@ export function holdPagesRouter(d: HoldDeps): Router {
     wrap(async (req, res) => {
       const lang = pickLang(req.query.lang, req.headers["accept-language"]);
       const site = await siteOf(req);
-      if (!d.holds || !d.emulatorPayUrl) return void unavailable(res, lang);
+      if (!d.holds) return void unavailable(res, lang);
       const auth = await authorisationAmount(d.db, site.siteId);
       res.type("html").send(formPage(lang, site.siteId, site.name, formatMoney(auth.amount, auth.currency, lang)));
     }),
@@ -137,7 +158,7 @@ export function holdPagesRouter(d: HoldDeps): Router {
     wrap(async (req, res) => {
       const lang = pickLang((req.body as { lang?: unknown } | undefined)?.lang, req.headers["accept-language"]);
       const site = await siteOf(req);
-      if (!d.holds || !d.emulatorPayUrl) return void unavailable(res, lang);
+      if (!d.holds) return void unavailable(res, lang);
       const auth = await authorisationAmount(d.db, site.siteId);
       const upTo = formatMoney(auth.amount, auth.currency, lang);
       const f = HoldForm.safeParse(req.body ?? {});
@@ -148,8 +169,11 @@ export function holdPagesRouter(d: HoldDeps): Router {
           const saved = await startHold(d.holds, site.siteId, f.data.plate, back);
           return void res.redirect(303, saved.url);
         }
+        if (!d.emulatorPayUrl && !d.publishableKey) return void unavailable(res, lang); // no card page to send the driver to
         const started = await startHold(d.holds, site.siteId, f.data.plate);
-        res.redirect(303, d.emulatorPayUrl(started.clientSecret, back(started.hold.holdId), lang));
+        if (d.emulatorPayUrl) return void res.redirect(303, d.emulatorPayUrl(started.clientSecret, back(started.hold.holdId), lang));
+        res.setHeader("Cache-Control", "no-store");
+        res.type("html").send(holdElementPage(lang, { publishableKey: d.publishableKey as string, clientSecret: started.clientSecret, returnUrl: back(started.hold.holdId), upTo }));
       } catch (err) {
         if (err instanceof HttpError && err.status === 400) return void res.status(400).type("html").send(formPage(lang, site.siteId, site.name, upTo, err.message, f.data.plate));
         throw err;
