@@ -19,6 +19,7 @@ import { eventRoutes } from "./resources/events";
 import { paymentIntentRoutes } from "./resources/payment-intents";
 import { paymentMethodRoutes } from "./resources/payment-methods";
 import { refundRoutes } from "./resources/refunds";
+import { setupIntentRoutes } from "./resources/setup-intents";
 import type { Route } from "./route";
 import type { EmulatorState, RequestContext } from "./state";
 
@@ -30,7 +31,7 @@ export interface ApiOptions extends HttpEnv {
 }
 
 export function apiRoutes(state: EmulatorState): Route[] {
-  return [...paymentIntentRoutes(state), ...chargeRoutes(state), ...paymentMethodRoutes(state), ...refundRoutes(state), ...checkoutSessionRoutes(state), ...customerRoutes(state), ...eventRoutes(state)];
+  return [...paymentIntentRoutes(state), ...chargeRoutes(state), ...paymentMethodRoutes(state), ...refundRoutes(state), ...checkoutSessionRoutes(state), ...customerRoutes(state), ...eventRoutes(state), ...setupIntentRoutes(state)];
 }
 
 // ------------------------------------------------------------ expand[]

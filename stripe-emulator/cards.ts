@@ -8,8 +8,12 @@
 export type CardOutcome =
   | { kind: "succeed" }
   | { kind: "decline"; code: string; declineCode: string; message: string }
-  /** 3-D Secure required on every payment: the PaymentIntent goes to requires_action. */
-  | { kind: "authenticate" };
+  /**
+   * 3-D Secure required: on-session the PaymentIntent goes to requires_action. Off-session it is
+   * declined `authentication_required` unless the card was set up for future use (a SetupIntent
+   * or setup_future_usage) — except when `always`, which asks on every transaction (Stripe's 3184).
+   */
+  | { kind: "authenticate"; always?: boolean };
 
 export interface TestCard {
   number: string;
@@ -30,6 +34,7 @@ export const TEST_CARDS: readonly TestCard[] = [
   { number: "5555555555554444", brand: "mastercard", funding: "credit", country: "US", outcome: { kind: "succeed" }, label: "Mastercard — succeeds" },
   { number: "4000056655665556", brand: "visa", funding: "debit", country: "US", outcome: { kind: "succeed" }, label: "Visa debit — succeeds" },
   { number: "4000002500003155", brand: "visa", funding: "credit", country: "US", outcome: { kind: "authenticate" }, label: "Visa — requires 3-D Secure authentication" },
+  { number: "4000002760003184", brand: "visa", funding: "credit", country: "US", outcome: { kind: "authenticate", always: true }, label: "Visa — requires 3-D Secure on every transaction, even once set up" },
   { number: "4000000000000002", brand: "visa", funding: "credit", country: "US", outcome: decline("card_declined", "generic_decline", DECLINED), label: "Declined (generic_decline)" },
   { number: "4000000000009995", brand: "visa", funding: "credit", country: "US", outcome: decline("card_declined", "insufficient_funds", "Your card has insufficient funds."), label: "Declined (insufficient_funds)" },
   { number: "4000000000009987", brand: "visa", funding: "credit", country: "US", outcome: decline("card_declined", "lost_card", DECLINED), label: "Declined (lost_card)" },
@@ -51,7 +56,8 @@ export const TEST_PAYMENT_METHODS: Readonly<Record<string, string>> = {
   pm_card_chargeDeclinedExpiredCard: "4000000000000069",
   pm_card_chargeDeclinedIncorrectCvc: "4000000000000127",
   pm_card_chargeDeclinedProcessingError: "4000000000000119",
-  pm_card_authenticationRequired: "4000002500003155",
+  pm_card_authenticationRequiredOnSetup: "4000002500003155",
+  pm_card_authenticationRequired: "4000002760003184",
 };
 
 /** What a Luhn-valid number outside the table gets: Stripe test mode declines real cards. */

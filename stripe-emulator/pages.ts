@@ -195,8 +195,8 @@ export function threeDsPage(opts: { pi: Stripe.PaymentIntent; action: string; lo
 export function checkoutPage(opts: { session: Stripe.Checkout.Session; lineItems: Stripe.LineItem[]; action: string; locale: Locale; error?: string; values?: CardFormValues }): string {
   const t = texts(opts.locale);
   const s = opts.session;
-  const currency = s.currency as string;
-  const total = formatAmount(s.amount_total ?? 0, currency);
+  const currency = s.currency ?? "eur";
+  const total = s.mode === "setup" ? (opts.locale === "fr" ? "Carte enregistrée pour plus tard, aucun débit maintenant" : "Card saved for later, nothing charged now") : formatAmount(s.amount_total ?? 0, currency);
   const rows = opts.lineItems
     .map((li) => `<tr><td>${escapeHtml(li.description ?? "")} × ${li.quantity ?? 1}</td><td class="r">${escapeHtml(formatAmount(li.amount_total, currency))}</td></tr>`)
     .join("");

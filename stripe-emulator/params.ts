@@ -57,6 +57,11 @@ const expand = z.array(z.string().max(200)).max(20).optional();
 
 const paymentMethodTypes = z.array(oneOf(["card"])).min(1);
 
+/** `off_session`: a boolean, or Stripe's older "one_off" / "recurring" (both mean true). */
+const offSession = z
+  .enum(["true", "false", "one_off", "recurring"], { error: (iss) => `Invalid boolean: ${String(iss.input)}` })
+  .transform((v) => v !== "false");
+
 export const captureMethods = ["automatic", "automatic_async", "manual"] as const;
 
 export const paymentIntentCreate = z.strictObject({
@@ -77,6 +82,10 @@ export const paymentIntentCreate = z.strictObject({
   statement_descriptor: text(22).optional(),
   statement_descriptor_suffix: text(22).optional(),
   use_stripe_sdk: boolStr.optional(),
+  // saved cards (issue 16): whose card, reuse it later, charge it with the customer away
+  customer: text(200).optional(),
+  setup_future_usage: oneOf(["off_session", "on_session"]).optional(),
+  off_session: offSession.optional(),
 });
 export type PaymentIntentCreate = z.infer<typeof paymentIntentCreate>;
 
@@ -103,6 +112,8 @@ export const paymentIntentConfirm = z.strictObject({
   receipt_email: z.union([z.literal(""), text(800)]).optional(),
   return_url: url.optional(),
   use_stripe_sdk: boolStr.optional(),
+  off_session: offSession.optional(),
+  setup_future_usage: oneOf(["off_session", "on_session"]).optional(),
 });
 export type PaymentIntentConfirm = z.infer<typeof paymentIntentConfirm>;
 
@@ -196,6 +207,9 @@ export const checkoutSessionCreate = z.strictObject({
   payment_method_types: paymentMethodTypes.optional(),
   submit_type: oneOf(["auto", "book", "donate", "pay"]).optional(),
   ui_mode: oneOf(["hosted"]).optional(),
+  // mode=setup (issue 16): whose card is saved, and the SetupIntent's description / metadata
+  customer: text(200).optional(),
+  setup_intent_data: z.strictObject({ description: text(1000).optional(), metadata: metadataParam.optional() }).optional(),
 });
 export type CheckoutSessionCreate = z.infer<typeof checkoutSessionCreate>;
 

@@ -15,6 +15,8 @@ import { Idempotency, type SavedEntry } from "./idempotency";
 import { escapeHtml, indexPage, messagePage, type Locale } from "./pages";
 import { handleCheckoutPage } from "./resources/checkout-pages";
 import { handlePayPage, handleThreeDsPage } from "./resources/payment-intent-pages";
+import { sweepExpiredHolds } from "./resources/hold-expiry";
+import { handleSetupThreeDsPage } from "./resources/setup-intent-pages";
 import { resumeProcessing } from "./resources/payment-intents-confirm";
 import { EmulatorState, type EmulatorEvent } from "./state";
 import { lockStateDir, STATE_FORMAT, STATE_VERSION, StateStore, type LoadedState } from "./store";
@@ -55,6 +57,18 @@ export interface StripeEmulatorOptions {
   now?: () => number;
 }
 
+/**
+ * The emulator's own clock, ahead of `now` by what tests advanced it (advanceClock, or
+ * POST /emulator/clock/advance — an emulator-only control, like a Stripe test clock). It times
+ * the objects (created, a hold's 7-day expiry); webhook signatures keep the real time, so the
+ * receiver's timestamp tolerance still holds.
+ */
+class EmulatorClock {
+  offsetMs = 0;
+  constructor(private readonly base: () => number) {}
+  readonly now = (): number => this.base() + this.offsetMs;
+}
+
 export interface StripeEmulator {
   /** Base URL the emulator listens on, e.g. http://127.0.0.1:12111. */
   readonly url: string;
@@ -77,6 +91,8 @@ export interface StripeEmulator {
   whenWebhooksIdle(timeoutMs?: number): Promise<void>;
   /** Resolves with the first finished delivery matching (past or future). */
   waitForDelivery(match: (r: DeliveryRecord) => boolean, timeoutMs?: number): Promise<DeliveryRecord>;
+  /** Moves the emulator's clock forward (tests: a hold's 7-day expiry); lapsed holds are canceled at once. */
+  advanceClock(seconds: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -132,6 +148,15 @@ interface Running {
   log: Logger;
   /** The port listened on, once listening (saved, so a restart can take it again). */
   port: () => number;
+  clock: EmulatorClock;
+  commit: () => Promise<void>;
+}
+
+async function advanceClock(r: Running, seconds: number): Promise<void> {
+  if (!Number.isInteger(seconds) || seconds < 0) throw new Error("advanceClock: seconds must be a whole number ≥ 0");
+  r.clock.offsetMs += seconds * 1000;
+  sweepExpiredHolds(r.state);
+  await r.commit();
 }
 
 function openStore(stateDir: string, r: Running): StateStore {
@@ -162,6 +187,17 @@ async function handleControl(r: Running, req: IncomingMessage, res: ServerRespon
     sendJson(res, 200, { object: "list", data: dispatcher.deliveries() });
     return true;
   }
+  if (url.pathname === "/emulator/clock/advance" && req.method === "POST") {
+    authenticate(req, r.apiKey);
+    const seconds = new URLSearchParams(await readBody(req)).get("seconds") ?? "";
+    if (!/^\d{1,9}$/.test(seconds)) {
+      sendJson(res, 400, { error: { type: "invalid_request_error", param: "seconds", message: "seconds must be a whole number of seconds ≥ 0 (emulator-only control)" } });
+      return true;
+    }
+    await advanceClock(r, Number(seconds));
+    sendJson(res, 200, { now: Math.floor(r.clock.now() / 1000), offset_seconds: r.clock.offsetMs / 1000 });
+    return true;
+  }
   const m = /^\/emulator\/events\/([A-Za-z0-9_]+)\/resend$/.exec(url.pathname);
   if (m && req.method === "POST") {
     authenticate(req, r.apiKey);
@@ -182,6 +218,7 @@ function requestHandler(r: Running, env: HttpEnv, apiVersion: string, publicBase
     if (url.pathname === "/" && req.method === "GET") sendHtml(res, 200, indexPage(publicBase(), r.dispatcher.endpoint));
     else if ((m = /^\/emulator\/pay\/([A-Za-z0-9_]+)$/.exec(url.pathname))) await handlePayPage(env, req, res, url, m[1]);
     else if ((m = /^\/emulator\/3ds\/(pi_[A-Za-z0-9]+)$/.exec(url.pathname))) await handleThreeDsPage(env, req, res, url, m[1]);
+    else if ((m = /^\/emulator\/3ds\/(seti_[A-Za-z0-9]+)$/.exec(url.pathname))) await handleSetupThreeDsPage(env, req, res, url, m[1]);
     else if ((m = /^\/emulator\/checkout\/(cs_[A-Za-z0-9_]+)(?:\/(return|cancel))?$/.exec(url.pathname))) await handleCheckoutPage(env, req, res, url, m[1], m[2]);
     else if (!(await handleControl(r, req, res, url))) sendHtml(res, 404, messagePage("Not found", `Nothing at ${url.pathname} on this Stripe test emulator.`, "en"));
   };
@@ -191,6 +228,7 @@ function requestHandler(r: Running, env: HttpEnv, apiVersion: string, publicBase
     const url = new URL(req.url ?? "/", "http://emulator.invalid");
     try {
       if (url.pathname.startsWith("/v1/")) {
+        sweepExpiredHolds(r.state); // Stripe's 7-day hold expiry, by the emulator's clock
         await handleApi(req, res, url, requestId);
         return;
       }
@@ -242,7 +280,8 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
   let publicBase = options.publicBaseUrl?.replace(/\/+$/, "") ?? "";
   if (options.webhookUrl) new URL(options.webhookUrl); // fail fast on a malformed URL
 
-  const state = new EmulatorState({ publicBaseUrl: () => publicBase, now, apiVersion, processingMs: options.processingMs ?? 0 });
+  const clock = new EmulatorClock(now);
+  const state = new EmulatorState({ publicBaseUrl: () => publicBase, now: clock.now, apiVersion, processingMs: options.processingMs ?? 0 });
   let store: StateStore | undefined;
   let listeningPort = 0;
   const dispatcher = new WebhookDispatcher({
@@ -257,7 +296,7 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
       store?.schedule();
     },
   });
-  const r: Running = { state, idempotency: new Idempotency(now), dispatcher, webhookSecret, apiKey: options.apiKey ?? stored?.apiKey ?? undefined, now, log, port: () => listeningPort };
+  const r: Running = { state, idempotency: new Idempotency(now), dispatcher, webhookSecret, apiKey: options.apiKey ?? stored?.apiKey ?? undefined, now, log, port: () => listeningPort, clock, commit: async () => store?.commit() };
   /** Events a previous run still owed the webhook endpoint: sent once there is an endpoint. */
   let owed: EmulatorEvent[] = [];
   const sendOwed = (): void => {
@@ -304,7 +343,7 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
     release();
     throw err;
   }
-  return emulatorHandle({ url, port, host, webhookSecret, store, state, dispatcher, server, release, publicBase: () => publicBase, sendOwed });
+  return emulatorHandle({ url, port, host, webhookSecret, store, state, dispatcher, server, release, publicBase: () => publicBase, sendOwed, advance: (sec) => advanceClock(r, sec) });
 }
 
 function emulatorHandle(o: {
@@ -319,6 +358,7 @@ function emulatorHandle(o: {
   release: () => void;
   publicBase: () => string;
   sendOwed: () => void;
+  advance: (seconds: number) => Promise<void>;
 }): StripeEmulator {
   const { url, port, host, webhookSecret, store, state, dispatcher, server, release } = o;
   return {
@@ -344,6 +384,7 @@ function emulatorHandle(o: {
     resendEvent: (eventId) => dispatcher.resend(state.getEvent(eventId)),
     whenWebhooksIdle: (timeoutMs) => dispatcher.whenIdle(timeoutMs),
     waitForDelivery: (match, timeoutMs) => dispatcher.waitForDelivery(match, timeoutMs),
+    advanceClock: o.advance,
     async close() {
       dispatcher.close();
       state.close();

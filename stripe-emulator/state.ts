@@ -57,6 +57,8 @@ export interface PaymentIntentRecord {
   checkoutSession: string | null;
   /** The payment method that passed 3-D Secure on this intent (so the retry does not ask again). */
   authenticatedPm: string | null;
+  /** Confirmed with `off_session`: the customer is away, a 3-D Secure challenge is a decline. */
+  offSession?: boolean;
 }
 
 export interface PaymentMethodRecord {
@@ -64,12 +66,23 @@ export interface PaymentMethodRecord {
   outcome: CardOutcome;
   /** Detached from its customer: Stripe refuses to use it again. */
   detached?: boolean;
+  /** Set up for future use (SetupIntent or setup_future_usage): off-session payments skip 3-D Secure where the card allows. */
+  setUp?: boolean;
+}
+
+export interface SetupIntentRecord {
+  si: Stripe.SetupIntent;
+  returnUrl: string | null;
+  /** The Checkout Session (mode=setup) that made it, if any. */
+  checkoutSession: string | null;
 }
 
 export interface SessionRecord {
   session: Stripe.Checkout.Session;
   lineItems: Stripe.LineItem[];
   paymentIntentData: NonNullable<CheckoutSessionCreate["payment_intent_data"]>;
+  /** mode=setup: what the session's SetupIntent is created with. */
+  setupIntentData?: NonNullable<CheckoutSessionCreate["setup_intent_data"]>;
 }
 
 /**
@@ -86,6 +99,7 @@ const SPECS = {
   pm: spec<PaymentMethodRecord>("paymentMethods", "pm_", "payment_method", (r) => r.pm.id, (r) => r.pm),
   cs: spec<SessionRecord>("sessions", "cs_", "checkout.session", (r) => r.session.id, (r) => r.session),
   cus: spec<Stripe.Customer>("customers", "cus_", "customer", (c) => c.id, (c) => c),
+  seti: spec<SetupIntentRecord>("setupIntents", "seti_", "setup_intent", (r) => r.si.id, (r) => r.si),
 };
 
 interface CollectionSpec<V> {
@@ -171,6 +185,7 @@ export class EmulatorState {
   readonly paymentMethods = this.collection("pm");
   readonly sessions = this.collection("cs");
   readonly customers = this.collection("cus");
+  readonly setupIntents = this.collection("seti");
   private readonly events: EmulatorEvent[] = [];
   private readonly eventsById = new Map<string, EmulatorEvent>();
   private readonly listeners: Array<(event: EmulatorEvent, orderingKey: string) => void> = [];

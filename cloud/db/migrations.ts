@@ -349,6 +349,38 @@ CREATE INDEX billing_provider_failures_session ON billing_provider_failures (ses
 CREATE INDEX billing_provider_failures_at ON billing_provider_failures (at);
 `;
 
+// Holds at entry, captured at exit (issue 16 item 4): a card authorised (capture_method=manual)
+// for the tariff's authorisation amount before the stay, tied to a site and an identity (plate).
+// Its own state machine (HOLD_MACHINE); the exit claims it (exit_* columns) and a worker captures
+// it off the MQTT transaction; the capture itself is an ordinary `payments` row whose
+// provider_ref is the PaymentIntent id. `exit_fallback` is the paymentReq the lane gets if the
+// capture and the saved card both fail (it carries the pay link, as the outbox row would).
+const V8_HOLDS = /* sql */ `
+CREATE TABLE hold_authorizations (
+  hold_id          text PRIMARY KEY CHECK (hold_id ~ '^hold_[A-Za-z0-9_-]{16,64}$'),
+  site_id          text NOT NULL REFERENCES sites(site_id),
+  identity_method  text NOT NULL CHECK (identity_method IN ('plate', 'badge', 'ticket')),
+  identity_value   text NOT NULL CHECK (length(identity_value) BETWEEN 1 AND 64),
+  state            text NOT NULL DEFAULT 'requested'
+                   CHECK (state IN ('requested', 'authorized', 'saved', 'captured', 'canceled', 'expired', 'failed')),
+  amount           integer NOT NULL CHECK (amount > 0),
+  currency         char(3) NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+  provider_ref     text UNIQUE,
+  customer_ref     text,
+  payment_method_ref text,
+  failure_reason   text,
+  exit_session_id  text REFERENCES sessions(session_id),
+  exit_payment_id  text REFERENCES payments(payment_id),
+  exit_state       text CHECK (exit_state IS NULL OR exit_state IN ('pending', 'done', 'fell_back')),
+  exit_fallback    jsonb,
+  authorized_at    timestamptz,
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  updated_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX hold_authorizations_identity ON hold_authorizations (site_id, identity_method, identity_value, created_at);
+CREATE INDEX hold_authorizations_exit_pending ON hold_authorizations (exit_state) WHERE exit_state = 'pending';
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "core schema", sql: V1_CORE },
   { version: 2, name: "audit_pending (deferred chaining)", sql: V2_AUDIT_PENDING },
@@ -357,4 +389,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, name: "operator_sessions, login_failures", sql: V5_OPERATOR_SESSIONS },
   { version: 6, name: "prepayments", sql: V6_PREPAYMENTS },
   { version: 7, name: "billing_provider_failures", sql: V7_BILLING_PROVIDER_FAILURES },
+  { version: 8, name: "hold_authorizations (hold at entry, capture at exit)", sql: V8_HOLDS },
 ];

@@ -25,7 +25,7 @@ export const REFUND_STATES = ["requested", "pending", "succeeded", "failed", "ca
 export type RefundState = (typeof REFUND_STATES)[number];
 
 export interface StateMachine<S extends string> {
-  readonly name: "session" | "payment" | "refund" | "prepayment";
+  readonly name: "session" | "payment" | "refund" | "prepayment" | "hold";
   readonly states: readonly S[];
   /** from → the states it may move to. A state absent from its own list has no self-loop. */
   readonly transitions: Readonly<Record<S, readonly S[]>>;
@@ -121,6 +121,38 @@ export const PREPAYMENT_MACHINE: StateMachine<PrepaymentState> = {
     refunded: [],
   },
   terminal: ["canceled", "consumed", "refunded"],
+};
+
+export const HOLD_STATES = ["requested", "authorized", "saved", "captured", "canceled", "expired", "failed"] as const;
+export type HoldState = (typeof HOLD_STATES)[number];
+
+/**
+ * A hold at entry (issue 16 item 4: capture_method=manual PaymentIntent for the authorisation amount).
+ * - requested: row and PaymentIntent created, the driver has not authorised the card yet.
+ * - authorized: proven by a verified webhook (payment_intent.amount_capturable_updated) or a
+ *   server-side retrieve showing requires_capture — never by the browser.
+ * - captured: the exit's fee was taken from it (payment_intent.succeeded). Terminal.
+ * - canceled: released (free stay, abandoned, or by the provider for another reason). Terminal.
+ * - expired: the provider canceled it for age (Stripe: ~7 days, cancellation_reason automatic). Terminal.
+ * - failed: the card was declined at entry; the driver may try another card (→ authorized).
+ * - saved: no authorisation, only a card saved for off-session use (Checkout in setup mode,
+ *   proven by setup_intent.succeeded); the exit charges it off-session. → canceled when released.
+ * Nothing goes back to requested, and nothing leaves a terminal state: a late
+ * amount_capturable_updated after a cancel is stale.
+ */
+export const HOLD_MACHINE: StateMachine<HoldState> = {
+  name: "hold",
+  states: HOLD_STATES,
+  transitions: {
+    requested: ["authorized", "saved", "canceled", "expired", "failed"],
+    authorized: ["captured", "canceled", "expired"],
+    saved: ["canceled"],
+    failed: ["authorized", "saved", "canceled", "expired"],
+    captured: [],
+    canceled: [],
+    expired: [],
+  },
+  terminal: ["captured", "canceled", "expired"],
 };
 
 /** Thrown when code asks for a transition the table forbids. */

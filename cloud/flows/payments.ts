@@ -33,6 +33,7 @@ import { enqueueForSite } from "../db/site-outbox";
 import { wireLaneOf } from "./site-events";
 import { prepayWebhookEvent } from "./prepay";
 import type { Payload } from "../../contracts/mqtt-topics";
+import type { HoldWebhookHandler } from "./hold-types";
 
 export interface PaymentServiceOptions {
   db: Database;
@@ -75,13 +76,21 @@ export function isProviderMissing(err: unknown): boolean {
 const isDeadAttempt = (p: PaymentRow): boolean => p.state === "failed" && (p.failureReason ?? "").startsWith(PROVIDER_MISSING);
 
 /** What happened, for the page and the caller. */
-export type ApplyOutcome = "paid" | "already_paid" | "failed" | "canceled" | "stale" | "unknown_payment" | "ignored" | "amount_mismatch";
+export type ApplyOutcome = "paid" | "already_paid" | "failed" | "canceled" | "stale" | "unknown_payment" | "ignored" | "amount_mismatch" | HoldOutcome;
+/** What a hold's webhook did (cloud/flows/holds.ts). */
+type HoldOutcome = "authorized" | "captured" | "expired" | "saved";
 
 export class PaymentService {
   /** releaseOtherAttempts runs after the commit, off the request: what is under way, for settle(). */
   private readonly releasing = new Set<Promise<void>>();
+  /** Holds at entry (issue 16): their PaymentIntents' webhooks go there first. */
+  private holdHandler: HoldWebhookHandler | undefined;
 
   constructor(private readonly o: PaymentServiceOptions) {}
+
+  setHoldHandler(h: HoldWebhookHandler): void {
+    this.holdHandler = h;
+  }
 
   /** The session behind a pay link, or a 404 that reveals nothing. */
   async sessionForToken(sessionId: string, token: string): Promise<SessionRow> {
@@ -312,6 +321,8 @@ export class PaymentService {
     // A prepayment's PaymentIntent (metadata kind=prepay, or known in prepayments): cloud/flows/prepay.ts.
     const prepay = await prepayWebhookEvent(tx, this.o.auditMode, event);
     if (prepay) return prepay;
+    const held = await this.holdHandler?.onEvent(tx, event); // metadata.kind=hold…: cloud/flows/holds.ts
+    if (held !== undefined) return held as ApplyOutcome;
     switch (event.type) {
       case "payment_intent.succeeded": {
         const pi = event.data.object;

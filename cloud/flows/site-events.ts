@@ -37,6 +37,7 @@ import { verifyOverrideClaim, type OverrideVerdict } from "./override-claims";
 import { writeAudit, type AuditMode } from "../server/audit-chain";
 import { parseTariff, priceStay, type PriceResult, type Tariff } from "../tariffs/index";
 import { prepaidCreditFor } from "./prepay";
+import type { HoldExitHook } from "./hold-types";
 
 export interface FlowContext {
   db: Database;
@@ -51,6 +52,8 @@ export interface FlowContext {
   aclHmacKey?: string;
   /** BILLING_ENABLED; false → an exit that needs a payment gets no pay link (billing-off.ts). */
   billingEnabled?: boolean;
+  /** Holds at entry (issue 16): an exit with an authorised card is captured instead of asking for payment. */
+  holds?: HoldExitHook;
 }
 
 export function newSessionId(): string {
@@ -210,6 +213,7 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
     });
     const common = { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: session.identityMethod, amount: price.amount, currency: price.currency, tariff_id: tariffRow.tariffId, tariff_version: tariffRow.version, duration_s: price.duration_s, breakdown: price.human, ...(subscriber ? { pricing: "subscriber", subscriber_entry: subscriber.entryId } : {}) };
     if (r.outcome === "paid") {
+      await ctx.holds?.atExit(tx, r.session, null); // a free stay releases a card held at entry
       await enqueueForSite(tx, siteId, "paymentSuccess", { ts: now.getTime(), src: ctx.src, session_id: session.sessionId, lane_id: p.lane_id, provider_ref: "no_charge", amount: 0, currency: price.currency }, `payment_success:${session.sessionId}`);
       await writeAudit(ctx.auditMode, tx, { kind: "payment.validated", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString(), payment_validated_ts: now.toISOString(), provider: "none", provider_ref: "no_charge", validation_result: subscriber ? "zero fee (subscriber)" : price.breakdown.some((l) => l.kind === "prepaid") ? "zero fee (prepaid)" : "zero fee (grace period or free stay)" } });
       return "zero_fee";
@@ -221,7 +225,7 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
     if (ctx.billingEnabled === false) {
       return answerWithoutBilling(tx, ctx, { siteId, sessionId: session.sessionId, wireLane: p.lane_id, eventId: p.event_id, amount: price.amount, currency: price.currency, durationS: price.duration_s, ...(label !== undefined ? { label } : {}), ...(session.identityMethod === "plate" ? { plate: session.identityValue.slice(0, 16) } : {}), common });
     }
-    await enqueueForSite(tx, siteId, "paymentReq", {
+    const paymentReq: Payload<"paymentReq"> = {
       ts: now.getTime(),
       src: ctx.src,
       session_id: session.sessionId,
@@ -232,7 +236,10 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
       ...(session.identityMethod === "plate" ? { plate: session.identityValue.slice(0, 16) } : {}),
       duration: price.duration_s,
       pay_url: payUrl,
-    });
+    };
+    // A card authorised at entry pays this exit with no phone; the lane hears the outcome later (hold-exit.ts).
+    if (ctx.holds && (await ctx.holds.atExit(tx, r.session, paymentReq))) return "hold_capture";
+    await enqueueForSite(tx, siteId, "paymentReq", paymentReq);
     await writeAudit(ctx.auditMode, tx, { kind: "payment.requested", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString() } });
     return "payment_requested";
   });

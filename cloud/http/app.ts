@@ -17,6 +17,7 @@ import { refuseCrossSite, requestContext } from "./middleware";
 import { operatorRouter } from "./operator";
 import { operatorsRouter } from "./operators";
 import { opsRouter } from "./ops";
+import { holdPagesRouter } from "./hold-pages";
 import { payPagesRouter } from "./pay-pages";
 import { pricingPagesRouter } from "./pricing-pages";
 import { quoteApiRouter } from "./quote-api";
@@ -41,6 +42,7 @@ export function buildApp(d: AppDeps): express.Express {
   app.use(payPagesRouter(d)); // /pay/:sessionId…, /api/pay/:sessionId…
   app.use(pricingPagesRouter(d)); // /pricing, /pricing/:siteId (estimate, prepay)
   app.use(quoteApiRouter(d)); // GET /api/sites/:siteId/quote
+  app.use(holdPagesRouter(d)); // /hold/:siteId…, /api/holds (hold at entry, capture at exit)
   app.use(operatorRouter(d)); // login, dashboard, sessions, audit, overrides
   app.use(accessRouter(d)); // /api/sites/:site/access
   app.use(operatorsRouter(d)); // GET/POST /api/operators (admin)

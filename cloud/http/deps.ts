@@ -5,6 +5,7 @@
 import type Stripe from "stripe";
 import type { Logger } from "../../host/log";
 import type { Database } from "../db/index";
+import type { HoldService } from "../flows/holds";
 import type { PaymentService } from "../flows/payments";
 import type { ProviderOutage } from "../flows/provider-outage";
 import type { BillingHealth } from "../flows/billing-health";
@@ -34,6 +35,8 @@ export interface AppDeps {
   auditMode: AuditMode;
   /** SYSPARK_ACL_HMAC_KEY; absent → the access routes answer 503. */
   aclHmacKey?: string;
+  /** Holds at entry (issue 16 item 4); absent → /hold pages answer 503. */
+  holds?: HoldService;
   /** Exit-PIN scrypt cost (tests lower it). */
   pinCost?: { N: number; r: number; p: number };
   /** BILLING_ENABLED: false → the pay routes answer 503 (cloud/http/billing.ts). */

@@ -17,7 +17,8 @@ import { isProviderUnavailable } from "../flows/provider-outage";
  * HTML in the page's language, never JSON — unless the caller asks for JSON only.
  */
 function isDriverPage(req: Request): boolean {
-  if (!req.path.startsWith("/pay/") && req.path !== "/pricing" && !req.path.startsWith("/pricing/")) return false;
+  // /pricing: estimate and prepay pages; /hold/: the hold-at-entry pages.
+  if (!req.path.startsWith("/pay/") && req.path !== "/pricing" && !req.path.startsWith("/pricing/") && !req.path.startsWith("/hold/")) return false;
   return req.accepts(["html", "json"]) !== "json";
 }
 

@@ -26,6 +26,8 @@ import { createMetrics, type CloudMetrics } from "./metrics";
 import { PaymentService } from "../flows/payments";
 import { ProviderOutage } from "../flows/provider-outage";
 import { BillingHealth } from "../flows/billing-health";
+import { HoldService } from "../flows/holds";
+import { HoldExits } from "../flows/hold-exit";
 import { writeRunFile } from "./run-file";
 import { ensureFirstAdmin, seedSite } from "./seed";
 
@@ -269,9 +271,11 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
     // The flows' context, payments, auth, then HTTP.
     const auditMode: AuditMode = options.auditMode ?? "queued";
     const chainer = new AuditChainer(db, logger, o.auditChainPeriodMs ?? 200);
+    const holdRef: { exits?: HoldExits } = {}; // set below, once the payments exist
     const wake = () => {
       relay.wake();
       chainer.wake();
+      holdRef.exits?.kick(); // claims made by the transaction just committed (issue 16 holds)
     };
     let publicBaseUrl = o.publicBaseUrl ?? "";
     const flowCtx: FlowContext = { db, logger, src, get publicBaseUrl() { return publicBaseUrl; }, wake, auditMode, ...(o.aclHmacKey ? { aclHmacKey: o.aclHmacKey } : {}), billingEnabled: o.billingEnabled };
@@ -283,12 +287,20 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
     const outage = new ProviderOutage({ db, logger, src, auditMode, wake, onUnavailable: (step, kind) => metrics.providerUnavailable.inc({ step, kind }) });
     const billingHealth = new BillingHealth({ db, stripe, mode: o.stripeMode, billingEnabled: o.billingEnabled, outage, ...(stripeOpts.healthProbeCacheMs !== undefined ? { cacheMs: stripeOpts.healthProbeCacheMs } : {}), gauges: { reachable: (v) => metrics.stripeReachable.set(v), webhookLagS: (v) => metrics.webhookLagSeconds.set(v), unavailableLastHour: (v) => metrics.providerUnavailableLastHour.set(v) } });
     if (!o.billingEnabled) logger.warn("billing is DISABLED (BILLING_ENABLED=false, or production without Stripe keys): pay routes answer 503, exit requests get no pay link");
+    const holds = new HoldService({ db, stripe, logger, auditMode, wake });
+    payments.setHoldHandler(holds);
+    const holdExits = new HoldExits({ db, stripe, payments, logger, auditMode, src, wake });
+    holdRef.exits = holdExits;
+    flowCtx.holds = holdExits;
+    holdExits.start();
+    cleanups.push(() => holdExits.stop());
     const consumers: SiteEventConsumer[] = [];
     const app = buildApp({
       db,
       logger,
       auth: new Auth(db, o.authSecret, o.scryptCost),
       payments,
+      holds,
       metrics,
       stripe,
       stripeMode: o.stripeMode,

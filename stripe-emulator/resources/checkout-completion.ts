@@ -24,3 +24,16 @@ export function markSessionPaid(state: EmulatorState, id: string): void {
   const rec = state.sessions.get(id);
   if (rec) rec.session.payment_status = "paid";
 }
+
+/** A Checkout Session in setup mode: its SetupIntent succeeded (the card is saved), so it is complete. */
+export function completeSetupSession(state: EmulatorState, id: string, si: Stripe.SetupIntent, ctx: RequestContext): void {
+  const rec = state.sessions.get(id);
+  if (!rec || rec.session.status !== "open") return;
+  const s = rec.session;
+  s.status = "complete";
+  s.payment_status = "no_payment_required";
+  s.setup_intent = si.id;
+  s.url = null;
+  s.customer_details = { address: null, business_name: null, email: s.customer_email, individual_name: null, name: null, phone: null, tax_exempt: "none", tax_ids: [] } as unknown as Stripe.Checkout.Session.CustomerDetails;
+  state.emit("checkout.session.completed", s, s.id, ctx);
+}

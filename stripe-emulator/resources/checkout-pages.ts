@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type Stripe from "stripe";
 import { localeOf, pageForm, parseCardForm, redirect, sendHtml, type HttpEnv } from "../http";
 import { checkoutPage, localizedDecline, messagePage, type CardFormValues } from "../pages";
-import { checkoutLineItems, checkoutSession, payCheckoutSession } from "./checkout-sessions";
+import { checkoutLineItems, checkoutSession, payCheckoutSession, setUpCheckoutSession } from "./checkout-sessions";
 
 export async function handleCheckoutPage({ state, now, log, commit }: HttpEnv, req: IncomingMessage, res: ServerResponse, url: URL, sessionId: string, sub: string | undefined): Promise<void> {
   const form = await pageForm(req, url);
@@ -38,7 +38,8 @@ export async function handleCheckoutPage({ state, now, log, commit }: HttpEnv, r
   if (sub === "return") {
     // Back from the 3-D Secure page with the session still open: the authentication failed.
     const pi = typeof s.payment_intent === "string" ? state.paymentIntent(s.payment_intent) : null;
-    const err = pi?.last_payment_error;
+    const seti = typeof s.setup_intent === "string" ? state.setupIntents.get(s.setup_intent)?.si : undefined;
+    const err = pi?.last_payment_error ?? seti?.last_setup_error;
     render(402, err ? localizedDecline(locale, err.code ?? "card_declined", err.decline_code, err.message ?? "") : undefined);
     return;
   }
@@ -51,7 +52,7 @@ export async function handleCheckoutPage({ state, now, log, commit }: HttpEnv, r
     render(400, parsed.error, parsed.values);
     return;
   }
-  const outcome = payCheckoutSession(state, s.id, parsed.card);
+  const outcome = s.mode === "setup" ? setUpCheckoutSession(state, s.id, parsed.card) : payCheckoutSession(state, s.id, parsed.card);
   await commit();
   log.info({ checkoutSession: s.id, outcome: outcome.kind }, "test emulator: checkout page payment");
   if (outcome.kind === "declined") {

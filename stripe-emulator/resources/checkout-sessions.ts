@@ -15,6 +15,9 @@ import { ID, list, type Route } from "../route";
 import { PAGE_CONTEXT, type CardInput, type EmulatorState, type PayOutcome, type RequestContext, type SessionRecord } from "../state";
 import { CANCELABLE, cancel, createPaymentIntent } from "./payment-intents";
 import { payWithCard } from "./payment-intents-confirm";
+import { customerRecord } from "./customers";
+import { createCardPaymentMethod } from "./payment-methods";
+import { createSetupIntent, setUpWithPaymentMethod, setupIntentRecord } from "./setup-intents";
 
 type LineItemParam = NonNullable<CheckoutSessionCreate["line_items"]>[number];
 
@@ -70,8 +73,12 @@ function lineItemOf(st: EmulatorState, li: LineItemParam, i: number): Stripe.Lin
 }
 
 export function createCheckoutSession(st: EmulatorState, p: CheckoutSessionCreate, _ctx: RequestContext): Stripe.Checkout.Session {
+  if (p.mode === "setup") return createSetupSession(st, p);
   if (p.mode !== "payment") {
-    throw paramError("parameter_invalid_string", "mode", `mode=${p.mode} is not implemented by this Stripe TEST EMULATOR (only mode=payment is).`);
+    throw paramError("parameter_invalid_string", "mode", `mode=${p.mode} is not implemented by this Stripe TEST EMULATOR (only mode=payment and mode=setup are).`);
+  }
+  if (p.customer !== undefined || p.setup_intent_data !== undefined) {
+    throw paramError("parameter_unknown", p.customer !== undefined ? "customer" : "setup_intent_data", "This Stripe TEST EMULATOR accepts customer and setup_intent_data only with mode=setup.");
   }
   if (!p.line_items) throwMissing("line_items");
   if (!p.success_url) throwMissing("success_url");
@@ -91,6 +98,48 @@ export function createCheckoutSession(st: EmulatorState, p: CheckoutSessionCreat
   st.sessions.set(session.id, { session, lineItems, paymentIntentData: p.payment_intent_data ?? {} });
   // Stripe sends no event when a Checkout Session is created.
   return clone(session);
+}
+
+/**
+ * mode=setup: no line items and no charge; the hosted page saves the card through a SetupIntent
+ * (for `customer` when given) and the session completes with `setup_intent` set.
+ */
+function createSetupSession(st: EmulatorState, p: CheckoutSessionCreate): Stripe.Checkout.Session {
+  if (p.line_items) throw paramError("parameter_invalid_string", "line_items", "line_items cannot be used with mode=setup.");
+  if (p.payment_intent_data) throw paramError("parameter_invalid_string", "payment_intent_data", "payment_intent_data cannot be used with mode=setup; use setup_intent_data.");
+  if (!p.success_url) throwMissing("success_url");
+  if (p.customer !== undefined) customerRecord(st, p.customer, "customer");
+  const now = st.seconds();
+  const expiresAt = p.expires_at ?? now + 24 * 3600;
+  const session = sessionObject(st, p, { id: `cs_test_${randomToken(40)}`, successUrl: p.success_url, total: 0, currency: p.currency ?? "eur", now, expiresAt });
+  Object.assign(session, { mode: "setup", amount_subtotal: null, amount_total: null, currency: p.currency ?? null, payment_status: "no_payment_required", customer: p.customer ?? null });
+  st.sessions.set(session.id, { session, lineItems: [], paymentIntentData: {}, setupIntentData: p.setup_intent_data ?? {} });
+  return clone(session);
+}
+
+/** The hosted page of a setup-mode session: saves the card through the session's SetupIntent (made once). */
+export function setUpCheckoutSession(st: EmulatorState, id: string, card: CardInput): PayOutcome | { kind: "saved" } {
+  const rec = st.sessions.get(id);
+  if (!rec) throw notFound("checkout.session", id, "session");
+  expireIfDue(st, rec);
+  const s = rec.session;
+  if (s.status !== "open") throw requestError("checkout_session_unexpected_state", `This Checkout Session is ${s.status}.`);
+  let setiId = typeof s.setup_intent === "string" ? s.setup_intent : null;
+  if (setiId === null) {
+    const d = rec.setupIntentData ?? {};
+    setiId = createSetupIntent(st, { customer: typeof s.customer === "string" ? s.customer : undefined, usage: "off_session", metadata: d.metadata, description: d.description }, PAGE_CONTEXT, id).id;
+    s.setup_intent = setiId;
+    setupIntentRecord(st, setiId).returnUrl = `${st.opts.publicBaseUrl()}/emulator/checkout/${id}/return`;
+  }
+  const pmRec = createCardPaymentMethod(st, card);
+  const si = setUpWithPaymentMethod(st, setiId, pmRec.pm.id);
+  if (si.status === "succeeded") return { kind: "saved" };
+  if (si.status === "requires_action") {
+    const next = si.next_action as unknown as { redirect_to_url?: { url: string } };
+    return { kind: "requires_action", paymentIntent: null as unknown as Stripe.PaymentIntent, redirectUrl: next.redirect_to_url?.url ?? "" };
+  }
+  const err = si.last_setup_error;
+  return { kind: "declined", paymentIntent: null as unknown as Stripe.PaymentIntent, code: err?.code ?? "card_declined", declineCode: err?.decline_code, message: err?.message ?? "Card declined." };
 }
 
 function sessionObject(st: EmulatorState, p: CheckoutSessionCreate, o: { id: string; successUrl: string; total: number; currency: string; now: number; expiresAt: number }): Stripe.Checkout.Session {

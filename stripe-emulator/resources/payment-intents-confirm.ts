@@ -19,6 +19,7 @@ import type { PaymentIntentConfirm } from "../params";
 import { PAGE_CONTEXT, type CardInput, type EmulatorState, type PaymentIntentRecord, type PaymentMethodRecord, type PayOutcome, type RequestContext } from "../state";
 import { newCharge } from "./charges";
 import { completeSession } from "./checkout-completion";
+import { attachPaymentMethod } from "./customers";
 import { createCardPaymentMethod, resolvePaymentMethodId } from "./payment-methods";
 
 type Attempt = { kind: "ok" } | { kind: "declined"; error: StripeApiError };
@@ -58,6 +59,9 @@ export function confirm(s: EmulatorState, id: string, p: PaymentIntentConfirm, c
   if (p.capture_method !== undefined) pi.capture_method = p.capture_method;
   if (p.receipt_email !== undefined) pi.receipt_email = p.receipt_email === "" ? null : p.receipt_email;
   if (p.return_url !== undefined) rec.returnUrl = p.return_url;
+  if (p.setup_future_usage !== undefined) pi.setup_future_usage = p.setup_future_usage;
+  checkSavedCardOwner(s, pi, pmId);
+  rec.offSession = p.off_session === true;
   if (pi.payment_method !== pmId) rec.authenticatedPm = null;
   pi.payment_method = pmId;
   pi.status = "requires_confirmation";
@@ -72,8 +76,10 @@ function attempt(s: EmulatorState, rec: PaymentIntentRecord, errorOnRequiresActi
   const pmRec = s.paymentMethods.get(pi.payment_method as string) as PaymentMethodRecord;
   const outcome = pmRec.outcome;
   pi.last_payment_error = null;
-  if (outcome.kind === "authenticate" && rec.authenticatedPm !== pmRec.pm.id) {
-    if (errorOnRequiresAction) {
+  // Off-session, a card set up for future use is exempt from 3-D Secure unless it asks every time (3184).
+  const exempt = rec.offSession === true && outcome.kind === "authenticate" && outcome.always !== true && pmRec.setUp === true;
+  if (outcome.kind === "authenticate" && rec.authenticatedPm !== pmRec.pm.id && !exempt) {
+    if (errorOnRequiresAction || rec.offSession === true) {
       return decline(s, rec, pmRec, { kind: "decline", code: "authentication_required", declineCode: "authentication_required", message: "Your card was declined. This transaction requires authentication." }, ctx);
     }
     const url = `${s.opts.publicBaseUrl()}/emulator/3ds/${pi.id}?client_secret=${encodeURIComponent(pi.client_secret as string)}`;
@@ -128,6 +134,7 @@ function succeed(s: EmulatorState, rec: PaymentIntentRecord, pmRec: PaymentMetho
   pi.next_action = null;
   pi.processing = null;
   s.emit("charge.succeeded", charge, pi.id, ctx);
+  saveCardForLater(s, pi, pmRec, ctx);
   if (pi.capture_method === "manual") {
     pi.status = "requires_capture";
     pi.amount_capturable = pi.amount;
@@ -138,6 +145,30 @@ function succeed(s: EmulatorState, rec: PaymentIntentRecord, pmRec: PaymentMetho
     s.emit("payment_intent.succeeded", pi, pi.id, ctx);
   }
   if (rec.checkoutSession) completeSession(s, rec.checkoutSession, ctx);
+}
+
+/**
+ * A PaymentIntent for a customer's saved card must name that customer (Stripe refuses a card
+ * attached to someone else, and a detached one).
+ */
+function checkSavedCardOwner(s: EmulatorState, pi: Stripe.PaymentIntent, pmId: string): void {
+  const pmRec = s.paymentMethods.get(pmId);
+  if (!pmRec) return;
+  if (pmRec.detached) throw requestError("payment_method_unexpected_state", `The PaymentMethod ${pmId} was previously detached from a Customer and cannot be used again.`, { param: "payment_method" });
+  if (pmRec.pm.customer !== null && pmRec.pm.customer !== pi.customer) {
+    throw requestError("payment_method_unexpected_state", `The provided PaymentMethod ${pmId} belongs to a Customer: pass that customer (customer=${String(pmRec.pm.customer)}) to use it.`, { param: "customer" });
+  }
+}
+
+/**
+ * setup_future_usage with a customer: the card is attached to the customer and set up, so a
+ * later off-session payment with it needs no 3-D Secure where the card allows (Stripe's docs).
+ */
+function saveCardForLater(s: EmulatorState, pi: Stripe.PaymentIntent, pmRec: PaymentMethodRecord, ctx: RequestContext): void {
+  if (pi.setup_future_usage === null || typeof pi.customer !== "string") return;
+  pmRec.setUp = true;
+  s.paymentMethods.set(pmRec.pm.id, pmRec);
+  if (pmRec.pm.customer === null) attachPaymentMethod(s, pmRec.pm.id, pi.customer, ctx);
 }
 
 /**

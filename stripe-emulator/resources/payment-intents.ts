@@ -16,6 +16,7 @@ import { applyMetadata, type MetadataParam, type PaymentIntentCreate, type Payme
 import { ID, list, type Route } from "../route";
 import type { EmulatorState, PaymentIntentRecord, RequestContext } from "../state";
 import { markSessionPaid } from "./checkout-completion";
+import { customerRecord } from "./customers";
 import { checkReturnUrl, confirm } from "./payment-intents-confirm";
 import { resolvePaymentMethodId } from "./payment-methods";
 import { refundCharge } from "./refunds";
@@ -30,6 +31,8 @@ export function createPaymentIntent(s: EmulatorState, p: PaymentIntentCreate, ct
   }
   const automatic = p.payment_method_types ? null : { enabled: p.automatic_payment_methods?.enabled ?? true, ...(p.automatic_payment_methods?.allow_redirects ? { allow_redirects: p.automatic_payment_methods.allow_redirects } : {}) };
   if (p.confirm) checkReturnUrl(automatic, p.return_url ?? null, checkoutSession);
+  if (p.off_session !== undefined && !p.confirm) throw paramError("parameter_invalid_string", "off_session", "off_session can only be used when confirm=true.");
+  if (p.customer !== undefined) customerRecord(s, p.customer, "customer");
   // Resolved before anything is created, so an unknown id is a plain 404.
   const pmId = p.payment_method !== undefined ? resolvePaymentMethodId(s, p.payment_method, "payment_method") : undefined;
   const id = newId("pi");
@@ -51,7 +54,7 @@ export function createPaymentIntent(s: EmulatorState, p: PaymentIntentCreate, ct
     confirmation_method: p.confirmation_method ?? "automatic",
     created: s.seconds(),
     currency: p.currency,
-    customer: null,
+    customer: p.customer ?? null,
     customer_account: null,
     description: p.description ?? null,
     excluded_payment_method_types: null,
@@ -70,7 +73,7 @@ export function createPaymentIntent(s: EmulatorState, p: PaymentIntentCreate, ct
     processing: null,
     receipt_email: p.receipt_email ?? null,
     review: null,
-    setup_future_usage: null,
+    setup_future_usage: p.setup_future_usage ?? null,
     shipping: null,
     source: null,
     statement_descriptor: p.statement_descriptor ?? null,
@@ -88,7 +91,7 @@ export function createPaymentIntent(s: EmulatorState, p: PaymentIntentCreate, ct
   }
   s.emit("payment_intent.created", pi, id, ctx);
   if (p.confirm) {
-    confirm(s, id, { payment_method: undefined, return_url: p.return_url, error_on_requires_action: p.error_on_requires_action }, ctx);
+    confirm(s, id, { payment_method: undefined, return_url: p.return_url, error_on_requires_action: p.error_on_requires_action, off_session: p.off_session }, ctx);
   }
   return clone(pi);
 }
