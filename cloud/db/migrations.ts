@@ -295,10 +295,33 @@ CREATE INDEX login_failures_key ON login_failures (key, failed_at);
 CREATE INDEX login_failures_ts ON login_failures (failed_at);
 `;
 
+// Refunds (issue 16): what a payment has had refunded, kept on the payment row itself so that
+// payments.state stays 'paid' (paidTotal, the exit flow and every report that counts paid money
+// keep working) while the payment and its session show "partially refunded" / "refunded".
+// refunded_amount is the sum of its SUCCEEDED refunds, recomputed by the repository under the
+// payment's row lock whenever a refund changes; refund_status follows PAYMENT_REFUND_MACHINE.
+// provider_payment_intent: the PaymentIntent behind a payment paid through a Checkout Session
+// (provider_ref is then the cs_ id), so that refunds the provider reports by payment_intent find it.
+// refunds.requested_by / source: who started a refund (operator, CLI, the provider's dashboard).
+const V7_REFUNDS = /* sql */ `
+ALTER TABLE payments ADD COLUMN refunded_amount integer NOT NULL DEFAULT 0 CHECK (refunded_amount >= 0);
+ALTER TABLE payments ADD COLUMN refund_status text NOT NULL DEFAULT 'none' CHECK (refund_status IN ('none', 'partial', 'full'));
+ALTER TABLE payments ADD COLUMN provider_payment_intent text UNIQUE;
+ALTER TABLE payments ADD CONSTRAINT payments_refunded_within_amount CHECK (refunded_amount <= amount);
+ALTER TABLE payments ADD CONSTRAINT payments_refund_status_matches CHECK (
+  (refund_status = 'none' AND refunded_amount = 0)
+  OR (refund_status = 'partial' AND refunded_amount > 0 AND refunded_amount < amount)
+  OR (refund_status = 'full' AND refunded_amount = amount));
+ALTER TABLE refunds ADD COLUMN source text NOT NULL DEFAULT 'operator' CHECK (source IN ('operator', 'provider', 'late_payment'));
+ALTER TABLE refunds ADD COLUMN requested_by text CHECK (requested_by IS NULL OR length(requested_by) BETWEEN 1 AND 128);
+CREATE INDEX payments_by_payment_intent ON payments (provider_payment_intent) WHERE provider_payment_intent IS NOT NULL;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "core schema", sql: V1_CORE },
   { version: 2, name: "audit_pending (deferred chaining)", sql: V2_AUDIT_PENDING },
   { version: 3, name: "access_list_entries.subscriber", sql: V3_ACCESS_SUBSCRIBER },
   { version: 4, name: "outbox.claimed_by (lease owner)", sql: V4_OUTBOX_CLAIMED_BY },
   { version: 5, name: "operator_sessions, login_failures", sql: V5_OPERATOR_SESSIONS },
+  { version: 7, name: "payments.refunded_amount / refund_status, refunds.source", sql: V7_REFUNDS },
 ];

@@ -32,6 +32,8 @@ import { HttpError } from "./errors";
 import { enqueueForSite } from "../db/site-outbox";
 import { wireLaneOf } from "./site-events";
 import type { Payload } from "../../contracts/mqtt-topics";
+import { applyRefundWebhook, type RefundEventOutcome } from "./refund-events";
+import { linkPaymentIntent } from "../db/refunds";
 
 export interface PaymentServiceOptions {
   db: Database;
@@ -74,7 +76,7 @@ export function isProviderMissing(err: unknown): boolean {
 const isDeadAttempt = (p: PaymentRow): boolean => p.state === "failed" && (p.failureReason ?? "").startsWith(PROVIDER_MISSING);
 
 /** What happened, for the page and the caller. */
-export type ApplyOutcome = "paid" | "already_paid" | "failed" | "canceled" | "stale" | "unknown_payment" | "ignored" | "amount_mismatch";
+export type ApplyOutcome = "paid" | "already_paid" | "failed" | "canceled" | "stale" | "unknown_payment" | "ignored" | "amount_mismatch" | RefundEventOutcome;
 
 export class PaymentService {
   /** releaseOtherAttempts runs after the commit, off the request: what is under way, for settle(). */
@@ -326,12 +328,19 @@ export class PaymentService {
       case "checkout.session.async_payment_succeeded": {
         const cs = event.data.object;
         if (cs.payment_status !== "paid") return "ignored";
+        if (typeof cs.payment_intent === "string") await linkPaymentIntent(tx, { providerRef: cs.id }, cs.payment_intent); // refunds name the PaymentIntent
         return this.applyPaid(tx, cs.id, cs.amount_total ?? 0, cs.currency ?? "", `stripe webhook ${event.id}: signature verified, ${event.type}`, extra);
       }
       case "checkout.session.expired": {
         const cs = event.data.object;
         return this.applyFailed(tx, cs.id, "canceled", "expired", "checkout session expired", extra);
       }
+      case "refund.created":
+      case "refund.updated":
+      case "refund.failed":
+      case "charge.refund.updated":
+      case "charge.refunded":
+        return applyRefundWebhook(tx, event, this.o.auditMode);
       default:
         return "ignored";
     }

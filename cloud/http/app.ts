@@ -17,6 +17,7 @@ import { operatorRouter } from "./operator";
 import { operatorsRouter } from "./operators";
 import { opsRouter } from "./ops";
 import { payPagesRouter } from "./pay-pages";
+import { refundsRouter } from "./refunds";
 import { stripeWebhookRouter } from "./stripe-webhook";
 
 export type { AppDeps } from "./deps";
@@ -37,6 +38,7 @@ export function buildApp(d: AppDeps): express.Express {
   app.use(operatorRouter(d)); // login, dashboard, sessions, audit, overrides
   app.use(accessRouter(d)); // /api/sites/:site/access
   app.use(operatorsRouter(d)); // GET/POST /api/operators (admin)
+  app.use(refundsRouter(d)); // /api/operator/refunds, /api/operator/sessions/:id/refund-late|refunds
 
   app.use(notFound);
   app.use(errorHandler(d.logger));
