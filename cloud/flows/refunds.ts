@@ -21,6 +21,7 @@ import {
   applyRefundEvent,
   committedRefunds,
   createRefund,
+  findRefund,
   findRefundByKey,
   getPayment,
   getSession,
@@ -140,6 +141,8 @@ const isUnavailable = (err: unknown): boolean => {
 /** Steps 2 and 3: ask the provider (idempotent by the row's key) and apply its answer. */
 async function driveRefund(ctx: RefundContext, refund: RefundRow, payment: PaymentRow, actor: RefundActor): Promise<{ refund: RefundRow; payment: PaymentRow; providerUnavailable: boolean }> {
   if (refund.state !== "requested" || refund.providerRef !== null) return { refund, payment, providerUnavailable: false };
+  const now = await findRefund(ctx.db.sql, refund.refundId); // a provider refund reported meanwhile may have superseded it
+  if (!now || now.state !== "requested" || now.providerRef !== null) return { refund: now ?? refund, payment: await getPayment(ctx.db.sql, payment.paymentId), providerUnavailable: false };
   let answer: Stripe.Refund;
   try {
     const pi = await paymentIntentOf(ctx, payment);
