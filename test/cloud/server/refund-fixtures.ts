@@ -13,15 +13,21 @@ export const rndPlate = (): string => `R${randomBytes(4).toString("hex").toUpper
 
 /** Entry two hours ago and an exit request now: the session, priced and pending_payment. */
 export async function pricedSession(t: TestCloud, site: SiteClient): Promise<SessionRow> {
+  return (await pricedSessionWithLink(t, site)).session;
+}
+
+/** As pricedSession, with the pay link the site was sent (parking/payment/req pay_url). */
+export async function pricedSessionWithLink(t: TestCloud, site: SiteClient): Promise<{ session: SessionRow; payUrl: string }> {
   const plate = rndPlate();
   await site.publish("entry", { ts: Date.now() - 2 * 3600_000, src: SRC, event_id: eventId(), lane_id: "E1", identity: { method: "plate", value: plate } });
   const session = await until(() => findActiveSession(t.cloud.db.sql, t.siteId, { method: "plate", value: plate }), 15_000, "the entry session");
   await site.publish("exitReq", { ts: Date.now(), src: SRC, event_id: eventId(), lane_id: "L1", identity: { method: "plate", value: plate } });
-  await site.waitFor("paymentReq", (p) => p.session_id === session.sessionId);
-  return until(async () => {
+  const req = await site.waitFor("paymentReq", (p) => p.session_id === session.sessionId);
+  const priced = await until(async () => {
     const s = await findActiveSession(t.cloud.db.sql, t.siteId, { method: "plate", value: plate });
     return s?.status === "pending_payment" ? s : undefined;
   });
+  return { session: priced, payUrl: String(req.payload.pay_url) };
 }
 
 /** The payment row and its PaymentIntent at the emulator (not confirmed yet). */

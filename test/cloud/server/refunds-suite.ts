@@ -8,11 +8,12 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { expect } from "chai";
 import Stripe from "stripe";
-import { findAuditEntries, getPayment, listRefundsOfSession } from "../../../cloud/db/index";
+import { findAuditEntries, getPayment, listPayments, listRefundsOfSession } from "../../../cloud/db/index";
 import { requestRefund } from "../../../cloud/flows/refunds";
 import { silentLogger } from "../../../host/log";
 import { SiteClient, login, until, type TestCloud } from "./helpers";
-import { latePaidSession, paidSession, postEvent, refundObject } from "./refund-fixtures";
+import { Phone } from "./driver";
+import { latePaidSession, paidSession, postEvent, pricedSessionWithLink, refundObject } from "./refund-fixtures";
 
 const run = promisify(execFile);
 
@@ -162,6 +163,23 @@ export function refundSuite(title: string, start: (ctx: Mocha.Context) => Promis
       expect((await postEvent(t, { id: `evt_${id2}_u`, type: "refund.updated", object: refundObject({ id: id2, amount: 20, pi, status: "succeeded" }) })).outcome).to.equal("refund_applied");
       expect(await getPayment(t.cloud.db.sql, payment.paymentId)).to.include({ refundedAmount: 50 });
       expect((await postEvent(t, { id: `evt_${id}_unknown`, type: "refund.created", object: refundObject({ id: `${id}c`, amount: 1, pi: "pi_nobody", status: "succeeded" }) })).outcome).to.equal("unknown_payment");
+    });
+
+    it("a payment made on Stripe's Checkout page (provider_ref cs_…): refunded from the dashboard by payment_intent, then the rest by the API", async () => {
+      const { session, payUrl } = await pricedSessionWithLink(t, site);
+      const phone = new Phone("en-GB");
+      await phone.payOnCardPage(await phone.openCheckoutPage(payUrl));
+      const payment = await until(async () => (await listPayments(t.cloud.db.sql, session.sessionId)).find((p) => p.state === "paid"), 15_000, "the Checkout payment paid");
+      expect(payment.providerRef).to.match(/^cs_/);
+      expect(payment.providerPaymentIntent, "linked at checkout.session.completed").to.match(/^pi_/);
+      const pi = payment.providerPaymentIntent as string;
+      const re = await t.cloud.stripe.refunds.create({ payment_intent: pi, amount: 40 });
+      await until(async () => (await listRefundsOfSession(t.cloud.db.sql, session.sessionId)).find((r) => r.providerRef === re.id && r.state === "succeeded"), 15_000, "the dashboard refund of a Checkout payment");
+      const rest = await refund({ session_id: session.sessionId, reason: "refund the rest" }, key());
+      expect(rest.status, JSON.stringify(rest.body)).to.equal(201);
+      expect(rest.body.refund.amount).to.equal(payment.amount - 40);
+      expect(rest.body.payment).to.include({ refunded_amount: payment.amount, refund_status: "full" });
+      expect((await t.cloud.stripe.charges.list({ payment_intent: pi })).data[0]).to.include({ amount_refunded: payment.amount, refunded: true });
     });
 
     it("a late payment (paid after an override) is refunded in one call, exactly once", async () => {
