@@ -34,6 +34,11 @@ export async function listRefundsOfSession(q: Q, sessionId: string): Promise<Ref
   ];
 }
 
+/** Refunds still waiting for the provider's answer (requested, no provider reference) since before `before`. */
+export async function requestedRefundsOlderThan(q: Q, before: Date, limit = 100): Promise<RefundRow[]> {
+  return [...(await q<RefundRow[]>`SELECT * FROM refunds WHERE state = 'requested' AND provider_ref IS NULL AND created_at < ${before} ORDER BY created_at LIMIT ${limit}`)];
+}
+
 /** Sum of the payment's refunds that are not failed or canceled (what counts against its amount). */
 export async function committedRefunds(q: Q, paymentId: string): Promise<number> {
   const [{ total }] = await q<{ total: number }[]>`

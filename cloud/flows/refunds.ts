@@ -29,6 +29,7 @@ import {
   linkPaymentIntent,
   listPayments,
   lockPaymentAndSession,
+  requestedRefundsOlderThan,
   type Database,
   type PaymentRow,
   type RefundRow,
@@ -201,6 +202,22 @@ export async function refundLatePayments(ctx: RefundContext, sessionId: string, 
     const left = p.amount - (await committedRefunds(ctx.db.sql, p.paymentId));
     if (!prior && left <= 0) continue; // already refunded another way
     out.push(await requestRefund(ctx, { paymentId: p.paymentId, ...(prior ? {} : { amount: left }), reason: `late payment: ${reason}`.slice(0, 500), key }, actor, "late_payment"));
+  }
+  return out;
+}
+
+/**
+ * Drives again every refund still `requested` without the provider's answer for at least
+ * `olderThanMs` (the provider was down when it was asked): each with its own idempotency key,
+ * so a refund the provider did make meanwhile comes back as that refund, never a second one.
+ * For a periodic sweep or an operator's "retry now"; returns what each became.
+ */
+export async function retryRequestedRefunds(ctx: RefundContext, olderThanMs = 60_000): Promise<RefundRow[]> {
+  const stuck = await requestedRefundsOlderThan(ctx.db.sql, new Date(Date.now() - olderThanMs));
+  const out: RefundRow[] = [];
+  for (const r of stuck) {
+    const actor: RefundActor = { username: r.requestedBy ?? "system", operatorId: null, role: null, via: "api" };
+    out.push((await driveRefund(ctx, r, await getPayment(ctx.db.sql, r.paymentId), actor)).refund);
   }
   return out;
 }

@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { expect } from "chai";
 import Stripe from "stripe";
 import { findAuditEntries, getPayment, listPayments, listRefundsOfSession } from "../../../cloud/db/index";
-import { requestRefund } from "../../../cloud/flows/refunds";
+import { requestRefund, retryRequestedRefunds } from "../../../cloud/flows/refunds";
 import { silentLogger } from "../../../host/log";
 import { SiteClient, login, until, type TestCloud } from "./helpers";
 import { Phone } from "./driver";
@@ -132,6 +132,13 @@ export function refundSuite(title: string, start: (ctx: Mocha.Context) => Promis
       const r3 = await requestRefund({ db: t.cloud.db, stripe: t.cloud.stripe, auditMode: "inline", logger: silentLogger }, req, actor);
       expect(r3.replayed).to.equal(true);
       expect((await t.cloud.stripe.refunds.list({ payment_intent: pi })).data.map((x) => x.amount)).to.deep.equal([50]);
+      // The sweep: a refund left requested by an outage is driven again once the provider answers.
+      const req2 = { paymentId: payment.paymentId, amount: 25, reason: "provider down, swept later", key: `op:${key()}` };
+      const stuck = await requestRefund({ db: t.cloud.db, stripe: down, auditMode: "inline", logger: silentLogger }, req2, actor);
+      expect(stuck.refund.state).to.equal("requested");
+      const swept = await retryRequestedRefunds({ db: t.cloud.db, stripe: t.cloud.stripe, auditMode: "inline", logger: silentLogger }, 0);
+      expect(swept.find((r) => r.refundId === stuck.refund.refundId)?.state).to.equal("succeeded");
+      expect((await t.cloud.stripe.refunds.list({ payment_intent: pi })).data.map((x) => x.amount)).to.deep.equal([25, 50]);
     });
 
     it("a refund made in Stripe's dashboard gets its row from the webhooks; redelivered events act once", async () => {
