@@ -39,6 +39,15 @@ export async function requestedRefundsOlderThan(q: Q, before: Date, limit = 100)
   return [...(await q<RefundRow[]>`SELECT * FROM refunds WHERE state = 'requested' AND provider_ref IS NULL AND created_at < ${before} ORDER BY created_at LIMIT ${limit}`)];
 }
 
+/** For /billing/health: refunds waiting for the provider (requested) or under way there (pending), and the oldest waiting. */
+export async function refundBacklog(q: Q): Promise<{ requested: number; pending: number; oldestRequestedAt: Date | null }> {
+  const [row] = await q<{ requested: number; pending: number; oldestRequestedAt: Date | null }[]>`
+    SELECT count(*) FILTER (WHERE state = 'requested')::int4 AS requested, count(*) FILTER (WHERE state = 'pending')::int4 AS pending,
+      min(created_at) FILTER (WHERE state = 'requested') AS oldest_requested_at
+    FROM refunds WHERE state IN ('requested', 'pending')`;
+  return row;
+}
+
 /** Sum of the payment's refunds that are not failed or canceled (what counts against its amount). */
 export async function committedRefunds(q: Q, paymentId: string): Promise<number> {
   const [{ total }] = await q<{ total: number }[]>`

@@ -8,7 +8,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { expect } from "chai";
 import Stripe from "stripe";
-import { findAuditEntries, getPayment, listPayments, listRefundsOfSession } from "../../../cloud/db/index";
+import { findAuditEntries, getPayment, listPayments, listRefundsOfSession, refundBacklog } from "../../../cloud/db/index";
 import { requestRefund, retryRequestedRefunds } from "../../../cloud/flows/refunds";
 import { silentLogger } from "../../../host/log";
 import { SiteClient, login, until, type TestCloud } from "./helpers";
@@ -125,6 +125,7 @@ export function refundSuite(title: string, start: (ctx: Mocha.Context) => Promis
       const r1 = await requestRefund({ db: t.cloud.db, stripe: down, auditMode: "inline", logger: silentLogger }, req, actor);
       expect(r1.providerUnavailable).to.equal(true);
       expect(r1.refund.state).to.equal("requested");
+      expect((await refundBacklog(t.cloud.db.sql)).requested).to.be.at.least(1);
       const blocked = await refund({ payment_id: payment.paymentId, amount: 10, reason: "another one meanwhile" }, key());
       expect(blocked.status).to.equal(409);
       const r2 = await requestRefund({ db: t.cloud.db, stripe: t.cloud.stripe, auditMode: "inline", logger: silentLogger }, req, actor);
@@ -138,6 +139,7 @@ export function refundSuite(title: string, start: (ctx: Mocha.Context) => Promis
       expect(stuck.refund.state).to.equal("requested");
       const swept = await retryRequestedRefunds({ db: t.cloud.db, stripe: t.cloud.stripe, auditMode: "inline", logger: silentLogger }, 0);
       expect(swept.find((r) => r.refundId === stuck.refund.refundId)?.state).to.equal("succeeded");
+      expect(await refundBacklog(t.cloud.db.sql)).to.deep.equal({ requested: 0, pending: 0, oldestRequestedAt: null });
       expect((await t.cloud.stripe.refunds.list({ payment_intent: pi })).data.map((x) => x.amount)).to.deep.equal([25, 50]);
     });
 
