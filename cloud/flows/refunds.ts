@@ -17,6 +17,7 @@ import type Stripe from "stripe";
 import type { Logger } from "../../host/log";
 import {
   IdempotencyConflictError,
+  NotFoundError,
   ValidationError,
   applyRefundEvent,
   committedRefunds,
@@ -81,11 +82,19 @@ export function parseAmount(amount: number | string, currency: string, field = "
   return minor;
 }
 
+/** A NotFoundError from the repository as a 404 naming the field; anything else (the database down…) passes through. */
+export function notFoundAs(message: string): (err: unknown) => never {
+  return (err) => {
+    if (err instanceof NotFoundError) throw new HttpError(404, message, "not_found");
+    throw err;
+  };
+}
+
 /** The payment a request names: payment_id, or the session's one paid payment with something left to refund. */
 async function targetPayment(ctx: RefundContext, r: { paymentId?: string; sessionId?: string }): Promise<PaymentRow> {
-  if (r.paymentId) return getPayment(ctx.db.sql, r.paymentId).catch(() => Promise.reject(new HttpError(404, `body.payment_id: no payment ${r.paymentId}`, "not_found")));
+  if (r.paymentId) return getPayment(ctx.db.sql, r.paymentId).catch(notFoundAs(`body.payment_id: no payment ${r.paymentId}`));
   const sessionId = r.sessionId as string;
-  await getSession(ctx.db.sql, sessionId).catch(() => Promise.reject(new HttpError(404, `body.session_id: no session ${sessionId}`, "not_found")));
+  await getSession(ctx.db.sql, sessionId).catch(notFoundAs(`body.session_id: no session ${sessionId}`));
   const paid = (await listPayments(ctx.db.sql, sessionId)).filter((p) => p.state === "paid");
   if (paid.length === 0) throw new HttpError(400, `body.session_id: session ${sessionId} has no paid payment to refund`, "invalid_input");
   const open: PaymentRow[] = [];

@@ -13,7 +13,7 @@ import { z } from "zod";
 import { getSession, listPayments, listRefundsOfSession, type PaymentRow, type RefundRow } from "../db/index";
 import { HttpError } from "../flows/errors";
 import type { RefundActor } from "../flows/refund-effects";
-import { refundLatePayments, requestRefund, type RefundResult } from "../flows/refunds";
+import { notFoundAs, refundLatePayments, requestRefund, type RefundResult } from "../flows/refunds";
 import type { AppDeps } from "./deps";
 import { jsonBody, parse, requireJson, wrap } from "./input";
 
@@ -93,7 +93,7 @@ async function postRefundLate(d: RefundDeps, req: Request, res: Response): Promi
   const sessionId = String(req.params.id);
   if (!ID.test(sessionId)) throw new HttpError(400, "session id: 1-64 of A-Z a-z 0-9 _ -", "invalid_input");
   const body = parse(LateBody, req.body, "body");
-  await getSession(d.db.sql, sessionId).catch(() => Promise.reject(new HttpError(404, `no session ${sessionId}`, "not_found")));
+  await getSession(d.db.sql, sessionId).catch(notFoundAs(`no session ${sessionId}`));
   const rs = await refundLatePayments(d, sessionId, body.reason, actorOf(req));
   d.wake();
   const status = rs.some((r) => r.refund.state === "failed" || r.refund.state === "canceled") ? 409 : rs.some((r) => r.providerUnavailable || r.refund.state === "requested") ? 202 : rs.every((r) => r.replayed) ? 200 : 201;
@@ -111,7 +111,7 @@ export function refundsRouter(d: RefundDeps): Router {
     wrap(async (req, res) => {
       const sessionId = String(req.params.id);
       if (!ID.test(sessionId)) throw new HttpError(400, "session id: 1-64 of A-Z a-z 0-9 _ -", "invalid_input");
-      const session = await getSession(d.db.sql, sessionId).catch(() => Promise.reject(new HttpError(404, `no session ${sessionId}`, "not_found")));
+      const session = await getSession(d.db.sql, sessionId).catch(notFoundAs(`no session ${sessionId}`));
       const payments = await listPayments(d.db.sql, sessionId);
       res.json({ session_id: sessionId, status: session.status, refund_status: orderRefundStatus(payments), payments: payments.map(paymentRefundJson), refunds: (await listRefundsOfSession(d.db.sql, sessionId)).map(refundJson) });
     }),

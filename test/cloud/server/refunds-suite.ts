@@ -106,6 +106,9 @@ export function refundSuite(title: string, start: (ctx: Mocha.Context) => Promis
       r = await refund({ payment_id: payment.paymentId, session_id: session.sessionId, reason: "both given" }, key());
       expect(r.status).to.equal(400);
       expect(r.body.error).to.match(/exactly one of payment_id and session_id/);
+      r = await refund({ payment_id: "pay_nobody", reason: "unknown payment" }, key());
+      expect(r.status).to.equal(404);
+      expect(r.body.error).to.match(/^body\.payment_id: no payment pay_nobody/);
       r = await refund({ payment_id: payment.paymentId, reason: "extra field", cents: 5 }, key());
       expect(r.status).to.equal(400);
       expect(r.body.error).to.match(/unknown field "cents"/);
