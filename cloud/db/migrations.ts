@@ -314,7 +314,6 @@ ALTER TABLE payments ADD CONSTRAINT payments_refund_status_matches CHECK (
   OR (refund_status = 'full' AND refunded_amount = amount));
 ALTER TABLE refunds ADD COLUMN source text NOT NULL DEFAULT 'operator' CHECK (source IN ('operator', 'provider', 'late_payment'));
 ALTER TABLE refunds ADD COLUMN requested_by text CHECK (requested_by IS NULL OR length(requested_by) BETWEEN 1 AND 128);
-CREATE INDEX payments_by_payment_intent ON payments (provider_payment_intent) WHERE provider_payment_intent IS NOT NULL;
 `;
 
 export const MIGRATIONS: readonly Migration[] = [
