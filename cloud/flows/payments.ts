@@ -406,7 +406,10 @@ export class PaymentService {
     if (providerRef.startsWith("cs_")) {
       const cs = await this.o.stripe.checkout.sessions.retrieve(providerRef);
       if (cs.payment_status !== "paid") return "requires_payment";
-      outcome = await this.o.db.tx((tx) => this.applyPaid(tx, cs.id, cs.amount_total ?? 0, cs.currency ?? "", "server-side retrieve of the Checkout Session", { source: "return_page" }));
+      outcome = await this.o.db.tx(async (tx) => {
+        if (typeof cs.payment_intent === "string") await linkPaymentIntent(tx, { providerRef: cs.id }, cs.payment_intent); // refunds name the PaymentIntent
+        return this.applyPaid(tx, cs.id, cs.amount_total ?? 0, cs.currency ?? "", "server-side retrieve of the Checkout Session", { source: "return_page" });
+      });
     } else {
       const pi = await this.o.stripe.paymentIntents.retrieve(providerRef);
       if (pi.status === "succeeded") {
