@@ -14,6 +14,7 @@ export { IllegalTransitionError } from "../domain/state-machines";
 export * from "./sites";
 export * from "./sessions";
 export * from "./payments";
+export * from "./refunds";
 export * from "./events";
 export * from "./outbox";
 export * from "./audit";

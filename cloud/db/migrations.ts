@@ -381,6 +381,27 @@ CREATE INDEX hold_authorizations_identity ON hold_authorizations (site_id, ident
 CREATE INDEX hold_authorizations_exit_pending ON hold_authorizations (exit_state) WHERE exit_state = 'pending';
 `;
 
+// Refunds (issue 16): what a payment has had refunded, kept on the payment row itself so that
+// payments.state stays 'paid' (paidTotal, the exit flow and every report that counts paid money
+// keep working) while the payment and its session show "partially refunded" / "refunded".
+// refunded_amount is the sum of its SUCCEEDED refunds, recomputed by the repository under the
+// payment's row lock whenever a refund changes; refund_status follows PAYMENT_REFUND_MACHINE.
+// provider_payment_intent: the PaymentIntent behind a payment paid through a Checkout Session
+// (provider_ref is then the cs_ id), so that refunds the provider reports by payment_intent find it.
+// refunds.requested_by / source: who started a refund (operator, CLI, the provider's dashboard).
+const V9_REFUNDS = /* sql */ `
+ALTER TABLE payments ADD COLUMN refunded_amount integer NOT NULL DEFAULT 0 CHECK (refunded_amount >= 0);
+ALTER TABLE payments ADD COLUMN refund_status text NOT NULL DEFAULT 'none' CHECK (refund_status IN ('none', 'partial', 'full'));
+ALTER TABLE payments ADD COLUMN provider_payment_intent text UNIQUE;
+ALTER TABLE payments ADD CONSTRAINT payments_refunded_within_amount CHECK (refunded_amount <= amount);
+ALTER TABLE payments ADD CONSTRAINT payments_refund_status_matches CHECK (
+  (refund_status = 'none' AND refunded_amount = 0)
+  OR (refund_status = 'partial' AND refunded_amount > 0 AND refunded_amount < amount)
+  OR (refund_status = 'full' AND refunded_amount = amount));
+ALTER TABLE refunds ADD COLUMN source text NOT NULL DEFAULT 'operator' CHECK (source IN ('operator', 'provider', 'late_payment'));
+ALTER TABLE refunds ADD COLUMN requested_by text CHECK (requested_by IS NULL OR length(requested_by) BETWEEN 1 AND 128);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "core schema", sql: V1_CORE },
   { version: 2, name: "audit_pending (deferred chaining)", sql: V2_AUDIT_PENDING },
@@ -390,4 +411,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 6, name: "prepayments", sql: V6_PREPAYMENTS },
   { version: 7, name: "billing_provider_failures", sql: V7_BILLING_PROVIDER_FAILURES },
   { version: 8, name: "hold_authorizations (hold at entry, capture at exit)", sql: V8_HOLDS },
+  { version: 9, name: "payments.refunded_amount / refund_status, refunds.source", sql: V9_REFUNDS },
 ];

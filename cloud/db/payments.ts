@@ -6,7 +6,17 @@
  * stale events instead of moving a state backwards.
  */
 import { randomUUID } from "node:crypto";
-import { PAYMENT_MACHINE, REFUND_MACHINE, assertTransition, classify, type PaymentState, type RefundState, type TransitionVerdict } from "../domain/state-machines";
+import {
+  PAYMENT_MACHINE,
+  PAYMENT_REFUND_MACHINE,
+  REFUND_MACHINE,
+  assertTransition,
+  classify,
+  type PaymentRefundStatus,
+  type PaymentState,
+  type RefundState,
+  type TransitionVerdict,
+} from "../domain/state-machines";
 import { IdempotencyConflictError, NotFoundError, ValidationError } from "./errors";
 import { lockSession, settleLockedSession, type SessionRow } from "./sessions";
 import type { Q, Tx } from "./types";
@@ -24,7 +34,14 @@ export interface PaymentRow {
   failureReason: string | null;
   createdAt: Date;
   updatedAt: Date;
+  /** Sum of the payment's succeeded refunds (minor units); state stays 'paid' (see PAYMENT_REFUND_MACHINE). */
+  refundedAmount: number;
+  refundStatus: PaymentRefundStatus;
+  /** The PaymentIntent behind a Checkout Session payment (provider_ref is the cs_ id), once known. */
+  providerPaymentIntent: string | null;
 }
+
+export type RefundSource = "operator" | "provider" | "late_payment";
 
 export interface RefundRow {
   refundId: string;
@@ -38,6 +55,9 @@ export interface RefundRow {
   failureReason: string | null;
   createdAt: Date;
   updatedAt: Date;
+  source: RefundSource;
+  /** Who started it: an operator's username, `cli:<user>`, or null for the provider's dashboard. */
+  requestedBy: string | null;
 }
 
 export async function getPayment(q: Q, paymentId: string): Promise<PaymentRow> {
@@ -136,7 +156,7 @@ export interface PaymentEventResult {
 type PaymentTarget = Exclude<PaymentState, "requested">;
 
 /** Locks the payment's session, then the payment (the global lock order), in two round trips. */
-async function lockPaymentAndSession(tx: Tx, where: { paymentId: string } | { providerRef: string }): Promise<{ payment: PaymentRow; session: SessionRow }> {
+export async function lockPaymentAndSession(tx: Tx, where: { paymentId: string } | { providerRef: string }): Promise<{ payment: PaymentRow; session: SessionRow }> {
   const [session] =
     "paymentId" in where
       ? await tx<SessionRow[]>`SELECT * FROM sessions WHERE session_id = (SELECT session_id FROM payments WHERE payment_id = ${where.paymentId}) FOR UPDATE`
@@ -214,7 +234,7 @@ export async function transitionPayment(
  */
 export async function createRefund(
   tx: Tx,
-  input: { paymentId: string; amount: number; reason: string; idempotencyKey: string; refundId?: string },
+  input: { paymentId: string; amount: number; reason: string; idempotencyKey: string; refundId?: string; source?: RefundSource; requestedBy?: string | null },
 ): Promise<{ refund: RefundRow; created: boolean }> {
   if (!Number.isInteger(input.amount) || input.amount <= 0) throw new ValidationError("refund amount must be a positive integer (minor units)");
   const { payment } = await lockPaymentAndSession(tx, { paymentId: input.paymentId });
@@ -230,26 +250,55 @@ export async function createRefund(
     throw new ValidationError(`refund of ${input.amount} exceeds what is left to refund (${payment.amount - refunded} ${payment.currency})`);
   }
   const [refund] = await tx<RefundRow[]>`
-    INSERT INTO refunds (refund_id, payment_id, amount, currency, state, reason, idempotency_key)
-    VALUES (${input.refundId ?? `re_${randomUUID()}`}, ${payment.paymentId}, ${input.amount}, ${payment.currency}, 'requested', ${input.reason}, ${input.idempotencyKey})
+    INSERT INTO refunds (refund_id, payment_id, amount, currency, state, reason, idempotency_key, source, requested_by)
+    VALUES (${input.refundId ?? `re_${randomUUID()}`}, ${payment.paymentId}, ${input.amount}, ${payment.currency}, 'requested', ${input.reason}, ${input.idempotencyKey},
+      ${input.source ?? "operator"}, ${input.requestedBy ?? null})
     RETURNING *`;
   return { refund, created: true };
 }
 
-/** Moves a refund (by id; sets the provider reference when given). Stale events are ignored. */
+/**
+ * Moves a refund (by id; sets the provider reference when given). Stale events are ignored.
+ * Locks the session, the payment, then the refund (the global lock order); a refund that
+ * becomes succeeded updates the payment's refunded_amount / refund_status in the same
+ * transaction (refreshRefundSummary).
+ */
 export async function applyRefundEvent(
   tx: Tx,
   refundId: string,
   to: Exclude<RefundState, "requested">,
   opts: { providerRef?: string; failureReason?: string } = {},
-): Promise<{ outcome: "applied" | "noop" | "stale"; refund: RefundRow }> {
+): Promise<{ outcome: "applied" | "noop" | "stale"; refund: RefundRow; payment: PaymentRow }> {
+  const [owner] = await tx<{ paymentId: string }[]>`SELECT payment_id FROM refunds WHERE refund_id = ${refundId}`;
+  if (!owner) throw new NotFoundError("refund", refundId);
+  const { payment } = await lockPaymentAndSession(tx, { paymentId: owner.paymentId });
   const [r] = await tx<RefundRow[]>`SELECT * FROM refunds WHERE refund_id = ${refundId} FOR UPDATE`;
-  if (!r) throw new NotFoundError("refund", refundId);
   const verdict = classify(REFUND_MACHINE, r.state, to);
-  if (verdict !== "apply") return { outcome: verdict === "noop" ? "noop" : "stale", refund: r };
+  if (verdict !== "apply") {
+    if (opts.providerRef && r.providerRef === null) await tx`UPDATE refunds SET provider_ref = ${opts.providerRef}, updated_at = now() WHERE refund_id = ${refundId}`;
+    return { outcome: verdict === "noop" ? "noop" : "stale", refund: r, payment };
+  }
+  const failure = to === "failed" || to === "canceled" ? (opts.failureReason ?? null) : null;
   const [refund] = await tx<RefundRow[]>`
     UPDATE refunds SET state = ${to}, provider_ref = COALESCE(provider_ref, ${opts.providerRef ?? null}),
-      failure_reason = ${opts.failureReason ?? null}, updated_at = now()
+      failure_reason = ${failure}, updated_at = now()
     WHERE refund_id = ${refundId} RETURNING *`;
-  return { outcome: "applied", refund };
+  const updated = to === "succeeded" ? await refreshRefundSummary(tx, payment) : payment;
+  return { outcome: "applied", refund, payment: updated };
+}
+
+/**
+ * Recomputes the payment's refunded_amount (sum of its succeeded refunds) and refund_status,
+ * checked against PAYMENT_REFUND_MACHINE. The caller holds the payment's row lock.
+ */
+export async function refreshRefundSummary(tx: Tx, payment: PaymentRow): Promise<PaymentRow> {
+  const [{ refunded }] = await tx<{ refunded: number }[]>`
+    SELECT COALESCE(sum(amount), 0)::int4 AS refunded FROM refunds WHERE payment_id = ${payment.paymentId} AND state = 'succeeded'`;
+  const status: PaymentRefundStatus = refunded === 0 ? "none" : refunded >= payment.amount ? "full" : "partial";
+  if (status === payment.refundStatus && refunded === payment.refundedAmount) return payment;
+  if (status !== payment.refundStatus || status === "partial") assertTransition(PAYMENT_REFUND_MACHINE, payment.refundStatus, status, payment.paymentId);
+  const [row] = await tx<PaymentRow[]>`
+    UPDATE payments SET refunded_amount = ${refunded}, refund_status = ${status}, updated_at = now()
+    WHERE payment_id = ${payment.paymentId} RETURNING *`;
+  return row;
 }

@@ -25,7 +25,7 @@ export const REFUND_STATES = ["requested", "pending", "succeeded", "failed", "ca
 export type RefundState = (typeof REFUND_STATES)[number];
 
 export interface StateMachine<S extends string> {
-  readonly name: "session" | "payment" | "refund" | "prepayment" | "hold";
+  readonly name: "session" | "payment" | "refund" | "payment_refund" | "prepayment" | "hold";
   readonly states: readonly S[];
   /** from → the states it may move to. A state absent from its own list has no self-loop. */
   readonly transitions: Readonly<Record<S, readonly S[]>>;
@@ -153,6 +153,28 @@ export const HOLD_MACHINE: StateMachine<HoldState> = {
     expired: [],
   },
   terminal: ["captured", "canceled", "expired"],
+};
+
+/**
+ * What a PAID payment has had refunded (issue 16), a second axis beside PAYMENT_MACHINE rather
+ * than new payment states: payments.state stays 'paid' — the money was taken, and the session's
+ * paid total, the exit flow and the receipts rely on that — while refund_status says none /
+ * partial / full. The repository derives it from the sum of succeeded refunds (which only
+ * grows: a succeeded refund is terminal), so it never moves backwards; partial → partial is a
+ * further partial refund.
+ */
+export const PAYMENT_REFUND_STATUSES = ["none", "partial", "full"] as const;
+export type PaymentRefundStatus = (typeof PAYMENT_REFUND_STATUSES)[number];
+
+export const PAYMENT_REFUND_MACHINE: StateMachine<PaymentRefundStatus> = {
+  name: "payment_refund",
+  states: PAYMENT_REFUND_STATUSES,
+  transitions: {
+    none: ["partial", "full"],
+    partial: ["partial", "full"],
+    full: [],
+  },
+  terminal: ["full"],
 };
 
 /** Thrown when code asks for a transition the table forbids. */

@@ -34,6 +34,8 @@ import { wireLaneOf } from "./site-events";
 import { prepayWebhookEvent } from "./prepay";
 import type { Payload } from "../../contracts/mqtt-topics";
 import type { HoldWebhookHandler } from "./hold-types";
+import { applyRefundWebhook, type RefundEventOutcome } from "./refund-events";
+import { linkPaymentIntent } from "../db/refunds";
 
 export interface PaymentServiceOptions {
   db: Database;
@@ -76,7 +78,7 @@ export function isProviderMissing(err: unknown): boolean {
 const isDeadAttempt = (p: PaymentRow): boolean => p.state === "failed" && (p.failureReason ?? "").startsWith(PROVIDER_MISSING);
 
 /** What happened, for the page and the caller. */
-export type ApplyOutcome = "paid" | "already_paid" | "failed" | "canceled" | "stale" | "unknown_payment" | "ignored" | "amount_mismatch" | HoldOutcome;
+export type ApplyOutcome = "paid" | "already_paid" | "failed" | "canceled" | "stale" | "unknown_payment" | "ignored" | "amount_mismatch" | HoldOutcome | RefundEventOutcome;
 /** What a hold's webhook did (cloud/flows/holds.ts). */
 type HoldOutcome = "authorized" | "captured" | "expired" | "saved";
 
@@ -341,12 +343,19 @@ export class PaymentService {
       case "checkout.session.async_payment_succeeded": {
         const cs = event.data.object;
         if (cs.payment_status !== "paid") return "ignored";
+        if (typeof cs.payment_intent === "string") await linkPaymentIntent(tx, { providerRef: cs.id }, cs.payment_intent); // refunds name the PaymentIntent
         return this.applyPaid(tx, cs.id, cs.amount_total ?? 0, cs.currency ?? "", `stripe webhook ${event.id}: signature verified, ${event.type}`, extra);
       }
       case "checkout.session.expired": {
         const cs = event.data.object;
         return this.applyFailed(tx, cs.id, "canceled", "expired", "checkout session expired", extra);
       }
+      case "refund.created":
+      case "refund.updated":
+      case "refund.failed":
+      case "charge.refund.updated":
+      case "charge.refunded":
+        return applyRefundWebhook(tx, event, this.o.auditMode);
       default:
         return "ignored";
     }
@@ -412,7 +421,10 @@ export class PaymentService {
     if (providerRef.startsWith("cs_")) {
       const cs = await this.o.stripe.checkout.sessions.retrieve(providerRef);
       if (cs.payment_status !== "paid") return "requires_payment";
-      outcome = await this.o.db.tx((tx) => this.applyPaid(tx, cs.id, cs.amount_total ?? 0, cs.currency ?? "", "server-side retrieve of the Checkout Session", { source: "return_page" }));
+      outcome = await this.o.db.tx(async (tx) => {
+        if (typeof cs.payment_intent === "string") await linkPaymentIntent(tx, { providerRef: cs.id }, cs.payment_intent); // refunds name the PaymentIntent
+        return this.applyPaid(tx, cs.id, cs.amount_total ?? 0, cs.currency ?? "", "server-side retrieve of the Checkout Session", { source: "return_page" });
+      });
     } else {
       const pi = await this.o.stripe.paymentIntents.retrieve(providerRef);
       if (pi.status === "succeeded") {

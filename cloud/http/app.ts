@@ -21,6 +21,7 @@ import { holdPagesRouter } from "./hold-pages";
 import { payPagesRouter } from "./pay-pages";
 import { pricingPagesRouter } from "./pricing-pages";
 import { quoteApiRouter } from "./quote-api";
+import { refundsRouter } from "./refunds";
 import { stripeWebhookRouter } from "./stripe-webhook";
 
 export type { AppDeps } from "./deps";
@@ -46,6 +47,7 @@ export function buildApp(d: AppDeps): express.Express {
   app.use(operatorRouter(d)); // login, dashboard, sessions, audit, overrides
   app.use(accessRouter(d)); // /api/sites/:site/access
   app.use(operatorsRouter(d)); // GET/POST /api/operators (admin)
+  app.use(refundsRouter(d)); // /api/operator/refunds, /api/operator/sessions/:id/refund-late|refunds
 
   app.use(notFound);
   app.use(errorHandler(d.logger));

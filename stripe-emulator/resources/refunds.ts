@@ -72,10 +72,12 @@ export function refundCharge(s: EmulatorState, charge: Stripe.Charge, amount: nu
   return refund;
 }
 
-export function updateRefundMetadata(s: EmulatorState, id: string, metadata: MetadataParam | undefined): Stripe.Refund {
+/** POST /v1/refunds/:id (metadata only, as Stripe allows): Stripe sends `refund.updated` for it. */
+export function updateRefundMetadata(s: EmulatorState, id: string, metadata: MetadataParam | undefined, ctx: RequestContext): Stripe.Refund {
   const r = s.refunds.get(id);
   if (!r) throw notFound("refund", id);
   r.metadata = applyMetadata(r.metadata ?? {}, metadata);
+  s.emit("refund.updated", r, typeof r.payment_intent === "string" ? r.payment_intent : (r.charge as string), ctx);
   return clone(r);
 }
 
@@ -95,6 +97,6 @@ export function refundRoutes(s: EmulatorState): Route[] {
         list([...s.refunds.values()].map(clone), p, P.refundList, "/v1/refunds", (q, r) => (q.payment_intent === undefined || r.payment_intent === q.payment_intent) && (q.charge === undefined || r.charge === q.charge)),
     },
     { method: "GET", pattern: new RegExp(`^/v1/refunds/${ID}$`), handler: (p, _ctx, [id]) => (P.parseParams(P.retrieveParams, p), refund(s, id)) },
-    { method: "POST", pattern: new RegExp(`^/v1/refunds/${ID}$`), handler: (p, _ctx, [id]) => updateRefundMetadata(s, id, P.parseParams(P.metadataUpdate, p).metadata) },
+    { method: "POST", pattern: new RegExp(`^/v1/refunds/${ID}$`), handler: (p, ctx, [id]) => updateRefundMetadata(s, id, P.parseParams(P.metadataUpdate, p).metadata, ctx) },
   ];
 }

@@ -136,6 +136,24 @@ describe("stripe emulator: refunds", () => {
     expect(types).to.deep.equal(["refund.created", "charge.refunded", "refund.created", "charge.refunded"]);
   });
 
+  it("a partial refund leaves charge.refunded false (amount_refunded counts it); updating a refund sends refund.updated", async () => {
+    const pi = await f.stripe.paymentIntents.create({ amount: 980, currency: "eur", payment_method: "pm_card_visa", confirm: true, ...CARD_ONLY });
+    const re = await f.stripe.refunds.create({ payment_intent: pi.id, amount: 300 });
+    expect(await f.stripe.charges.retrieve(pi.latest_charge as string)).to.include({ amount_refunded: 300, refunded: false });
+    const over = await f.stripe.refunds.create({ charge: pi.latest_charge as string, amount: 681 }).catch((e: Stripe.errors.StripeError) => e);
+    expect(over).to.include({ code: "amount_too_large", param: "amount" });
+    const updated = await f.stripe.refunds.update(re.id, { metadata: { note: "customer called" } });
+    expect(updated.metadata).to.deep.equal({ note: "customer called" });
+    await f.emu.whenWebhooksIdle();
+    const events = f.receiver.received.map((r) => r.event).filter((e) => e.type.startsWith("refund.") || e.type === "charge.refunded");
+    expect(events.map((e) => e.type)).to.deep.equal(["refund.created", "charge.refunded", "refund.updated"]);
+    const last = events[2].data.object as Stripe.Refund;
+    expect(last).to.include({ id: re.id, status: "succeeded", amount: 300 });
+    expect(last.metadata).to.deep.equal({ note: "customer called" });
+    const refundedCharge = events[1].data.object as Stripe.Charge;
+    expect(refundedCharge).to.include({ amount_refunded: 300, refunded: false });
+  });
+
   it("an unpaid intent cannot be refunded; a refund needs payment_intent or charge", async () => {
     const pi = await f.stripe.paymentIntents.create({ amount: 2000, currency: "eur", ...CARD_ONLY });
     const err = await f.stripe.refunds.create({ payment_intent: pi.id }).catch((e: Stripe.errors.StripeError) => e);
