@@ -19,6 +19,11 @@ import { eventRoutes } from "./resources/events";
 import { paymentIntentRoutes } from "./resources/payment-intents";
 import { paymentMethodRoutes } from "./resources/payment-methods";
 import { refundRoutes } from "./resources/refunds";
+import { portalRoutes } from "./resources/billing-portal";
+import { invoiceRoutes } from "./resources/invoices";
+import { priceRoutes } from "./resources/prices";
+import { subscriptionCheckoutRoutes } from "./resources/subscription-checkout";
+import { subscriptionRoutes } from "./resources/subscriptions";
 import type { Route } from "./route";
 import type { EmulatorState, RequestContext } from "./state";
 
@@ -30,7 +35,7 @@ export interface ApiOptions extends HttpEnv {
 }
 
 export function apiRoutes(state: EmulatorState): Route[] {
-  return [...paymentIntentRoutes(state), ...chargeRoutes(state), ...paymentMethodRoutes(state), ...refundRoutes(state), ...checkoutSessionRoutes(state), ...customerRoutes(state), ...eventRoutes(state)];
+  return [...paymentIntentRoutes(state), ...chargeRoutes(state), ...paymentMethodRoutes(state), ...refundRoutes(state), ...subscriptionCheckoutRoutes(state), ...checkoutSessionRoutes(state), ...customerRoutes(state), ...eventRoutes(state), ...priceRoutes(state), ...subscriptionRoutes(state), ...invoiceRoutes(state), ...portalRoutes(state)];
 }
 
 // ------------------------------------------------------------ expand[]
@@ -148,7 +153,7 @@ export function apiHandler(o: ApiOptions): (req: IncomingMessage, res: ServerRes
     }
     const text = JSON.stringify(out, null, 2);
     if (idemKey !== null) idempotency.store(callerKey, idemKey, method, url.pathname, params, { status, body: text, requestId });
-    if (method === "POST") await commit();
+    if (method !== "GET") await commit();
     log.info({ requestId, method, path: url.pathname, status }, "test emulator: api request");
     res.statusCode = status;
     res.setHeader("Content-Type", "application/json");

@@ -196,6 +196,8 @@ export const checkoutSessionCreate = z.strictObject({
   payment_method_types: paymentMethodTypes.optional(),
   submit_type: oneOf(["auto", "book", "donate", "pay"]).optional(),
   ui_mode: oneOf(["hosted"]).optional(),
+  customer: text(200).optional(),
+  subscription_data: z.strictObject({ metadata: metadataParam.optional(), description: text(500).optional() }).optional(),
 });
 export type CheckoutSessionCreate = z.infer<typeof checkoutSessionCreate>;
 

@@ -14,6 +14,8 @@ import { newId, randomToken } from "./ids";
 import { Idempotency, type SavedEntry } from "./idempotency";
 import { escapeHtml, indexPage, messagePage, type Locale } from "./pages";
 import { handleCheckoutPage } from "./resources/checkout-pages";
+import { handlePortalPage } from "./resources/billing-portal";
+import { advanceClock } from "./resources/renewals";
 import { handlePayPage, handleThreeDsPage } from "./resources/payment-intent-pages";
 import { resumeProcessing } from "./resources/payment-intents-confirm";
 import { EmulatorState, type EmulatorEvent } from "./state";
@@ -73,6 +75,11 @@ export interface StripeEmulator {
   deliveries(): readonly DeliveryRecord[];
   /** Deliver an event again (same id, fresh signature); resolves when delivered or given up. */
   resendEvent(eventId: string): Promise<DeliveryRecord>;
+  /**
+   * Moves the emulator clock forward (like a Stripe Test Clock) and runs the subscription
+   * renewals and retries that fell due (resources/renewals.ts); saved before it resolves.
+   */
+  advanceClock(seconds: number): Promise<{ now: number; ran: number }>;
   /** Resolves once no webhook is queued, in flight or waiting for a retry. */
   whenWebhooksIdle(timeoutMs?: number): Promise<void>;
   /** Resolves with the first finished delivery matching (past or future). */
@@ -162,6 +169,17 @@ async function handleControl(r: Running, req: IncomingMessage, res: ServerRespon
     sendJson(res, 200, { object: "list", data: dispatcher.deliveries() });
     return true;
   }
+  if (url.pathname === "/emulator/clock/advance" && req.method === "POST") {
+    // Test control (not a Stripe endpoint): body `seconds=<n>`.
+    authenticate(req, r.apiKey);
+    const seconds = Number(new URLSearchParams(await readBody(req)).get("seconds"));
+    if (!Number.isInteger(seconds) || seconds <= 0 || seconds > 10 * 366 * 86_400) {
+      sendJson(res, 400, { error: { type: "invalid_request_error", param: "seconds", message: "seconds must be a positive whole number of seconds (at most ten years)" } });
+      return true;
+    }
+    sendJson(res, 200, advanceClock(state, seconds));
+    return true;
+  }
   const m = /^\/emulator\/events\/([A-Za-z0-9_]+)\/resend$/.exec(url.pathname);
   if (m && req.method === "POST") {
     authenticate(req, r.apiKey);
@@ -183,6 +201,7 @@ function requestHandler(r: Running, env: HttpEnv, apiVersion: string, publicBase
     else if ((m = /^\/emulator\/pay\/([A-Za-z0-9_]+)$/.exec(url.pathname))) await handlePayPage(env, req, res, url, m[1]);
     else if ((m = /^\/emulator\/3ds\/(pi_[A-Za-z0-9]+)$/.exec(url.pathname))) await handleThreeDsPage(env, req, res, url, m[1]);
     else if ((m = /^\/emulator\/checkout\/(cs_[A-Za-z0-9_]+)(?:\/(return|cancel))?$/.exec(url.pathname))) await handleCheckoutPage(env, req, res, url, m[1], m[2]);
+    else if ((m = /^\/emulator\/portal\/(bps_[A-Za-z0-9]+)$/.exec(url.pathname))) await handlePortalPage(env, req, res, url, m[1]);
     else if (!(await handleControl(r, req, res, url))) sendHtml(res, 404, messagePage("Not found", `Nothing at ${url.pathname} on this Stripe test emulator.`, "en"));
   };
   return async (req, res) => {
@@ -342,6 +361,11 @@ function emulatorHandle(o: {
     events: () => state.allEvents(),
     deliveries: () => dispatcher.deliveries(),
     resendEvent: (eventId) => dispatcher.resend(state.getEvent(eventId)),
+    async advanceClock(seconds) {
+      const r = advanceClock(state, seconds);
+      await store?.commit();
+      return r;
+    },
     whenWebhooksIdle: (timeoutMs) => dispatcher.whenIdle(timeoutMs),
     waitForDelivery: (match, timeoutMs) => dispatcher.waitForDelivery(match, timeoutMs),
     async close() {

@@ -70,6 +70,15 @@ export interface SessionRecord {
   session: Stripe.Checkout.Session;
   lineItems: Stripe.LineItem[];
   paymentIntentData: NonNullable<CheckoutSessionCreate["payment_intent_data"]>;
+  /** mode=subscription: what the subscription is created with (resources/subscription-checkout.ts). */
+  subscriptionData?: NonNullable<CheckoutSessionCreate["subscription_data"]>;
+}
+
+/** A Subscription and what its renewals need (resources/subscriptions.ts). */
+export interface SubscriptionRecord {
+  sub: Stripe.Subscription;
+  /** The open invoice of a failed renewal, retried on the emulator clock until paid or given up. */
+  retryInvoice: string | null;
 }
 
 /**
@@ -86,6 +95,11 @@ const SPECS = {
   pm: spec<PaymentMethodRecord>("paymentMethods", "pm_", "payment_method", (r) => r.pm.id, (r) => r.pm),
   cs: spec<SessionRecord>("sessions", "cs_", "checkout.session", (r) => r.session.id, (r) => r.session),
   cus: spec<Stripe.Customer>("customers", "cus_", "customer", (c) => c.id, (c) => c),
+  prod: spec<Stripe.Product>("products", "prod_", "product", (p) => p.id, (p) => p),
+  price: spec<Stripe.Price>("prices", "price_", "price", (p) => p.id, (p) => p),
+  sub: spec<SubscriptionRecord>("subscriptions", "sub_", "subscription", (r) => r.sub.id, (r) => r.sub),
+  in: spec<Stripe.Invoice>("invoices", "in_", "invoice", (i) => i.id as string, (i) => i),
+  bps: spec<Stripe.BillingPortal.Session>("portalSessions", "bps_", "billing_portal.session", (b) => b.id, (b) => b),
 };
 
 interface CollectionSpec<V> {
@@ -171,6 +185,17 @@ export class EmulatorState {
   readonly paymentMethods = this.collection("pm");
   readonly sessions = this.collection("cs");
   readonly customers = this.collection("cus");
+  readonly products = this.collection("prod");
+  readonly prices = this.collection("price");
+  readonly subscriptions = this.collection("sub");
+  readonly invoices = this.collection("in");
+  readonly portalSessions = this.collection("bps");
+  /**
+   * The emulator clock's lead over `opts.now` (ms), moved forward by advanceClock
+   * (resources/subscriptions.ts), like a Stripe Test Clock shared by every object: a test
+   * advances a month and the renewals due meanwhile run. Not saved: a restart starts at 0.
+   */
+  clockOffsetMs = 0;
   private readonly events: EmulatorEvent[] = [];
   private readonly eventsById = new Map<string, EmulatorEvent>();
   private readonly listeners: Array<(event: EmulatorEvent, orderingKey: string) => void> = [];
@@ -210,7 +235,7 @@ export class EmulatorState {
   }
 
   seconds(): number {
-    return Math.floor(this.opts.now() / 1000);
+    return Math.floor((this.opts.now() + this.clockOffsetMs) / 1000);
   }
 
   // ---------------------------------------------------------------- persistence
@@ -291,13 +316,13 @@ export class EmulatorState {
   // ---------------------------------------------------------------- events
 
   /** Records the Event Stripe would send for a change, and tells the listeners (webhooks, state file). */
-  emit(type: string, object: { id: string }, orderingKey: string, ctx: RequestContext): void {
+  emit(type: string, object: { id: string }, orderingKey: string, ctx: RequestContext, previousAttributes?: Record<string, unknown>): void {
     const event: EmulatorEvent = {
       id: newId("evt"),
       object: "event",
       api_version: this.opts.apiVersion,
       created: this.seconds(),
-      data: { object: clone(object) as unknown as Record<string, unknown> },
+      data: { object: clone(object) as unknown as Record<string, unknown>, ...(previousAttributes ? { previous_attributes: clone(previousAttributes) } : {}) },
       livemode: false,
       pending_webhooks: 0,
       request: { id: ctx.requestId, idempotency_key: ctx.idempotencyKey },

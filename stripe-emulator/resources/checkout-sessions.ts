@@ -93,7 +93,7 @@ export function createCheckoutSession(st: EmulatorState, p: CheckoutSessionCreat
   return clone(session);
 }
 
-function sessionObject(st: EmulatorState, p: CheckoutSessionCreate, o: { id: string; successUrl: string; total: number; currency: string; now: number; expiresAt: number }): Stripe.Checkout.Session {
+export function sessionObject(st: EmulatorState, p: CheckoutSessionCreate, o: { id: string; successUrl: string; total: number; currency: string; now: number; expiresAt: number }): Stripe.Checkout.Session {
   const { id, total, currency, now, expiresAt } = o;
   return {
     id,
@@ -158,7 +158,7 @@ function sessionObject(st: EmulatorState, p: CheckoutSessionCreate, o: { id: str
   };
 }
 
-function expireIfDue(st: EmulatorState, rec: SessionRecord): void {
+export function expireIfDue(st: EmulatorState, rec: SessionRecord): void {
   if (rec.session.status === "open" && st.seconds() >= rec.session.expires_at) expireSession(st, rec, PAGE_CONTEXT);
 }
 
