@@ -32,6 +32,7 @@ import { HttpError } from "./errors";
 import { enqueueForSite } from "../db/site-outbox";
 import { wireLaneOf } from "./site-events";
 import type { Payload } from "../../contracts/mqtt-topics";
+import { applyPermitEvent, PERMIT_EVENT_TYPES } from "./permits";
 
 export interface PaymentServiceOptions {
   db: Database;
@@ -44,6 +45,8 @@ export interface PaymentServiceOptions {
   wake(): void;
   auditMode: AuditMode;
   onWebhook?(type: string, outcome: string): void;
+  /** SYSPARK_ACL_HMAC_KEY: permit changes are sent to the sites' access lists signed with it (flows/permits.ts). */
+  aclHmacKey?: string;
 }
 
 type FailedReason = Payload<"paymentFailed">["reason"];
@@ -74,7 +77,7 @@ export function isProviderMissing(err: unknown): boolean {
 const isDeadAttempt = (p: PaymentRow): boolean => p.state === "failed" && (p.failureReason ?? "").startsWith(PROVIDER_MISSING);
 
 /** What happened, for the page and the caller. */
-export type ApplyOutcome = "paid" | "already_paid" | "failed" | "canceled" | "stale" | "unknown_payment" | "ignored" | "amount_mismatch";
+export type ApplyOutcome = "paid" | "already_paid" | "failed" | "canceled" | "stale" | "unknown_payment" | "ignored" | "amount_mismatch" | "permit";
 
 export class PaymentService {
   /** releaseOtherAttempts runs after the commit, off the request: what is under way, for settle(). */
@@ -308,6 +311,9 @@ export class PaymentService {
 
   private async dispatch(tx: Tx, event: Stripe.Event): Promise<ApplyOutcome> {
     const extra = { event_id: event.id, event_type: event.type };
+    // Permits (subscriptions): flows/permits.ts, in this transaction.
+    const permitCtx = { stripe: this.o.stripe, auditMode: this.o.auditMode, src: this.o.src, ...(this.o.aclHmacKey ? { aclHmacKey: this.o.aclHmacKey } : {}) };
+    if (PERMIT_EVENT_TYPES.has(event.type) || (event.type === "checkout.session.completed" && event.data.object.mode === "subscription")) return applyPermitEvent(permitCtx, tx, event);
     switch (event.type) {
       case "payment_intent.succeeded": {
         const pi = event.data.object;

@@ -17,6 +17,7 @@ import { operatorRouter } from "./operator";
 import { operatorsRouter } from "./operators";
 import { opsRouter } from "./ops";
 import { payPagesRouter } from "./pay-pages";
+import { permitsRouter } from "./permits";
 import { stripeWebhookRouter } from "./stripe-webhook";
 
 export type { AppDeps } from "./deps";
@@ -37,6 +38,7 @@ export function buildApp(d: AppDeps): express.Express {
   app.use(operatorRouter(d)); // login, dashboard, sessions, audit, overrides
   app.use(accessRouter(d)); // /api/sites/:site/access
   app.use(operatorsRouter(d)); // GET/POST /api/operators (admin)
+  app.use(permitsRouter(d)); // /permits/:site…, /renew-subscription, /api/sites/:site/permit-plans|permits
 
   app.use(notFound);
   app.use(errorHandler(d.logger));
