@@ -132,6 +132,11 @@ export async function latestPermitOf(q: Q, siteId: string, email: string, badgeU
   return row;
 }
 
+/** The site's permits, newest first (the operators' API). */
+export async function listPermitsOfSite(q: Q, siteId: string, limit = 500): Promise<PermitRow[]> {
+  return [...(await q<PermitRow[]>`SELECT * FROM permits WHERE site_id = ${siteId} ORDER BY created_at DESC LIMIT ${limit}`)];
+}
+
 export async function lockPermit(tx: Tx, permitId: string): Promise<PermitRow> {
   const [row] = await tx<PermitRow[]>`SELECT * FROM permits WHERE permit_id = ${permitId} FOR UPDATE`;
   if (!row) throw new NotFoundError("permit", permitId);

@@ -16,6 +16,7 @@ import {
   getSite,
   latestPermitOf,
   listPermitPlans,
+  listPermitsOfSite,
   listSites,
   normaliseBadgeUid,
   seatsTaken,
@@ -247,7 +248,7 @@ function registerPlanApi(router: Router, d: PermitDeps): void {
     d.auth.require(),
     wrap(async (req, res) => {
       const site = await apiSite(req);
-      const rows = await d.db.sql<PermitRow[]>`SELECT * FROM permits WHERE site_id = ${site} ORDER BY created_at DESC LIMIT 500`;
+      const rows = await listPermitsOfSite(d.db.sql, site);
       res.json({ permits: rows.map((p) => ({ permit_id: p.permitId, plan_id: p.planId, status: p.status, subscription_status: p.subscriptionStatus, badge_uid: p.badgeUid, plate: p.plate, holder_email: p.holderEmail, stripe_subscription_id: p.stripeSubscriptionId, current_period_end: p.currentPeriodEnd?.toISOString() ?? null })) });
     }),
   );
