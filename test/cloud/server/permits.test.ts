@@ -13,6 +13,7 @@ import { TOPICS, toCloudTopic } from "../../../contracts/mqtt-topics";
 import { getPermit, type PermitRow } from "../../../cloud/db/index";
 import { flushAudit } from "../../../cloud/server/audit-chain";
 import { startCloud } from "../../../cloud/server/index";
+import { requireToolOrSkip } from "../../../host/tools";
 import { LOW_SCRYPT, SiteClient, TEMPLATE_DIR, eventId, login, startOnServers, until, type TestCloud } from "./helpers";
 
 const KEY = randomBytes(32).toString("hex");
@@ -28,7 +29,7 @@ function expiry(): string {
   return `12/${String((d.getUTCFullYear() + 2) % 100).padStart(2, "0")}`;
 }
 
-export function permitSuite(title: string, start: (ctx: Mocha.Context) => Promise<TestCloud>): void {
+export function permitSuite(title: string, start: (ctx: Mocha.Context) => Promise<TestCloud>, opts: { browser: boolean }): void {
   describe(title, function () {
     this.timeout(60_000);
     let t: TestCloud;
@@ -51,7 +52,9 @@ export function permitSuite(title: string, start: (ctx: Mocha.Context) => Promis
       site = await SiteClient.connect(t.cloud.mqttUrl, t.siteId);
       await site.client.subscribeAsync(["aclAdd", "aclDel"].map((k) => toCloudTopic(t.siteId, TOPICS[k as "aclAdd"].topic)), { qos: 1 });
     });
+    let browser: import("playwright-core").Browser | undefined;
     after(async () => {
+      await browser?.close();
       await site?.close();
       await t?.close();
     });
@@ -165,6 +168,45 @@ export function permitSuite(title: string, start: (ctx: Mocha.Context) => Promis
       expect(await exitPrice(uid)).to.equal(0);
     });
 
+    if (opts.browser) {
+      it("in Chromium on a phone: a monthly permit bought with 4242, the badge exits free; the card replaced in the portal by one that fails, a month later the badge is priced again", async function () {
+        requireToolOrSkip(this, "chromium");
+        const { chromium } = await import("playwright-core");
+        browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"] });
+        const ctx = await browser.newContext({ locale: "en-GB", viewport: { width: 390, height: 844 } });
+        const page = await ctx.newPage();
+        const uid = badge();
+        await page.goto(`${base}/permits/${t.siteId}?lang=en`);
+        await page.check(`#plan-${t.siteId}-monthly`);
+        await page.fill("#email", "phone@example.test");
+        await page.fill("#badge", uid);
+        await page.click("#buy");
+        await page.waitForURL(/\/emulator\/checkout\/cs_test_/);
+        await page.fill("#card_number", "4242 4242 4242 4242");
+        await page.fill("#exp", expiry());
+        await page.fill("#cvc", "123");
+        await page.click("#pay");
+        await page.waitForURL(/\/permits\/.*\/done/);
+        await page.waitForSelector('#status[data-status="active"]', { timeout: 15_000 });
+        const id = new URL(page.url()).searchParams.get("permit") as string;
+        expect(await exitPrice(uid)).to.equal(0);
+
+        await page.click("#manage");
+        await page.waitForURL(/\/emulator\/portal\/bps_/);
+        await page.fill("#card_number", "4000 0000 0000 0341");
+        await page.fill("#exp", expiry());
+        await page.fill("#cvc", "123");
+        await page.click("#pay");
+        await page.waitForSelector("#notice");
+        await emulator().advanceClock(31 * DAY);
+        await until(async () => (await permit(id)).status === "past_due", 15_000, "past_due");
+        await page.goto(`${base}/permits/${t.siteId}/done?permit=${id}&t=${(await permit(id)).manageToken}&lang=en`);
+        expect(await page.textContent("#status")).to.include("renewal failed");
+        expect(await exitPrice(uid), "the badge is priced again").to.be.greaterThan(0);
+        await ctx.close();
+      });
+    }
+
     it("a plan never sells more than its max permits (two buyers at once for the last seat); bad plan bodies are refused by field", async () => {
       const planId = `${t.siteId}-one`.slice(0, 48);
       let r = await api("POST", `/api/sites/${t.siteId}/permit-plans`, { plan_id: planId, name: "One seat", period: "month", amount: 5000, currency: "EUR", benefit: "discount", discount_percent: 50, max_permits: 1 });
@@ -194,7 +236,7 @@ export function permitSuite(title: string, start: (ctx: Mocha.Context) => Promis
 permitSuite("permits by Stripe subscription (PGlite, aedes, emulator)", async () => {
   const cloud = await startCloud({ port: 0, mqttPort: 0, pgliteTemplateDir: TEMPLATE_DIR, stripe: { emulatorPort: 0 }, scryptCost: LOW_SCRYPT, instanceId: `t-${randomBytes(3).toString("hex")}`, relayPollMs: 50, seedDemo: true, createFirstAdmin: true, aclHmacKey: KEY, logger: (await import("../../../host/log")).silentLogger });
   return { cloud, siteId: "paris-centre", kind: "embedded", admin: cloud.firstAdmin!, close: () => cloud.close() };
-});
+}, { browser: true });
 
 permitSuite("permits by Stripe subscription (PostgreSQL + Mosquitto, emulator)", async (ctx) => {
   const saved = process.env.SYSPARK_ACL_HMAC_KEY;
@@ -205,4 +247,4 @@ permitSuite("permits by Stripe subscription (PostgreSQL + Mosquitto, emulator)",
     if (saved === undefined) delete process.env.SYSPARK_ACL_HMAC_KEY;
     else process.env.SYSPARK_ACL_HMAC_KEY = saved;
   }
-});
+}, { browser: false });
