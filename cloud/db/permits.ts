@@ -137,6 +137,15 @@ export async function listPermitsOfSite(q: Q, siteId: string, limit = 500): Prom
   return [...(await q<PermitRow[]>`SELECT * FROM permits WHERE site_id = ${siteId} ORDER BY created_at DESC LIMIT ${limit}`)];
 }
 
+/** The plan of the ACTIVE permit that owns the badge's access entry at the site, if any. */
+export async function activePermitPlanOfBadge(q: Q, siteId: string, badgeUid: string): Promise<PermitPlanRow | undefined> {
+  const [row] = await q<PermitPlanRow[]>`
+    SELECT pp.* FROM permits p JOIN permit_plans pp ON pp.plan_id = p.plan_id
+    WHERE p.site_id = ${siteId} AND p.badge_uid = ${badgeUid} AND p.status = 'active'
+    ORDER BY p.updated_at DESC LIMIT 1`;
+  return row ? { ...row, amount: Number(row.amount) } : undefined;
+}
+
 export async function lockPermit(tx: Tx, permitId: string): Promise<PermitRow> {
   const [row] = await tx<PermitRow[]>`SELECT * FROM permits WHERE permit_id = ${permitId} FOR UPDATE`;
   if (!row) throw new NotFoundError("permit", permitId);

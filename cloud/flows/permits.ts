@@ -12,6 +12,7 @@
 import type Stripe from "stripe";
 import { signAcl } from "../../contracts/acl-signature";
 import {
+  activePermitPlanOfBadge,
   applySubscriptionState,
   createPendingPermit,
   findPermitForSubscription,
@@ -29,6 +30,7 @@ import {
 import { enqueueForSite } from "../db/site-outbox";
 import { permitStateOfSubscription, type PermitState } from "../domain/state-machines";
 import { writeAudit, type AuditMode } from "../server/audit-chain";
+import type { Discount } from "../tariffs/index";
 import { aclEntry } from "./access";
 
 export interface PermitContext {
@@ -135,6 +137,19 @@ async function auditPermitEvent(ctx: PermitContext, tx: Tx, event: Stripe.Event,
   if (before.status !== after.status || o.access !== "unchanged") {
     await writeAudit(ctx.auditMode, tx, { kind: `permit.${after.status}`, payload: { ...base, from: before.status, to: after.status, subscription_status: o.subscriptionStatus, access_entry: o.access, verdict: o.verdict } });
   }
+}
+
+/**
+ * The subscriber discount of a badge's subscriber entry when a permit owns it: the plan's benefit
+ * (free exits = 100 %, or its percent), passed to the ONE pricing function (priceStay's
+ * subscriberDiscount). An entry an operator added by hand keeps the tariff's subscriber discount.
+ */
+export async function permitDiscountFor(q: Tx, siteId: string, entry: { label: string; badgeUid: string | null }): Promise<Discount | undefined> {
+  if (!entry.badgeUid || !entry.label.startsWith("permit pmt_")) return undefined;
+  const plan = await activePermitPlanOfBadge(q, siteId, entry.badgeUid);
+  if (!plan) return undefined;
+  const percent = plan.benefit === "free" ? 100 : (plan.discountPercent as number);
+  return { kind: "percent", percent, label: { en: `Permit: ${plan.name}`, fr: `Abonnement : ${plan.name}` } };
 }
 
 // ------------------------------------------------------------------ buying

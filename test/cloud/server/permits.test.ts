@@ -14,6 +14,7 @@ import { getPermit, type PermitRow } from "../../../cloud/db/index";
 import { flushAudit } from "../../../cloud/server/audit-chain";
 import { startCloud } from "../../../cloud/server/index";
 import { requireToolOrSkip } from "../../../host/tools";
+import { percentOf } from "../../../cloud/tariffs/money";
 import { LOW_SCRYPT, SiteClient, TEMPLATE_DIR, eventId, login, startOnServers, until, type TestCloud } from "./helpers";
 
 const KEY = randomBytes(32).toString("hex");
@@ -211,10 +212,23 @@ export function permitSuite(title: string, start: (ctx: Mocha.Context) => Promis
       const planId = `${t.siteId}-one`.slice(0, 48);
       let r = await api("POST", `/api/sites/${t.siteId}/permit-plans`, { plan_id: planId, name: "One seat", period: "month", amount: 5000, currency: "EUR", benefit: "discount", discount_percent: 50, max_permits: 1 });
       expect(r.status, await r.clone().text()).to.equal(201);
-      const [a, b] = await Promise.all([badge(), badge()].map((uid) => postForm(`${base}/permits/${t.siteId}/buy?lang=en`, { plan: planId, email: "x@example.test", badge: uid })));
+      const uids = [badge(), badge()];
+      const [a, b] = await Promise.all(uids.map((uid) => postForm(`${base}/permits/${t.siteId}/buy?lang=en`, { plan: planId, email: "x@example.test", badge: uid })));
       expect([a.status, b.status].sort()).to.deep.equal([303, 409]);
       const loser = a.status === 409 ? a : b;
       expect(await loser.text()).to.include("sold out");
+
+      // The winner pays: the plan's 50 % applies through the one pricing function.
+      const winner = a.status === 303 ? a : b;
+      const winnerUid = a.status === 303 ? uids[0] : uids[1];
+      const paid = await postForm(String(winner.headers.get("location")), { card_number: "4242424242424242", exp: expiry(), cvc: "123" });
+      const id = new URL(String(paid.headers.get("location"))).searchParams.get("permit") as string;
+      await until(async () => (await permit(id)).status === "active", 15_000, "active");
+      const plain = await exitPrice(badge());
+      expect(plain).to.be.greaterThan(0);
+      expect(await exitPrice(winnerUid)).to.equal(plain - percentOf(plain, 50));
+      const listed = (await (await api("GET", `/api/sites/${t.siteId}/permits`)).json()) as { permits: { permit_id: string; status: string }[] };
+      expect(listed.permits.find((x) => x.permit_id === id)?.status).to.equal("active");
       const cases: [unknown, RegExp][] = [
         [{ plan_id: "p1", name: "x", period: "month", amount: 12.5, currency: "EUR", benefit: "free", max_permits: 1 }, /body\.amount/],
         [{ plan_id: "p1", name: "x", period: "week", amount: 100, currency: "EUR", benefit: "free", max_permits: 1 }, /body\.period/],
