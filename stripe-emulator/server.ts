@@ -15,7 +15,7 @@ import { Idempotency, type SavedEntry } from "./idempotency";
 import { escapeHtml, indexPage, messagePage, type Locale } from "./pages";
 import { handleCheckoutPage } from "./resources/checkout-pages";
 import { handlePortalPage } from "./resources/billing-portal";
-import { advanceClock } from "./resources/renewals";
+import { advanceClock, runDueRenewals } from "./resources/renewals";
 import { handlePayPage, handleThreeDsPage } from "./resources/payment-intent-pages";
 import { resumeProcessing } from "./resources/payment-intents-confirm";
 import { EmulatorState, type EmulatorEvent } from "./state";
@@ -300,11 +300,23 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
     store?.schedule(); // changes no request waits for (timers, lazy expiry) are saved too
   });
 
+  // Renewals also fall due in real time (a long-running demo emulator): checked every 30 s.
+  const renewalTimer = setInterval(() => {
+    try {
+      if (runDueRenewals(state) > 0) store?.schedule();
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "test emulator: renewals failed");
+    }
+  }, 30_000);
+  renewalTimer.unref();
+  state.onClose(() => clearInterval(renewalTimer));
+
   const server: Server = createServer((req, res) => void handle(req, res));
   const handle = requestHandler(r, { state, now, log, commit }, apiVersion, () => publicBase);
   try {
     await listenOn(server, host, options.port ?? 0, stored?.port);
   } catch (err) {
+    state.close();
     release();
     throw err;
   }

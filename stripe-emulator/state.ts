@@ -74,6 +74,13 @@ export interface SessionRecord {
   subscriptionData?: NonNullable<CheckoutSessionCreate["subscription_data"]>;
 }
 
+/** The emulator clock's lead over real time (resources/renewals.ts), kept like any object. */
+export interface EmulatorClock {
+  id: "clock_emulator";
+  object: "test_helpers.test_clock";
+  offset_ms: number;
+}
+
 /** A Subscription and what its renewals need (resources/subscriptions.ts). */
 export interface SubscriptionRecord {
   sub: Stripe.Subscription;
@@ -100,6 +107,7 @@ const SPECS = {
   sub: spec<SubscriptionRecord>("subscriptions", "sub_", "subscription", (r) => r.sub.id, (r) => r.sub),
   in: spec<Stripe.Invoice>("invoices", "in_", "invoice", (i) => i.id as string, (i) => i),
   bps: spec<Stripe.BillingPortal.Session>("portalSessions", "bps_", "billing_portal.session", (b) => b.id, (b) => b),
+  clk: spec<EmulatorClock>("clocks", "clock_", "test_helpers.test_clock", (c) => c.id, (c) => c),
 };
 
 interface CollectionSpec<V> {
@@ -190,16 +198,12 @@ export class EmulatorState {
   readonly subscriptions = this.collection("sub");
   readonly invoices = this.collection("in");
   readonly portalSessions = this.collection("bps");
-  /**
-   * The emulator clock's lead over `opts.now` (ms), moved forward by advanceClock
-   * (resources/subscriptions.ts), like a Stripe Test Clock shared by every object: a test
-   * advances a month and the renewals due meanwhile run. Not saved: a restart starts at 0.
-   */
-  clockOffsetMs = 0;
+  readonly clocks = this.collection("clk");
   private readonly events: EmulatorEvent[] = [];
   private readonly eventsById = new Map<string, EmulatorEvent>();
   private readonly listeners: Array<(event: EmulatorEvent, orderingKey: string) => void> = [];
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly closers: Array<() => void> = [];
 
   constructor(readonly opts: StateOptions) {}
 
@@ -232,6 +236,25 @@ export class EmulatorState {
   close(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    for (const fn of this.closers.splice(0)) fn();
+  }
+
+  /** Runs `fn` when the state is closed (the server's periodic jobs). */
+  onClose(fn: () => void): void {
+    this.closers.push(fn);
+  }
+
+  /**
+   * The emulator clock's lead over `opts.now` (ms), moved forward by advanceClock
+   * (resources/renewals.ts), like a Stripe Test Clock shared by every object: a test advances a
+   * month and the renewals due meanwhile run. Saved with the state (a restart keeps the lead).
+   */
+  get clockOffsetMs(): number {
+    return this.clocks.peek("clock_emulator")?.offset_ms ?? 0;
+  }
+
+  set clockOffsetMs(ms: number) {
+    this.clocks.set("clock_emulator", { id: "clock_emulator", object: "test_helpers.test_clock", offset_ms: ms });
   }
 
   seconds(): number {

@@ -2,8 +2,13 @@
  * Prices, Checkout in subscription mode, Subscriptions, Invoices, renewals on the emulator clock
  * and the customer portal — through the real `stripe` client, with the webhooks verified.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { expect } from "chai";
-import type Stripe from "stripe";
+import Stripe from "stripe";
+import { createStripeEmulator } from "../../stripe-emulator";
+import { silentLogger } from "../../host/log";
 import { form, futureExpiry, http, startFixture, TEST_KEY, type Fixture } from "./helpers";
 
 const DAY = 86_400;
@@ -161,5 +166,38 @@ describe("Stripe test emulator: subscriptions (prices, checkout, renewals, porta
     expect(bad.body).to.include("seconds");
     const ok = await http(`${f.emu.url}/emulator/clock/advance`, { body: "seconds=60", headers: { Authorization: `Bearer ${TEST_KEY}` } });
     expect(ok.status).to.equal(200);
+  });
+});
+
+describe("Stripe test emulator: subscriptions kept across a restart", function () {
+  this.timeout(30_000);
+  it("prices, subscriptions, invoices and the clock's lead survive a restart; the renewal runs after it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "syspark-emu-subs-"));
+    try {
+      const a = await createStripeEmulator({ stateDir: dir, logger: silentLogger });
+      const sa = new Stripe(TEST_KEY, { ...a.clientConfig, maxNetworkRetries: 0 });
+      const price = await sa.prices.create({ currency: "eur", unit_amount: 4900, recurring: { interval: "month" }, product_data: { name: "M" } });
+      const c = await sa.customers.create({ payment_method: "pm_card_visa" });
+      const [pm] = (await sa.customers.listPaymentMethods(c.id)).data;
+      await sa.customers.update(c.id, { invoice_settings: { default_payment_method: pm.id } });
+      const sub = await sa.subscriptions.create({ customer: c.id, items: [{ price: price.id }] });
+      await a.advanceClock(10 * DAY);
+      await a.close();
+
+      const b = await createStripeEmulator({ stateDir: dir, logger: silentLogger });
+      try {
+        const sb = new Stripe(TEST_KEY, { ...b.clientConfig, maxNetworkRetries: 0 });
+        expect((await sb.prices.retrieve(price.id)).unit_amount).to.equal(4900);
+        expect((await sb.subscriptions.retrieve(sub.id)).status).to.equal("active");
+        expect(b.state.clockOffsetMs).to.equal(10 * DAY * 1000);
+        const r = await b.advanceClock(21 * DAY); // 31 days after the start: one renewal
+        expect(r.ran).to.equal(1);
+        expect((await sb.invoices.list({ subscription: sub.id })).data.map((i) => i.billing_reason)).to.deep.equal(["subscription_cycle", "subscription_create"]);
+      } finally {
+        await b.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
