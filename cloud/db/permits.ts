@@ -152,6 +152,14 @@ export async function lockPermit(tx: Tx, permitId: string): Promise<PermitRow> {
   return row;
 }
 
+/** A pending permit whose Checkout expired unpaid: canceled (its seat is free again). */
+export async function cancelPendingPermit(tx: Tx, locked: PermitRow): Promise<{ verdict: TransitionVerdict; permit: PermitRow }> {
+  const verdict = locked.status === "pending" ? classify(PERMIT_MACHINE, locked.status, "canceled") : "stale";
+  if (verdict !== "apply") return { verdict, permit: locked };
+  const [row] = await tx<PermitRow[]>`UPDATE permits SET status = 'canceled', updated_at = now() WHERE permit_id = ${locked.permitId} RETURNING *`;
+  return { verdict, permit: row };
+}
+
 /**
  * Applies what Stripe says of the permit's subscription to the locked row: the ids and period
  * are recorded; the status moves only where PERMIT_MACHINE allows ("stale" never moves back).

@@ -313,7 +313,7 @@ export class PaymentService {
     const extra = { event_id: event.id, event_type: event.type };
     // Permits (subscriptions): flows/permits.ts, in this transaction.
     const permitCtx = { stripe: this.o.stripe, auditMode: this.o.auditMode, src: this.o.src, ...(this.o.aclHmacKey ? { aclHmacKey: this.o.aclHmacKey } : {}) };
-    if (PERMIT_EVENT_TYPES.has(event.type) || (event.type === "checkout.session.completed" && event.data.object.mode === "subscription")) return applyPermitEvent(permitCtx, tx, event);
+    if (PERMIT_EVENT_TYPES.has(event.type) || ((event.type === "checkout.session.completed" || event.type === "checkout.session.expired") && event.data.object.mode === "subscription")) return applyPermitEvent(permitCtx, tx, event);
     switch (event.type) {
       case "payment_intent.succeeded": {
         const pi = event.data.object;

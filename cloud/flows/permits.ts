@@ -14,6 +14,7 @@ import { signAcl } from "../../contracts/acl-signature";
 import {
   activePermitPlanOfBadge,
   applySubscriptionState,
+  cancelPendingPermit,
   createPendingPermit,
   findPermitForSubscription,
   getPermitPlan,
@@ -116,23 +117,56 @@ export async function applyPermitEvent(ctx: PermitContext, tx: Tx, event: Stripe
   const found = await findPermitForSubscription(tx, ref.permitId, ref.subscriptionId);
   if (!found) return "ignored"; // not a SysPark permit (another product on the same Stripe account)
   const locked = await lockPermit(tx, found.permitId);
+  if (event.type === "checkout.session.expired") {
+    const { verdict, permit } = await cancelPendingPermit(tx, locked);
+    if (verdict === "apply") await writeAudit(ctx.auditMode, tx, { kind: "permit.canceled", payload: { ...auditBase(permit, event), from: locked.status, to: permit.status, reason: "checkout expired unpaid" } });
+    return verdict === "apply" ? "permit" : "stale";
+  }
   const subscriptionId = ref.subscriptionId ?? locked.stripeSubscriptionId;
   if (!subscriptionId) return "ignored"; // a Checkout completed without a subscription (never in subscription mode)
+  return syncLocked(ctx, tx, locked, subscriptionId, event);
+}
+
+/** Applies the subscription's current status (retrieved now) to the locked permit. */
+async function syncLocked(ctx: PermitContext, tx: Tx, locked: PermitRow, subscriptionId: string, cause: Stripe.Event | { id: null; type: string }): Promise<PermitOutcome> {
   const sub = await ctx.stripe.subscriptions.retrieve(subscriptionId);
   const to: PermitState = permitStateOfSubscription(sub.status);
   const periodEnd = sub.items.data[0]?.current_period_end;
   const { verdict, permit } = await applySubscriptionState(tx, locked, { to, subscriptionId, customerId: idOf(sub.customer as string), subscriptionStatus: sub.status, periodEnd: periodEnd ? new Date(periodEnd * 1000) : null });
   const access = await syncAccessEntry(ctx, tx, permit, permit.status === "active");
-  await auditPermitEvent(ctx, tx, event, locked, permit, { verdict, access, subscriptionStatus: sub.status });
+  await auditPermitEvent(ctx, tx, cause, locked, permit, { verdict, access, subscriptionStatus: sub.status });
   return verdict === "stale" ? "stale" : "permit";
 }
 
-async function auditPermitEvent(ctx: PermitContext, tx: Tx, event: Stripe.Event, before: PermitRow, after: PermitRow, o: { verdict: string; access: string; subscriptionStatus: string }): Promise<void> {
-  const base = { permit_id: after.permitId, plan_id: after.planId, site_id: after.siteId, badge_uid: after.badgeUid, plate: after.plate, subscription: after.stripeSubscriptionId, event_id: event.id, event_type: event.type };
-  if (event.type === "invoice.paid" || event.type === "invoice.payment_failed") {
+/**
+ * Asks Stripe now (never the browser's redirect) and applies it: the page after Checkout while
+ * the webhook is late, and the operators' resync ("the permit is not updated"). A pending permit
+ * whose Checkout expired unpaid is canceled.
+ */
+export async function resyncPermit(ctx: PermitContext & { db: Database }, permitId: string): Promise<PermitRow> {
+  return ctx.db.tx(async (tx) => {
+    const locked = await lockPermit(tx, permitId);
+    let subscriptionId = locked.stripeSubscriptionId;
+    if (!subscriptionId && locked.checkoutSessionId) {
+      const cs = await ctx.stripe.checkout.sessions.retrieve(locked.checkoutSessionId);
+      subscriptionId = idOf(cs.subscription as string | null);
+      if (!subscriptionId && cs.status === "expired") await cancelPendingPermit(tx, locked);
+    }
+    if (subscriptionId) await syncLocked(ctx, tx, locked, subscriptionId, { id: null, type: "resync" });
+    return lockPermit(tx, permitId);
+  });
+}
+
+function auditBase(p: PermitRow, cause: { id: string | null; type: string }) {
+  return { permit_id: p.permitId, plan_id: p.planId, site_id: p.siteId, badge_uid: p.badgeUid, plate: p.plate, subscription: p.stripeSubscriptionId, event_id: cause.id, event_type: cause.type };
+}
+
+async function auditPermitEvent(ctx: PermitContext, tx: Tx, cause: Stripe.Event | { id: null; type: string }, before: PermitRow, after: PermitRow, o: { verdict: string; access: string; subscriptionStatus: string }): Promise<void> {
+  const base = auditBase(after, cause);
+  if ("data" in cause && (cause.type === "invoice.paid" || cause.type === "invoice.payment_failed")) {
     // A money movement (or a failed attempt at one): audited with its amount.
-    const inv = event.data.object as Stripe.Invoice;
-    await writeAudit(ctx.auditMode, tx, { kind: event.type === "invoice.paid" ? "permit.invoice_paid" : "permit.invoice_failed", payload: { ...base, invoice: inv.id ?? null, amount: event.type === "invoice.paid" ? inv.amount_paid : inv.amount_due, currency: inv.currency.toUpperCase(), billing_reason: inv.billing_reason ?? null, attempt_count: inv.attempt_count } });
+    const inv = cause.data.object as Stripe.Invoice;
+    await writeAudit(ctx.auditMode, tx, { kind: cause.type === "invoice.paid" ? "permit.invoice_paid" : "permit.invoice_failed", payload: { ...base, invoice: inv.id ?? null, amount: cause.type === "invoice.paid" ? inv.amount_paid : inv.amount_due, currency: inv.currency.toUpperCase(), billing_reason: inv.billing_reason ?? null, attempt_count: inv.attempt_count } });
   }
   if (before.status !== after.status || o.access !== "unchanged") {
     await writeAudit(ctx.auditMode, tx, { kind: `permit.${after.status}`, payload: { ...base, from: before.status, to: after.status, subscription_status: o.subscriptionStatus, access_entry: o.access, verdict: o.verdict } });

@@ -25,7 +25,7 @@ import {
 } from "../db/index";
 import { SITE_ID_RE } from "../flows/access";
 import { HttpError } from "../flows/errors";
-import { portalUrl, startPermitCheckout, type PermitContext } from "../flows/permits";
+import { portalUrl, resyncPermit, startPermitCheckout, type PermitContext } from "../flows/permits";
 import type { AppDeps } from "./deps";
 import { formBody, jsonBody, parse, requireJson, wrap } from "./input";
 import { pickLang, type Lang } from "./pages";
@@ -152,8 +152,15 @@ export function permitsRouter(d: PermitDeps): Router {
     "/permits/:site/done",
     wrap(async (req, res) => {
       const lang = langOf(req);
-      const p = await permitOr404(req, res, String(req.query.permit ?? ""));
+      let p = await permitOr404(req, res, String(req.query.permit ?? ""));
       if (!p) return;
+      if (p.status === "pending" && p.checkoutSessionId) {
+        // Back from Checkout before the webhook: ask Stripe server-side (the redirect proves nothing).
+        p = await resyncPermit(ctx(), p.permitId).catch((err: Error) => {
+          d.logger.warn({ permit: p?.permitId, err: err.message }, "permit: resync on the page after Checkout failed; the webhook will tell");
+          return p as PermitRow;
+        });
+      }
       const plan = await getPermitPlan(d.db.sql, p.planId);
       const manageHref = p.stripeCustomerId ? `/permits/manage/${p.permitId}?t=${encodeURIComponent(p.manageToken)}&lang=${lang}` : null;
       html(res, 200, permitDonePage({ lang, permit: p, plan, manageHref }));
@@ -180,6 +187,16 @@ export function permitsRouter(d: PermitDeps): Router {
 
   registerRenew(router, d, ctx, html, langOf);
   registerPlanApi(router, d);
+  router.post(
+    "/api/permits/:permit/sync",
+    d.auth.require(["admin", "operator"]),
+    wrap(async (req, res) => {
+      const id = String(req.params.permit);
+      if (!/^pmt_[A-Za-z0-9]{8,40}$/.test(id)) throw new HttpError(400, "permit id: pmt_ followed by 8–40 letters or digits", "invalid_input");
+      const p = await resyncPermit(ctx(), id);
+      res.json({ permit_id: p.permitId, status: p.status, subscription_status: p.subscriptionStatus, stripe_subscription_id: p.stripeSubscriptionId });
+    }),
+  );
   return router;
 }
 

@@ -150,6 +150,28 @@ export function permitSuite(title: string, start: (ctx: Mocha.Context) => Promis
       expect(activations.length, "activated once").to.equal(1);
     });
 
+    it("webhooks not arriving: the page after Checkout asks Stripe itself, and an operator's resync repairs a permit", async () => {
+      const hook = `${base}/webhooks/stripe`;
+      emulator().setWebhookUrl(null);
+      let id: string;
+      try {
+        id = await buy(badge());
+        const p = await permit(id);
+        expect(p.status).to.equal("pending");
+        const page = await fetch(`${base}/permits/${t.siteId}/done?permit=${id}&t=${p.manageToken}&lang=en`);
+        expect(await page.text()).to.include('data-status="active"');
+        expect((await permit(id)).status).to.equal("active");
+        await t.cloud.stripe.subscriptions.cancel((await permit(id)).stripeSubscriptionId as string);
+        expect((await permit(id)).status, "no webhook yet").to.equal("active");
+        const r = await api("POST", `/api/permits/${id}/sync`);
+        expect(r.status).to.equal(200);
+        expect(((await r.json()) as { status: string }).status).to.equal("canceled");
+        expect((await api("POST", "/api/permits/nope/sync")).status).to.equal(400);
+      } finally {
+        emulator().setWebhookUrl(hook);
+      }
+    });
+
     it("renews a lapsed permit from /renew-subscription (a new subscription, the badge free again)", async () => {
       const uid = badge();
       const id = await buy(uid);
@@ -218,9 +240,17 @@ export function permitSuite(title: string, start: (ctx: Mocha.Context) => Promis
       const loser = a.status === 409 ? a : b;
       expect(await loser.text()).to.include("sold out");
 
-      // The winner pays: the plan's 50 % applies through the one pricing function.
-      const winner = a.status === 303 ? a : b;
-      const winnerUid = a.status === 303 ? uids[0] : uids[1];
+      // The first buyer abandons Checkout: once it expires the permit is canceled and the seat is free.
+      const first = a.status === 303 ? a : b;
+      const abandonedCs = /cs_test_[A-Za-z0-9]+/.exec(String(first.headers.get("location")))?.[0] as string;
+      await t.cloud.stripe.checkout.sessions.expire(abandonedCs);
+      const [abandoned] = await t.cloud.db.sql<{ permitId: string }[]>`SELECT permit_id FROM permits WHERE checkout_session_id = ${abandonedCs}`;
+      await until(async () => (await permit(abandoned.permitId)).status === "canceled", 15_000, "the abandoned permit canceled");
+
+      // The other buyer now gets the seat and pays: the plan's 50 % applies through the one pricing function.
+      const winnerUid = a.status === 303 ? uids[1] : uids[0];
+      const winner = await postForm(`${base}/permits/${t.siteId}/buy?lang=en`, { plan: planId, email: "x@example.test", badge: winnerUid });
+      expect(winner.status).to.equal(303);
       const paid = await postForm(String(winner.headers.get("location")), { card_number: "4242424242424242", exp: expiry(), cvc: "123" });
       const id = new URL(String(paid.headers.get("location"))).searchParams.get("permit") as string;
       await until(async () => (await permit(id)).status === "active", 15_000, "active");
