@@ -10,6 +10,7 @@
  * table: a replay acts once) and land in applyPermitEvent, in its transaction.
  */
 import type Stripe from "stripe";
+import { z } from "zod";
 import { signAcl } from "../../contracts/acl-signature";
 import {
   activePermitPlanOfBadge,
@@ -23,6 +24,7 @@ import {
   setPermitCheckout,
   setPlanPrice,
   upsertAccessEntry,
+  upsertPermitPlan,
   type Database,
   type PermitPlanRow,
   type PermitRow,
@@ -246,4 +248,34 @@ export async function portalUrl(stripe: Stripe, permit: PermitRow, returnUrl: st
   if (!permit.stripeCustomerId) return null;
   const s = await stripe.billingPortal.sessions.create({ customer: permit.stripeCustomerId, return_url: returnUrl, locale: lang });
   return s.url;
+}
+
+// ------------------------------------------------------------------ operators (API and CLI)
+
+export const PlanBody = z
+  .strictObject({
+    plan_id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,47}$/, "1–48 of a-z 0-9 -, starting with a letter or digit"),
+    name: z.string().trim().min(1).max(80),
+    period: z.enum(["month", "year"]),
+    amount: z.number().int("must be an integer number of minor units (cents)").min(1).max(99_999_999),
+    currency: z.string().regex(/^[A-Z]{3}$/, "an ISO 4217 code in capitals, e.g. EUR"),
+    benefit: z.enum(["free", "discount"]),
+    discount_percent: z.number().int().min(1).max(99).optional(),
+    max_permits: z.number().int().min(1).max(100_000),
+    active: z.boolean().optional(),
+  })
+  .refine((b) => (b.benefit === "discount") === (b.discount_percent !== undefined), { message: "is required with benefit \"discount\" and only then", path: ["discount_percent"] });
+export type PlanBodyInput = z.infer<typeof PlanBody>;
+
+/** Creates or replaces a plan of the site (its Stripe Price follows at the next sale). */
+export async function setPermitPlan(db: Pick<Database, "sql">, siteId: string, b: PlanBodyInput): Promise<PermitPlanRow> {
+  return upsertPermitPlan(db.sql, { planId: b.plan_id, siteId, name: b.name, period: b.period, amount: b.amount, currency: b.currency, benefit: b.benefit, discountPercent: b.discount_percent ?? null, maxPermits: b.max_permits, active: b.active ?? true });
+}
+
+export function planView(p: PermitPlanRow) {
+  return { plan_id: p.planId, site_id: p.siteId, name: p.name, period: p.period, amount: p.amount, currency: p.currency, benefit: p.benefit, discount_percent: p.discountPercent, max_permits: p.maxPermits, active: p.active, stripe_price_id: p.stripePriceId };
+}
+
+export function permitView(p: PermitRow) {
+  return { permit_id: p.permitId, plan_id: p.planId, status: p.status, subscription_status: p.subscriptionStatus, badge_uid: p.badgeUid, plate: p.plate, holder_email: p.holderEmail, stripe_subscription_id: p.stripeSubscriptionId, current_period_end: p.currentPeriodEnd?.toISOString() ?? null };
 }

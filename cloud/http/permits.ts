@@ -20,12 +20,11 @@ import {
   listSites,
   normaliseBadgeUid,
   seatsTaken,
-  upsertPermitPlan,
   type PermitRow,
 } from "../db/index";
 import { SITE_ID_RE } from "../flows/access";
 import { HttpError } from "../flows/errors";
-import { portalUrl, resyncPermit, startPermitCheckout, type PermitContext } from "../flows/permits";
+import { PlanBody, permitView, planView, portalUrl, resyncPermit, setPermitPlan, startPermitCheckout, type PermitContext } from "../flows/permits";
 import type { AppDeps } from "./deps";
 import { formBody, jsonBody, parse, requireJson, wrap } from "./input";
 import { pickLang, type Lang } from "./pages";
@@ -40,20 +39,6 @@ const BuyForm = z.object({
   badge: z.string().trim().max(64).optional().default(""),
   plate: z.string().trim().max(16).optional().default(""),
 });
-
-export const PlanBody = z
-  .strictObject({
-    plan_id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,47}$/, "1–48 of a-z 0-9 -, starting with a letter or digit"),
-    name: z.string().trim().min(1).max(80),
-    period: z.enum(["month", "year"]),
-    amount: z.number().int("must be an integer number of minor units (cents)").min(1).max(99_999_999),
-    currency: z.string().regex(/^[A-Z]{3}$/, "an ISO 4217 code in capitals, e.g. EUR"),
-    benefit: z.enum(["free", "discount"]),
-    discount_percent: z.number().int().min(1).max(99).optional(),
-    max_permits: z.number().int().min(1).max(100_000),
-    active: z.boolean().optional(),
-  })
-  .refine((b) => (b.benefit === "discount") === (b.discount_percent !== undefined), { message: "is required with benefit \"discount\" and only then", path: ["discount_percent"] });
 
 function siteParam(req: Request): string {
   const site = String(req.params.site);
@@ -246,8 +231,7 @@ function registerPlanApi(router: Router, d: PermitDeps): void {
     await getSite(d.db.sql, site);
     return site;
   };
-  const view = (p: Awaited<ReturnType<typeof listPermitPlans>>[number]) => ({ plan_id: p.planId, site_id: p.siteId, name: p.name, period: p.period, amount: p.amount, currency: p.currency, benefit: p.benefit, discount_percent: p.discountPercent, max_permits: p.maxPermits, active: p.active, stripe_price_id: p.stripePriceId });
-  router.get("/api/sites/:site/permit-plans", d.auth.require(), wrap(async (req, res) => void res.json({ plans: (await listPermitPlans(d.db.sql, await apiSite(req))).map(view) })));
+  router.get("/api/sites/:site/permit-plans", d.auth.require(), wrap(async (req, res) => void res.json({ plans: (await listPermitPlans(d.db.sql, await apiSite(req))).map(planView) })));
   router.post(
     "/api/sites/:site/permit-plans",
     d.auth.require(["admin", "operator"]),
@@ -255,9 +239,8 @@ function registerPlanApi(router: Router, d: PermitDeps): void {
     wrap(async (req, res) => {
       const site = await apiSite(req);
       requireJson(req);
-      const b = parse(PlanBody, req.body, "body");
-      const plan = await upsertPermitPlan(d.db.sql, { planId: b.plan_id, siteId: site, name: b.name, period: b.period, amount: b.amount, currency: b.currency, benefit: b.benefit, discountPercent: b.discount_percent ?? null, maxPermits: b.max_permits, active: b.active ?? true });
-      res.status(201).json({ plan: view(plan) });
+      const plan = await setPermitPlan(d.db, site, parse(PlanBody, req.body, "body"));
+      res.status(201).json({ plan: planView(plan) });
     }),
   );
   router.get(
@@ -265,8 +248,7 @@ function registerPlanApi(router: Router, d: PermitDeps): void {
     d.auth.require(),
     wrap(async (req, res) => {
       const site = await apiSite(req);
-      const rows = await listPermitsOfSite(d.db.sql, site);
-      res.json({ permits: rows.map((p) => ({ permit_id: p.permitId, plan_id: p.planId, status: p.status, subscription_status: p.subscriptionStatus, badge_uid: p.badgeUid, plate: p.plate, holder_email: p.holderEmail, stripe_subscription_id: p.stripeSubscriptionId, current_period_end: p.currentPeriodEnd?.toISOString() ?? null })) });
+      res.json({ permits: (await listPermitsOfSite(d.db.sql, site)).map(permitView) });
     }),
   );
 }
