@@ -223,8 +223,19 @@ export async function startPermitCheckout(ctx: PermitContext & { db: Database },
   if (plan.siteId !== input.siteId) throw new Error(`plan ${plan.planId} is not sold at ${input.siteId}`);
   const priceId = await ensurePlanPrice(ctx.stripe, ctx.db, plan);
   const permit = await ctx.db.tx((tx) => createPendingPermit(tx, { planId: plan.planId, holderEmail: input.email, badgeUid: input.badgeUid, plate: input.plate, now: new Date() }));
+  const cs = await createCheckout(ctx, plan, priceId, permit, input).catch(async (err: unknown) => {
+    // Stripe refused or is out of reach: the pending permit must not hold the seat for a day.
+    await ctx.db.tx(async (tx) => cancelPendingPermit(tx, await lockPermit(tx, permit.permitId)));
+    throw err;
+  });
+  await setPermitCheckout(ctx.db.sql, permit.permitId, cs.id);
+  await ctx.db.tx((tx) => writeAudit(ctx.auditMode, tx, { kind: "permit.checkout", payload: { permit_id: permit.permitId, plan_id: plan.planId, site_id: plan.siteId, badge_uid: permit.badgeUid, plate: permit.plate, amount: plan.amount, currency: plan.currency, period: plan.period, checkout_session: cs.id } }));
+  return { permit: { ...permit, checkoutSessionId: cs.id }, url: cs.url as string };
+}
+
+function createCheckout(ctx: PermitContext, plan: PermitPlanRow, priceId: string, permit: PermitRow, input: BuyInput): Promise<Stripe.Checkout.Session> {
   const success = `${input.baseUrl}/permits/${encodeURIComponent(plan.siteId)}/done?permit=${permit.permitId}&t=${permit.manageToken}&lang=${input.lang}`;
-  const cs = await ctx.stripe.checkout.sessions.create(
+  return ctx.stripe.checkout.sessions.create(
     {
       mode: "subscription",
       line_items: [{ price: priceId, quantity: 1 }],
@@ -238,9 +249,6 @@ export async function startPermitCheckout(ctx: PermitContext & { db: Database },
     },
     { idempotencyKey: `syspark-permit-checkout:${permit.permitId}` },
   );
-  await setPermitCheckout(ctx.db.sql, permit.permitId, cs.id);
-  await ctx.db.tx((tx) => writeAudit(ctx.auditMode, tx, { kind: "permit.checkout", payload: { permit_id: permit.permitId, plan_id: plan.planId, site_id: plan.siteId, badge_uid: permit.badgeUid, plate: permit.plate, amount: plan.amount, currency: plan.currency, period: plan.period, checkout_session: cs.id } }));
-  return { permit: { ...permit, checkoutSessionId: cs.id }, url: cs.url as string };
 }
 
 /** The Stripe customer portal for the permit's customer (card change, cancel). */

@@ -292,3 +292,21 @@ permitSuite("permits by Stripe subscription (PostgreSQL + Mosquitto, emulator)",
     else process.env.SYSPARK_ACL_HMAC_KEY = saved;
   }
 }, { browser: false });
+
+describe("permits when Stripe is unreachable", function () {
+  this.timeout(60_000);
+  it("the buy page answers a 503 page in the holder's language, nothing sold, no seat held", async () => {
+    const { silentLogger } = await import("../../../host/log");
+    const cloud = await startCloud({ port: 0, mqttPort: 0, pgliteTemplateDir: TEMPLATE_DIR, stripe: { apiBase: "http://127.0.0.1:9", secretKey: "sk_test_unreachable", webhookSecret: "whsec_test_unreachable" }, scryptCost: LOW_SCRYPT, instanceId: `t-${randomBytes(3).toString("hex")}`, relayPollMs: 50, seedDemo: true, createFirstAdmin: true, logger: silentLogger });
+    try {
+      const r = await postForm(`${cloud.url}/permits/paris-centre/buy?lang=fr`, { plan: "paris-centre-monthly", email: "holder@example.test", badge: "0A1B2C3D" });
+      expect(r.status).to.equal(503);
+      expect(r.headers.get("content-type")).to.match(/text\/html/);
+      expect(await r.text()).to.include("Le service de paiement est momentanément indisponible");
+      const held = await cloud.db.sql`SELECT 1 FROM permits WHERE status IN ('pending', 'active')`;
+      expect(held.length).to.equal(0);
+    } finally {
+      await cloud.close();
+    }
+  });
+});
