@@ -146,6 +146,13 @@ export async function activePermitPlanOfBadge(q: Q, siteId: string, badgeUid: st
   return row ? { ...row, amount: Number(row.amount) } : undefined;
 }
 
+/** The plan and id of the ACTIVE permit of a plate at the site, if any (plates have no access-list form). */
+export async function activePermitOfPlate(q: Q, siteId: string, plate: string): Promise<{ permit: PermitRow; plan: PermitPlanRow } | undefined> {
+  const [p] = await q<PermitRow[]>`SELECT * FROM permits WHERE site_id = ${siteId} AND plate = ${plate} AND status = 'active' ORDER BY updated_at DESC LIMIT 1`;
+  if (!p) return undefined;
+  return { permit: p, plan: await getPermitPlan(q, p.planId) };
+}
+
 export async function lockPermit(tx: Tx, permitId: string): Promise<PermitRow> {
   const [row] = await tx<PermitRow[]>`SELECT * FROM permits WHERE permit_id = ${permitId} FOR UPDATE`;
   if (!row) throw new NotFoundError("permit", permitId);

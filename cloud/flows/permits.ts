@@ -13,7 +13,9 @@ import type Stripe from "stripe";
 import { z } from "zod";
 import { signAcl } from "../../contracts/acl-signature";
 import {
+  activePermitOfPlate,
   activePermitPlanOfBadge,
+  findSubscriberBadge,
   applySubscriptionState,
   cancelPendingPermit,
   createPendingPermit,
@@ -184,8 +186,33 @@ export async function permitDiscountFor(q: Tx, siteId: string, entry: { label: s
   if (!entry.badgeUid || !entry.label.startsWith("permit pmt_")) return undefined;
   const plan = await activePermitPlanOfBadge(q, siteId, entry.badgeUid);
   if (!plan) return undefined;
+  return planDiscount(plan);
+}
+
+function planDiscount(plan: PermitPlanRow): Discount {
   const percent = plan.benefit === "free" ? 100 : (plan.discountPercent as number);
   return { kind: "percent", percent, label: { en: `Permit: ${plan.name}`, fr: `Abonnement : ${plan.name}` } };
+}
+
+/** A plate as permits store it (upper case, no spaces or dashes). */
+export const normalisePlate = (plate: string): string => plate.toUpperCase().replace(/[\s-]/g, "");
+
+/**
+ * Is the exiting identity a subscriber, and with which discount? A badge: its live subscriber
+ * entry in the access list (a permit's entry brings its plan's benefit; an operator's entry the
+ * tariff's subscriber discount). A plate: an ACTIVE permit of that plate (online only: a plate has
+ * no form in the offline access list). The price itself is always priceStay's.
+ */
+export async function subscriberPricingFor(tx: Tx, siteId: string, identity: { method: string; value: string }, at: Date): Promise<{ entryId: string; discount?: Discount } | undefined> {
+  if (identity.method === "badge") {
+    const entry = await findSubscriberBadge(tx, siteId, identity.value, at);
+    if (!entry) return undefined;
+    const discount = await permitDiscountFor(tx, siteId, entry);
+    return { entryId: entry.entryId, ...(discount ? { discount } : {}) };
+  }
+  if (identity.method !== "plate") return undefined;
+  const found = await activePermitOfPlate(tx, siteId, normalisePlate(identity.value));
+  return found ? { entryId: `permit:${found.permit.permitId}`, discount: planDiscount(found.plan) } : undefined;
 }
 
 // ------------------------------------------------------------------ buying

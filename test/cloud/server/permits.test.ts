@@ -76,13 +76,13 @@ export function permitSuite(title: string, start: (ctx: Mocha.Context) => Promis
       return String(done.searchParams.get("permit"));
     }
 
-    async function exitPrice(uid: string): Promise<number> {
-      await site.publish("entry", { ts: Date.now() - 3 * 3600_000, src: "gw-test", event_id: eventId(), lane_id: "E1", identity: { method: "badge", value: uid } });
+    async function exitPrice(uid: string, method: "badge" | "plate" = "badge"): Promise<number> {
+      await site.publish("entry", { ts: Date.now() - 3 * 3600_000, src: "gw-test", event_id: eventId(), lane_id: "E1", identity: { method, value: uid } });
       const [s] = await until(async () => {
         const rows = await t.cloud.db.sql<{ sessionId: string }[]>`SELECT session_id FROM sessions WHERE identity_value = ${uid} AND status = 'active'`;
         return rows.length ? rows : undefined;
       }, 10_000, "the entry");
-      await site.publish("exitReq", { ts: Date.now(), src: "gw-test", event_id: eventId(), lane_id: "L1", identity: { method: "badge", value: uid } });
+      await site.publish("exitReq", { ts: Date.now(), src: "gw-test", event_id: eventId(), lane_id: "L1", identity: { method, value: uid } });
       const ok = await Promise.race([site.waitFor("paymentSuccess", (p) => p.session_id === s.sessionId), site.waitFor("paymentReq", (p) => p.session_id === s.sessionId)]);
       // Leave the site clean for the next entry of this badge (as if the car had left).
       await t.cloud.db.sql`UPDATE sessions SET status = 'closed' WHERE session_id = ${s.sessionId}`;
@@ -170,6 +170,20 @@ export function permitSuite(title: string, start: (ctx: Mocha.Context) => Promis
       } finally {
         emulator().setWebhookUrl(hook);
       }
+    });
+
+    it("a plate-only permit: its plate exits free online while the permit is active (a plate has no offline access-list form)", async () => {
+      const plate = `P${randomBytes(3).toString("hex").toUpperCase()}`;
+      const r = await postForm(`${base}/permits/${t.siteId}/buy?lang=en`, { plan: `${t.siteId}-monthly`, email: "plate@example.test", badge: "", plate: `${plate.slice(0, 3)}-${plate.slice(3)}` });
+      expect(r.status, await r.clone().text()).to.equal(303);
+      const paid = await postForm(String(r.headers.get("location")), { card_number: "4242424242424242", exp: expiry(), cvc: "123" });
+      const id = new URL(String(paid.headers.get("location"))).searchParams.get("permit") as string;
+      await until(async () => (await permit(id)).status === "active", 15_000, "active");
+      expect((await permit(id)).plate).to.equal(plate);
+      expect(await exitPrice(plate, "plate")).to.equal(0);
+      await t.cloud.stripe.subscriptions.cancel((await permit(id)).stripeSubscriptionId as string);
+      await until(async () => (await permit(id)).status === "canceled", 15_000, "canceled");
+      expect(await exitPrice(plate, "plate")).to.be.greaterThan(0);
     });
 
     it("renews a lapsed permit from /renew-subscription (a new subscription, the badge free again)", async () => {
