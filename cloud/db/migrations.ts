@@ -337,6 +337,8 @@ CREATE TABLE permits (
 );
 CREATE INDEX permits_plan_status ON permits (plan_id, status);
 CREATE INDEX permits_site_badge ON permits (site_id, badge_uid);
+-- Every plate exit asks for an active permit of the plate (flows/permits.ts subscriberPricingFor).
+CREATE INDEX permits_site_plate_active ON permits (site_id, plate) WHERE status = 'active';
 `;
 
 export const MIGRATIONS: readonly Migration[] = [
