@@ -102,6 +102,16 @@ export async function createPendingPermit(tx: Tx, p: { planId: string; holderEma
   return row;
 }
 
+/** The holder's pending permit of this plan for the same badge / plate, bought in the last hour (a double submit). */
+export async function recentPendingPermit(q: Q, p: { planId: string; holderEmail: string; badgeUid: string | null; plate: string | null; now: Date }): Promise<PermitRow | undefined> {
+  const [row] = await q<PermitRow[]>`
+    SELECT * FROM permits WHERE plan_id = ${p.planId} AND status = 'pending' AND lower(holder_email) = lower(${p.holderEmail})
+      AND badge_uid IS NOT DISTINCT FROM ${p.badgeUid} AND plate IS NOT DISTINCT FROM ${p.plate}
+      AND checkout_session_id IS NOT NULL AND created_at > ${new Date(p.now.getTime() - 3600_000)}
+    ORDER BY created_at DESC LIMIT 1`;
+  return row;
+}
+
 export async function setPermitCheckout(q: Q, permitId: string, checkoutSessionId: string): Promise<void> {
   await q`UPDATE permits SET checkout_session_id = ${checkoutSessionId}, updated_at = now() WHERE permit_id = ${permitId} AND checkout_session_id IS NULL`;
 }

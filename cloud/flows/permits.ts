@@ -22,6 +22,7 @@ import {
   findPermitForSubscription,
   getPermitPlan,
   lockPermit,
+  recentPendingPermit,
   removeAccessEntry,
   setPermitCheckout,
   setPlanPrice,
@@ -249,6 +250,13 @@ export async function startPermitCheckout(ctx: PermitContext & { db: Database },
   const plan = await getPermitPlan(ctx.db.sql, input.planId);
   if (plan.siteId !== input.siteId) throw new Error(`plan ${plan.planId} is not sold at ${input.siteId}`);
   const priceId = await ensurePlanPrice(ctx.stripe, ctx.db, plan);
+  // The same holder submitting twice (a double tap, the back button): the Checkout still open is
+  // handed out again instead of a second seat being taken.
+  const again = await recentPendingPermit(ctx.db.sql, { planId: plan.planId, holderEmail: input.email, badgeUid: input.badgeUid, plate: input.plate, now: new Date() });
+  if (again?.checkoutSessionId) {
+    const open = await ctx.stripe.checkout.sessions.retrieve(again.checkoutSessionId);
+    if (open.status === "open" && open.url) return { permit: again, url: open.url };
+  }
   const permit = await ctx.db.tx((tx) => createPendingPermit(tx, { planId: plan.planId, holderEmail: input.email, badgeUid: input.badgeUid, plate: input.plate, now: new Date() }));
   const cs = await createCheckout(ctx, plan, priceId, permit, input).catch(async (err: unknown) => {
     // Stripe refused or is out of reach: the pending permit must not hold the seat for a day.

@@ -284,6 +284,12 @@ export function permitSuite(title: string, start: (ctx: Mocha.Context) => Promis
         expect(r.status, JSON.stringify(body)).to.equal(400);
         expect(((await r.json()) as { error: string }).error).to.match(msg);
       }
+      // A double submit hands out the same open Checkout, not a second seat.
+      const twice = badge();
+      const [c1, c2] = [await postForm(`${base}/permits/${t.siteId}/buy?lang=en`, { plan: `${t.siteId}-monthly`, email: "twice@example.test", badge: twice }), await postForm(`${base}/permits/${t.siteId}/buy?lang=en`, { plan: `${t.siteId}-monthly`, email: "twice@example.test", badge: twice })];
+      expect(c2.headers.get("location")).to.equal(c1.headers.get("location"));
+      expect((await t.cloud.db.sql`SELECT 1 FROM permits WHERE badge_uid = ${twice}`).length).to.equal(1);
+
       const bad = await postForm(`${base}/permits/${t.siteId}/buy?lang=fr`, { plan: `${t.siteId}-monthly`, email: "holder@example.test", badge: "xyz!" });
       expect(bad.status).to.equal(400);
       expect(await bad.text()).to.include("Numéro de badge");
