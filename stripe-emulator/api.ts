@@ -20,6 +20,11 @@ import { paymentIntentRoutes } from "./resources/payment-intents";
 import { paymentMethodRoutes } from "./resources/payment-methods";
 import { refundRoutes } from "./resources/refunds";
 import { setupIntentRoutes } from "./resources/setup-intents";
+import { portalRoutes } from "./resources/billing-portal";
+import { invoiceRoutes } from "./resources/invoices";
+import { priceRoutes } from "./resources/prices";
+import { subscriptionCheckoutRoutes } from "./resources/subscription-checkout";
+import { subscriptionRoutes } from "./resources/subscriptions";
 import type { Route } from "./route";
 import type { EmulatorState, RequestContext } from "./state";
 
@@ -31,7 +36,7 @@ export interface ApiOptions extends HttpEnv {
 }
 
 export function apiRoutes(state: EmulatorState): Route[] {
-  return [...paymentIntentRoutes(state), ...chargeRoutes(state), ...paymentMethodRoutes(state), ...refundRoutes(state), ...checkoutSessionRoutes(state), ...customerRoutes(state), ...eventRoutes(state), ...setupIntentRoutes(state)];
+  return [...paymentIntentRoutes(state), ...chargeRoutes(state), ...paymentMethodRoutes(state), ...refundRoutes(state), ...subscriptionCheckoutRoutes(state), ...checkoutSessionRoutes(state), ...customerRoutes(state), ...eventRoutes(state), ...priceRoutes(state), ...subscriptionRoutes(state), ...invoiceRoutes(state), ...portalRoutes(state), ...setupIntentRoutes(state)];
 }
 
 // ------------------------------------------------------------ expand[]
@@ -149,7 +154,7 @@ export function apiHandler(o: ApiOptions): (req: IncomingMessage, res: ServerRes
     }
     const text = JSON.stringify(out, null, 2);
     if (idemKey !== null) idempotency.store(callerKey, idemKey, method, url.pathname, params, { status, body: text, requestId });
-    if (method === "POST") await commit();
+    if (method !== "GET") await commit();
     log.info({ requestId, method, path: url.pathname, status }, "test emulator: api request");
     res.statusCode = status;
     res.setHeader("Content-Type", "application/json");

@@ -41,6 +41,8 @@ export const TEST_CARDS: readonly TestCard[] = [
   { number: "4000000000009979", brand: "visa", funding: "credit", country: "US", outcome: decline("card_declined", "stolen_card", DECLINED), label: "Declined (stolen_card)" },
   { number: "4000000000000069", brand: "visa", funding: "credit", country: "US", outcome: decline("expired_card", "expired_card", "Your card has expired."), label: "Declined (expired_card)" },
   { number: "4000000000000127", brand: "visa", funding: "credit", country: "US", outcome: decline("incorrect_cvc", "incorrect_cvc", "Your card's security code is incorrect."), label: "Declined (incorrect_cvc)" },
+  // Attaches to a customer, but every charge of it fails (Stripe's test card for failed renewals).
+  { number: "4000000000000341", brand: "visa", funding: "credit", country: "US", outcome: decline("card_declined", "generic_decline", DECLINED), label: "Attaches to a customer; charges fail (renewals)" },
   { number: "4000000000000119", brand: "visa", funding: "credit", country: "US", outcome: decline("processing_error", "processing_error", "An error occurred while processing your card. Try again in a little bit."), label: "Declined (processing_error)" },
 ];
 
@@ -58,6 +60,7 @@ export const TEST_PAYMENT_METHODS: Readonly<Record<string, string>> = {
   pm_card_chargeDeclinedProcessingError: "4000000000000119",
   pm_card_authenticationRequiredOnSetup: "4000002500003155",
   pm_card_authenticationRequired: "4000002760003184",
+  pm_card_chargeCustomerFail: "4000000000000341",
 };
 
 /** What a Luhn-valid number outside the table gets: Stripe test mode declines real cards. */

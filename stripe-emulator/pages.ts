@@ -133,7 +133,7 @@ export interface CardFormValues {
   cvc: string;
 }
 
-function cardForm(action: string, locale: Locale, hidden: Record<string, string>, values: CardFormValues | undefined, buttonText: string): string {
+export function cardForm(action: string, locale: Locale, hidden: Record<string, string>, values: CardFormValues | undefined, buttonText: string): string {
   const t = texts(locale);
   const hiddenInputs = Object.entries(hidden)
     .map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)

@@ -210,6 +210,7 @@ export const checkoutSessionCreate = z.strictObject({
   // mode=setup (issue 16): whose card is saved, and the SetupIntent's description / metadata
   customer: text(200).optional(),
   setup_intent_data: z.strictObject({ description: text(1000).optional(), metadata: metadataParam.optional() }).optional(),
+  subscription_data: z.strictObject({ metadata: metadataParam.optional(), description: text(500).optional() }).optional(),
 });
 export type CheckoutSessionCreate = z.infer<typeof checkoutSessionCreate>;
 

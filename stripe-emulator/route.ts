@@ -10,7 +10,7 @@ import type { RequestContext } from "./state";
 export type Handler = (params: Record<string, FormValue>, ctx: RequestContext, ids: string[]) => unknown | Promise<unknown>;
 
 export interface Route {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   pattern: RegExp;
   handler: Handler;
 }

@@ -14,6 +14,8 @@ import { newId, randomToken } from "./ids";
 import { Idempotency, type SavedEntry } from "./idempotency";
 import { escapeHtml, indexPage, messagePage, type Locale } from "./pages";
 import { handleCheckoutPage } from "./resources/checkout-pages";
+import { handlePortalPage } from "./resources/billing-portal";
+import { advanceClock, runDueRenewals } from "./resources/renewals";
 import { handlePayPage, handleThreeDsPage } from "./resources/payment-intent-pages";
 import { sweepExpiredHolds } from "./resources/hold-expiry";
 import { handleSetupThreeDsPage } from "./resources/setup-intent-pages";
@@ -57,18 +59,6 @@ export interface StripeEmulatorOptions {
   now?: () => number;
 }
 
-/**
- * The emulator's own clock, ahead of `now` by what tests advanced it (advanceClock, or
- * POST /emulator/clock/advance — an emulator-only control, like a Stripe test clock). It times
- * the objects (created, a hold's 7-day expiry); webhook signatures keep the real time, so the
- * receiver's timestamp tolerance still holds.
- */
-class EmulatorClock {
-  offsetMs = 0;
-  constructor(private readonly base: () => number) {}
-  readonly now = (): number => this.base() + this.offsetMs;
-}
-
 export interface StripeEmulator {
   /** Base URL the emulator listens on, e.g. http://127.0.0.1:12111. */
   readonly url: string;
@@ -87,12 +77,16 @@ export interface StripeEmulator {
   deliveries(): readonly DeliveryRecord[];
   /** Deliver an event again (same id, fresh signature); resolves when delivered or given up. */
   resendEvent(eventId: string): Promise<DeliveryRecord>;
+  /**
+   * Moves the emulator clock forward (like a Stripe Test Clock): the subscription renewals and
+   * retries that fell due run (resources/renewals.ts) and the holds older than 7 days are
+   * canceled (resources/hold-expiry.ts); saved before it resolves.
+   */
+  advanceClock(seconds: number): Promise<{ now: number; ran: number }>;
   /** Resolves once no webhook is queued, in flight or waiting for a retry. */
   whenWebhooksIdle(timeoutMs?: number): Promise<void>;
   /** Resolves with the first finished delivery matching (past or future). */
   waitForDelivery(match: (r: DeliveryRecord) => boolean, timeoutMs?: number): Promise<DeliveryRecord>;
-  /** Moves the emulator's clock forward (tests: a hold's 7-day expiry); lapsed holds are canceled at once. */
-  advanceClock(seconds: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -148,15 +142,13 @@ interface Running {
   log: Logger;
   /** The port listened on, once listening (saved, so a restart can take it again). */
   port: () => number;
-  clock: EmulatorClock;
-  commit: () => Promise<void>;
 }
 
-async function advanceClock(r: Running, seconds: number): Promise<void> {
-  if (!Number.isInteger(seconds) || seconds < 0) throw new Error("advanceClock: seconds must be a whole number ≥ 0");
-  r.clock.offsetMs += seconds * 1000;
-  sweepExpiredHolds(r.state);
-  await r.commit();
+/** The one emulator clock (kept in the state) moves: renewals due run, lapsed holds are canceled. */
+function advanceEmulatorClock(state: EmulatorState, seconds: number): { now: number; ran: number } {
+  const r = advanceClock(state, seconds);
+  sweepExpiredHolds(state);
+  return r;
 }
 
 function openStore(stateDir: string, r: Running): StateStore {
@@ -188,14 +180,14 @@ async function handleControl(r: Running, req: IncomingMessage, res: ServerRespon
     return true;
   }
   if (url.pathname === "/emulator/clock/advance" && req.method === "POST") {
+    // Test control (not a Stripe endpoint): body `seconds=<n>`.
     authenticate(req, r.apiKey);
-    const seconds = new URLSearchParams(await readBody(req)).get("seconds") ?? "";
-    if (!/^\d{1,9}$/.test(seconds)) {
-      sendJson(res, 400, { error: { type: "invalid_request_error", param: "seconds", message: "seconds must be a whole number of seconds ≥ 0 (emulator-only control)" } });
+    const seconds = Number(new URLSearchParams(await readBody(req)).get("seconds"));
+    if (!Number.isInteger(seconds) || seconds <= 0 || seconds > 10 * 366 * 86_400) {
+      sendJson(res, 400, { error: { type: "invalid_request_error", param: "seconds", message: "seconds must be a positive whole number of seconds (at most ten years)" } });
       return true;
     }
-    await advanceClock(r, Number(seconds));
-    sendJson(res, 200, { now: Math.floor(r.clock.now() / 1000), offset_seconds: r.clock.offsetMs / 1000 });
+    sendJson(res, 200, advanceEmulatorClock(state, seconds));
     return true;
   }
   const m = /^\/emulator\/events\/([A-Za-z0-9_]+)\/resend$/.exec(url.pathname);
@@ -220,6 +212,7 @@ function requestHandler(r: Running, env: HttpEnv, apiVersion: string, publicBase
     else if ((m = /^\/emulator\/3ds\/(pi_[A-Za-z0-9]+)$/.exec(url.pathname))) await handleThreeDsPage(env, req, res, url, m[1]);
     else if ((m = /^\/emulator\/3ds\/(seti_[A-Za-z0-9]+)$/.exec(url.pathname))) await handleSetupThreeDsPage(env, req, res, url, m[1]);
     else if ((m = /^\/emulator\/checkout\/(cs_[A-Za-z0-9_]+)(?:\/(return|cancel))?$/.exec(url.pathname))) await handleCheckoutPage(env, req, res, url, m[1], m[2]);
+    else if ((m = /^\/emulator\/portal\/(bps_[A-Za-z0-9]+)$/.exec(url.pathname))) await handlePortalPage(env, req, res, url, m[1]);
     else if (!(await handleControl(r, req, res, url))) sendHtml(res, 404, messagePage("Not found", `Nothing at ${url.pathname} on this Stripe test emulator.`, "en"));
   };
   return async (req, res) => {
@@ -280,8 +273,7 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
   let publicBase = options.publicBaseUrl?.replace(/\/+$/, "") ?? "";
   if (options.webhookUrl) new URL(options.webhookUrl); // fail fast on a malformed URL
 
-  const clock = new EmulatorClock(now);
-  const state = new EmulatorState({ publicBaseUrl: () => publicBase, now: clock.now, apiVersion, processingMs: options.processingMs ?? 0 });
+  const state = new EmulatorState({ publicBaseUrl: () => publicBase, now, apiVersion, processingMs: options.processingMs ?? 0 });
   let store: StateStore | undefined;
   let listeningPort = 0;
   const dispatcher = new WebhookDispatcher({
@@ -296,7 +288,7 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
       store?.schedule();
     },
   });
-  const r: Running = { state, idempotency: new Idempotency(now), dispatcher, webhookSecret, apiKey: options.apiKey ?? stored?.apiKey ?? undefined, now, log, port: () => listeningPort, clock, commit: async () => store?.commit() };
+  const r: Running = { state, idempotency: new Idempotency(now), dispatcher, webhookSecret, apiKey: options.apiKey ?? stored?.apiKey ?? undefined, now, log, port: () => listeningPort };
   /** Events a previous run still owed the webhook endpoint: sent once there is an endpoint. */
   let owed: EmulatorEvent[] = [];
   const sendOwed = (): void => {
@@ -320,11 +312,23 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
     store?.schedule(); // changes no request waits for (timers, lazy expiry) are saved too
   });
 
+  // Renewals also fall due in real time (a long-running demo emulator): checked every 30 s.
+  const renewalTimer = setInterval(() => {
+    try {
+      if (runDueRenewals(state) > 0) store?.schedule();
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "test emulator: renewals failed");
+    }
+  }, 30_000);
+  renewalTimer.unref();
+  state.onClose(() => clearInterval(renewalTimer));
+
   const server: Server = createServer((req, res) => void handle(req, res));
   const handle = requestHandler(r, { state, now, log, commit }, apiVersion, () => publicBase);
   try {
     await listenOn(server, host, options.port ?? 0, stored?.port);
   } catch (err) {
+    state.close();
     release();
     throw err;
   }
@@ -343,7 +347,7 @@ export async function createStripeEmulator(options: StripeEmulatorOptions): Prom
     release();
     throw err;
   }
-  return emulatorHandle({ url, port, host, webhookSecret, store, state, dispatcher, server, release, publicBase: () => publicBase, sendOwed, advance: (sec) => advanceClock(r, sec) });
+  return emulatorHandle({ url, port, host, webhookSecret, store, state, dispatcher, server, release, publicBase: () => publicBase, sendOwed });
 }
 
 function emulatorHandle(o: {
@@ -358,7 +362,6 @@ function emulatorHandle(o: {
   release: () => void;
   publicBase: () => string;
   sendOwed: () => void;
-  advance: (seconds: number) => Promise<void>;
 }): StripeEmulator {
   const { url, port, host, webhookSecret, store, state, dispatcher, server, release } = o;
   return {
@@ -382,9 +385,13 @@ function emulatorHandle(o: {
     events: () => state.allEvents(),
     deliveries: () => dispatcher.deliveries(),
     resendEvent: (eventId) => dispatcher.resend(state.getEvent(eventId)),
+    async advanceClock(seconds) {
+      const r = advanceEmulatorClock(state, seconds);
+      await store?.commit();
+      return r;
+    },
     whenWebhooksIdle: (timeoutMs) => dispatcher.whenIdle(timeoutMs),
     waitForDelivery: (match, timeoutMs) => dispatcher.waitForDelivery(match, timeoutMs),
-    advanceClock: o.advance,
     async close() {
       dispatcher.close();
       state.close();

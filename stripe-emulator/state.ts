@@ -83,6 +83,22 @@ export interface SessionRecord {
   paymentIntentData: NonNullable<CheckoutSessionCreate["payment_intent_data"]>;
   /** mode=setup: what the session's SetupIntent is created with. */
   setupIntentData?: NonNullable<CheckoutSessionCreate["setup_intent_data"]>;
+  /** mode=subscription: what the subscription is created with (resources/subscription-checkout.ts). */
+  subscriptionData?: NonNullable<CheckoutSessionCreate["subscription_data"]>;
+}
+
+/** The emulator clock's lead over real time (resources/renewals.ts), kept like any object. */
+export interface EmulatorClock {
+  id: "clock_emulator";
+  object: "test_helpers.test_clock";
+  offset_ms: number;
+}
+
+/** A Subscription and what its renewals need (resources/subscriptions.ts). */
+export interface SubscriptionRecord {
+  sub: Stripe.Subscription;
+  /** The open invoice of a failed renewal, retried on the emulator clock until paid or given up. */
+  retryInvoice: string | null;
 }
 
 /**
@@ -100,6 +116,12 @@ const SPECS = {
   cs: spec<SessionRecord>("sessions", "cs_", "checkout.session", (r) => r.session.id, (r) => r.session),
   cus: spec<Stripe.Customer>("customers", "cus_", "customer", (c) => c.id, (c) => c),
   seti: spec<SetupIntentRecord>("setupIntents", "seti_", "setup_intent", (r) => r.si.id, (r) => r.si),
+  prod: spec<Stripe.Product>("products", "prod_", "product", (p) => p.id, (p) => p),
+  price: spec<Stripe.Price>("prices", "price_", "price", (p) => p.id, (p) => p),
+  sub: spec<SubscriptionRecord>("subscriptions", "sub_", "subscription", (r) => r.sub.id, (r) => r.sub),
+  in: spec<Stripe.Invoice>("invoices", "in_", "invoice", (i) => i.id as string, (i) => i),
+  bps: spec<Stripe.BillingPortal.Session>("portalSessions", "bps_", "billing_portal.session", (b) => b.id, (b) => b),
+  clk: spec<EmulatorClock>("clocks", "clock_", "test_helpers.test_clock", (c) => c.id, (c) => c),
 };
 
 interface CollectionSpec<V> {
@@ -186,10 +208,17 @@ export class EmulatorState {
   readonly sessions = this.collection("cs");
   readonly customers = this.collection("cus");
   readonly setupIntents = this.collection("seti");
+  readonly products = this.collection("prod");
+  readonly prices = this.collection("price");
+  readonly subscriptions = this.collection("sub");
+  readonly invoices = this.collection("in");
+  readonly portalSessions = this.collection("bps");
+  readonly clocks = this.collection("clk");
   private readonly events: EmulatorEvent[] = [];
   private readonly eventsById = new Map<string, EmulatorEvent>();
   private readonly listeners: Array<(event: EmulatorEvent, orderingKey: string) => void> = [];
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly closers: Array<() => void> = [];
 
   constructor(readonly opts: StateOptions) {}
 
@@ -222,10 +251,29 @@ export class EmulatorState {
   close(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    for (const fn of this.closers.splice(0)) fn();
+  }
+
+  /** Runs `fn` when the state is closed (the server's periodic jobs). */
+  onClose(fn: () => void): void {
+    this.closers.push(fn);
+  }
+
+  /**
+   * The emulator clock's lead over `opts.now` (ms), moved forward by advanceClock
+   * (resources/renewals.ts), like a Stripe Test Clock shared by every object: a test advances a
+   * month and the renewals due meanwhile run. Saved with the state (a restart keeps the lead).
+   */
+  get clockOffsetMs(): number {
+    return this.clocks.peek("clock_emulator")?.offset_ms ?? 0;
+  }
+
+  set clockOffsetMs(ms: number) {
+    this.clocks.set("clock_emulator", { id: "clock_emulator", object: "test_helpers.test_clock", offset_ms: ms });
   }
 
   seconds(): number {
-    return Math.floor(this.opts.now() / 1000);
+    return Math.floor((this.opts.now() + this.clockOffsetMs) / 1000);
   }
 
   // ---------------------------------------------------------------- persistence
@@ -306,13 +354,13 @@ export class EmulatorState {
   // ---------------------------------------------------------------- events
 
   /** Records the Event Stripe would send for a change, and tells the listeners (webhooks, state file). */
-  emit(type: string, object: { id: string }, orderingKey: string, ctx: RequestContext): void {
+  emit(type: string, object: { id: string }, orderingKey: string, ctx: RequestContext, previousAttributes?: Record<string, unknown>): void {
     const event: EmulatorEvent = {
       id: newId("evt"),
       object: "event",
       api_version: this.opts.apiVersion,
       created: this.seconds(),
-      data: { object: clone(object) as unknown as Record<string, unknown> },
+      data: { object: clone(object) as unknown as Record<string, unknown>, ...(previousAttributes ? { previous_attributes: clone(previousAttributes) } : {}) },
       livemode: false,
       pending_webhooks: 0,
       request: { id: ctx.requestId, idempotency_key: ctx.idempotencyKey },

@@ -19,4 +19,5 @@ export * from "./events";
 export * from "./outbox";
 export * from "./audit";
 export * from "./operators";
+export * from "./permits";
 export { canonicalJson } from "./canonical-json";

@@ -402,6 +402,52 @@ ALTER TABLE refunds ADD COLUMN source text NOT NULL DEFAULT 'operator' CHECK (so
 ALTER TABLE refunds ADD COLUMN requested_by text CHECK (requested_by IS NULL OR length(requested_by) BETWEEN 1 AND 128);
 `;
 
+// Permits (issue 16 item 5, seed 003): plans per site sold as Stripe subscriptions, and the
+// permits bought. A permit is active exactly while Stripe says its subscription is; its badge is
+// then a subscriber entry of the site's access list (cloud/flows/permits.ts).
+const V10_PERMITS = /* sql */ `
+CREATE TABLE permit_plans (
+  plan_id           text PRIMARY KEY CHECK (plan_id ~ '^[a-z0-9][a-z0-9-]{0,47}$'),
+  site_id           text NOT NULL REFERENCES sites(site_id),
+  name              text NOT NULL CHECK (length(name) BETWEEN 1 AND 80),
+  period            text NOT NULL CHECK (period IN ('month', 'year')),
+  amount            bigint NOT NULL CHECK (amount > 0 AND amount <= 99999999),
+  currency          char(3) NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+  benefit           text NOT NULL CHECK (benefit IN ('free', 'discount')),
+  discount_percent  integer CHECK (discount_percent BETWEEN 1 AND 99),
+  max_permits       integer NOT NULL CHECK (max_permits BETWEEN 1 AND 100000),
+  stripe_price_id   text,
+  active            boolean NOT NULL DEFAULT true,
+  created_at        timestamptz NOT NULL DEFAULT now(),
+  updated_at        timestamptz NOT NULL DEFAULT now(),
+  CHECK ((benefit = 'discount') = (discount_percent IS NOT NULL))
+);
+CREATE INDEX permit_plans_site ON permit_plans (site_id);
+
+CREATE TABLE permits (
+  permit_id               text PRIMARY KEY CHECK (permit_id ~ '^pmt_[A-Za-z0-9]{8,40}$'),
+  plan_id                 text NOT NULL REFERENCES permit_plans(plan_id),
+  site_id                 text NOT NULL REFERENCES sites(site_id),
+  holder_email            text NOT NULL CHECK (length(holder_email) BETWEEN 3 AND 254),
+  badge_uid               text CHECK (badge_uid ~ '^[0-9A-F]{4,32}$'),
+  plate                   text CHECK (length(plate) BETWEEN 1 AND 16),
+  status                  text NOT NULL CHECK (status IN ('pending', 'active', 'past_due', 'canceled')),
+  manage_token            text NOT NULL CHECK (length(manage_token) BETWEEN 20 AND 64),
+  checkout_session_id     text UNIQUE,
+  stripe_customer_id      text,
+  stripe_subscription_id  text UNIQUE,
+  subscription_status     text,
+  current_period_end      timestamptz,
+  created_at              timestamptz NOT NULL DEFAULT now(),
+  updated_at              timestamptz NOT NULL DEFAULT now(),
+  CHECK (badge_uid IS NOT NULL OR plate IS NOT NULL)
+);
+CREATE INDEX permits_plan_status ON permits (plan_id, status);
+CREATE INDEX permits_site_badge ON permits (site_id, badge_uid);
+-- Every plate exit asks for an active permit of the plate (flows/permits.ts subscriberPricingFor).
+CREATE INDEX permits_site_plate_active ON permits (site_id, plate) WHERE status = 'active';
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "core schema", sql: V1_CORE },
   { version: 2, name: "audit_pending (deferred chaining)", sql: V2_AUDIT_PENDING },
@@ -412,4 +458,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 7, name: "billing_provider_failures", sql: V7_BILLING_PROVIDER_FAILURES },
   { version: 8, name: "hold_authorizations (hold at entry, capture at exit)", sql: V8_HOLDS },
   { version: 9, name: "payments.refunded_amount / refund_status, refunds.source", sql: V9_REFUNDS },
+  { version: 10, name: "permit_plans, permits (subscriptions)", sql: V10_PERMITS },
 ];

@@ -24,8 +24,11 @@ export type PaymentState = (typeof PAYMENT_STATES)[number];
 export const REFUND_STATES = ["requested", "pending", "succeeded", "failed", "canceled"] as const;
 export type RefundState = (typeof REFUND_STATES)[number];
 
+export const PERMIT_STATES = ["pending", "active", "past_due", "canceled"] as const;
+export type PermitState = (typeof PERMIT_STATES)[number];
+
 export interface StateMachine<S extends string> {
-  readonly name: "session" | "payment" | "refund" | "payment_refund" | "prepayment" | "hold";
+  readonly name: "session" | "payment" | "refund" | "payment_refund" | "prepayment" | "hold" | "permit";
   readonly states: readonly S[];
   /** from → the states it may move to. A state absent from its own list has no self-loop. */
   readonly transitions: Readonly<Record<S, readonly S[]>>;
@@ -176,6 +179,33 @@ export const PAYMENT_REFUND_MACHINE: StateMachine<PaymentRefundStatus> = {
   },
   terminal: ["full"],
 };
+/**
+ * Permit lifecycle (issue 16 item 5): a permit is ACTIVE exactly while Stripe says its
+ * subscription is `active` (or `trialing`).
+ * - pending: bought, Checkout not completed yet (or the first invoice not paid: `incomplete`).
+ * - active ⇄ past_due: a renewal failed (past_due, `unpaid`) / was paid again.
+ * - canceled: the subscription ended (canceled, retries exhausted, incomplete_expired). Terminal:
+ *   a holder who pays again buys a new permit (/renew-subscription).
+ */
+export const PERMIT_MACHINE: StateMachine<PermitState> = {
+  name: "permit",
+  states: PERMIT_STATES,
+  transitions: {
+    pending: ["active", "past_due", "canceled"],
+    active: ["past_due", "canceled"],
+    past_due: ["active", "canceled"],
+    canceled: [],
+  },
+  terminal: ["canceled"],
+};
+
+/** The permit state a Stripe subscription status means. */
+export function permitStateOfSubscription(status: string): PermitState {
+  if (status === "active" || status === "trialing") return "active";
+  if (status === "past_due" || status === "unpaid" || status === "paused") return "past_due";
+  if (status === "canceled" || status === "incomplete_expired") return "canceled";
+  return "pending"; // incomplete
+}
 
 /** Thrown when code asks for a transition the table forbids. */
 export class IllegalTransitionError extends Error {

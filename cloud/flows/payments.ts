@@ -36,6 +36,7 @@ import type { Payload } from "../../contracts/mqtt-topics";
 import type { HoldWebhookHandler } from "./hold-types";
 import { applyRefundWebhook, type RefundEventOutcome } from "./refund-events";
 import { linkPaymentIntent } from "../db/refunds";
+import { applyPermitEvent, PERMIT_EVENT_TYPES } from "./permits";
 
 export interface PaymentServiceOptions {
   db: Database;
@@ -48,6 +49,8 @@ export interface PaymentServiceOptions {
   wake(): void;
   auditMode: AuditMode;
   onWebhook?(type: string, outcome: string): void;
+  /** SYSPARK_ACL_HMAC_KEY: permit changes are sent to the sites' access lists signed with it (flows/permits.ts). */
+  aclHmacKey?: string;
 }
 
 type FailedReason = Payload<"paymentFailed">["reason"];
@@ -78,7 +81,7 @@ export function isProviderMissing(err: unknown): boolean {
 const isDeadAttempt = (p: PaymentRow): boolean => p.state === "failed" && (p.failureReason ?? "").startsWith(PROVIDER_MISSING);
 
 /** What happened, for the page and the caller. */
-export type ApplyOutcome = "paid" | "already_paid" | "failed" | "canceled" | "stale" | "unknown_payment" | "ignored" | "amount_mismatch" | HoldOutcome | RefundEventOutcome;
+export type ApplyOutcome = "paid" | "already_paid" | "failed" | "canceled" | "stale" | "unknown_payment" | "ignored" | "amount_mismatch" | HoldOutcome | RefundEventOutcome | "permit";
 /** What a hold's webhook did (cloud/flows/holds.ts). */
 type HoldOutcome = "authorized" | "captured" | "expired" | "saved";
 
@@ -320,6 +323,9 @@ export class PaymentService {
 
   private async dispatch(tx: Tx, event: Stripe.Event): Promise<ApplyOutcome> {
     const extra = { event_id: event.id, event_type: event.type };
+    // Permits (subscriptions): flows/permits.ts, in this transaction.
+    const permitCtx = { stripe: this.o.stripe, auditMode: this.o.auditMode, src: this.o.src, ...(this.o.aclHmacKey ? { aclHmacKey: this.o.aclHmacKey } : {}) };
+    if (PERMIT_EVENT_TYPES.has(event.type) || ((event.type === "checkout.session.completed" || event.type === "checkout.session.expired") && event.data.object.mode === "subscription")) return applyPermitEvent(permitCtx, tx, event);
     // A prepayment's PaymentIntent (metadata kind=prepay, or known in prepayments): cloud/flows/prepay.ts.
     const prepay = await prepayWebhookEvent(tx, this.o.auditMode, event);
     if (prepay) return prepay;

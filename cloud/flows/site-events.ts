@@ -16,7 +16,6 @@ import {
   closeSession,
   createEntrySession,
   findActiveSession,
-  findSubscriberBadge,
   getSession,
   listPaidOpenSince,
   listPayments,
@@ -32,6 +31,7 @@ import {
 } from "../db/index";
 import { answerSyncRequest } from "./access";
 import { answerWithoutBilling } from "./billing-off";
+import { subscriberPricingFor } from "./permits";
 import { enqueueForSite } from "../db/site-outbox";
 import { verifyOverrideClaim, type OverrideVerdict } from "./override-claims";
 import { writeAudit, type AuditMode } from "../server/audit-chain";
@@ -196,10 +196,11 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
     }
     const tariff = tariffOf(tariffRow.tariffId, tariffRow.document);
     const exitAt = eventInstant(p.ts, session.entryTs, now);
-    // A badge with a live subscriber entry in the site's access list: the tariff's subscriber discount.
-    const subscriber = session.identityMethod === "badge" ? await findSubscriberBadge(tx, siteId, session.identityValue, exitAt) : undefined;
+    // A badge with a live subscriber entry in the site's access list (the tariff's subscriber
+    // discount, or its permit plan's), or a plate with an active permit (issue 16 item 5).
+    const subscriber = await subscriberPricingFor(tx, siteId, { method: session.identityMethod, value: session.identityValue }, exitAt);
     // A prepaid plate (cloud/flows/prepay.ts): its prepayment is consumed here, once, and credited.
-    const price = await prepaidCreditFor(tx, ctx.auditMode, session, priceStay({ tariff, entry: session.entryTs, exit: exitAt, locale: "fr", ...(subscriber ? { subscriber: true } : {}) }), exitAt);
+    const price = await prepaidCreditFor(tx, ctx.auditMode, session, priceStay({ tariff, entry: session.entryTs, exit: exitAt, locale: "fr", ...(subscriber ? { subscriber: true } : {}), ...(subscriber?.discount ? { subscriberDiscount: subscriber.discount } : {}) }), exitAt);
     const quote: StoredQuote = { lane_id: p.lane_id, price };
     const r = await priceSession(tx, {
       sessionId: session.sessionId,

@@ -22,6 +22,7 @@ import { payPagesRouter } from "./pay-pages";
 import { pricingPagesRouter } from "./pricing-pages";
 import { quoteApiRouter } from "./quote-api";
 import { refundsRouter } from "./refunds";
+import { permitsRouter } from "./permits";
 import { stripeWebhookRouter } from "./stripe-webhook";
 
 export type { AppDeps } from "./deps";
@@ -48,6 +49,7 @@ export function buildApp(d: AppDeps): express.Express {
   app.use(accessRouter(d)); // /api/sites/:site/access
   app.use(operatorsRouter(d)); // GET/POST /api/operators (admin)
   app.use(refundsRouter(d)); // /api/operator/refunds, /api/operator/sessions/:id/refund-late|refunds
+  app.use(permitsRouter(d)); // /permits/:site…, /renew-subscription, /api/sites/:site/permit-plans|permits
 
   app.use(notFound);
   app.use(errorHandler(d.logger));

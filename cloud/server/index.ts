@@ -281,7 +281,7 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
     const flowCtx: FlowContext = { db, logger, src, get publicBaseUrl() { return publicBaseUrl; }, wake, auditMode, ...(o.aclHmacKey ? { aclHmacKey: o.aclHmacKey } : {}), billingEnabled: o.billingEnabled };
     if (!o.aclHmacKey) logger.warn("offline access lists are disabled: SYSPARK_ACL_HMAC_KEY is not set (no parking/acl/* published, parking/sync/req unanswered, /api/sites/:site/access answers 503)");
     const stripeOpts = o.stripe ?? {};
-    const payments = new PaymentService({ db, stripe, mode: o.stripeMode, webhookSecret, toleranceS: stripeOpts.toleranceS ?? 300, logger, src, wake, auditMode, onWebhook: (type, outcome) => metrics.webhookProcessed.inc({ type, outcome }) });
+    const payments = new PaymentService({ db, stripe, mode: o.stripeMode, webhookSecret, toleranceS: stripeOpts.toleranceS ?? 300, logger, src, wake, auditMode, onWebhook: (type, outcome) => metrics.webhookProcessed.inc({ type, outcome }), ...(o.aclHmacKey ? { aclHmacKey: o.aclHmacKey } : {}) });
     cleanups.push(() => payments.settle()); // before the database closes (cleanups run in reverse)
     // Issue 16 items 6–7: BILLING_ENABLED, the provider out of reach, GET /billing/health.
     const outage = new ProviderOutage({ db, logger, src, auditMode, wake, onUnavailable: (step, kind) => metrics.providerUnavailable.inc({ step, kind }) });

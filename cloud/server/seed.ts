@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Database } from "../db/index";
-import { countOperators, createOperator, hashSecret, insertTariff, listTariffs, upsertLane, upsertSite, type Json } from "../db/index";
+import { countOperators, createOperator, hashSecret, insertTariff, listPermitPlans, listTariffs, upsertLane, upsertPermitPlan, upsertSite, type Json } from "../db/index";
 import { parisCentreDocument } from "../tariffs/examples/paris-centre";
 
 export const DEMO_SITE = { siteId: "paris-centre", name: "Paris Centre (demo)", timeZone: "Europe/Paris", currency: "EUR" } as const;
@@ -19,6 +19,15 @@ export async function seedSite(db: Database, site: { siteId: string; name: strin
   if ((await listTariffs(db.sql, site.siteId)).length === 0) {
     await insertTariff(db.sql, { siteId: site.siteId, version: 1, effectiveFrom: new Date(parisCentreDocument.effective_from), document: parisCentreDocument as unknown as Json });
   }
+  await seedPermitPlans(db, site.siteId, site.currency);
+}
+
+/** A monthly and an annual permit plan (free exits) for a site that has none (issue 16 item 5). */
+export async function seedPermitPlans(db: Database, siteId: string, currency: string): Promise<void> {
+  if ((await listPermitPlans(db.sql, siteId)).length > 0) return;
+  const base = { siteId, currency, benefit: "free" as const, discountPercent: null, active: true };
+  await upsertPermitPlan(db.sql, { ...base, planId: `${siteId}-monthly`.slice(0, 48), name: "Mensuel / Monthly", period: "month", amount: 8900, maxPermits: 50 });
+  await upsertPermitPlan(db.sql, { ...base, planId: `${siteId}-annual`.slice(0, 48), name: "Annuel / Annual", period: "year", amount: 89000, maxPermits: 20 });
 }
 
 /** Creates `admin` with a random password when no operator exists; returns it ONCE. */

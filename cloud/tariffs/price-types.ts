@@ -1,7 +1,7 @@
 // The pricing function's public types (priceStay in ./price.ts, re-exported there and from
 // ./index.ts): what a caller passes and what the quote or charge looks like.
 import type { Locale } from "./money";
-import type { Tariff } from "./schema";
+import type { Discount, Tariff } from "./schema";
 
 export type Instant = Date | string | number;
 
@@ -15,6 +15,11 @@ export interface PriceStayInput {
   lostTicket?: boolean;
   /** The identity holds a subscription on this site: tariff.discounts.subscriber applies. */
   subscriber?: boolean;
+  /**
+   * With `subscriber`: the discount of the holder's permit plan (cloud/flows/permits.ts), used
+   * instead of tariff.discounts.subscriber — the plan the holder bought says what it covers.
+   */
+  subscriberDiscount?: Discount;
   /** Language of labels and human lines (default "en"). */
   locale?: Locale;
 }

@@ -37,7 +37,8 @@ function toMs(v: Instant, what: string): number {
 
 function resolveDiscounts(t: Tariff, input: PriceStayInput): { code: string; d: Discount }[] {
   const out: { code: string; d: Discount }[] = [];
-  if (input.subscriber && t.discounts?.subscriber) out.push({ code: "subscriber", d: t.discounts.subscriber });
+  const subscriber = input.subscriber ? (input.subscriberDiscount ?? t.discounts?.subscriber) : undefined;
+  if (subscriber) out.push({ code: "subscriber", d: subscriber });
   const known = t.discounts?.validations ?? {};
   for (const code of new Set(input.discounts ?? [])) {
     const d = Object.hasOwn(known, code) ? known[code] : undefined;

@@ -7,6 +7,7 @@ import type Stripe from "stripe";
 import { localeOf, pageForm, parseCardForm, redirect, sendHtml, type HttpEnv } from "../http";
 import { checkoutPage, localizedDecline, messagePage, type CardFormValues } from "../pages";
 import { checkoutLineItems, checkoutSession, payCheckoutSession, setUpCheckoutSession } from "./checkout-sessions";
+import { paySubscriptionCheckout } from "./subscription-checkout";
 
 export async function handleCheckoutPage({ state, now, log, commit }: HttpEnv, req: IncomingMessage, res: ServerResponse, url: URL, sessionId: string, sub: string | undefined): Promise<void> {
   const form = await pageForm(req, url);
@@ -50,6 +51,14 @@ export async function handleCheckoutPage({ state, now, log, commit }: HttpEnv, r
   const parsed = parseCardForm(form, now());
   if ("error" in parsed) {
     render(400, parsed.error, parsed.values);
+    return;
+  }
+  if (s.mode === "subscription") {
+    const sub = paySubscriptionCheckout(state, s.id, parsed.card);
+    await commit();
+    log.info({ checkoutSession: s.id, outcome: sub.kind }, "test emulator: subscription checkout page payment");
+    if (sub.kind === "declined") render(402, localizedDecline(locale, sub.code, sub.declineCode, sub.message), { ...parsed.values, number: "" });
+    else redirect(res, successUrl);
     return;
   }
   const outcome = s.mode === "setup" ? setUpCheckoutSession(state, s.id, parsed.card) : payCheckoutSession(state, s.id, parsed.card);

@@ -142,7 +142,7 @@ export function setUpCheckoutSession(st: EmulatorState, id: string, card: CardIn
   return { kind: "declined", paymentIntent: null as unknown as Stripe.PaymentIntent, code: err?.code ?? "card_declined", declineCode: err?.decline_code, message: err?.message ?? "Card declined." };
 }
 
-function sessionObject(st: EmulatorState, p: CheckoutSessionCreate, o: { id: string; successUrl: string; total: number; currency: string; now: number; expiresAt: number }): Stripe.Checkout.Session {
+export function sessionObject(st: EmulatorState, p: CheckoutSessionCreate, o: { id: string; successUrl: string; total: number; currency: string; now: number; expiresAt: number }): Stripe.Checkout.Session {
   const { id, total, currency, now, expiresAt } = o;
   return {
     id,
@@ -207,7 +207,7 @@ function sessionObject(st: EmulatorState, p: CheckoutSessionCreate, o: { id: str
   };
 }
 
-function expireIfDue(st: EmulatorState, rec: SessionRecord): void {
+export function expireIfDue(st: EmulatorState, rec: SessionRecord): void {
   if (rec.session.status === "open" && st.seconds() >= rec.session.expires_at) expireSession(st, rec, PAGE_CONTEXT);
 }
 

@@ -7,6 +7,7 @@ import { expect } from "chai";
 import { priceStay } from "../../../cloud/tariffs";
 import type { PriceStayInput } from "../../../cloud/tariffs";
 import { parisCentre } from "../../../cloud/tariffs/examples/paris-centre";
+import { percentOf } from "../../../cloud/tariffs/money";
 
 const TUE = "2025-07-15T10:00:00+02:00"; // summer, CEST
 
@@ -95,6 +96,15 @@ describe("tariffs: Paris Centre, hand-computed prices", () => {
 
   it("subscriber: 100 % off", () => {
     expect(price(TUE, "2025-07-15T13:20:00+02:00", { subscriber: true })).to.equal(0);
+  });
+
+  it("a permit plan's discount replaces the tariff's subscriber discount, and only for a subscriber", () => {
+    const full = price(TUE, "2025-07-15T13:20:00+02:00");
+    const half = { kind: "percent" as const, percent: 50, label: { en: "Permit: Night owl", fr: "Abonnement : Night owl" } };
+    expect(price(TUE, "2025-07-15T13:20:00+02:00", { subscriber: true, subscriberDiscount: half })).to.equal(full - percentOf(full, 50));
+    expect(price(TUE, "2025-07-15T13:20:00+02:00", { subscriberDiscount: half }), "not a subscriber: no discount").to.equal(full);
+    const r = priceStay({ tariff: parisCentre, entry: TUE, exit: "2025-07-15T13:20:00+02:00", subscriber: true, subscriberDiscount: half, locale: "fr" });
+    expect(r.breakdown.find((l) => l.kind === "discount")?.label).to.equal("Abonnement : Night owl");
   });
 
   it("shop validation (1 h free): the stay is priced as if it ended 1 h earlier", () => {
