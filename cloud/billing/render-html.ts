@@ -5,6 +5,7 @@
 import { esc, layout, type Lang } from "../http/pages";
 import { formatMoney } from "../tariffs/index";
 import { KIND_TITLE } from "./content";
+import { brandName } from "./identity";
 import type { DocumentRow } from "./documents";
 import { formatRate } from "./vat";
 
@@ -29,7 +30,7 @@ export function documentPage(doc: DocumentRow, lang: Lang, pdfHref: string): str
     c.plan ? row(t.plan, `${c.plan.name} (${c.plan.period_from} → ${c.plan.period_to})`) : "",
     c.refund ? row(t.refund, `${c.refund.reason}${c.refund.original_number ? ` — ${t.of} ${c.refund.original_number}` : ""}`) : "",
     c.payment?.validated_at ? row(t.paid, `${date(c.payment.validated_at)} — ${c.payment.provider_ref ?? ""}`) : "",
-    c.payment?.card ? row(t.card, `${c.payment.card.brand} •••• ${c.payment.card.last4}`, "doc-card") : "",
+    c.payment?.card ? row(t.card, `${brandName(c.payment.card.brand)} •••• ${c.payment.card.last4}`, "doc-card") : "",
   ].join("");
   const lines = c.lines.map((l) => row(l.label[lang], money(l.amount))).join("");
   return layout(

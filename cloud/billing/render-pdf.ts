@@ -8,6 +8,7 @@
 import PDFDocument from "pdfkit";
 import { formatMoney } from "../tariffs/index";
 import { KIND_TITLE, type DocumentContent } from "./content";
+import { brandName } from "./identity";
 import { formatRate } from "./vat";
 
 const pdfText = (s: string): string => s.replace(/[\u202f\u00a0]/g, " ");
@@ -51,9 +52,10 @@ export async function renderPdf(c: DocumentContent): Promise<Buffer> {
   line(`TVA / VAT ${formatRate(c.vat_rate_bp, "fr")}`, money(c.totals.vat));
   line("Total TTC / Total incl. VAT", money(c.totals.ttc), true);
   if (c.payment) {
-    doc.moveDown();
-    const card = c.payment.card ? ` — carte / card ${c.payment.card.brand} •••• ${c.payment.card.last4}` : "";
-    doc.font("Helvetica").fontSize(9).text(pdfText(`Payé / Paid${c.payment.validated_at ? ` ${dateIn(c.payment.validated_at, c.site.time_zone)}` : ""} — ${c.payment.provider} ${c.payment.provider_ref ?? ""}${card}`));
+    doc.moveDown().font("Helvetica").fontSize(9);
+    if (c.payment.validated_at) doc.text(pdfText(`Payé le / Paid on: ${dateIn(c.payment.validated_at, c.site.time_zone)}`));
+    if (c.payment.provider_ref) doc.text(pdfText(`Référence / Reference: ${c.payment.provider_ref}`));
+    if (c.payment.card) doc.text(pdfText(`Carte / Card: ${brandName(c.payment.card.brand)} •••• ${c.payment.card.last4}`));
   }
   doc.moveDown(2).font("Helvetica").fontSize(8).text(pdfText(`${c.number} — document émis par SysPark, non modifiable / issued by SysPark, immutable`), { align: "center" });
   doc.end();

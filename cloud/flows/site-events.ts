@@ -34,7 +34,8 @@ import { answerSyncRequest } from "./access";
 import { enqueueForSite } from "../db/site-outbox";
 import { verifyOverrideClaim, type OverrideVerdict } from "./override-claims";
 import { writeAudit, type AuditMode } from "../server/audit-chain";
-import { parseTariff, priceStay, type PriceResult, type Tariff } from "../tariffs/index";
+import { parseTariff, priceStay, type Locale, type PriceResult, type Tariff } from "../tariffs/index";
+import { labelsInEveryLocale } from "./quote-labels";
 
 export interface FlowContext {
   db: Database;
@@ -92,6 +93,8 @@ function eventInstant(ts: number, entry: Date, now: Date): Date {
 export interface StoredQuote {
   lane_id: string;
   price: PriceResult;
+  /** The breakdown's labels in each page language (./quote-labels.ts), line for line. */
+  labels?: Partial<Record<Locale, string[]>>;
 }
 
 export function wireLaneOf(s: SessionRow): string {
@@ -191,8 +194,9 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
     const exitAt = eventInstant(p.ts, session.entryTs, now);
     // A badge with a live subscriber entry in the site's access list: the tariff's subscriber discount.
     const subscriber = session.identityMethod === "badge" ? await findSubscriberBadge(tx, siteId, session.identityValue, exitAt) : undefined;
-    const price = priceStay({ tariff, entry: session.entryTs, exit: exitAt, locale: "fr", ...(subscriber ? { subscriber: true } : {}) });
-    const quote: StoredQuote = { lane_id: p.lane_id, price };
+    const priceInput = { tariff, entry: session.entryTs, exit: exitAt, ...(subscriber ? { subscriber: true } : {}) };
+    const price = priceStay({ ...priceInput, locale: "fr" });
+    const quote: StoredQuote = { lane_id: p.lane_id, price, labels: labelsInEveryLocale(priceInput, price, "fr") };
     const r = await priceSession(tx, {
       sessionId: session.sessionId,
       amount: price.amount,

@@ -9,6 +9,7 @@
  */
 import express from "express";
 import { accessRouter } from "./access";
+import { documentsRouter } from "./documents";
 import type { AppDeps } from "./deps";
 import { errorHandler, notFound } from "./errors";
 import { refuseControlCharsInUrl } from "./input";
@@ -37,6 +38,7 @@ export function buildApp(d: AppDeps): express.Express {
   app.use(operatorRouter(d)); // login, dashboard, sessions, audit, overrides
   app.use(accessRouter(d)); // /api/sites/:site/access
   app.use(operatorsRouter(d)); // GET/POST /api/operators (admin)
+  app.use(documentsRouter(d)); // /receipts/:documentId(.pdf), /api/operator/documents/:id(.pdf)
 
   app.use(notFound);
   app.use(errorHandler(d.logger));
