@@ -68,6 +68,7 @@ export async function issueReceipt(tx: Tx, input: { payment: PaymentRow; session
     timeZone: site.timeZone,
     kind: "receipt",
     issuedAt: input.at ?? new Date(),
+    pdf: "first_read", // on the pay-at-exit path: see ./documents.ts
     links: { sessionId: s.sessionId, paymentId: p.paymentId },
     content: {
       ...common(site, p.currency, p.amount, input.legal),
@@ -112,6 +113,7 @@ export async function issueCreditNote(tx: Tx, input: CreditNoteInput): Promise<D
     timeZone: site.timeZone,
     kind: "credit_note",
     issuedAt: input.at ?? new Date(),
+    pdf: "now",
     links: { sessionId: session.sessionId, paymentId: payment.paymentId, refundId: input.refundId },
     content: {
       ...common(site, payment.currency, input.amount, input.legal),
@@ -145,6 +147,7 @@ export async function issueInvoice(tx: Tx, input: InvoiceInput): Promise<Documen
     timeZone: site.timeZone,
     kind: "invoice",
     issuedAt: input.at ?? new Date(),
+    pdf: "now",
     links: {},
     content: {
       ...common(site, currency, input.amount, input.legal),

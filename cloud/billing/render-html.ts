@@ -44,6 +44,6 @@ export function documentPage(doc: DocumentRow, lang: Lang, pdfHref: string): str
 <div class="card"><table id="doc-lines">${lines}
 ${row(t.ht, money(c.totals.ht), "doc-ht")}${row(`${t.vat} ${formatRate(c.vat_rate_bp, lang)}`, money(c.totals.vat), "doc-vat")}${row(t.ttc, money(c.totals.ttc), "doc-ttc")}</table>
 <a class="btn" id="doc-pdf" href="${esc(pdfHref)}" download>${esc(t.pdf)}</a>
-<p class="muted">${esc(t.checksum)} : <code id="doc-sha256">${esc(doc.pdfSha256)}</code></p></div>`,
+<p class="muted">${esc(t.checksum)} : <code id="doc-sha256">${esc(doc.pdfSha256 ?? "")}</code></p></div>`,
   );
 }

@@ -11,7 +11,20 @@ import { KIND_TITLE, type DocumentContent } from "./content";
 import { brandName } from "./identity";
 import { formatRate } from "./vat";
 
-const pdfText = (s: string): string => s.replace(/[\u202f\u00a0]/g, " ");
+// What the standard fonts' WinAnsi encoding has beyond Latin-1 (Windows-1252's 0x80–0x9F).
+const CP1252_EXTRA = new Set("€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ");
+const REPLACEMENTS: Record<string, string> = { "→": "->", "←": "<-", "≥": ">=", "≤": "<=", "\u2212": "-" };
+
+/** Text the standard fonts can print: no-break spaces as spaces, arrows spelled out, anything else outside WinAnsi as "?". */
+export function pdfText(s: string): string {
+  let out = "";
+  for (const ch of s.replace(/[\u202f\u00a0\u2009]/g, " ")) {
+    const code = ch.codePointAt(0) as number;
+    if ((code >= 0x20 && code <= 0x7e) || (code >= 0xa0 && code <= 0xff) || CP1252_EXTRA.has(ch)) out += ch;
+    else out += REPLACEMENTS[ch] ?? "?";
+  }
+  return out;
+}
 
 function dateIn(iso: string, timeZone: string): string {
   return new Intl.DateTimeFormat("fr-FR", { timeZone, dateStyle: "short", timeStyle: "short" }).format(new Date(iso));

@@ -297,8 +297,10 @@ CREATE INDEX login_failures_ts ON login_failures (failed_at);
 
 // Receipts, invoices and credit notes (issue 16, cloud/billing/): a VAT rate per site (basis
 // points), gapless numbering per site, kind and year (a counter row updated under its row lock in
-// the issuing transaction: a rolled-back issue leaves no gap), and the documents themselves,
-// frozen at issue (content jsonb, PDF bytes and their SHA-256) and immutable (trigger).
+// the issuing transaction: a rolled-back issue leaves no gap), the documents themselves, frozen at
+// issue (content jsonb), and their PDF bytes with their SHA-256, stored once (at issue, or for a
+// receipt at its first reading: rendering is deterministic, see cloud/billing/documents.ts).
+// Both tables refuse UPDATE, DELETE and TRUNCATE (trigger).
 const V6_BILLING_DOCUMENTS = /* sql */ `
 ALTER TABLE sites ADD COLUMN billing_vat_rate_bp integer NOT NULL DEFAULT 2000 CHECK (billing_vat_rate_bp BETWEEN 0 AND 10000);
 
@@ -327,8 +329,6 @@ CREATE TABLE billing_documents (
   total_vat    bigint NOT NULL,
   vat_rate_bp  integer NOT NULL CHECK (vat_rate_bp BETWEEN 0 AND 10000),
   content      jsonb NOT NULL,
-  pdf          bytea NOT NULL,
-  pdf_sha256   text NOT NULL CHECK (pdf_sha256 ~ '^[0-9a-f]{64}$'),
   UNIQUE (site_id, kind, year, seq),
   UNIQUE (site_id, number),
   CHECK (total_ht + total_vat = total_ttc)
@@ -336,6 +336,13 @@ CREATE TABLE billing_documents (
 CREATE UNIQUE INDEX billing_documents_one_receipt ON billing_documents (payment_id) WHERE kind = 'receipt';
 CREATE UNIQUE INDEX billing_documents_one_credit_note ON billing_documents (refund_id) WHERE kind = 'credit_note';
 CREATE INDEX billing_documents_by_session ON billing_documents (session_id);
+
+CREATE TABLE billing_document_pdfs (
+  document_id  text PRIMARY KEY REFERENCES billing_documents(document_id),
+  pdf          bytea NOT NULL,
+  pdf_sha256   text NOT NULL CHECK (pdf_sha256 ~ '^[0-9a-f]{64}$'),
+  stored_at    timestamptz NOT NULL DEFAULT now()
+);
 
 CREATE FUNCTION billing_documents_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -349,6 +356,12 @@ CREATE TRIGGER billing_documents_immutable
 CREATE TRIGGER billing_documents_no_truncate
   BEFORE TRUNCATE ON billing_documents
   FOR EACH STATEMENT EXECUTE FUNCTION billing_documents_reject_change();
+CREATE TRIGGER billing_document_pdfs_immutable
+  BEFORE UPDATE OR DELETE ON billing_document_pdfs
+  FOR EACH ROW EXECUTE FUNCTION billing_documents_reject_change();
+CREATE TRIGGER billing_document_pdfs_no_truncate
+  BEFORE TRUNCATE ON billing_document_pdfs
+  FOR EACH STATEMENT EXECUTE FUNCTION billing_documents_reject_change();
 `;
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -357,5 +370,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, name: "access_list_entries.subscriber", sql: V3_ACCESS_SUBSCRIBER },
   { version: 4, name: "outbox.claimed_by (lease owner)", sql: V4_OUTBOX_CLAIMED_BY },
   { version: 5, name: "operator_sessions, login_failures", sql: V5_OPERATOR_SESSIONS },
-  { version: 6, name: "billing documents (receipts, invoices, credit notes), sites.billing_vat_rate_bp", sql: V6_BILLING_DOCUMENTS },
+  { version: 6, name: "billing documents (receipts, invoices, credit notes) and their PDFs, sites.billing_vat_rate_bp", sql: V6_BILLING_DOCUMENTS },
 ];

@@ -215,7 +215,6 @@ export class PaymentService {
     if (r.outcome === "noop") return "already_paid";
     if (r.outcome === "stale") return "stale";
     const s = r.session;
-    await issueReceipt(tx, { payment: r.payment, session: s, card }); // money taken: its receipt, in this same transaction
     const validatedTs = r.payment.validatedTs ?? new Date();
     if (r.sessionOutcome === "applied") {
       await enqueueForSite(
@@ -244,6 +243,7 @@ export class PaymentService {
         ...extra,
       },
     });
+    await issueReceipt(tx, { payment: r.payment, session: s, card }); // money taken: its receipt, in this transaction, last (it queues on the site's counter)
     return "paid";
   }
 

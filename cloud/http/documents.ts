@@ -6,7 +6,7 @@
  * SHA-256) and `/api/operator/documents/:id.pdf`.
  */
 import express, { type Request, type Response, type Router } from "express";
-import { documentPdf, getDocument, type DocumentRow } from "../billing/documents";
+import { ensurePdf, getDocument, type DocumentRow } from "../billing/documents";
 import { documentPage } from "../billing/render-html";
 import { findSessionByPayToken } from "../db/index";
 import { HttpError } from "../flows/errors";
@@ -23,11 +23,10 @@ function parseDocParam(raw: string): { id: string; pdf: boolean } | undefined {
 }
 
 async function sendPdf(d: DocDeps, res: Response, doc: DocumentRow): Promise<void> {
-  const pdf = await documentPdf(d.db.sql, doc.documentId);
-  if (!pdf) throw new HttpError(404, "no such document");
+  const { pdf, sha256 } = await ensurePdf(d.db.sql, doc);
   res.setHeader("Content-Type", "application/pdf");
   res.setHeader("Content-Disposition", `attachment; filename="${doc.number}.pdf"`);
-  res.setHeader("X-Content-SHA256", doc.pdfSha256);
+  res.setHeader("X-Content-SHA256", sha256);
   res.setHeader("Cache-Control", "private, no-store");
   res.send(pdf);
 }
@@ -46,11 +45,12 @@ async function driverDocument(d: DocDeps, req: Request, res: Response): Promise<
     await sendPdf(d, res, doc);
     return;
   }
+  const { sha256 } = await ensurePdf(d.db.sql, doc);
   res.setHeader("Cache-Control", "private, no-store");
-  res.type("html").send(documentPage(doc, lang, `/receipts/${doc.documentId}.pdf?t=${encodeURIComponent(token as string)}&lang=${lang}`));
+  res.type("html").send(documentPage({ ...doc, pdfSha256: sha256 }, lang, `/receipts/${doc.documentId}.pdf?t=${encodeURIComponent(token as string)}&lang=${lang}`));
 }
 
-function operatorView(doc: DocumentRow): Record<string, unknown> {
+function operatorView(doc: DocumentRow, sha256: string): Record<string, unknown> {
   return {
     document_id: doc.documentId,
     kind: doc.kind,
@@ -65,7 +65,7 @@ function operatorView(doc: DocumentRow): Record<string, unknown> {
     total_ht: doc.totalHt,
     total_vat: doc.totalVat,
     vat_rate_bp: doc.vatRateBp,
-    pdf_sha256: doc.pdfSha256,
+    pdf_sha256: sha256,
     pdf_url: `/api/operator/documents/${doc.documentId}.pdf`,
     content: doc.content,
   };
@@ -82,7 +82,7 @@ export function documentsRouter(d: DocDeps): Router {
       const doc = p ? await getDocument(d.db.sql, p.id) : undefined;
       if (!p || !doc) throw new HttpError(404, "no such document (documentId: doc_ followed by 32 hex digits)");
       if (p.pdf) await sendPdf(d, res, doc);
-      else res.json(operatorView(doc));
+      else res.json(operatorView(doc, (await ensurePdf(d.db.sql, doc)).sha256));
     }),
   );
   return router;

@@ -13,7 +13,22 @@ export async function pdfText(bytes: Uint8Array): Promise<{ text: string; info: 
     for (let i = 1; i <= doc.numPages; i++) {
       const page = await doc.getPage(i);
       const tc = await page.getTextContent();
-      parts.push(tc.items.map((it) => ("str" in it ? it.str : "")).join(" "));
+      // Items are glyph runs (kerning can split a word in two): joined as they come, with a
+      // space at each end of line and between runs far apart on a line (table columns).
+      let line = "";
+      let lastEnd: number | undefined;
+      for (const it of tc.items) {
+        if (!("str" in it)) continue;
+        const x = it.transform[4];
+        if (lastEnd !== undefined && x - lastEnd > 12) line += " ";
+        line += it.str;
+        lastEnd = x + it.width;
+        if (it.hasEOL) {
+          line += " ";
+          lastEnd = undefined;
+        }
+      }
+      parts.push(line);
     }
     const meta = await doc.getMetadata();
     return { text: parts.join("\n").replace(/\s+/g, " "), info: meta.info as Record<string, unknown> };

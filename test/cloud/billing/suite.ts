@@ -1,13 +1,14 @@
 /**
  * Billing documents on a real database (run on PGlite and on the PostgreSQL server): the VAT
  * split, gapless numbering per site / kind / year (also under concurrent issues with
- * rollbacks), the PDF read back with pdfjs-dist, reproducible bytes and their checksum,
+ * rollbacks), the PDF read back with pdfjs-dist, reproducible bytes and their checksum (stored
+ * at issue, or for a receipt at its first reading),
  * immutability enforced by the database, a receipt and a credit note for a paid payment.
  */
 import { randomBytes } from "node:crypto";
 import { expect } from "chai";
 import fc from "fast-check";
-import { documentPdf, getDocument, listDocumentsOfSite, sha256Hex } from "../../../cloud/billing/documents";
+import { ensurePdf, getDocument, listDocumentsOfSite, sha256Hex } from "../../../cloud/billing/documents";
 import { issueCreditNote, issueInvoice, issueReceipt } from "../../../cloud/billing/issue";
 import { DEMO_LEGAL } from "../../../cloud/billing/legal";
 import { yearIn } from "../../../cloud/billing/numbering";
@@ -77,8 +78,10 @@ export function billingSuite(title: string, opts: { open(ctx: Mocha.Context): Pr
       expect([a.number, b.number]).to.deep.equal(["F-2026-000001", "F-2026-000002"]);
       const split = vatSplit(4500, 550);
       expect([b.totalTtc, b.totalHt, b.totalVat, b.vatRateBp]).to.deep.equal([4500, split.ht, split.vat, 550]);
-      const pdf = (await documentPdf(db.sql, b.documentId)) as Buffer;
-      expect(sha256Hex(pdf)).to.equal(b.pdfSha256);
+      // An invoice's PDF is stored in its issuing transaction.
+      expect(b.pdfSha256).to.match(/^[0-9a-f]{64}$/);
+      const { pdf, sha256 } = await ensurePdf(db.sql, b);
+      expect([sha256Hex(pdf), sha256]).to.deep.equal([b.pdfSha256, b.pdfSha256]);
       const { text, info } = await pdfText(pdf);
       expect(text).to.contain("F-2026-000002");
       expect(text).to.contain(frMoney(4500));
@@ -142,8 +145,14 @@ export function billingSuite(title: string, opts: { open(ctx: Mocha.Context): Pr
       expect(r1.content.payment?.card).to.deep.equal(card);
       expect(r1.content.lines).to.deep.equal([{ label: { fr: "1re heure", en: "First hour" }, amount: 980 }]);
       expect([r1.totalTtc, r1.totalHt, r1.totalVat]).to.deep.equal([980, 817, 163]);
-      const { text } = await pdfText((await documentPdf(db.sql, r1.documentId)) as Buffer);
-      for (const s of [r1.number, "9,80 €", "8,17 €", "1,63 €", "4242", session.identityValue]) expect(text).to.contain(s);
+      // A receipt's PDF is stored at its first reading, the same bytes whoever reads first.
+      expect(r1.pdfSha256).to.equal(null);
+      const [first, second] = await Promise.all([ensurePdf(db.sql, r1), ensurePdf(db.sql, r1)]);
+      expect(second.sha256).to.equal(first.sha256);
+      expect(sha256Hex(await renderPdf(r1.content))).to.equal(first.sha256);
+      expect((await getDocument(db.sql, r1.documentId))?.pdfSha256).to.equal(first.sha256);
+      const { text } = await pdfText(first.pdf);
+      for (const s of [r1.number, "9,80 €", "8,17 €", "1,63 €", "Visa •••• 4242", session.identityValue]) expect(text).to.contain(s);
     });
 
     it("a credit note for a refund: A- numbering, names the receipt it credits, never more than the payment", async () => {
@@ -157,7 +166,8 @@ export function billingSuite(title: string, opts: { open(ctx: Mocha.Context): Pr
       expect([cn.totalTtc, cn.totalHt, cn.totalVat]).to.deep.equal([500, 417, 83]);
       const again = await db.tx((tx) => issueCreditNote(tx, { refundId, paymentId: payment.paymentId, amount: 500, currency: "EUR", reason: "barrier fault" }));
       expect(again.documentId).to.equal(cn.documentId);
-      const { text } = await pdfText((await documentPdf(db.sql, cn.documentId)) as Buffer);
+      expect(cn.pdfSha256).to.match(/^[0-9a-f]{64}$/);
+      const { text } = await pdfText((await ensurePdf(db.sql, cn)).pdf);
       for (const s of [cn.number, receipt.number, "5,00 €", "4,17 €", "0,83 €", "barrier fault"]) expect(text).to.contain(s);
       let refused: unknown;
       try {
@@ -173,9 +183,12 @@ export function billingSuite(title: string, opts: { open(ctx: Mocha.Context): Pr
       const d = await invoice(siteId, 1234);
       for (const stmt of [
         () => db.sql`UPDATE billing_documents SET total_ttc = 1, total_ht = 1, total_vat = 0 WHERE document_id = ${d.documentId}`,
-        () => db.sql`UPDATE billing_documents SET pdf = ${Buffer.from("forged")} WHERE document_id = ${d.documentId}`,
+        () => db.sql`UPDATE billing_documents SET content = '{}'::jsonb WHERE document_id = ${d.documentId}`,
+        () => db.sql`UPDATE billing_document_pdfs SET pdf = ${Buffer.from("forged")} WHERE document_id = ${d.documentId}`,
+        () => db.sql`DELETE FROM billing_document_pdfs WHERE document_id = ${d.documentId}`,
+        () => db.sql`TRUNCATE billing_document_pdfs`,
         () => db.sql`DELETE FROM billing_documents WHERE document_id = ${d.documentId}`,
-        () => db.sql`TRUNCATE billing_documents`,
+        () => db.sql`TRUNCATE billing_documents CASCADE`,
       ]) {
         let err: unknown;
         try {
@@ -187,7 +200,7 @@ export function billingSuite(title: string, opts: { open(ctx: Mocha.Context): Pr
       }
       const still = await getDocument(db.sql, d.documentId);
       expect([still?.totalTtc, still?.pdfSha256]).to.deep.equal([1234, d.pdfSha256]);
-      expect(sha256Hex((await documentPdf(db.sql, d.documentId)) as Buffer)).to.equal(d.pdfSha256);
+      expect(sha256Hex((await ensurePdf(db.sql, d)).pdf)).to.equal(d.pdfSha256);
     });
 
     it("uses the demo legal details when none are configured", async () => {

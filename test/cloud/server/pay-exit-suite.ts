@@ -140,7 +140,9 @@ export function payExitSuite(title: string, start: (ctx: Mocha.Context) => Promi
       const bytes = Buffer.from(await r.arrayBuffer());
       expect(createHash("sha256").update(bytes).digest("hex")).to.equal(sha);
       const { text } = await pdfText(bytes);
-      for (const s of [number, frMoney(amount), frMoney(ht), frMoney(amount - ht), "Visa •••• 4242", p.pi]) expect(text).to.contain(s);
+      for (const s of [number, frMoney(amount), frMoney(ht), frMoney(amount - ht), "Visa •••• 4242"]) expect(text, text).to.contain(s);
+      // Text extraction may cut a long token where the glyph runs meet: the reference, spaces aside.
+      expect(text.replace(/\s/g, ""), text).to.contain(p.pi);
     });
 
     it("a wrong token or an unknown document is the same 404 page, which reveals nothing", async function () {
