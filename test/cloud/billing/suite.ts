@@ -134,6 +134,35 @@ export function billingSuite(title: string, opts: { open(ctx: Mocha.Context): Pr
       expect(rolledBack.filter((x) => docs.some((d) => d.number === x)).length).to.be.greaterThan(0);
     });
 
+    it("receipts stay gapless under concurrent payments of one site, each issued in the transaction that marks its payment paid (rolled back with it)", async function () {
+      this.timeout(120_000);
+      const siteId = await newSite();
+      const [tariff] = [await insertTariff(db.sql, { siteId, effectiveFrom: new Date(0), document: { test: true } })];
+      const n = 18;
+      const results = await Promise.allSettled(
+        Array.from({ length: n }, (_, i) =>
+          db.tx(async (tx) => {
+            const ref = `pi_${randomBytes(8).toString("hex")}`;
+            const { session } = await createEntrySession(tx, { siteId, identity: { method: "plate", value: `CC${i}${randomBytes(2).toString("hex")}`.toUpperCase() }, entryTs: new Date(Date.now() - 3600_000) });
+            await priceSession(tx, { sessionId: session.sessionId, amount: 500 + i, currency: "EUR", tariffId: tariff.tariffId, tariffVersion: tariff.version, breakdown: { lane_id: "L1" }, pricedAt: new Date() });
+            const { payment } = await createPayment(tx, { sessionId: session.sessionId, provider: "stripe", idempotencyKey: `k-${ref}` });
+            await attachProviderRef(tx, payment.paymentId, ref);
+            const r = await applyPaymentEvent(tx, ref, "paid", { validatedAt: new Date() });
+            const receipt = await issueReceipt(tx, { payment: r.payment, session: r.session, card: null, legal: LEGAL });
+            if (i % 4 === 1) throw new Error(`payment rolled back on purpose (${receipt.number})`);
+            return { paymentId: payment.paymentId, number: receipt.number };
+          }),
+        ),
+      );
+      const ok = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+      const docs = await listDocumentsOfSite(db.sql, siteId, "receipt", yearIn(new Date(), "Europe/Paris"));
+      expect(docs.map((d) => d.seq)).to.deep.equal(Array.from({ length: ok.length }, (_, i) => i + 1));
+      expect(docs.map((d) => d.paymentId).sort()).to.deep.equal(ok.map((o) => o.paymentId).sort());
+      // Every committed payment is paid and has its one receipt; no receipt outlived a rolled-back payment.
+      const [{ paid }] = await db.sql<{ paid: number }[]>`SELECT count(*)::int4 AS paid FROM payments p JOIN sessions s USING (session_id) WHERE s.site_id = ${siteId} AND p.state = 'paid'`;
+      expect(paid).to.equal(ok.length);
+    });
+
     it("a receipt for a paid payment: frozen content (card, VAT, lines in both languages), once per payment", async () => {
       const siteId = await newSite();
       const { payment, session } = await paidPayment(siteId, 980);

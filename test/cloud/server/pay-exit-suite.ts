@@ -10,6 +10,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { expect } from "chai";
+import Stripe from "stripe";
 import { findActiveSession, getSession, getSite, tariffInForce, type SessionRow } from "../../../cloud/db/index";
 import type { StoredQuote } from "../../../cloud/flows/site-events";
 import { formatMoney, parseTariff, priceStay } from "../../../cloud/tariffs/index";
@@ -119,6 +120,19 @@ export function payExitSuite(title: string, start: (ctx: Mocha.Context) => Promi
       const receiptPdf = new URL(hrefOf(page.body, "receipt-pdf"), payUrl).toString();
       expect(new URL(receiptHtml).pathname).to.match(/^\/receipts\/doc_[a-f0-9]{32}$/);
       paid = { session, payUrl, receiptHtml, receiptPdf, pi };
+    });
+
+    it("one receipt per paid payment: a replayed payment_intent.succeeded issues no second one", async function () {
+      if (!paid) this.skip();
+      const p = paid as NonNullable<typeof paid>;
+      const count = async () => (await t.cloud.db.sql<{ n: number }[]>`SELECT count(*)::int4 AS n FROM billing_documents WHERE session_id = ${p.session.sessionId} AND kind = 'receipt'`)[0].n;
+      expect(await count()).to.equal(1);
+      const [ev] = await t.cloud.db.sql<{ payload: unknown }[]>`SELECT payload FROM webhook_events WHERE type = 'payment_intent.succeeded' AND payload->'data'->'object'->>'id' = ${p.pi}`;
+      const body = JSON.stringify(ev.payload);
+      const sig = new Stripe("sk_test_x").webhooks.generateTestHeaderString({ payload: body, secret: t.cloud.webhookSecret });
+      const r = await fetch(`${base}/webhooks/stripe`, { method: "POST", headers: { "Content-Type": "application/json", "Stripe-Signature": sig }, body });
+      expect(r.status).to.equal(200);
+      expect(await count()).to.equal(1);
     });
 
     it("the receipt opens as HTML and as PDF; the PDF's SHA-256 is the one shown, and its text carries the figures", async function () {
