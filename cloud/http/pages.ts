@@ -151,7 +151,7 @@ export interface PayView {
   entryTs: Date;
   timeZone: string;
   lines: { label: string; amount: number }[];
-  /** Who and where, so the driver can tell it is their car: identity (./pay-view.ts masks badges and tickets), site name, exit lane. */
+  /** Who and where, so the driver can tell it is their car: identity (../flows/driver-view.ts masks badges and tickets), site name, exit lane. */
   identity: { method: "plate" | "badge" | "ticket"; shown: string };
   siteName: string;
   lane: string;

@@ -17,7 +17,7 @@ import type { AppDeps } from "./deps";
 import { formBody, parse, wrap } from "./input";
 import { messagePage, payPage, pickLang, texts, type Lang } from "./pages";
 import { successPage, successViewOf } from "./pay-success";
-import { whoAndWhere } from "./pay-view";
+import { whoAndWhere } from "../flows/driver-view";
 
 const PayQuery = z.object({ t: z.string().min(1).max(128), lang: z.enum(["fr", "en"]).optional() });
 

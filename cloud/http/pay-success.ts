@@ -11,7 +11,7 @@ import { formatMoney } from "../tariffs/index";
 import { receiptOfPayment } from "../billing/documents";
 import { brandName } from "../billing/identity";
 import { esc, formatDuration, layout, type Lang } from "./pages";
-import { whoAndWhere } from "./pay-view";
+import { whoAndWhere } from "../flows/driver-view";
 
 const T = {
   fr: {

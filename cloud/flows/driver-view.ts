@@ -3,9 +3,9 @@
  * the identity (../billing/identity.ts: a plate in full, a badge or ticket masked), the site's
  * name and the exit lane.
  */
-import { getSite, type Q, type SessionRow } from "../db/index";
+import { getSite, listLanes, type Q, type SessionRow } from "../db/index";
 import { shownIdentity } from "../billing/identity";
-import { wireLaneOf } from "../flows/site-events";
+import { wireLaneOf } from "./site-events";
 
 export interface WhoAndWhere {
   identity: { method: "plate" | "badge" | "ticket"; shown: string };
@@ -14,12 +14,12 @@ export interface WhoAndWhere {
   timeZone: string;
 }
 
-
+/** Identity as shown, site name and time zone, and the exit lane ("L1", or "L1 — North exit" when the lane has its own name). */
 export async function whoAndWhere(q: Q, s: SessionRow): Promise<WhoAndWhere> {
   const site = await getSite(q, s.siteId);
   const wire = wireLaneOf(s);
   const laneId = s.exitLaneId ?? wire.toLowerCase();
-  const [lane] = await q<{ name: string }[]>`SELECT name FROM lanes WHERE site_id = ${s.siteId} AND lane_id = ${laneId}`;
+  const lane = (await listLanes(q, s.siteId)).find((l) => l.laneId === laneId);
   return {
     identity: { method: s.identityMethod, shown: shownIdentity(s.identityMethod, s.identityValue) },
     siteName: site.name,
