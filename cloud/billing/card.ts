@@ -8,11 +8,14 @@
 import type Stripe from "stripe";
 import type { CardSummary } from "./issue";
 
+/** A short, single try: the payment (and the barrier) must not wait on a slow provider for a receipt line. */
+const CARD_LOOKUP = { timeout: 2_000, maxNetworkRetries: 0 } as const;
+
 export async function cardOfPaymentIntent(stripe: Stripe, paymentIntent: string | Stripe.PaymentIntent | null | undefined): Promise<CardSummary | null> {
   if (!paymentIntent) return null;
   try {
     let pi = typeof paymentIntent === "string" ? undefined : paymentIntent;
-    if (!pi || typeof pi.latest_charge !== "object" || pi.latest_charge === null) pi = await stripe.paymentIntents.retrieve(typeof paymentIntent === "string" ? paymentIntent : paymentIntent.id, { expand: ["latest_charge"] });
+    if (!pi || typeof pi.latest_charge !== "object" || pi.latest_charge === null) pi = await stripe.paymentIntents.retrieve(typeof paymentIntent === "string" ? paymentIntent : paymentIntent.id, { expand: ["latest_charge"] }, CARD_LOOKUP);
     const charge = pi.latest_charge as Stripe.Charge | null;
     const card = charge?.payment_method_details?.card;
     return card?.brand && card.last4 ? { brand: card.brand, last4: card.last4 } : null;

@@ -4,6 +4,8 @@
  * emulator's money per locale.
  */
 import { expect } from "chai";
+import Stripe from "stripe";
+import { cardOfPaymentIntent } from "../../../cloud/billing/card";
 import { brandName, shownIdentity } from "../../../cloud/billing/identity";
 import { formatNumber, yearIn } from "../../../cloud/billing/numbering";
 import { pdfText } from "../../../cloud/billing/render-pdf";
@@ -50,5 +52,11 @@ describe("billing and driver-page formatting", () => {
     expect(formatLocalizedAmount(123456789, "eur", "en")).to.equal("€1,234,567.89");
     expect(formatLocalizedAmount(500, "jpy", "en")).to.equal("JP¥500");
     expect(formatLocalizedAmount(5, "usd", "fr")).to.equal("0,05\u00a0$US");
+  });
+
+  it("a provider out of reach gives no card (the receipt goes without the card line), never an error", async () => {
+    const unreachable = new Stripe("sk_test_unreachable", { host: "127.0.0.1", port: 1, protocol: "http" });
+    expect(await cardOfPaymentIntent(unreachable, "pi_123")).to.equal(null);
+    expect(await cardOfPaymentIntent(unreachable, null)).to.equal(null);
   });
 });
