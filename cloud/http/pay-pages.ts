@@ -205,7 +205,9 @@ export function payPagesRouter(d: PayDeps): Router {
       const q = parse(PayQuery, req.query, "query");
       const s = await d.payments.sessionForToken(String(req.params.sessionId), q.t);
       const pays = await listPayments(d.db.sql, s.sessionId);
-      res.json({ session_id: s.sessionId, status: s.status, amount: s.amount, currency: s.currency, entry_ts: s.entryTs, priced_at: s.pricedAt, breakdown: quoteLines(s, pickLang(q.lang, req.headers["accept-language"])), payments: pays.map((p) => ({ state: p.state, provider_ref: p.providerRef, failure_reason: p.failureReason })) });
+      const lang = pickLang(q.lang, req.headers["accept-language"]);
+      const receipt = s.status === "paid" || s.status === "closed" ? (await successViewOf(d.db.sql, s, q.t, lang)).receipt : null;
+      res.json({ session_id: s.sessionId, status: s.status, amount: s.amount, currency: s.currency, entry_ts: s.entryTs, priced_at: s.pricedAt, breakdown: quoteLines(s, lang), payments: pays.map((p) => ({ state: p.state, provider_ref: p.providerRef, failure_reason: p.failureReason })), receipt: receipt ? { number: receipt.number, html_url: receipt.htmlHref, pdf_url: receipt.pdfHref } : null });
     }),
   );
   router.post(

@@ -119,6 +119,12 @@ export function payExitSuite(title: string, start: (ctx: Mocha.Context) => Promi
       const receiptHtml = new URL(hrefOf(page.body, "receipt-html"), payUrl).toString();
       const receiptPdf = new URL(hrefOf(page.body, "receipt-pdf"), payUrl).toString();
       expect(new URL(receiptHtml).pathname).to.match(/^\/receipts\/doc_[a-f0-9]{32}$/);
+      // The JSON twin (kiosks) names the same receipt.
+      const u = new URL(payUrl);
+      const api = (await (await fetch(`${u.origin}/api/pay${u.pathname.slice(4)}${u.search}`)).json()) as { status: string; receipt: { number: string; html_url: string; pdf_url: string } | null };
+      expect(api.status).to.equal("paid");
+      expect(api.receipt?.number).to.match(/^R-\d{4}-\d{6}$/);
+      expect(new URL(api.receipt?.pdf_url ?? "", payUrl).pathname).to.equal(new URL(receiptPdf).pathname);
       paid = { session, payUrl, receiptHtml, receiptPdf, pi };
     });
 
