@@ -43,3 +43,22 @@ export function checkAmount(amount: number, currency: string): void {
     );
   }
 }
+
+const pageFormats = new Map<string, Intl.NumberFormat>();
+
+/**
+ * For the emulator's pages (what Stripe.js and Checkout show): the amount in the page's locale,
+ * 980 "eur" → "9,80 €" in French, "€9.80" in English. Formats the exact decimal string, no floats.
+ */
+export function formatLocalizedAmount(amount: number, currency: string, locale: "en" | "fr"): string {
+  const key = `${locale}:${currency}`;
+  let f = pageFormats.get(key);
+  if (!f) {
+    f = new Intl.NumberFormat(locale === "fr" ? "fr-FR" : "en-GB", { style: "currency", currency: currency.toUpperCase(), minimumFractionDigits: isZeroDecimal(currency) ? 0 : 2, maximumFractionDigits: isZeroDecimal(currency) ? 0 : 2 });
+    pageFormats.set(key, f);
+  }
+  const digits = isZeroDecimal(currency) ? 0 : 2;
+  const abs = String(Math.abs(amount)).padStart(digits + 1, "0");
+  const decimal = digits === 0 ? abs : `${abs.slice(0, abs.length - digits)}.${abs.slice(abs.length - digits)}`;
+  return f.format(`${amount < 0 ? "-" : ""}${decimal}` as `${number}`);
+}

@@ -6,7 +6,7 @@
  */
 import type Stripe from "stripe";
 import { TEST_CARDS } from "./cards";
-import { formatAmount } from "./money";
+import { formatLocalizedAmount } from "./money";
 
 export type Locale = "en" | "fr";
 
@@ -159,7 +159,7 @@ export function payPage(opts: {
   values?: CardFormValues;
 }): string {
   const t = texts(opts.locale);
-  const amount = formatAmount(opts.pi.amount, opts.pi.currency);
+  const amount = formatLocalizedAmount(opts.pi.amount, opts.pi.currency, opts.locale);
   const hidden: Record<string, string> = { locale: opts.locale };
   if (opts.returnUrl !== null) hidden.return_url = opts.returnUrl;
   const error = opts.error ? `<div class="error" id="error" role="alert">${escapeHtml(opts.error)}<br>${escapeHtml(t.tryAnother)}</div>` : "";
@@ -184,7 +184,7 @@ export function threeDsPage(opts: { pi: Stripe.PaymentIntent; action: string; lo
     opts.locale,
     `<div class="card">
 <h1>${escapeHtml(t.authTitle)}</h1>
-<div class="amount">${escapeHtml(formatAmount(opts.pi.amount, opts.pi.currency))}</div>
+<div class="amount">${escapeHtml(formatLocalizedAmount(opts.pi.amount, opts.pi.currency, opts.locale))}</div>
 <p>${escapeHtml(t.authText)}</p>
 <form method="post" action="${escapeHtml(opts.action)}"><input type="hidden" name="locale" value="${opts.locale}"><input type="hidden" name="outcome" value="complete"><button type="submit" id="complete">${escapeHtml(t.complete)}</button></form>
 <form method="post" action="${escapeHtml(opts.action)}"><input type="hidden" name="locale" value="${opts.locale}"><input type="hidden" name="outcome" value="fail"><button type="submit" class="secondary" id="fail">${escapeHtml(t.fail)}</button></form>
@@ -196,9 +196,9 @@ export function checkoutPage(opts: { session: Stripe.Checkout.Session; lineItems
   const t = texts(opts.locale);
   const s = opts.session;
   const currency = s.currency ?? "eur";
-  const total = s.mode === "setup" ? (opts.locale === "fr" ? "Carte enregistrée pour plus tard, aucun débit maintenant" : "Card saved for later, nothing charged now") : formatAmount(s.amount_total ?? 0, currency);
+  const total = s.mode === "setup" ? (opts.locale === "fr" ? "Carte enregistrée pour plus tard, aucun débit maintenant" : "Card saved for later, nothing charged now") : formatLocalizedAmount(s.amount_total ?? 0, currency, opts.locale);
   const rows = opts.lineItems
-    .map((li) => `<tr><td>${escapeHtml(li.description ?? "")} × ${li.quantity ?? 1}</td><td class="r">${escapeHtml(formatAmount(li.amount_total, currency))}</td></tr>`)
+    .map((li) => `<tr><td>${escapeHtml(li.description ?? "")} × ${li.quantity ?? 1}</td><td class="r">${escapeHtml(formatLocalizedAmount(li.amount_total, currency, opts.locale))}</td></tr>`)
     .join("");
   const error = opts.error ? `<div class="error" id="error" role="alert">${escapeHtml(opts.error)}<br>${escapeHtml(t.tryAnother)}</div>` : "";
   const cancel = s.cancel_url ? `<p><a href="${escapeHtml(`/emulator/checkout/${s.id}/cancel`)}" id="cancel">${escapeHtml(t.cancel)}</a></p>` : "";

@@ -448,6 +448,75 @@ CREATE INDEX permits_site_badge ON permits (site_id, badge_uid);
 CREATE INDEX permits_site_plate_active ON permits (site_id, plate) WHERE status = 'active';
 `;
 
+// Receipts, invoices and credit notes (issue 16, cloud/billing/): a VAT rate per site (basis
+// points), gapless numbering per site, kind and year (a counter row updated under its row lock in
+// the issuing transaction: a rolled-back issue leaves no gap), the documents themselves, frozen at
+// issue (content jsonb), and their PDF bytes with their SHA-256, stored once (at issue, or for a
+// receipt at its first reading: rendering is deterministic, see cloud/billing/documents.ts).
+// Both tables refuse UPDATE, DELETE and TRUNCATE (trigger).
+const V11_BILLING_DOCUMENTS = /* sql */ `
+ALTER TABLE sites ADD COLUMN billing_vat_rate_bp integer NOT NULL DEFAULT 2000 CHECK (billing_vat_rate_bp BETWEEN 0 AND 10000);
+
+CREATE TABLE billing_counters (
+  site_id      text NOT NULL REFERENCES sites(site_id),
+  kind         text NOT NULL CHECK (kind IN ('receipt', 'invoice', 'credit_note')),
+  year         integer NOT NULL CHECK (year BETWEEN 2000 AND 2200),
+  last_number  bigint NOT NULL DEFAULT 0 CHECK (last_number >= 0),
+  PRIMARY KEY (site_id, kind, year)
+);
+
+CREATE TABLE billing_documents (
+  document_id  text PRIMARY KEY CHECK (document_id ~ '^doc_[a-f0-9]{32}$'),
+  site_id      text NOT NULL REFERENCES sites(site_id),
+  kind         text NOT NULL CHECK (kind IN ('receipt', 'invoice', 'credit_note')),
+  year         integer NOT NULL,
+  seq          bigint NOT NULL CHECK (seq > 0),
+  number       text NOT NULL,
+  issued_at    timestamptz NOT NULL,
+  session_id   text REFERENCES sessions(session_id),
+  payment_id   text REFERENCES payments(payment_id),
+  refund_id    text,
+  currency     char(3) NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+  total_ttc    bigint NOT NULL,
+  total_ht     bigint NOT NULL,
+  total_vat    bigint NOT NULL,
+  vat_rate_bp  integer NOT NULL CHECK (vat_rate_bp BETWEEN 0 AND 10000),
+  content      jsonb NOT NULL,
+  UNIQUE (site_id, kind, year, seq),
+  UNIQUE (site_id, number),
+  CHECK (total_ht + total_vat = total_ttc)
+);
+CREATE UNIQUE INDEX billing_documents_one_receipt ON billing_documents (payment_id) WHERE kind = 'receipt';
+CREATE UNIQUE INDEX billing_documents_one_credit_note ON billing_documents (refund_id) WHERE kind = 'credit_note';
+CREATE INDEX billing_documents_by_session ON billing_documents (session_id);
+
+CREATE TABLE billing_document_pdfs (
+  document_id  text PRIMARY KEY REFERENCES billing_documents(document_id),
+  pdf          bytea NOT NULL,
+  pdf_sha256   text NOT NULL CHECK (pdf_sha256 ~ '^[0-9a-f]{64}$'),
+  stored_at    timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE FUNCTION billing_documents_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'billing_documents are immutable once issued: % rejected', TG_OP
+    USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+CREATE TRIGGER billing_documents_immutable
+  BEFORE UPDATE OR DELETE ON billing_documents
+  FOR EACH ROW EXECUTE FUNCTION billing_documents_reject_change();
+CREATE TRIGGER billing_documents_no_truncate
+  BEFORE TRUNCATE ON billing_documents
+  FOR EACH STATEMENT EXECUTE FUNCTION billing_documents_reject_change();
+CREATE TRIGGER billing_document_pdfs_immutable
+  BEFORE UPDATE OR DELETE ON billing_document_pdfs
+  FOR EACH ROW EXECUTE FUNCTION billing_documents_reject_change();
+CREATE TRIGGER billing_document_pdfs_no_truncate
+  BEFORE TRUNCATE ON billing_document_pdfs
+  FOR EACH STATEMENT EXECUTE FUNCTION billing_documents_reject_change();
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "core schema", sql: V1_CORE },
   { version: 2, name: "audit_pending (deferred chaining)", sql: V2_AUDIT_PENDING },
@@ -459,4 +528,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 8, name: "hold_authorizations (hold at entry, capture at exit)", sql: V8_HOLDS },
   { version: 9, name: "payments.refunded_amount / refund_status, refunds.source", sql: V9_REFUNDS },
   { version: 10, name: "permit_plans, permits (subscriptions)", sql: V10_PERMITS },
+  { version: 11, name: "billing documents (receipts, invoices, credit notes) and their PDFs, sites.billing_vat_rate_bp", sql: V11_BILLING_DOCUMENTS },
 ];

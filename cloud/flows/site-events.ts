@@ -35,9 +35,10 @@ import { subscriberPricingFor } from "./permits";
 import { enqueueForSite } from "../db/site-outbox";
 import { verifyOverrideClaim, type OverrideVerdict } from "./override-claims";
 import { writeAudit, type AuditMode } from "../server/audit-chain";
-import { parseTariff, priceStay, type PriceResult, type Tariff } from "../tariffs/index";
-import { prepaidCreditFor } from "./prepay";
+import { parseTariff, priceStay, type Locale, type PriceResult, type Tariff } from "../tariffs/index";
+import { PREPAID_LABEL, prepaidCreditFor } from "./prepay";
 import type { HoldExitHook } from "./hold-types";
+import { LOCALES, labelsInEveryLocale } from "./quote-labels";
 
 export interface FlowContext {
   db: Database;
@@ -99,6 +100,8 @@ function eventInstant(ts: number, entry: Date, now: Date): Date {
 export interface StoredQuote {
   lane_id: string;
   price: PriceResult;
+  /** The breakdown's labels in each page language (./quote-labels.ts), line for line. */
+  labels?: Partial<Record<Locale, string[]>>;
 }
 
 export function wireLaneOf(s: SessionRow): string {
@@ -199,9 +202,14 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
     // A badge with a live subscriber entry in the site's access list (the tariff's subscriber
     // discount, or its permit plan's), or a plate with an active permit (issue 16 item 5).
     const subscriber = await subscriberPricingFor(tx, siteId, { method: session.identityMethod, value: session.identityValue }, exitAt);
-    // A prepaid plate (cloud/flows/prepay.ts): its prepayment is consumed here, once, and credited.
-    const price = await prepaidCreditFor(tx, ctx.auditMode, session, priceStay({ tariff, entry: session.entryTs, exit: exitAt, locale: "fr", ...(subscriber ? { subscriber: true } : {}), ...(subscriber?.discount ? { subscriberDiscount: subscriber.discount } : {}) }), exitAt);
-    const quote: StoredQuote = { lane_id: p.lane_id, price };
+    const priceInput = { tariff, entry: session.entryTs, exit: exitAt, ...(subscriber ? { subscriber: true } : {}), ...(subscriber?.discount ? { subscriberDiscount: subscriber.discount } : {}) };
+    const stayPrice = priceStay({ ...priceInput, locale: "fr" });
+    // A prepaid plate (cloud/flows/prepay.ts): its prepayment is consumed here, once, and credited
+    // as a line after the stay's lines; the labels in every language get that line too.
+    const price = await prepaidCreditFor(tx, ctx.auditMode, session, stayPrice, exitAt);
+    const labels = labelsInEveryLocale(priceInput, stayPrice, "fr");
+    for (const l of LOCALES) labels[l] = [...labels[l], ...price.breakdown.slice(stayPrice.breakdown.length).map(() => PREPAID_LABEL[l])];
+    const quote: StoredQuote = { lane_id: p.lane_id, price, labels };
     const r = await priceSession(tx, {
       sessionId: session.sessionId,
       amount: price.amount,

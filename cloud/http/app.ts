@@ -10,6 +10,7 @@
 import express from "express";
 import { accessRouter } from "./access";
 import { billingGate, billingRouter } from "./billing";
+import { documentsRouter } from "./documents";
 import type { AppDeps } from "./deps";
 import { errorHandler, notFound } from "./errors";
 import { refuseControlCharsInUrl } from "./input";
@@ -50,6 +51,7 @@ export function buildApp(d: AppDeps): express.Express {
   app.use(operatorsRouter(d)); // GET/POST /api/operators (admin)
   app.use(refundsRouter(d)); // /api/operator/refunds, /api/operator/sessions/:id/refund-late|refunds
   app.use(permitsRouter(d)); // /permits/:site…, /renew-subscription, /api/sites/:site/permit-plans|permits
+  app.use(documentsRouter(d)); // /receipts/:documentId(.pdf), /api/operator/documents/:id(.pdf)
 
   app.use(notFound);
   app.use(errorHandler(d.logger));

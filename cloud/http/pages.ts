@@ -53,6 +53,11 @@ const T = {
     badRequestTitle: "Demande invalide",
     badRequestText: "Cette demande n'a pas pu être traitée. Rouvrez le lien de paiement pour réessayer.",
     reference: "Référence",
+    plate: "Plaque",
+    badge: "Badge",
+    ticket: "Ticket",
+    site: "Parking",
+    lane: "Voie de sortie",
   },
   en: {
     title: "Parking payment",
@@ -85,6 +90,11 @@ const T = {
     badRequestTitle: "Invalid request",
     badRequestText: "This request could not be handled. Open the payment link again to retry.",
     reference: "Reference",
+    plate: "Plate",
+    badge: "Badge",
+    ticket: "Ticket",
+    site: "Car park",
+    lane: "Exit lane",
   },
 } as const;
 
@@ -141,6 +151,10 @@ export interface PayView {
   entryTs: Date;
   timeZone: string;
   lines: { label: string; amount: number }[];
+  /** Who and where, so the driver can tell it is their car: identity (../flows/driver-view.ts masks badges and tickets), site name, exit lane. */
+  identity: { method: "plate" | "badge" | "ticket"; shown: string };
+  siteName: string;
+  lane: string;
   stripeMode: "emulator" | "test" | "live";
   /** Real Stripe with a publishable key: Payment Element. */
   element?: { publishableKey: string; clientSecret: string; returnUrl: string };
@@ -170,7 +184,8 @@ document.getElementById("payment-form").addEventListener("submit",async(e)=>{e.p
 <h1>${esc(t.title)}</h1>
 <div class="muted">${esc(t.due)}</div>
 <div class="amount" id="amount">${esc(money(v.amount))}</div>
-<table><tr><td>${esc(t.duration)}</td><td class="r" id="duration">${esc(formatDuration(v.durationS, v.lang))}</td></tr><tr><td>${esc(t.entry)}</td><td class="r">${esc(entry)}</td></tr></table>
+<table><tr><td>${esc(t[v.identity.method])}</td><td class="r" id="identity">${esc(v.identity.shown)}</td></tr><tr><td>${esc(t.site)}</td><td class="r" id="site">${esc(v.siteName)}</td></tr><tr><td>${esc(t.lane)}</td><td class="r" id="lane">${esc(v.lane)}</td></tr>
+<tr><td>${esc(t.duration)}</td><td class="r" id="duration">${esc(formatDuration(v.durationS, v.lang))}</td></tr><tr><td>${esc(t.entry)}</td><td class="r">${esc(entry)}</td></tr></table>
 ${v.error ? `<p class="err" id="error" role="alert">${esc(v.error)}</p>` : ""}
 ${action}
 ${checkout}

@@ -8,19 +8,22 @@
  */
 import express, { type Request, type Response, type Router } from "express";
 import { z } from "zod";
-import { getSite, listPayments, type SessionRow } from "../db/index";
+import { listPayments, type SessionRow } from "../db/index";
 import { HttpError } from "../flows/errors";
 import { PROVIDER_MISSING } from "../flows/payments";
+import { localizedQuoteLines } from "../flows/quote-labels";
 import type { StoredQuote } from "../flows/site-events";
 import type { AppDeps } from "./deps";
 import { formBody, parse, wrap } from "./input";
 import { messagePage, payPage, pickLang, texts, type Lang } from "./pages";
+import { successPage, successViewOf } from "./pay-success";
+import { whoAndWhere } from "../flows/driver-view";
 
 const PayQuery = z.object({ t: z.string().min(1).max(128), lang: z.enum(["fr", "en"]).optional() });
 
-function quoteLines(s: SessionRow): { label: string; amount: number }[] {
-  const q = s.quoteBreakdown as unknown as StoredQuote | null;
-  return (q?.price?.breakdown ?? []).map((l) => ({ label: l.label, amount: l.amount }));
+/** The quote's lines in the page's language (labels stored per language at pricing). */
+function quoteLines(s: SessionRow, lang: Lang): { label: string; amount: number }[] {
+  return localizedQuoteLines(s.quoteBreakdown, lang);
 }
 
 type PayDeps = Pick<AppDeps, "db" | "logger" | "payments" | "stripeMode" | "publishableKey" | "publicBaseUrl" | "emulatorPayUrl" | "retrieveOnReturn" | "outage">;
@@ -47,12 +50,23 @@ async function sessionOrPage(d: PayDeps, req: Request, res: Response): Promise<{
   }
 }
 
+/**
+ * Paid, or closed after paying (or with nothing due): the success page, for as long as the pay
+ * link is valid — reopening it after the exit shows what was paid, never "Nothing to pay".
+ */
+async function sendSuccess(d: PayDeps, res: Response, session: SessionRow, token: string, lang: Lang): Promise<boolean> {
+  if (session.status !== "paid" && session.status !== "closed") return false;
+  const view = await successViewOf(d.db.sql, session, token, lang);
+  // Closed without any payment while money was due (an operator override): not a success.
+  if (view.amount === 0 && (session.amount ?? 0) > 0) return false;
+  res.setHeader("Cache-Control", "no-store");
+  res.type("html").send(successPage(view));
+  return true;
+}
+
 /** The pay page for a session, or the page saying there is nothing (more) to pay. */
 async function renderPay(d: PayDeps, res: Response, session: SessionRow, token: string, lang: Lang, error?: string): Promise<void> {
-  if (session.status === "paid") {
-    res.type("html").send(messagePage(lang, "paid"));
-    return;
-  }
+  if (await sendSuccess(d, res, session, token, lang)) return;
   if (session.status === "closed" || session.status === "flagged") {
     res.type("html").send(messagePage(lang, "closed"));
     return;
@@ -61,7 +75,7 @@ async function renderPay(d: PayDeps, res: Response, session: SessionRow, token: 
     res.type("html").send(messagePage(lang, "nothing"));
     return;
   }
-  const site = await getSite(d.db.sql, session.siteId);
+  const where = await whoAndWhere(d.db.sql, session);
   const q = session.quoteBreakdown as unknown as StoredQuote | null;
   let lastError = error;
   if (!lastError) {
@@ -85,8 +99,11 @@ async function renderPay(d: PayDeps, res: Response, session: SessionRow, token: 
       currency: session.currency,
       durationS: q?.price?.duration_s ?? Math.round(((session.pricedAt ?? new Date()).getTime() - session.entryTs.getTime()) / 1000),
       entryTs: session.entryTs,
-      timeZone: site.timeZone,
-      lines: quoteLines(session),
+      timeZone: where.timeZone,
+      lines: quoteLines(session, lang),
+      identity: where.identity,
+      siteName: where.siteName,
+      lane: where.lane,
       stripeMode: d.stripeMode,
       ...(element ? { element } : {}),
       ...(lastError ? { error: lastError } : {}),
@@ -115,10 +132,7 @@ async function returnPage(d: PayDeps, req: Request, res: Response): Promise<void
     }
     session = await d.payments.sessionForToken(session.sessionId, s.token);
   }
-  if (session.status === "paid" || session.status === "closed") {
-    res.type("html").send(messagePage(s.lang, "paid"));
-    return;
-  }
+  if (await sendSuccess(d, res, session, s.token, s.lang)) return;
   const pays = await listPayments(d.db.sql, session.sessionId);
   const mine = ref ? pays.find((p) => p.providerRef === ref) : pays[pays.length - 1];
   // The redirect's query string is never proof of payment; it only chooses between "still
@@ -191,7 +205,9 @@ export function payPagesRouter(d: PayDeps): Router {
       const q = parse(PayQuery, req.query, "query");
       const s = await d.payments.sessionForToken(String(req.params.sessionId), q.t);
       const pays = await listPayments(d.db.sql, s.sessionId);
-      res.json({ session_id: s.sessionId, status: s.status, amount: s.amount, currency: s.currency, entry_ts: s.entryTs, priced_at: s.pricedAt, breakdown: quoteLines(s), payments: pays.map((p) => ({ state: p.state, provider_ref: p.providerRef, failure_reason: p.failureReason })) });
+      const lang = pickLang(q.lang, req.headers["accept-language"]);
+      const receipt = s.status === "paid" || s.status === "closed" ? (await successViewOf(d.db.sql, s, q.t, lang)).receipt : null;
+      res.json({ session_id: s.sessionId, status: s.status, amount: s.amount, currency: s.currency, entry_ts: s.entryTs, priced_at: s.pricedAt, breakdown: quoteLines(s, lang), payments: pays.map((p) => ({ state: p.state, provider_ref: p.providerRef, failure_reason: p.failureReason })), receipt: receipt ? { number: receipt.number, html_url: receipt.htmlHref, pdf_url: receipt.pdfHref } : null });
     }),
   );
   router.post(

@@ -1,0 +1,133 @@
+/**
+ * The billing documents repository (issue 16): insert once, read. There is no update path —
+ * a document is immutable once issued, and the database refuses UPDATE / DELETE / TRUNCATE on
+ * billing_documents and billing_document_pdfs by trigger (migration 6) should anything try.
+ *
+ * The PDF: rendering is deterministic (./render-pdf.ts: the same frozen content always gives the
+ * same bytes), so WHEN the bytes are rendered does not change them. Invoices and credit notes
+ * store them in their issuing transaction. A receipt is issued inside the payment's webhook
+ * transaction, on the pay-at-exit path, where rendering (~10–20 ms of CPU) under the site's
+ * counter lock halved the paid exits per second of `bench cloud`: its number and content are
+ * frozen there, and its bytes are rendered and stored once at the first reading (success page,
+ * receipt link, operator API) — insert-once, a concurrent reader gets the same stored row.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import type { Json, Q, Tx } from "../db/index";
+import type { DocumentContent } from "./content";
+import { NUMBER_DIGITS, NUMBER_PREFIX, yearIn, type DocumentKind } from "./numbering";
+import { renderPdf } from "./render-pdf";
+
+export interface DocumentRow {
+  documentId: string;
+  siteId: string;
+  kind: DocumentKind;
+  year: number;
+  seq: number;
+  number: string;
+  issuedAt: Date;
+  sessionId: string | null;
+  paymentId: string | null;
+  refundId: string | null;
+  currency: string;
+  totalTtc: number;
+  totalHt: number;
+  totalVat: number;
+  vatRateBp: number;
+  content: DocumentContent;
+  /** SHA-256 of the stored PDF; null until a receipt's PDF is first read (ensurePdf). */
+  pdfSha256: string | null;
+}
+
+/** Every column but the PDF bytes (read them with ensurePdf). */
+const SELECT_DOC = `SELECT d.document_id, d.site_id, d.kind, d.year, d.seq, d.number, d.issued_at, d.session_id, d.payment_id, d.refund_id,
+  d.currency, d.total_ttc, d.total_ht, d.total_vat, d.vat_rate_bp, d.content, p.pdf_sha256
+  FROM billing_documents d LEFT JOIN billing_document_pdfs p ON p.document_id = d.document_id`;
+
+export const sha256Hex = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
+
+export interface NewDocument {
+  siteId: string;
+  timeZone: string;
+  kind: DocumentKind;
+  issuedAt: Date;
+  links: { sessionId?: string; paymentId?: string; refundId?: string };
+  /** The content without its number and issue date (filled in here, under the counter's lock). */
+  content: Omit<DocumentContent, "number" | "issued_at" | "kind">;
+  /** "now": render and store the PDF in this transaction; "first_read": see the module comment. */
+  pdf: "now" | "first_read";
+}
+
+async function storePdf(q: Q, documentId: string, content: DocumentContent): Promise<{ pdf: Buffer; sha256: string }> {
+  const pdf = await renderPdf(content);
+  const sha256 = sha256Hex(pdf);
+  await q`INSERT INTO billing_document_pdfs (document_id, pdf, pdf_sha256) VALUES (${documentId}, ${pdf}, ${sha256}) ON CONFLICT (document_id) DO NOTHING`;
+  return { pdf, sha256 };
+}
+
+/**
+ * Issues a document in the caller's transaction, in ONE statement: the counter row of (site,
+ * kind, year) is incremented (its row lock is held until commit: concurrent issues queue, a
+ * rollback takes the increment with it — no gap, no duplicate), the number formatted and the
+ * frozen content inserted with it. One round trip under the lock, because on the pay-at-exit
+ * path every payment of a site queues on that row: call it as late as possible in the
+ * transaction. The PDF is stored now or at first reading (module comment).
+ */
+export async function insertDocument(tx: Tx, d: NewDocument): Promise<DocumentRow> {
+  // Whole seconds: the PDF's info dates have second precision, the content must match them.
+  const issuedAt = new Date(Math.floor(d.issuedAt.getTime() / 1000) * 1000);
+  const year = yearIn(issuedAt, d.timeZone);
+  const prefix = `${NUMBER_PREFIX[d.kind]}-${year}-`;
+  const base = { ...d.content, kind: d.kind, issued_at: issuedAt.toISOString() };
+  const documentId = `doc_${randomUUID().replace(/-/g, "")}`;
+  const [row] = await tx<Omit<DocumentRow, "pdfSha256">[]>`
+    WITH n AS (
+      INSERT INTO billing_counters AS c (site_id, kind, year, last_number) VALUES (${d.siteId}, ${d.kind}, ${year}, 1)
+      ON CONFLICT (site_id, kind, year) DO UPDATE SET last_number = c.last_number + 1
+      RETURNING last_number AS seq, ${prefix}::text || lpad(last_number::text, greatest(${NUMBER_DIGITS}, length(last_number::text)), '0') AS number
+    )
+    INSERT INTO billing_documents (document_id, site_id, kind, year, seq, number, issued_at, session_id, payment_id, refund_id,
+      currency, total_ttc, total_ht, total_vat, vat_rate_bp, content)
+    SELECT ${documentId}, ${d.siteId}, ${d.kind}, ${year}, n.seq, n.number, ${issuedAt}, ${d.links.sessionId ?? null}, ${d.links.paymentId ?? null}, ${d.links.refundId ?? null},
+      ${base.currency}, ${base.totals.ttc}, ${base.totals.ht}, ${base.totals.vat}, ${base.vat_rate_bp}, ${tx.json(base as unknown as Json)}::jsonb || jsonb_build_object('number', n.number)
+    FROM n
+    RETURNING document_id, site_id, kind, year, seq, number, issued_at, session_id, payment_id, refund_id, currency, total_ttc, total_ht, total_vat, vat_rate_bp, content`;
+  const pdfSha256 = d.pdf === "now" ? (await storePdf(tx, documentId, row.content)).sha256 : null;
+  return { ...row, pdfSha256 };
+}
+
+export async function getDocument(q: Q, documentId: string): Promise<DocumentRow | undefined> {
+  if (!/^doc_[a-f0-9]{32}$/.test(documentId)) return undefined;
+  const [row] = await q<DocumentRow[]>`${q.unsafe(SELECT_DOC)} WHERE d.document_id = ${documentId}`;
+  return row;
+}
+
+/** The document's stored PDF, rendered and stored first if it never was (a receipt's first reading). */
+export async function ensurePdf(q: Q, doc: DocumentRow): Promise<{ pdf: Buffer; sha256: string }> {
+  const read = async () => (await q<{ pdf: Buffer; pdfSha256: string }[]>`SELECT pdf, pdf_sha256 FROM billing_document_pdfs WHERE document_id = ${doc.documentId}`)[0];
+  let row = await read();
+  if (!row) {
+    await storePdf(q, doc.documentId, doc.content);
+    row = await read(); // a concurrent first reading may have stored first: the stored row is the one
+  }
+  return { pdf: Buffer.from(row.pdf), sha256: row.pdfSha256 };
+}
+
+export async function findReceiptOfPayment(q: Q, paymentId: string): Promise<DocumentRow | undefined> {
+  const [row] = await q<DocumentRow[]>`${q.unsafe(SELECT_DOC)} WHERE d.kind = 'receipt' AND d.payment_id = ${paymentId}`;
+  return row;
+}
+
+export async function findCreditNoteOfRefund(q: Q, refundId: string): Promise<DocumentRow | undefined> {
+  const [row] = await q<DocumentRow[]>`${q.unsafe(SELECT_DOC)} WHERE d.kind = 'credit_note' AND d.refund_id = ${refundId}`;
+  return row;
+}
+
+/** What the success page needs of a payment's receipt. */
+export async function receiptOfPayment(q: Q, paymentId: string): Promise<{ documentId: string; number: string; card: { brand: string; last4: string } | null } | undefined> {
+  const r = await findReceiptOfPayment(q, paymentId);
+  return r ? { documentId: r.documentId, number: r.number, card: r.content.payment?.card ?? null } : undefined;
+}
+
+export async function listDocumentsOfSite(q: Q, siteId: string, kind: DocumentKind, year: number): Promise<DocumentRow[]> {
+  return [...(await q<DocumentRow[]>`${q.unsafe(SELECT_DOC)} WHERE d.site_id = ${siteId} AND d.kind = ${kind} AND d.year = ${year} ORDER BY d.seq`)];
+}

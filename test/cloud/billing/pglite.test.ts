@@ -1,0 +1,11 @@
+/** The billing documents suite on the embedded PGlite (in memory). */
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openDatabase } from "../../../cloud/db/index";
+import { billingSuite } from "./suite";
+
+billingSuite("billing documents on embedded PGlite", {
+  open: () => openDatabase({ pgliteTemplateDir: join(tmpdir(), "syspark-test-cache") }),
+  close: (db) => db.close(),
+  concurrent: false,
+});
