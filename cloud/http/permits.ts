@@ -172,6 +172,12 @@ export function permitsRouter(d: PermitDeps): Router {
 
   registerRenew(router, d, ctx, html, langOf);
   registerPlanApi(router, d);
+  registerSyncApi(router, d, ctx);
+  return router;
+}
+
+/** POST /api/permits/:permit/sync: an operator asks Stripe and applies what it says (a lost webhook). */
+function registerSyncApi(router: Router, d: PermitDeps, ctx: () => PermitContext & { db: AppDeps["db"] }): void {
   router.post(
     "/api/permits/:permit/sync",
     d.auth.require(["admin", "operator"]),
@@ -182,7 +188,6 @@ export function permitsRouter(d: PermitDeps): Router {
       res.json({ permit_id: p.permitId, status: p.status, subscription_status: p.subscriptionStatus, stripe_subscription_id: p.stripeSubscriptionId });
     }),
   );
-  return router;
 }
 
 /** /renew-subscription: a lapsed holder buys the same plan again; a suspended one fixes the card. */
