@@ -241,7 +241,10 @@ export class PaymentService {
       );
     }
     await writeAudit(this.o.auditMode, tx, {
-      kind: r.sessionOutcome === "applied" ? "payment.validated" : "payment.late",
+      // "underpaid": this payment covers part of the quote (a hold captured below the fee, the
+      // rest charged next) — a part payment the stay owed, NOT a late one: only money that came
+      // after the session was settled or closed is `payment.late` (and refundable in one call).
+      kind: r.sessionOutcome === "applied" ? "payment.validated" : r.sessionOutcome === "underpaid" ? "payment.partial" : "payment.late",
       sessionId: s.sessionId,
       payload: {
         site_id: s.siteId,

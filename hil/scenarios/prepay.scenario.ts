@@ -6,6 +6,7 @@
  */
 import { expect } from "chai";
 import { findAuditEntries } from "../../cloud/db/index";
+import { getPrepayment } from "../../cloud/db/prepayments";
 import { scenario } from "../harness/context";
 import type { LaneSet } from "../harness/env";
 import { assertExitCompletes, successFor } from "./lib";
@@ -35,7 +36,7 @@ async function prepayOnPhone(h: LaneSet, plate: string, fields: { hours: string;
   if (!id) throw new Error(`the card page did not come back to the prepayment page (${paid.url})`);
   let row: { state: string; amount: number } | undefined;
   await h.waitUntil(async () => {
-    [row] = await h.cloud.db.sql<{ state: string; amount: number }[]>`SELECT state, amount FROM prepayments WHERE prepayment_id = ${id}`;
+    row = await getPrepayment(h.cloud.db.sql, id);
     return row?.state === "paid";
   }, 15_000, "the prepayment paid (verified webhook)");
   return { prepaymentId: id, amount: row!.amount };

@@ -9,7 +9,7 @@
  */
 import { expect } from "chai";
 import type Stripe from "stripe";
-import { findActiveSession, getSession, listPayments, type SessionRow } from "../../../cloud/db/index";
+import { findActiveSession, findAuditEntries, getSession, latePaymentsOf, listPayments, type SessionRow } from "../../../cloud/db/index";
 import { requireToolOrSkip } from "../../../host/tools";
 import { SiteClient, eventId, until, type TestCloud } from "../server/helpers";
 
@@ -117,6 +117,11 @@ export function holdSuite(title: string, start: (ctx: Mocha.Context) => Promise<
       const offSession = await stripe.paymentIntents.retrieve(second.providerRef);
       expect([offSession.status, offSession.customer]).to.deep.equal(["succeeded", (await stripe.paymentIntents.retrieve(hold.payment_intent)).customer]);
       expect(site.count("paymentReq", (p) => p.session_id === session.sessionId)).to.equal(0);
+      // The hold's capture only covered part of the fee: a part payment, not a late one, so the
+      // one-call late-payment refund never gives back money the stay owed.
+      const kinds = (await findAuditEntries(t.cloud.db.sql, { sessionId: session.sessionId })).map((e) => e.kind);
+      expect(kinds).to.include("payment.partial").and.not.include("payment.late");
+      expect(await latePaymentsOf(t.cloud.db.sql, session.sessionId)).to.deep.equal([]);
     });
 
     it("a capture made at the provider but never recorded (a crash before the commit) is recognised by the reconciling retrieve, not made twice", async () => {
