@@ -5,6 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { expect } from "chai";
+import { spawnEmulator } from "../cloud/server/emulator-process";
 
 interface Report {
   ok: boolean;
@@ -69,6 +70,24 @@ describe("syspark billing smoke", function () {
     const amount = Number(/exit_request .* amount=(\d+)/.exec(r.stdout)?.[1]);
     expect(r.stdout).to.match(new RegExp(`refund .* amount=${Math.floor(amount / 2)} `));
     expect(r.stdout).to.match(/^billing smoke: OK/m);
+  });
+
+  it("against a Stripe test emulator in its own process (STRIPE_API_BASE), no webhook reaches it: confirmed by the server-side retrieve", async () => {
+    const key = "sk_test_smoke_external_emulator";
+    const whsec = "whsec_smoke_external_emulator";
+    const emu = await spawnEmulator(["--port", "0", "--api-key", key, "--webhook-secret", whsec]);
+    try {
+      const r = spawnSync("node", ["bin/syspark.js", "billing", "smoke", "--json"], { encoding: "utf8", env: cleanEnv({ STRIPE_API_BASE: emu.url, STRIPE_SECRET_KEY: key, STRIPE_WEBHOOK_SECRET: whsec }), timeout: 150_000 });
+      expect(r.status, r.stderr + r.stdout).to.equal(0);
+      const report = JSON.parse(r.stdout) as Report;
+      const d = Object.fromEntries(report.steps.map((s) => [s.step, s.detail]));
+      expect(d.start.stripe).to.include(`STRIPE_API_BASE`);
+      expect(d.confirm).to.include({ via: "server-side retrieve (return page)", state: "paid" });
+      expect(d.refund).to.include({ state: "succeeded" });
+      expect(d.receipt.number).to.match(/^R-\d{4}-\d{6}$/);
+    } finally {
+      await emu.stop();
+    }
   });
 
   it("refuses a live key by name before starting anything", () => {
