@@ -34,7 +34,8 @@ async function lock(tx: Tx, prepaymentId: string): Promise<PrepaymentRefundRow> 
 }
 
 export type BeginRefund =
-  | { kind: "start"; prepayment: PrepaymentRefundRow }
+  /** fresh: recorded by this call (false: a request with the same key still under way, resumed). */
+  | { kind: "start"; prepayment: PrepaymentRefundRow; fresh: boolean }
   | { kind: "replay"; prepayment: PrepaymentRefundRow }
   | { kind: "refused"; prepayment: PrepaymentRefundRow; why: string };
 
@@ -46,7 +47,7 @@ export type BeginRefund =
  */
 export async function beginPrepaymentRefund(tx: Tx, prepaymentId: string, r: { key: string; reason: string; requestedBy: string }): Promise<BeginRefund> {
   const p = await lock(tx, prepaymentId);
-  if (p.refundKey === r.key && !settledFailed(p.refundState)) return p.refundState === "requested" ? { kind: "start", prepayment: p } : { kind: "replay", prepayment: p };
+  if (p.refundKey === r.key && !settledFailed(p.refundState)) return p.refundState === "requested" ? { kind: "start", prepayment: p, fresh: false } : { kind: "replay", prepayment: p };
   if (p.state === "refunded") return { kind: "refused", prepayment: p, why: `prepayment ${prepaymentId} is already refunded (refund ${p.refundProviderRef ?? "?"}, ${p.refundState ?? "?"})` };
   if (p.state === "consumed") return { kind: "refused", prepayment: p, why: `prepayment ${prepaymentId} is consumed: session ${p.consumedSessionId ?? "?"} used it at its exit (refund that session's payment instead)` };
   if (p.state !== "paid") return { kind: "refused", prepayment: p, why: `prepayment ${prepaymentId} is ${p.state}, not paid: there is nothing to refund` };
@@ -55,7 +56,7 @@ export async function beginPrepaymentRefund(tx: Tx, prepaymentId: string, r: { k
     UPDATE prepayments SET refund_key = ${r.key}, refund_state = 'requested', refund_reason = ${r.reason}, refund_requested_by = ${r.requestedBy},
       refund_requested_at = now(), refund_failure = NULL, refund_provider_ref = NULL, updated_at = now()
     WHERE prepayment_id = ${prepaymentId} RETURNING *`;
-  return { kind: "start", prepayment: row };
+  return { kind: "start", prepayment: row, fresh: true };
 }
 
 export interface RefundOutcome {

@@ -54,7 +54,7 @@ async function record(auditMode: AuditMode, tx: Tx, prepaymentId: string, ev: { 
 export async function refundPrepayment(d: PrepayRefundDeps, prepaymentId: string, req: { key: string; reason: string }, actor: RefundActor): Promise<PrepayRefundResult> {
   const begun = await d.db.tx(async (tx) => {
     const b = await beginPrepaymentRefund(tx, prepaymentId, { key: req.key, reason: req.reason, requestedBy: actor.username });
-    if (b.kind === "start" && b.prepayment.refundState === "requested") await writeAudit(d.auditMode, tx, { kind: "prepayment.refund_requested", payload: auditPayload(b.prepayment, actor) });
+    if (b.kind === "start" && b.fresh) await writeAudit(d.auditMode, tx, { kind: "prepayment.refund_requested", payload: auditPayload(b.prepayment, actor) });
     return b;
   });
   if (begun.kind === "refused") throw new HttpError(409, begun.why, "not_refundable");
