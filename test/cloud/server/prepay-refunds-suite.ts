@@ -5,6 +5,8 @@
  * operator and reason, and its refund webhooks (the emulator's own, a replay, an out-of-order
  * one, a full refund made at the provider) acting once without touching session refunds.
  */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { expect } from "chai";
 import { findActiveSession } from "../../../cloud/db/index";
 import { getPrepayment, type PrepaymentRow } from "../../../cloud/db/prepayments";
@@ -12,6 +14,7 @@ import { SiteClient, eventId, login, until, type TestCloud } from "./helpers";
 import { postEvent, refundObject } from "./refund-fixtures";
 
 const rndPlate = () => `Q${Math.random().toString(36).slice(2, 8).toUpperCase()}`;
+const run = promisify(execFile);
 const rndKey = () => `k-${Math.random().toString(36).slice(2)}-${Date.now()}`;
 
 export function prepayRefundsSuite(title: string, start: (ctx: Mocha.Context) => Promise<TestCloud>): void {
@@ -126,6 +129,21 @@ export function prepayRefundsSuite(title: string, start: (ctx: Mocha.Context) =>
       const partial = refundObject({ id: `re_partial_${Math.random().toString(36).slice(2)}`, amount: 1, pi: p2.providerRef as string, status: "succeeded" });
       expect((await postEvent(t, { id: `evt_part_${Math.random().toString(36).slice(2)}`, type: "refund.created", object: partial })).outcome).to.equal("refund_noop");
       expect((await getPrepayment(t.cloud.db.sql, p2.prepaymentId)).state).to.equal("paid");
+    });
+    it("syspark refund --prepayment <id> --reason … refunds it through the cloud's API; the same command again refunds nothing new", async () => {
+      const p = await paidPrepayment(rndPlate());
+      const env = { ...process.env, SYSPARK_OPERATOR_USERNAME: t.admin.username, SYSPARK_OPERATOR_PASSWORD: t.admin.password, SYSPARK_OPERATOR_TOKEN: "" };
+      const cli = (args: string[]) => run(process.execPath, ["bin/syspark.js", "refund", ...args], { env, timeout: 60_000 }).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => e);
+      const first = await cli(["--prepayment", p.prepaymentId, "--reason", "driver never came", "--url", t.cloud.url]);
+      expect(first.code, first.stderr).to.equal(0);
+      expect(first.stdout).to.include(`prepayment ${p.prepaymentId} of ${p.amount} EUR (minor units): refunded, refund re_`).and.include("succeeded");
+      const again = await cli(["--prepayment", p.prepaymentId, "--reason", "driver never came", "--url", t.cloud.url]);
+      expect(again.code, again.stderr).to.equal(0);
+      expect(again.stdout).to.include("(already requested: nothing new)");
+      expect(await providerRefunds(p.providerRef as string)).to.have.length(1);
+      const bad = await cli(["--prepayment", p.prepaymentId, "--amount", "100", "--reason", "driver never came", "--url", t.cloud.url]);
+      expect(bad.code).to.not.equal(0);
+      expect(bad.stderr).to.include("no --amount");
     });
   });
 }
