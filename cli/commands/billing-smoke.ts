@@ -34,15 +34,16 @@ export function register(program: Command): void {
     .option("--refund-amount <minor>", "the partial refund in minor units (default: half of what was paid)", intOption("--refund-amount", 1, 99_999_999))
     .option("--verbose", "the throwaway cloud's log on stderr (level info)")
     .action(async (opts: SmokeOpts) => {
-      const { runBillingSmoke, SmokeRefused } = await import("../../cloud/server/billing-smoke/index");
+      const { runBillingSmoke, smokeStripe, SmokeRefused } = await import("../../cloud/server/billing-smoke/index");
       const { cloudLogger } = await import("../../cloud/server/index");
       const pino = (await import("pino")).default;
       const print = (line: string) => {
         if (!opts.json) console.log(line);
       };
-      print("billing smoke: a throwaway cloud on PGlite in memory (no existing database is read or written)");
       let report;
       try {
+        smokeStripe(process.env); // a live key is refused before a line is printed or anything starts
+        print("billing smoke: a throwaway cloud on PGlite in memory (no existing database is read or written)");
         report = await runBillingSmoke({
           waitMs: opts.waitMs,
           ...(opts.refundAmount !== undefined ? { refundAmount: opts.refundAmount } : {}),

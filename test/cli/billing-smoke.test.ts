@@ -97,6 +97,9 @@ describe("syspark billing smoke", function () {
       expect(r.stderr).to.include(`${name} is a LIVE key`);
       expect(r.stdout).to.equal("");
     }
+    const human = run([], cleanEnv({ STRIPE_SECRET_KEY: "sk_live_abcdefghijklmnop" }));
+    expect(human.status).to.equal(2);
+    expect(human.stdout).to.equal(""); // not even "a throwaway cloud…": nothing started
   });
 
   it("exits non-zero naming the failing step: a Stripe emulator nobody answers fails at `intent`", async () => {

@@ -17,7 +17,7 @@ import { SmokeGateway } from "./gateway";
 import { smokeStripe } from "./stripe-env";
 import { confirmPaid, createIntent, enterAndRequestExit, fetchReceipt, paymentSuccess, payWithTestCard, refundPart, type SmokeContext } from "./steps";
 
-export { SmokeRefused } from "./stripe-env";
+export { SmokeRefused, smokeStripe } from "./stripe-env";
 
 export interface SmokeStep {
   step: string;
