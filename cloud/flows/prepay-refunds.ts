@@ -33,7 +33,8 @@ function auditPayload(p: PrepaymentRefundRow, actor: RefundActor | null, extra: 
   return {
     prepayment_id: p.prepaymentId, site_id: p.siteId, plate: p.plate, amount: p.amount, currency: p.currency, provider_ref: p.providerRef,
     state: p.state, refund_state: p.refundState, refund_provider_ref: p.refundProviderRef, reason: p.refundReason, requested_by: p.refundRequestedBy,
-    ...(actor ? { operator: actor.username, operator_id: actor.operatorId, role: actor.role, via: actor.via } : {}), ...extra,
+    // The operator who asked, also when the provider's webhook lands before the API records its answer.
+    operator: actor?.username ?? p.refundRequestedBy, ...(actor ? { operator_id: actor.operatorId, role: actor.role, via: actor.via } : { via: "webhook" }), ...extra,
   };
 }
 
@@ -74,7 +75,8 @@ export async function refundPrepayment(d: PrepayRefundDeps, prepaymentId: string
   }
   const to = refundStateOf(re.status);
   const r = await d.db.tx((tx) => record(d.auditMode, tx, prepaymentId, { providerRef: re.id, state: to, ...(to === "failed" || to === "canceled" ? { failure: `provider: ${re.failure_reason ?? re.status}` } : {}) }, actor, { amount_refunded: re.amount }));
-  return { prepayment: r.prepayment, replayed: r.outcome !== "applied" };
+  // The first request is never a replay, even when the provider's webhook applied its answer first.
+  return { prepayment: r.prepayment, replayed: !begun.fresh && r.outcome !== "applied" };
 }
 
 const idOf = (v: string | { id: string } | null | undefined): string | null => (v == null ? null : typeof v === "string" ? v : v.id);

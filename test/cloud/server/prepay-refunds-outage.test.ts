@@ -84,7 +84,8 @@ describe("prepayment refunds with Stripe out of reach or refusing (PGlite, fault
     expect((await getPrepayment(cloud.db.sql, p.prepaymentId)).state).to.equal("paid");
     proxy.mode = "pass";
     const up = await refund(p.prepaymentId, key);
-    expect(up.status).to.equal(201);
+    expect(up.status).to.be.oneOf([200, 201]); // 200 only if the refund's webhook was applied before this request's answer
+    expect(up.body.provider_unavailable).to.equal(undefined);
     expect(up.body.state).to.equal("refunded");
     expect((await direct.refunds.list({ payment_intent: p.providerRef as string })).data.map((r) => r.amount)).to.deep.equal([p.amount]);
   });

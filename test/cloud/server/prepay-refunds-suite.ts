@@ -59,8 +59,11 @@ export function prepayRefundsSuite(title: string, start: (ctx: Mocha.Context) =>
       const p = await paidPrepayment(rndPlate());
       const key = rndKey();
       const [a, b] = await Promise.all([refund(p.prepaymentId, { reason: "driver did not come" }, key), refund(p.prepaymentId, { reason: "driver did not come" }, key)]);
-      expect([a.status, b.status].sort()).to.deep.equal([200, 201]);
+      // Both answer the one refund: the first request 201, the second 200 (a replay) or 201 when its provider answer was applied first.
+      expect([a.status, b.status]).to.include(201);
+      for (const x of [a, b]) expect(x.status).to.be.oneOf([200, 201]);
       expect(a.body.state).to.equal("refunded");
+      expect(b.body.state).to.equal("refunded");
       expect(a.body.refund).to.include({ state: "succeeded", reason: "driver did not come", requested_by: t.admin.username });
       const again = await refund(p.prepaymentId, { reason: "driver did not come" }, key);
       expect(again.status).to.equal(200);
