@@ -225,3 +225,21 @@ CREATE TRIGGER billing_document_pdfs_no_truncate
   BEFORE TRUNCATE ON billing_document_pdfs
   FOR EACH STATEMENT EXECUTE FUNCTION billing_documents_reject_change();
 `;
+
+// Issue 16: an unused (paid, not consumed) prepayment refunded in full by an operator. The
+// refund lives on the prepayment (it is always the whole amount, once): refund_state moves only
+// forward (requested → pending → succeeded | failed | canceled); refund_key is the operator's
+// first Idempotency-Key (a repeat with it answers the same refund).
+export const V12_PREPAYMENT_REFUNDS = /* sql */ `
+ALTER TABLE prepayments
+  ADD COLUMN refund_key text UNIQUE CHECK (length(refund_key) BETWEEN 1 AND 255),
+  ADD COLUMN refund_state text CHECK (refund_state IN ('requested', 'pending', 'succeeded', 'failed', 'canceled')),
+  ADD COLUMN refund_provider_ref text UNIQUE,
+  ADD COLUMN refund_reason text CHECK (length(refund_reason) <= 400),
+  ADD COLUMN refund_requested_by text,
+  ADD COLUMN refund_requested_at timestamptz,
+  ADD COLUMN refund_failure text,
+  ADD COLUMN refunded_at timestamptz,
+  ADD CONSTRAINT prepayments_refund_fields CHECK ((refund_state IS NULL) = (refund_key IS NULL)),
+  ADD CONSTRAINT prepayments_refunded_has_refund CHECK (state <> 'refunded' OR refunded_at IS NOT NULL);
+`;

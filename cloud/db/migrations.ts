@@ -9,7 +9,7 @@
  * cloud/domain/state-machines.ts.
  */
 
-import { V6_PREPAYMENTS, V7_BILLING_PROVIDER_FAILURES, V8_HOLDS, V9_REFUNDS, V10_PERMITS, V11_BILLING_DOCUMENTS } from "./migrations-billing";
+import { V6_PREPAYMENTS, V7_BILLING_PROVIDER_FAILURES, V8_HOLDS, V9_REFUNDS, V10_PERMITS, V11_BILLING_DOCUMENTS, V12_PREPAYMENT_REFUNDS } from "./migrations-billing";
 
 export interface Migration {
   readonly version: number;
@@ -309,4 +309,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 9, name: "payments.refunded_amount / refund_status, refunds.source", sql: V9_REFUNDS },
   { version: 10, name: "permit_plans, permits (subscriptions)", sql: V10_PERMITS },
   { version: 11, name: "billing documents (receipts, invoices, credit notes) and their PDFs, sites.billing_vat_rate_bp", sql: V11_BILLING_DOCUMENTS },
+  { version: 12, name: "prepayments.refund_* (an unused prepayment refunded)", sql: V12_PREPAYMENT_REFUNDS },
 ];

@@ -125,6 +125,7 @@ export async function lockPrepaymentForSession(tx: Tx, input: { siteId: string; 
     SELECT * FROM prepayments
     WHERE consumed_session_id = ${input.sessionId}
        OR (site_id = ${input.siteId} AND plate = ${normalizePlate(input.plate)} AND state = 'paid'
+           AND (refund_state IS NULL OR refund_state IN ('failed', 'canceled')) -- not while an operator's refund is under way
            AND window_from <= ${input.exit} AND window_until > ${input.entry})
     ORDER BY (consumed_session_id IS NOT NULL) DESC, window_from, created_at, prepayment_id
     LIMIT 1 FOR UPDATE`;

@@ -35,6 +35,7 @@ import { prepayWebhookEvent } from "./prepay";
 import type { Payload } from "../../contracts/mqtt-topics";
 import type { HoldWebhookHandler } from "./hold-types";
 import { applyRefundWebhook, type RefundEventOutcome } from "./refund-events";
+import { prepaymentRefundWebhook } from "./prepay-refunds";
 import { linkPaymentIntent } from "../db/refunds";
 import { applyPermitEvent, PERMIT_EVENT_TYPES } from "./permits";
 import { cardOfEvent, cardOfPaymentIntent } from "../billing/card";
@@ -336,6 +337,8 @@ export class PaymentService {
     // A prepayment's PaymentIntent (metadata kind=prepay, or known in prepayments): cloud/flows/prepay.ts.
     const prepay = await prepayWebhookEvent(tx, this.o.auditMode, event);
     if (prepay) return prepay;
+    const prepayRefund = await prepaymentRefundWebhook(tx, this.o.auditMode, event); // a prepayment's refund: cloud/flows/prepay-refunds.ts
+    if (prepayRefund) return prepayRefund;
     const held = await this.holdHandler?.onEvent(tx, event); // metadata.kind=hold…: cloud/flows/holds.ts
     if (held !== undefined) return held as ApplyOutcome;
     switch (event.type) {

@@ -23,6 +23,7 @@ import { payPagesRouter } from "./pay-pages";
 import { pricingPagesRouter } from "./pricing-pages";
 import { quoteApiRouter } from "./quote-api";
 import { refundsRouter } from "./refunds";
+import { prepayRefundsRouter } from "./prepay-refunds";
 import { permitsRouter } from "./permits";
 import { stripeWebhookRouter } from "./stripe-webhook";
 
@@ -50,6 +51,7 @@ export function buildApp(d: AppDeps): express.Express {
   app.use(accessRouter(d)); // /api/sites/:site/access
   app.use(operatorsRouter(d)); // GET/POST /api/operators (admin)
   app.use(refundsRouter(d)); // /api/operator/refunds, /api/operator/sessions/:id/refund-late|refunds
+  app.use(prepayRefundsRouter(d)); // /api/operator/prepayments/:id/refund
   app.use(permitsRouter(d)); // /permits/:site…, /renew-subscription, /api/sites/:site/permit-plans|permits
   app.use(documentsRouter(d)); // /receipts/:documentId(.pdf), /api/operator/documents/:id(.pdf)
 
