@@ -11,23 +11,9 @@
 import { hostname, userInfo } from "node:os";
 import type { Command } from "commander";
 import { loginPrompt } from "../prompt";
+import { dbOptions, siteId, type DbOpts } from "../site-options";
 
-interface DbOpts { url?: string; dataDir?: string; schema?: string }
-
-const SITE_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
 const FLAG: Record<string, string> = { badge_uid: "--badge", pin: "the PIN", label: "--label", valid_from: "--valid-from", valid_until: "--valid-until", subscriber: "--subscriber", kind: "--badge / --pin-stdin" };
-
-function site(v: string): string {
-  if (!SITE_RE.test(v)) throw new Error(`--site must be 1-32 of a-z 0-9 - (a site id such as paris-centre), got "${v}"`);
-  return v;
-}
-
-function dbOptions(cmd: Command): Command {
-  return cmd
-    .option("--url <url>", "go through a running cloud's API (env SYSPARK_CLOUD_URL; log in: SYSPARK_OPERATOR_TOKEN, SYSPARK_OPERATOR_USERNAME/_PASSWORD, or the terminal)")
-    .option("--data-dir <dir>", "the site folder of `syspark up` (e.g. .data/site) or a cloud PGlite data directory; default: .data/site here, else ~/.syspark/cloud. A running cloud is reached through its API")
-    .option("--schema <name>", "PostgreSQL schema (with DATABASE_URL)");
-}
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -68,7 +54,7 @@ export function register(program: Command): void {
     access
       .command("add")
       .description("add a badge (--badge) or an exit PIN (--pin-stdin, or SYSPARK_ACCESS_PIN) to a site's access list; on the database it needs SYSPARK_ACL_HMAC_KEY (through the API the cloud signs)")
-      .requiredOption("--site <id>", "site id", site)
+      .requiredOption("--site <id>", "site id", siteId)
       .requiredOption("--label <text>", "who or what the entry is for (1-64 characters)")
       .option("--badge <uid>", "badge UID, 4-32 hex digits (spaces, : and - ignored)")
       .option("--pin-stdin", "read the exit PIN (4-8 digits) from standard input")
@@ -101,7 +87,7 @@ export function register(program: Command): void {
     access
       .command("list")
       .description("list a site's live access-list entries (never a PIN or its hash)")
-      .requiredOption("--site <id>", "site id", site)
+      .requiredOption("--site <id>", "site id", siteId)
       .option("--json", "JSON output"),
   ).action(async (opts: DbOpts & { site: string; json?: boolean }) => {
     const { listAccessEntries } = await import("../../cloud/flows/access");
@@ -124,7 +110,7 @@ export function register(program: Command): void {
     access
       .command("revoke")
       .description("revoke an entry (badge UID or PIN entry id, as `access list` shows); on the database it needs SYSPARK_ACL_HMAC_KEY (through the API the cloud signs)")
-      .requiredOption("--site <id>", "site id", site)
+      .requiredOption("--site <id>", "site id", siteId)
       .requiredOption("--entry <id>", "entry id (1-64 of A-Z a-z 0-9 . _ : -)", (v: string) => {
         if (!/^[A-Za-z0-9._:-]{1,64}$/.test(v)) throw new Error(`--entry must be 1-64 of A-Z a-z 0-9 . _ : -, got "${v}"`);
         return v;

@@ -8,23 +8,9 @@
 import type { Command } from "commander";
 import { intOption } from "../main";
 import { loginPrompt } from "../prompt";
+import { dbOptions, siteId, type DbOpts } from "../site-options";
 
-interface DbOpts { url?: string; dataDir?: string; schema?: string }
-
-const SITE_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
 const FLAG: Record<string, string> = { plan_id: "--plan", name: "--name", period: "--period", amount: "--amount", currency: "--currency", benefit: "--free / --discount", discount_percent: "--discount", max_permits: "--max" };
-
-function site(v: string): string {
-  if (!SITE_RE.test(v)) throw new Error(`--site must be 1-32 of a-z 0-9 - (a site id such as paris-centre), got "${v}"`);
-  return v;
-}
-
-function dbOptions(cmd: Command): Command {
-  return cmd
-    .option("--url <url>", "go through a running cloud's API (env SYSPARK_CLOUD_URL; log in: SYSPARK_OPERATOR_TOKEN, SYSPARK_OPERATOR_USERNAME/_PASSWORD, or the terminal)")
-    .option("--data-dir <dir>", "the site folder of `syspark up` (e.g. .data/site) or a cloud PGlite data directory; default: .data/site here, else ~/.syspark/cloud")
-    .option("--schema <name>", "PostgreSQL schema (with DATABASE_URL)");
-}
 
 type CloudApi = import("../../cloud/server/cli-support").CloudApi;
 type Db = import("../../cloud/db/index").Database;
@@ -40,7 +26,7 @@ type PermitView = ReturnType<typeof import("../../cloud/flows/permits").permitVi
 export function register(program: Command): void {
   const permits = program.command("permits").description("monthly and annual permits (Stripe subscriptions): a site's plans and the permits bought");
 
-  dbOptions(permits.command("plans").description("list a site's permit plans").requiredOption("--site <id>", "site id", site).option("--json", "JSON output")).action(async (opts: DbOpts & { site: string; json?: boolean }) => {
+  dbOptions(permits.command("plans").description("list a site's permit plans").requiredOption("--site <id>", "site id", siteId).option("--json", "JSON output")).action(async (opts: DbOpts & { site: string; json?: boolean }) => {
     const r = await onCloud<{ plans: PlanView[] }>(opts, {
       api: (api) => api.json("GET", `/api/sites/${opts.site}/permit-plans`, `listing the permit plans of ${opts.site}`),
       db: async (db) => {
@@ -59,7 +45,7 @@ export function register(program: Command): void {
     permits
       .command("plan-set")
       .description("create or replace a permit plan of a site (amount in minor units, e.g. 8900 = 89.00 EUR)")
-      .requiredOption("--site <id>", "site id", site)
+      .requiredOption("--site <id>", "site id", siteId)
       .requiredOption("--plan <id>", "plan id (1-48 of a-z 0-9 -)")
       .requiredOption("--name <text>", "name shown to holders (1-80 characters)")
       .requiredOption("--period <month|year>", "billing period")
@@ -86,7 +72,7 @@ export function register(program: Command): void {
     console.log(`plan ${r.plan.plan_id} of ${opts.site}: ${r.plan.amount} ${r.plan.currency}/${r.plan.period}, ${r.plan.benefit === "free" ? "free exits" : `${r.plan.discount_percent}% off`}, max ${r.plan.max_permits}${r.plan.active ? "" : " (inactive)"}`);
   });
 
-  dbOptions(permits.command("list").description("list a site's permits (newest first)").requiredOption("--site <id>", "site id", site).option("--json", "JSON output")).action(async (opts: DbOpts & { site: string; json?: boolean }) => {
+  dbOptions(permits.command("list").description("list a site's permits (newest first)").requiredOption("--site <id>", "site id", siteId).option("--json", "JSON output")).action(async (opts: DbOpts & { site: string; json?: boolean }) => {
     const r = await onCloud<{ permits: PermitView[] }>(opts, {
       api: (api) => api.json("GET", `/api/sites/${opts.site}/permits`, `listing the permits of ${opts.site}`),
       db: async (db) => {
