@@ -15,7 +15,7 @@ import { authorisationAmount, type HoldService } from "../flows/holds";
 import { formatMoney } from "../tariffs/index";
 import type { AppDeps } from "./deps";
 import { formBody, jsonBody, parse, requireJson, wrap } from "./input";
-import { esc, layout, pickLang, type Lang } from "./pages";
+import { esc, layout, paymentElementForm, pickLang, type Lang } from "./pages";
 
 type HoldDeps = Pick<AppDeps, "db" | "logger" | "publicBaseUrl" | "emulatorPayUrl" | "publishableKey" | "jsonLimit"> & { holds?: HoldService };
 
@@ -106,13 +106,7 @@ export function holdElementPage(lang: Lang, v: { publishableKey: string; clientS
     lang,
     t.title,
     `<div class="card"><h1>${esc(t.title)}</h1><p>${esc(t.upTo)} <b id="hold-amount">${esc(v.upTo)}</b></p>
-<form id="payment-form"><div id="payment-element"></div><button class="btn" id="authorise" type="submit">${esc(t.go)}</button><div id="pe-error" class="err" hidden></div></form></div>
-<script src="https://js.stripe.com/v3/"></script>
-<script>
-const stripe=Stripe(${JSON.stringify(v.publishableKey)});const elements=stripe.elements({clientSecret:${JSON.stringify(v.clientSecret)},locale:${JSON.stringify(lang)}});
-elements.create("payment").mount("#payment-element");
-document.getElementById("payment-form").addEventListener("submit",async(e)=>{e.preventDefault();const{error}=await stripe.confirmPayment({elements,confirmParams:{return_url:${JSON.stringify(v.returnUrl)}}});if(error){const d=document.getElementById("pe-error");d.textContent=error.message;d.hidden=false;}});
-</script>`,
+${paymentElementForm(v, lang, { id: "authorise", label: t.go })}</div>`,
   );
 }
 

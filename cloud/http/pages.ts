@@ -21,6 +21,20 @@ export function esc(s: unknown): string {
   return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string);
 }
 
+/**
+ * Stripe's Payment Element (real Stripe, with a publishable key): the form, its script, and the
+ * confirmation that returns to `returnUrl` — the one copy the pay, prepay and hold pages share.
+ */
+export function paymentElementForm(e: { publishableKey: string; clientSecret: string; returnUrl: string }, lang: Lang, button: { id: string; label: string }): string {
+  return `<form id="payment-form"><div id="payment-element"></div><button class="btn" id="${esc(button.id)}" type="submit">${esc(button.label)}</button><div id="pe-error" class="err" hidden></div></form>
+<script src="https://js.stripe.com/v3/"></script>
+<script>
+const stripe=Stripe(${JSON.stringify(e.publishableKey)});const elements=stripe.elements({clientSecret:${JSON.stringify(e.clientSecret)},locale:${JSON.stringify(lang)}});
+elements.create("payment").mount("#payment-element");
+document.getElementById("payment-form").addEventListener("submit",async(e)=>{e.preventDefault();const{error}=await stripe.confirmPayment({elements,confirmParams:{return_url:${JSON.stringify(e.returnUrl)}}});if(error){const d=document.getElementById("pe-error");d.textContent=error.message;d.hidden=false;}});
+</script>`;
+}
+
 const T = {
   fr: {
     title: "Paiement du stationnement",
@@ -168,13 +182,7 @@ export function payPage(v: PayView): string {
   const entry = new Intl.DateTimeFormat(v.lang === "fr" ? "fr-FR" : "en-GB", { timeZone: v.timeZone, dateStyle: "short", timeStyle: "short" }).format(v.entryTs);
   const q = `t=${encodeURIComponent(v.token)}&lang=${v.lang}`;
   const action = v.element
-    ? `<form id="payment-form"><div id="payment-element"></div><button class="btn" id="pay" type="submit">${esc(t.payCard)} — ${esc(money(v.amount))}</button><div id="pe-error" class="err" hidden></div></form>
-<script src="https://js.stripe.com/v3/"></script>
-<script>
-const stripe=Stripe(${JSON.stringify(v.element.publishableKey)});const elements=stripe.elements({clientSecret:${JSON.stringify(v.element.clientSecret)},locale:${JSON.stringify(v.lang)}});
-elements.create("payment").mount("#payment-element");
-document.getElementById("payment-form").addEventListener("submit",async(e)=>{e.preventDefault();const{error}=await stripe.confirmPayment({elements,confirmParams:{return_url:${JSON.stringify(v.element.returnUrl)}}});if(error){const d=document.getElementById("pe-error");d.textContent=error.message;d.hidden=false;}});
-</script>`
+    ? paymentElementForm(v.element, v.lang, { id: "pay", label: `${t.payCard} — ${money(v.amount)}` })
     : `<form method="post" action="/pay/${esc(v.sessionId)}/start?${esc(q)}"><button class="btn" id="pay" type="submit">${esc(t.payCard)} — ${esc(money(v.amount))}</button></form>`;
   const checkout = `<form method="post" action="/pay/${esc(v.sessionId)}/checkout?${esc(q)}"><button class="btn alt" id="checkout" type="submit">${esc(t.payCheckout)}</button></form>`;
   return layout(

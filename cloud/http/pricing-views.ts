@@ -4,7 +4,7 @@
  * prepayment's status page. Phone-first, fr/en, no JavaScript needed (plain forms) except Stripe.js
  * when paying on real Stripe. Every figure shown was computed by the server's pricing function.
  */
-import { esc, layout, type Lang } from "./pages";
+import { esc, layout, paymentElementForm, type Lang } from "./pages";
 
 export const PT = {
   fr: {
@@ -171,13 +171,7 @@ export function prepaymentPage(v: PrepaymentView): string {
     : v.state === "failed" || v.state === "canceled" ? [t.ppFailed, t.ppFailedText, "bad"]
     : [t.ppPending, t.ppPendingText, ""];
   const pay = v.element && (v.state === "pending" || v.state === "requested" || v.state === "failed")
-    ? `<form id="payment-form"><div id="payment-element"></div><button class="btn" id="pay" type="submit">${esc(t.payNow)} — ${esc(v.amount)}</button><div id="pe-error" class="err" hidden></div></form>
-<script src="https://js.stripe.com/v3/"></script>
-<script>
-const stripe=Stripe(${JSON.stringify(v.element.publishableKey)});const elements=stripe.elements({clientSecret:${JSON.stringify(v.element.clientSecret)},locale:${JSON.stringify(v.lang)}});
-elements.create("payment").mount("#payment-element");
-document.getElementById("payment-form").addEventListener("submit",async(e)=>{e.preventDefault();const{error}=await stripe.confirmPayment({elements,confirmParams:{return_url:${JSON.stringify(v.element.returnUrl)}}});if(error){const d=document.getElementById("pe-error");d.textContent=error.message;d.hidden=false;}});
-</script>`
+    ? paymentElementForm(v.element, v.lang, { id: "pay", label: `${t.payNow} — ${v.amount}` })
     : "";
   const refresh = !v.element && (v.state === "pending" || v.state === "requested");
   return layout(
