@@ -517,6 +517,30 @@ CREATE TRIGGER billing_document_pdfs_no_truncate
   FOR EACH STATEMENT EXECUTE FUNCTION billing_documents_reject_change();
 `;
 
+// Issue 16, billing documents off the pay path: a paid payment's receipt is queued in the
+// payment's transaction (one row per payment, no shared lock) and issued by the receipt worker
+// (cloud/billing/receipt-worker.ts) after the commit; a crash in between leaves the row for the
+// next run. Permit invoices: one per paid period (the key names the provider's invoice or the
+// first Checkout), so a replayed invoice.paid issues nothing more.
+const V12_BILLING_QUEUES = /* sql */ `
+CREATE TABLE billing_receipt_queue (
+  payment_id     text PRIMARY KEY REFERENCES payments(payment_id),
+  queued_at      timestamptz NOT NULL DEFAULT now(),
+  claimed_until  timestamptz,
+  attempts       integer NOT NULL DEFAULT 0,
+  last_error     text
+);
+CREATE INDEX billing_receipt_queue_by_time ON billing_receipt_queue (queued_at);
+
+CREATE TABLE billing_permit_invoices (
+  period_key   text PRIMARY KEY,
+  permit_id    text NOT NULL REFERENCES permits(permit_id),
+  document_id  text NOT NULL UNIQUE REFERENCES billing_documents(document_id),
+  created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX billing_permit_invoices_by_permit ON billing_permit_invoices (permit_id);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "core schema", sql: V1_CORE },
   { version: 2, name: "audit_pending (deferred chaining)", sql: V2_AUDIT_PENDING },
@@ -529,4 +553,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 9, name: "payments.refunded_amount / refund_status, refunds.source", sql: V9_REFUNDS },
   { version: 10, name: "permit_plans, permits (subscriptions)", sql: V10_PERMITS },
   { version: 11, name: "billing documents (receipts, invoices, credit notes) and their PDFs, sites.billing_vat_rate_bp", sql: V11_BILLING_DOCUMENTS },
+  { version: 12, name: "billing_receipt_queue (receipts off the pay path), billing_permit_invoices", sql: V12_BILLING_QUEUES },
 ];

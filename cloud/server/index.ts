@@ -16,6 +16,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from "../mqtt/broker";
 import { connectClient, detectProtocol, type ProtocolVersion } from "../mqtt/client";
 import { startConsumer, type SiteEventConsumer } from "../mqtt/consumers";
 import { OutboxRelay } from "../mqtt/relay";
+import { ReceiptWorker } from "../billing/receipt-worker";
 import type { StripeEmulator } from "../../stripe-emulator/index";
 import { buildApp } from "../http/app";
 import { AuditChainer, type AuditMode } from "./audit-chain";
@@ -71,6 +72,8 @@ export interface CloudHandle {
   readonly webhookSecret: string;
   readonly metrics: CloudMetrics;
   readonly relay: OutboxRelay;
+  /** Issues the receipts of paid payments after their commit (cloud/billing/receipt-worker.ts). */
+  readonly receipts: ReceiptWorker;
   readonly logger: Logger;
   readonly instanceId: string;
   close(): Promise<void>;
@@ -272,9 +275,11 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
     const auditMode: AuditMode = options.auditMode ?? "queued";
     const chainer = new AuditChainer(db, logger, o.auditChainPeriodMs ?? 200);
     const holdRef: { exits?: HoldExits } = {}; // set below, once the payments exist
+    const receipts = new ReceiptWorker({ db, stripe, logger, periodMs: o.receiptPollMs ?? 1000 }); // receipts off the pay path (issue 16)
     const wake = () => {
       relay.wake();
       chainer.wake();
+      receipts.wake();
       holdRef.exits?.kick(); // claims made by the transaction just committed (issue 16 holds)
     };
     let publicBaseUrl = o.publicBaseUrl ?? "";
@@ -294,6 +299,8 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
     flowCtx.holds = holdExits;
     holdExits.start();
     cleanups.push(() => holdExits.stop());
+    if (o.receiptWorker !== false) receipts.start(); // owed receipts left by a crash are issued now
+    cleanups.push(() => receipts.stop());
     const consumers: SiteEventConsumer[] = [];
     const app = buildApp({
       db,
@@ -344,6 +351,7 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
       webhookSecret,
       metrics,
       relay,
+      receipts,
       logger,
       instanceId,
       close() {
