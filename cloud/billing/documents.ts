@@ -122,6 +122,11 @@ export async function findCreditNoteOfRefund(q: Q, refundId: string): Promise<Do
   return row;
 }
 
+/** The credit notes of a session's refunds, oldest first (the operators' refunds API links them). */
+export async function listCreditNotesOfSession(q: Q, sessionId: string): Promise<DocumentRow[]> {
+  return [...(await q<DocumentRow[]>`${q.unsafe(SELECT_DOC)} WHERE d.kind = 'credit_note' AND d.session_id = ${sessionId} ORDER BY d.issued_at, d.seq`)];
+}
+
 /** What the success page needs of a payment's receipt. */
 export async function receiptOfPayment(q: Q, paymentId: string): Promise<{ documentId: string; number: string; card: { brand: string; last4: string } | null } | undefined> {
   const r = await findReceiptOfPayment(q, paymentId);
