@@ -11,12 +11,21 @@
  */
 import { getPayment, getSession, type PaymentRow, type Q, type SessionRow, type Tx } from "../db/index";
 import { localizedQuoteLines } from "../flows/quote-labels";
-import type { StoredQuote } from "../flows/site-events";
 import type { Bilingual, DocumentContent } from "./content";
 import { findCreditNoteOfRefund, findReceiptOfPayment, insertDocument, type DocumentRow } from "./documents";
 import { legalDetailsFromEnv, type LegalDetails } from "./legal";
 import { vatSplit } from "./vat";
 import { shownIdentity } from "./identity";
+
+/**
+ * What a receipt reads of the session's stored quote (flows/site-events' StoredQuote), declared
+ * here so that billing does not depend on the site-events flow (which reaches the permits flow,
+ * which issues permit invoices: a cycle).
+ */
+interface QuoteFacts {
+  lane_id?: string;
+  price?: { exit?: string; duration_s?: number };
+}
 
 export interface CardSummary {
   brand: string;
@@ -62,7 +71,7 @@ export async function issueReceipt(tx: Tx, input: { payment: PaymentRow; session
   const existing = await findReceiptOfPayment(tx, p.paymentId);
   if (existing) return existing;
   const site = await siteBilling(tx, s.siteId);
-  const quote = s.quoteBreakdown as unknown as StoredQuote | null;
+  const quote = s.quoteBreakdown as unknown as QuoteFacts | null;
   return insertDocument(tx, {
     siteId: s.siteId,
     timeZone: site.timeZone,
