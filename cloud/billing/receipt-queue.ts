@@ -29,6 +29,11 @@ export async function claimReceipts(q: Q, limit: number, leaseS: number): Promis
   return rows.map((r) => r.paymentId);
 }
 
+/** Gives claims back (a stopping worker): another pass or instance may take them at once. */
+export async function releaseClaims(q: Q, paymentIds: string[]): Promise<void> {
+  await q`UPDATE billing_receipt_queue SET claimed_until = NULL WHERE payment_id IN ${q(paymentIds)}`;
+}
+
 /** In the issuing transaction: locks the payment's queue row; false when it is gone (issued meanwhile). */
 export async function lockQueuedReceipt(tx: Tx, paymentId: string): Promise<boolean> {
   const rows = await tx`SELECT 1 FROM billing_receipt_queue WHERE payment_id = ${paymentId} FOR UPDATE`;

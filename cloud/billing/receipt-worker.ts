@@ -15,7 +15,7 @@ import { getPayment, getSession, type Database } from "../db/index";
 import { cardOfPayment } from "./card";
 import { issueReceipt } from "./issue";
 import type { LegalDetails } from "./legal";
-import { claimReceipts, dequeueReceipt, lockQueuedReceipt, noteReceiptFailure } from "./receipt-queue";
+import { claimReceipts, dequeueReceipt, lockQueuedReceipt, noteReceiptFailure, releaseClaims } from "./receipt-queue";
 
 export interface ReceiptWorkerOptions {
   db: Database;
@@ -70,14 +70,23 @@ export class ReceiptWorker {
     await this.loop;
   }
 
-  /** Issues every owed receipt this instance can claim now; returns how many it issued. */
-  async drain(): Promise<number> {
+  /**
+   * Issues every owed receipt this instance can claim now; returns how many it issued. The
+   * background loop passes `more` (still running?) so that stop() waits for one batch at most,
+   * not for a whole backlog: the claims it leaves are released for the next start or instance.
+   */
+  async drain(more: () => boolean = () => true): Promise<number> {
     const batch = this.o.batch ?? 20;
     let total = 0;
     for (;;) {
       const ids = await claimReceipts(this.o.db.sql, batch, this.o.leaseS ?? 30);
-      for (const id of ids) if (await this.issueOne(id)) total += 1;
-      if (ids.length < batch) return total;
+      const left: string[] = [];
+      for (const id of ids) {
+        if (!more()) left.push(id);
+        else if (await this.issueOne(id)) total += 1;
+      }
+      if (left.length > 0) await releaseClaims(this.o.db.sql, left); // stopping: the next start (or instance) takes them at once
+      if (ids.length < batch || !more()) return total;
     }
   }
 
@@ -107,7 +116,7 @@ export class ReceiptWorker {
   private async run(): Promise<void> {
     while (this.running) {
       try {
-        await this.drain();
+        await this.drain(() => this.running);
       } catch (err) {
         if (this.running) this.o.logger.warn({ err: (err as Error).message }, "receipt worker: pass failed (will retry)");
       }
