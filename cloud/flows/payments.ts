@@ -434,7 +434,7 @@ export class PaymentService {
         return this.applyPaid(tx, cs.id, cs.amount_total ?? 0, cs.currency ?? "", "server-side retrieve of the Checkout Session", { source: "return_page" });
       });
     } else {
-      const pi = await this.o.stripe.paymentIntents.retrieve(providerRef, { expand: ["latest_charge"] });
+      const pi = await this.o.stripe.paymentIntents.retrieve(providerRef);
       if (pi.status === "succeeded") {
         outcome = await this.o.db.tx((tx) => this.applyPaid(tx, pi.id, pi.amount_received || pi.amount, pi.currency, "server-side retrieve of the PaymentIntent", { source: "return_page" }));
       } else if (pi.status === "processing") return "processing";
