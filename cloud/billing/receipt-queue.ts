@@ -5,7 +5,7 @@
  * Numbering stays in the issuing transaction (./documents.ts), so receipts stay gapless, but the
  * site's counter lock is no longer held by the webhook that confirms a payment.
  */
-import type { Q, Tx } from "../db/index";
+import type { PaymentRow, Q, Tx } from "../db/index";
 
 /** In the payment's transaction: its receipt is owed (once: a replay queues nothing more). */
 export async function queueReceipt(tx: Tx, paymentId: string): Promise<void> {
@@ -38,6 +38,19 @@ export async function releaseClaims(q: Q, paymentIds: string[]): Promise<void> {
 export async function lockQueuedReceipt(tx: Tx, paymentId: string): Promise<boolean> {
   const rows = await tx`SELECT 1 FROM billing_receipt_queue WHERE payment_id = ${paymentId} FOR UPDATE`;
   return rows.length > 0;
+}
+
+/** In the issuing transaction: removes (and so locks) the batch's rows; returns those still owed. */
+export async function takeQueued(tx: Tx, paymentIds: string[]): Promise<string[]> {
+  const rows = await tx<{ paymentId: string }[]>`DELETE FROM billing_receipt_queue WHERE payment_id IN ${tx(paymentIds)} RETURNING payment_id`;
+  return rows.map((r) => r.paymentId);
+}
+
+/** The claimed payments, in one round trip, in the order claimed. */
+export async function listPaymentsById(q: Q, paymentIds: string[]): Promise<PaymentRow[]> {
+  const rows = await q<PaymentRow[]>`SELECT * FROM payments WHERE payment_id IN ${q(paymentIds)}`;
+  const byId = new Map(rows.map((r) => [r.paymentId, r]));
+  return paymentIds.flatMap((id) => byId.get(id) ?? []);
 }
 
 export async function dequeueReceipt(tx: Tx, paymentId: string): Promise<void> {
