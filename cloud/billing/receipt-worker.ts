@@ -19,6 +19,8 @@ import { claimReceipts, dequeueReceipt, listPaymentsById, lockQueuedReceipt, not
 
 /** Card lookups in flight at once for one batch (each is one short try: ./card.ts). */
 const CARD_CONCURRENCY = 4;
+/** How long a wake waits for more commits before the pass (ms). */
+const WAKE_DELAY_MS = 200;
 
 export interface ReceiptWorkerOptions {
   db: Database;
@@ -52,7 +54,11 @@ export class ReceiptWorker {
     this.loop = this.run();
   }
 
-  /** A transaction just committed (perhaps a payment): look soon, coalesced like the chainer. */
+  /**
+   * A transaction just committed (perhaps a payment): look soon. Coalesced over WAKE_DELAY_MS so
+   * that under load a pass takes a batch rather than one receipt per commit (fewer transactions
+   * beside the pay path); the success page waiting for its receipt reloads every few seconds.
+   */
   wake(): void {
     if (this.timer || !this.wakeUp) return;
     this.timer = setTimeout(() => {
@@ -60,7 +66,7 @@ export class ReceiptWorker {
       const w = this.wakeUp;
       this.wakeUp = null;
       w?.();
-    }, 20);
+    }, WAKE_DELAY_MS);
   }
 
   async stop(): Promise<void> {
