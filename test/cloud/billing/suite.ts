@@ -138,7 +138,7 @@ export function billingSuite(title: string, opts: { open(ctx: Mocha.Context): Pr
       expect(rolledBack.filter((x) => docs.some((d) => d.number === x)).length).to.be.greaterThan(0);
     });
 
-    it("receipts stay gapless under concurrent payments of one site, each issued in the transaction that marks its payment paid (rolled back with it)", async function () {
+    it("receipts stay gapless under concurrent issues for one site, each rolled back with the transaction that issued it", async function () {
       this.timeout(120_000);
       const siteId = await newSite();
       const [tariff] = [await insertTariff(db.sql, { siteId, effectiveFrom: new Date(0), document: { test: true } })];
