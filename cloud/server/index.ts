@@ -17,6 +17,7 @@ import { connectClient, detectProtocol, type ProtocolVersion } from "../mqtt/cli
 import { startConsumer, type SiteEventConsumer } from "../mqtt/consumers";
 import { OutboxRelay } from "../mqtt/relay";
 import { ReceiptWorker } from "../billing/receipt-worker";
+import { receiptQueueLength } from "../billing/receipt-queue";
 import type { StripeEmulator } from "../../stripe-emulator/index";
 import { buildApp } from "../http/app";
 import { AuditChainer, type AuditMode } from "./audit-chain";
@@ -161,15 +162,17 @@ async function connectStripe(o: Resolved, logger: Logger, instanceId: string, cl
 }
 
 /** `GET /health`: the database (and the outbox backlog), the broker connections, Stripe's mode, the relay. */
-function healthCheck(p: { db: Database; instanceId: string; broker: BrokerPart; publisher: MqttClient; consumers: SiteEventConsumer[]; relay: OutboxRelay; stripeMode: StripeMode }) {
+function healthCheck(p: { db: Database; instanceId: string; broker: BrokerPart; publisher: MqttClient; consumers: SiteEventConsumer[]; relay: OutboxRelay; stripeMode: StripeMode; receipts?: ReceiptWorker }) {
   return async () => {
     const { db } = p;
     let dbOk = true;
     let dbError: string | undefined;
     let backlog: { pending: number; oldest: Date | null } | undefined;
+    let receiptsOwed: number | undefined;
     try {
       await db.ping();
       backlog = await outboxBacklog(db.sql);
+      receiptsOwed = await receiptQueueLength(db.sql);
     } catch (err) {
       dbOk = false;
       dbError = (err as Error).message;
@@ -185,6 +188,7 @@ function healthCheck(p: { db: Database; instanceId: string; broker: BrokerPart; 
         broker: { ok: brokerOk, url: redactUrl(p.broker.mqttUrl), embedded: Boolean(p.broker.broker), protocol: p.broker.version === 5 ? "mqtt5" : "mqtt3.1.1", consumers: p.consumers.length },
         stripe: { mode: p.stripeMode, ...(p.stripeMode === "emulator" ? { note: "local Stripe TEST EMULATOR — not Stripe" } : {}) },
         outbox: { ...(backlog ?? {}), relay: p.relay.status },
+        receipts: { owed: receiptsOwed ?? null, ...(p.receipts ? { worker: p.receipts.status } : {}) }, // issue 16: receipts off the pay path
       },
     };
   };
@@ -316,7 +320,7 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
       ...(emulatorPayUrl ? { emulatorPayUrl } : {}),
       src,
       wake,
-      health: healthCheck({ db, instanceId, broker, publisher, consumers, relay, stripeMode: o.stripeMode }),
+      health: healthCheck({ db, instanceId, broker, publisher, consumers, relay, stripeMode: o.stripeMode, receipts }),
       auditMode,
       retrieveOnReturn: o.retrieveOnReturn ?? true,
       jsonLimit: o.jsonLimit ?? 16 * 1024,

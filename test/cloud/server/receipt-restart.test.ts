@@ -115,6 +115,9 @@ for (const kind of KINDS) {
       const u = new URL(paid[0].payUrl);
       const api = (await (await fetch(`${u.origin}/api/pay${u.pathname.slice(4)}${u.search}`)).json()) as { status: string; receipt: unknown };
       expect(api).to.deep.include({ status: "paid", receipt: { status: "pending" } });
+      const health = (await (await fetch(`${t.cloud.url}/health`)).json()) as { receipts: { owed: number; worker: { running: boolean } } };
+      expect(health.receipts).to.deep.include({ owed: 3 });
+      expect(health.receipts.worker.running).to.equal(false);
 
       // The "crash": this cloud goes away with the receipts still owed; a new one starts on the same database.
       await site.close();
