@@ -1,9 +1,8 @@
 /**
  * The card a payment was made with (brand and last 4), as the provider reports it: the
- * PaymentIntent's latest Charge, `payment_method_details.card`. Asked server-side before the
- * transaction that marks the payment paid, so the receipt issued in that transaction carries
- * it. Best effort: a provider that does not answer leaves the receipt without the card line
- * rather than holding up the payment (and the barrier).
+ * PaymentIntent's latest Charge, `payment_method_details.card`. Asked by the receipt worker
+ * (./receipt-worker.ts), after the payment's commit and off the pay path. Best effort: a provider
+ * that does not answer leaves the receipt without the card line rather than holding it up.
  */
 import type Stripe from "stripe";
 import type { CardSummary } from "./issue";
@@ -24,15 +23,16 @@ export async function cardOfPaymentIntent(stripe: Stripe, paymentIntent: string 
   }
 }
 
-/** The card behind a success event (payment_intent.succeeded, checkout.session.completed / async_payment_succeeded); null for any other event. */
-export async function cardOfEvent(stripe: Stripe, event: Stripe.Event): Promise<CardSummary | null> {
-  switch (event.type) {
-    case "payment_intent.succeeded":
-      return cardOfPaymentIntent(stripe, event.data.object.id);
-    case "checkout.session.completed":
-    case "checkout.session.async_payment_succeeded":
-      return event.data.object.payment_status === "paid" ? cardOfPaymentIntent(stripe, event.data.object.payment_intent) : null;
-    default:
-      return null;
+/** The card of a paid payment: its PaymentIntent (`pi_` ref or the one linked to a Checkout Session), else the Checkout Session's. */
+export async function cardOfPayment(stripe: Stripe, p: { providerRef: string | null; providerPaymentIntent: string | null }): Promise<CardSummary | null> {
+  if (p.providerPaymentIntent) return cardOfPaymentIntent(stripe, p.providerPaymentIntent);
+  if (!p.providerRef) return null;
+  if (p.providerRef.startsWith("pi_")) return cardOfPaymentIntent(stripe, p.providerRef);
+  if (!p.providerRef.startsWith("cs_")) return null;
+  try {
+    const cs = await stripe.checkout.sessions.retrieve(p.providerRef, {}, CARD_LOOKUP);
+    return cardOfPaymentIntent(stripe, cs.payment_intent);
+  } catch {
+    return null;
   }
 }

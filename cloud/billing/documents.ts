@@ -5,11 +5,11 @@
  *
  * The PDF: rendering is deterministic (./render-pdf.ts: the same frozen content always gives the
  * same bytes), so WHEN the bytes are rendered does not change them. Invoices and credit notes
- * store them in their issuing transaction. A receipt is issued inside the payment's webhook
- * transaction, on the pay-at-exit path, where rendering (~10–20 ms of CPU) under the site's
- * counter lock halved the paid exits per second of `bench cloud`: its number and content are
- * frozen there, and its bytes are rendered and stored once at the first reading (success page,
- * receipt link, operator API) — insert-once, a concurrent reader gets the same stored row.
+ * store them in their issuing transaction. Receipts are issued in batches by the receipt worker
+ * (./receipt-worker.ts), where rendering (~10–20 ms of CPU each) under the site's counter lock
+ * would hold up the batch: their number and content are frozen there, and their bytes are
+ * rendered and stored once at the first reading (success page, receipt link, operator API) —
+ * insert-once, a concurrent reader gets the same stored row.
  */
 import { createHash, randomUUID } from "node:crypto";
 import type { Json, Q, Tx } from "../db/index";
@@ -68,8 +68,8 @@ async function storePdf(q: Q, documentId: string, content: DocumentContent): Pro
  * Issues a document in the caller's transaction, in ONE statement: the counter row of (site,
  * kind, year) is incremented (its row lock is held until commit: concurrent issues queue, a
  * rollback takes the increment with it — no gap, no duplicate), the number formatted and the
- * frozen content inserted with it. One round trip under the lock, because on the pay-at-exit
- * path every payment of a site queues on that row: call it as late as possible in the
+ * frozen content inserted with it. One round trip under the lock, because every issue for a
+ * site (a receipt worker's batch, a refund, a permit period) queues on that row: call it as late as possible in the
  * transaction. The PDF is stored now or at first reading (module comment).
  */
 export async function insertDocument(tx: Tx, d: NewDocument): Promise<DocumentRow> {
@@ -120,6 +120,11 @@ export async function findReceiptOfPayment(q: Q, paymentId: string): Promise<Doc
 export async function findCreditNoteOfRefund(q: Q, refundId: string): Promise<DocumentRow | undefined> {
   const [row] = await q<DocumentRow[]>`${q.unsafe(SELECT_DOC)} WHERE d.kind = 'credit_note' AND d.refund_id = ${refundId}`;
   return row;
+}
+
+/** The credit notes of a session's refunds, oldest first (the operators' refunds API links them). */
+export async function listCreditNotesOfSession(q: Q, sessionId: string): Promise<DocumentRow[]> {
+  return [...(await q<DocumentRow[]>`${q.unsafe(SELECT_DOC)} WHERE d.kind = 'credit_note' AND d.session_id = ${sessionId} ORDER BY d.issued_at, d.seq`)];
 }
 
 /** What the success page needs of a payment's receipt. */

@@ -1,22 +1,31 @@
 /**
  * Issuing billing documents, each inside the caller's transaction (issue 16):
- * - issueReceipt: for every payment that took money, from PaymentService.applyPaid, in the same
- *   transaction that marks the payment paid (so no paid payment without its receipt, and no
- *   receipt for a payment that rolled back);
- * - issueCreditNote: for a refund (the refunds flow calls it when the refund succeeds);
- * - issueInvoice: for a permit period (the subscriptions flow calls it on invoice.paid).
+ * - issueReceipt: for every payment that took money, by the receipt worker (./receipt-worker.ts)
+ *   after the payment's commit — the payment's transaction queues it (./receipt-queue.ts), so no
+ *   paid payment is left without its receipt and no receipt outlives a payment that rolled back;
+ * - issueCreditNote: for a refund (flows/refund-effects.ts onRefundSucceeded, when it succeeds);
+ * - issueInvoice: for a permit period (./permit-invoices.ts, on invoice.paid).
  * Receipts and credit notes are idempotent (one per payment / refund: a replayed webhook gets the
  * existing document back). VAT is the site's rate at issue; the operator's legal details come
  * from the environment (./legal.ts) unless the caller passes them.
  */
 import { getPayment, getSession, type PaymentRow, type Q, type SessionRow, type Tx } from "../db/index";
 import { localizedQuoteLines } from "../flows/quote-labels";
-import type { StoredQuote } from "../flows/site-events";
 import type { Bilingual, DocumentContent } from "./content";
 import { findCreditNoteOfRefund, findReceiptOfPayment, insertDocument, type DocumentRow } from "./documents";
 import { legalDetailsFromEnv, type LegalDetails } from "./legal";
 import { vatSplit } from "./vat";
 import { shownIdentity } from "./identity";
+
+/**
+ * What a receipt reads of the session's stored quote (flows/site-events' StoredQuote), declared
+ * here so that billing does not depend on the site-events flow (which reaches the permits flow,
+ * which issues permit invoices: a cycle).
+ */
+interface QuoteFacts {
+  lane_id?: string;
+  price?: { exit?: string; duration_s?: number };
+}
 
 export interface CardSummary {
   brand: string;
@@ -62,13 +71,13 @@ export async function issueReceipt(tx: Tx, input: { payment: PaymentRow; session
   const existing = await findReceiptOfPayment(tx, p.paymentId);
   if (existing) return existing;
   const site = await siteBilling(tx, s.siteId);
-  const quote = s.quoteBreakdown as unknown as StoredQuote | null;
+  const quote = s.quoteBreakdown as unknown as QuoteFacts | null;
   return insertDocument(tx, {
     siteId: s.siteId,
     timeZone: site.timeZone,
     kind: "receipt",
     issuedAt: input.at ?? new Date(),
-    pdf: "first_read", // on the pay-at-exit path: see ./documents.ts
+    pdf: "first_read", // issued in the receipt worker's batches: see ./documents.ts
     links: { sessionId: s.sessionId, paymentId: p.paymentId },
     content: {
       ...common(site, p.currency, p.amount, input.legal),

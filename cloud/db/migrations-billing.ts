@@ -243,3 +243,27 @@ ALTER TABLE prepayments
   ADD CONSTRAINT prepayments_refund_fields CHECK ((refund_state IS NULL) = (refund_key IS NULL)),
   ADD CONSTRAINT prepayments_refunded_has_refund CHECK (state <> 'refunded' OR refunded_at IS NOT NULL);
 `;
+
+// Issue 16, billing documents off the pay path: a paid payment's receipt is queued in the
+// payment's transaction (one row per payment, no shared lock) and issued by the receipt worker
+// (cloud/billing/receipt-worker.ts) after the commit; a crash in between leaves the row for the
+// next run. Permit invoices: one per paid period (the key names the provider's invoice or the
+// first Checkout), so a replayed invoice.paid issues nothing more.
+export const V13_BILLING_QUEUES = /* sql */ `
+CREATE TABLE billing_receipt_queue (
+  payment_id     text PRIMARY KEY REFERENCES payments(payment_id),
+  queued_at      timestamptz NOT NULL DEFAULT now(),
+  claimed_until  timestamptz,
+  attempts       integer NOT NULL DEFAULT 0,
+  last_error     text
+);
+CREATE INDEX billing_receipt_queue_by_time ON billing_receipt_queue (queued_at);
+
+CREATE TABLE billing_permit_invoices (
+  period_key   text PRIMARY KEY,
+  permit_id    text NOT NULL REFERENCES permits(permit_id),
+  document_id  text NOT NULL UNIQUE REFERENCES billing_documents(document_id),
+  created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX billing_permit_invoices_by_permit ON billing_permit_invoices (permit_id);
+`;

@@ -9,7 +9,7 @@
  * cloud/domain/state-machines.ts.
  */
 
-import { V6_PREPAYMENTS, V7_BILLING_PROVIDER_FAILURES, V8_HOLDS, V9_REFUNDS, V10_PERMITS, V11_BILLING_DOCUMENTS, V12_PREPAYMENT_REFUNDS } from "./migrations-billing";
+import { V6_PREPAYMENTS, V7_BILLING_PROVIDER_FAILURES, V8_HOLDS, V9_REFUNDS, V10_PERMITS, V11_BILLING_DOCUMENTS, V12_PREPAYMENT_REFUNDS, V13_BILLING_QUEUES } from "./migrations-billing";
 
 export interface Migration {
   readonly version: number;
@@ -310,4 +310,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 10, name: "permit_plans, permits (subscriptions)", sql: V10_PERMITS },
   { version: 11, name: "billing documents (receipts, invoices, credit notes) and their PDFs, sites.billing_vat_rate_bp", sql: V11_BILLING_DOCUMENTS },
   { version: 12, name: "prepayments.refund_* (an unused prepayment refunded)", sql: V12_PREPAYMENT_REFUNDS },
+  { version: 13, name: "billing_receipt_queue (receipts off the pay path), billing_permit_invoices", sql: V13_BILLING_QUEUES },
 ];

@@ -38,8 +38,7 @@ import { applyRefundWebhook, type RefundEventOutcome } from "./refund-events";
 import { prepaymentRefundWebhook } from "./prepay-refunds";
 import { linkPaymentIntent } from "../db/refunds";
 import { applyPermitEvent, PERMIT_EVENT_TYPES } from "./permits";
-import { cardOfEvent, cardOfPaymentIntent } from "../billing/card";
-import { issueReceipt, type CardSummary } from "../billing/issue";
+import { queueReceipt } from "../billing/receipt-queue";
 
 export interface PaymentServiceOptions {
   db: Database;
@@ -219,7 +218,7 @@ export class PaymentService {
   }
 
   /** Paid: payment → paid, session → paid, outbox payment/success, audit (one transaction). */
-  private async applyPaid(tx: Tx, providerRef: string, amount: number, currency: string, validation: string, extra: Record<string, Json>, card: CardSummary | null = null): Promise<ApplyOutcome> {
+  private async applyPaid(tx: Tx, providerRef: string, amount: number, currency: string, validation: string, extra: Record<string, Json>): Promise<ApplyOutcome> {
     const payment = await findPaymentByProviderRef(tx, providerRef);
     if (!payment) return "unknown_payment";
     if (amount !== payment.amount || currency.toUpperCase() !== payment.currency) {
@@ -262,7 +261,7 @@ export class PaymentService {
         ...extra,
       },
     });
-    await issueReceipt(tx, { payment: r.payment, session: s, card }); // money taken: its receipt, in this transaction, last (it queues on the site's counter)
+    await queueReceipt(tx, r.payment.paymentId); // money taken: its receipt is owed, issued off the pay path (cloud/billing/receipt-worker.ts)
     return "paid";
   }
 
@@ -305,12 +304,11 @@ export class PaymentService {
     }
     const payload = JSON.parse(raw.toString("utf8")) as Json;
     let outcome: string;
-    const card = await cardOfEvent(this.o.stripe, event); // for the receipt; asked before the transaction
     try {
       outcome = await this.o.db.tx(async (tx) => {
         const rec = await recordWebhookEvent(tx, { provider: "stripe", eventId: event.id, type: event.type, payload });
         if (rec.duplicate && (rec.event.status === "processed" || rec.event.status === "ignored")) return "duplicate";
-        const result = await this.dispatch(tx, event, card);
+        const result = await this.dispatch(tx, event);
         const status = result === "unknown_payment" || result === "ignored" ? "ignored" : "processed";
         await markWebhookEvent(tx, "stripe", event.id, status, result === "unknown_payment" ? "no payment with this provider reference" : undefined);
         return result;
@@ -329,7 +327,7 @@ export class PaymentService {
     return { status: 200, body: { received: true, outcome } };
   }
 
-  private async dispatch(tx: Tx, event: Stripe.Event, card: CardSummary | null = null): Promise<ApplyOutcome> {
+  private async dispatch(tx: Tx, event: Stripe.Event): Promise<ApplyOutcome> {
     const extra = { event_id: event.id, event_type: event.type };
     // Permits (subscriptions): flows/permits.ts, in this transaction.
     const permitCtx = { stripe: this.o.stripe, auditMode: this.o.auditMode, src: this.o.src, ...(this.o.aclHmacKey ? { aclHmacKey: this.o.aclHmacKey } : {}) };
@@ -344,7 +342,7 @@ export class PaymentService {
     switch (event.type) {
       case "payment_intent.succeeded": {
         const pi = event.data.object;
-        return this.applyPaid(tx, pi.id, pi.amount_received || pi.amount, pi.currency, `stripe webhook ${event.id}: signature verified, payment_intent.succeeded`, extra, card);
+        return this.applyPaid(tx, pi.id, pi.amount_received || pi.amount, pi.currency, `stripe webhook ${event.id}: signature verified, payment_intent.succeeded`, extra);
       }
       case "payment_intent.payment_failed": {
         const pi = event.data.object;
@@ -360,7 +358,7 @@ export class PaymentService {
         const cs = event.data.object;
         if (cs.payment_status !== "paid") return "ignored";
         if (typeof cs.payment_intent === "string") await linkPaymentIntent(tx, { providerRef: cs.id }, cs.payment_intent); // refunds name the PaymentIntent
-        return this.applyPaid(tx, cs.id, cs.amount_total ?? 0, cs.currency ?? "", `stripe webhook ${event.id}: signature verified, ${event.type}`, extra, card);
+        return this.applyPaid(tx, cs.id, cs.amount_total ?? 0, cs.currency ?? "", `stripe webhook ${event.id}: signature verified, ${event.type}`, extra);
       }
       case "checkout.session.expired": {
         const cs = event.data.object;
@@ -437,16 +435,14 @@ export class PaymentService {
     if (providerRef.startsWith("cs_")) {
       const cs = await this.o.stripe.checkout.sessions.retrieve(providerRef);
       if (cs.payment_status !== "paid") return "requires_payment";
-      const card = await cardOfPaymentIntent(this.o.stripe, cs.payment_intent);
       outcome = await this.o.db.tx(async (tx) => {
         if (typeof cs.payment_intent === "string") await linkPaymentIntent(tx, { providerRef: cs.id }, cs.payment_intent); // refunds name the PaymentIntent
-        return this.applyPaid(tx, cs.id, cs.amount_total ?? 0, cs.currency ?? "", "server-side retrieve of the Checkout Session", { source: "return_page" }, card);
+        return this.applyPaid(tx, cs.id, cs.amount_total ?? 0, cs.currency ?? "", "server-side retrieve of the Checkout Session", { source: "return_page" });
       });
     } else {
-      const pi = await this.o.stripe.paymentIntents.retrieve(providerRef, { expand: ["latest_charge"] });
+      const pi = await this.o.stripe.paymentIntents.retrieve(providerRef);
       if (pi.status === "succeeded") {
-        const card = await cardOfPaymentIntent(this.o.stripe, pi);
-        outcome = await this.o.db.tx((tx) => this.applyPaid(tx, pi.id, pi.amount_received || pi.amount, pi.currency, "server-side retrieve of the PaymentIntent", { source: "return_page" }, card));
+        outcome = await this.o.db.tx((tx) => this.applyPaid(tx, pi.id, pi.amount_received || pi.amount, pi.currency, "server-side retrieve of the PaymentIntent", { source: "return_page" }));
       } else if (pi.status === "processing") return "processing";
       else if (pi.status === "canceled") outcome = await this.o.db.tx((tx) => this.applyFailed(tx, pi.id, "canceled", "canceled", "payment canceled", { source: "return_page" }));
       else return "requires_payment";

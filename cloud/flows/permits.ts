@@ -38,6 +38,7 @@ import { permitStateOfSubscription, type PermitState } from "../domain/state-mac
 import { writeAudit, type AuditMode } from "../server/audit-chain";
 import type { Discount } from "../tariffs/index";
 import { aclEntry } from "./access";
+import { invoicePaidPeriod } from "../billing/permit-invoices";
 
 export interface PermitContext {
   stripe: Stripe;
@@ -129,7 +130,9 @@ export async function applyPermitEvent(ctx: PermitContext, tx: Tx, event: Stripe
   }
   const subscriptionId = ref.subscriptionId ?? locked.stripeSubscriptionId;
   if (!subscriptionId) return "ignored"; // a Checkout completed without a subscription (never in subscription mode)
-  return syncLocked(ctx, tx, locked, subscriptionId, event);
+  const outcome = await syncLocked(ctx, tx, locked, subscriptionId, event);
+  if (event.type === "invoice.paid") await invoicePaidPeriod(tx, locked, event.data.object); // a paid period: its one invoice (cloud/billing/permit-invoices.ts)
+  return outcome;
 }
 
 /** Applies the subscription's current status (retrieved now) to the locked permit. */

@@ -6,6 +6,7 @@
  */
 import type { Json, PaymentRow, RefundRow, Tx } from "../db/index";
 import { writeAudit, type AuditMode } from "../server/audit-chain";
+import { issueCreditNote } from "../billing/issue";
 
 /** Who caused a refund change: an operator (API or CLI), or the provider (webhook, dashboard). */
 export interface RefundActor {
@@ -58,9 +59,8 @@ export async function auditRefund(
  * succeeded refund and its credit note are committed together or not at all.
  */
 export async function onRefundSucceeded(tx: Tx, refund: RefundRow, payment: PaymentRow): Promise<void> {
-  void tx;
-  void refund;
-  void payment;
+  // Idempotent by refund id (a replayed webhook gets the existing note back): one note per refund.
+  await issueCreditNote(tx, { refundId: refund.refundId, paymentId: payment.paymentId, amount: refund.amount, currency: refund.currency, reason: refund.reason });
 }
 
 /** After applyRefundEvent / recordProviderRefund: the audit row and the credit-note hook for what changed. */

@@ -11,6 +11,7 @@ import express from "express";
 import { accessRouter } from "./access";
 import { billingGate, billingRouter } from "./billing";
 import { documentsRouter } from "./documents";
+import { permitInvoicesRouter } from "./permit-invoices";
 import type { AppDeps } from "./deps";
 import { errorHandler, notFound } from "./errors";
 import { refuseControlCharsInUrl } from "./input";
@@ -54,6 +55,7 @@ export function buildApp(d: AppDeps): express.Express {
   app.use(prepayRefundsRouter(d)); // /api/operator/prepayments/:id/refund
   app.use(permitsRouter(d)); // /permits/:site…, /renew-subscription, /api/sites/:site/permit-plans|permits
   app.use(documentsRouter(d)); // /receipts/:documentId(.pdf), /api/operator/documents/:id(.pdf)
+  app.use(permitInvoicesRouter(d)); // /permit-invoices/:documentId(.pdf)?permit=…&t=… (a permit holder's invoices)
 
   app.use(notFound);
   app.use(errorHandler(d.logger));

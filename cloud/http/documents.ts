@@ -3,7 +3,7 @@
  * `GET /receipts/:documentId` (HTML) and `GET /receipts/:documentId.pdf`, authorised by the pay
  * token of the document's session (`?t=`) — a wrong id or token is the same 404 page, which
  * reveals nothing; and the operators' `GET /api/operator/documents/:id` (JSON, with the PDF's
- * SHA-256) and `/api/operator/documents/:id.pdf`.
+ * SHA-256), `/api/operator/documents/:id.pdf` and `/api/operator/documents/:id.html` (the page).
  */
 import express, { type Request, type Response, type Router } from "express";
 import { ensurePdf, getDocument, type DocumentRow } from "../billing/documents";
@@ -16,10 +16,10 @@ import { messagePage, pickLang } from "./pages";
 
 type DocDeps = Pick<AppDeps, "db" | "auth">;
 
-/** "doc_….pdf" → { id, pdf: true }; anything else that is not a document id → undefined. */
-function parseDocParam(raw: string): { id: string; pdf: boolean } | undefined {
-  const m = /^(doc_[a-f0-9]{32})(\.pdf)?$/.exec(raw);
-  return m ? { id: m[1], pdf: m[2] !== undefined } : undefined;
+/** "doc_….pdf" → { id, pdf: true }; "doc_….html" → { id, html: true }; anything else that is not a document id → undefined. */
+function parseDocParam(raw: string): { id: string; pdf: boolean; html: boolean } | undefined {
+  const m = /^(doc_[a-f0-9]{32})(\.pdf|\.html)?$/.exec(raw);
+  return m ? { id: m[1], pdf: m[2] === ".pdf", html: m[2] === ".html" } : undefined;
 }
 
 async function sendPdf(d: DocDeps, res: Response, doc: DocumentRow): Promise<void> {
@@ -37,7 +37,7 @@ async function driverDocument(d: DocDeps, req: Request, res: Response): Promise<
   const token = typeof req.query.t === "string" && /^[A-Za-z0-9_-]{10,128}$/.test(req.query.t) ? req.query.t : undefined;
   const doc = p && token ? await getDocument(d.db.sql, p.id) : undefined;
   const session = doc?.sessionId && token ? await findSessionByPayToken(d.db.sql, doc.sessionId, token) : undefined;
-  if (!p || !doc || !session) {
+  if (!p || p.html || !doc || !session) {
     res.status(404).type("html").send(messagePage(lang, "notFound"));
     return;
   }
@@ -71,6 +71,14 @@ function operatorView(doc: DocumentRow, sha256: string): Record<string, unknown>
   };
 }
 
+/** The operators' HTML view of any document (a refund's credit note from the refunds API), in their language. */
+async function operatorPage(d: DocDeps, req: Request, res: Response, doc: DocumentRow): Promise<void> {
+  const lang = pickLang(req.query.lang, req.headers["accept-language"]);
+  const { sha256 } = await ensurePdf(d.db.sql, doc);
+  res.setHeader("Cache-Control", "private, no-store");
+  res.type("html").send(documentPage({ ...doc, pdfSha256: sha256 }, lang, `/api/operator/documents/${doc.documentId}.pdf`));
+}
+
 export function documentsRouter(d: DocDeps): Router {
   const router = express.Router();
   router.get("/receipts/:documentId", wrap((req, res) => driverDocument(d, req, res)));
@@ -82,6 +90,7 @@ export function documentsRouter(d: DocDeps): Router {
       const doc = p ? await getDocument(d.db.sql, p.id) : undefined;
       if (!p || !doc) throw new HttpError(404, "no such document (documentId: doc_ followed by 32 hex digits)");
       if (p.pdf) await sendPdf(d, res, doc);
+      else if (p.html) await operatorPage(d, req, res, doc);
       else res.json(operatorView(doc, (await ensurePdf(d.db.sql, doc)).sha256));
     }),
   );

@@ -206,8 +206,9 @@ export function payPagesRouter(d: PayDeps): Router {
       const s = await d.payments.sessionForToken(String(req.params.sessionId), q.t);
       const pays = await listPayments(d.db.sql, s.sessionId);
       const lang = pickLang(q.lang, req.headers["accept-language"]);
-      const receipt = s.status === "paid" || s.status === "closed" ? (await successViewOf(d.db.sql, s, q.t, lang)).receipt : null;
-      res.json({ session_id: s.sessionId, status: s.status, amount: s.amount, currency: s.currency, entry_ts: s.entryTs, priced_at: s.pricedAt, breakdown: quoteLines(s, lang), payments: pays.map((p) => ({ state: p.state, provider_ref: p.providerRef, failure_reason: p.failureReason })), receipt: receipt ? { number: receipt.number, html_url: receipt.htmlHref, pdf_url: receipt.pdfHref } : null });
+      const view = s.status === "paid" || s.status === "closed" ? await successViewOf(d.db.sql, s, q.t, lang) : null;
+      const receipt = view?.receipt ?? null;
+      res.json({ session_id: s.sessionId, status: s.status, amount: s.amount, currency: s.currency, entry_ts: s.entryTs, priced_at: s.pricedAt, breakdown: quoteLines(s, lang), payments: pays.map((p) => ({ state: p.state, provider_ref: p.providerRef, failure_reason: p.failureReason })), receipt: receipt ? { status: "issued", number: receipt.number, html_url: receipt.htmlHref, pdf_url: receipt.pdfHref } : view?.receiptPending ? { status: "pending" } : null });
     }),
   );
   router.post(

@@ -9,6 +9,7 @@ import { listPayments, type Q, type SessionRow } from "../db/index";
 import type { StoredQuote } from "../flows/site-events";
 import { formatMoney } from "../tariffs/index";
 import { receiptOfPayment } from "../billing/documents";
+import { isReceiptQueued } from "../billing/receipt-queue";
 import { brandName } from "../billing/identity";
 import { esc, formatDuration, layout, type Lang } from "./pages";
 import { whoAndWhere } from "../flows/driver-view";
@@ -29,6 +30,7 @@ const T = {
     receiptHtml: "Voir le reçu",
     receiptPdf: "Télécharger le reçu (PDF)",
     keep: "Conservez ce lien : il affiche ce reçu tant qu'il est valable.",
+    preparing: "Votre reçu est en cours de préparation. Cette page se met à jour d'elle-même dans quelques secondes.",
   },
   en: {
     title: "Payment confirmed",
@@ -45,6 +47,7 @@ const T = {
     receiptHtml: "View the receipt",
     receiptPdf: "Download the receipt (PDF)",
     keep: "Keep this link: it shows this receipt for as long as it is valid.",
+    preparing: "Your receipt is being prepared. This page updates itself in a few seconds.",
   },
 } as const;
 
@@ -61,7 +64,12 @@ export interface SuccessView {
   card: { brand: string; last4: string } | null;
   providerRef: string | null;
   receipt: { number: string; htmlHref: string; pdfHref: string } | null;
+  /** Paid, receipt owed but not issued yet (the receipt worker issues it after the payment's commit). */
+  receiptPending: boolean;
 }
+
+/** How long the "being prepared" page waits before it reloads itself (s). */
+const PENDING_REFRESH_S = 3;
 
 export function successPage(v: SuccessView): string {
   const t = T[v.lang];
@@ -81,7 +89,9 @@ export function successPage(v: SuccessView): string {
 <a class="btn" id="receipt-html" href="${esc(v.receipt.htmlHref)}">${esc(t.receiptHtml)}</a>
 <a class="btn alt" id="receipt-pdf" href="${esc(v.receipt.pdfHref)}" download>${esc(t.receiptPdf)}</a>
 <p class="muted">${esc(t.keep)}</p></div>`
-    : "";
+    : v.receiptPending
+      ? `<div class="card" id="receipt-pending"><h1>${esc(t.receipt)}</h1><p class="muted">${esc(t.preparing)}</p></div>`
+      : "";
   return layout(
     v.lang,
     t.title,
@@ -91,6 +101,7 @@ export function successPage(v: SuccessView): string {
 <table id="success">${rows}</table>
 </div>
 ${receipt}`,
+    v.receiptPending ? { refreshS: PENDING_REFRESH_S } : {},
   );
 }
 
@@ -100,6 +111,7 @@ export async function successViewOf(q: Q, s: SessionRow, token: string, lang: La
   const paid = (await listPayments(q, s.sessionId)).filter((p) => p.state === "paid");
   const last = paid[paid.length - 1];
   const receipt = last ? await receiptOfPayment(q, last.paymentId) : undefined;
+  const receiptPending = !receipt && last !== undefined && (await isReceiptQueued(q, last.paymentId));
   const quote = s.quoteBreakdown as unknown as StoredQuote | null;
   const end = s.exitTs ?? s.pricedAt ?? s.paidAt ?? new Date();
   const qs = `t=${encodeURIComponent(token)}&lang=${lang}`;
@@ -115,6 +127,7 @@ export async function successViewOf(q: Q, s: SessionRow, token: string, lang: La
     timeZone: where.timeZone,
     card: receipt?.card ?? null,
     providerRef: last?.providerRef ?? null,
+    receiptPending,
     receipt: receipt ? { number: receipt.number, htmlHref: `/receipts/${encodeURIComponent(receipt.documentId)}?${qs}`, pdfHref: `/receipts/${encodeURIComponent(receipt.documentId)}.pdf?${qs}` } : null,
   };
 }

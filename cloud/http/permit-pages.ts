@@ -134,7 +134,7 @@ ${radios}
   );
 }
 
-export function permitDonePage(o: { lang: Lang; permit: PermitRow; plan: PermitPlanRow; manageHref: string | null }): string {
+export function permitDonePage(o: { lang: Lang; permit: PermitRow; plan: PermitPlanRow; manageHref: string | null; invoices?: { number: string; href: string; pdfHref: string }[] }): string {
   const t = T[o.lang];
   const p = o.permit;
   const status = t[p.status];
@@ -146,9 +146,17 @@ export function permitDonePage(o: { lang: Lang; permit: PermitRow; plan: PermitP
     t.done,
     `<div class="card"><h1>${esc(t.done)}</h1><p><b>${esc(o.plan.name)}</b> — ${esc(formatMoney(o.plan.amount, o.plan.currency, o.lang))} ${esc(o.plan.period === "month" ? t.month : t.year)}</p>
 <p class="muted">${esc(ids)}</p>
-<p id="status" data-status="${esc(p.status)}" class="${p.status === "active" ? "ok" : p.status === "pending" ? "" : "bad"}">${esc(status)}</p>${until}${manage}</div>`,
+<p id="status" data-status="${esc(p.status)}" class="${p.status === "active" ? "ok" : p.status === "pending" ? "" : "bad"}">${esc(status)}</p>${until}${manage}</div>${invoiceList(o.lang, o.invoices ?? [])}`,
     p.status === "pending" ? { refreshS: 2 } : {},
   );
+}
+
+/** The permit's invoices (one per paid period), each as a page and a PDF. */
+function invoiceList(lang: Lang, invoices: { number: string; href: string; pdfHref: string }[]): string {
+  if (invoices.length === 0) return "";
+  const title = lang === "fr" ? "Vos factures" : "Your invoices";
+  const rows = invoices.map((i) => `<tr><td><a class="invoice" href="${esc(i.href)}">${esc(i.number)}</a></td><td class="r"><a class="invoice-pdf" href="${esc(i.pdfHref)}" download>PDF</a></td></tr>`).join("");
+  return `<div class="card" id="invoices"><h1>${esc(title)}</h1><table>${rows}</table></div>`;
 }
 
 export function renewPage(o: { lang: Lang; sites: { siteId: string; name: string }[]; values?: FormValues & { site?: string }; error?: string }): string {

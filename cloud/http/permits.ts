@@ -26,6 +26,8 @@ import { SITE_ID_RE } from "../flows/access";
 import { HttpError } from "../flows/errors";
 import { PlanBody, permitView, planView, portalUrl, resyncPermit, setPermitPlan, startPermitCheckout, type PermitContext } from "../flows/permits";
 import type { AppDeps } from "./deps";
+import { invoicesOfPermit } from "../billing/permit-invoices";
+import { permitInvoiceHref } from "./permit-invoices";
 import { formBody, jsonBody, parse, requireJson, wrap } from "./input";
 import { pickLang, type Lang } from "./pages";
 import { permitDonePage, permitMessagePage, permitTexts, plansPage, renewPage, type FormValues } from "./permit-pages";
@@ -148,7 +150,8 @@ export function permitsRouter(d: PermitDeps): Router {
       }
       const plan = await getPermitPlan(d.db.sql, p.planId);
       const manageHref = p.stripeCustomerId ? `/permits/manage/${p.permitId}?t=${encodeURIComponent(p.manageToken)}&lang=${lang}` : null;
-      html(res, 200, permitDonePage({ lang, permit: p, plan, manageHref }));
+      const invoices = (await invoicesOfPermit(d.db.sql, p.permitId)).map((doc) => ({ number: doc.number, href: permitInvoiceHref(doc.documentId, p as PermitRow, lang), pdfHref: permitInvoiceHref(doc.documentId, p as PermitRow, lang, true) }));
+      html(res, 200, permitDonePage({ lang, permit: p, plan, manageHref, invoices }));
     }),
   );
 

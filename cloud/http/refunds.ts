@@ -12,6 +12,7 @@ import express, { type Request, type Response, type Router } from "express";
 import { z } from "zod";
 import { getSession, listPayments, listRefundsOfSession, type PaymentRow, type RefundRow } from "../db/index";
 import { HttpError } from "../flows/errors";
+import { listCreditNotesOfSession, type DocumentRow } from "../billing/documents";
 import type { RefundActor } from "../flows/refund-effects";
 import { notFoundAs, refundLatePayments, requestRefund, type RefundResult } from "../flows/refunds";
 import type { AppDeps } from "./deps";
@@ -100,6 +101,12 @@ async function postRefundLate(d: RefundDeps, req: Request, res: Response): Promi
   res.status(status).json({ session_id: sessionId, refunds: rs.map(resultJson) });
 }
 
+/** A refund's credit note, with the operators' links to its page and its PDF (cloud/http/documents.ts). */
+function creditNoteJson(doc: DocumentRow): Record<string, unknown> {
+  const base = `/api/operator/documents/${doc.documentId}`;
+  return { document_id: doc.documentId, number: doc.number, refund_id: doc.refundId, payment_id: doc.paymentId, issued_at: doc.issuedAt.toISOString(), currency: doc.currency, total_ttc: doc.totalTtc, total_ht: doc.totalHt, total_vat: doc.totalVat, html_url: `${base}.html`, pdf_url: `${base}.pdf`, json_url: base };
+}
+
 export function refundsRouter(d: RefundDeps): Router {
   const router = express.Router();
   const who = d.auth.require(["admin", "operator"]);
@@ -113,7 +120,7 @@ export function refundsRouter(d: RefundDeps): Router {
       if (!ID.test(sessionId)) throw new HttpError(400, "session id: 1-64 of A-Z a-z 0-9 _ -", "invalid_input");
       const session = await getSession(d.db.sql, sessionId).catch(notFoundAs(`no session ${sessionId}`));
       const payments = await listPayments(d.db.sql, sessionId);
-      res.json({ session_id: sessionId, status: session.status, refund_status: orderRefundStatus(payments), payments: payments.map(paymentRefundJson), refunds: (await listRefundsOfSession(d.db.sql, sessionId)).map(refundJson) });
+      res.json({ session_id: sessionId, status: session.status, refund_status: orderRefundStatus(payments), payments: payments.map(paymentRefundJson), refunds: (await listRefundsOfSession(d.db.sql, sessionId)).map(refundJson), credit_notes: (await listCreditNotesOfSession(d.db.sql, sessionId)).map(creditNoteJson) });
     }),
   );
   return router;

@@ -91,6 +91,10 @@ export interface CloudOptions {
   relayPollMs?: number;
   /** Audit chaining pass period when idle (ms, default 200). Queued rows wake it; the period catches other instances' rows. */
   auditChainPeriodMs?: number;
+  /** Receipt worker poll period when idle (ms, default 1000); commits wake it. */
+  receiptPollMs?: number;
+  /** Run the receipt worker (default true; a test turns it off to stand for a crash before the receipt). */
+  receiptWorker?: boolean;
   /** Max JSON body (bytes, default 16 KiB). */
   jsonLimit?: number;
   /** scrypt cost for operator passwords (tests lower it; default N=2^15, r=8, p=1). */

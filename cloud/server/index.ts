@@ -16,6 +16,8 @@ import { startEmbeddedBroker, type EmbeddedBroker } from "../mqtt/broker";
 import { connectClient, detectProtocol, type ProtocolVersion } from "../mqtt/client";
 import { startConsumer, type SiteEventConsumer } from "../mqtt/consumers";
 import { OutboxRelay } from "../mqtt/relay";
+import { ReceiptWorker } from "../billing/receipt-worker";
+import { receiptQueueLength } from "../billing/receipt-queue";
 import type { StripeEmulator } from "../../stripe-emulator/index";
 import { buildApp } from "../http/app";
 import { AuditChainer, type AuditMode } from "./audit-chain";
@@ -71,6 +73,8 @@ export interface CloudHandle {
   readonly webhookSecret: string;
   readonly metrics: CloudMetrics;
   readonly relay: OutboxRelay;
+  /** Issues the receipts of paid payments after their commit (cloud/billing/receipt-worker.ts). */
+  readonly receipts: ReceiptWorker;
   readonly logger: Logger;
   readonly instanceId: string;
   close(): Promise<void>;
@@ -158,15 +162,17 @@ async function connectStripe(o: Resolved, logger: Logger, instanceId: string, cl
 }
 
 /** `GET /health`: the database (and the outbox backlog), the broker connections, Stripe's mode, the relay. */
-function healthCheck(p: { db: Database; instanceId: string; broker: BrokerPart; publisher: MqttClient; consumers: SiteEventConsumer[]; relay: OutboxRelay; stripeMode: StripeMode }) {
+function healthCheck(p: { db: Database; instanceId: string; broker: BrokerPart; publisher: MqttClient; consumers: SiteEventConsumer[]; relay: OutboxRelay; stripeMode: StripeMode; receipts?: ReceiptWorker }) {
   return async () => {
     const { db } = p;
     let dbOk = true;
     let dbError: string | undefined;
     let backlog: { pending: number; oldest: Date | null } | undefined;
+    let receiptsOwed: number | undefined;
     try {
       await db.ping();
       backlog = await outboxBacklog(db.sql);
+      receiptsOwed = await receiptQueueLength(db.sql);
     } catch (err) {
       dbOk = false;
       dbError = (err as Error).message;
@@ -182,6 +188,7 @@ function healthCheck(p: { db: Database; instanceId: string; broker: BrokerPart; 
         broker: { ok: brokerOk, url: redactUrl(p.broker.mqttUrl), embedded: Boolean(p.broker.broker), protocol: p.broker.version === 5 ? "mqtt5" : "mqtt3.1.1", consumers: p.consumers.length },
         stripe: { mode: p.stripeMode, ...(p.stripeMode === "emulator" ? { note: "local Stripe TEST EMULATOR — not Stripe" } : {}) },
         outbox: { ...(backlog ?? {}), relay: p.relay.status },
+        receipts: { owed: receiptsOwed ?? null, ...(p.receipts ? { worker: p.receipts.status } : {}) }, // issue 16: receipts off the pay path
       },
     };
   };
@@ -272,9 +279,11 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
     const auditMode: AuditMode = options.auditMode ?? "queued";
     const chainer = new AuditChainer(db, logger, o.auditChainPeriodMs ?? 200);
     const holdRef: { exits?: HoldExits } = {}; // set below, once the payments exist
+    const receipts = new ReceiptWorker({ db, stripe, logger, periodMs: o.receiptPollMs ?? 1000 }); // receipts off the pay path (issue 16)
     const wake = () => {
       relay.wake();
       chainer.wake();
+      receipts.wake();
       holdRef.exits?.kick(); // claims made by the transaction just committed (issue 16 holds)
     };
     let publicBaseUrl = o.publicBaseUrl ?? "";
@@ -294,6 +303,8 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
     flowCtx.holds = holdExits;
     holdExits.start();
     cleanups.push(() => holdExits.stop());
+    if (o.receiptWorker !== false) receipts.start(); // owed receipts left by a crash are issued now
+    cleanups.push(() => receipts.stop());
     const consumers: SiteEventConsumer[] = [];
     const app = buildApp({
       db,
@@ -309,7 +320,7 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
       ...(emulatorPayUrl ? { emulatorPayUrl } : {}),
       src,
       wake,
-      health: healthCheck({ db, instanceId, broker, publisher, consumers, relay, stripeMode: o.stripeMode }),
+      health: healthCheck({ db, instanceId, broker, publisher, consumers, relay, stripeMode: o.stripeMode, receipts }),
       auditMode,
       retrieveOnReturn: o.retrieveOnReturn ?? true,
       jsonLimit: o.jsonLimit ?? 16 * 1024,
@@ -344,6 +355,7 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
       webhookSecret,
       metrics,
       relay,
+      receipts,
       logger,
       instanceId,
       close() {

@@ -16,6 +16,10 @@ import { renderPdf } from "../../../cloud/billing/render-pdf";
 import { vatSplit } from "../../../cloud/billing/vat";
 import { applyPaymentEvent, attachProviderRef, createEntrySession, createPayment, insertTariff, priceSession, upsertSite, type Database } from "../../../cloud/db/index";
 import { frMoney, pdfText } from "./pdf-text";
+import Stripe from "stripe";
+import { queueReceipt, receiptQueueLength } from "../../../cloud/billing/receipt-queue";
+import { ReceiptWorker } from "../../../cloud/billing/receipt-worker";
+import { silentLogger } from "../../../host/log";
 
 const LEGAL = { company: "Parkings Test SA", address: "2 place du Test, 69001 Lyon", siret: "123 456 789 00012", vatId: "FR12123456789" };
 
@@ -134,7 +138,7 @@ export function billingSuite(title: string, opts: { open(ctx: Mocha.Context): Pr
       expect(rolledBack.filter((x) => docs.some((d) => d.number === x)).length).to.be.greaterThan(0);
     });
 
-    it("receipts stay gapless under concurrent payments of one site, each issued in the transaction that marks its payment paid (rolled back with it)", async function () {
+    it("receipts stay gapless under concurrent issues for one site, each rolled back with the transaction that issued it", async function () {
       this.timeout(120_000);
       const siteId = await newSite();
       const [tariff] = [await insertTariff(db.sql, { siteId, effectiveFrom: new Date(0), document: { test: true } })];
@@ -236,6 +240,31 @@ export function billingSuite(title: string, opts: { open(ctx: Mocha.Context): Pr
       const siteId = await newSite();
       const d = await db.tx((tx) => issueInvoice(tx, { siteId, customer: { name: "X" }, plan: { name: "M", periodFrom: "2026-01-01", periodTo: "2026-01-31" }, amount: 100, currency: "EUR" }));
       expect(d.content.issuer.company).to.equal(process.env.SYSPARK_BILLING_COMPANY ?? DEMO_LEGAL.company);
+    });
+
+    it("receipt workers (several instances at once) issue each owed receipt exactly once, gapless; a stopping worker gives its claims back", async function () {
+      this.timeout(120_000);
+      const siteId = await newSite();
+      const owed: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const { payment } = await paidPayment(siteId, 300 + i);
+        await db.tx((tx) => queueReceipt(tx, payment.paymentId));
+        owed.push(payment.paymentId);
+      }
+      // The provider out of reach: receipts go without the card line, never held up.
+      const stripe = new Stripe("sk_test_unreachable", { host: "127.0.0.1", port: 1, protocol: "http" });
+      const worker = () => new ReceiptWorker({ db, stripe, logger: silentLogger, batch: 3, legal: LEGAL });
+      // A worker told to stop at once claims a batch and gives it back: nothing issued, nothing left claimed.
+      expect(await worker().drain(() => false)).to.equal(0);
+      expect((await db.sql<{ n: number }[]>`SELECT count(*)::int4 AS n FROM billing_receipt_queue WHERE claimed_until IS NOT NULL`)[0].n).to.equal(0);
+      const issued = await Promise.all([worker().drain(), worker().drain(), worker().drain()]);
+      expect(issued.reduce((a, b) => a + b, 0)).to.equal(owed.length);
+      const docs = await listDocumentsOfSite(db.sql, siteId, "receipt", yearIn(new Date(), "Europe/Paris"));
+      expect(docs.map((d) => d.seq)).to.deep.equal(Array.from({ length: owed.length }, (_, i) => i + 1));
+      expect(docs.map((d) => d.paymentId).sort()).to.deep.equal([...owed].sort());
+      expect(docs.every((d) => d.content.payment?.card === null)).to.equal(true);
+      expect(await receiptQueueLength(db.sql)).to.equal(0);
+      expect(await worker().drain()).to.equal(0);
     });
   });
 }

@@ -107,7 +107,12 @@ export function payExitSuite(title: string, start: (ctx: Mocha.Context) => Promi
       await phone.payOnCardPage(card, "4242 4242 4242 4242");
       const success = await site.waitFor("paymentSuccess", (p) => p.session_id === session.sessionId);
       const pi = String(success.payload.provider_ref);
-      const page = await phone.go(withLang(payUrl, "en"));
+      // The receipt is issued after the payment's commit (receipt worker): until then the page says
+      // it is being prepared and reloads itself; the driver sees the receipt once it is issued.
+      const page = await until(async () => {
+        const p = await phone.go(withLang(payUrl, "en"));
+        return p.body.includes('id="receipt-html"') ? p : p.body.includes('id="receipt-pending"') ? false : p;
+      }, 15_000, "the receipt on the success page");
       expect(page.status).to.equal(200);
       expect(page.body).to.contain('data-result="paid"');
       expect(cell(page.body, "paid-amount")).to.equal(formatMoney(session.amount as number, "EUR", "en"));
@@ -121,8 +126,9 @@ export function payExitSuite(title: string, start: (ctx: Mocha.Context) => Promi
       expect(new URL(receiptHtml).pathname).to.match(/^\/receipts\/doc_[a-f0-9]{32}$/);
       // The JSON twin (kiosks) names the same receipt.
       const u = new URL(payUrl);
-      const api = (await (await fetch(`${u.origin}/api/pay${u.pathname.slice(4)}${u.search}`)).json()) as { status: string; receipt: { number: string; html_url: string; pdf_url: string } | null };
+      const api = (await (await fetch(`${u.origin}/api/pay${u.pathname.slice(4)}${u.search}`)).json()) as { status: string; receipt: { status: string; number: string; html_url: string; pdf_url: string } | null };
       expect(api.status).to.equal("paid");
+      expect(api.receipt?.status).to.equal("issued");
       expect(api.receipt?.number).to.match(/^R-\d{4}-\d{6}$/);
       expect(new URL(api.receipt?.pdf_url ?? "", payUrl).pathname).to.equal(new URL(receiptPdf).pathname);
       paid = { session, payUrl, receiptHtml, receiptPdf, pi };
@@ -232,6 +238,7 @@ export function payExitSuite(title: string, start: (ctx: Mocha.Context) => Promi
         await page.fill("#cvc", "123");
         await page.click("#pay");
         await page.waitForSelector('#result[data-result="paid"]', { timeout: 30_000 });
+        await page.waitForSelector("#receipt-html", { timeout: 30_000 }); // "being prepared" reloads itself until the receipt is issued
         expect(await page.locator("#paid-amount").innerText()).to.equal(formatMoney(session.amount as number, "EUR", "en"));
         expect(await page.locator("#paid-lane").innerText()).to.match(/^L1/);
         expect(await page.locator("#paid-card").innerText()).to.equal("Visa •••• 4242");

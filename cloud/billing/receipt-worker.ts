@@ -1,0 +1,178 @@
+/**
+ * The receipt worker (issue 16: the pay-at-exit path must not regress). Issuing a receipt used to
+ * happen inside the payment's webhook transaction: every payment of a site queued on the site's
+ * counter row until commit, and the card was asked of the provider before the transaction. Now
+ * the payment only queues its receipt (./receipt-queue.ts) and this worker, woken after commits
+ * plus an idle poll (like the outbox relay and the audit chainer), issues it: for each claimed
+ * payment, the card is asked of the provider (one short try; no answer → no card line), then ONE
+ * transaction numbers and inserts the receipt and removes the queue row. Nothing is lost: a crash
+ * between the payment's commit and the receipt leaves the row, issued by the next pass or the
+ * next start.
+ */
+import type Stripe from "stripe";
+import type { Logger } from "../../host/log";
+import { getPayment, getSession, type Database } from "../db/index";
+import { cardOfPayment } from "./card";
+import { issueReceipt, type CardSummary } from "./issue";
+import type { LegalDetails } from "./legal";
+import { claimReceipts, dequeueReceipt, listPaymentsById, lockQueuedReceipt, noteReceiptFailure, releaseClaims, takeQueued } from "./receipt-queue";
+
+/** Card lookups in flight at once for one batch (each is one short try: ./card.ts). */
+const CARD_CONCURRENCY = 4;
+/** How long a wake waits for more commits before the pass (ms). */
+const WAKE_DELAY_MS = 200;
+
+export interface ReceiptWorkerOptions {
+  db: Database;
+  stripe: Stripe;
+  logger: Logger;
+  /** Idle poll (ms): owed receipts left by another instance or a crash are found without a wake. */
+  periodMs?: number;
+  /** How long a claim is an instance's own before another may take it over (s). */
+  leaseS?: number;
+  batch?: number;
+  legal?: LegalDetails;
+}
+
+export class ReceiptWorker {
+  private running = false;
+  private timer: NodeJS.Timeout | null = null;
+  private wakeUp: (() => void) | null = null;
+  private loop: Promise<void> | null = null;
+  private lastError: string | null = null;
+  private issued = 0;
+
+  constructor(private readonly o: ReceiptWorkerOptions) {}
+
+  get status(): { running: boolean; issued: number; lastError: string | null } {
+    return { running: this.running, issued: this.issued, lastError: this.lastError };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /**
+   * A transaction just committed (perhaps a payment): look soon. Coalesced over WAKE_DELAY_MS so
+   * that under load a pass takes a batch rather than one receipt per commit (fewer transactions
+   * beside the pay path); the success page waiting for its receipt reloads every few seconds.
+   */
+  wake(): void {
+    if (this.timer || !this.wakeUp) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      const w = this.wakeUp;
+      this.wakeUp = null;
+      w?.();
+    }, WAKE_DELAY_MS);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+    await this.loop;
+  }
+
+  /**
+   * Issues every owed receipt this instance can claim now; returns how many it issued. The
+   * background loop passes `more` (still running?) so that stop() waits for one batch at most,
+   * not for a whole backlog: the claims it leaves are released for the next start or instance.
+   */
+  async drain(more: () => boolean = () => true): Promise<number> {
+    const batch = this.o.batch ?? 20;
+    let total = 0;
+    for (;;) {
+      const ids = await claimReceipts(this.o.db.sql, batch, this.o.leaseS ?? 30);
+      if (ids.length > 0 && !more()) await releaseClaims(this.o.db.sql, ids); // stopping: the next start (or instance) takes them at once
+      else if (ids.length > 0) total += await this.issueBatch(ids);
+      if (ids.length < batch || !more()) return total;
+    }
+  }
+
+  /**
+   * A claimed batch: the cards asked concurrently (a few at a time, no transaction open while the
+   * provider answers), then ONE transaction takes the batch off the queue (DELETE … RETURNING locks
+   * the rows: what another instance already issued is simply not returned) and issues its
+   * receipts — fewer round trips than one transaction each, and the counter lock is only ever
+   * contended by receipt workers now. Should that transaction fail, each receipt is tried alone,
+   * so that one bad payment does not hold up the others.
+   */
+  private async issueBatch(ids: string[]): Promise<number> {
+    try {
+      const payments = await listPaymentsById(this.o.db.sql, ids);
+      const cards = new Map<string, CardSummary | null>();
+      for (let i = 0; i < payments.length; i += CARD_CONCURRENCY) {
+        const slice = payments.slice(i, i + CARD_CONCURRENCY);
+        (await Promise.all(slice.map((p) => cardOfPayment(this.o.stripe, p)))).forEach((c, j) => cards.set(slice[j].paymentId, c));
+      }
+      const issued = await this.o.db.tx(async (tx) => {
+        const owed = new Set(await takeQueued(tx, ids));
+        let n = 0;
+        for (const payment of payments) {
+          if (!owed.has(payment.paymentId)) continue;
+          const session = await getSession(tx, payment.sessionId);
+          await issueReceipt(tx, { payment, session, card: cards.get(payment.paymentId) ?? null, ...(this.o.legal ? { legal: this.o.legal } : {}) });
+          n += 1;
+        }
+        return n;
+      });
+      this.issued += issued;
+      return issued;
+    } catch (err) {
+      this.o.logger.info({ n: ids.length, err: (err as Error).message }, "receipt worker: a batch failed; issuing its receipts one by one");
+      let n = 0;
+      for (const id of ids) if (await this.issueOne(id)) n += 1;
+      return n;
+    }
+  }
+
+  /** One receipt: the card first (no transaction open while the provider answers), then one transaction. */
+  private async issueOne(paymentId: string): Promise<boolean> {
+    try {
+      const card = await cardOfPayment(this.o.stripe, await getPayment(this.o.db.sql, paymentId));
+      const issued = await this.o.db.tx(async (tx) => {
+        if (!(await lockQueuedReceipt(tx, paymentId))) return false; // another instance issued it meanwhile
+        const payment = await getPayment(tx, paymentId);
+        const session = await getSession(tx, payment.sessionId);
+        await issueReceipt(tx, { payment, session, card, ...(this.o.legal ? { legal: this.o.legal } : {}) });
+        await dequeueReceipt(tx, paymentId);
+        return true;
+      });
+      if (issued) this.issued += 1;
+      return issued;
+    } catch (err) {
+      const message = (err as Error).message;
+      this.lastError = message;
+      this.o.logger.warn({ paymentId, err: message }, "receipt worker: issuing a receipt failed (kept for a later pass)");
+      await noteReceiptFailure(this.o.db.sql, paymentId, message).catch(() => undefined);
+      return false;
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        await this.drain(() => this.running);
+      } catch (err) {
+        if (this.running) this.o.logger.warn({ err: (err as Error).message }, "receipt worker: pass failed (will retry)");
+      }
+      if (!this.running) break;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          this.wakeUp = null;
+          resolve();
+        }, this.o.periodMs ?? 1000);
+        this.wakeUp = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  }
+}
