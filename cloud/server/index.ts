@@ -246,6 +246,30 @@ async function startRelayAndConsumers(
   }
 }
 
+/**
+ * Issue 16's parts beside the payments: BILLING_ENABLED and the provider out of reach
+ * (ProviderOutage), GET /billing/health, and holds at entry (their webhooks, and the worker that
+ * captures them at the exit, started here and stopped with the cloud).
+ */
+function startBilling(
+  p: { o: Resolved; db: Database; stripe: Stripe; logger: Logger; src: string; auditMode: AuditMode; wake: () => void; metrics: CloudMetrics; payments: PaymentService; flowCtx: FlowContext; holdRef: { exits?: HoldExits } },
+  cleanups: Cleanups,
+): { outage: ProviderOutage; billingHealth: BillingHealth; holds: HoldService } {
+  const { o, db, stripe, logger, src, auditMode, wake, metrics, payments } = p;
+  const stripeOpts = o.stripe ?? {};
+  const outage = new ProviderOutage({ db, logger, src, auditMode, wake, onUnavailable: (step, kind) => metrics.providerUnavailable.inc({ step, kind }) });
+  const billingHealth = new BillingHealth({ db, stripe, mode: o.stripeMode, billingEnabled: o.billingEnabled, outage, ...(stripeOpts.healthProbeCacheMs !== undefined ? { cacheMs: stripeOpts.healthProbeCacheMs } : {}), gauges: { reachable: (v) => metrics.stripeReachable.set(v), webhookLagS: (v) => metrics.webhookLagSeconds.set(v), unavailableLastHour: (v) => metrics.providerUnavailableLastHour.set(v) } });
+  if (!o.billingEnabled) logger.warn("billing is DISABLED (BILLING_ENABLED=false, or production without Stripe keys): pay routes answer 503, exit requests get no pay link");
+  const holds = new HoldService({ db, stripe, logger, auditMode, wake });
+  payments.setHoldHandler(holds);
+  const holdExits = new HoldExits({ db, stripe, payments, logger, auditMode, src, wake });
+  p.holdRef.exits = holdExits;
+  p.flowCtx.holds = holdExits;
+  holdExits.start();
+  cleanups.push(() => holdExits.stop());
+  return { outage, billingHealth, holds };
+}
+
 export async function startCloud(options: StartOptions = {}): Promise<CloudHandle> {
   const o = resolveOptions(options);
   const logger = options.logger ?? cloudLogger();
@@ -292,17 +316,7 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
     const stripeOpts = o.stripe ?? {};
     const payments = new PaymentService({ db, stripe, mode: o.stripeMode, webhookSecret, toleranceS: stripeOpts.toleranceS ?? 300, logger, src, wake, auditMode, onWebhook: (type, outcome) => metrics.webhookProcessed.inc({ type, outcome }), ...(o.aclHmacKey ? { aclHmacKey: o.aclHmacKey } : {}) });
     cleanups.push(() => payments.settle()); // before the database closes (cleanups run in reverse)
-    // Issue 16 items 6–7: BILLING_ENABLED, the provider out of reach, GET /billing/health.
-    const outage = new ProviderOutage({ db, logger, src, auditMode, wake, onUnavailable: (step, kind) => metrics.providerUnavailable.inc({ step, kind }) });
-    const billingHealth = new BillingHealth({ db, stripe, mode: o.stripeMode, billingEnabled: o.billingEnabled, outage, ...(stripeOpts.healthProbeCacheMs !== undefined ? { cacheMs: stripeOpts.healthProbeCacheMs } : {}), gauges: { reachable: (v) => metrics.stripeReachable.set(v), webhookLagS: (v) => metrics.webhookLagSeconds.set(v), unavailableLastHour: (v) => metrics.providerUnavailableLastHour.set(v) } });
-    if (!o.billingEnabled) logger.warn("billing is DISABLED (BILLING_ENABLED=false, or production without Stripe keys): pay routes answer 503, exit requests get no pay link");
-    const holds = new HoldService({ db, stripe, logger, auditMode, wake });
-    payments.setHoldHandler(holds);
-    const holdExits = new HoldExits({ db, stripe, payments, logger, auditMode, src, wake });
-    holdRef.exits = holdExits;
-    flowCtx.holds = holdExits;
-    holdExits.start();
-    cleanups.push(() => holdExits.stop());
+    const { outage, billingHealth, holds } = startBilling({ o, db, stripe, logger, src, auditMode, wake, metrics, payments, flowCtx, holdRef }, cleanups);
     if (o.receiptWorker !== false) receipts.start(); // owed receipts left by a crash are issued now
     cleanups.push(() => receipts.stop());
     const consumers: SiteEventConsumer[] = [];
