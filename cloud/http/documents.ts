@@ -8,7 +8,7 @@
 import express, { type Request, type Response, type Router } from "express";
 import { ensurePdf, getDocument, type DocumentRow } from "../billing/documents";
 import { documentPage } from "../billing/render-html";
-import { findSessionByPayToken } from "../db/index";
+import { findSessionByPayToken, type Q } from "../db/index";
 import { HttpError } from "../flows/errors";
 import type { AppDeps } from "./deps";
 import { wrap } from "./input";
@@ -22,8 +22,9 @@ function parseDocParam(raw: string): { id: string; pdf: boolean; html: boolean }
   return m ? { id: m[1], pdf: m[2] === ".pdf", html: m[2] === ".html" } : undefined;
 }
 
-async function sendPdf(d: DocDeps, res: Response, doc: DocumentRow): Promise<void> {
-  const { pdf, sha256 } = await ensurePdf(d.db.sql, doc);
+/** The document's PDF as a download, with its SHA-256 (also used by the hold page's receipts). */
+export async function sendDocumentPdf(q: Q, res: Response, doc: DocumentRow): Promise<void> {
+  const { pdf, sha256 } = await ensurePdf(q, doc);
   res.setHeader("Content-Type", "application/pdf");
   res.setHeader("Content-Disposition", `attachment; filename="${doc.number}.pdf"`);
   res.setHeader("X-Content-SHA256", sha256);
@@ -42,7 +43,7 @@ async function driverDocument(d: DocDeps, req: Request, res: Response): Promise<
     return;
   }
   if (p.pdf) {
-    await sendPdf(d, res, doc);
+    await sendDocumentPdf(d.db.sql, res, doc);
     return;
   }
   const { sha256 } = await ensurePdf(d.db.sql, doc);
@@ -89,7 +90,7 @@ export function documentsRouter(d: DocDeps): Router {
       const p = parseDocParam(String(req.params.documentId));
       const doc = p ? await getDocument(d.db.sql, p.id) : undefined;
       if (!p || !doc) throw new HttpError(404, "no such document (documentId: doc_ followed by 32 hex digits)");
-      if (p.pdf) await sendPdf(d, res, doc);
+      if (p.pdf) await sendDocumentPdf(d.db.sql, res, doc);
       else if (p.html) await operatorPage(d, req, res, doc);
       else res.json(operatorView(doc, (await ensurePdf(d.db.sql, doc)).sha256));
     }),

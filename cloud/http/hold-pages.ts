@@ -15,6 +15,7 @@ import { authorisationAmount, type HoldService } from "../flows/holds";
 import { formatMoney } from "../tariffs/index";
 import type { AppDeps } from "./deps";
 import { formBody, jsonBody, parse, requireJson, wrap } from "./input";
+import { holdReceiptsCard, registerHoldReceiptRoutes } from "./hold-receipts";
 import { esc, layout, paymentElementForm, pickLang, type Lang } from "./pages";
 
 type HoldDeps = Pick<AppDeps, "db" | "logger" | "publicBaseUrl" | "emulatorPayUrl" | "publishableKey" | "jsonLimit"> & { holds?: HoldService };
@@ -80,14 +81,16 @@ ${error ? `<p class="err" id="error" role="alert">${esc(error)}</p>` : ""}
   );
 }
 
-function resultPage(lang: Lang, hold: HoldRow, retryHref: string): string {
+/** `receipts`: the stay's receipts once the exit took the fee (hold-receipts.ts); pending → the page reloads. */
+function resultPage(lang: Lang, hold: HoldRow, retryHref: string, receipts: { html: string; pending: boolean } = { html: "", pending: false }): string {
   const t = T[lang];
   const amount = formatMoney(hold.amount, hold.currency, lang);
+  const reload = receipts.pending ? { refreshS: 3 } : {};
   if (hold.state === "authorized" || hold.state === "captured") {
-    return layout(lang, t.okTitle, `<div class="card" id="result" data-result="authorized"><h1 class="ok">${esc(t.okTitle)}</h1><p>${esc(t.okText)}</p><p>${esc(t.upTo)} <b id="hold-amount">${esc(amount)}</b> — ${esc(hold.identityValue)}</p></div>`);
+    return layout(lang, t.okTitle, `<div class="card" id="result" data-result="authorized"><h1 class="ok">${esc(t.okTitle)}</h1><p>${esc(t.okText)}</p><p>${esc(t.upTo)} <b id="hold-amount">${esc(amount)}</b> — ${esc(hold.identityValue)}</p></div>${receipts.html}`, reload);
   }
   if (hold.state === "saved") {
-    return layout(lang, t.savedTitle, `<div class="card" id="result" data-result="saved"><h1 class="ok">${esc(t.savedTitle)}</h1><p>${esc(t.savedText)}</p><p>${esc(hold.identityValue)}</p></div>`);
+    return layout(lang, t.savedTitle, `<div class="card" id="result" data-result="saved"><h1 class="ok">${esc(t.savedTitle)}</h1><p>${esc(t.savedText)}</p><p>${esc(hold.identityValue)}</p></div>${receipts.html}`, reload);
   }
   if (hold.state === "requested") {
     return layout(lang, t.waitTitle, `<div class="card" id="result" data-result="processing"><h1>${esc(t.waitTitle)}</h1><p>${esc(t.waitText)}</p></div>`, { refreshS: 2 });
@@ -188,7 +191,7 @@ export function holdPagesRouter(d: HoldDeps): Router {
       });
       if (hold.siteId !== site.siteId) throw new HttpError(404, "unknown hold", "not_found");
       res.setHeader("Cache-Control", "no-store");
-      res.type("html").send(resultPage(lang, hold, `/hold/${site.siteId}?lang=${lang}`));
+      res.type("html").send(resultPage(lang, hold, `/hold/${site.siteId}?lang=${lang}`, await holdReceiptsCard(d.db.sql, hold, lang)));
     }),
   );
 
@@ -210,6 +213,8 @@ export function holdPagesRouter(d: HoldDeps): Router {
       res.status(201).json({ hold_id: hold.holdId, state: hold.state, amount: hold.amount, currency: hold.currency, plate: hold.identityValue, payment_intent: hold.providerRef, client_secret: clientSecret });
     }),
   );
+
+  registerHoldReceiptRoutes(router, () => d.db.sql);
 
   router.get(
     "/api/holds/:holdId",

@@ -11,6 +11,7 @@ import { expect } from "chai";
 import type Stripe from "stripe";
 import { findActiveSession, findAuditEntries, getSession, latePaymentsOf, listPayments, type SessionRow } from "../../../cloud/db/index";
 import { requireToolOrSkip } from "../../../host/tools";
+import { formatMoney } from "../../../cloud/tariffs/index";
 import { SiteClient, eventId, until, type TestCloud } from "../server/helpers";
 
 const SRC = "test-gateway";
@@ -273,6 +274,17 @@ export function holdSuite(title: string, start: (ctx: Mocha.Context) => Promise<
         const [pay] = (await listPayments(t.cloud.db.sql, session.sessionId)).filter((p) => p.state === "paid");
         expect(pay.amount).to.equal((await getSession(t.cloud.db.sql, session.sessionId)).amount);
         expect(ok.payload.provider_ref).to.equal(pay.providerRef);
+        // The driver never opened a pay link: the hold's page (where the authorisation left them)
+        // lists the stay's receipt once issued (it reloads while the receipt is being prepared),
+        // and the receipt shows the captured amount.
+        await page.reload();
+        await page.waitForSelector(".receipt-link", { timeout: 20_000 });
+        await page.click(".receipt-link");
+        await page.waitForSelector("#doc-ttc");
+        expect(await page.locator("#doc-ttc").innerText()).to.equal(formatMoney(pay.amount, "EUR", "fr"));
+        expect(await page.locator("#doc-number").innerText()).to.match(/R-\d{4}-\d{6}/);
+        const other = await fetch(`${page.url().replace(/doc_[a-f0-9]{32}/, `doc_${"0".repeat(32)}`)}`);
+        expect(other.status).to.equal(404);
       } finally {
         await browser.close();
       }
