@@ -93,6 +93,8 @@ export interface CloudOptions {
   auditChainPeriodMs?: number;
   /** Receipt worker poll period when idle (ms, default 1000); commits wake it. */
   receiptPollMs?: number;
+  /** Refund sweep period, and the age of a `requested` refund it drives again (ms, default 60 000). */
+  refundSweepMs?: number;
   /** Run the receipt worker (default true; a test turns it off to stand for a crash before the receipt). */
   receiptWorker?: boolean;
   /** Max JSON body (bytes, default 16 KiB). */

@@ -30,6 +30,7 @@ import { ProviderOutage } from "../flows/provider-outage";
 import { BillingHealth } from "../flows/billing-health";
 import { HoldService } from "../flows/holds";
 import { HoldExits } from "../flows/hold-exit";
+import { RefundSweeper } from "../flows/refund-sweeper";
 import { writeRunFile } from "./run-file";
 import { ensureFirstAdmin, seedSite } from "./seed";
 
@@ -267,6 +268,10 @@ function startBilling(
   p.flowCtx.holds = holdExits;
   holdExits.start();
   cleanups.push(() => holdExits.stop());
+  // Refunds left `requested` by a provider outage are driven again (nobody has to repeat them).
+  const sweeper = new RefundSweeper({ ctx: { db, stripe, auditMode, logger }, periodMs: o.refundSweepMs ?? 60_000, olderThanMs: o.refundSweepMs ?? 60_000 });
+  sweeper.start();
+  cleanups.push(() => sweeper.stop());
   return { outage, billingHealth, holds };
 }
 

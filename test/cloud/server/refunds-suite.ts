@@ -10,6 +10,7 @@ import { expect } from "chai";
 import Stripe from "stripe";
 import { findAuditEntries, getPayment, listPayments, listRefundsOfSession, refundBacklog } from "../../../cloud/db/index";
 import { requestRefund, retryRequestedRefunds } from "../../../cloud/flows/refunds";
+import { RefundSweeper } from "../../../cloud/flows/refund-sweeper";
 import { silentLogger } from "../../../host/log";
 import { SiteClient, login, until, type TestCloud } from "./helpers";
 import { Phone } from "./driver";
@@ -144,6 +145,23 @@ export function refundSuite(title: string, start: (ctx: Mocha.Context) => Promis
       expect(swept.find((r) => r.refundId === stuck.refund.refundId)?.state).to.equal("succeeded");
       expect(await refundBacklog(t.cloud.db.sql)).to.deep.equal({ requested: 0, pending: 0, oldestRequestedAt: null });
       expect((await t.cloud.stripe.refunds.list({ payment_intent: pi })).data.map((x) => x.amount)).to.deep.equal([25, 50]);
+    });
+
+    it("a refund left requested by an outage is finished by the periodic sweep, with nobody repeating it; once", async () => {
+      const { payment, pi } = await paidSession(t, site);
+      const down = new Stripe("sk_test_down", { host: "127.0.0.1", port: 9, protocol: "http", maxNetworkRetries: 0, timeout: 2000 });
+      const actor = { username: "ops-test", operatorId: null, role: "operator", via: "api" as const };
+      const stuck = await requestRefund({ db: t.cloud.db, stripe: down, auditMode: "inline", logger: silentLogger }, { paymentId: payment.paymentId, amount: 30, reason: "swept by the timer", key: `op:${key()}` }, actor);
+      expect(stuck.refund.state).to.equal("requested");
+      const sweeper = new RefundSweeper({ ctx: { db: t.cloud.db, stripe: t.cloud.stripe, auditMode: "inline", logger: silentLogger }, periodMs: 20, olderThanMs: 0 });
+      sweeper.start();
+      try {
+        await until(async () => (await listRefundsOfSession(t.cloud.db.sql, payment.sessionId)).find((r) => r.refundId === stuck.refund.refundId && r.state === "succeeded"), 15_000, "the swept refund");
+        await sweeper.pass(); // a further pass finds nothing left to do
+      } finally {
+        await sweeper.stop();
+      }
+      expect((await t.cloud.stripe.refunds.list({ payment_intent: pi })).data.map((x) => x.amount)).to.deep.equal([30]);
     });
 
     it("a refund made in Stripe's dashboard gets its row from the webhooks; redelivered events act once", async () => {
