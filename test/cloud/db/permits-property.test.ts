@@ -139,7 +139,7 @@ function subscription(status: SubStatus, id: string, permitId: string): Record<s
 function eventBody(id: string, type: string, subId: string, permitId: string, status: SubStatus): Record<string, unknown> {
   let object: Record<string, unknown>;
   if (type.startsWith("customer.subscription.")) object = subscription(status, subId, permitId);
-  else if (type.startsWith("invoice.")) object = { id: `in_${id.slice(4)}`, object: "invoice", currency: "eur", amount_paid: type === "invoice.paid" ? 5000 : 0, amount_due: 5000, attempt_count: 1, billing_reason: "subscription_cycle", parent: { type: "subscription_details", subscription_details: { subscription: subId, metadata: { permit_id: permitId } } } };
+  else if (type.startsWith("invoice.")) object = { id: `in_${id.slice(4)}`, object: "invoice", currency: "eur", amount_paid: type === "invoice.paid" ? 5000 : 0, amount_due: 5000, attempt_count: 1, billing_reason: "subscription_cycle", created: 1_796_000_000, period_start: 1_796_000_000, period_end: 1_796_000_000 + 30 * 86_400, parent: { type: "subscription_details", subscription_details: { subscription: subId, metadata: { permit_id: permitId } } } };
   else object = { id: `cs_${id.slice(4)}`, object: "checkout.session", mode: "subscription", payment_status: "paid", subscription: subId, customer: "cus_model", client_reference_id: permitId, metadata: { permit_id: permitId } };
   return { id, object: "event", api_version: Stripe.API_VERSION, created: Math.floor(Date.now() / 1000), data: { object }, livemode: false, pending_webhooks: 1, request: { id: null, idempotency_key: null }, type };
 }
