@@ -31,7 +31,9 @@ import {
 } from "../db/index";
 import { answerSyncRequest } from "./access";
 import { answerWithoutBilling } from "./billing-off";
-import { subscriberPricingFor } from "./permits";
+import { normalisePlate, subscriberPricingFor } from "./permits";
+import { prearrangedFor } from "../db/prearranged";
+import { normalizePlate } from "../db/prepayments";
 import { enqueueForSite } from "../db/site-outbox";
 import { verifyOverrideClaim, type OverrideVerdict } from "./override-claims";
 import { writeAudit, type AuditMode } from "../server/audit-chain";
@@ -201,12 +203,16 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
     const exitAt = eventInstant(p.ts, session.entryTs, now);
     // A badge with a live subscriber entry in the site's access list (the tariff's subscriber
     // discount, or its permit plan's), or a plate with an active permit (issue 16 item 5).
-    const subscriber = await subscriberPricingFor(tx, siteId, { method: session.identityMethod, value: session.identityValue }, exitAt);
+    // What the identity arranged before (permit, prepayment, hold): asked once, then only the
+    // modules concerned are called (cloud/db/prearranged.ts: the pay-at-exit path pays nothing for them).
+    const plate = session.identityMethod === "plate" ? session.identityValue : null;
+    const pre = await prearrangedFor(tx, { siteId, sessionId: session.sessionId, identityMethod: session.identityMethod, identityValue: session.identityValue, permitPlate: plate && normalisePlate(plate), prepayPlate: plate && normalizePlate(plate) });
+    const subscriber = plate !== null && !pre.permit ? undefined : await subscriberPricingFor(tx, siteId, { method: session.identityMethod, value: session.identityValue }, exitAt);
     const priceInput = { tariff, entry: session.entryTs, exit: exitAt, ...(subscriber ? { subscriber: true } : {}), ...(subscriber?.discount ? { subscriberDiscount: subscriber.discount } : {}) };
     const stayPrice = priceStay({ ...priceInput, locale: "fr" });
     // A prepaid plate (cloud/flows/prepay.ts): its prepayment is consumed here, once, and credited
     // as a line after the stay's lines; the labels in every language get that line too.
-    const price = await prepaidCreditFor(tx, ctx.auditMode, session, stayPrice, exitAt);
+    const price = pre.prepaid ? await prepaidCreditFor(tx, ctx.auditMode, session, stayPrice, exitAt) : stayPrice;
     const labels = labelsInEveryLocale(priceInput, stayPrice, "fr");
     for (const l of LOCALES) labels[l] = [...labels[l], ...price.breakdown.slice(stayPrice.breakdown.length).map(() => PREPAID_LABEL[l])];
     const quote: StoredQuote = { lane_id: p.lane_id, price, labels };
@@ -222,7 +228,7 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
     });
     const common = { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: session.identityMethod, amount: price.amount, currency: price.currency, tariff_id: tariffRow.tariffId, tariff_version: tariffRow.version, duration_s: price.duration_s, breakdown: price.human, ...(subscriber ? { pricing: "subscriber", subscriber_entry: subscriber.entryId } : {}) };
     if (r.outcome === "paid") {
-      await ctx.holds?.atExit(tx, r.session, null); // a free stay releases a card held at entry
+      if (pre.hold) await ctx.holds?.atExit(tx, r.session, null); // a free stay releases a card held at entry
       await enqueueForSite(tx, siteId, "paymentSuccess", { ts: now.getTime(), src: ctx.src, session_id: session.sessionId, lane_id: p.lane_id, provider_ref: "no_charge", amount: 0, currency: price.currency }, `payment_success:${session.sessionId}`);
       await writeAudit(ctx.auditMode, tx, { kind: "payment.validated", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString(), payment_validated_ts: now.toISOString(), provider: "none", provider_ref: "no_charge", validation_result: subscriber ? "zero fee (subscriber)" : price.breakdown.some((l) => l.kind === "prepaid") ? "zero fee (prepaid)" : "zero fee (grace period or free stay)" } });
       return "zero_fee";
@@ -247,7 +253,7 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
       pay_url: payUrl,
     };
     // A card authorised at entry pays this exit with no phone; the lane hears the outcome later (hold-exit.ts).
-    if (ctx.holds && (await ctx.holds.atExit(tx, r.session, paymentReq))) return "hold_capture";
+    if (ctx.holds && pre.hold && (await ctx.holds.atExit(tx, r.session, paymentReq))) return "hold_capture";
     await enqueueForSite(tx, siteId, "paymentReq", paymentReq);
     await writeAudit(ctx.auditMode, tx, { kind: "payment.requested", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString() } });
     return "payment_requested";
