@@ -201,10 +201,10 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
     }
     const tariff = tariffOf(tariffRow.tariffId, tariffRow.document);
     const exitAt = eventInstant(p.ts, session.entryTs, now);
-    // A badge with a live subscriber entry in the site's access list (the tariff's subscriber
-    // discount, or its permit plan's), or a plate with an active permit (issue 16 item 5).
     // What the identity arranged before (permit, prepayment, hold): asked once, then only the
     // modules concerned are called (cloud/db/prearranged.ts: the pay-at-exit path pays nothing for them).
+    // Subscriber pricing: a badge with a live subscriber entry in the site's access list (the
+    // tariff's subscriber discount, or its permit plan's), or a plate with an active permit.
     const plate = session.identityMethod === "plate" ? session.identityValue : null;
     const pre = await prearrangedFor(tx, { siteId, sessionId: session.sessionId, identityMethod: session.identityMethod, identityValue: session.identityValue, permitPlate: plate && normalisePlate(plate), prepayPlate: plate && normalizePlate(plate) });
     const subscriber = plate !== null && !pre.permit ? undefined : await subscriberPricingFor(tx, siteId, { method: session.identityMethod, value: session.identityValue }, exitAt);
