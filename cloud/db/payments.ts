@@ -75,6 +75,15 @@ export async function listPayments(q: Q, sessionId: string): Promise<PaymentRow[
   return [...(await q<PaymentRow[]>`SELECT * FROM payments WHERE session_id = ${sessionId} ORDER BY created_at, payment_id`)];
 }
 
+/** The other payments of the session that `paidRef` paid (its other attempts), in one round trip. */
+export async function listOtherAttempts(q: Q, paidRef: string): Promise<PaymentRow[]> {
+  return [
+    ...(await q<PaymentRow[]>`
+      SELECT o.* FROM payments p JOIN payments o ON o.session_id = p.session_id AND o.payment_id <> p.payment_id
+      WHERE p.provider_ref = ${paidRef} ORDER BY o.created_at, o.payment_id`),
+  ];
+}
+
 /** Sum of the session's paid payments, in its currency. */
 async function paidTotal(tx: Q, sessionId: string, currency: string | null): Promise<number> {
   const [{ total }] = await tx<{ total: number }[]>`
@@ -124,23 +133,44 @@ export async function createPayment(
 /**
  * Records the provider's reference (PaymentIntent id) once the provider has created it, and
  * moves requested → pending. Idempotent for the same reference; another reference on the
- * same payment throws IdempotencyConflictError.
+ * same payment throws IdempotencyConflictError. In the caller's transaction: the session is
+ * locked first (the global lock order), then the payment by its guarded update.
  */
 export async function attachProviderRef(tx: Tx, paymentId: string, providerRef: string): Promise<PaymentRow> {
-  const { payment } = await lockPaymentAndSession(tx, { paymentId });
-  if (payment.providerRef === providerRef) return payment;
-  if (payment.providerRef !== null) throw new IdempotencyConflictError(`payment ${paymentId} already has provider reference ${payment.providerRef}`);
-  const to: PaymentState = payment.state === "requested" ? "pending" : payment.state;
-  if (to !== payment.state) assertTransition(PAYMENT_MACHINE, payment.state, to, paymentId);
-  const [row] = await tx<PaymentRow[]>`
-    UPDATE payments SET provider_ref = ${providerRef}, state = ${to}, updated_at = now()
-    WHERE payment_id = ${paymentId} RETURNING *`;
-  return row;
+  await lockSessionOfPayment(tx, { paymentId });
+  return writeProviderRef(tx, paymentId, providerRef);
+}
+
+/**
+ * attachProviderRef as a statement of its own, outside any transaction (the pay page, right after
+ * the provider created the PaymentIntent): the guarded update locks the payment row only while it
+ * runs and holds no other lock meanwhile, so it cannot break the session → payment order — and
+ * it is one round trip where a transaction took four (the pay-at-exit path: `bench cloud`).
+ */
+export async function attachProviderRefAlone(q: Q, paymentId: string, providerRef: string): Promise<PaymentRow> {
+  return writeProviderRef(q, paymentId, providerRef);
+}
+
+// The guarded update below moves requested → pending in SQL: the machine must allow it.
+assertTransition(PAYMENT_MACHINE, "requested", "pending", "attachProviderRef");
+
+async function writeProviderRef(q: Q, paymentId: string, providerRef: string): Promise<PaymentRow> {
+  const [row] = await q<PaymentRow[]>`
+    UPDATE payments SET provider_ref = ${providerRef}, state = CASE WHEN state = 'requested' THEN 'pending' ELSE state END, updated_at = now()
+    WHERE payment_id = ${paymentId} AND provider_ref IS NULL RETURNING *`;
+  if (row) return row;
+  const current = await getPayment(q, paymentId); // NotFoundError when there is no such payment
+  if (current.providerRef === providerRef) return current;
+  throw new IdempotencyConflictError(`payment ${paymentId} already has provider reference ${current.providerRef}`);
 }
 
 export interface PaymentEventResult {
-  /** "applied": state changed; "noop": already in that state (replay); "stale": out-of-order, ignored. */
-  outcome: "applied" | "noop" | "stale";
+  /**
+   * "applied": state changed; "noop": already in that state (replay); "stale": out-of-order,
+   * ignored; "mismatch": the provider's amount or currency is not the payment's (opts.expect),
+   * nothing written.
+   */
+  outcome: "applied" | "noop" | "stale" | "mismatch";
   payment: PaymentRow;
   session: SessionRow;
   /**
@@ -157,16 +187,22 @@ type PaymentTarget = Exclude<PaymentState, "requested">;
 
 /** Locks the payment's session, then the payment (the global lock order), in two round trips. */
 export async function lockPaymentAndSession(tx: Tx, where: { paymentId: string } | { providerRef: string }): Promise<{ payment: PaymentRow; session: SessionRow }> {
-  const [session] =
-    "paymentId" in where
-      ? await tx<SessionRow[]>`SELECT * FROM sessions WHERE session_id = (SELECT session_id FROM payments WHERE payment_id = ${where.paymentId}) FOR UPDATE`
-      : await tx<SessionRow[]>`SELECT * FROM sessions WHERE session_id = (SELECT session_id FROM payments WHERE provider_ref = ${where.providerRef}) FOR UPDATE`;
-  if (!session) throw new NotFoundError("payment", "paymentId" in where ? where.paymentId : `with provider reference ${where.providerRef}`);
+  const session = await lockSessionOfPayment(tx, where);
   const [payment] =
     "paymentId" in where
       ? await tx<PaymentRow[]>`SELECT * FROM payments WHERE payment_id = ${where.paymentId} FOR UPDATE`
       : await tx<PaymentRow[]>`SELECT * FROM payments WHERE provider_ref = ${where.providerRef} FOR UPDATE`;
   return { payment, session };
+}
+
+/** Locks the payment's session (the first lock of the global order); NotFoundError when there is no such payment. */
+async function lockSessionOfPayment(tx: Tx, where: { paymentId: string } | { providerRef: string }): Promise<SessionRow> {
+  const [session] =
+    "paymentId" in where
+      ? await tx<SessionRow[]>`SELECT * FROM sessions WHERE session_id = (SELECT session_id FROM payments WHERE payment_id = ${where.paymentId}) FOR UPDATE`
+      : await tx<SessionRow[]>`SELECT * FROM sessions WHERE session_id = (SELECT session_id FROM payments WHERE provider_ref = ${where.providerRef}) FOR UPDATE`;
+  if (!session) throw new NotFoundError("payment", "paymentId" in where ? where.paymentId : `with provider reference ${where.providerRef}`);
+  return session;
 }
 
 async function writePayment(tx: Tx, payment: PaymentRow, to: PaymentTarget, opts: { failureReason?: string; validatedAt?: Date }): Promise<PaymentRow> {
@@ -178,14 +214,22 @@ async function writePayment(tx: Tx, payment: PaymentRow, to: PaymentTarget, opts
   return row;
 }
 
+interface TransitionOptions {
+  failureReason?: string;
+  validatedAt?: Date;
+  /** What the provider reports (amount in minor units, currency): checked under the lock, before any change. */
+  expect?: { amount: number; currency: string };
+}
+
 async function transition(
   tx: Tx,
   where: { paymentId: string } | { providerRef: string },
   to: PaymentTarget,
-  opts: { failureReason?: string; validatedAt?: Date },
+  opts: TransitionOptions,
   strict: boolean,
 ): Promise<PaymentEventResult> {
   const { payment, session } = await lockPaymentAndSession(tx, where);
+  if (opts.expect && (opts.expect.amount !== payment.amount || opts.expect.currency.toUpperCase() !== payment.currency)) return { outcome: "mismatch", payment, session };
   const verdict: TransitionVerdict = classify(PAYMENT_MACHINE, payment.state, to);
   if (strict && verdict === "stale") assertTransition(PAYMENT_MACHINE, payment.state, to, payment.paymentId);
   if (to === "pending" && payment.providerRef === null) throw new ValidationError(`payment ${payment.paymentId} has no provider reference yet (attachProviderRef first)`);
@@ -210,7 +254,7 @@ export async function applyPaymentEvent(
   tx: Tx,
   providerRef: string,
   to: PaymentTarget,
-  opts: { failureReason?: string; validatedAt?: Date } = {},
+  opts: TransitionOptions = {},
 ): Promise<PaymentEventResult> {
   return transition(tx, { providerRef }, to, opts, false);
 }

@@ -22,13 +22,14 @@ export interface Prearranged {
 
 export async function prearrangedFor(
   q: Q,
-  input: { siteId: string; sessionId: string; identityMethod: string; identityValue: string; permitPlate: string | null; prepayPlate: string | null },
+  /** plate: the session's plate in its canonical form (domain/plates.ts), null for a badge or ticket. */
+  input: { siteId: string; sessionId: string; identityMethod: string; identityValue: string; plate: string | null },
 ): Promise<Prearranged> {
   const [row] = await q<Prearranged[]>`
     SELECT
-      ${input.permitPlate}::text IS NOT NULL AND EXISTS (SELECT 1 FROM permits WHERE site_id = ${input.siteId} AND plate = ${input.permitPlate} AND status = 'active') AS permit,
+      ${input.plate}::text IS NOT NULL AND EXISTS (SELECT 1 FROM permits WHERE site_id = ${input.siteId} AND plate = ${input.plate} AND status = 'active') AS permit,
       EXISTS (SELECT 1 FROM prepayments WHERE consumed_session_id = ${input.sessionId})
-        OR (${input.prepayPlate}::text IS NOT NULL AND EXISTS (SELECT 1 FROM prepayments WHERE site_id = ${input.siteId} AND plate = ${input.prepayPlate})) AS prepaid,
+        OR (${input.plate}::text IS NOT NULL AND EXISTS (SELECT 1 FROM prepayments WHERE site_id = ${input.siteId} AND plate = ${input.plate})) AS prepaid,
       EXISTS (SELECT 1 FROM hold_authorizations WHERE site_id = ${input.siteId} AND identity_method = ${input.identityMethod} AND identity_value = ${input.identityValue})
         OR EXISTS (SELECT 1 FROM hold_authorizations WHERE exit_session_id = ${input.sessionId} AND exit_state = 'pending') AS hold`;
   return row;

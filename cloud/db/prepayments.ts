@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { PREPAYMENT_MACHINE, assertTransition, classify, type PrepaymentState } from "../domain/state-machines";
 import { IdempotencyConflictError, NotFoundError } from "./errors";
 import type { Json, Q, Tx } from "./types";
+import { canonicalPlate } from "../domain/plates";
 
 export interface PrepaymentRow {
   prepaymentId: string;
@@ -35,10 +36,6 @@ export interface PrepaymentRow {
 }
 
 /** A plate as stored and compared: upper case, letters and digits only ("ab-123 cd" → "AB123CD"). */
-export function normalizePlate(plate: string): string {
-  return plate.toUpperCase().replace(/[^A-Z0-9]/g, "");
-}
-
 export function newPrepaymentId(): string {
   return `pp_${randomBytes(18).toString("base64url")}`;
 }
@@ -63,7 +60,7 @@ export interface NewPrepayment {
 export async function createPrepayment(tx: Tx, p: NewPrepayment): Promise<PrepaymentRow> {
   const [row] = await tx<PrepaymentRow[]>`
     INSERT INTO prepayments (prepayment_id, site_id, plate, window_from, window_until, amount, currency, tariff_id, tariff_version, bought_by, quote, provider, idempotency_key)
-    VALUES (${p.prepaymentId}, ${p.siteId}, ${normalizePlate(p.plate)}, ${p.windowFrom}, ${p.windowUntil}, ${p.amount}, ${p.currency}, ${p.tariffId}, ${p.tariffVersion}, ${p.boughtBy}, ${tx.json(p.quote)}, ${p.provider}, ${p.idempotencyKey})
+    VALUES (${p.prepaymentId}, ${p.siteId}, ${canonicalPlate(p.plate)}, ${p.windowFrom}, ${p.windowUntil}, ${p.amount}, ${p.currency}, ${p.tariffId}, ${p.tariffVersion}, ${p.boughtBy}, ${tx.json(p.quote)}, ${p.provider}, ${p.idempotencyKey})
     ON CONFLICT (prepayment_id) DO NOTHING
     RETURNING *`;
   return row ?? getPrepayment(tx, p.prepaymentId);
@@ -124,7 +121,7 @@ export async function lockPrepaymentForSession(tx: Tx, input: { siteId: string; 
   const [row] = await tx<PrepaymentRow[]>`
     SELECT * FROM prepayments
     WHERE consumed_session_id = ${input.sessionId}
-       OR (site_id = ${input.siteId} AND plate = ${normalizePlate(input.plate)} AND state = 'paid'
+       OR (site_id = ${input.siteId} AND plate = ${canonicalPlate(input.plate)} AND state = 'paid'
            AND (refund_state IS NULL OR refund_state IN ('failed', 'canceled')) -- not while an operator's refund is under way
            AND window_from <= ${input.exit} AND window_until > ${input.entry})
     ORDER BY (consumed_session_id IS NOT NULL) DESC, window_from, created_at, prepayment_id

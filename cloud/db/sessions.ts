@@ -10,6 +10,7 @@ import { SESSION_MACHINE, assertTransition, classify, type SessionStatus } from 
 import { ActiveSessionExistsError, NotFoundError, UNIQUE_VIOLATION, ValidationError, pgCode } from "./errors";
 import { CurrencySchema } from "./sites";
 import type { Json, Q, Tx } from "./types";
+import { canonicalPlate, PLATE_FORM } from "../domain/plates";
 
 export const IDENTITY_METHODS = ["plate", "badge", "ticket"] as const;
 export type IdentityMethod = (typeof IDENTITY_METHODS)[number];
@@ -57,8 +58,8 @@ export interface SessionRow {
 export function normalizeIdentity(identity: Identity): Identity {
   const { method, value } = IdentitySchema.parse(identity);
   if (method === "plate") {
-    const v = value.toUpperCase().replace(/[\s.\-_]/g, "");
-    if (!/^[A-Z0-9]{1,16}$/.test(v)) throw new ValidationError(`plate "${value}" must be letters and digits (max 16 after removing separators)`);
+    const v = canonicalPlate(value);
+    if (!PLATE_FORM.test(v)) throw new ValidationError(`plate "${value}" must be letters and digits (max 16 after removing separators)`);
     return { method, value: v };
   }
   if (method === "badge") {
@@ -77,6 +78,16 @@ export async function getSession(q: Q, sessionId: string): Promise<SessionRow> {
   const [row] = await q<SessionRow[]>`SELECT * FROM sessions WHERE session_id = ${sessionId}`;
   if (!row) throw new NotFoundError("session", sessionId);
   return row;
+}
+
+/** These sessions, by id, in one round trip (a batch's); an id with no session is an error. */
+export async function getSessions(q: Q, sessionIds: readonly string[]): Promise<Map<string, SessionRow>> {
+  const ids = [...new Set(sessionIds)];
+  if (ids.length === 0) return new Map();
+  const rows = await q<SessionRow[]>`SELECT * FROM sessions WHERE session_id IN ${q(ids)}`;
+  const byId = new Map(rows.map((r) => [r.sessionId, r]));
+  for (const id of ids) if (!byId.has(id)) throw new NotFoundError("session", id);
+  return byId;
 }
 
 /** A session's status, or undefined when there is no such session. */
@@ -109,6 +120,21 @@ export async function findActiveSession(q: Q, siteId: string, identity: Identity
     SELECT * FROM sessions
     WHERE site_id = ${siteId} AND identity_method = ${id.method} AND identity_value = ${id.value}
       AND status IN ('active', 'pending_payment', 'paid')`;
+  return row;
+}
+
+/**
+ * findActiveSession, locked for the rest of the transaction, in the same round trip (the exit
+ * request: it finds the session to price it). Should the session change status while this waits
+ * for its lock, the row is read again and returned only if it is still open.
+ */
+export async function lockActiveSession(tx: Tx, siteId: string, identity: Identity): Promise<SessionRow | undefined> {
+  const id = normalizeIdentity(identity);
+  const [row] = await tx<SessionRow[]>`
+    SELECT * FROM sessions
+    WHERE site_id = ${siteId} AND identity_method = ${id.method} AND identity_value = ${id.value}
+      AND status IN ('active', 'pending_payment', 'paid')
+    FOR UPDATE`;
   return row;
 }
 

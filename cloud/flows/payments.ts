@@ -10,11 +10,12 @@ import type Stripe from "stripe";
 import type { Logger } from "../../host/log";
 import {
   applyPaymentEvent,
-  attachProviderRef,
+  attachProviderRefAlone,
   createPayment,
   findPaymentByProviderRef,
   findSessionByPayToken,
   flagSession,
+  listOtherAttempts,
   listPayments,
   markWebhookEvent,
   recordWebhookEvent,
@@ -178,7 +179,7 @@ export class PaymentService {
       }
     }
     const object = await provider.create(payment, key);
-    await this.o.db.tx((tx) => attachProviderRef(tx, payment.paymentId, object.id));
+    await attachProviderRefAlone(this.o.db.sql, payment.paymentId, object.id);
     return { payment, object };
   }
 
@@ -219,14 +220,18 @@ export class PaymentService {
 
   /** Paid: payment → paid, session → paid, outbox payment/success, audit (one transaction). */
   private async applyPaid(tx: Tx, providerRef: string, amount: number, currency: string, validation: string, extra: Record<string, Json>): Promise<ApplyOutcome> {
-    const payment = await findPaymentByProviderRef(tx, providerRef);
-    if (!payment) return "unknown_payment";
-    if (amount !== payment.amount || currency.toUpperCase() !== payment.currency) {
+    // The payment is found and locked, and the provider's figures checked, by the transition itself (one lookup).
+    const r = await applyPaymentEvent(tx, providerRef, "paid", { validatedAt: new Date(), expect: { amount, currency } }).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+    if (!r) return "unknown_payment";
+    if (r.outcome === "mismatch") {
+      const { payment } = r;
       await flagSession(tx, payment.sessionId, `provider reported ${amount} ${currency} for a quote of ${payment.amount} ${payment.currency}`).catch(() => undefined);
       await writeAudit(this.o.auditMode, tx, { kind: "payment.amount_mismatch", sessionId: payment.sessionId, payload: { provider_ref: providerRef, amount, currency, expected_amount: payment.amount, expected_currency: payment.currency, ...extra } });
       return "amount_mismatch";
     }
-    const r = await applyPaymentEvent(tx, providerRef, "paid", { validatedAt: new Date() });
     if (r.outcome === "noop") return "already_paid";
     if (r.outcome === "stale") return "stale";
     const s = r.session;
@@ -266,9 +271,11 @@ export class PaymentService {
   }
 
   private async applyFailed(tx: Tx, providerRef: string, to: "failed" | "canceled", reason: FailedReason, message: string, extra: Record<string, Json>): Promise<ApplyOutcome> {
-    const payment = await findPaymentByProviderRef(tx, providerRef);
-    if (!payment) return "unknown_payment";
-    const r = await applyPaymentEvent(tx, providerRef, to, { failureReason: `${reason}: ${message}` });
+    const r = await applyPaymentEvent(tx, providerRef, to, { failureReason: `${reason}: ${message}` }).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+    if (!r) return "unknown_payment";
     if (r.outcome !== "applied") return r.outcome === "noop" ? "ignored" : "stale";
     const s = r.session;
     if (s.status === "pending_payment") {
@@ -405,17 +412,15 @@ export class PaymentService {
    */
   private releaseOtherAttempts(paidRef: string): void {
     const run = async () => {
-      const paid = await findPaymentByProviderRef(this.o.db.sql, paidRef);
-      if (!paid) return;
-      const others = (await listPayments(this.o.db.sql, paid.sessionId)).filter((p) => p.paymentId !== paid.paymentId && p.providerRef !== null && (p.state === "pending" || p.state === "failed" || p.state === "requested") && !isDeadAttempt(p));
+      const others = (await listOtherAttempts(this.o.db.sql, paidRef)).filter((p) => p.providerRef !== null && (p.state === "pending" || p.state === "failed" || p.state === "requested") && !isDeadAttempt(p));
       for (const p of others) {
         const ref = p.providerRef as string;
         try {
           if (ref.startsWith("cs_")) await this.o.stripe.checkout.sessions.expire(ref);
           else await this.o.stripe.paymentIntents.cancel(ref, { cancellation_reason: "duplicate" });
-          this.o.logger.info({ sessionId: paid.sessionId, providerRef: ref, paidBy: paidRef }, "payment: another attempt of a paid session released at the provider");
+          this.o.logger.info({ sessionId: p.sessionId, providerRef: ref, paidBy: paidRef }, "payment: another attempt of a paid session released at the provider");
         } catch (err) {
-          this.o.logger.info({ sessionId: paid.sessionId, providerRef: ref, err: (err as Error).message }, "payment: another attempt of a paid session could not be released (already final?)");
+          this.o.logger.info({ sessionId: p.sessionId, providerRef: ref, err: (err as Error).message }, "payment: another attempt of a paid session could not be released (already final?)");
         }
       }
     };

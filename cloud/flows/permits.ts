@@ -39,6 +39,7 @@ import { writeAudit, type AuditMode } from "../server/audit-chain";
 import type { Discount } from "../tariffs/index";
 import { aclEntry } from "./access";
 import { invoicePaidPeriod } from "../billing/permit-invoices";
+import { canonicalPlate } from "../domain/plates";
 
 export interface PermitContext {
   stripe: Stripe;
@@ -199,7 +200,6 @@ function planDiscount(plan: PermitPlanRow): Discount {
 }
 
 /** A plate as permits store it (upper case, no spaces or dashes). */
-export const normalisePlate = (plate: string): string => plate.toUpperCase().replace(/[\s-]/g, "");
 
 /**
  * Is the exiting identity a subscriber, and with which discount? A badge: its live subscriber
@@ -215,7 +215,7 @@ export async function subscriberPricingFor(tx: Tx, siteId: string, identity: { m
     return { entryId: entry.entryId, ...(discount ? { discount } : {}) };
   }
   if (identity.method !== "plate") return undefined;
-  const found = await activePermitOfPlate(tx, siteId, normalisePlate(identity.value));
+  const found = await activePermitOfPlate(tx, siteId, canonicalPlate(identity.value));
   return found ? { entryId: `permit:${found.permit.permitId}`, discount: planDiscount(found.plan) } : undefined;
 }
 

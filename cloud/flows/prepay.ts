@@ -18,7 +18,6 @@ import {
   getPrepayment,
   lockPrepaymentForSession,
   newPrepaymentId,
-  normalizePlate,
   type PrepaymentRow,
 } from "../db/prepayments";
 import { writeAudit, type AuditMode } from "../server/audit-chain";
@@ -26,6 +25,7 @@ import type { StripeMode } from "../server/config";
 import { formatMoney, type Locale, type PriceResult } from "../tariffs/index";
 import { HttpError } from "./errors";
 import { MAX_PREPAY_MINUTES, quoteStay, siteTariff, quoteFrom, windowForAmount } from "./quotes";
+import { canonicalPlate } from "../domain/plates";
 
 /** A car may enter a little before its prepaid window starts (prepaid in the lane, on the phone) and still be "within". */
 export const PREPAY_EARLY_ENTRY_MS = 15 * 60_000;
@@ -47,7 +47,7 @@ export class PrepayService {
 
   /** Prices the request (server side), records the prepayment and creates its PaymentIntent. */
   async create(r: PrepayRequest): Promise<{ prepayment: PrepaymentRow; pi: Stripe.PaymentIntent }> {
-    const plate = normalizePlate(r.plate);
+    const plate = canonicalPlate(r.plate);
     if (!/^[A-Z0-9]{2,16}$/.test(plate)) throw new HttpError(400, "body.plate: a plate is 2 to 16 letters and digits", "invalid_input");
     const { price, st, from, until } = await this.price(r);
     const prepaymentId = newPrepaymentId();

@@ -16,13 +16,14 @@ import {
   closeSession,
   createEntrySession,
   findActiveSession,
+  lockActiveSession,
   getSession,
   listPaidOpenSince,
   listPayments,
-  lockSession,
   priceSession,
   recordSiteEvent,
   tariffInForce,
+  ValidationError,
   type Database,
   type ExitMethod,
   type Json,
@@ -31,9 +32,9 @@ import {
 } from "../db/index";
 import { answerSyncRequest } from "./access";
 import { answerWithoutBilling } from "./billing-off";
-import { normalisePlate, subscriberPricingFor } from "./permits";
+import { subscriberPricingFor } from "./permits";
 import { prearrangedFor } from "../db/prearranged";
-import { normalizePlate } from "../db/prepayments";
+import { canonicalPlate } from "../domain/plates";
 import { enqueueForSite } from "../db/site-outbox";
 import { verifyOverrideClaim, type OverrideVerdict } from "./override-claims";
 import { writeAudit, type AuditMode } from "../server/audit-chain";
@@ -128,6 +129,12 @@ function identityOk(method: string): method is "plate" | "badge" | "ticket" {
   return method === "plate" || method === "badge" || method === "ticket";
 }
 
+/** An identity the canonical form refuses (normalizeIdentity) is an unknown one; any other error is the transaction's. */
+function rejectedIdentity(err: unknown): undefined {
+  if (err instanceof ValidationError) return undefined;
+  throw err;
+}
+
 /** Runs a site-event transaction; returns its outcome. Wakes the relay after commit. */
 async function siteTx(ctx: FlowContext, siteId: string, topicKey: TopicKey, eventId: string, fn: (tx: Tx) => Promise<string>): Promise<string> {
   const outcome = await ctx.db.tx(async (tx) => {
@@ -171,14 +178,13 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
   return siteTx(ctx, siteId, "exitReq", p.event_id, async (tx) => {
     const lane = dbLaneId(p.lane_id);
     await ensureLane(tx, ctx.db, siteId, lane, "exit");
-    const found = identityOk(p.identity.method) ? await findActiveSession(tx, siteId, { method: p.identity.method, value: p.identity.value }).catch(() => undefined) : undefined;
+    const session = identityOk(p.identity.method) ? await lockActiveSession(tx, siteId, { method: p.identity.method, value: p.identity.value }).catch(rejectedIdentity) : undefined;
     const now = new Date();
-    if (!found) {
+    if (!session) {
       await enqueueForSite(tx, siteId, "displayText", { ts: now.getTime(), src: ctx.src, msg_id: `m${p.event_id}`.slice(0, 64), lane_id: p.lane_id, lines: ["Session inconnue", "Unknown session", "Appel operateur", "Call operator"] });
       await writeAudit(ctx.auditMode, tx, { kind: "exit.unknown_identity", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: p.identity.method, identity_value: p.identity.value } });
       return "unknown_identity";
     }
-    const session = await lockSession(tx, found.sessionId);
     if (session.status === "paid") {
       // Already paid (a repeated request, or a lost success): say it again, same ids.
       const [pay] = (await listPayments(tx, session.sessionId)).filter((x) => x.state === "paid");
@@ -206,7 +212,7 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
     // Subscriber pricing: a badge with a live subscriber entry in the site's access list (the
     // tariff's subscriber discount, or its permit plan's), or a plate with an active permit.
     const plate = session.identityMethod === "plate" ? session.identityValue : null;
-    const pre = await prearrangedFor(tx, { siteId, sessionId: session.sessionId, identityMethod: session.identityMethod, identityValue: session.identityValue, permitPlate: plate && normalisePlate(plate), prepayPlate: plate && normalizePlate(plate) });
+    const pre = await prearrangedFor(tx, { siteId, sessionId: session.sessionId, identityMethod: session.identityMethod, identityValue: session.identityValue, plate: plate && canonicalPlate(plate) });
     const subscriber = plate !== null && !pre.permit ? undefined : await subscriberPricingFor(tx, siteId, { method: session.identityMethod, value: session.identityValue }, exitAt);
     const priceInput = { tariff, entry: session.entryTs, exit: exitAt, ...(subscriber ? { subscriber: true } : {}), ...(subscriber?.discount ? { subscriberDiscount: subscriber.discount } : {}) };
     const stayPrice = priceStay({ ...priceInput, locale: "fr" });

@@ -31,6 +31,7 @@ import { permitInvoiceHref } from "./permit-invoices";
 import { formBody, jsonBody, parse, requireJson, wrap } from "./input";
 import { pickLang, type Lang } from "./pages";
 import { permitDonePage, permitMessagePage, permitTexts, plansPage, renewPage, type FormValues } from "./permit-pages";
+import { canonicalPlate } from "../domain/plates";
 
 type PermitDeps = Pick<AppDeps, "db" | "auth" | "stripe" | "auditMode" | "src" | "aclHmacKey" | "publicBaseUrl" | "jsonLimit" | "logger">;
 
@@ -52,7 +53,7 @@ function siteParam(req: Request): string {
 function identityOf(t: ReturnType<typeof permitTexts>, badge: string, plate: string): { badgeUid: string | null; plate: string | null } | { error: string } {
   const badgeUid = badge === "" ? null : (normaliseBadgeUid(badge) ?? undefined);
   if (badgeUid === undefined) return { error: `${t.badge}: 4–32 hex digits` };
-  const p = plate === "" ? null : plate.toUpperCase().replace(/[\s-]/g, "");
+  const p = plate === "" ? null : canonicalPlate(plate);
   if (p !== null && !/^[A-Z0-9]{1,16}$/.test(p)) return { error: `${t.plate}: A–Z, 0–9` };
   if (badgeUid === null && p === null) return { error: t.badgeOrPlate };
   return { badgeUid, plate: p };

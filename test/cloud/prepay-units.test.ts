@@ -6,7 +6,7 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { PREPAYMENT_MACHINE, PREPAYMENT_STATES, classify, canTransition } from "../../cloud/domain/state-machines";
-import { normalizePlate } from "../../cloud/db/prepayments";
+import { canonicalPlate } from "../../cloud/domain/plates";
 import { MAX_PREPAY_MINUTES, nextLocalTime, quoteUntil, windowForAmount } from "../../cloud/flows/quotes";
 import { hoursToMinutes, majorToMinor } from "../../cloud/http/pricing-pages";
 import { describeTariff } from "../../cloud/tariffs/describe";
@@ -96,7 +96,7 @@ describe("the prepay form's numbers", () => {
     expect(() => majorToMinor("-3", "EUR", "body.amount")).to.throw(/^body\.amount:/);
   });
   it("plates compare without case, spaces or dashes", () => {
-    expect(normalizePlate("ab-123 cd")).to.equal("AB123CD");
+    expect(canonicalPlate("ab-123 cd")).to.equal("AB123CD");
   });
 });
 
