@@ -1,8 +1,9 @@
 /**
  * What a resource module gives the API: its routes (Stripe's v1 paths) and the list answer every
- * list endpoint shares (newest first, `limit`, `starting_after`, `ending_before`).
+ * list endpoint shares (newest first, `limit`, `starting_after`, `ending_before`, `created`).
  */
-import { notFound } from "./errors";
+import { notFound, paramError } from "./errors";
+import { clone } from "./ids";
 import type { FormValue } from "./form";
 import * as P from "./params";
 import type { RequestContext } from "./state";
@@ -18,10 +19,15 @@ export interface Route {
 /** An object id in a path. */
 export const ID = "([A-Za-z0-9_]+)";
 
-export function list<T extends { id: string }>(items: T[], params: Record<string, FormValue>, schema: typeof P.listParams, path: string, filter?: (p: Record<string, unknown>, item: T) => boolean) {
-  const p = P.parseParams(schema, params) as Record<string, unknown> & { limit?: number; starting_after?: string; ending_before?: string };
+/**
+ * A list answer. `items` are the stored objects, oldest first: only the page answered is copied
+ * (copying every object of a collection for a page of ten made a list cost its whole history).
+ */
+export function list<T extends { id: string }>(items: Iterable<T>, params: Record<string, FormValue>, schema: typeof P.listParams, path: string, filter?: (p: Record<string, unknown>, item: T) => boolean) {
+  const p = P.parseParams(schema, params) as Record<string, unknown> & { limit?: number; starting_after?: string; ending_before?: string; created?: string | Record<string, string> };
+  const inRange = createdRange(p.created);
   let all = [...items].reverse(); // newest first
-  if (filter) all = all.filter((i) => filter(p, i));
+  if (filter || inRange) all = all.filter((i) => (!filter || filter(p, i)) && (!inRange || inRange((i as { created?: unknown }).created)));
   const limit = p.limit ?? 10;
   let start = 0;
   let end = all.length;
@@ -36,6 +42,28 @@ export function list<T extends { id: string }>(items: T[], params: Record<string
     end = i;
     start = Math.max(start, end - limit);
   }
-  const data = all.slice(start, Math.min(end, start + limit));
+  const data = all.slice(start, Math.min(end, start + limit)).map((x) => clone(x));
   return { object: "list", data, has_more: start + limit < end, url: path };
+}
+
+const RANGE_KEYS = ["gt", "gte", "lt", "lte"] as const;
+
+/** Stripe's `created` filter: a Unix time (exactly then) or a range (`created[gte]=…`); undefined when absent. */
+function createdRange(created: string | Record<string, string> | undefined): ((at: unknown) => boolean) | undefined {
+  if (created === undefined) return undefined;
+  const num = (v: string, name: string): number => {
+    if (!/^\d{1,12}$/.test(v)) throw paramError("parameter_invalid_integer", name, `Invalid integer: ${v}`);
+    return Number(v);
+  };
+  if (typeof created === "string") {
+    const at = num(created, "created");
+    return (x) => x === at;
+  }
+  const bounds: Partial<Record<(typeof RANGE_KEYS)[number], number>> = {};
+  for (const [k, v] of Object.entries(created)) {
+    if (!(RANGE_KEYS as readonly string[]).includes(k)) throw paramError("parameter_unknown", `created[${k}]`, `Received unknown parameter: created[${k}]`);
+    bounds[k as (typeof RANGE_KEYS)[number]] = num(v, `created[${k}]`);
+  }
+  return (x) =>
+    typeof x === "number" && (bounds.gt === undefined || x > bounds.gt) && (bounds.gte === undefined || x >= bounds.gte) && (bounds.lt === undefined || x < bounds.lt) && (bounds.lte === undefined || x <= bounds.lte);
 }

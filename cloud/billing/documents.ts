@@ -65,34 +65,95 @@ async function storePdf(q: Q, documentId: string, content: DocumentContent): Pro
 }
 
 /**
- * Issues a document in the caller's transaction, in ONE statement: the counter row of (site,
- * kind, year) is incremented (its row lock is held until commit: concurrent issues queue, a
- * rollback takes the increment with it — no gap, no duplicate), the number formatted and the
- * frozen content inserted with it. One round trip under the lock, because every issue for a
- * site (a receipt worker's batch, a refund, a permit period) queues on that row: call it as late as possible in the
- * transaction. The PDF is stored now or at first reading (module comment).
+ * Issues a document in the caller's transaction (insertDocuments with one document).
  */
 export async function insertDocument(tx: Tx, d: NewDocument): Promise<DocumentRow> {
-  // Whole seconds: the PDF's info dates have second precision, the content must match them.
-  const issuedAt = new Date(Math.floor(d.issuedAt.getTime() / 1000) * 1000);
-  const year = yearIn(issuedAt, d.timeZone);
-  const prefix = `${NUMBER_PREFIX[d.kind]}-${year}-`;
-  const base = { ...d.content, kind: d.kind, issued_at: issuedAt.toISOString() };
-  const documentId = `doc_${randomUUID().replace(/-/g, "")}`;
-  const [row] = await tx<Omit<DocumentRow, "pdfSha256">[]>`
-    WITH n AS (
-      INSERT INTO billing_counters AS c (site_id, kind, year, last_number) VALUES (${d.siteId}, ${d.kind}, ${year}, 1)
-      ON CONFLICT (site_id, kind, year) DO UPDATE SET last_number = c.last_number + 1
-      RETURNING last_number AS seq, ${prefix}::text || lpad(last_number::text, greatest(${NUMBER_DIGITS}, length(last_number::text)), '0') AS number
-    )
-    INSERT INTO billing_documents (document_id, site_id, kind, year, seq, number, issued_at, session_id, payment_id, refund_id,
-      currency, total_ttc, total_ht, total_vat, vat_rate_bp, content)
-    SELECT ${documentId}, ${d.siteId}, ${d.kind}, ${year}, n.seq, n.number, ${issuedAt}, ${d.links.sessionId ?? null}, ${d.links.paymentId ?? null}, ${d.links.refundId ?? null},
-      ${base.currency}, ${base.totals.ttc}, ${base.totals.ht}, ${base.totals.vat}, ${base.vat_rate_bp}, ${tx.json(base as unknown as Json)}::jsonb || jsonb_build_object('number', n.number)
-    FROM n
-    RETURNING document_id, site_id, kind, year, seq, number, issued_at, session_id, payment_id, refund_id, currency, total_ttc, total_ht, total_vat, vat_rate_bp, content`;
-  const pdfSha256 = d.pdf === "now" ? (await storePdf(tx, documentId, row.content)).sha256 : null;
-  return { ...row, pdfSha256 };
+  const [row] = await insertDocuments(tx, [d]);
+  return row;
+}
+
+/** The documents' frozen fields, for jsonb_to_recordset (one statement whatever their number). */
+interface PendingDocument {
+  ord: number;
+  document_id: string;
+  issued_at: string;
+  session_id: string | null;
+  payment_id: string | null;
+  refund_id: string | null;
+  currency: string;
+  total_ttc: number;
+  total_ht: number;
+  total_vat: number;
+  vat_rate_bp: number;
+  content: Json;
+}
+
+/**
+ * Issues documents in the caller's transaction, in order, with ONE statement per (site, kind,
+ * year): the counter row is raised by the group's size (its row lock is held until commit:
+ * concurrent issues queue, a rollback takes the increment with it — no gap, no duplicate), and
+ * the group's documents are inserted with their consecutive numbers and frozen content in the
+ * same statement. One round trip under the lock for a whole receipt worker's batch, because every
+ * issue for a site (a batch, a refund, a permit period) queues on that row: call it as late as
+ * possible in the transaction. The PDF is stored now or at first reading (module comment).
+ */
+export async function insertDocuments(tx: Tx, docs: readonly NewDocument[]): Promise<DocumentRow[]> {
+  const groups = new Map<string, { siteId: string; kind: DocumentKind; year: number; items: { at: number; pending: PendingDocument }[] }>();
+  docs.forEach((d, at) => {
+    // Whole seconds: the PDF's info dates have second precision, the content must match them.
+    const issuedAt = new Date(Math.floor(d.issuedAt.getTime() / 1000) * 1000);
+    const year = yearIn(issuedAt, d.timeZone);
+    const key = JSON.stringify([d.siteId, d.kind, year]);
+    const group = groups.get(key) ?? { siteId: d.siteId, kind: d.kind, year, items: [] };
+    groups.set(key, group);
+    const content = { ...d.content, kind: d.kind, issued_at: issuedAt.toISOString() };
+    group.items.push({
+      at,
+      pending: {
+        ord: group.items.length + 1,
+        document_id: `doc_${randomUUID().replace(/-/g, "")}`,
+        issued_at: content.issued_at,
+        session_id: d.links.sessionId ?? null,
+        payment_id: d.links.paymentId ?? null,
+        refund_id: d.links.refundId ?? null,
+        currency: content.currency,
+        total_ttc: content.totals.ttc,
+        total_ht: content.totals.ht,
+        total_vat: content.totals.vat,
+        vat_rate_bp: content.vat_rate_bp,
+        content: content as unknown as Json,
+      },
+    });
+  });
+  const out: DocumentRow[] = new Array<DocumentRow>(docs.length);
+  for (const g of groups.values()) {
+    const k = g.items.length;
+    const prefix = `${NUMBER_PREFIX[g.kind]}-${g.year}-`;
+    const rows = await tx<Omit<DocumentRow, "pdfSha256">[]>`
+      WITH n AS (
+        INSERT INTO billing_counters AS c (site_id, kind, year, last_number) VALUES (${g.siteId}, ${g.kind}, ${g.year}, ${k})
+        ON CONFLICT (site_id, kind, year) DO UPDATE SET last_number = c.last_number + ${k}
+        RETURNING last_number - ${k} AS base
+      ), d AS (
+        SELECT x.*, n.base + x.ord AS seq, ${prefix}::text || lpad((n.base + x.ord)::text, greatest(${NUMBER_DIGITS}, length((n.base + x.ord)::text)), '0') AS number
+        FROM n, jsonb_to_recordset(${tx.json(g.items.map((i) => i.pending) as unknown as Json)}::jsonb) AS x(ord int, document_id text, issued_at timestamptz, session_id text,
+          payment_id text, refund_id text, currency text, total_ttc bigint, total_ht bigint, total_vat bigint, vat_rate_bp int, content jsonb)
+      )
+      INSERT INTO billing_documents (document_id, site_id, kind, year, seq, number, issued_at, session_id, payment_id, refund_id,
+        currency, total_ttc, total_ht, total_vat, vat_rate_bp, content)
+      SELECT d.document_id, ${g.siteId}, ${g.kind}, ${g.year}, d.seq, d.number, d.issued_at, d.session_id, d.payment_id, d.refund_id,
+        d.currency, d.total_ttc, d.total_ht, d.total_vat, d.vat_rate_bp, d.content || jsonb_build_object('number', d.number)
+      FROM d ORDER BY d.ord
+      RETURNING document_id, site_id, kind, year, seq, number, issued_at, session_id, payment_id, refund_id, currency, total_ttc, total_ht, total_vat, vat_rate_bp, content`;
+    const byId = new Map(rows.map((r) => [r.documentId, r]));
+    for (const item of g.items) {
+      const row = byId.get(item.pending.document_id);
+      if (!row) throw new Error(`document ${item.pending.document_id} was not inserted`);
+      const pdfSha256 = docs[item.at].pdf === "now" ? (await storePdf(tx, row.documentId, row.content)).sha256 : null;
+      out[item.at] = { ...row, pdfSha256 };
+    }
+  }
+  return out;
 }
 
 export async function getDocument(q: Q, documentId: string): Promise<DocumentRow | undefined> {
@@ -115,6 +176,13 @@ export async function ensurePdf(q: Q, doc: DocumentRow): Promise<{ pdf: Buffer; 
 export async function findReceiptOfPayment(q: Q, paymentId: string): Promise<DocumentRow | undefined> {
   const [row] = await q<DocumentRow[]>`${q.unsafe(SELECT_DOC)} WHERE d.kind = 'receipt' AND d.payment_id = ${paymentId}`;
   return row;
+}
+
+/** The receipts of these payments (those that have one), by payment, in one round trip. */
+export async function findReceiptsOfPayments(q: Q, paymentIds: readonly string[]): Promise<Map<string, DocumentRow>> {
+  if (paymentIds.length === 0) return new Map();
+  const rows = await q<DocumentRow[]>`${q.unsafe(SELECT_DOC)} WHERE d.kind = 'receipt' AND d.payment_id IN ${q(paymentIds as string[])}`;
+  return new Map(rows.map((r) => [r.paymentId as string, r]));
 }
 
 export async function findCreditNoteOfRefund(q: Q, refundId: string): Promise<DocumentRow | undefined> {

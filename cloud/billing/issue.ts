@@ -12,7 +12,7 @@
 import { getPayment, getSession, type PaymentRow, type Q, type SessionRow, type Tx } from "../db/index";
 import { localizedQuoteLines } from "../flows/quote-labels";
 import type { Bilingual, DocumentContent } from "./content";
-import { findCreditNoteOfRefund, findReceiptOfPayment, insertDocument, type DocumentRow } from "./documents";
+import { findCreditNoteOfRefund, findReceiptOfPayment, findReceiptsOfPayments, insertDocument, insertDocuments, type DocumentRow, type NewDocument } from "./documents";
 import { legalDetailsFromEnv, type LegalDetails } from "./legal";
 import { vatSplit } from "./vat";
 import { shownIdentity } from "./identity";
@@ -40,9 +40,16 @@ interface SiteBilling {
 }
 
 async function siteBilling(q: Q, siteId: string): Promise<SiteBilling> {
-  const [row] = await q<SiteBilling[]>`SELECT site_id, name, time_zone, billing_vat_rate_bp AS vat_rate_bp FROM sites WHERE site_id = ${siteId}`;
-  if (!row) throw new Error(`site ${siteId} not found`);
-  return row;
+  return (await sitesBilling(q, [siteId])).get(siteId) as SiteBilling;
+}
+
+/** The sites' billing details, in one round trip; a site that does not exist is an error. */
+async function sitesBilling(q: Q, siteIds: readonly string[]): Promise<Map<string, SiteBilling>> {
+  if (siteIds.length === 0) return new Map();
+  const rows = await q<SiteBilling[]>`SELECT site_id, name, time_zone, billing_vat_rate_bp AS vat_rate_bp FROM sites WHERE site_id IN ${q(siteIds as string[])}`;
+  const byId = new Map(rows.map((r) => [r.siteId, r]));
+  for (const id of siteIds) if (!byId.has(id)) throw new Error(`site ${id} not found`);
+  return byId;
 }
 
 function common(site: SiteBilling, currency: string, ttc: number, legal: LegalDetails | undefined): Pick<DocumentContent, "format" | "issuer" | "site" | "currency" | "vat_rate_bp" | "totals"> {
@@ -65,14 +72,39 @@ function stayLines(session: SessionRow, paid: number): { label: Bilingual; amoun
   return [{ label: { fr: "Stationnement", en: "Parking" }, amount: paid }];
 }
 
+export interface ReceiptInput {
+  payment: PaymentRow;
+  session: SessionRow;
+  card: CardSummary | null;
+  legal?: LegalDetails;
+  at?: Date;
+}
+
 /** The receipt of a paid payment (existing one returned: a replay issues nothing). */
-export async function issueReceipt(tx: Tx, input: { payment: PaymentRow; session: SessionRow; card: CardSummary | null; legal?: LegalDetails; at?: Date }): Promise<DocumentRow> {
+export async function issueReceipt(tx: Tx, input: ReceiptInput): Promise<DocumentRow> {
+  const [receipt] = await issueReceipts(tx, [input]);
+  return receipt;
+}
+
+/**
+ * The receipts of paid payments, in order (the receipt worker's batch): a payment that already has
+ * its receipt gets it back, the others are numbered and inserted together — a constant number of
+ * round trips for the batch (receipts already issued, the sites, then one insert per site), not
+ * four per receipt.
+ */
+export async function issueReceipts(tx: Tx, inputs: readonly ReceiptInput[]): Promise<DocumentRow[]> {
+  const existing = await findReceiptsOfPayments(tx, inputs.map((i) => i.payment.paymentId));
+  const owed = inputs.filter((i) => !existing.has(i.payment.paymentId));
+  const sites = await sitesBilling(tx, [...new Set(owed.map((i) => i.session.siteId))]);
+  const issued = await insertDocuments(tx, owed.map((i) => receiptDocument(i, sites.get(i.session.siteId) as SiteBilling)));
+  const byPayment = new Map(owed.map((i, n) => [i.payment.paymentId, issued[n]]));
+  return inputs.map((i) => existing.get(i.payment.paymentId) ?? (byPayment.get(i.payment.paymentId) as DocumentRow));
+}
+
+function receiptDocument(input: ReceiptInput, site: SiteBilling): NewDocument {
   const { payment: p, session: s } = input;
-  const existing = await findReceiptOfPayment(tx, p.paymentId);
-  if (existing) return existing;
-  const site = await siteBilling(tx, s.siteId);
   const quote = s.quoteBreakdown as unknown as QuoteFacts | null;
-  return insertDocument(tx, {
+  return {
     siteId: s.siteId,
     timeZone: site.timeZone,
     kind: "receipt",
@@ -92,7 +124,7 @@ export async function issueReceipt(tx: Tx, input: { payment: PaymentRow; session
         duration_s: quote?.price?.duration_s ?? 0,
       },
     },
-  });
+  };
 }
 
 export interface CreditNoteInput {

@@ -20,5 +20,16 @@ export function formatNumber(kind: DocumentKind, year: number, seq: number): str
 
 /** The calendar year of `at` on the site's clock (a receipt at 00:30 on 1 January Paris time is of the new year). */
 export function yearIn(at: Date, timeZone: string): number {
-  return Number(new Intl.DateTimeFormat("en", { timeZone, year: "numeric" }).format(at));
+  return Number(yearFormat(timeZone).format(at));
+}
+
+/** One formatter per zone: building an Intl.DateTimeFormat costs more than formatting with it, and every document asks. */
+const yearFormats = new Map<string, Intl.DateTimeFormat>();
+function yearFormat(timeZone: string): Intl.DateTimeFormat {
+  let f = yearFormats.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en", { timeZone, year: "numeric" });
+    yearFormats.set(timeZone, f);
+  }
+  return f;
 }

@@ -11,16 +11,14 @@
  */
 import type Stripe from "stripe";
 import type { Logger } from "../../host/log";
-import { getPayment, getSession, type Database } from "../db/index";
-import { cardOfPayment } from "./card";
-import { issueReceipt, type CardSummary } from "./issue";
+import { getPayment, getSession, getSessions, type Database, type SessionRow } from "../db/index";
+import { cardOfPayment, cardsOfPayments } from "./card";
+import { issueReceipt, issueReceipts } from "./issue";
 import type { LegalDetails } from "./legal";
 import { claimReceipts, dequeueReceipt, listPaymentsById, lockQueuedReceipt, noteReceiptFailure, releaseClaims, takeQueued } from "./receipt-queue";
 
-/** Card lookups in flight at once for one batch (each is one short try: ./card.ts). */
-const CARD_CONCURRENCY = 4;
 /** How long a wake waits for more commits before the pass (ms). */
-const WAKE_DELAY_MS = 200;
+const WAKE_DELAY_MS = 500;
 
 export interface ReceiptWorkerOptions {
   db: Database;
@@ -85,7 +83,7 @@ export class ReceiptWorker {
    * not for a whole backlog: the claims it leaves are released for the next start or instance.
    */
   async drain(more: () => boolean = () => true): Promise<number> {
-    const batch = this.o.batch ?? 20;
+    const batch = this.o.batch ?? 100;
     let total = 0;
     for (;;) {
       const ids = await claimReceipts(this.o.db.sql, batch, this.o.leaseS ?? 30);
@@ -96,8 +94,8 @@ export class ReceiptWorker {
   }
 
   /**
-   * A claimed batch: the cards asked concurrently (a few at a time, no transaction open while the
-   * provider answers), then ONE transaction takes the batch off the queue (DELETE … RETURNING locks
+   * A claimed batch: the cards asked of the provider (./card.ts cardsOfPayments: no transaction
+   * open while it answers), then ONE transaction takes the batch off the queue (DELETE … RETURNING locks
    * the rows: what another instance already issued is simply not returned) and issues its
    * receipts — fewer round trips than one transaction each, and the counter lock is only ever
    * contended by receipt workers now. Should that transaction fail, each receipt is tried alone,
@@ -106,21 +104,14 @@ export class ReceiptWorker {
   private async issueBatch(ids: string[]): Promise<number> {
     try {
       const payments = await listPaymentsById(this.o.db.sql, ids);
-      const cards = new Map<string, CardSummary | null>();
-      for (let i = 0; i < payments.length; i += CARD_CONCURRENCY) {
-        const slice = payments.slice(i, i + CARD_CONCURRENCY);
-        (await Promise.all(slice.map((p) => cardOfPayment(this.o.stripe, p)))).forEach((c, j) => cards.set(slice[j].paymentId, c));
-      }
+      const cards = await cardsOfPayments(this.o.stripe, payments);
       const issued = await this.o.db.tx(async (tx) => {
         const owed = new Set(await takeQueued(tx, ids));
-        let n = 0;
-        for (const payment of payments) {
-          if (!owed.has(payment.paymentId)) continue;
-          const session = await getSession(tx, payment.sessionId);
-          await issueReceipt(tx, { payment, session, card: cards.get(payment.paymentId) ?? null, ...(this.o.legal ? { legal: this.o.legal } : {}) });
-          n += 1;
-        }
-        return n;
+        const due = payments.filter((p) => owed.has(p.paymentId));
+        const sessions = await getSessions(tx, due.map((p) => p.sessionId));
+        const legal = this.o.legal ? { legal: this.o.legal } : {};
+        await issueReceipts(tx, due.map((payment) => ({ payment, session: sessions.get(payment.sessionId) as SessionRow, card: cards.get(payment.paymentId) ?? null, ...legal })));
+        return due.length;
       });
       this.issued += issued;
       return issued;

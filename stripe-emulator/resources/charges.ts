@@ -98,7 +98,7 @@ export function chargeRoutes(s: EmulatorState): Route[] {
     {
       method: "GET",
       pattern: /^\/v1\/charges$/,
-      handler: (p) => list(s.listCharges(), p, P.chargeList, "/v1/charges", (q, c) => q.payment_intent === undefined || c.payment_intent === q.payment_intent),
+      handler: (p) => list(s.charges.values(), p, P.chargeList, "/v1/charges", (q, c) => q.payment_intent === undefined || c.payment_intent === q.payment_intent),
     },
     { method: "GET", pattern: new RegExp(`^/v1/charges/${ID}$`), handler: (p, _ctx, [id]) => (P.parseParams(P.retrieveParams, p), charge(s, id)) },
   ];

@@ -133,7 +133,7 @@ export function detachPaymentMethod(s: EmulatorState, pmId: string, ctx: Request
 export function customerRoutes(s: EmulatorState): Route[] {
   return [
     { method: "POST", pattern: /^\/v1\/customers$/, handler: (p, ctx) => createCustomer(s, P.parseParams(customerCreate, p), ctx) },
-    { method: "GET", pattern: /^\/v1\/customers$/, handler: (p) => list([...s.customers.values()].map(clone), p, customerList, "/v1/customers", (q, c) => q.email === undefined || c.email === q.email) },
+    { method: "GET", pattern: /^\/v1\/customers$/, handler: (p) => list(s.customers.values(), p, customerList, "/v1/customers", (q, c) => q.email === undefined || c.email === q.email) },
     { method: "GET", pattern: new RegExp(`^/v1/customers/${ID}$`), handler: (p, _ctx, [id]) => (P.parseParams(P.retrieveParams, p), clone(customerRecord(s, id, "id"))) },
     { method: "POST", pattern: new RegExp(`^/v1/customers/${ID}$`), handler: (p, ctx, [id]) => updateCustomer(s, id, P.parseParams(customerUpdate, p), ctx) },
     {

@@ -20,9 +20,20 @@ export function holdExpiresAt(s: EmulatorState, pi: Stripe.PaymentIntent): numbe
   return charge ? charge.created + HOLD_LIFETIME_S : null;
 }
 
-/** Cancels every hold whose authorisation has lapsed; returns how many. */
+/** The emulator second each state was last swept at. */
+const lastSweep = new WeakMap<EmulatorState, number>();
+
+/**
+ * Cancels every hold whose authorisation has lapsed; returns how many. At most once per second of
+ * the emulator's clock: the sweep reads every PaymentIntent, and ran before every API request (at
+ * a hundred requests a second, most of the emulator's time). Nothing can lapse between two sweeps
+ * in the same second: an authorisation made since lapses 7 days later, and advancing the clock
+ * changes the second.
+ */
 export function sweepExpiredHolds(s: EmulatorState): number {
   const now = s.seconds();
+  if (lastSweep.get(s) === now) return 0;
+  lastSweep.set(s, now);
   const due: string[] = [];
   for (const id of s.paymentIntents.keys()) {
     const pi = s.paymentIntents.peek(id)?.pi;

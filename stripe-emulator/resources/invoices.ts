@@ -152,7 +152,7 @@ export function invoiceRoutes(s: EmulatorState): Route[] {
       method: "GET",
       pattern: /^\/v1\/invoices$/,
       handler: (p) =>
-        list([...s.invoices.values()].map(clone), p, invoiceList, "/v1/invoices", (q, i) => (q.customer === undefined || i.customer === q.customer) && (q.subscription === undefined || subscriptionOfInvoice(i) === q.subscription) && (q.status === undefined || i.status === q.status)),
+        list(s.invoices.values(), p, invoiceList, "/v1/invoices", (q, i) => (q.customer === undefined || i.customer === q.customer) && (q.subscription === undefined || subscriptionOfInvoice(i) === q.subscription) && (q.status === undefined || i.status === q.status)),
     },
     { method: "GET", pattern: new RegExp(`^/v1/invoices/${ID}$`), handler: (p, _ctx, [id]) => (P.parseParams(P.retrieveParams, p), clone(invoiceRecord(s, id, "id"))) },
   ];

@@ -202,7 +202,7 @@ export function paymentIntentRoutes(s: EmulatorState): Route[] {
     {
       method: "GET",
       pattern: /^\/v1\/payment_intents$/,
-      handler: (p) => list(s.listPaymentIntents(), p, P.paymentIntentList, "/v1/payment_intents", (q, pi) => q.customer === undefined || pi.customer === q.customer),
+      handler: (p) => list([...s.paymentIntents.values()].map((r) => r.pi), p, P.paymentIntentList, "/v1/payment_intents", (q, pi) => q.customer === undefined || pi.customer === q.customer),
     },
     {
       method: "GET",

@@ -145,7 +145,7 @@ function updatePrice(s: EmulatorState, id: string, p: z.infer<typeof priceUpdate
 export function priceRoutes(s: EmulatorState): Route[] {
   return [
     { method: "POST", pattern: /^\/v1\/products$/, handler: (p, ctx) => createProduct(s, P.parseParams(productCreate, p), ctx) },
-    { method: "GET", pattern: /^\/v1\/products$/, handler: (p) => list([...s.products.values()].map(clone), p, productList, "/v1/products", (q, x) => q.active === undefined || x.active === q.active) },
+    { method: "GET", pattern: /^\/v1\/products$/, handler: (p) => list(s.products.values(), p, productList, "/v1/products", (q, x) => q.active === undefined || x.active === q.active) },
     {
       method: "GET",
       pattern: new RegExp(`^/v1/products/${ID}$`),
@@ -161,7 +161,7 @@ export function priceRoutes(s: EmulatorState): Route[] {
       method: "GET",
       pattern: /^\/v1\/prices$/,
       handler: (p) =>
-        list([...s.prices.values()].map(clone), p, priceList, "/v1/prices", (q, x) => {
+        list(s.prices.values(), p, priceList, "/v1/prices", (q, x) => {
           const keys = q.lookup_keys as string[] | undefined;
           return (q.active === undefined || x.active === q.active) && (q.product === undefined || x.product === q.product) && (q.type === undefined || x.type === q.type) && (keys === undefined || (x.lookup_key !== null && keys.includes(x.lookup_key)));
         }),

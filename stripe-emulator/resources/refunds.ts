@@ -94,7 +94,7 @@ export function refundRoutes(s: EmulatorState): Route[] {
       method: "GET",
       pattern: /^\/v1\/refunds$/,
       handler: (p) =>
-        list([...s.refunds.values()].map(clone), p, P.refundList, "/v1/refunds", (q, r) => (q.payment_intent === undefined || r.payment_intent === q.payment_intent) && (q.charge === undefined || r.charge === q.charge)),
+        list(s.refunds.values(), p, P.refundList, "/v1/refunds", (q, r) => (q.payment_intent === undefined || r.payment_intent === q.payment_intent) && (q.charge === undefined || r.charge === q.charge)),
     },
     { method: "GET", pattern: new RegExp(`^/v1/refunds/${ID}$`), handler: (p, _ctx, [id]) => (P.parseParams(P.retrieveParams, p), refund(s, id)) },
     { method: "POST", pattern: new RegExp(`^/v1/refunds/${ID}$`), handler: (p, ctx, [id]) => updateRefundMetadata(s, id, P.parseParams(P.metadataUpdate, p).metadata, ctx) },

@@ -199,7 +199,7 @@ export function setupIntentRoutes(s: EmulatorState): Route[] {
       method: "GET",
       pattern: /^\/v1\/setup_intents$/,
       handler: (p) =>
-        list([...s.setupIntents.values()].map((r) => clone(r.si)), p, setupIntentList, "/v1/setup_intents", (q, si) => (q.customer === undefined || si.customer === q.customer) && (q.payment_method === undefined || si.payment_method === q.payment_method)),
+        list([...s.setupIntents.values()].map((r) => r.si), p, setupIntentList, "/v1/setup_intents", (q, si) => (q.customer === undefined || si.customer === q.customer) && (q.payment_method === undefined || si.payment_method === q.payment_method)),
     },
     {
       method: "GET",

@@ -230,7 +230,7 @@ export function subscriptionRoutes(s: EmulatorState): Route[] {
       method: "GET",
       pattern: /^\/v1\/subscriptions$/,
       handler: (p) =>
-        list([...s.subscriptions.values()].map((r) => clone(r.sub)), p, subscriptionList, "/v1/subscriptions", (q, sub) => (q.customer === undefined || sub.customer === q.customer) && (q.price === undefined || sub.items.data[0].price.id === q.price) && matchesStatus(q.status as string | undefined, sub)),
+        list([...s.subscriptions.values()].map((r) => r.sub), p, subscriptionList, "/v1/subscriptions", (q, sub) => (q.customer === undefined || sub.customer === q.customer) && (q.price === undefined || sub.items.data[0].price.id === q.price) && matchesStatus(q.status as string | undefined, sub)),
     },
     { method: "GET", pattern: one, handler: (p, _ctx, [id]) => (P.parseParams(P.retrieveParams, p), clone(subscriptionRecord(s, id, "id").sub)) },
     { method: "POST", pattern: one, handler: (p, ctx, [id]) => updateSubscription(s, id, P.parseParams(subscriptionUpdate, p), ctx) },

@@ -277,4 +277,19 @@ describe("stripe emulator: PaymentIntents", () => {
     for await (const pi of f.stripe.paymentIntents.list({ limit: 2 })) all.push(pi.id);
     expect(all).to.deep.equal([...ids].reverse());
   });
+  it("lists charges by `created` (Stripe's range filter), each page a copy; a bad range is a 400 naming it", async () => {
+    const pay = async () => (await f.stripe.paymentIntents.create({ amount: 500, currency: "eur", payment_method: "pm_card_visa", confirm: true, ...CARD_ONLY })).id;
+    const first = await pay();
+    const cut = (await f.emu.advanceClock(3600)).now;
+    const second = await pay();
+    const recent = await f.stripe.charges.list({ created: { gte: cut } });
+    expect(recent.data.map((c) => c.payment_intent)).to.deep.equal([second]);
+    const older = await f.stripe.charges.list({ created: { lt: cut } });
+    expect(older.data.map((c) => c.payment_intent)).to.deep.equal([first]);
+    // A page is a copy: changing it changes nothing stored.
+    recent.data[0].payment_method_details!.card!.last4 = "0000";
+    expect((await f.stripe.charges.list({ created: { gte: cut } })).data[0].payment_method_details?.card?.last4).to.equal("4242");
+    const err = await f.stripe.charges.list({ created: { gte: "soon" as unknown as number } }).catch((e: Stripe.errors.StripeError) => e);
+    expect(err).to.include({ statusCode: 400, param: "created[gte]" });
+  });
 });

@@ -136,8 +136,10 @@ const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 /** The driver's receipt (it may be issued asynchronously: polled, bounded), as HTML and PDF, with checksums. */
 export async function fetchReceipt(ctx: SmokeContext, exit: ExitRequested): Promise<Record<string, unknown>> {
   const base = `${ctx.cloud.url}/api/pay/${encodeURIComponent(exit.session_id)}?t=${encodeURIComponent(exit.token)}`;
-  type Receipt = { number: string; html_url: string; pdf_url: string };
-  const receipt = await poll(async () => (await json<{ receipt: Receipt | null }>(await fetch(base), "GET /api/pay/:id")).receipt ?? undefined, ctx.waitMs, `receipt for session ${exit.session_id}`);
+  type Receipt = { status: "issued"; number: string; html_url: string; pdf_url: string } | { status: "pending" };
+  // `{status: "pending"}` while the receipt worker has not issued it yet: keep polling until "issued".
+  const issued = (r: Receipt | null): Extract<Receipt, { status: "issued" }> | undefined => (r?.status === "issued" ? r : undefined);
+  const receipt = await poll(async () => issued((await json<{ receipt: Receipt | null }>(await fetch(base), "GET /api/pay/:id")).receipt), ctx.waitMs, `receipt for session ${exit.session_id}`);
   const html = await fetch(new URL(receipt.html_url, ctx.cloud.url));
   const htmlBytes = new Uint8Array(await html.arrayBuffer());
   if (html.status !== 200 || !/text\/html/.test(html.headers.get("content-type") ?? "")) throw new Error(`the receipt's HTML answered HTTP ${html.status} (${html.headers.get("content-type")})`);

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { expect } from "chai";
 import fc from "fast-check";
 import { ensurePdf, getDocument, listDocumentsOfSite, sha256Hex } from "../../../cloud/billing/documents";
-import { issueCreditNote, issueInvoice, issueReceipt } from "../../../cloud/billing/issue";
+import { issueCreditNote, issueInvoice, issueReceipt, issueReceipts } from "../../../cloud/billing/issue";
 import { DEMO_LEGAL } from "../../../cloud/billing/legal";
 import { yearIn } from "../../../cloud/billing/numbering";
 import { renderPdf } from "../../../cloud/billing/render-pdf";
@@ -186,6 +186,29 @@ export function billingSuite(title: string, opts: { open(ctx: Mocha.Context): Pr
       expect((await getDocument(db.sql, r1.documentId))?.pdfSha256).to.equal(first.sha256);
       const { text } = await pdfText(first.pdf);
       for (const s of [r1.number, "9,80 €", "8,17 €", "1,63 €", "Visa •••• 4242", session.identityValue]) expect(text).to.contain(s);
+    });
+
+    it("a batch of receipts (the receipt worker's): consecutive numbers per site in the batch's order, a receipt already issued given back, none issued twice", async () => {
+      const [s1, s2] = [await newSite(), await newSite(550)];
+      const a = await paidPayment(s1, 700);
+      const b = await paidPayment(s2, 1100);
+      const c = await paidPayment(s1, 900);
+      const d = await paidPayment(s1, 1300);
+      const earlier = await db.tx((tx) => issueReceipt(tx, { ...c, card: null, legal: LEGAL }));
+      const card = { brand: "mastercard", last4: "4444" };
+      const batch = await db.tx((tx) => issueReceipts(tx, [a, b, c, d].map((x) => ({ ...x, card, legal: LEGAL }))));
+      expect(batch.map((r) => r.paymentId)).to.deep.equal([a, b, c, d].map((x) => x.payment.paymentId));
+      expect(batch[2].documentId).to.equal(earlier.documentId);
+      const year = yearIn(new Date(), "Europe/Paris");
+      expect([batch[0].number, batch[3].number]).to.deep.equal([`R-${year}-000002`, `R-${year}-000003`]);
+      expect(batch[1].number).to.equal(`R-${year}-000001`);
+      expect([batch[1].totalTtc, batch[1].vatRateBp, batch[1].siteId]).to.deep.equal([1100, 550, s2]);
+      expect(batch[3].content.number).to.equal(batch[3].number);
+      expect(batch[3].content.payment?.card).to.deep.equal(card);
+      expect((await listDocumentsOfSite(db.sql, s1, "receipt", year)).map((r) => r.seq)).to.deep.equal([1, 2, 3]);
+      const again = await db.tx((tx) => issueReceipts(tx, [d, a].map((x) => ({ ...x, card: null, legal: LEGAL }))));
+      expect(again.map((r) => r.documentId)).to.deep.equal([batch[3].documentId, batch[0].documentId]);
+      expect((await listDocumentsOfSite(db.sql, s1, "receipt", year)).length).to.equal(3);
     });
 
     it("a credit note for a refund: A- numbering, names the receipt it credits, never more than the payment", async () => {
