@@ -6,7 +6,8 @@
  *   exit/req published (QoS 1) → cloud prices it in one transaction (event id recorded, session
  *   locked, outbox + audit) → payment/req published by the relay after PUBACK → the driver's
  *   PaymentIntent created server-side (POST /api/pay/:id/intent, Stripe test emulator in-process)
- *   → a signed payment_intent.succeeded webhook → verified, recorded once, payment + session
+ *   → the driver's card confirmed at the emulator (pm_card_visa: the Charge a receipt's card comes
+ *   from, as a phone's Stripe.js would) → a signed payment_intent.succeeded webhook → verified, recorded once, payment + session
  *   paid, outbox + audit in one transaction → payment/success published.
  *
  * Latency is from the exit/req publish to the payment/success delivery, with a per-stage split
@@ -69,6 +70,7 @@ export async function run(args: string[]): Promise<void> {
   await anchorSql.unsafe(`DROP TABLE "${schema}".anchor`);
   console.log(`anchor: ${Math.round(anchorCommitsPerS)} one-row commits/s (8 connections)`);
 
+  const instanceId = `bench${randomBytes(3).toString("hex")}`;
   const cloud = await startCloud({
     databaseUrl: PG_URL,
     dbSchema: schema,
@@ -76,7 +78,7 @@ export async function run(args: string[]): Promise<void> {
     ...(useMosquitto ? { mqttUrl: MQTT_URL, mqttConsumers: consumers } : { mqttPort: 0 }),
     port: 0,
     logger: silentLogger,
-    instanceId: `bench-${randomBytes(3).toString("hex")}`,
+    instanceId,
     shareGroup: `bench${randomBytes(3).toString("hex")}`,
     mqttSessionExpiryS: 0,
     relayPollMs: 20,
@@ -93,7 +95,7 @@ export async function run(args: string[]): Promise<void> {
 
     // The load (site gateway + drivers + Stripe's webhook sender) runs in a child process, so the
     // cloud instance being measured has its event loop to itself.
-    const cfg: DriverConfig = { mqttUrl: cloud.mqttUrl, cloudUrl: cloud.url, siteId, webhookSecret: cloud.webhookSecret, plates, sessions: vehicles.map((v) => v.sessionId), concurrency };
+    const cfg: DriverConfig = { mqttUrl: cloud.mqttUrl, cloudUrl: cloud.url, stripe: cloud.emulator ? { ...cloud.emulator.clientConfig, key: `sk_test_syspark_emulator_${instanceId}` } : null /* the key startCloud gives its emulator */, siteId, webhookSecret: cloud.webhookSecret, plates, sessions: vehicles.map((v) => v.sessionId), concurrency };
     const result = await runDriver(cfg);
     const { latencies, stages, failures, elapsed, okCount, reqCount } = result;
     const sessionOf = new Map(plates.map((p, i) => [p, cfg.sessions[i]]));
@@ -111,7 +113,7 @@ export async function run(args: string[]): Promise<void> {
     const med = (xs: number[]) => pct([...xs].sort((a, b) => a - b), 50);
     const rate = latencies.length / elapsed;
     console.log(`paid exits: ${latencies.length} in ${elapsed.toFixed(1)} s = ${rate.toFixed(0)}/s; p50 ${pct(sorted, 50).toFixed(1)} ms, p99 ${pct(sorted, 99).toFixed(1)} ms; failures ${failures}, lost ${lost}, duplicated ${duplicated}`);
-    console.log(`where the time goes (p50 per stage): exit/req→payment/req ${med(stages.req).toFixed(1)} ms, PaymentIntent ${med(stages.intent).toFixed(1)} ms, webhook ${med(stages.webhook).toFixed(1)} ms, webhook→payment/success ${med(stages.success).toFixed(1)} ms`);
+    console.log(`where the time goes (p50 per stage): exit/req→payment/req ${med(stages.req).toFixed(1)} ms, PaymentIntent + card confirm ${med(stages.intent).toFixed(1)} ms, webhook ${med(stages.webhook).toFixed(1)} ms, webhook→payment/success ${med(stages.success).toFixed(1)} ms`);
     console.log(`ratio: ${(rate / anchorCommitsPerS).toFixed(3)} paid exits per trivial commit (a paid exit is 5 transactions: exit, payment row, provider ref, webhook, plus the relay's claim/mark)`);
     console.log(JSON.stringify({ paid_exits_per_s: Math.round(rate), p50_ms: +pct(sorted, 50).toFixed(1), p99_ms: +pct(sorted, 99).toFixed(1), lost, duplicated, failures, n, concurrency, broker: useMosquitto ? "mosquitto" : "aedes", anchor_commits_per_s: Math.round(anchorCommitsPerS), ratio_vs_anchor: +(rate / anchorCommitsPerS).toFixed(3), stage_p50_ms: { exit_to_req: +med(stages.req).toFixed(1), intent: +med(stages.intent).toFixed(1), webhook: +med(stages.webhook).toFixed(1), success: +med(stages.success).toFixed(1) } }));
   } finally {
@@ -124,6 +126,8 @@ export async function run(args: string[]): Promise<void> {
 export interface DriverConfig {
   mqttUrl: string;
   cloudUrl: string;
+  /** The in-process emulator, where the driver confirms its card (none: the webhook alone, as before). */
+  stripe: { host: string; port: number; protocol: "http"; key: string } | null;
   siteId: string;
   webhookSecret: string;
   plates: string[];
@@ -162,6 +166,7 @@ export async function driver(cfg: DriverConfig): Promise<DriverResult> {
   });
   const sessionOf = new Map(cfg.plates.map((p, i) => [p, cfg.sessions[i]]));
   const signer = new Stripe("sk_test_bench");
+  const payer = cfg.stripe ? new Stripe(cfg.stripe.key, { host: cfg.stripe.host, port: cfg.stripe.port, protocol: cfg.stripe.protocol, maxNetworkRetries: 0 }) : null;
   const stages = { req: [] as number[], intent: [] as number[], webhook: [] as number[], success: [] as number[] };
   const latencies: number[] = [];
   let failures = 0;
@@ -176,6 +181,7 @@ export async function driver(cfg: DriverConfig): Promise<DriverResult> {
     const req = await timeout(gotReq, 30_000, `payment/req ${sid}`);
     const t1 = performance.now();
     const { paymentIntent: pi, amount } = await requestPaymentIntent(cfg.cloudUrl, sid, payToken(req.pay_url));
+    if (payer) await payer.paymentIntents.confirm(pi, { payment_method: "pm_card_visa", return_url: `${cfg.cloudUrl}/bench-return` });
     const t2 = performance.now();
     const event = JSON.stringify({ id: `evt_bench_${sid}`, object: "event", api_version: Stripe.API_VERSION, created: Math.floor(Date.now() / 1000), livemode: false, pending_webhooks: 1, request: { id: null, idempotency_key: null }, type: "payment_intent.succeeded", data: { object: { id: pi, object: "payment_intent", amount, amount_received: amount, currency: "eur", status: "succeeded", metadata: { session_id: sid } } } });
     const sig = signer.webhooks.generateTestHeaderString({ payload: event, secret: cfg.webhookSecret });
