@@ -15,6 +15,7 @@ import { getPayment, getSession, getSessions, type Database, type SessionRow } f
 import { cardOfPayment, cardsOfPayments } from "./card";
 import { issueReceipt, issueReceipts } from "./issue";
 import type { LegalDetails } from "./legal";
+import { WakeableLoop } from "../../host/wakeable-loop";
 import { claimReceipts, dequeueReceipt, listPaymentsById, lockQueuedReceipt, noteReceiptFailure, releaseClaims, takeQueued } from "./receipt-queue";
 
 /** How long a wake waits for more commits before the pass (ms). */
@@ -33,23 +34,20 @@ export interface ReceiptWorkerOptions {
 }
 
 export class ReceiptWorker {
-  private running = false;
-  private timer: NodeJS.Timeout | null = null;
-  private wakeUp: (() => void) | null = null;
-  private loop: Promise<void> | null = null;
+  private readonly loop: WakeableLoop;
   private lastError: string | null = null;
   private issued = 0;
 
-  constructor(private readonly o: ReceiptWorkerOptions) {}
+  constructor(private readonly o: ReceiptWorkerOptions) {
+    this.loop = new WakeableLoop({ name: "receipt worker", logger: o.logger, periodMs: o.periodMs ?? 1000, wakeDelayMs: WAKE_DELAY_MS, pass: (more) => this.drain(more) });
+  }
 
   get status(): { running: boolean; issued: number; lastError: string | null } {
-    return { running: this.running, issued: this.issued, lastError: this.lastError };
+    return { running: this.loop.isRunning, issued: this.issued, lastError: this.lastError };
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   /**
@@ -58,23 +56,11 @@ export class ReceiptWorker {
    * beside the pay path); the success page waiting for its receipt reloads every few seconds.
    */
   wake(): void {
-    if (this.timer || !this.wakeUp) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      const w = this.wakeUp;
-      this.wakeUp = null;
-      w?.();
-    }, WAKE_DELAY_MS);
+    this.loop.wake();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const w = this.wakeUp;
-    this.wakeUp = null;
-    w?.();
-    await this.loop;
+    await this.loop.stop();
   }
 
   /**
@@ -143,27 +129,6 @@ export class ReceiptWorker {
       this.o.logger.warn({ paymentId, err: message }, "receipt worker: issuing a receipt failed (kept for a later pass)");
       await noteReceiptFailure(this.o.db.sql, paymentId, message).catch(() => undefined);
       return false;
-    }
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      try {
-        await this.drain(() => this.running);
-      } catch (err) {
-        if (this.running) this.o.logger.warn({ err: (err as Error).message }, "receipt worker: pass failed (will retry)");
-      }
-      if (!this.running) break;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          this.wakeUp = null;
-          resolve();
-        }, this.o.periodMs ?? 1000);
-        this.wakeUp = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
     }
   }
 }

@@ -35,26 +35,15 @@ export interface PrepaymentRow {
   updatedAt: Date;
 }
 
-/** A plate as stored and compared: upper case, letters and digits only ("ab-123 cd" → "AB123CD"). */
 export function newPrepaymentId(): string {
   return `pp_${randomBytes(18).toString("base64url")}`;
 }
 
-export interface NewPrepayment {
-  prepaymentId: string;
-  siteId: string;
-  plate: string;
-  windowFrom: Date;
-  windowUntil: Date;
-  amount: number;
-  currency: string;
-  tariffId: number;
-  tariffVersion: number;
-  boughtBy: "duration" | "amount";
-  quote: Json;
-  provider: string;
-  idempotencyKey: string;
-}
+/** What a new prepayment is created with: the row's own fields, so the two cannot drift (the plate in any written form: stored canonical). */
+export type NewPrepayment = Pick<
+  PrepaymentRow,
+  "prepaymentId" | "siteId" | "plate" | "windowFrom" | "windowUntil" | "amount" | "currency" | "tariffId" | "tariffVersion" | "boughtBy" | "quote" | "provider" | "idempotencyKey"
+>;
 
 /** Creates the prepayment in `requested` (before the provider is called). The same id twice returns the first row. */
 export async function createPrepayment(tx: Tx, p: NewPrepayment): Promise<PrepaymentRow> {

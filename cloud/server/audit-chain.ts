@@ -7,6 +7,7 @@
  * Exports and verification flush the queue first.
  */
 import type { Logger } from "../../host/log";
+import { WakeableLoop } from "../../host/wakeable-loop";
 import { appendAudit, chainPendingAudit, queueAudit, type AuditInput, type Database, type Tx } from "../db/index";
 
 export type AuditMode = "queued" | "inline";
@@ -26,63 +27,28 @@ export async function flushAudit(db: Database, batch = 1000): Promise<number> {
 }
 
 export class AuditChainer {
-  private running = false;
-  private timer: NodeJS.Timeout | null = null;
-  private wakeUp: (() => void) | null = null;
-  private loop: Promise<void> | null = null;
+  private readonly loop: WakeableLoop;
 
   constructor(
     private readonly db: Database,
-    private readonly logger: Logger,
-    private readonly periodMs = 200,
-  ) {}
+    logger: Logger,
+    periodMs = 200,
+  ) {
+    this.loop = new WakeableLoop({ name: "audit chainer", logger, periodMs, wakeDelayMs: 20, pass: () => flushAudit(db) });
+  }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   /** Something was queued: chain soon (coalesced to one pass per period). */
   wake(): void {
-    if (this.timer || !this.wakeUp) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      const w = this.wakeUp;
-      this.wakeUp = null;
-      w?.();
-    }, 20);
+    this.loop.wake();
   }
 
+  /** Stops the loop, then chains what is still pending (a last pass). */
   async stop(): Promise<void> {
-    this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const w = this.wakeUp;
-    this.wakeUp = null;
-    w?.();
-    await this.loop;
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      try {
-        await flushAudit(this.db);
-      } catch (err) {
-        if (this.running) this.logger.warn({ err: (err as Error).message }, "audit chainer: pass failed (will retry)");
-      }
-      if (!this.running) break;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          this.wakeUp = null;
-          resolve();
-        }, this.periodMs);
-        this.wakeUp = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-    }
+    await this.loop.stop();
     await flushAudit(this.db).catch(() => undefined);
   }
 }
