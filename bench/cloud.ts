@@ -114,7 +114,7 @@ export async function run(args: string[]): Promise<void> {
     const rate = latencies.length / elapsed;
     console.log(`paid exits: ${latencies.length} in ${elapsed.toFixed(1)} s = ${rate.toFixed(0)}/s; p50 ${pct(sorted, 50).toFixed(1)} ms, p99 ${pct(sorted, 99).toFixed(1)} ms; failures ${failures}, lost ${lost}, duplicated ${duplicated}`);
     console.log(`where the time goes (p50 per stage): exit/req→payment/req ${med(stages.req).toFixed(1)} ms, PaymentIntent + card confirm ${med(stages.intent).toFixed(1)} ms, webhook ${med(stages.webhook).toFixed(1)} ms, webhook→payment/success ${med(stages.success).toFixed(1)} ms`);
-    console.log(`ratio: ${(rate / anchorCommitsPerS).toFixed(3)} paid exits per trivial commit (a paid exit is 5 transactions: exit, payment row, provider ref, webhook, plus the relay's claim/mark)`);
+    console.log(`ratio: ${(rate / anchorCommitsPerS).toFixed(3)} paid exits per trivial commit (a paid exit is 3 transactions — exit, payment row, webhook — the provider ref's one statement, the relay's claim/mark and its receipt's share of a batch)`);
     console.log(JSON.stringify({ paid_exits_per_s: Math.round(rate), p50_ms: +pct(sorted, 50).toFixed(1), p99_ms: +pct(sorted, 99).toFixed(1), lost, duplicated, failures, n, concurrency, broker: useMosquitto ? "mosquitto" : "aedes", anchor_commits_per_s: Math.round(anchorCommitsPerS), ratio_vs_anchor: +(rate / anchorCommitsPerS).toFixed(3), stage_p50_ms: { exit_to_req: +med(stages.req).toFixed(1), intent: +med(stages.intent).toFixed(1), webhook: +med(stages.webhook).toFixed(1), success: +med(stages.success).toFixed(1) } }));
   } finally {
     await cloud.close();
