@@ -6,6 +6,7 @@
  * site's counter lock is no longer held by the webhook that confirms a payment.
  */
 import type { PaymentRow, Q, Tx } from "../db/index";
+import { receiptOfPayment } from "./documents";
 
 /** In the payment's transaction: its receipt is owed (once: a replay queues nothing more). */
 export async function queueReceipt(tx: Tx, paymentId: string): Promise<void> {
@@ -66,6 +67,19 @@ export async function noteReceiptFailure(q: Q, paymentId: string, error: string)
 export async function isReceiptQueued(q: Q, paymentId: string): Promise<boolean> {
   const rows = await q`SELECT 1 FROM billing_receipt_queue WHERE payment_id = ${paymentId}`;
   return rows.length > 0;
+}
+
+/**
+ * A payment's receipt as a page shows it: issued, or still owed (the page then reloads). The queue
+ * is read BEFORE the receipt: the worker removes the queue row and inserts the receipt in one
+ * commit, so "not queued" read first means a receipt read after sees it. Read the other way round,
+ * a commit falling between the two reads answered "no receipt, none owed" and the page stopped
+ * reloading without ever showing it.
+ */
+export async function receiptStateOf(q: Q, paymentId: string): Promise<{ receipt: Awaited<ReturnType<typeof receiptOfPayment>>; pending: boolean }> {
+  const queued = await isReceiptQueued(q, paymentId);
+  const receipt = await receiptOfPayment(q, paymentId);
+  return { receipt, pending: !receipt && queued };
 }
 
 export async function receiptQueueLength(q: Q): Promise<number> {

@@ -109,6 +109,14 @@ export class ReceiptWorker {
     }
   }
 
+  /**
+   * The payment's receipt now, if it is still owed (false: it was not, or issuing failed and stays
+   * queued). A refund asks it first, so that its credit note names the receipt it credits.
+   */
+  async issueOwed(paymentId: string): Promise<boolean> {
+    return this.issueOne(paymentId);
+  }
+
   /** One receipt: the card first (no transaction open while the provider answers), then one transaction. */
   private async issueOne(paymentId: string): Promise<boolean> {
     try {

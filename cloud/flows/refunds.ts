@@ -47,6 +47,8 @@ export interface RefundContext {
   stripe: Stripe;
   auditMode: AuditMode;
   logger: Logger;
+  /** The receipt worker: a receipt still owed is issued before the refund, so the credit note names it. */
+  receipts?: { issueOwed(paymentId: string): Promise<boolean> };
 }
 
 export interface RefundRequest {
@@ -192,6 +194,9 @@ export async function requestRefund(ctx: RefundContext, r: RefundRequest, actor:
     if (err instanceof ValidationError) throw new HttpError(400, `body.amount: ${err.message}`, "invalid_input");
     throw err;
   }
+  // A refund right after the payment can come before the receipt worker's pass: the receipt is
+  // issued first (its own transaction, outside the refund's locks), so the credit note names it.
+  await ctx.receipts?.issueOwed(rec.payment.paymentId);
   const driven = await driveRefund(ctx, rec.refund, rec.payment, actor);
   return { ...driven, replayed: rec.replayed };
 }

@@ -45,4 +45,6 @@ export interface AppDeps {
   outage: ProviderOutage;
   /** GET /billing/health. */
   billingHealth: BillingHealth;
+  /** The receipt worker (a refund issues a receipt still owed first: cloud/flows/refunds.ts). */
+  receipts?: { issueOwed(paymentId: string): Promise<boolean> };
 }

@@ -7,8 +7,8 @@
  * itself; a document of another stay is the same 404 as an unknown one.
  */
 import type { Request, Response, Router } from "express";
-import { ensurePdf, getDocument, receiptOfPayment } from "../billing/documents";
-import { isReceiptQueued } from "../billing/receipt-queue";
+import { ensurePdf, getDocument } from "../billing/documents";
+import { receiptStateOf } from "../billing/receipt-queue";
 import { documentPage } from "../billing/render-html";
 import { getHold, type HoldRow } from "../db/holds";
 import { listPayments, type Q } from "../db/index";
@@ -29,11 +29,9 @@ export async function holdReceiptsCard(q: Q, hold: HoldRow, lang: Lang): Promise
   const rows: string[] = [];
   let pending = false;
   for (const p of paid) {
-    const r = await receiptOfPayment(q, p.paymentId);
-    if (!r) {
-      pending ||= await isReceiptQueued(q, p.paymentId);
-      continue;
-    }
+    const { receipt: r, pending: owed } = await receiptStateOf(q, p.paymentId);
+    pending ||= owed;
+    if (!r) continue;
     const href = `/hold/${encodeURIComponent(hold.siteId)}/${encodeURIComponent(hold.holdId)}/receipts/${r.documentId}`;
     rows.push(`<li><a class="receipt-link" href="${esc(href)}?lang=${lang}">${esc(t.open)} ${esc(r.number)}</a> — <a href="${esc(href)}.pdf" download>${esc(t.pdf)}</a></li>`);
   }

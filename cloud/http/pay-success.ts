@@ -8,8 +8,7 @@
 import { listPayments, type Q, type SessionRow } from "../db/index";
 import type { StoredQuote } from "../flows/site-events";
 import { formatMoney } from "../tariffs/index";
-import { receiptOfPayment } from "../billing/documents";
-import { isReceiptQueued } from "../billing/receipt-queue";
+import { receiptStateOf } from "../billing/receipt-queue";
 import { brandName } from "../billing/identity";
 import { esc, formatDuration, layout, type Lang } from "./pages";
 import { whoAndWhere } from "../flows/driver-view";
@@ -110,8 +109,7 @@ export async function successViewOf(q: Q, s: SessionRow, token: string, lang: La
   const where = await whoAndWhere(q, s);
   const paid = (await listPayments(q, s.sessionId)).filter((p) => p.state === "paid");
   const last = paid[paid.length - 1];
-  const receipt = last ? await receiptOfPayment(q, last.paymentId) : undefined;
-  const receiptPending = !receipt && last !== undefined && (await isReceiptQueued(q, last.paymentId));
+  const { receipt, pending: receiptPending } = last ? await receiptStateOf(q, last.paymentId) : { receipt: undefined, pending: false };
   const quote = s.quoteBreakdown as unknown as StoredQuote | null;
   const end = s.exitTs ?? s.pricedAt ?? s.paidAt ?? new Date();
   const qs = `t=${encodeURIComponent(token)}&lang=${lang}`;

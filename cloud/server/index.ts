@@ -340,6 +340,7 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
       src,
       wake,
       health: healthCheck({ db, instanceId, broker, publisher, consumers, relay, stripeMode: o.stripeMode, receipts }),
+      receipts,
       auditMode,
       retrieveOnReturn: o.retrieveOnReturn ?? true,
       jsonLimit: o.jsonLimit ?? 16 * 1024,

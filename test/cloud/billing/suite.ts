@@ -17,7 +17,7 @@ import { vatSplit } from "../../../cloud/billing/vat";
 import { applyPaymentEvent, attachProviderRef, createEntrySession, createPayment, insertTariff, priceSession, upsertSite, type Database } from "../../../cloud/db/index";
 import { frMoney, pdfText } from "./pdf-text";
 import Stripe from "stripe";
-import { queueReceipt, receiptQueueLength } from "../../../cloud/billing/receipt-queue";
+import { queueReceipt, receiptQueueLength, receiptStateOf } from "../../../cloud/billing/receipt-queue";
 import { ReceiptWorker } from "../../../cloud/billing/receipt-worker";
 import { silentLogger } from "../../../host/log";
 
@@ -263,6 +263,27 @@ export function billingSuite(title: string, opts: { open(ctx: Mocha.Context): Pr
       const siteId = await newSite();
       const d = await db.tx((tx) => issueInvoice(tx, { siteId, customer: { name: "X" }, plan: { name: "M", periodFrom: "2026-01-01", periodTo: "2026-01-31" }, amount: 100, currency: "EUR" }));
       expect(d.content.issuer.company).to.equal(process.env.SYSPARK_BILLING_COMPANY ?? DEMO_LEGAL.company);
+    });
+
+    it("a page's receipt state is never 'none issued, none owed' when the worker commits between its reads", async () => {
+      const siteId = await newSite();
+      const { payment } = await paidPayment(siteId, 450);
+      await db.tx((tx) => queueReceipt(tx, payment.paymentId));
+      const stripe = new Stripe("sk_test_unreachable", { host: "127.0.0.1", port: 1, protocol: "http" });
+      const worker = new ReceiptWorker({ db, stripe, logger: silentLogger, legal: LEGAL });
+      // The worker's commit (queue row gone, receipt inserted) falls right after the page's first read.
+      let reads = 0;
+      const racing = new Proxy(db.sql, {
+        apply: async (target, self, args) => {
+          const rows = await Reflect.apply(target, self, args);
+          if (reads++ === 0) expect(await worker.drain()).to.equal(1);
+          return rows;
+        },
+      });
+      const state = await receiptStateOf(racing, payment.paymentId);
+      expect(reads).to.equal(2);
+      expect(state.receipt?.number, "the receipt the worker just issued").to.match(/^R-\d{4}-000001$/);
+      expect(state.pending).to.equal(false);
     });
 
     it("receipt workers (several instances at once) issue each owed receipt exactly once, gapless; a stopping worker gives its claims back", async function () {

@@ -86,6 +86,25 @@ export function creditNotesSuite(title: string, start: (ctx: Mocha.Context) => P
       expect((await fetch(`${t.cloud.url}${v.credit_notes[0].html_url}`)).status, "anonymous").to.equal(401);
     });
 
+    it("a refund asked before the receipt worker's pass: the receipt is issued first, once, and the credit note names it", async () => {
+      await t.cloud.receipts.stop(); // the payment's receipt stays owed, as in the second after a payment
+      try {
+        const { session, payment } = await paidSession(t, site);
+        const owed = async () => (await t.cloud.db.sql`SELECT 1 FROM billing_receipt_queue WHERE payment_id = ${payment.paymentId}`).length;
+        expect(await owed()).to.equal(1);
+        const r = await refund({ payment_id: payment.paymentId, amount: 100, reason: "refund at once" });
+        expect(r.status, JSON.stringify(r.body)).to.equal(201);
+        const docs = await t.cloud.db.sql<{ kind: string; number: string; original: string | null }[]>`
+          SELECT kind, number, content->'refund'->>'original_number' AS original FROM billing_documents WHERE session_id = ${session.sessionId} ORDER BY kind`;
+        const receipt = docs.find((d) => d.kind === "receipt");
+        expect(docs.map((d) => d.kind)).to.deep.equal(["credit_note", "receipt"]);
+        expect(docs.find((d) => d.kind === "credit_note")?.original).to.equal(receipt?.number);
+        expect(await owed()).to.equal(0);
+      } finally {
+        t.cloud.receipts.start();
+      }
+    });
+
     it("a refund made in Stripe's dashboard: one credit note from its webhooks, none more when they are redelivered", async () => {
       const { pi, session } = await paidSession(t, site);
       const re = await t.cloud.stripe.refunds.create({ payment_intent: pi, amount: 70 });
