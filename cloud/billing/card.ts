@@ -67,7 +67,8 @@ export async function cardsOfPayments(stripe: Stripe, payments: readonly Payment
     wanted.set(pi, p.paymentId);
     oldest = Math.min(oldest, p.validatedTs.getTime());
   }
-  if (wanted.size > 0) {
+  if (wanted.size > 1) {
+    // (For one payment its own lookup is the one call: the list would only add one.)
     const since = Math.floor(oldest / 1000) - LIST_WINDOW_S;
     try {
       let after: string | undefined;

@@ -35,12 +35,6 @@ export async function releaseClaims(q: Q, paymentIds: string[]): Promise<void> {
   await q`UPDATE billing_receipt_queue SET claimed_until = NULL WHERE payment_id IN ${q(paymentIds)}`;
 }
 
-/** In the issuing transaction: locks the payment's queue row; false when it is gone (issued meanwhile). */
-export async function lockQueuedReceipt(tx: Tx, paymentId: string): Promise<boolean> {
-  const rows = await tx`SELECT 1 FROM billing_receipt_queue WHERE payment_id = ${paymentId} FOR UPDATE`;
-  return rows.length > 0;
-}
-
 /** In the issuing transaction: removes (and so locks) the batch's rows; returns those still owed. */
 export async function takeQueued(tx: Tx, paymentIds: string[]): Promise<string[]> {
   const rows = await tx<{ paymentId: string }[]>`DELETE FROM billing_receipt_queue WHERE payment_id IN ${tx(paymentIds)} RETURNING payment_id`;
@@ -52,10 +46,6 @@ export async function listPaymentsById(q: Q, paymentIds: string[]): Promise<Paym
   const rows = await q<PaymentRow[]>`SELECT * FROM payments WHERE payment_id IN ${q(paymentIds)}`;
   const byId = new Map(rows.map((r) => [r.paymentId, r]));
   return paymentIds.flatMap((id) => byId.get(id) ?? []);
-}
-
-export async function dequeueReceipt(tx: Tx, paymentId: string): Promise<void> {
-  await tx`DELETE FROM billing_receipt_queue WHERE payment_id = ${paymentId}`;
 }
 
 /** A failed issue: kept for a later pass (after its lease), with the error for operators. */

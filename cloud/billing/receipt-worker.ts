@@ -11,12 +11,12 @@
  */
 import type Stripe from "stripe";
 import type { Logger } from "../../host/log";
-import { getPayment, getSession, getSessions, type Database, type SessionRow } from "../db/index";
-import { cardOfPayment, cardsOfPayments } from "./card";
-import { issueReceipt, issueReceipts } from "./issue";
+import { getSessions, type Database, type SessionRow } from "../db/index";
+import { cardsOfPayments } from "./card";
+import { issueReceipts } from "./issue";
 import type { LegalDetails } from "./legal";
 import { WakeableLoop } from "../../host/wakeable-loop";
-import { claimReceipts, dequeueReceipt, listPaymentsById, lockQueuedReceipt, noteReceiptFailure, releaseClaims, takeQueued } from "./receipt-queue";
+import { claimReceipts, isReceiptQueued, listPaymentsById, noteReceiptFailure, releaseClaims, takeQueued } from "./receipt-queue";
 
 /** How long a wake waits for more commits before the pass (ms). */
 const WAKE_DELAY_MS = 500;
@@ -81,56 +81,29 @@ export class ReceiptWorker {
 
   /**
    * A claimed batch: the cards asked of the provider (./card.ts cardsOfPayments: no transaction
-   * open while it answers), then ONE transaction takes the batch off the queue (DELETE … RETURNING locks
-   * the rows: what another instance already issued is simply not returned) and issues its
-   * receipts — fewer round trips than one transaction each, and the counter lock is only ever
-   * contended by receipt workers now. Should that transaction fail, each receipt is tried alone,
-   * so that one bad payment does not hold up the others.
+   * open while it answers), then ONE transaction issues it (issueClaimed). Should that transaction
+   * fail, each receipt is tried alone, so that one bad payment does not hold up the others.
    */
   private async issueBatch(ids: string[]): Promise<number> {
     try {
-      const payments = await listPaymentsById(this.o.db.sql, ids);
-      const cards = await cardsOfPayments(this.o.stripe, payments);
-      const issued = await this.o.db.tx(async (tx) => {
-        const owed = new Set(await takeQueued(tx, ids));
-        const due = payments.filter((p) => owed.has(p.paymentId));
-        const sessions = await getSessions(tx, due.map((p) => p.sessionId));
-        const legal = this.o.legal ? { legal: this.o.legal } : {};
-        await issueReceipts(tx, due.map((payment) => ({ payment, session: sessions.get(payment.sessionId) as SessionRow, card: cards.get(payment.paymentId) ?? null, ...legal })));
-        return due.length;
-      });
-      this.issued += issued;
-      return issued;
+      return await this.issueClaimed(ids);
     } catch (err) {
       this.o.logger.info({ n: ids.length, err: (err as Error).message }, "receipt worker: a batch failed; issuing its receipts one by one");
       let n = 0;
-      for (const id of ids) if (await this.issueOne(id)) n += 1;
+      for (const id of ids) if (await this.issueOwed(id)) n += 1;
       return n;
     }
   }
 
   /**
    * The payment's receipt now, if it is still owed (false: it was not, or issuing failed and stays
-   * queued). A refund asks it first, so that its credit note names the receipt it credits.
+   * queued, its error noted). A refund asks it first, so that its credit note names the receipt it
+   * credits: a receipt already issued costs it one read, not a call to the provider.
    */
   async issueOwed(paymentId: string): Promise<boolean> {
-    return this.issueOne(paymentId);
-  }
-
-  /** One receipt: the card first (no transaction open while the provider answers), then one transaction. */
-  private async issueOne(paymentId: string): Promise<boolean> {
     try {
-      const card = await cardOfPayment(this.o.stripe, await getPayment(this.o.db.sql, paymentId));
-      const issued = await this.o.db.tx(async (tx) => {
-        if (!(await lockQueuedReceipt(tx, paymentId))) return false; // another instance issued it meanwhile
-        const payment = await getPayment(tx, paymentId);
-        const session = await getSession(tx, payment.sessionId);
-        await issueReceipt(tx, { payment, session, card, ...(this.o.legal ? { legal: this.o.legal } : {}) });
-        await dequeueReceipt(tx, paymentId);
-        return true;
-      });
-      if (issued) this.issued += 1;
-      return issued;
+      if (!(await isReceiptQueued(this.o.db.sql, paymentId))) return false;
+      return (await this.issueClaimed([paymentId])) === 1;
     } catch (err) {
       const message = (err as Error).message;
       this.lastError = message;
@@ -138,5 +111,26 @@ export class ReceiptWorker {
       await noteReceiptFailure(this.o.db.sql, paymentId, message).catch(() => undefined);
       return false;
     }
+  }
+
+  /**
+   * Issues the receipts of these queued payments: their cards first (no transaction open while the
+   * provider answers), then ONE transaction takes them off the queue (DELETE … RETURNING locks the
+   * rows: what another instance already issued is simply not returned) and issues theirs — the
+   * counter lock is only ever contended by receipt workers. A rollback puts them back in the queue.
+   */
+  private async issueClaimed(ids: string[]): Promise<number> {
+    const payments = await listPaymentsById(this.o.db.sql, ids);
+    const cards = await cardsOfPayments(this.o.stripe, payments);
+    const issued = await this.o.db.tx(async (tx) => {
+      const owed = new Set(await takeQueued(tx, ids));
+      const due = payments.filter((p) => owed.has(p.paymentId));
+      const sessions = await getSessions(tx, due.map((p) => p.sessionId));
+      const legal = this.o.legal ? { legal: this.o.legal } : {};
+      await issueReceipts(tx, due.map((payment) => ({ payment, session: sessions.get(payment.sessionId) as SessionRow, card: cards.get(payment.paymentId) ?? null, ...legal })));
+      return due.length;
+    });
+    this.issued += issued;
+    return issued;
   }
 }

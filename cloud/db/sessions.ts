@@ -115,11 +115,16 @@ export async function lockSession(tx: Tx, sessionId: string): Promise<SessionRow
 
 /** The open (active, pending_payment or paid) session of this identity at this site, if any. */
 export async function findActiveSession(q: Q, siteId: string, identity: Identity): Promise<SessionRow | undefined> {
+  return selectActiveSession(q, siteId, identity, "");
+}
+
+async function selectActiveSession(q: Q, siteId: string, identity: Identity, lock: "" | "FOR UPDATE"): Promise<SessionRow | undefined> {
   const id = normalizeIdentity(identity);
   const [row] = await q<SessionRow[]>`
     SELECT * FROM sessions
     WHERE site_id = ${siteId} AND identity_method = ${id.method} AND identity_value = ${id.value}
-      AND status IN ('active', 'pending_payment', 'paid')`;
+      AND status IN ('active', 'pending_payment', 'paid')
+    ${q.unsafe(lock)}`;
   return row;
 }
 
@@ -129,13 +134,7 @@ export async function findActiveSession(q: Q, siteId: string, identity: Identity
  * for its lock, the row is read again and returned only if it is still open.
  */
 export async function lockActiveSession(tx: Tx, siteId: string, identity: Identity): Promise<SessionRow | undefined> {
-  const id = normalizeIdentity(identity);
-  const [row] = await tx<SessionRow[]>`
-    SELECT * FROM sessions
-    WHERE site_id = ${siteId} AND identity_method = ${id.method} AND identity_value = ${id.value}
-      AND status IN ('active', 'pending_payment', 'paid')
-    FOR UPDATE`;
-  return row;
+  return selectActiveSession(tx, siteId, identity, "FOR UPDATE");
 }
 
 /** The columns a transition may change, typed from the row itself so the two cannot drift. */

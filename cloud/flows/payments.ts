@@ -83,6 +83,14 @@ export function isProviderMissing(err: unknown): boolean {
 
 const isDeadAttempt = (p: PaymentRow): boolean => p.state === "failed" && (p.failureReason ?? "").startsWith(PROVIDER_MISSING);
 
+/** A provider event for a payment this cloud does not know (NotFoundError): undefined, any other error thrown. */
+function unlessUnknown<T>(p: Promise<T>): Promise<T | undefined> {
+  return p.catch((err: unknown) => {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  });
+}
+
 /** What happened, for the page and the caller. */
 export type ApplyOutcome = "paid" | "already_paid" | "failed" | "canceled" | "stale" | "unknown_payment" | "ignored" | "amount_mismatch" | HoldOutcome | RefundEventOutcome | "permit";
 /** What a hold's webhook did (cloud/flows/holds.ts). */
@@ -221,10 +229,7 @@ export class PaymentService {
   /** Paid: payment → paid, session → paid, outbox payment/success, audit (one transaction). */
   private async applyPaid(tx: Tx, providerRef: string, amount: number, currency: string, validation: string, extra: Record<string, Json>): Promise<ApplyOutcome> {
     // The payment is found and locked, and the provider's figures checked, by the transition itself (one lookup).
-    const r = await applyPaymentEvent(tx, providerRef, "paid", { validatedAt: new Date(), expect: { amount, currency } }).catch((err: unknown) => {
-      if (err instanceof NotFoundError) return undefined;
-      throw err;
-    });
+    const r = await unlessUnknown(applyPaymentEvent(tx, providerRef, "paid", { validatedAt: new Date(), expect: { amount, currency } }));
     if (!r) return "unknown_payment";
     if (r.outcome === "mismatch") {
       const { payment } = r;
@@ -271,10 +276,7 @@ export class PaymentService {
   }
 
   private async applyFailed(tx: Tx, providerRef: string, to: "failed" | "canceled", reason: FailedReason, message: string, extra: Record<string, Json>): Promise<ApplyOutcome> {
-    const r = await applyPaymentEvent(tx, providerRef, to, { failureReason: `${reason}: ${message}` }).catch((err: unknown) => {
-      if (err instanceof NotFoundError) return undefined;
-      throw err;
-    });
+    const r = await unlessUnknown(applyPaymentEvent(tx, providerRef, to, { failureReason: `${reason}: ${message}` }));
     if (!r) return "unknown_payment";
     if (r.outcome !== "applied") return r.outcome === "noop" ? "ignored" : "stale";
     const s = r.session;

@@ -49,4 +49,12 @@ describe("receipt cards: one list for a batch", () => {
     expect(calls.filter((x) => x === "GET /v1/charges")).to.have.length(1);
     expect(calls.filter((x) => x.startsWith("GET /v1/payment_intents/"))).to.have.length(2);
   });
+
+  it("one payment (a refund's owed receipt): its own lookup, no list", async () => {
+    const pi = await paid("pm_card_visa");
+    f.stripe.on("request", record);
+    const cards = await cardsOfPayments(f.stripe, [refs("p1", pi)]);
+    expect(cards.get("p1")).to.deep.equal({ brand: "visa", last4: "4242" });
+    expect(calls).to.deep.equal([`GET /v1/payment_intents/${pi}`]);
+  });
 });
