@@ -30,6 +30,14 @@ export default tseslint.config(
     languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly" } },
   },
   {
+    // The console's page script runs in the browser (served as a file, cloud/http/console/assets.ts).
+    files: ["cloud/http/console/public/**/*.js"],
+    languageOptions: {
+      sourceType: "script",
+      globals: Object.fromEntries(["window", "document", "console", "fetch", "EventSource", "CustomEvent", "HTMLFormElement", "CSS", "URL"].map((g) => [g, "readonly"])),
+    },
+  },
+  {
     // dependency-cruiser reads a CommonJS config.
     files: ["**/*.cjs"],
     languageOptions: { sourceType: "commonjs", globals: { module: "writable", require: "readonly" } },

@@ -80,6 +80,13 @@ export const schemas = {
   aclAdd: z.strictObject({ ts, src, version: z.number().int().positive(), entries: z.array(aclEntry).min(1).max(1000), sig }),
   aclDel: z.strictObject({ ts, src, version: z.number().int().positive(), ids: z.array(text("ids[]", { min: 1, max: 64 })).min(1).max(1000), sig }),
   aclFull: z.strictObject({ ts, src, version: z.number().int().positive(), entries: z.array(aclEntry).max(100_000), sig }),
+  siteState: z.strictObject({
+    ts, src,
+    state: z.enum(["open", "full", "closed"]),
+    occupied: z.number().int().nonnegative().optional(),
+    capacity: z.number().int().nonnegative().optional(),
+    cmd_id: id("cmd_id").optional(),
+  }),
   present: z.strictObject({ ts, src, event_id: eventId, lane_id: laneId, present: z.boolean() }),
   sensorError: z.strictObject({
     ts, src, event_id: eventId, lane_id: laneId,
@@ -113,8 +120,26 @@ export const schemas = {
     display: z.array(text("display[]", { max: 20 })).max(4).optional(),
     session_id: id("session_id").optional(),
     fault: text("fault", { max: 32 }).optional(),
+    // The exit loop's presence as the lane last saw it: the retained state tells a console that
+    // connects later whether a car is there (parking/sensor_gate/present only says a change).
+    present: z.boolean().optional(),
   }),
   gatewayStatus: z.strictObject({ ts, src, status: z.enum(["online", "offline"]) }),
+  // The weather at the site (OpenWeatherMap's current weather, metric units), for displays and
+  // analytics: bounds are physical ones, so a unit mix-up (kelvin, mph) is refused, not shown.
+  meteo: z.strictObject({
+    ts, src,
+    temp_c: z.number().min(-100).max(70),
+    feels_like_c: z.number().min(-100).max(70),
+    humidity_pct: z.number().int().min(0).max(100),
+    wind_ms: z.number().nonnegative().max(150),
+    condition_code: z.number().int().min(200).max(999).describe("OpenWeatherMap condition id (weather[0].id: 2xx thunderstorm … 800 clear, 80x clouds)"),
+    main: text("main", { min: 1, max: 32 }).describe("condition group, e.g. Rain"),
+    description: text("description", { max: 80 }),
+    observed_ts: ts.describe("when the weather was observed (OpenWeatherMap dt), epoch milliseconds"),
+    rain_1h_mm: z.number().nonnegative().max(1000).optional(),
+    snow_1h_mm: z.number().nonnegative().max(1000).optional(),
+  }),
   lprPlate: z.strictObject({ ts, src, lane_id: laneId, plate: z.string().regex(/^[A-Z0-9-]{2,16}$/, "plate must be upper-case letters, digits and dashes"), confidence: z.number().min(0).max(1) }),
 } as const;
 
@@ -143,6 +168,8 @@ export const TOPICS = {
   aclAdd: spec({ topic: "parking/acl/add", direction: "cloud_to_site", qos: 2, retain: false, schema: schemas.aclAdd, origin: "contract", doc: "Adds trusted badges / PINs for offline exits; versioned and signed (HMAC)." }),
   aclDel: spec({ topic: "parking/acl/del", direction: "cloud_to_site", qos: 2, retain: false, schema: schemas.aclDel, origin: "contract", doc: "Removes access-list entries; versioned and signed." }),
   aclFull: spec({ topic: "parking/acl/full", direction: "cloud_to_site", qos: 2, retain: false, schema: schemas.aclFull, origin: "contract", doc: "Replaces the whole access list (answer to parking/sync/req); versioned and signed." }),
+  meteo: spec({ topic: "parking/meteo", direction: "cloud_to_site", qos: 1, retain: true, schema: schemas.meteo, origin: "contract", doc: "Current weather at the site (OpenWeatherMap, fetched by the cloud every WEATHER_INTERVAL_S), published when a newer observation arrives; retained, so a display that connects gets the last one at once." }),
+  siteState: spec({ topic: "parking/site/state", direction: "cloud_to_site", qos: 1, retain: true, schema: schemas.siteState, origin: "syspark", doc: "The car park's state for its entry displays: `open`, `full` (capacity reached) or `closed` to entries by an operator (with the command's cmd_id); retained, so a display that connects shows it at once." }),
   present: spec({ topic: "parking/sensor_gate/present", direction: "site_to_cloud", qos: 1, retain: true, schema: schemas.present, origin: "contract", doc: "Lane presence (debounced exit loop)." }),
   sensorError: spec({ topic: "parking/sensor_gate/error", direction: "site_to_cloud", qos: 2, retain: false, schema: schemas.sensorError, origin: "contract", doc: "Safety alarms and executor faults." }),
   heartbeat: spec({ topic: "parking/sensor_gate/heartbeat", direction: "site_to_cloud", qos: 0, retain: false, schema: schemas.heartbeat, origin: "contract", doc: "Gateway health." }),

@@ -46,7 +46,7 @@ export function register(program: Command): void {
       }
       const lines = [
         `SysPark cloud is up.`,
-        `  HTTP:      ${cloud.url}  (payment pages at ${cloud.publicBaseUrl}/pay/…, dashboard ${cloud.url}/dashboard)`,
+        `  HTTP:      ${cloud.url}  (payment pages at ${cloud.publicBaseUrl}/pay/…, console ${cloud.url}/console)`,
         `  database:  ${cloud.db.description}`,
         `  MQTT:      ${cloud.mqttUrl.replace(/\/\/[^@/]*@/, "//****@")} (MQTT ${cloud.mqttProtocol === 5 ? "5, shared subscriptions" : "3.1.1"})`,
         `  Stripe:    ${cloud.stripeMode === "emulator" ? `local Stripe TEST EMULATOR at ${cloud.emulator?.url} — NOT Stripe, no real card is charged` : cloud.stripeMode.toUpperCase()}`,

@@ -9,11 +9,12 @@
  * existing document back). VAT is the site's rate at issue; the operator's legal details come
  * from the environment (./legal.ts) unless the caller passes them.
  */
-import { getPayment, getSession, type PaymentRow, type Q, type SessionRow, type Tx } from "../db/index";
+import { getPayment, getSession, type Json, type PaymentRow, type Q, type SessionRow, type Tx } from "../db/index";
 import { localizedQuoteLines } from "../flows/quote-labels";
 import type { Bilingual, DocumentContent } from "./content";
 import { findCreditNoteOfRefund, findReceiptOfPayment, findReceiptsOfPayments, insertDocument, insertDocuments, type DocumentRow, type NewDocument } from "./documents";
 import { legalDetailsFromEnv, type LegalDetails } from "./legal";
+import { siteLegalDetails } from "../db/site-admin";
 import { vatSplit } from "./vat";
 import { shownIdentity } from "./identity";
 
@@ -37,6 +38,8 @@ interface SiteBilling {
   name: string;
   timeZone: string;
   vatRateBp: number;
+  /** The site's legal details set in the console (sites.legal); a field left empty falls back to the environment's. */
+  legal: Json;
 }
 
 async function siteBilling(q: Q, siteId: string): Promise<SiteBilling> {
@@ -46,7 +49,7 @@ async function siteBilling(q: Q, siteId: string): Promise<SiteBilling> {
 /** The sites' billing details, in one round trip; a site that does not exist is an error. */
 async function sitesBilling(q: Q, siteIds: readonly string[]): Promise<Map<string, SiteBilling>> {
   if (siteIds.length === 0) return new Map();
-  const rows = await q<SiteBilling[]>`SELECT site_id, name, time_zone, billing_vat_rate_bp AS vat_rate_bp FROM sites WHERE site_id IN ${q(siteIds as string[])}`;
+  const rows = await q<SiteBilling[]>`SELECT site_id, name, time_zone, billing_vat_rate_bp AS vat_rate_bp, legal FROM sites WHERE site_id IN ${q(siteIds as string[])}`;
   const byId = new Map(rows.map((r) => [r.siteId, r]));
   for (const id of siteIds) if (!byId.has(id)) throw new Error(`site ${id} not found`);
   return byId;
@@ -56,7 +59,7 @@ function common(site: SiteBilling, currency: string, ttc: number, legal: LegalDe
   const { ht, vat } = vatSplit(ttc, site.vatRateBp);
   return {
     format: 1,
-    issuer: legal ?? legalDetailsFromEnv(),
+    issuer: legal ?? siteLegalDetails(site.legal, legalDetailsFromEnv()),
     site: { site_id: site.siteId, name: site.name, time_zone: site.timeZone },
     currency,
     vat_rate_bp: site.vatRateBp,

@@ -9,6 +9,8 @@
  * cloud/domain/state-machines.ts.
  */
 
+import { V14_CONSOLE_STATE } from "./migrations-console";
+import { V16_REVENUE_INDEXES } from "./migrations-revenue";
 import { V6_PREPAYMENTS, V7_BILLING_PROVIDER_FAILURES, V8_HOLDS, V9_REFUNDS, V10_PERMITS, V11_BILLING_DOCUMENTS, V12_PREPAYMENT_REFUNDS, V13_BILLING_QUEUES } from "./migrations-billing";
 
 export interface Migration {
@@ -311,4 +313,6 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 11, name: "billing documents (receipts, invoices, credit notes) and their PDFs, sites.billing_vat_rate_bp", sql: V11_BILLING_DOCUMENTS },
   { version: 12, name: "prepayments.refund_* (an unused prepayment refunded)", sql: V12_PREPAYMENT_REFUNDS },
   { version: 13, name: "billing_receipt_queue (receipts off the pay path), billing_permit_invoices", sql: V13_BILLING_QUEUES },
+  { version: 14, name: "console: last-known lane / gateway state, alarms, operator commands, alert conditions, weather, site capacity and details", sql: V14_CONSOLE_STATE },
+  { version: 16, name: "revenue report indexes (money by the time it moved)", sql: V16_REVENUE_INDEXES },
 ];

@@ -8,9 +8,10 @@
 import { randomBytes } from "node:crypto";
 import { listSites, recordOverride, type Database } from "../db/index";
 import { enqueueForSite } from "../db/site-outbox";
+import { recordCommand } from "../db/site-status";
 import { writeAudit, type AuditMode } from "../server/audit-chain";
 import { HttpError } from "./errors";
-import { dbLaneId } from "./site-events";
+import { dbLaneId } from "./site-registry";
 
 export interface OverrideContext {
   db: Database;
@@ -65,6 +66,7 @@ export async function issueOverride(ctx: OverrideContext, r: OverrideRequest, op
   const duplicate = await ctx.db.tx(async (tx) => {
     const rec = await recordOverride(tx, { cmdId, siteId, laneId: lane, operatorId: op.operatorId, action: r.action, reason: r.reason, ...(r.sessionId ? { sessionId: r.sessionId } : {}) });
     if (!rec.created) return true;
+    await recordCommand(tx, { cmdId, siteId, laneId: lane, kind: r.action, operator: op.username, reason: r.reason });
     await enqueueForSite(tx, siteId, "barrierCmd", { ts: now.getTime(), src: ctx.src, cmd_id: cmdId, lane_id: r.wireLane, cmd: r.action, operator: op.username, reason: r.reason, ...session });
     await writeAudit(ctx.auditMode, tx, {
       kind: `override.${r.action}`,

@@ -13,7 +13,7 @@ export interface RefundActor {
   username: string;
   operatorId: number | null;
   role: string | null;
-  via: "api" | "cli" | "webhook";
+  via: "api" | "cli" | "webhook" | "console";
 }
 
 export const PROVIDER_ACTOR: RefundActor = { username: "stripe", operatorId: null, role: null, via: "webhook" };

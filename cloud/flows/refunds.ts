@@ -49,6 +49,19 @@ export interface RefundContext {
   logger: Logger;
   /** The receipt worker: a receipt still owed is issued before the refund, so the credit note names it. */
   receipts?: { issueOwed(paymentId: string): Promise<boolean> };
+  /** SYSPARK_OPERATOR_REFUND_LIMIT (minor units): how far role `operator` may refund a payment; default DEFAULT_OPERATOR_REFUND_LIMIT. */
+  operatorRefundLimit?: number;
+}
+
+/** What role `operator` may refund of one payment in all (minor units) unless SYSPARK_OPERATOR_REFUND_LIMIT says otherwise; admins are not limited. */
+export const DEFAULT_OPERATOR_REFUND_LIMIT = 5000;
+
+/** SYSPARK_OPERATOR_REFUND_LIMIT: a whole number of minor units (0 forbids operators any refund); absent → the default. */
+export function operatorRefundLimitFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.SYSPARK_OPERATOR_REFUND_LIMIT?.trim();
+  if (v === undefined || v === "") return DEFAULT_OPERATOR_REFUND_LIMIT;
+  if (!/^\d{1,9}$/.test(v)) throw new Error(`SYSPARK_OPERATOR_REFUND_LIMIT must be a whole number of minor units (e.g. 5000 for 50.00 EUR), got "${v.slice(0, 40)}"`);
+  return Number(v);
 }
 
 export interface RefundRequest {
@@ -123,6 +136,12 @@ async function recordRequest(ctx: RefundContext, r: RefundRequest, actor: Refund
     if (payment.state !== "paid") throw new HttpError(400, `body.${r.paymentId ? "payment_id" : "session_id"}: payment ${payment.paymentId} is ${payment.state}: only a paid payment can be refunded`, "invalid_input");
     if (left <= 0) throw new HttpError(400, `body.amount: nothing is left to refund on payment ${payment.paymentId} (${payment.amount} ${payment.currency} already refunded or being refunded)`, "invalid_input");
     if (amount > left) throw new HttpError(400, `body.amount: ${amount} exceeds what is left to refund on payment ${payment.paymentId} (${left} ${payment.currency} of ${payment.amount})`, "invalid_input");
+    // Role operator refunds a payment up to the limit in all (several small refunds cannot pass it); an admin has no limit.
+    // The late-payment refunds (money taken after the car was let out) are owed whoever asks.
+    const limit = ctx.operatorRefundLimit ?? DEFAULT_OPERATOR_REFUND_LIMIT;
+    if (source === "operator" && actor.role === "operator" && payment.amount - left + amount > limit) {
+      throw new HttpError(403, `body.amount: role operator may refund at most ${limit} ${payment.currency} of a payment in all (SYSPARK_OPERATOR_REFUND_LIMIT); ${payment.amount - left} already refunded, ${amount} asked: an admin must make this refund`, "refund_limit");
+    }
     const [inFlight] = await tx<{ refundId: string }[]>`SELECT refund_id FROM refunds WHERE payment_id = ${payment.paymentId} AND state = 'requested' AND provider_ref IS NULL AND idempotency_key <> ${r.key} LIMIT 1`;
     if (inFlight) throw new HttpError(409, `refund ${inFlight.refundId} of payment ${payment.paymentId} is still waiting for the provider: repeat that request (same Idempotency-Key) first`, "refund_in_flight");
     const created = await createRefund(tx, { paymentId: payment.paymentId, amount, reason: r.reason, idempotencyKey: r.key, source, requestedBy: actor.username });

@@ -31,6 +31,11 @@ import {
   type Tx,
 } from "../db/index";
 import { answerSyncRequest } from "./access";
+import { ensureLane, ensureSite, UnknownSiteError } from "./site-registry";
+import { handleGatewayStatus, handleHeartbeat, handleLaneState, handlePresence } from "./site-status";
+import { recordAlarm, recordCommandAck } from "../db/site-status";
+
+export { dbLaneId, UnknownSiteError } from "./site-registry";
 import { answerWithoutBilling } from "./billing-off";
 import { subscriberPricingFor } from "./permits";
 import { prearrangedFor } from "../db/prearranged";
@@ -62,37 +67,6 @@ export interface FlowContext {
 
 export function newSessionId(): string {
   return `s${Date.now().toString(36)}${randomBytes(8).toString("hex")}`;
-}
-
-/** Database lane id for a wire lane id (lowercase; `.` and `:` become `-`). */
-export function dbLaneId(wire: string): string {
-  return wire.toLowerCase().replace(/[.:]/g, "-");
-}
-
-const knownLanes = new WeakMap<Database, Set<string>>();
-
-async function ensureLane(tx: Tx, db: Database, siteId: string, laneId: string, kind: "entry" | "exit"): Promise<void> {
-  let set = knownLanes.get(db);
-  if (!set) knownLanes.set(db, (set = new Set()));
-  const k = `${siteId}/${laneId}`;
-  if (set.has(k)) return;
-  await tx`INSERT INTO lanes (site_id, lane_id, kind) VALUES (${siteId}, ${laneId}, ${kind}) ON CONFLICT DO NOTHING`;
-  set.add(k);
-}
-
-const knownSites = new WeakMap<Database, Set<string>>();
-
-export class UnknownSiteError extends Error {
-  override readonly name = "UnknownSiteError";
-}
-
-async function ensureSite(tx: Tx, db: Database, siteId: string): Promise<void> {
-  let set = knownSites.get(db);
-  if (!set) knownSites.set(db, (set = new Set()));
-  if (set.has(siteId)) return;
-  const rows = await tx`SELECT 1 FROM sites WHERE site_id = ${siteId}`;
-  if (rows.length === 0) throw new UnknownSiteError(`site ${siteId} is not configured in the cloud`);
-  set.add(siteId);
 }
 
 /** The instant to price / close at: the site's event time, clamped into [entry, now]. */
@@ -148,8 +122,7 @@ async function siteTx(ctx: FlowContext, siteId: string, topicKey: TopicKey, even
 
 export async function handleEntry(ctx: FlowContext, siteId: string, p: Payload<"entry">): Promise<string> {
   return siteTx(ctx, siteId, "entry", p.event_id, async (tx) => {
-    const lane = dbLaneId(p.lane_id);
-    await ensureLane(tx, ctx.db, siteId, lane, "entry");
+    const lane = await ensureLane(tx, ctx.db, siteId, p.lane_id, "entry");
     if (!identityOk(p.identity.method)) {
       await writeAudit(ctx.auditMode, tx, { kind: "entry.rejected", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: p.identity.method, reason: "an entry needs a plate, badge or ticket" } });
       return "rejected";
@@ -176,8 +149,7 @@ export async function handleEntry(ctx: FlowContext, siteId: string, p: Payload<"
 
 export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Payload<"exitReq">): Promise<string> {
   return siteTx(ctx, siteId, "exitReq", p.event_id, async (tx) => {
-    const lane = dbLaneId(p.lane_id);
-    await ensureLane(tx, ctx.db, siteId, lane, "exit");
+    const lane = await ensureLane(tx, ctx.db, siteId, p.lane_id, "exit");
     const session = identityOk(p.identity.method) ? await lockActiveSession(tx, siteId, { method: p.identity.method, value: p.identity.value }).catch(rejectedIdentity) : undefined;
     const now = new Date();
     if (!session) {
@@ -306,8 +278,7 @@ export async function exitSummary(tx: Tx, s: SessionRow): Promise<Record<string,
 
 export async function handleExitDone(ctx: FlowContext, siteId: string, p: Payload<"exitDone">): Promise<string> {
   return siteTx(ctx, siteId, "exitDone", p.event_id, async (tx) => {
-    const lane = dbLaneId(p.lane_id);
-    await ensureLane(tx, ctx.db, siteId, lane, "exit");
+    const lane = await ensureLane(tx, ctx.db, siteId, p.lane_id, "exit");
     let session: SessionRow | undefined;
     if (p.session_id) session = await getSession(tx, p.session_id).catch(() => undefined);
     if (session && session.siteId !== siteId) session = undefined;
@@ -376,6 +347,7 @@ export async function handleExitLeft(ctx: FlowContext, siteId: string, p: Payloa
 
 export async function handleSensorError(ctx: FlowContext, siteId: string, p: Payload<"sensorError">): Promise<string> {
   const outcome = await siteTx(ctx, siteId, "sensorError", p.event_id, async (tx) => {
+    await recordAlarm(tx, { siteId, laneId: await ensureLane(tx, ctx.db, siteId, p.lane_id, "exit"), eventId: p.event_id, code: p.code, severity: p.severity, ts: new Date(Math.min(p.ts, Date.now())), ...(p.detail ? { detail: p.detail } : {}) });
     await writeAudit(ctx.auditMode, tx, { kind: "alarm.sensor_gate", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, code: p.code, severity: p.severity, detail: p.detail ?? null, ts: new Date(p.ts).toISOString() } });
     return "audited";
   });
@@ -388,6 +360,7 @@ export async function handleSensorError(ctx: FlowContext, siteId: string, p: Pay
 
 export async function handleBarrierAck(ctx: FlowContext, siteId: string, p: Payload<"barrierAck">): Promise<string> {
   return siteTx(ctx, siteId, "barrierAck", `ack:${p.cmd_id}`.slice(0, 128), async (tx) => {
+    await recordCommandAck(tx, { siteId, cmdId: p.cmd_id, result: p.result, ts: new Date(Math.min(p.ts, Date.now())), ...(p.detail ? { detail: p.detail } : {}) });
     await writeAudit(ctx.auditMode, tx, { kind: "barrier.ack", payload: { site_id: siteId, lane_id: p.lane_id, cmd_id: p.cmd_id, result: p.result, detail: p.detail ?? null, ts: new Date(p.ts).toISOString() } });
     return "audited";
   });
@@ -469,6 +442,14 @@ export function siteEventHandler(ctx: FlowContext): (siteId: string, key: TopicK
           return await handleBarrierAck(ctx, siteId, payload as Payload<"barrierAck">);
         case "syncReq":
           return await handleSyncRequest(ctx, siteId, payload as Payload<"syncReq">);
+        case "laneState":
+          return await handleLaneState(ctx, siteId, payload as Payload<"laneState">);
+        case "present":
+          return await handlePresence(ctx, siteId, payload as Payload<"present">);
+        case "gatewayStatus":
+          return await handleGatewayStatus(ctx, siteId, payload as Payload<"gatewayStatus">);
+        case "heartbeat":
+          return await handleHeartbeat(ctx, siteId, payload as Payload<"heartbeat">);
         default:
           return "ignored";
       }

@@ -15,7 +15,7 @@ import { permitInvoicesRouter } from "./permit-invoices";
 import type { AppDeps } from "./deps";
 import { errorHandler, notFound } from "./errors";
 import { refuseControlCharsInUrl } from "./input";
-import { refuseCrossSite, requestContext } from "./middleware";
+import { pageCsp, refuseCrossSite, requestContext } from "./middleware";
 import { operatorRouter } from "./operator";
 import { operatorsRouter } from "./operators";
 import { opsRouter } from "./ops";
@@ -26,6 +26,11 @@ import { quoteApiRouter } from "./quote-api";
 import { refundsRouter } from "./refunds";
 import { prepayRefundsRouter } from "./prepay-refunds";
 import { permitsRouter } from "./permits";
+import { consoleAssetsRouter } from "./console/assets";
+import { consoleLiveRouter } from "./console/live";
+import { consoleAdminRouter } from "./console/admin";
+import { consoleRevenueRouter } from "./console/revenue";
+import { consoleSessionsRouter } from "./console/sessions";
 import { stripeWebhookRouter } from "./stripe-webhook";
 
 export type { AppDeps } from "./deps";
@@ -37,6 +42,7 @@ export function buildApp(d: AppDeps): express.Express {
   app.set("query parser", "simple");
 
   app.use(requestContext(d.metrics, d.logger)); // request id, security headers, access log
+  app.use(pageCsp); // a CSP with a nonce on every HTML page that does not set its own
   app.use(refuseControlCharsInUrl); // the text rule on every query string and path (bodies: after their parser)
   app.use(refuseCrossSite(d.auth, d.publicBaseUrl)); // a change made with the session cookie comes from our own pages
 
@@ -48,7 +54,12 @@ export function buildApp(d: AppDeps): express.Express {
   app.use(pricingPagesRouter(d)); // /pricing, /pricing/:siteId (estimate, prepay)
   app.use(quoteApiRouter(d)); // GET /api/sites/:siteId/quote
   app.use(holdPagesRouter(d)); // /hold/:siteId…, /api/holds (hold at entry, capture at exit)
-  app.use(operatorRouter(d)); // login, dashboard, sessions, audit, overrides
+  app.use(operatorRouter(d)); // login, logout, sessions, audit, overrides
+  app.use(consoleAssetsRouter()); // /console/assets/console.css|js
+  app.use(consoleLiveRouter(d)); // /console, /console/sites/:site, /api/console/sites… (live view, stream, lane actions)
+  app.use(consoleSessionsRouter(d)); // /console/search, /console/sessions/:id (refund, resolve), /api/console/sessions…
+  app.use(consoleAdminRouter(d)); // /console/admin… (sites, lanes, tariffs with preview, permits, operators: admins only)
+  app.use(consoleRevenueRouter(d)); // /console/revenue, /console/revenue.svg, /api/console/revenue (every role)
   app.use(accessRouter(d)); // /api/sites/:site/access
   app.use(operatorsRouter(d)); // GET/POST /api/operators (admin)
   app.use(refundsRouter(d)); // /api/operator/refunds, /api/operator/sessions/:id/refund-late|refunds

@@ -14,6 +14,7 @@ import type { Auth } from "../server/auth";
 import type { StripeMode } from "../server/config";
 import type { CloudMetrics } from "../server/metrics";
 import type { Lang } from "./pages";
+import type { LiveHub } from "../live/hub";
 
 export interface AppDeps {
   db: Database;
@@ -47,4 +48,8 @@ export interface AppDeps {
   billingHealth: BillingHealth;
   /** The receipt worker (a refund issues a receipt still owed first: cloud/flows/refunds.ts). */
   receipts?: { issueOwed(paymentId: string): Promise<boolean> };
+  /** The console's live fan-out (cloud/live/); absent → the console's event stream answers 503. */
+  live?: LiveHub;
+  /** The most an `operator` may refund on one payment (minor units; SYSPARK_OPERATOR_REFUND_LIMIT); admins are not limited. */
+  operatorRefundLimit?: number;
 }

@@ -24,7 +24,7 @@ function isDriverPage(req: Request): boolean {
 
 /** A page an operator's browser shows (login form, dashboard): its errors are HTML too. */
 function isOperatorPage(req: Request): boolean {
-  if (req.path !== "/login" && req.path !== "/dashboard" && req.path !== "/") return false;
+  if (req.path !== "/login" && req.path !== "/dashboard" && req.path !== "/" && req.path !== "/console" && !req.path.startsWith("/console/")) return false;
   return req.accepts(["html", "json"]) !== "json";
 }
 
@@ -60,6 +60,10 @@ function classify(err: unknown): { status: number; message: string; code: string
 export function notFound(req: Request, res: Response): void {
   if (isDriverPage(req)) {
     res.status(404).type("html").send(messagePage(pickLang(req.query.lang, req.headers["accept-language"]), "notFound"));
+    return;
+  }
+  if (isOperatorPage(req)) {
+    res.status(404).type("html").send(operatorErrorPage("Not found / Introuvable", `no page ${req.path}`, req.requestId));
     return;
   }
   res.status(404).json({ error: `no route ${req.method} ${req.path}` });

@@ -3,7 +3,7 @@
  * log; the cross-site refusal for changes made with the session cookie. (The text rule and the
  * body parsers: input.ts.)
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
 import type { Logger } from "../../host/log";
 import { HttpError } from "../flows/errors";
@@ -76,4 +76,30 @@ export function refuseCrossSite(auth: Auth, publicBaseUrl: () => string) {
     const refusal = crossSiteRefusal(req, publicBaseUrl());
     next(refusal ? new HttpError(403, refusal, "cross_site") : undefined);
   };
+}
+
+/**
+ * A Content-Security-Policy on every HTML page (issue 17) that does not set its own (the console
+ * sets a stricter one, console/request.ts): scripts and styles from this origin, or inline ones
+ * carrying this response's nonce — added here to each <script> and <style> tag of the page (the
+ * pages escape every value they interpolate, so data never becomes a tag). What the policy adds:
+ * no script from another origin but Stripe.js (the pay pages on real Stripe, with its frames),
+ * no plugin, no <base> rewrite, no framing of our pages.
+ */
+export function pageCsp(_req: Request, res: Response, next: NextFunction): void {
+  const send = res.send.bind(res);
+  res.send = (body?: unknown) => {
+    const type = String(res.getHeader("Content-Type") ?? "");
+    const html = type.startsWith("text/html") || (type === "" && typeof body === "string" && /^\s*<!doctype html/i.test(body));
+    if (typeof body === "string" && html && !res.getHeader("Content-Security-Policy")) {
+      const nonce = randomBytes(16).toString("base64");
+      res.setHeader(
+        "Content-Security-Policy",
+        `default-src 'self'; script-src 'self' 'nonce-${nonce}' https://js.stripe.com; style-src 'self' 'nonce-${nonce}'; img-src 'self' data: https:; connect-src 'self' https://api.stripe.com; frame-src https://js.stripe.com https://hooks.stripe.com; object-src 'none'; base-uri 'none'; frame-ancestors 'none'`,
+      );
+      body = body.replace(/<(script|style)\b(?![^>]*\bnonce=)/g, `<$1 nonce="${nonce}"`);
+    }
+    return send(body);
+  };
+  next();
 }

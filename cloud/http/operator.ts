@@ -8,13 +8,13 @@ import express, { type Request, type Response, type Router } from "express";
 import { z } from "zod";
 import { listSessions, streamAudit } from "../db/index";
 import { HttpError } from "../flows/errors";
-import { auditHeadForExport, dashboardData, verifyAudit } from "../flows/operator-views";
+import { auditHeadForExport, verifyAudit } from "../flows/operator-views";
 import { issueOverride } from "../flows/overrides";
 import { sessionCookie } from "../server/auth";
 import { csvHeaderLine, formatRows, type ExportFormat } from "../server/audit-export";
 import type { AppDeps } from "./deps";
 import { formBody, hasControlChars, jsonBody, parse, requireJson, wrap } from "./input";
-import { dashboardPage, loginPage } from "./pages";
+import { loginPage } from "./pages";
 
 type OperatorDeps = Pick<AppDeps, "db" | "logger" | "auth" | "publicBaseUrl" | "jsonLimit" | "src" | "auditMode" | "wake">;
 
@@ -40,7 +40,7 @@ const OverrideBody = z.strictObject({
  * control character is refused outright (browsers read `/\evil.example` as `//evil.example`).
  */
 export function safeNext(next: unknown, base: string): string {
-  const fallback = "/dashboard";
+  const fallback = "/console";
   if (typeof next !== "string" || !next.startsWith("/") || next.length > 2048 || next.includes("\\") || hasControlChars(next)) return fallback;
   try {
     const origin = new URL(base).origin;
@@ -80,6 +80,17 @@ function signInRoutes(router: Router, d: OperatorDeps): void {
       if (token) await d.auth.endSession(token);
       res.setHeader("Set-Cookie", sessionCookie("", false).replace(/Max-Age=\d+/, "Max-Age=0"));
       res.status(204).end();
+    }),
+  );
+  // The console's logout button (a form: no script needed); the cookie's session ends on the server too.
+  router.post(
+    "/logout",
+    formBody(),
+    wrap(async (req, res) => {
+      const token = d.auth.tokenFrom(req);
+      if (token) await d.auth.endSession(token);
+      res.setHeader("Set-Cookie", sessionCookie("", false).replace(/Max-Age=\d+/, "Max-Age=0"));
+      res.redirect(303, "/login");
     }),
   );
   router.get("/login", (req, res) => {
@@ -149,21 +160,8 @@ async function override(d: OperatorDeps, req: Request, res: Response): Promise<v
 export function operatorRouter(d: OperatorDeps): Router {
   const router = express.Router();
   signInRoutes(router, d);
-  router.get(
-    "/dashboard",
-    d.auth.require(undefined, { html: true }),
-    wrap(async (req, res) => {
-      const v = await dashboardData(d.db);
-      res.type("html").send(
-        dashboardPage({
-          operator: req.operator?.username ?? "",
-          sessions: v.sessions.filter((s) => s.status !== "closed").map((s) => ({ sessionId: s.sessionId, siteId: s.siteId, identity: `${s.identityMethod} ${s.identityValue}`, status: s.status, entryTs: s.entryTs, amount: s.amount, currency: s.currency })),
-          events: v.events.map((e) => ({ seq: e.seq, ts: e.ts, kind: e.kind, sessionId: e.sessionId, summary: JSON.stringify(e.payload).slice(0, 160) })),
-          lanes: v.lanes.map((l) => ({ siteId: l.siteId, laneId: l.name || l.laneId })),
-        }),
-      );
-    }),
-  );
+  // The console replaced the first dashboard (issue 17); old bookmarks land on it.
+  router.get("/dashboard", d.auth.require(undefined, { html: true }), (_req, res) => res.redirect(303, "/console"));
   router.get(
     "/api/sessions",
     d.auth.require(),
@@ -184,7 +182,7 @@ export function operatorRouter(d: OperatorDeps): Router {
   );
   router.post("/api/lanes/:laneId/override", d.auth.require(["admin", "operator"]), jsonBody(d.jsonLimit), wrap((req, res) => override(d, req, res)));
   router.get("/", (_req, res) => {
-    res.redirect(302, "/dashboard");
+    res.redirect(302, "/console");
   });
   return router;
 }

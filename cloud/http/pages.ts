@@ -1,6 +1,6 @@
 /**
  * Server-rendered HTML: the drivers' payment page (phone-first, French and English), its
- * result pages, the operators' login page and a minimal dashboard. No external resource except
+ * result pages, the operators' login page and a console shell (console/). No external resource except
  * Stripe.js when talking to real Stripe. Everything interpolated is escaped.
  */
 import { formatMoney } from "../tariffs/index";
@@ -125,7 +125,7 @@ table{width:100%;border-collapse:collapse;font-size:15px}td{padding:5px 0;vertic
 .btn.alt{background:#e4e9f0;color:#17202e}.muted{color:#5d6b7e;font-size:14px}.test{background:#fff4d6;border:1px solid #e0b000;border-radius:8px;padding:8px;font-size:14px}
 .ok{color:#0a7d3b}.bad{color:#b00020}.err{background:#fde8ea;border:1px solid #b00020;color:#8a0018;border-radius:8px;padding:10px}
 input,select,textarea{width:100%;font-size:16px;padding:9px;border:1px solid #b9c3cf;border-radius:6px;margin:4px 0 10px}label{font-size:14px;color:#3c4a5c}
-.wide{max-width:1100px}.grid{font-size:13px}.grid td,.grid th{border-bottom:1px solid #e3e7ec;padding:4px 6px;text-align:left}`;
+input.inline{width:auto}.wide{max-width:1100px}.grid{font-size:13px}.grid td,.grid th{border-bottom:1px solid #e3e7ec;padding:4px 6px;text-align:left}`;
 
 export function layout(lang: Lang, title: string, body: string, opts: { refreshS?: number; wide?: boolean; head?: string } = {}): string {
   return `<!doctype html>
@@ -252,38 +252,6 @@ export function operatorErrorPage(title: string, message: string, reference?: st
     "en",
     title,
     `<div class="card" id="result" data-result="error"><h1 class="bad">${esc(title)}</h1><p class="err" role="alert">${esc(message)}</p>
-${reference ? `<p class="muted" id="reference">Reference: ${esc(reference)}</p>` : ""}<a class="btn" href="/dashboard">Back to the dashboard</a></div>`,
-  );
-}
-
-export interface DashboardView {
-  operator: string;
-  sessions: { sessionId: string; siteId: string; identity: string; status: string; entryTs: Date; amount: number | null; currency: string | null }[];
-  events: { seq: number; ts: Date; kind: string; sessionId: string | null; summary: string }[];
-  lanes: { siteId: string; laneId: string }[];
-}
-
-export function dashboardPage(v: DashboardView): string {
-  const sessions = v.sessions
-    .map((s) => `<tr><td>${esc(s.sessionId)}</td><td>${esc(s.siteId)}</td><td>${esc(s.identity)}</td><td>${esc(s.status)}</td><td>${esc(s.entryTs.toISOString())}</td><td>${s.amount === null ? "" : esc(formatMoney(s.amount, s.currency ?? "EUR", "en"))}</td></tr>`)
-    .join("");
-  const events = v.events.map((e) => `<tr><td>${e.seq}</td><td>${esc(e.ts.toISOString())}</td><td>${esc(e.kind)}</td><td>${esc(e.sessionId ?? "")}</td><td>${esc(e.summary)}</td></tr>`).join("");
-  const lanes = v.lanes.map((l) => `<option value="${esc(`${l.siteId}/${l.laneId}`)}">${esc(`${l.siteId} / ${l.laneId}`)}</option>`).join("");
-  return layout(
-    "en",
-    "Operators' dashboard",
-    `<div class="card"><h1>Operators' dashboard</h1><p class="muted">Logged in as ${esc(v.operator)} · <a href="/api/audit/export?format=csv">audit export (CSV)</a> · <a href="/metrics">metrics</a> · <a href="/health">health</a></p></div>
-<div class="card"><h1>Barrier override</h1>
-<form id="override"><label for="lane">Lane</label><select id="lane" name="lane">${lanes}</select>
-<label for="reason">Reason (required, audited)</label><input id="reason" name="reason" minlength="3" maxlength="200" required>
-<button class="btn" type="submit">Open the barrier</button><p id="override-result" class="muted"></p></form>
-<script>
-document.getElementById("override").addEventListener("submit",async(e)=>{e.preventDefault();const [site,lane]=document.getElementById("lane").value.split("/");
-const r=await fetch("/api/lanes/"+encodeURIComponent(lane)+"/override",{method:"POST",headers:{"Content-Type":"application/json"},body:JSON.stringify({site_id:site,action:"open",reason:document.getElementById("reason").value})});
-const j=await r.json();document.getElementById("override-result").textContent=r.ok?"Command "+j.cmd_id+" queued":"Refused: "+j.error;});
-</script></div>
-<div class="card"><h1>Open sessions</h1><table class="grid"><tr><th>session</th><th>site</th><th>identity</th><th>status</th><th>entry</th><th>quote</th></tr>${sessions}</table></div>
-<div class="card"><h1>Recent events</h1><table class="grid"><tr><th>#</th><th>ts</th><th>kind</th><th>session</th><th>detail</th></tr>${events}</table></div>`,
-    { wide: true, refreshS: 30 },
+${reference ? `<p class="muted" id="reference">Reference: ${esc(reference)}</p>` : ""}<a class="btn" href="/console">Back to the console</a></div>`,
   );
 }

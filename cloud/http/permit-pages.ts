@@ -111,7 +111,7 @@ export function plansPage(o: { lang: Lang; siteId: string; siteName: string; pla
       const id = `plan-${plan.planId}`;
       const checked = v.plan ? v.plan === plan.planId : i === 0;
       const left = seatsLeft > 0 ? t.seatsLeft(seatsLeft) : t.soldOut;
-      return `<div class="card"><label for="${esc(id)}"><input type="radio" name="plan" id="${esc(id)}" value="${esc(plan.planId)}"${checked ? " checked" : ""}${seatsLeft > 0 ? "" : " disabled"} style="width:auto"> <b>${esc(plan.name)}</b> — <span class="price">${esc(formatMoney(plan.amount, plan.currency, o.lang))}</span> ${esc(plan.period === "month" ? t.month : t.year)}</label><p class="muted">${esc(benefitText(t, plan))} · ${esc(left)}</p></div>`;
+      return `<div class="card"><label for="${esc(id)}"><input type="radio" name="plan" id="${esc(id)}" value="${esc(plan.planId)}"${checked ? " checked" : ""}${seatsLeft > 0 ? "" : " disabled"} class="inline"> <b>${esc(plan.name)}</b> — <span class="price">${esc(formatMoney(plan.amount, plan.currency, o.lang))}</span> ${esc(plan.period === "month" ? t.month : t.year)}</label><p class="muted">${esc(benefitText(t, plan))} · ${esc(left)}</p></div>`;
     })
     .join("");
   const err = o.error ? `<p class="err" id="error" role="alert">${esc(o.error)}</p>` : "";

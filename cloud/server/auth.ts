@@ -157,9 +157,14 @@ export class Auth {
     return { operatorId: op.operatorId, username: op.username, role: op.role };
   }
 
-  /** Middleware: 401 without a valid token; 403 when the role is not allowed. */
-  require(roles: readonly OperatorRole[] = ["admin", "operator", "viewer"], opts: { html?: boolean } = {}) {
-    return (req: Request, res: Response, next: NextFunction): void => {
+  /**
+   * Middleware: 401 without a valid token (a page redirects to the login form); 403 when the role
+   * is not allowed (a page gets an HTML refusal, never JSON). The roles are kept on the middleware
+   * (`allowedRoles`): the route × role test reads them from the router table, so a route without a
+   * guard cannot go unnoticed (test/cloud/http/route-roles.test.ts).
+   */
+  require(roles: readonly OperatorRole[] = ["admin", "operator", "viewer"], opts: { html?: boolean } = {}): RoleGuard {
+    const guard = (req: Request, res: Response, next: NextFunction): void => {
       this.operatorFor(req).then(
         (op) => {
           if (!op) {
@@ -171,7 +176,9 @@ export class Auth {
             return;
           }
           if (!roles.includes(op.role)) {
-            res.status(403).json({ error: `role ${op.role} may not do this (needs ${roles.join(" or ")})` });
+            const message = `role ${op.role} may not do this (needs ${roles.join(" or ")})`;
+            if (opts.html) res.status(403).type("html").send(refusalPage(message));
+            else res.status(403).json({ error: message });
             return;
           }
           req.operator = op;
@@ -180,7 +187,16 @@ export class Auth {
         (err: unknown) => next(err),
       );
     };
+    return Object.assign(guard, { allowedRoles: roles });
   }
+}
+
+/** An auth middleware, with the roles it lets through. */
+export type RoleGuard = ((req: Request, res: Response, next: NextFunction) => void) & { readonly allowedRoles: readonly OperatorRole[] };
+
+function refusalPage(message: string): string {
+  const e = message.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Not allowed — SysPark</title><link rel="stylesheet" href="/console/assets/console.css"></head><body><main><div class="card"><h1>Not allowed / Non autorisé</h1><p class="err" role="alert" id="refusal">${e}</p><p><a href="/console">Console</a></p></div></main></body></html>`;
 }
 
 export function sessionCookie(token: string, secure: boolean): string {

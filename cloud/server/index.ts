@@ -33,6 +33,8 @@ import { HoldExits } from "../flows/hold-exit";
 import { RefundSweeper } from "../flows/refund-sweeper";
 import { writeRunFile } from "./run-file";
 import { ensureFirstAdmin, seedSite } from "./seed";
+import { resolveConsoleConfig, startConsoleParts, type ConsolePartsOptions } from "./console-parts";
+import { operatorRefundLimitFromEnv } from "../flows/refunds";
 
 export { resolveOptions, ConfigError, type CloudOptions, type StripeMode } from "./config";
 export { DEMO_SITE, DEMO_EXIT_LANE, DEMO_ENTRY_LANE, seedSite } from "./seed";
@@ -78,11 +80,13 @@ export interface CloudHandle {
   readonly receipts: ReceiptWorker;
   readonly logger: Logger;
   readonly instanceId: string;
+  /** The Express application (its router table: the route × role test walks it). */
+  readonly app: ReturnType<typeof buildApp>;
   close(): Promise<void>;
 }
 
 type Resolved = ReturnType<typeof resolveOptions>;
-type StartOptions = CloudOptions & { logger?: Logger; shareGroup?: string; mqttSessionExpiryS?: number; auditMode?: AuditMode };
+type StartOptions = CloudOptions & ConsolePartsOptions & { logger?: Logger; shareGroup?: string; mqttSessionExpiryS?: number; auditMode?: AuditMode };
 /** What stops the parts started so far: run in reverse order on close or on a failed start. */
 type Cleanups = (() => Promise<void>)[];
 
@@ -277,6 +281,8 @@ function startBilling(
 
 export async function startCloud(options: StartOptions = {}): Promise<CloudHandle> {
   const o = resolveOptions(options);
+  const consoleConfig = resolveConsoleConfig(options); // a bad ALERT_* / TELEGRAM_* / WEATHER_* stops the start before anything opens
+  const operatorRefundLimit = operatorRefundLimitFromEnv(process.env);
   const logger = options.logger ?? cloudLogger();
   const instanceId = o.instanceId ?? process.env.SYSPARK_INSTANCE_ID ?? `cloud-${hostname()}`.replace(/[^A-Za-z0-9._:-]/g, "-").slice(0, 48);
   const src = instanceId.slice(0, 64);
@@ -325,6 +331,9 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
     if (o.receiptWorker !== false) receipts.start(); // owed receipts left by a crash are issued now
     cleanups.push(() => receipts.stop());
     const consumers: SiteEventConsumer[] = [];
+    // The console's live view, alerts and weather (issue 17): stopped before the database closes.
+    const consoleParts = await startConsoleParts({ db, logger, mqtt: broker.mqttOpts, version: broker.version, instanceId, src, wake, config: consoleConfig, ...(options.feedPeriodMs ? { feedPeriodMs: options.feedPeriodMs } : {}) });
+    cleanups.push(() => consoleParts.stop());
     const app = buildApp({
       db,
       logger,
@@ -349,6 +358,8 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
       billingEnabled: o.billingEnabled,
       outage,
       billingHealth,
+      live: consoleParts.hub,
+      operatorRefundLimit,
     });
     const { port, localUrl } = await listenHttp(app, o, cleanups);
     if (!publicBaseUrl) publicBaseUrl = localUrl;
@@ -378,6 +389,7 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
       receipts,
       logger,
       instanceId,
+      app,
       close() {
         closing ??= closeAll().then(() => logger.info("SysPark cloud stopped"));
         return closing;

@@ -467,7 +467,7 @@ export class LaneOrchestrator {
   private publishState(): void {
     const s = this.snapshot();
     const state = {
-      lane_id: this.laneId, exit_state: s.exit_state, barrier_state: s.barrier_state, barrier_pos: s.barrier_pos,
+      lane_id: this.laneId, exit_state: s.exit_state, barrier_state: s.barrier_state, barrier_pos: s.barrier_pos, present: s.present,
       ...(s.session_id ? { session_id: s.session_id } : {}), ...(s.fault ? { fault: s.fault } : {}),
     };
     const key = JSON.stringify(state);

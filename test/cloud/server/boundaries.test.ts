@@ -115,22 +115,22 @@ function boundariesSuite(title: string, start: (ctx: Mocha.Context) => Promise<T
     });
 
     describe("next after login stays on the cloud", () => {
-      it("GET /login?next=/\\evil.example/x offers /dashboard, keeps a local path", async () => {
+      it("GET /login?next=/\\evil.example/x offers /console, keeps a local path", async () => {
         let html = await (await fetch(`${base}/login?next=${encodeURIComponent("/\\evil.example/x")}`)).text();
-        expect(html).to.contain('name="next" value="/dashboard"');
+        expect(html).to.contain('name="next" value="/console"');
         html = await (await fetch(`${base}/login?next=${encodeURIComponent("/dashboard?x=1")}`)).text();
         expect(html).to.contain('name="next" value="/dashboard?x=1"');
         for (const bad of ["//evil.example/x", "https://evil.example/", "/\\/evil.example", "javascript:alert(1)", "dashboard"]) {
           html = await (await fetch(`${base}/login?next=${encodeURIComponent(bad)}`)).text();
-          expect(html, bad).to.contain('name="next" value="/dashboard"');
+          expect(html, bad).to.contain('name="next" value="/console"');
         }
       });
 
-      it("POST /login with next=/\\evil.example/x redirects to /dashboard", async () => {
+      it("POST /login with next=/\\evil.example/x redirects to /console", async () => {
         const body = new URLSearchParams({ username: t.admin.username, password: t.admin.password, next: "/\\evil.example/x" });
         const r = await fetch(`${base}/login`, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: body.toString(), redirect: "manual" });
         expect(r.status).to.equal(303);
-        expect(r.headers.get("location")).to.equal("/dashboard");
+        expect(r.headers.get("location")).to.equal("/console");
       });
     });
 
@@ -150,7 +150,9 @@ function boundariesSuite(title: string, start: (ctx: Mocha.Context) => Promise<T
         const mine = await login(base, t.admin.username, t.admin.password);
         const r = await fetch(`${base}/api/logout`, { method: "POST", headers: { Cookie: `syspark_session=${mine}`, Origin: base } });
         expect(r.status).to.equal(204);
-        expect((await fetch(`${base}/dashboard`, { headers: { Cookie: `syspark_session=${mine}` }, redirect: "manual" })).status).to.equal(303);
+        const page = await fetch(`${base}/console`, { headers: { Cookie: `syspark_session=${mine}` }, redirect: "manual" });
+        expect(page.status).to.equal(303);
+        expect(page.headers.get("location")).to.match(/^\/login\?next=/);
       });
     });
 

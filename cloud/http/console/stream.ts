@@ -1,0 +1,76 @@
+/**
+ * `GET /api/console/sites/:site/stream`: the live site view as server-sent events. The page
+ * rendered the persisted snapshot; the stream then sends every change as it reaches this
+ * instance (cloud/live/): `lane`, `presence`, `gateway`, `alarm`, `ack`, `meteo`, and `feed`
+ * (audit rows already worded in the operator's language and the site's time zone). A comment
+ * every 15 s keeps proxies from closing it; a console too slow to read is dropped (it reconnects
+ * and re-reads the snapshot) rather than buffered without bound.
+ */
+import type { Request, Response } from "express";
+import type { LiveEvent, LiveHub } from "../../live/hub";
+import { dbLaneId } from "../../flows/site-registry";
+import type { Lang } from "../pages";
+import { describeAuditRow } from "./feed-text";
+import { siteTime } from "./i18n";
+import { laneActionTexts } from "./live-texts";
+
+const KEEPALIVE_MS = 15_000;
+/** Bytes a console may fall behind before it is dropped. */
+const MAX_BUFFERED = 1 << 20;
+
+export interface StreamSite {
+  siteId: string;
+  timeZone: string;
+}
+
+/**
+ * An event's time as the site reads it, worded once per language and zone: every console of a
+ * site shows the same text, and siteTime builds an Intl.DateTimeFormat per call (~0.2-0.5 ms),
+ * which per console and per lane change was most of the stream's CPU (bench console).
+ */
+const whenTexts = new WeakMap<LiveEvent, Map<string, string>>();
+function whenOf(e: LiveEvent, ts: number, timeZone: string, lang: Lang): string {
+  let m = whenTexts.get(e);
+  if (!m) whenTexts.set(e, (m = new Map()));
+  const key = `${lang} ${timeZone} ${ts}`;
+  let text = m.get(key);
+  if (text === undefined) m.set(key, (text = siteTime(new Date(ts), timeZone, lang)));
+  return text;
+}
+
+/** The SSE frame of an event for one console (undefined: nothing to send). */
+export function frameOf(e: LiveEvent, site: StreamSite, lang: Lang, sentAt: number): string | undefined {
+  if (e.type === "audit") {
+    const item = describeAuditRow(e.row, lang);
+    const words = laneActionTexts(lang);
+    const body = { ...item, when: whenOf(e, new Date(item.ts).getTime(), site.timeZone, lang), laneKey: item.laneId ? dbLaneId(item.laneId) : "", categoryLabel: words.categories[item.category], sessionLabel: words.open_session, sentAt };
+    return `id: ${item.seq}\nevent: feed\ndata: ${JSON.stringify(body)}\n\n`;
+  }
+  const laneKey = "laneId" in e && e.laneId ? dbLaneId(e.laneId) : undefined;
+  const ts = typeof e.data.ts === "number" ? e.data.ts : undefined;
+  const body = { ...e.data, ...(laneKey ? { laneKey } : {}), ...(ts !== undefined ? { when: whenOf(e, ts, site.timeZone, lang) } : {}), sentAt };
+  return `event: ${e.type}\ndata: ${JSON.stringify(body)}\n\n`;
+}
+
+export function openStream(req: Request, res: Response, hub: LiveHub, site: StreamSite, lang: Lang): void {
+  res.status(200);
+  res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
+  res.setHeader("Cache-Control", "no-store");
+  res.setHeader("X-Accel-Buffering", "no"); // proxies (nginx, Render) must not hold the events back
+  res.flushHeaders();
+  res.write(`retry: 2000\nevent: hello\ndata: ${JSON.stringify({ site: site.siteId, at: Date.now() })}\n\n`);
+  const close = () => {
+    unsubscribe();
+    clearInterval(keepalive);
+    if (!res.writableEnded) res.end();
+  };
+  const unsubscribe = hub.subscribe(site.siteId, (e) => {
+    const frame = frameOf(e, site, lang, Date.now());
+    if (!frame) return;
+    if (res.writableLength > MAX_BUFFERED) return close();
+    res.write(frame);
+  });
+  const keepalive = setInterval(() => res.write(`: keepalive ${Date.now()}\n\n`), KEEPALIVE_MS);
+  keepalive.unref();
+  req.on("close", close);
+}

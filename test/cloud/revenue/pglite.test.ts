@@ -1,0 +1,10 @@
+/** The revenue suite on the embedded PGlite (in memory). */
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openDatabase } from "../../../cloud/db/index";
+import { revenueSuite } from "./suite";
+
+revenueSuite("revenue report on embedded PGlite", {
+  open: () => openDatabase({ pgliteTemplateDir: join(tmpdir(), "syspark-test-cache") }),
+  close: (db) => db.close(),
+});
