@@ -140,38 +140,41 @@ export async function revenueRows(q: Q, input: RevenueQuery): Promise<RevenueRow
   const anyPay = want("exit") || want("hold");
   // exit and hold share the payments table: filter by mode there only when one of them is left out.
   const onlyHold = want("exit") === want("hold") ? null : want("hold");
-  // spans: per site, one (bucket, lo, hi) per bucket; or, for a site whose edges did not check
-  // out, one span of the coarse window with no bucket, whose rows are then dated one by one
-  // (coalesce evaluates that only when bucket is null). The paid payments (the bulk) are summed
-  // per span, where they are read. The few refunds, prepayments and invoices are read once per
-  // site over the whole range (site_spans) and put in their bucket by a binary search of its
-  // edges (width_bucket): a scan per bucket would cost more than they do. Branches a mode filter
-  // excludes are one-time-filtered out.
+  // spans: per site, one (bucket, lo, hi) per bucket; or, for a site whose zone's edges did not
+  // check out, one span of the coarse window with no bucket. The paid payments (the bulk) of
+  // regular sites are summed per span, where they are read: only mode and currency are grouped,
+  // the bucket is the span's (grouped by the boolean, whose 2 values the planner knows, the hash
+  // table rebuilt for each span is sized for 2 groups, not 200). Everything else is read once per
+  // site over the whole range (site_spans): the few refunds, prepayments and invoices, put in
+  // their bucket by a binary search of the site's edges (width_bucket; a scan per bucket would
+  // cost more than they do), and every row of an irregular site, dated one by one. Branches a
+  // mode filter excludes, and the irregular-only one, are one-time-filtered out.
   const rows = await q<(Omit<RevenueRow, "net">)[]>`
     WITH site_set AS MATERIALIZED (
       SELECT site_id, time_zone FROM sites WHERE ${sites}::text[] IS NULL OR site_id = ANY(${sites}::text[])
     ),
+    -- Per zone, not per site: sites of one zone share their edges.
     edges AS MATERIALIZED (
-      SELECT s.site_id, e.m, CASE WHEN v.n = 1 THEN v.at END AS at
-      FROM site_set s CROSS JOIN unnest(${cal.edges}::timestamp[]) AS e(m)
-      CROSS JOIN LATERAL (SELECT e.m AT TIME ZONE s.time_zone AS c0) a
+      SELECT z.time_zone, e.m, CASE WHEN v.n = 1 THEN v.at END AS at
+      FROM (SELECT DISTINCT time_zone FROM site_set) z CROSS JOIN unnest(${cal.edges}::timestamp[]) AS e(m)
+      CROSS JOIN LATERAL (SELECT e.m AT TIME ZONE z.time_zone AS c0) a
       CROSS JOIN LATERAL (
         SELECT min(x) AS at, count(DISTINCT x) AS n
         FROM (VALUES (a.c0),
-          ((e.m - (((a.c0 - interval '1 day') AT TIME ZONE s.time_zone) - ((a.c0 - interval '1 day') AT TIME ZONE 'UTC'))) AT TIME ZONE 'UTC'),
-          ((e.m - (((a.c0 + interval '1 day') AT TIME ZONE s.time_zone) - ((a.c0 + interval '1 day') AT TIME ZONE 'UTC'))) AT TIME ZONE 'UTC')) AS c(x)
-        WHERE (x AT TIME ZONE s.time_zone) >= e.m AND ((x - interval '1 microsecond') AT TIME ZONE s.time_zone) < e.m
+          ((e.m - (((a.c0 - interval '1 day') AT TIME ZONE z.time_zone) - ((a.c0 - interval '1 day') AT TIME ZONE 'UTC'))) AT TIME ZONE 'UTC'),
+          ((e.m - (((a.c0 + interval '1 day') AT TIME ZONE z.time_zone) - ((a.c0 + interval '1 day') AT TIME ZONE 'UTC'))) AT TIME ZONE 'UTC')) AS c(x)
+        WHERE (x AT TIME ZONE z.time_zone) >= e.m AND ((x - interval '1 microsecond') AT TIME ZONE z.time_zone) < e.m
       ) v
     ),
-    irregular AS MATERIALIZED (SELECT DISTINCT site_id FROM edges WHERE at IS NULL),
+    irregular AS MATERIALIZED (SELECT DISTINCT time_zone FROM edges WHERE at IS NULL),
     spans AS MATERIALIZED (
       SELECT s.site_id, s.time_zone, b.start AS bucket, el.at AS lo, eh.at AS hi
       FROM site_set s CROSS JOIN unnest(${cal.starts}::timestamp[], ${cal.los}::timestamp[], ${cal.his}::timestamp[]) AS b(start, lo, hi)
-      JOIN edges el ON el.site_id = s.site_id AND el.m = b.lo
-      JOIN edges eh ON eh.site_id = s.site_id AND eh.m = b.hi
-      WHERE s.site_id NOT IN (SELECT site_id FROM irregular)
+      JOIN edges el ON el.time_zone = s.time_zone AND el.m = b.lo
+      JOIN edges eh ON eh.time_zone = s.time_zone AND eh.m = b.hi
+      WHERE s.time_zone NOT IN (SELECT time_zone FROM irregular)
       UNION ALL
-      SELECT s.site_id, s.time_zone, NULL, ${lo}::timestamptz, ${hi}::timestamptz FROM site_set s WHERE s.site_id IN (SELECT site_id FROM irregular)
+      SELECT s.site_id, s.time_zone, NULL, ${lo}::timestamptz, ${hi}::timestamptz FROM site_set s WHERE s.time_zone IN (SELECT time_zone FROM irregular)
     ),
     site_spans AS MATERIALIZED (
       SELECT site_id, time_zone, bool_or(bucket IS NULL) AS irregular, min(lo) AS lo, max(hi) AS hi,
@@ -179,22 +182,27 @@ export async function revenueRows(q: Q, input: RevenueQuery): Promise<RevenueRow
       FROM spans GROUP BY site_id, time_zone
     ),
     sums AS (
-      SELECT sp.site_id, sp.time_zone, x.* FROM spans sp CROSS JOIN LATERAL (
-        SELECT coalesce(sp.bucket, date_trunc(${g}, p.validated_ts AT TIME ZONE sp.time_zone)) AS bucket,
-               CASE WHEN p.idempotency_key LIKE 'hold-capture:%' OR p.idempotency_key LIKE 'hold-offsession:%' THEN 'hold' ELSE 'exit' END AS mode,
-               p.currency::text AS currency, sum(p.amount)::int8 AS gross, 0::int8 AS refund, count(*)::int8 AS n, 0::int8 AS n_refund
+      SELECT sp.site_id, sp.time_zone, sp.bucket, x.mode, x.currency::text AS currency, x.gross, 0::int8 AS refund, x.n, 0::int8 AS n_refund FROM spans sp CROSS JOIN LATERAL (
+        SELECT CASE WHEN p.idempotency_key LIKE 'hold-capture:%' OR p.idempotency_key LIKE 'hold-offsession:%' THEN 'hold' ELSE 'exit' END AS mode,
+               p.currency, sum(p.amount)::int8 AS gross, count(*)::int8 AS n
         FROM payments p
         WHERE ${anyPay} AND p.state = 'paid' AND p.site_id = sp.site_id AND p.validated_ts >= sp.lo AND p.validated_ts < sp.hi
           AND (${onlyHold}::bool IS NULL OR (p.idempotency_key LIKE 'hold-capture:%' OR p.idempotency_key LIKE 'hold-offsession:%') = ${onlyHold}::bool)
-          AND (sp.bucket IS NOT NULL OR (p.validated_ts AT TIME ZONE sp.time_zone) >= ${input.from}::timestamp AND (p.validated_ts AT TIME ZONE sp.time_zone) < ${until}::timestamp)
-        GROUP BY 1, 2, 3
+        GROUP BY (p.idempotency_key LIKE 'hold-capture:%' OR p.idempotency_key LIKE 'hold-offsession:%'), p.currency
       ) x
+      WHERE sp.bucket IS NOT NULL
       UNION ALL
-      SELECT ss.site_id, ss.time_zone, coalesce(ss.buckets[width_bucket(m.at, ss.los)], date_trunc(${g}, m.at AT TIME ZONE ss.time_zone)),
+      SELECT ss.site_id, ss.time_zone, CASE WHEN ss.irregular THEN date_trunc(${g}, m.at AT TIME ZONE ss.time_zone) ELSE ss.buckets[width_bucket(m.at, ss.los)] END,
              m.mode, m.currency, m.gross, m.refund, m.n, m.n_refund
       FROM site_spans ss CROSS JOIN LATERAL (
-        SELECT r.updated_at AS at, CASE WHEN p.idempotency_key LIKE 'hold-capture:%' OR p.idempotency_key LIKE 'hold-offsession:%' THEN 'hold' ELSE 'exit' END AS mode,
-               r.currency::text AS currency, 0::int8 AS gross, r.amount::int8 AS refund, 0 AS n, 1 AS n_refund
+        SELECT p.validated_ts AS at, CASE WHEN p.idempotency_key LIKE 'hold-capture:%' OR p.idempotency_key LIKE 'hold-offsession:%' THEN 'hold' ELSE 'exit' END AS mode,
+               p.currency::text AS currency, p.amount::int8 AS gross, 0::int8 AS refund, 1 AS n, 0 AS n_refund
+        FROM payments p
+        WHERE ${anyPay} AND ss.irregular AND p.state = 'paid' AND p.site_id = ss.site_id AND p.validated_ts >= ss.lo AND p.validated_ts < ss.hi
+          AND (${onlyHold}::bool IS NULL OR (p.idempotency_key LIKE 'hold-capture:%' OR p.idempotency_key LIKE 'hold-offsession:%') = ${onlyHold}::bool)
+        UNION ALL
+        SELECT r.updated_at, CASE WHEN p.idempotency_key LIKE 'hold-capture:%' OR p.idempotency_key LIKE 'hold-offsession:%' THEN 'hold' ELSE 'exit' END AS mode,
+               r.currency::text, 0, r.amount, 0, 1
         FROM refunds r JOIN payments p ON p.payment_id = r.payment_id
         WHERE ${anyPay} AND r.state = 'succeeded' AND r.site_id = ss.site_id AND r.updated_at >= ss.lo AND r.updated_at < ss.hi
           AND (${onlyHold}::bool IS NULL OR (p.idempotency_key LIKE 'hold-capture:%' OR p.idempotency_key LIKE 'hold-offsession:%') = ${onlyHold}::bool)

@@ -8,6 +8,10 @@ import type { Database, Json } from "../db/index";
 import type { Logger } from "../../host/log";
 import type { AuditRowLike } from "../http/console/feed-text";
 import type { LiveHub } from "./hub";
+import { occupancyState } from "../domain/lane-alarms";
+
+/** Audit kinds after which a site's count of cars inside may have changed. */
+const OCCUPANCY_KINDS = new Set(["session.entry", "session.closed", "session.flagged", "session.resolved", "command.entries_closed", "command.entries_open"]);
 
 export class AuditTail {
   private last: number | undefined;
@@ -19,6 +23,21 @@ export class AuditTail {
   start(): void {
     this.timer ??= setInterval(() => void this.tick(), this.o.periodMs ?? 250);
     this.timer.unref();
+  }
+
+  /** A session that opened or ended changes its site's occupancy: told once per site per batch. */
+  private async publishOccupancy(rows: { kind: string; payload: Json }[]): Promise<void> {
+    const sites = new Set<string>();
+    for (const r of rows) {
+      const p = r.payload as Record<string, Json> | null;
+      if (OCCUPANCY_KINDS.has(r.kind) && p && typeof p.site_id === "string") sites.add(p.site_id);
+    }
+    for (const siteId of sites) {
+      const [o] = await this.o.db.sql<{ occupied: number; capacity: number | null; entriesClosed: boolean }[]>`
+        SELECT (SELECT count(*)::int4 FROM sessions WHERE site_id = ${siteId} AND status IN ('active', 'pending_payment', 'paid')) AS occupied, capacity, entries_closed
+        FROM sites WHERE site_id = ${siteId}`;
+      if (o) this.o.hub.publish({ type: "occupancy", siteId, data: { occupied: o.occupied, capacity: o.capacity, state: occupancyState(o) } });
+    }
   }
 
   stop(): void {
@@ -52,6 +71,7 @@ export class AuditTail {
         this.o.hub.receivedAt.set(e, Date.now());
         this.o.hub.publish(e);
       }
+      if (this.o.hub.size > 0) await this.publishOccupancy(rows);
       return rows.length;
     } catch (err) {
       this.o.logger.warn({ err: (err as Error).message }, "console feed: audit tail failed (will retry)");

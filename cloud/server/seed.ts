@@ -14,6 +14,8 @@ export const DEMO_ENTRY_LANE = "E1";
 
 export async function seedSite(db: Database, site: { siteId: string; name: string; timeZone: string; currency: string } = DEMO_SITE, lanes: { exit: string; entry: string } = { exit: DEMO_EXIT_LANE, entry: DEMO_ENTRY_LANE }): Promise<void> {
   await upsertSite(db.sql, site);
+  // The demo car park's size and place (the console's occupancy, the weather), set once: an admin may change them.
+  if (site.siteId === DEMO_SITE.siteId) await db.sql`UPDATE sites SET capacity = 120, latitude = 48.8606, longitude = 2.3376 WHERE site_id = ${site.siteId} AND capacity IS NULL AND latitude IS NULL`;
   await upsertLane(db.sql, { siteId: site.siteId, laneId: lanes.exit.toLowerCase(), kind: "exit", name: lanes.exit });
   await upsertLane(db.sql, { siteId: site.siteId, laneId: lanes.entry.toLowerCase(), kind: "entry", name: lanes.entry });
   if ((await listTariffs(db.sql, site.siteId)).length === 0) {

@@ -59,19 +59,15 @@ export class ConsoleClient {
  * Where the operator's view of a lane differs from the lane's own report: exit state, barrier
  * state, presence and fault. Empty when they agree. A lane without a fault is `null` on the
  * console and absent in the snapshot: both mean "no fault".
- *
- * `unreportedEmptyLoop`: accept a console that has never heard of the loop (`present: null`) for
- * a lane whose loop is empty. A gateway publishes parking/sensor_gate/present on a change only,
- * and starts believing the loop empty: a lane that had no car since the gateway started has not
- * said so (reported to the lead, issue 17). Only an unknown is excused, never a wrong value.
+ * Presence reaches the console with the lane state (its `present` field), so an empty loop is
+ * known from the lane's first state on.
  */
-export function laneDifferences(view: ConsoleLane | undefined, lane: LaneSnapshot, opts: { unreportedEmptyLoop?: boolean } = {}): string[] {
+export function laneDifferences(view: ConsoleLane | undefined, lane: LaneSnapshot): string[] {
   if (!view) return [`the console has no lane ${lane.lane_id}`];
-  const excused = opts.unreportedEmptyLoop === true && view.present === null && lane.present === false;
   const pairs: [string, unknown, unknown][] = [
     ["exit state", view.exitState, lane.exit_state],
     ["barrier state", view.barrierState, lane.barrier_state],
-    ["vehicle present", excused ? false : view.present, lane.present],
+    ["vehicle present", view.present, lane.present],
     ["fault", view.fault ?? null, lane.fault ?? null],
   ];
   return pairs.filter(([, shown, real]) => shown !== real).map(([what, shown, real]) => `${what}: console ${JSON.stringify(shown)}, lane ${JSON.stringify(real)}`);

@@ -37,7 +37,7 @@ export function adminScenarios(w: () => ConsoleWorld, car: () => PaidCar | undef
     expect(await admin.locator("#lane-sortie-nord h3").innerText()).to.match(/^Sortie-Nord sortie/);
     // The site names it with its case on the wire; the page follows it by that lane.
     await world.publish("laneState", { ts: Date.now(), lane_id: "Sortie-Nord", exit_state: "identifying", barrier_state: "closed", display: ["SORTIE NORD"] }, "Sortie-Nord");
-    await admin.locator('#lane-sortie-nord [data-f="exit_state"]', { hasText: "identifying" }).waitFor();
+    await admin.locator('#lane-sortie-nord [data-f="exit_state"]', { hasText: "identification" }).waitFor();
   });
 
   it("4b. admin: change a tariff — the preview table first, then publish: the new version is listed", async () => {

@@ -35,9 +35,10 @@ export function liveScenarios(w: () => ConsoleWorld, paid: (car: PaidCar) => voi
 
     const stateTs = nextTs();
     await w().publish("laneState", { ts: stateTs, lane_id: "L1", exit_state: "identifying", barrier_state: "closed", barrier_pos: 0, display: ["BONJOUR", "LECTURE PLAQUE"] }, "L1");
-    await field(page, "l1", "exit_state").filter({ hasText: /^identifying$/ }).waitFor();
+    // The states are worded in the page's language (cloud/http/console/state-words.ts): French here.
+    await field(page, "l1", "exit_state").filter({ hasText: /^identification$/ }).waitFor();
     expect(await field(page, "l1", "display").innerText()).to.equal("BONJOUR\nLECTURE PLAQUE");
-    expect(await field(page, "l1", "barrier_state").innerText()).to.equal("closed");
+    expect(await field(page, "l1", "barrier_state").innerText()).to.equal("fermée");
     expect(await field(page, "l1", "fault").isHidden(), "no fault: no (empty) fault pill").to.equal(true);
     // The site's zone (Europe/Paris), not the browser's (UTC) nor the server's.
     expect(await field(page, "l1", "state_ts").innerText()).to.equal(parisTime(stateTs));
@@ -81,7 +82,7 @@ export function liveScenarios(w: () => ConsoleWorld, paid: (car: PaidCar) => voi
     const req = await world.site.waitFor("paymentReq", (p) => p.session_id === entered.sessionId);
     await world.publish("laneState", { ts: nextTs(), lane_id: "L1", exit_state: "awaiting_payment", barrier_state: "closed", barrier_pos: 0, display: ["A PAYER", "SCANNEZ LE QR"], session_id: entered.sessionId }, "L1");
     await page.locator(`#lane-l1 [data-f="session_id"] a[href="/console/sessions/${entered.sessionId}"]`).waitFor();
-    expect(await field(page, "l1", "exit_state").innerText()).to.equal("awaiting_payment");
+    expect(await field(page, "l1", "exit_state").innerText()).to.equal("attente du paiement");
     await shoot(page, "2a-car-awaiting-payment");
 
     // The driver pays on a phone (the cloud's pay page, the emulator's card page).
@@ -91,12 +92,12 @@ export function liveScenarios(w: () => ConsoleWorld, paid: (car: PaidCar) => voi
     await page.locator('#feed tr[data-category="payment"]', { hasText: "Paiement validé" }).first().waitFor();
 
     await world.publish("laneState", { ts: nextTs(), lane_id: "L1", exit_state: "open", barrier_state: "open", barrier_pos: 100, display: ["MERCI", "BONNE ROUTE"], session_id: entered.sessionId }, "L1");
-    await field(page, "l1", "barrier_state").filter({ hasText: /^open$/ }).waitFor();
+    await field(page, "l1", "barrier_state").filter({ hasText: /^ouverte$/ }).waitFor();
     await world.publish("exitDone", { ts: Date.now(), event_id: eventId(), lane_id: "L1", session_id: entered.sessionId, barrier_result: "opened", passed: true, decided_by: "cloud" });
     await world.publish("present", { ts: nextTs(), event_id: eventId(), lane_id: "L1", present: false });
     await world.publish("laneState", { ts: nextTs(), lane_id: "L1", exit_state: "idle", barrier_state: "closed", barrier_pos: 0, display: ["BIENVENUE"] }, "L1");
     await page.locator('#feed tr[data-category="exit"]').first().waitFor();
-    await field(page, "l1", "exit_state").filter({ hasText: /^idle$/ }).waitFor();
+    await field(page, "l1", "exit_state").filter({ hasText: /^libre$/ }).waitFor();
     await page.waitForSelector('#lane-l1 [data-f="present"][data-present="false"]');
     expect(await field(page, "l1", "session_id").innerText()).to.equal("—");
     const exitRow = page.locator('#feed tr[data-category="exit"]').first();

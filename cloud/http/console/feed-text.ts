@@ -7,6 +7,7 @@
 import type { Json } from "../../db/index";
 import { formatMoney } from "../../tariffs/index";
 import type { Lang } from "../pages";
+import { stateWord } from "./state-words";
 
 export type FeedCategory = "entry" | "exit" | "payment" | "alarm" | "override" | "action" | "other";
 export const FEED_CATEGORIES: readonly FeedCategory[] = ["entry", "exit", "payment", "alarm", "override", "action", "other"];
@@ -62,7 +63,21 @@ const LABELS: Record<Lang, Record<string, string>> = {
 };
 
 /** Fields an operator wants to read, in this order; ids and hashes stay on the session page. */
-const SHOWN = ["identity_value", "plate", "code", "severity", "detail", "action", "result", "barrier_result", "decided_by", "operator", "reason", "status", "outcome", "version", "lines"] as const;
+const SHOWN = ["identity_value", "plate", "code", "severity", "detail", "action", "result", "barrier_result", "decided_by", "operator", "reason", "status", "outcome", "version", "lines", "resolution"] as const;
+/** Fields whose values are states, worded in the operator's language (state-words.ts). */
+const WORDED = new Set<string>(["action", "result", "barrier_result", "decided_by", "status", "outcome", "resolution"]);
+
+/** When the event happened at the site, when the row says (an event queued offline arrives later): else when it was recorded. */
+function eventTime(row: AuditRowLike, p: Record<string, Json>): Date {
+  for (const k of ["ts", "exit_ts", "entry_ts", "override_ts"]) {
+    const v = p[k];
+    if (typeof v === "string" || typeof v === "number") {
+      const d = new Date(v);
+      if (!Number.isNaN(d.getTime())) return d;
+    }
+  }
+  return row.ts;
+}
 
 function str(v: Json | undefined): string | null {
   if (v === null || v === undefined) return null;
@@ -79,11 +94,13 @@ export function describeAuditRow(row: AuditRowLike, lang: Lang): FeedItem {
   if (amount) parts.push(amount);
   for (const k of SHOWN) {
     const v = str(p[k]);
-    if (v !== null && v !== "") parts.push(k === "reason" || k === "detail" ? `« ${v} »`.replace(/^« (.*) »$/, lang === "fr" ? "« $1 »" : "“$1”") : v);
+    if (v === null || v === "") continue;
+    if (k === "reason" || k === "detail") parts.push(lang === "fr" ? `« ${v} »` : `“${v}”`);
+    else parts.push(WORDED.has(k) ? stateWord(v, lang) : v);
   }
   return {
     seq: row.seq,
-    ts: row.ts.toISOString(),
+    ts: eventTime(row, p).toISOString(),
     kind: row.kind,
     category: categoryOf(row.kind),
     siteId: str(p.site_id),

@@ -12,6 +12,7 @@ import { esc, type Lang } from "../pages";
 import { describeAuditRow, FEED_CATEGORIES, type FeedCategory } from "./feed-text";
 import { ct, siteTime, type ConsoleTexts } from "./i18n";
 import { laneActionTexts } from "./live-texts";
+import { stateWord, stateWords } from "./state-words";
 
 function statePill(state: SiteOverview["state"], t: ConsoleTexts): string {
   const cls = state === "open" ? "ok" : state === "full" ? "warn" : "bad";
@@ -49,10 +50,10 @@ function laneCard(l: LaneView, tz: string, lang: Lang, canAct: boolean): string 
   const actions = canAct
     ? `<div class="lane-actions"><button class="btn" type="button" data-action="open">${esc(a.open)}</button><button class="btn alt" type="button" data-action="reset">${esc(a.reset)}</button><button class="btn alt" type="button" data-action="display">${esc(a.display)}</button></div><p class="muted" data-f="command" aria-live="polite"></p>`
     : "";
-  return `<section class="lane" id="lane-${esc(l.laneId)}" data-lane="${esc(l.laneId)}" data-wire="${esc(l.name)}">
+  return `<section class="lane" id="lane-${esc(l.laneId)}" data-lane="${esc(l.laneId)}" data-wire="${esc(l.name)}" data-state-ts="${l.stateTs ? l.stateTs.getTime() : 0}">
 <h3><span>${esc(l.name)} <span class="muted">${esc(l.kind === "exit" ? a.exitLane : a.entryLane)}</span></span>${fault}</h3>
-<dl class="kv"><dt>${esc(t.state)}</dt><dd data-f="exit_state">${esc(l.exitState ?? "—")}</dd>
-<dt>${esc(t.barrier)}</dt><dd><span data-f="barrier_state">${esc(l.barrierState ?? "—")}</span> <span class="muted" data-f="barrier_pos">${l.barrierPos === null ? "" : `${l.barrierPos} %`}</span></dd>
+<dl class="kv"><dt>${esc(t.state)}</dt><dd data-f="exit_state">${esc(stateWord(l.exitState, lang))}</dd>
+<dt>${esc(t.barrier)}</dt><dd><span data-f="barrier_state">${esc(stateWord(l.barrierState, lang))}</span> <span class="muted" data-f="barrier_pos">${l.barrierPos === null ? "" : `${l.barrierPos} %`}</span></dd>
 <dt>${esc(t.presence)}</dt><dd data-f="present" data-present="${l.present === null ? "" : String(l.present)}">${esc(presence)}</dd>
 <dt>${esc(t.session)}</dt><dd data-f="session_id">${l.sessionId ? `<a href="/console/sessions/${esc(l.sessionId)}">${esc(l.sessionId)}</a>` : "—"}</dd>
 <dt>${esc(a.updated)}</dt><dd class="muted" data-f="state_ts">${esc(siteTime(l.stateTs, tz, lang) || "—")}</dd></dl>
@@ -93,7 +94,8 @@ export function siteBody(s: SiteSnapshot, lang: Lang, role: OperatorRole, filter
   const entriesForm = canAct
     ? `<button class="btn ${s.site.entriesClosed ? "" : "danger"}" type="button" data-site-action="${s.site.entriesClosed ? "entries_open" : "entries_closed"}">${esc(s.site.entriesClosed ? a.reopenEntries : a.closeEntries)}</button>`
     : "";
-  return `<div id="site" data-site="${esc(s.site.siteId)}" data-tz="${esc(tz)}" data-can-act="${canAct}">
+  const lastSeq = s.feed.reduce((m, r) => Math.max(m, r.seq), 0);
+  return `<div id="site" data-site="${esc(s.site.siteId)}" data-tz="${esc(tz)}" data-can-act="${canAct}" data-last-seq="${lastSeq}">
 <div class="card"><h1>${esc(s.site.name)} <span class="muted">${esc(s.site.siteId)}</span> <span id="live-status" class="pill">…</span></h1>
 <dl class="kv"><dt>${esc(t.occupancy)}</dt><dd>${occupancyText(s.site, t)} ${statePill(s.site.state, t)} ${entriesForm}</dd>
 <dt>${esc(t.gateway)}</dt><dd>${gatewayPill(g?.status ?? null, t)} <span class="muted">${esc(t.since)} <span id="gateway-since">${esc(siteTime(g?.statusSince, tz, lang) || "—")}</span></span></dd>
@@ -122,8 +124,8 @@ function actionDialog(lang: Lang): string {
 function liveTexts(lang: Lang): string {
   const t = ct(lang);
   const a = laneActionTexts(lang);
-  return `<div id="action-texts" hidden data-open="${esc(a.open)}" data-reset="${esc(a.reset)}" data-display="${esc(a.display)}" data-entries_closed="${esc(a.closeEntries)}" data-entries_open="${esc(a.reopenEntries)}"
+  return `<div id="state-words" hidden data-words="${esc(JSON.stringify(stateWords(lang)))}"></div><div id="action-texts" hidden data-open="${esc(a.open)}" data-reset="${esc(a.reset)}" data-display="${esc(a.display)}" data-entries_closed="${esc(a.closeEntries)}" data-entries_open="${esc(a.reopenEntries)}"
  data-explain-open="${esc(a.explainOpen)}" data-explain-reset="${esc(a.explainReset)}" data-explain-display="${esc(a.explainDisplay)}" data-explain-entries_closed="${esc(a.explainClose)}" data-explain-entries_open="${esc(a.explainReopen)}"
  data-sent="${esc(a.sent)}" data-done="${esc(a.ackDone)}" data-refused="${esc(a.ackRefused)}" data-fault="${esc(a.ackFault)}" data-timeout="${esc(a.ackTimeout)}" data-present="${esc(t.vehiclePresent)}" data-clear="${esc(t.noVehicle)}"
- data-online="${esc(t.online)}" data-offline="${esc(t.offline)}" data-live="${esc(t.live)}" data-reconnecting="${esc(t.reconnecting)}"></div>`;
+ data-online="${esc(t.online)}" data-offline="${esc(t.offline)}" data-state_open="${esc(t.open)}" data-state_full="${esc(t.full)}" data-state_closed="${esc(t.closedToEntries)}" data-live="${esc(t.live)}" data-reconnecting="${esc(t.reconnecting)}"></div>`;
 }

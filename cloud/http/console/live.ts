@@ -8,12 +8,13 @@
  */
 import express, { type Request, type Response, type Router } from "express";
 import { z } from "zod";
-import { siteSnapshot, sitesOverview } from "../../flows/console-views";
+import { siteSnapshot, sitesOverview, type SiteSnapshot } from "../../flows/console-views";
+import type { Json } from "../../db/index";
 import { HttpError } from "../../flows/errors";
 import { clearAlarm, sendDisplayText, setEntriesClosed } from "../../flows/lane-commands";
 import { issueOverride } from "../../flows/overrides";
 import { getCommand } from "../../db/site-status";
-import type { LiveHub } from "../../live/hub";
+import type { LiveEvent, LiveHub } from "../../live/hub";
 import type { AppDeps } from "../deps";
 import { jsonBody, parse, requireJson, wrap } from "../input";
 import { FEED_CATEGORIES } from "./feed-text";
@@ -39,6 +40,23 @@ const EntriesCommand = z.strictObject({ closed: z.boolean(), reason: REASON, cmd
 const ClearAlarm = z.strictObject({ reason: REASON });
 
 const ACTORS = ["admin", "operator"] as const;
+const StreamQuery = z.strictObject({ after: z.coerce.number().int().min(0).max(2 ** 53).optional(), lang: z.enum(["fr", "en"]).optional() });
+
+/** The lanes' persisted state and the feed rows after `after`: what a page may have missed before its stream opened. */
+async function catchUp(d: LiveDeps, s: SiteSnapshot, after: number | undefined): Promise<LiveEvent[]> {
+  const lanes: LiveEvent[] = s.lanes
+    .filter((l) => l.stateTs !== null)
+    .map((l) => ({
+      type: "lane" as const,
+      siteId: s.site.siteId,
+      laneId: l.name,
+      data: { ts: (l.stateTs as Date).getTime(), lane_id: l.name, exit_state: l.exitState, barrier_state: l.barrierState, barrier_pos: l.barrierPos ?? undefined, display: l.display ?? [], session_id: l.sessionId ?? undefined, fault: l.fault ?? undefined, present: l.present ?? undefined },
+    }));
+  if (after === undefined) return lanes;
+  const rows = await d.db.sql<{ seq: string; ts: Date; kind: string; sessionId: string | null; payload: Json }[]>`
+    SELECT seq, ts, kind, session_id, payload FROM audit_log WHERE payload->>'site_id' = ${s.site.siteId} AND seq > ${after} ORDER BY seq LIMIT 200`;
+  return [...lanes, ...rows.map((r) => ({ type: "audit" as const, siteId: s.site.siteId, row: { seq: Number(r.seq), ts: r.ts, kind: r.kind, sessionId: r.sessionId, payload: r.payload } }))];
+}
 
 function siteParam(req: Request): string {
   return parse(SITE, req.params.site, "path site");
@@ -108,8 +126,11 @@ function api(router: Router, d: LiveDeps): void {
     anyRole,
     wrap(async (req, res) => {
       if (!d.live) throw new HttpError(503, "the live view is not running on this instance", "unavailable");
+      // A reconnecting EventSource says where it stopped (Last-Event-ID: the last feed row's seq).
+      const lastId = req.get("Last-Event-ID");
+      const after = lastId && /^\d{1,15}$/.test(lastId) ? Number(lastId) : parse(StreamQuery, req.query, "query").after;
       const s = await snapshotOr404(d, siteParam(req));
-      openStream(req, res, d.live, { siteId: s.site.siteId, timeZone: s.site.timeZone }, consoleLang(req, res));
+      openStream(req, res, d.live, { siteId: s.site.siteId, timeZone: s.site.timeZone }, consoleLang(req, res), await catchUp(d, s, after));
     }),
   );
   router.get(

@@ -10,6 +10,7 @@ import { formatMoney } from "../../tariffs/index";
 import { esc, type Lang } from "../pages";
 import { describeAuditRow } from "./feed-text";
 import { siteTime } from "./i18n";
+import { stateWord } from "./state-words";
 import { sessionTexts, type SessionTexts } from "./sessions-texts";
 
 const money = (amount: number | null, currency: string | null, lang: Lang) => (amount === null || currency === null ? "—" : formatMoney(amount, currency, lang));
@@ -85,9 +86,9 @@ export function sessionBody(d: SessionDetail, lang: Lang, role: OperatorRole, op
   const payments = d.payments
     .map((p) => `<tr><td>${esc(p.paymentId)}<br><span class="muted">${esc(p.providerRef ?? "")}</span></td><td>${esc(t.paymentStates[p.state] ?? p.state)}${p.failureReason ? ` — ${esc(p.failureReason)}` : ""}</td><td class="r">${esc(money(p.amount, p.currency, lang))}</td><td class="r">${p.refundedAmount ? esc(money(p.refundedAmount, p.currency, lang)) : "—"}</td><td class="r">${time(p.validatedTs ?? p.createdAt)}</td></tr>`)
     .join("");
-  const refunds = d.refunds.map((r) => `<tr><td>${esc(r.refundId)}</td><td>${esc(r.state)}</td><td class="r">${esc(money(r.amount, r.currency, lang))}</td><td>${esc(r.reason)}</td><td>${esc(r.requestedBy ?? "")}</td><td class="r">${time(r.createdAt)}</td></tr>`).join("");
+  const refunds = d.refunds.map((r) => `<tr><td>${esc(r.refundId)}</td><td>${esc(stateWord(r.state, lang))}</td><td class="r">${esc(money(r.amount, r.currency, lang))}</td><td>${esc(r.reason)}</td><td>${esc(r.requestedBy ?? "")}</td><td class="r">${time(r.createdAt)}</td></tr>`).join("");
   const docs = d.documents.map((doc) => `<li><a href="/api/operator/documents/${esc(doc.documentId)}.pdf">${esc(doc.number)}</a> ${esc(t.docKinds[doc.kind] ?? doc.kind)} · ${esc(money(doc.totalTtc, doc.currency, lang))} · ${time(doc.issuedAt)}</li>`).join("");
-  const overrides = d.overrides.map((o) => `<tr><td>${esc(o.cmdId)}</td><td>${esc(o.laneId)}</td><td>${esc(o.action)}</td><td>${esc(o.operator)}</td><td>${esc(o.reason)}</td><td>${esc(o.ackResult ?? t.noAck)}</td><td class="r">${time(o.createdAt)}</td></tr>`).join("");
+  const overrides = d.overrides.map((o) => `<tr><td>${esc(o.cmdId)}</td><td>${esc(o.laneId)}</td><td>${esc(stateWord(o.action === "reset" ? "reset" : "override", lang))}</td><td>${esc(o.operator)}</td><td>${esc(o.reason)}</td><td>${esc(o.ackResult ? stateWord(o.ackResult, lang) : t.noAck)}</td><td class="r">${time(o.createdAt)}</td></tr>`).join("");
   const audit = d.audit
     .map((a) => {
       const f = describeAuditRow({ seq: a.seq ?? 0, ts: a.ts, kind: a.kind, sessionId: s.sessionId, payload: a.payload }, lang);
@@ -101,8 +102,8 @@ export function sessionBody(d: SessionDetail, lang: Lang, role: OperatorRole, op
 ${kv([
   [t.site, `${esc(d.site.name)} <span class="muted">${esc(s.siteId)}</span>`],
   [t.entry, `${time(s.entryTs)} · ${esc(d.entryLane ?? "—")}`],
-  [t.exit, `${time(s.exitTs)} · ${esc(d.exitLane ?? "—")}${s.exitMethod ? ` · ${esc(s.exitMethod)}` : ""}`],
-  [t.barrier, esc(s.barrierResult ?? "—")],
+  [t.exit, `${time(s.exitTs)} · ${esc(d.exitLane ?? "—")}${s.exitMethod ? ` · ${esc(stateWord(s.exitMethod, lang))}` : ""}`],
+  [t.barrier, esc(stateWord(s.barrierResult, lang))],
   [t.amount, `${esc(money(s.amount, s.currency, lang))}${s.tariffVersion ? ` <span class="muted">${esc(t.tariffVersion)} ${s.tariffVersion}</span>` : ""}`],
   [t.quote, lines.length ? lines.map(esc).join("<br>") : "—"],
   [t.sessionId, `<code>${esc(s.sessionId)}</code>`],

@@ -52,7 +52,13 @@ export function frameOf(e: LiveEvent, site: StreamSite, lang: Lang, sentAt: numb
   return `event: ${e.type}\ndata: ${JSON.stringify(body)}\n\n`;
 }
 
-export function openStream(req: Request, res: Response, hub: LiveHub, site: StreamSite, lang: Lang): void {
+/**
+ * Opens the stream. `catchUp` is what may have happened between the page's rendering and this
+ * stream (the lanes' persisted state, the feed rows after the page's last one): sent first, after
+ * the subscription, so nothing falls in between; the page ignores a lane state older than the one
+ * it shows and a feed row it already has.
+ */
+export function openStream(req: Request, res: Response, hub: LiveHub, site: StreamSite, lang: Lang, catchUp: LiveEvent[] = []): void {
   res.status(200);
   res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
   res.setHeader("Cache-Control", "no-store");
@@ -70,6 +76,10 @@ export function openStream(req: Request, res: Response, hub: LiveHub, site: Stre
     if (res.writableLength > MAX_BUFFERED) return close();
     res.write(frame);
   });
+  for (const e of catchUp) {
+    const frame = frameOf(e, site, lang, Date.now());
+    if (frame) res.write(frame);
+  }
   const keepalive = setInterval(() => res.write(`: keepalive ${Date.now()}\n\n`), KEEPALIVE_MS);
   keepalive.unref();
   req.on("close", close);

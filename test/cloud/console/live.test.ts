@@ -151,6 +151,37 @@ describe("console live view (cloud on embedded defaults)", function () {
     expect((await snapshot()).site.entriesClosed).to.equal(false);
   });
 
+  it("a stream opened late catches up: the lanes' persisted state and the feed rows after the page's last one", async () => {
+    const [{ seq }] = await t.cloud.db.sql<{ seq: string }[]>`SELECT COALESCE(max(seq), 0) AS seq FROM audit_log`;
+    const sent = await api(`/api/console/sites/${siteId}/lanes/L1/commands`, "operator", { method: "POST", body: JSON.stringify({ action: "reset", reason: "catch-up test reset" }) });
+    expect(sent.status).to.equal(202);
+    await until("the row chained", async () => (await t.cloud.db.sql`SELECT 1 FROM audit_log WHERE payload->>'cmd_id' = ${sent.body.cmd_id as string}`).length > 0);
+    const sse = await openSse(`${base}/api/console/sites/${siteId}/stream?lang=en&after=${seq}`, { Authorization: `Bearer ${tokens.viewer}` });
+    try {
+      const feed = JSON.parse((await sse.next((e) => e.event === "feed" && JSON.parse(e.data).kind === "override.reset")).data) as { text: string; seq: number };
+      expect(feed.seq).to.be.greaterThan(Number(seq));
+      expect(feed.text).to.contain("catch-up test reset").and.to.contain("fault reset");
+      const lane = JSON.parse((await sse.next((e) => e.event === "lane" && JSON.parse(e.data).laneKey === "l2")).data) as { ts: number; exit_state: string };
+      expect(lane.exit_state).to.equal("identifying"); // from the database, not from a new message
+    } finally {
+      sse.close();
+    }
+  });
+
+  it("the occupancy follows entries live", async () => {
+    const sse = await openSse(`${base}/api/console/sites/${siteId}/stream?lang=fr`, { Authorization: `Bearer ${tokens.viewer}` });
+    try {
+      await sse.next((e) => e.event === "hello");
+      const before = (await snapshot()) as unknown as { site: { occupied: number } };
+      await publish("entry", { ts: Date.now(), event_id: `en-${++seq}`, lane_id: "E1", identity: { method: "plate", value: `LIVE${seq}` } });
+      const occ = JSON.parse((await sse.next((e) => e.event === "occupancy")).data) as { occupied: number; capacity: number; state: string };
+      expect(occ.occupied).to.equal(before.site.occupied + 1);
+      expect(occ.capacity).to.equal(120);
+    } finally {
+      sse.close();
+    }
+  });
+
   it("refuses every action to a viewer (403) and writes nothing", async () => {
     const [{ n: before }] = await t.cloud.db.sql<{ n: number }[]>`SELECT count(*)::int4 AS n FROM operator_commands`;
     for (const [path, body] of [

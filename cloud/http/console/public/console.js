@@ -20,6 +20,9 @@
   const lang = document.body.dataset.lang || "fr";
   const texts = ($("#action-texts") || { dataset: {} }).dataset;
   const pending = new Map(); // cmd_id → the lane element that sent it
+  const wordsEl = $("#state-words");
+  const words = wordsEl ? JSON.parse(wordsEl.dataset.words || "{}") : {};
+  const word = (v) => (v === undefined || v === null || v === "" ? "—" : words[v] || v);
   /** The last event shown, for the event → screen measurement (test/console, bench console). */
   window.sysparkLive = { shown: 0, last: null };
 
@@ -50,8 +53,11 @@
   function onLane(d) {
     const lane = laneOf(d);
     if (!lane) return void window.location.reload(); // a lane the page does not know yet
-    setField(lane, "exit_state", d.exit_state || "—");
-    setField(lane, "barrier_state", d.barrier_state || "—");
+    // The catch-up at the stream's start may be older than what the page shows: keep the newer.
+    if (typeof d.ts === "number" && Number(lane.dataset.stateTs || 0) > d.ts) return;
+    if (typeof d.ts === "number") lane.dataset.stateTs = String(d.ts);
+    setField(lane, "exit_state", word(d.exit_state));
+    setField(lane, "barrier_state", word(d.barrier_state));
     setField(lane, "barrier_pos", typeof d.barrier_pos === "number" ? `${d.barrier_pos} %` : "");
     setField(lane, "display", (d.display || []).join("\n"));
     setField(lane, "state_ts", d.when || "");
@@ -153,6 +159,21 @@
     markShown("meteo", d);
   }
 
+  function onOccupancy(d) {
+    const el = $("#occupancy");
+    if (el) {
+      el.textContent = d.capacity === null || d.capacity === undefined ? String(d.occupied) : `${d.occupied} / ${d.capacity}`;
+      el.dataset.occupied = String(d.occupied);
+    }
+    const pill = $('[data-f="site_state"]');
+    if (pill) {
+      pill.textContent = texts[`state_${d.state}`] || d.state;
+      pill.className = `pill ${d.state === "open" ? "ok" : d.state === "full" ? "warn" : "bad"}`;
+      pill.dataset.state = d.state;
+    }
+    markShown("occupancy", d);
+  }
+
   function onFeed(d) {
     const body = $("#feed tbody");
     if (!body || body.querySelector(`tr[data-seq="${d.seq}"]`)) return;
@@ -178,8 +199,8 @@
         if (d.sessionId) {
           const a = document.createElement("a");
           a.href = `/console/sessions/${encodeURIComponent(d.sessionId)}`;
-          a.textContent = ` ${d.sessionLabel || "→"}`;
-          td.appendChild(a);
+          a.textContent = d.sessionLabel || "→";
+          td.append(" ", a);
         }
       } else td.textContent = c;
       tr.appendChild(td);
@@ -191,7 +212,7 @@
 
   const status = $("#live-status");
   function connect() {
-    const es = new EventSource(`/api/console/sites/${encodeURIComponent(site)}/stream?lang=${lang}`);
+    const es = new EventSource(`/api/console/sites/${encodeURIComponent(site)}/stream?lang=${lang}&after=${siteEl.dataset.lastSeq || 0}`);
     const on = (type, fn) => es.addEventListener(type, (ev) => {
       try {
         fn(JSON.parse(ev.data));
@@ -213,6 +234,7 @@
     on("ack", onAck);
     on("meteo", onMeteo);
     on("feed", onFeed);
+    on("occupancy", onOccupancy);
     es.onerror = () => {
       if (status) {
         status.textContent = texts.reconnecting || "…";
