@@ -34,7 +34,7 @@ export default tseslint.config(
     files: ["cloud/http/console/public/**/*.js"],
     languageOptions: {
       sourceType: "script",
-      globals: Object.fromEntries(["window", "document", "console", "fetch", "EventSource", "CustomEvent", "HTMLFormElement", "CSS", "URL"].map((g) => [g, "readonly"])),
+      globals: Object.fromEntries(["window", "document", "console", "fetch", "EventSource", "CustomEvent", "HTMLFormElement", "Element", "CSS", "URL"].map((g) => [g, "readonly"])),
     },
   },
   {

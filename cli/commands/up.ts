@@ -24,7 +24,8 @@ export function register(program: Command): void {
       console.log([
         `SysPark site "paris-centre" is up (${((Date.now() - started) / 1000).toFixed(1)} s), ${opts.lanes} exit lane(s), embedded defaults.`,
         `  live site page:        ${page.url}`,
-        `  cloud (pay, operators): ${site.cloud.url}/   health: ${site.cloud.url}/health`,
+        `  cloud (pay):           ${site.cloud.url}/   health: ${site.cloud.url}/health`,
+        `  operators' console:    ${site.cloud.url}/console`,
         `  Stripe:                ${site.cloud.stripeMode === "emulator" ? "local TEST EMULATOR (test cards: 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined)" : "Stripe"}`,
         `  cloud MQTT:            ${site.cloud.mqttUrl}   site MQTT: mqtt://127.0.0.1:${opts.siteBrokerPort}`,
         `  board links:           ${site.links === "pty" ? "socat pty pairs (real serial devices)" : "in-memory cables (install socat for real pty pairs)"}`,

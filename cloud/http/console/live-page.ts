@@ -87,7 +87,7 @@ export function siteBody(s: SiteSnapshot, lang: Lang, role: OperatorRole, filter
   const canAct = role !== "viewer";
   const g = s.gateway;
   const alarms = s.alarms.length
-    ? s.alarms.map((al) => `<li data-alarm="${al.alarmId}" data-lane="${esc(al.laneId)}" data-severity="${esc(al.severity)}"><span class="pill ${al.severity === "fault" ? "bad" : "warn"}">${esc(al.code)}</span> ${esc(al.laneName)} — ${esc(al.detail ?? "")} <span class="muted">${esc(siteTime(al.raisedAt, tz, lang))}</span></li>`).join("")
+    ? s.alarms.map((al) => `<li data-alarm="${al.alarmId}" data-lane="${esc(al.laneId)}" data-severity="${esc(al.severity)}"><span class="pill ${al.severity === "fault" ? "bad" : "warn"}">${esc(al.code)}</span> ${esc(al.laneName)} — ${esc(al.detail ?? "")} <span class="muted">${esc(siteTime(al.raisedAt, tz, lang))}</span>${canAct ? ` <button class="btn alt" type="button" data-clear-alarm="${al.alarmId}">${esc(a.clearAlarm)}</button>` : ""}</li>`).join("")
     : "";
   const laneOptions = s.lanes.map((l) => `<option value="${esc(l.laneId)}"${filter.lane === l.laneId ? " selected" : ""}>${esc(l.name)}</option>`).join("");
   const kindOptions = FEED_CATEGORIES.map((k) => `<option value="${k}"${filter.kind === k ? " selected" : ""}>${esc(a.categories[k])}</option>`).join("");
@@ -125,7 +125,7 @@ function liveTexts(lang: Lang): string {
   const t = ct(lang);
   const a = laneActionTexts(lang);
   return `<div id="state-words" hidden data-words="${esc(JSON.stringify(stateWords(lang)))}"></div><div id="action-texts" hidden data-open="${esc(a.open)}" data-reset="${esc(a.reset)}" data-display="${esc(a.display)}" data-entries_closed="${esc(a.closeEntries)}" data-entries_open="${esc(a.reopenEntries)}"
- data-explain-open="${esc(a.explainOpen)}" data-explain-reset="${esc(a.explainReset)}" data-explain-display="${esc(a.explainDisplay)}" data-explain-entries_closed="${esc(a.explainClose)}" data-explain-entries_open="${esc(a.explainReopen)}"
+ data-explain-open="${esc(a.explainOpen)}" data-explain-reset="${esc(a.explainReset)}" data-explain-display="${esc(a.explainDisplay)}" data-explain-entries_closed="${esc(a.explainClose)}" data-explain-entries_open="${esc(a.explainReopen)}" data-clear_alarm="${esc(a.clearAlarm)}" data-explain-clear_alarm="${esc(a.explainClearAlarm)}"
  data-sent="${esc(a.sent)}" data-done="${esc(a.ackDone)}" data-refused="${esc(a.ackRefused)}" data-fault="${esc(a.ackFault)}" data-timeout="${esc(a.ackTimeout)}" data-present="${esc(t.vehiclePresent)}" data-clear="${esc(t.noVehicle)}"
  data-online="${esc(t.online)}" data-offline="${esc(t.offline)}" data-state_open="${esc(t.open)}" data-state_full="${esc(t.full)}" data-state_closed="${esc(t.closedToEntries)}" data-live="${esc(t.live)}" data-reconnecting="${esc(t.reconnecting)}"></div>`;
 }

@@ -19,7 +19,7 @@ import type { AppDeps } from "../deps";
 import { jsonBody, parse, requireJson, wrap } from "../input";
 import { FEED_CATEGORIES } from "./feed-text";
 import { overviewBody, siteBody } from "./live-page";
-import { consoleCsp, consoleLang, render } from "./request";
+import { consoleCsp, consoleLang, operatorOf, render } from "./request";
 import { openStream } from "./stream";
 
 type LiveDeps = Pick<AppDeps, "db" | "auth" | "logger" | "src" | "auditMode" | "wake" | "jsonLimit"> & { live?: LiveHub };
@@ -68,19 +68,13 @@ async function snapshotOr404(d: LiveDeps, siteId: string) {
   return s;
 }
 
-/** The operator an action is done by (the route's auth guard set it). */
-function actor(req: Request) {
-  const op = req.operator;
-  if (!op) throw new HttpError(401, "authentication required", "unauthenticated");
-  return op;
-}
 
 async function laneCommand(d: LiveDeps, req: Request, res: Response): Promise<void> {
   requireJson(req);
   const siteId = siteParam(req);
   const wireLane = parse(LANE, req.params.lane, "path lane");
   const body = parse(LaneCommand, req.body, "body");
-  const op = actor(req);
+  const op = operatorOf(req);
   let r: { cmdId: string; duplicate: boolean };
   if (body.action === "display") {
     r = await sendDisplayText(d, { siteId, wireLane, lines: body.lines, reason: body.reason, ...(body.ttl_s ? { ttlS: body.ttl_s } : {}), ...(body.cmd_id ? { cmdId: body.cmd_id } : {}) }, op);
@@ -111,7 +105,7 @@ function pages(router: Router, d: LiveDeps): void {
       const filter = parse(FeedFilter, req.query, "query");
       const s = await snapshotOr404(d, siteParam(req));
       const kind = filter.kind ? (filter.kind as (typeof FEED_CATEGORIES)[number]) : undefined;
-      render(req, res, { lang, title: s.site.name, nav: "live", body: siteBody(s, lang, actor(req).role, { ...(kind ? { kind } : {}), ...(filter.lane ? { lane: filter.lane } : {}) }) });
+      render(req, res, { lang, title: s.site.name, nav: "live", body: siteBody(s, lang, operatorOf(req).role, { ...(kind ? { kind } : {}), ...(filter.lane ? { lane: filter.lane } : {}) }) });
     }),
   );
 }
@@ -151,7 +145,7 @@ function api(router: Router, d: LiveDeps): void {
       requireJson(req);
       const siteId = siteParam(req);
       const body = parse(EntriesCommand, req.body, "body");
-      const r = await setEntriesClosed(d, { siteId, closed: body.closed, reason: body.reason, ...(body.cmd_id ? { cmdId: body.cmd_id } : {}) }, actor(req));
+      const r = await setEntriesClosed(d, { siteId, closed: body.closed, reason: body.reason, ...(body.cmd_id ? { cmdId: body.cmd_id } : {}) }, operatorOf(req));
       if (!r.duplicate) d.wake();
       res.status(r.duplicate ? 200 : 202).json({ cmd_id: r.cmdId, site_id: siteId, entries_closed: body.closed, changed: r.changed, duplicate: r.duplicate });
     }),
@@ -165,7 +159,7 @@ function api(router: Router, d: LiveDeps): void {
       const siteId = siteParam(req);
       const alarmId = parse(z.coerce.number().int().positive().max(2 ** 53), req.params.alarmId, "path alarmId");
       const body = parse(ClearAlarm, req.body, "body");
-      const cleared = await clearAlarm(d, { siteId, alarmId, reason: body.reason }, actor(req));
+      const cleared = await clearAlarm(d, { siteId, alarmId, reason: body.reason }, operatorOf(req));
       if (cleared) d.wake();
       res.status(200).json({ alarm_id: alarmId, cleared });
     }),

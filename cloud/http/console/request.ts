@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
+import { HttpError } from "../../flows/errors";
 import { pickLang, type Lang } from "../pages";
 import { consolePage, type ConsoleNav } from "./layout";
 
@@ -49,4 +50,11 @@ export function render(req: Request, res: Response, page: { title: string; nav: 
   res.status(page.status ?? 200).type("html").send(
     consolePage({ lang, title: page.title, operator: { username: op.username, role: op.role }, nonce: String(res.locals.cspNonce ?? ""), body: page.body, nav: page.nav, path: req.originalUrl }),
   );
+}
+
+/** The operator a console action is done by (the route's auth guard set it). */
+export function operatorOf(req: Request): NonNullable<Request["operator"]> {
+  const op = req.operator;
+  if (!op) throw new HttpError(401, "authentication required", "unauthenticated");
+  return op;
 }

@@ -18,7 +18,7 @@ import { minorDigits } from "../../tariffs/money";
 import type { AppDeps } from "../deps";
 import { formBody, parse, wrap } from "../input";
 import type { Lang } from "../pages";
-import { consoleCsp, consoleLang, render } from "./request";
+import { consoleCsp, consoleLang, operatorOf, render } from "./request";
 import { searchBody, sessionBody, type SearchForm } from "./sessions-page";
 import { sessionTexts } from "./sessions-texts";
 
@@ -71,17 +71,12 @@ async function toSearch(d: SessionsDeps, f: z.infer<typeof SearchQuery>): Promis
   };
 }
 
-function actor(req: Request) {
-  const op = req.operator;
-  if (!op) throw new HttpError(401, "authentication required", "unauthenticated");
-  return op;
-}
 
 async function showSession(d: SessionsDeps, req: Request, res: Response, lang: Lang, opts: { notice?: string; error?: string; status?: number } = {}): Promise<void> {
   const id = parse(ID, req.params.id, "path id");
   const detail = await sessionDetail(d.db, id);
   if (!detail) throw new HttpError(404, `no session ${id}`, "not_found");
-  render(req, res, { lang, title: detail.session.identityValue, nav: "search", status: opts.status ?? 200, body: sessionBody(detail, lang, actor(req).role, { ...opts, refundKey: randomBytes(18).toString("base64url") }) });
+  render(req, res, { lang, title: detail.session.identityValue, nav: "search", status: opts.status ?? 200, body: sessionBody(detail, lang, operatorOf(req).role, { ...opts, refundKey: randomBytes(18).toString("base64url") }) });
 }
 
 /** A refused form: the session page again with the message, and the status the refusal carries. */
@@ -134,7 +129,7 @@ function routes(router: Router, d: SessionsDeps): void {
         const f = parse(RefundForm, req.body, "form");
         const detail = await sessionDetail(d.db, id);
         if (!detail?.payments.some((p) => p.paymentId === f.payment_id)) throw new HttpError(400, "form payment_id: not a payment of this session", "invalid_input");
-        const op = actor(req);
+        const op = operatorOf(req);
         const r = await requestRefund(d, { paymentId: f.payment_id, ...(f.amount ? { amount: f.amount.replace(",", ".") } : {}), reason: f.reason, key: `console:${f.key}` }, { username: op.username, operatorId: op.operatorId, role: op.role, via: "console" });
         d.wake();
         res.redirect(303, `/console/sessions/${encodeURIComponent(id)}?done=${r.refund.state === "succeeded" ? "refund" : "refund_pending"}`);
@@ -153,7 +148,7 @@ function routes(router: Router, d: SessionsDeps): void {
       try {
         const id = parse(ID, req.params.id, "path id");
         const f = parse(ResolveForm, req.body, "form");
-        const r = await resolveFlaggedSession(d, { sessionId: id, resolution: f.resolution, reason: f.reason }, actor(req));
+        const r = await resolveFlaggedSession(d, { sessionId: id, resolution: f.resolution, reason: f.reason }, operatorOf(req));
         if (r.resolved) d.wake();
         res.redirect(303, `/console/sessions/${encodeURIComponent(id)}?done=resolve`);
       } catch (err) {

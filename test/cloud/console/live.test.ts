@@ -182,6 +182,23 @@ describe("console live view (cloud on embedded defaults)", function () {
     }
   });
 
+  it("an operator clears an alarm the lane did not clear, with a reason, audited once", async () => {
+    await publish("sensorError", { ts: Date.now(), event_id: `e-${++seq}`, lane_id: "L2", code: "LOOP_STUCK", severity: "fault", detail: "exit loop reads present for 2 h" });
+    const alarm = await until("the alarm", async () => ((await snapshot()).alarms as unknown as { alarmId: number; code: string }[]).find((a) => a.code === "LOOP_STUCK"));
+    const path = `/api/console/sites/${siteId}/alarms/${alarm.alarmId}/clear`;
+    const first = await api(path, "operator", { method: "POST", body: JSON.stringify({ reason: "boucle remplacée, défaut fantôme" }) });
+    expect(first.body).to.include({ cleared: true });
+    const again = await api(path, "operator", { method: "POST", body: JSON.stringify({ reason: "boucle remplacée, défaut fantôme" }) });
+    expect(again.body).to.include({ cleared: false });
+    expect((await snapshot()).alarms.map((a) => a.code)).to.not.include("LOOP_STUCK");
+    const rows = await until("the audit row", async () => {
+      const r = await t.cloud.db.sql<{ payload: { operator: string; reason: string } }[]>`SELECT payload FROM audit_log WHERE kind = 'alarm.cleared'`;
+      return r.length ? r : undefined;
+    });
+    expect(rows).to.have.length(1);
+    expect(rows[0].payload).to.include({ operator: "operator-live", reason: "boucle remplacée, défaut fantôme" });
+  });
+
   it("refuses every action to a viewer (403) and writes nothing", async () => {
     const [{ n: before }] = await t.cloud.db.sql<{ n: number }[]>`SELECT count(*)::int4 AS n FROM operator_commands`;
     for (const [path, body] of [

@@ -133,6 +133,14 @@
     when.className = "muted";
     when.textContent = d.when || "";
     li.appendChild(when);
+    if (siteEl.dataset.canAct === "true" && d.alarm_id) {
+      const b = document.createElement("button");
+      b.className = "btn alt";
+      b.type = "button";
+      b.dataset.clearAlarm = String(d.alarm_id);
+      b.textContent = texts.clear_alarm || "×";
+      li.append(" ", b);
+    }
     ul.prepend(li);
     const none = $("#no-alarm");
     if (none) none.hidden = true;
@@ -249,8 +257,8 @@
   const dialog = $("#action-dialog");
   if (!dialog) return;
   let current = null;
-  function ask(action, lane) {
-    current = { action, lane };
+  function ask(action, lane, alarmId) {
+    current = { action, lane, alarmId };
     $("#action-title").textContent = (lane ? `${lane.dataset.wire} — ` : "") + (texts[action] || action);
     $("#action-explain").textContent = texts[`explain-${action}`.replace(/-([a-z])/g, (_m, c) => c.toUpperCase())] || "";
     $("#display-lines").hidden = action !== "display";
@@ -262,11 +270,15 @@
   }
   $$("[data-action]").forEach((b) => b.addEventListener("click", () => ask(b.dataset.action, b.closest(".lane"))));
   $$("[data-site-action]").forEach((b) => b.addEventListener("click", () => ask(b.dataset.siteAction, null)));
+  $("#alarms").addEventListener("click", (e) => {
+    const b = e.target instanceof Element ? e.target.closest("[data-clear-alarm]") : null;
+    if (b) ask("clear_alarm", null, b.dataset.clearAlarm);
+  });
   $("#action-cancel").addEventListener("click", () => dialog.close());
   $("#action-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     if (!current) return;
-    const { action, lane } = current;
+    const { action, lane, alarmId } = current;
     const cmdId = `web_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 10)}`;
     const reason = $("#action-reason").value;
     let url, body;
@@ -274,6 +286,9 @@
       url = `/api/console/sites/${encodeURIComponent(site)}/lanes/${encodeURIComponent(lane.dataset.wire)}/commands`;
       body = { action, reason, cmd_id: cmdId };
       if (action === "display") body.lines = [$("#line1").value, $("#line2").value].filter((l) => l.length > 0);
+    } else if (action === "clear_alarm") {
+      url = `/api/console/sites/${encodeURIComponent(site)}/alarms/${encodeURIComponent(alarmId)}/clear`;
+      body = { reason };
     } else {
       url = `/api/console/sites/${encodeURIComponent(site)}/entries`;
       body = { closed: action === "entries_closed", reason, cmd_id: cmdId };
@@ -290,6 +305,13 @@
         return;
       }
       dialog.close();
+      if (action === "clear_alarm") {
+        const li = $(`#alarms li[data-alarm="${CSS.escape(String(alarmId))}"]`);
+        if (li) li.remove();
+        const none = $("#no-alarm");
+        if (none) none.hidden = $$("#alarms li").length > 0;
+        return;
+      }
       if (!lane) return void window.location.reload();
       pending.set(j.cmd_id, lane);
       const el = setField(lane, "command", `${action === "display" ? texts.sent.replace(/,.*$/, "") : texts.sent} (${j.cmd_id})`);
