@@ -314,5 +314,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 12, name: "prepayments.refund_* (an unused prepayment refunded)", sql: V12_PREPAYMENT_REFUNDS },
   { version: 13, name: "billing_receipt_queue (receipts off the pay path), billing_permit_invoices", sql: V13_BILLING_QUEUES },
   { version: 14, name: "console: last-known lane / gateway state, alarms, operator commands, alert conditions, weather, site capacity and details", sql: V14_CONSOLE_STATE },
-  { version: 16, name: "revenue report indexes (money by the time it moved)", sql: V16_REVENUE_INDEXES },
+  { version: 16, name: "revenue report: payments / refunds site_id, indexes by site and time", sql: V16_REVENUE_INDEXES },
 ];

@@ -97,7 +97,7 @@ export function liveScenarios(w: () => ConsoleWorld, paid: (car: PaidCar) => voi
     await world.publish("present", { ts: nextTs(), event_id: eventId(), lane_id: "L1", present: false });
     await world.publish("laneState", { ts: nextTs(), lane_id: "L1", exit_state: "idle", barrier_state: "closed", barrier_pos: 0, display: ["BIENVENUE"] }, "L1");
     await page.locator('#feed tr[data-category="exit"]').first().waitFor();
-    await field(page, "l1", "exit_state").filter({ hasText: /^libre$/ }).waitFor();
+    await field(page, "l1", "exit_state").filter({ hasText: /^au repos$/ }).waitFor();
     await page.waitForSelector('#lane-l1 [data-f="present"][data-present="false"]');
     expect(await field(page, "l1", "session_id").innerText()).to.equal("—");
     const exitRow = page.locator('#feed tr[data-category="exit"]').first();

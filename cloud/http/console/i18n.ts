@@ -106,8 +106,18 @@ export function ct(lang: Lang): ConsoleTexts {
   return lang === "en" ? EN : FR;
 }
 
+/** One formatter per language and zone: building an Intl.DateTimeFormat costs ~70 times a format. */
+const formats = new Map<string, Intl.DateTimeFormat>();
+
 /** A date in the site's time zone, in the operator's language ("7 déc. 2026, 08:15:03"). */
 export function siteTime(d: Date | null | undefined, timeZone: string, lang: Lang): string {
   if (!d) return "";
-  return new Intl.DateTimeFormat(lang === "fr" ? "fr-FR" : "en-GB", { timeZone, dateStyle: "medium", timeStyle: "medium" }).format(d);
+  const key = `${lang}|${timeZone}`;
+  let f = formats.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat(lang === "fr" ? "fr-FR" : "en-GB", { timeZone, dateStyle: "medium", timeStyle: "medium" });
+    if (formats.size > 200) formats.clear(); // bounded: zones come from the sites table
+    formats.set(key, f);
+  }
+  return f.format(d);
 }

@@ -7,7 +7,7 @@ import type { Lang } from "../pages";
 
 const FR: Record<string, string> = {
   // exit controller (firmware/common/link/messages.ts EXIT_STATES)
-  idle: "libre", present: "véhicule présent", identifying: "identification", awaiting_payment: "attente du paiement", authorised: "sortie autorisée",
+  idle: "au repos", present: "véhicule présent", identifying: "identification", awaiting_payment: "attente du paiement", authorised: "sortie autorisée",
   opening: "ouverture", passing: "passage", done: "terminé", denied: "refusée", fault: "défaut", restricted: "mode restreint",
   // barrier (BARRIER_STATES)
   closed: "fermée", open: "ouverte", closing: "fermeture", stopped: "arrêtée", safe: "sécurité",

@@ -23,32 +23,17 @@ export interface StreamSite {
   timeZone: string;
 }
 
-/**
- * An event's time as the site reads it, worded once per language and zone: every console of a
- * site shows the same text, and siteTime builds an Intl.DateTimeFormat per call (~0.2-0.5 ms),
- * which per console and per lane change was most of the stream's CPU (bench console).
- */
-const whenTexts = new WeakMap<LiveEvent, Map<string, string>>();
-function whenOf(e: LiveEvent, ts: number, timeZone: string, lang: Lang): string {
-  let m = whenTexts.get(e);
-  if (!m) whenTexts.set(e, (m = new Map()));
-  const key = `${lang} ${timeZone} ${ts}`;
-  let text = m.get(key);
-  if (text === undefined) m.set(key, (text = siteTime(new Date(ts), timeZone, lang)));
-  return text;
-}
-
 /** The SSE frame of an event for one console (undefined: nothing to send). */
 export function frameOf(e: LiveEvent, site: StreamSite, lang: Lang, sentAt: number): string | undefined {
   if (e.type === "audit") {
     const item = describeAuditRow(e.row, lang);
     const words = laneActionTexts(lang);
-    const body = { ...item, when: whenOf(e, new Date(item.ts).getTime(), site.timeZone, lang), laneKey: item.laneId ? dbLaneId(item.laneId) : "", categoryLabel: words.categories[item.category], sessionLabel: words.open_session, sentAt };
+    const body = { ...item, when: siteTime(new Date(item.ts), site.timeZone, lang), laneKey: item.laneId ? dbLaneId(item.laneId) : "", categoryLabel: words.categories[item.category], sessionLabel: words.open_session, sentAt };
     return `id: ${item.seq}\nevent: feed\ndata: ${JSON.stringify(body)}\n\n`;
   }
   const laneKey = "laneId" in e && e.laneId ? dbLaneId(e.laneId) : undefined;
   const ts = typeof e.data.ts === "number" ? e.data.ts : undefined;
-  const body = { ...e.data, ...(laneKey ? { laneKey } : {}), ...(ts !== undefined ? { when: whenOf(e, ts, site.timeZone, lang) } : {}), sentAt };
+  const body = { ...e.data, ...(laneKey ? { laneKey } : {}), ...(ts !== undefined ? { when: siteTime(new Date(ts), site.timeZone, lang) } : {}), sentAt };
   return `event: ${e.type}\ndata: ${JSON.stringify(body)}\n\n`;
 }
 
