@@ -54,8 +54,9 @@ export const RevenueParamsSchema = z
 export type RevenueParams = z.infer<typeof RevenueParamsSchema>;
 
 /** The raw query with from/to defaulted to the current month up to today (UTC calendar). */
-export function withDefaults(raw: Record<string, unknown>, now = new Date()): Record<string, unknown> {
-  const today = now.toISOString().slice(0, 10);
+/** The default range: this month up to today, "today" being the site's day (`zone`), not UTC's. */
+export function withDefaults(raw: Record<string, unknown>, now = new Date(), zone = "UTC"): Record<string, unknown> {
+  const today = new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(now);
   const out = { ...raw };
   if (out.from === undefined || out.from === "") out.from = `${today.slice(0, 8)}01`;
   if (out.to === undefined || out.to === "") out.to = today;

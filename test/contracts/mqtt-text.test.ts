@@ -31,7 +31,7 @@ const FULL: Record<TopicKey, Record<string, unknown>> = {
   exitReq: { ts: 1, src: "gw-1", event_id: "e1", lane_id: "L1", identity: { method: "badge", value: "04A1B2C3" } },
   exitDone: { ts: 1, src: "gw-1", event_id: "e1", lane_id: "L1", session_id: "S1", cmd_id: "c1", barrier_result: "opened", passed: true, decided_by: "override", identity: { method: "operator", value: "admin" }, operator: "admin", reason: "paid cash at the desk" },
   exitLeft: { ts: 1, src: "gw-1", event_id: "e1", lane_id: "L1", session_id: "S1" },
-  laneState: { ts: 1, src: "gw-1", lane_id: "L1", exit_state: "idle", barrier_state: "closed", barrier_pos: 0, display: ["Bonjour"], session_id: "S1", fault: "NONE" },
+  laneState: { ts: 1, src: "gw-1", lane_id: "L1", exit_state: "idle", barrier_state: "closed", barrier_pos: 0, display: ["Bonjour"], session_id: "S1", fault: "NONE", present: true },
   gatewayStatus: { ts: 1, src: "gw-1", status: "online" },
   lprPlate: { ts: 1, src: "gw-1", lane_id: "L1", plate: "AB-123-CD", confidence: 0.9 },
 };

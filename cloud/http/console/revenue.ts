@@ -28,7 +28,13 @@ function formValues(raw: Record<string, unknown>): FormValues {
   return { from: s(raw.from), to: s(raw.to), granularity: s(raw.granularity) || "day", site: asList(raw.site), mode: asList(raw.mode) };
 }
 
-const paramsOf = (req: Request): RevenueParams => parse(RevenueParamsSchema, withDefaults(req.query as Record<string, unknown>), "query");
+/** The report's zone for its default range: the first site asked for, else the first site. */
+function zoneOf(req: Request, sites: { siteId: string; timeZone: string }[]): string {
+  const asked = asList(req.query.site)[0];
+  return (sites.find((s) => s.siteId === asked) ?? sites[0])?.timeZone ?? "UTC";
+}
+const rawOf = (req: Request, sites: { siteId: string; timeZone: string }[]) => withDefaults(req.query as Record<string, unknown>, new Date(), zoneOf(req, sites));
+const paramsOf = (req: Request, sites: { siteId: string; timeZone: string }[]): RevenueParams => parse(RevenueParamsSchema, rawOf(req, sites), "query");
 
 function fileName(p: RevenueParams, ext: string): string {
   return `revenue-${p.from}-${p.to}-${p.granularity}.${ext}`;
@@ -44,11 +50,11 @@ export function consoleRevenueRouter(d: Pick<AppDeps, "db" | "auth" | "logger">)
     wrap(async (req: Request, res: Response) => {
       const lang = consoleLang(req, res);
       const t = rt(lang);
-      const raw = withDefaults(req.query as Record<string, unknown>);
       const sites = await listSites(d.db.sql);
+      const raw = rawOf(req, sites);
       let params: RevenueParams;
       try {
-        params = paramsOf(req);
+        params = paramsOf(req, sites);
       } catch (err) {
         if (!(err instanceof HttpError)) throw err;
         render(req, res, { title: t.title, nav: "revenue", lang, status: 400, body: `<h1>${esc(t.badQuery)}</h1>${filtersForm(lang, formValues(raw), sites, err.message)}` });
@@ -65,7 +71,7 @@ export function consoleRevenueRouter(d: Pick<AppDeps, "db" | "auth" | "logger">)
     wrap(async (req: Request, res: Response) => {
       let params: RevenueParams;
       try {
-        params = paramsOf(req);
+        params = paramsOf(req, await listSites(d.db.sql));
       } catch (err) {
         if (!(err instanceof HttpError)) throw err;
         res.status(400).type("text/plain").send(err.message);
@@ -86,7 +92,7 @@ export function consoleRevenueRouter(d: Pick<AppDeps, "db" | "auth" | "logger">)
     wrap(async (req: Request, res: Response) => {
       const format = req.query.format ?? "json";
       if (format !== "json" && format !== "csv" && format !== "ndjson") throw new HttpError(400, "query.format: one of json, csv, ndjson", "invalid_input");
-      const params = paramsOf(req);
+      const params = paramsOf(req, await listSites(d.db.sql));
       const report = await revenueReport(d.db.sql, params);
       res.set("Cache-Control", "no-store");
       if (format === "csv") {

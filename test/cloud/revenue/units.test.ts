@@ -59,6 +59,9 @@ describe("revenue report: parameters, totals, exports, chart", () => {
     expect(refusal({ from: "2026-03-01", to: "2026-03-31", site: "Paris Centre" })).to.match(/^query\.site\.0: a site id/);
     expect(refusal({ from: "nope", to: "2026-03-31" })).to.equal("query.from: a date YYYY-MM-DD");
     expect(withDefaults({}, new Date("2026-05-17T10:00:00Z"))).to.deep.equal({ from: "2026-05-01", to: "2026-05-17" });
+    // Just after midnight in Paris it is already June there, still May in UTC: the site's day counts.
+    expect(withDefaults({}, new Date("2026-05-31T22:30:00Z"), "Europe/Paris")).to.deep.equal({ from: "2026-06-01", to: "2026-06-01" });
+    expect(withDefaults({}, new Date("2026-05-31T22:30:00Z"))).to.deep.equal({ from: "2026-05-01", to: "2026-05-31" });
   });
 
   it("totals per currency, never adding two currencies", () => {
