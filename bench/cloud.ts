@@ -21,17 +21,10 @@ import Stripe from "stripe";
 import { exitFlowTopics, parkedVehicles, payToken, publishExitRequest, requestPaymentIntent, seedParkedVehicles } from "../hil/chaos/paid-exit";
 import { silentLogger } from "../host/log";
 import { seedSite, startCloud } from "../cloud/server/index";
+import { intArg } from "./_args";
 
 const PG_URL = process.env.SYSPARK_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const MQTT_URL = process.env.SYSPARK_TEST_MQTT_URL ?? "mqtt://127.0.0.1:1883";
-
-function arg(args: string[], name: string, def: number): number {
-  const i = args.indexOf(name);
-  if (i === -1) return def;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer`);
-  return v;
-}
 
 function pct(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -49,9 +42,9 @@ async function reachable(url: string): Promise<boolean> {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const n = arg(args, "--n", 2000);
-  const concurrency = arg(args, "--concurrency", 64);
-  const consumers = arg(args, "--consumers", 4);
+  const n = intArg(args, "--n", 2000);
+  const concurrency = intArg(args, "--concurrency", 64);
+  const consumers = intArg(args, "--consumers", 4);
   const schema = `syspark_bench_${randomBytes(4).toString("hex")}`;
   const siteId = `bench-${randomBytes(3).toString("hex")}`;
   const useMosquitto = await reachable(MQTT_URL);

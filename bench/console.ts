@@ -32,18 +32,11 @@ import { startCloudBroker, type CloudBroker } from "./_cloud-broker";
 import { checkPersisted, feedBurstFigures, laneFigures, summary, type Summary } from "./_console-figures";
 import { cpuWindow } from "./_cpu";
 import { laneName, wallMs, type BurstItem, type ClientsReport, type FeedSent, type FromClients, type FromLoad, type LoadReport } from "./_console-protocol";
+import { intArg } from "./_args";
 
 const PG_URL = process.env.SYSPARK_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const LOW_SCRYPT = { N: 1 << 10, r: 8, p: 1 }; // sign-in cost is not what this measures
 const log = (line: string) => process.stderr.write(`[bench console] ${line}\n`);
-
-function arg(args: string[], name: string, def: number): number {
-  const i = args.indexOf(name);
-  if (i === -1) return def;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer`);
-  return v;
-}
 
 async function postgresReachable(): Promise<boolean> {
   const sql = postgres(PG_URL, { max: 1, connect_timeout: 3, onnotice: () => undefined });
@@ -122,12 +115,12 @@ const fmt = (s: Summary) => (s.n ? `p50 ${s.p50.toFixed(1)} / p95 ${s.p95.toFixe
 const round = (s: Summary) => ({ n: s.n, p50: +s.p50.toFixed(2), p95: +s.p95.toFixed(2), p99: +s.p99.toFixed(2), max: +s.max.toFixed(2) });
 
 export async function run(args: string[]): Promise<void> {
-  const nSites = arg(args, "--sites", 5);
-  const nLanes = arg(args, "--lanes", 100);
-  const nConsoles = arg(args, "--consoles", 20);
-  const rate = arg(args, "--rate", 100);
-  const seconds = arg(args, "--seconds", 30);
-  const burstN = arg(args, "--burst", 50);
+  const nSites = intArg(args, "--sites", 5);
+  const nLanes = intArg(args, "--lanes", 100);
+  const nConsoles = intArg(args, "--consoles", 20);
+  const rate = intArg(args, "--rate", 100);
+  const seconds = intArg(args, "--seconds", 30);
+  const burstN = intArg(args, "--burst", 50);
   if (nLanes % nSites !== 0) throw new Error("--lanes must be a multiple of --sites");
   const lanesPerSite = nLanes / nSites;
   const tag = randomBytes(3).toString("hex");

@@ -17,14 +17,7 @@ import { runRandom } from "../fpga/cosim";
 import { STIM_BYTES, VerilatorSim } from "../fpga/sim";
 import { COSIM_PARAMS, RandomStimulus, type Pins } from "../fpga/stimulus";
 import { which } from "../host/tools";
-
-function arg(args: string[], name: string, dflt: number): number {
-  const i = args.indexOf(name);
-  if (i < 0) return dflt;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive whole number, got "${args[i + 1]}"`);
-  return v;
-}
+import { intArg } from "./_args";
 
 /** Records N cycles of the closed-loop random stimulus. */
 function recordStimulus(n: number): Uint8Array {
@@ -147,8 +140,8 @@ function laneDayStepped(params: SafetyCoreParams, log: TraceEvent[]): number {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const n = arg(args, "--cycles", 1 << 21);
-  const lockN = arg(args, "--lockstep", 3_000_000);
+  const n = intArg(args, "--cycles", 1 << 21);
+  const lockN = intArg(args, "--lockstep", 3_000_000);
   const figures: Record<string, number | string | boolean> = {};
 
   // ---- 1. step mode ----

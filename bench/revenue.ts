@@ -19,16 +19,9 @@ import postgres from "postgres";
 import { openDatabase, type Database } from "../cloud/db/index";
 import { revenueRows, type RevenueQuery } from "../cloud/db/revenue";
 import { seedRevenue } from "./_revenue-seed";
+import { intArg } from "./_args";
 
 const ADMIN_URL = process.env.DATABASE_URL ?? process.env.SYSPARK_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-
-function arg(args: string[], name: string, def: number): number {
-  const i = args.indexOf(name);
-  if (i === -1) return def;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer`);
-  return v;
-}
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
@@ -62,9 +55,9 @@ async function planSummary(db: Database, qy: RevenueQuery): Promise<string[]> {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const n = arg(args, "--n", 1_000_000);
-  const runs = arg(args, "--runs", 15);
-  const rounds = arg(args, "--rounds", 1);
+  const n = intArg(args, "--n", 1_000_000);
+  const runs = intArg(args, "--runs", 15);
+  const rounds = intArg(args, "--rounds", 1);
   const dbName = `syspark_bench_revenue_${randomBytes(4).toString("hex")}`;
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => undefined, connect_timeout: 5 });
   await admin.unsafe(`CREATE DATABASE ${dbName}`);
