@@ -129,3 +129,18 @@ export async function getCommand(q: Q, cmdId: string): Promise<CommandRow | unde
   const [row] = await q<CommandRow[]>`SELECT cmd_id, site_id, lane_id, kind, operator, reason, sent_at, ack_result, ack_detail, ack_at FROM operator_commands WHERE cmd_id = ${cmdId}`;
   return row;
 }
+
+export interface SiteOccupancy {
+  /** Open sessions: the cars inside. */
+  occupied: number;
+  capacity: number | null;
+  entriesClosed: boolean;
+}
+
+/** A site's occupancy (undefined for an unknown site): what its state open / full / closed is computed from. */
+export async function siteOccupancy(q: Q, siteId: string): Promise<SiteOccupancy | undefined> {
+  const [o] = await q<SiteOccupancy[]>`
+    SELECT (SELECT count(*)::int4 FROM sessions WHERE site_id = ${siteId} AND status IN ('active', 'pending_payment', 'paid')) AS occupied, capacity, entries_closed
+    FROM sites WHERE site_id = ${siteId}`;
+  return o;
+}

@@ -79,13 +79,14 @@ export interface SiteSnapshot {
   feed: AuditRowLike[];
 }
 
-export async function sitesOverview(db: Database): Promise<SiteOverview[]> {
+/** Every site at a glance, or only `siteId`. */
+export async function sitesOverview(db: Database, siteId?: string): Promise<SiteOverview[]> {
   const rows = await db.sql<(Omit<SiteOverview, "state" | "occupied" | "activeAlarms" | "lanes"> & { occupied: string; activeAlarms: string; lanes: string })[]>`
     SELECT s.site_id, s.name, s.time_zone, s.currency, s.capacity, s.entries_closed, g.status AS gateway,
       (SELECT count(*) FROM sessions x WHERE x.site_id = s.site_id AND x.status IN ('active', 'pending_payment', 'paid')) AS occupied,
       (SELECT count(*) FROM site_alarms a WHERE a.site_id = s.site_id AND a.cleared_at IS NULL) AS active_alarms,
       (SELECT count(*) FROM lanes l WHERE l.site_id = s.site_id) AS lanes
-    FROM sites s LEFT JOIN gateway_status g ON g.site_id = s.site_id ORDER BY s.site_id`;
+    FROM sites s LEFT JOIN gateway_status g ON g.site_id = s.site_id ${siteId === undefined ? db.sql`` : db.sql`WHERE s.site_id = ${siteId}`} ORDER BY s.site_id`;
   return rows.map((r) => {
     const occupied = Number(r.occupied);
     return { ...r, occupied, activeAlarms: Number(r.activeAlarms), lanes: Number(r.lanes), state: occupancyState({ occupied, capacity: r.capacity, entriesClosed: r.entriesClosed }) };
@@ -94,7 +95,7 @@ export async function sitesOverview(db: Database): Promise<SiteOverview[]> {
 
 /** One site's last-known state, or undefined for an unknown site. */
 export async function siteSnapshot(db: Database, siteId: string, feedLimit = 50): Promise<SiteSnapshot | undefined> {
-  const site = (await sitesOverview(db)).find((s) => s.siteId === siteId);
+  const [site] = await sitesOverview(db, siteId);
   if (!site) return undefined;
   const [coords] = await db.sql<{ latitude: number | null; longitude: number | null }[]>`SELECT latitude, longitude FROM sites WHERE site_id = ${siteId}`;
   const [lanes, gateway, alarms, weather, commands, feed] = await Promise.all([

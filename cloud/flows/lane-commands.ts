@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import type { Database } from "../db/index";
 import { enqueueForSite } from "../db/site-outbox";
-import { clearAlarmByOperator, recordCommand } from "../db/site-status";
+import { clearAlarmByOperator, recordCommand, siteOccupancy, type SiteOccupancy } from "../db/site-status";
 import { writeAudit, type AuditMode } from "../server/audit-chain";
 import { HttpError } from "./errors";
 import type { OverrideOperator } from "./overrides";
@@ -54,15 +54,14 @@ export async function setEntriesClosed(ctx: CommandContext, r: { siteId: string;
   const cmdId = r.cmdId ?? newCmdId(r.closed ? "close" : "reopen");
   const kind = r.closed ? "entries_closed" : "entries_open";
   return ctx.db.tx(async (tx) => {
-    const [site] = await tx<{ entriesClosed: boolean; capacity: number | null }[]>`SELECT entries_closed, capacity FROM sites WHERE site_id = ${r.siteId} FOR UPDATE`;
+    const [site] = await tx<{ entriesClosed: boolean }[]>`SELECT entries_closed FROM sites WHERE site_id = ${r.siteId} FOR UPDATE`;
     if (!site) throw new HttpError(404, `unknown site ${r.siteId}`, "not_found");
     if (!(await recordCommand(tx, { cmdId, siteId: r.siteId, laneId: null, kind, operator: op.username, reason: r.reason }))) return { cmdId, duplicate: true, changed: false };
     const changed = site.entriesClosed !== r.closed;
     if (changed) await tx`UPDATE sites SET entries_closed = ${r.closed}, updated_at = now() WHERE site_id = ${r.siteId}`;
     // The entry displays hear it (retained parking/site/state): closed, or back to open / full.
-    const [{ n }] = await tx<{ n: number }[]>`SELECT count(*)::int4 AS n FROM sessions WHERE site_id = ${r.siteId} AND status IN ('active', 'pending_payment', 'paid')`;
-    const state = occupancyState({ occupied: n, capacity: site.capacity, entriesClosed: r.closed });
-    await enqueueForSite(tx, r.siteId, "siteState", { ts: Date.now(), src: ctx.src, state, occupied: n, ...(site.capacity !== null ? { capacity: site.capacity } : {}), cmd_id: cmdId });
+    const o = (await siteOccupancy(tx, r.siteId)) as SiteOccupancy; // the row is locked above: it exists
+    await enqueueForSite(tx, r.siteId, "siteState", { ts: Date.now(), src: ctx.src, state: occupancyState(o), occupied: o.occupied, ...(o.capacity !== null ? { capacity: o.capacity } : {}), cmd_id: cmdId });
     await writeAudit(ctx.auditMode, tx, { kind: `command.${kind}`, payload: { site_id: r.siteId, cmd_id: cmdId, changed, operator: op.username, operator_id: op.operatorId, role: op.role, reason: r.reason } });
     return { cmdId, duplicate: false, changed };
   });

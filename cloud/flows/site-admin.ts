@@ -29,7 +29,7 @@ import { TariffSchema, formatPath, validateTariff } from "../tariffs/validate";
 import { DAY_MS, HOUR_MS, MINUTE_MS, instantOfLocal, localMs, timeZoneProblem } from "../tariffs/tz";
 import { HttpError } from "./errors";
 import { setPermitPlan, type PlanBodyInput } from "./permits";
-import { dbLaneId } from "./site-events";
+import { dbLaneId } from "./site-registry";
 
 /** Who acts, for the audit rows. */
 export interface AdminActor {

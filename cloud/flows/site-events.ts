@@ -34,8 +34,6 @@ import { answerSyncRequest } from "./access";
 import { ensureLane, ensureSite, UnknownSiteError } from "./site-registry";
 import { handleGatewayStatus, handleHeartbeat, handleLaneState, handlePresence } from "./site-status";
 import { recordAlarm, recordCommandAck } from "../db/site-status";
-
-export { dbLaneId, UnknownSiteError } from "./site-registry";
 import { answerWithoutBilling } from "./billing-off";
 import { subscriberPricingFor } from "./permits";
 import { prearrangedFor } from "../db/prearranged";

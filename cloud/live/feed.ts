@@ -9,6 +9,7 @@ import type { Logger } from "../../host/log";
 import type { AuditRowLike } from "../http/console/feed-text";
 import type { LiveHub } from "./hub";
 import { occupancyState } from "../domain/lane-alarms";
+import { siteOccupancy } from "../db/site-status";
 
 /** Audit kinds after which a site's count of cars inside may have changed. */
 const OCCUPANCY_KINDS = new Set(["session.entry", "session.closed", "session.flagged", "session.resolved", "command.entries_closed", "command.entries_open"]);
@@ -33,9 +34,7 @@ export class AuditTail {
       if (OCCUPANCY_KINDS.has(r.kind) && p && typeof p.site_id === "string") sites.add(p.site_id);
     }
     for (const siteId of sites) {
-      const [o] = await this.o.db.sql<{ occupied: number; capacity: number | null; entriesClosed: boolean }[]>`
-        SELECT (SELECT count(*)::int4 FROM sessions WHERE site_id = ${siteId} AND status IN ('active', 'pending_payment', 'paid')) AS occupied, capacity, entries_closed
-        FROM sites WHERE site_id = ${siteId}`;
+      const o = await siteOccupancy(this.o.db.sql, siteId);
       if (o) this.o.hub.publish({ type: "occupancy", siteId, data: { occupied: o.occupied, capacity: o.capacity, state: occupancyState(o) } });
     }
   }

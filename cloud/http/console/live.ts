@@ -62,8 +62,8 @@ function siteParam(req: Request): string {
   return parse(SITE, req.params.site, "path site");
 }
 
-async function snapshotOr404(d: LiveDeps, siteId: string) {
-  const s = await siteSnapshot(d.db, siteId);
+async function snapshotOr404(d: LiveDeps, siteId: string, feedLimit?: number) {
+  const s = await siteSnapshot(d.db, siteId, feedLimit);
   if (!s) throw new HttpError(404, `unknown site ${siteId}`, "not_found");
   return s;
 }
@@ -123,7 +123,7 @@ function api(router: Router, d: LiveDeps): void {
       // A reconnecting EventSource says where it stopped (Last-Event-ID: the last feed row's seq).
       const lastId = req.get("Last-Event-ID");
       const after = lastId && /^\d{1,15}$/.test(lastId) ? Number(lastId) : parse(StreamQuery, req.query, "query").after;
-      const s = await snapshotOr404(d, siteParam(req));
+      const s = await snapshotOr404(d, siteParam(req), 0); // the stream's catch-up reads the feed after `after` itself
       openStream(req, res, d.live, { siteId: s.site.siteId, timeZone: s.site.timeZone }, consoleLang(req, res), await catchUp(d, s, after));
     }),
   );

@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import express, { type Request, type Response, type Router } from "express";
 import { z } from "zod";
-import { listSites } from "../../db/index";
+import { listPayments, listSites } from "../../db/index";
 import { HttpError } from "../../flows/errors";
 import { requestRefund } from "../../flows/refunds";
 import { resolveFlaggedSession } from "../../flows/session-resolve";
@@ -117,45 +117,38 @@ function routes(router: Router, d: SessionsDeps): void {
       await showSession(d, req, res, lang, { ...(done === "refund" ? { notice: t.refundDone } : done === "refund_pending" ? { notice: t.refundPending } : done === "resolve" ? { notice: t.resolved } : {}) });
     }),
   );
-  router.post(
-    "/console/sessions/:id/refund",
-    consoleCsp,
-    pageActors,
-    formBody(),
-    wrap(async (req, res) => {
-      const lang = consoleLang(req, res);
-      try {
-        const id = parse(ID, req.params.id, "path id");
-        const f = parse(RefundForm, req.body, "form");
-        const detail = await sessionDetail(d.db, id);
-        if (!detail?.payments.some((p) => p.paymentId === f.payment_id)) throw new HttpError(400, "form payment_id: not a payment of this session", "invalid_input");
-        const op = operatorOf(req);
-        const r = await requestRefund(d, { paymentId: f.payment_id, ...(f.amount ? { amount: f.amount.replace(",", ".") } : {}), reason: f.reason, key: `console:${f.key}` }, { username: op.username, operatorId: op.operatorId, role: op.role, via: "console" });
-        d.wake();
-        res.redirect(303, `/console/sessions/${encodeURIComponent(id)}?done=${r.refund.state === "succeeded" ? "refund" : "refund_pending"}`);
-      } catch (err) {
-        await refusedForm(d, req, res, lang, err);
-      }
-    }),
-  );
-  router.post(
-    "/console/sessions/:id/resolve",
-    consoleCsp,
-    pageActors,
-    formBody(),
-    wrap(async (req, res) => {
-      const lang = consoleLang(req, res);
-      try {
-        const id = parse(ID, req.params.id, "path id");
-        const f = parse(ResolveForm, req.body, "form");
-        const r = await resolveFlaggedSession(d, { sessionId: id, resolution: f.resolution, reason: f.reason }, operatorOf(req));
-        if (r.resolved) d.wake();
-        res.redirect(303, `/console/sessions/${encodeURIComponent(id)}?done=resolve`);
-      } catch (err) {
-        await refusedForm(d, req, res, lang, err);
-      }
-    }),
-  );
+  /** A session page's form: answered by a redirect to the page, or the page again with the refusal. */
+  const sessionForm = (action: string, handle: (req: Request, id: string) => Promise<string>) =>
+    router.post(
+      `/console/sessions/:id/${action}`,
+      consoleCsp,
+      pageActors,
+      formBody(),
+      wrap(async (req, res) => {
+        const lang = consoleLang(req, res);
+        try {
+          const id = parse(ID, req.params.id, "path id");
+          const done = await handle(req, id);
+          res.redirect(303, `/console/sessions/${encodeURIComponent(id)}?done=${done}`);
+        } catch (err) {
+          await refusedForm(d, req, res, lang, err);
+        }
+      }),
+    );
+  sessionForm("refund", async (req, id) => {
+    const f = parse(RefundForm, req.body, "form");
+    if (!(await listPayments(d.db.sql, id)).some((p) => p.paymentId === f.payment_id)) throw new HttpError(400, "form payment_id: not a payment of this session", "invalid_input");
+    const op = operatorOf(req);
+    const r = await requestRefund(d, { paymentId: f.payment_id, ...(f.amount ? { amount: f.amount.replace(",", ".") } : {}), reason: f.reason, key: `console:${f.key}` }, { username: op.username, operatorId: op.operatorId, role: op.role, via: "console" });
+    d.wake();
+    return r.refund.state === "succeeded" ? "refund" : "refund_pending";
+  });
+  sessionForm("resolve", async (req, id) => {
+    const f = parse(ResolveForm, req.body, "form");
+    const r = await resolveFlaggedSession(d, { sessionId: id, resolution: f.resolution, reason: f.reason }, operatorOf(req));
+    if (r.resolved) d.wake();
+    return "resolve";
+  });
   const anyRole = d.auth.require();
   router.get(
     "/api/console/sessions",

@@ -21,7 +21,7 @@ import {
   type Json,
   type Tx,
 } from "../../../cloud/db/index";
-import { dbLaneId } from "../../../cloud/flows/site-events";
+import { dbLaneId } from "../../../cloud/flows/site-registry";
 import { seedSite, startCloud } from "../../../cloud/server/index";
 import { silentLogger } from "../../../host/log";
 import { LOW_SCRYPT, SiteClient, TEMPLATE_DIR, startOnServers, type TestCloud } from "./helpers";
