@@ -13,7 +13,7 @@ import type { AppDeps } from "../deps";
 import { CONTROL_MESSAGE, hasControlChars } from "../input";
 import { esc, type Lang } from "../pages";
 import { at, type AdminTexts } from "./admin-texts";
-import { consoleCsp, consoleLang, render } from "./request";
+import { consoleCsp, consoleLang, operatorOf, render } from "./request";
 
 export type AdminDeps = Pick<AppDeps, "db" | "auth" | "auditMode" | "src" | "aclHmacKey" | "pinCost" | "stripe" | "wake">;
 
@@ -59,7 +59,7 @@ export function zodErrors(err: z.ZodError): Errors {
 }
 
 export function actorOf(req: Request): AdminActor {
-  const op = req.operator as NonNullable<Request["operator"]>;
+  const op = operatorOf(req);
   return { username: op.username, operatorId: op.operatorId, role: op.role, requestId: req.requestId ?? null };
 }
 

@@ -3,7 +3,8 @@
  * PostgreSQL server): the same middleware order as cloud/http/app.ts (text rule on URLs, the
  * cross-site refusal of cookie POSTs, the routes, "no such route", the error handler), real
  * operators logged in with session cookies (admin, operator, viewer), listening on 127.0.0.1.
- * Until the lead mounts consoleAdminRouter in buildApp, this is how its routes are driven.
+ * The suites drive the admin router alone on it, on both databases (the whole cloud's routes are
+ * walked route × role in test/cloud/http/route-roles.test.ts).
  */
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
