@@ -16,6 +16,7 @@
  * The summary is one line, English with the French beside it, naming the site and the lane as
  * the site calls it (`lane_status.wire_lane_id` when known).
  */
+import { outboxBacklog } from "../db/outbox";
 import type { Q } from "../db/types";
 import type { AlertThresholds } from "./config";
 
@@ -65,7 +66,7 @@ export async function evaluateConditions(q: Q, t: AlertThresholds, now: Date = n
   const all = [
     ...(await siteAlarms(q)),
     ...(await gatewaysOffline(q, t.gatewayOfflineMin, now)),
-    ...(await outboxBacklog(q, t.outboxBacklog, now)),
+    ...(await backlogCondition(q, t.outboxBacklog, now)),
     ...(await webhookFailures(q, t.webhookFailures, now)),
     ...(await repeatedDeclines(q, t.declinesPerLane, now)),
   ];
@@ -116,17 +117,15 @@ async function gatewaysOffline(q: Q, minutes: number, now: Date): Promise<AlertC
   }));
 }
 
-async function outboxBacklog(q: Q, threshold: number, now: Date): Promise<AlertCondition[]> {
-  const before = new Date(now.getTime() - OUTBOX_AGE_MS);
-  const [row] = await q<{ n: number; oldest: Date | null }[]>`
-    SELECT count(*)::int4 AS n, min(created_at) AS oldest FROM outbox WHERE published_at IS NULL AND created_at <= ${before}`;
-  if (!row || row.n < threshold || !row.oldest) return [];
+async function backlogCondition(q: Q, threshold: number, now: Date): Promise<AlertCondition[]> {
+  const row = await outboxBacklog(q, { createdBefore: new Date(now.getTime() - OUTBOX_AGE_MS) });
+  if (!row || row.pending < threshold || !row.oldest) return [];
   return [
     {
       key: "outbox_backlog",
       siteId: null,
       kind: "outbox_backlog",
-      summary: `cloud: ${row.n} messages to sites unpublished for over 60 s / messages vers les sites en attente (oldest ${minutesBetween(row.oldest, now)} min)`,
+      summary: `cloud: ${row.pending} messages to sites unpublished for over 60 s / messages vers les sites en attente (oldest ${minutesBetween(row.oldest, now)} min)`,
     },
   ];
 }

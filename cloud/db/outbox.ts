@@ -98,9 +98,10 @@ export async function releaseOutbox(q: Q, id: number, error: string, retryInMs =
     WHERE id = ${id} AND published_at IS NULL`;
 }
 
-export async function outboxBacklog(q: Q): Promise<{ pending: number; oldest: Date | null }> {
+export async function outboxBacklog(q: Q, opts: { createdBefore?: Date } = {}): Promise<{ pending: number; oldest: Date | null }> {
   const [row] = await q<{ pending: number; oldest: Date | null }[]>`
-    SELECT count(*)::int4 AS pending, min(created_at) AS oldest FROM outbox WHERE published_at IS NULL`;
+    SELECT count(*)::int4 AS pending, min(created_at) AS oldest FROM outbox
+    WHERE published_at IS NULL ${opts.createdBefore ? q`AND created_at <= ${opts.createdBefore}` : q``}`;
   return row;
 }
 
