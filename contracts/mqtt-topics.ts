@@ -24,11 +24,23 @@ const amount = z.number().int().nonnegative().max(99_999_999).describe("minor un
 const sig = text("sig", { min: 16, max: 256 });
 const eventId = id("event_id").describe("unique per event: consumers de-duplicate on it");
 
-export const IDENTITY_METHODS = ["plate", "badge", "pin", "ticket", "operator"] as const;
+export const IDENTITY_METHODS = ["plate", "badge", "pin", "ticket", "reservation", "operator"] as const;
 const identity = z.strictObject({
   method: z.enum(IDENTITY_METHODS),
   value: text("identity.value", { min: 1, max: 64 }),
 });
+
+/** A ticket the entry terminal issued (contracts/ticket.ts): its unguessable id (the QR), the short
+ *  code typed on a keypad, when it was issued, and the gateway's signature so the cloud accepts a
+ *  ticket issued while it was unreachable. */
+const ticket = z.strictObject({
+  id: z.string().regex(/^T[A-Z2-7]{26}$/, "ticket.id must be T and 26 of A-Z 2-7"),
+  code: z.string().regex(/^[0-9]{8}$/, "ticket.code must be 8 digits"),
+  issued_ts: ts,
+  sig: z.string().regex(/^[0-9a-f]{64}$/, "ticket.sig must be 64 hex digits"),
+});
+const plateRead = z.string().regex(/^[A-Z0-9-]{2,16}$/, "plate must be upper-case letters, digits and dashes");
+export const ENTRY_REFUSALS = ["full", "closed", "passback", "invalid_ticket", "no_reservation", "reservation_window", "unknown"] as const;
 
 const aclEntry = z.strictObject({
   kind: z.enum(["badge", "pin"]),
@@ -96,8 +108,42 @@ export const schemas = {
   }),
   heartbeat: z.strictObject({ ts, src, uptime_s: z.number().int().nonnegative(), lanes_up: z.number().int().nonnegative().optional(), outbox_depth: z.number().int().nonnegative().optional() }),
   syncReq: z.strictObject({ ts, src, reason: z.enum(["boot", "reconnect"]), acl_version: z.number().int().nonnegative(), outbox_depth: z.number().int().nonnegative() }),
-  entry: z.strictObject({ ts, src, event_id: eventId, lane_id: laneId, identity }),
-  exitReq: z.strictObject({ ts, src, event_id: eventId, lane_id: laneId, identity }),
+  entry: z.strictObject({
+    ts, src, event_id: eventId, lane_id: laneId, identity,
+    // The cloud's admission this entry acted on (parking/entry/decision): the session it named.
+    session_id: id("session_id").optional(),
+    ticket: ticket.optional(),
+    plate: plateRead.optional().describe("plate the entry camera read, linked to the session"),
+    decided_by: z.enum(["cloud", "offline_permit", "offline_ticket", "override"]).optional(),
+  }),
+  entryReq: z.strictObject({
+    ts, src, event_id: eventId, lane_id: laneId, identity,
+    ticket: ticket.optional(),
+    plate: plateRead.optional().describe("plate the entry camera read, when the identity is not the plate"),
+  }),
+  entryDecision: z.strictObject({
+    ts, src,
+    event_id: eventId.describe("the parking/entry/req this answers"),
+    lane_id: laneId,
+    decision: z.enum(["admit", "refuse"]),
+    session_id: id("session_id").optional().describe("admit: the session the entry opens (echoed in parking/entry)"),
+    pool: z.enum(["transient", "permit", "reservation"]).optional(),
+    reason: z.enum(ENTRY_REFUSALS).optional(),
+    lines: z.array(text("lines[]", { max: 20 })).min(1).max(4).optional(),
+  }),
+  exitReq: z.strictObject({
+    ts, src, event_id: eventId, lane_id: laneId, identity,
+    plate: plateRead.optional().describe("plate the exit camera read, when the identity is not the plate: linked to the session"),
+  }),
+  exitLost: z.strictObject({
+    ts, src, event_id: eventId, lane_id: laneId,
+    plate: plateRead.optional().describe("plate the exit camera read: prices from that session's entry"),
+  }),
+  exitValidation: z.strictObject({
+    ts, src, event_id: eventId, lane_id: laneId,
+    session_id: id("session_id"),
+    code: z.string().regex(/^[A-Z0-9]{6,32}$/, "code must be 6-32 of A-Z 0-9"),
+  }),
   exitDone: z.strictObject({
     ts, src, event_id: eventId, lane_id: laneId,
     session_id: id("session_id").optional(),
@@ -174,7 +220,11 @@ export const TOPICS = {
   sensorError: spec({ topic: "parking/sensor_gate/error", direction: "site_to_cloud", qos: 2, retain: false, schema: schemas.sensorError, origin: "contract", doc: "Safety alarms and executor faults." }),
   heartbeat: spec({ topic: "parking/sensor_gate/heartbeat", direction: "site_to_cloud", qos: 0, retain: false, schema: schemas.heartbeat, origin: "contract", doc: "Gateway health." }),
   syncReq: spec({ topic: "parking/sync/req", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.syncReq, origin: "contract", doc: "Re-sync after reboot / reconnect: the cloud answers with parking/payment/success (`resync: true`) for every session of the site paid in the last 15 minutes and not closed, and with parking/acl/full (when access lists are enabled)." }),
-  entry: spec({ topic: "parking/entry", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.entry, origin: "syspark", doc: "A vehicle entered: the cloud opens a session for the identity." }),
+  entry: spec({ topic: "parking/entry", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.entry, origin: "syspark", doc: "A vehicle entered (passed the entry barrier): the cloud opens its session (the one parking/entry/decision named, or a new one for an entry decided offline) and counts it in the occupancy, in one transaction." }),
+  entryReq: spec({ topic: "parking/entry/req", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.entryReq, origin: "syspark", doc: "A vehicle asks to enter with the identity read at the entry lane (plate, badge, reservation, or a ticket the terminal is about to issue): the cloud answers parking/entry/decision." }),
+  entryDecision: spec({ topic: "parking/entry/decision", direction: "cloud_to_site", qos: 1, retain: false, schema: schemas.entryDecision, origin: "syspark", doc: "The cloud's answer to parking/entry/req: `admit` (with the session and the pool it counts in) or `refuse` with a reason (full, closed, passback, …) and the display lines." }),
+  exitLost: spec({ topic: "parking/exit/lost", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.exitLost, origin: "syspark", doc: "The driver pressed the lost-ticket key: the cloud prices the tariff's lost-ticket rule (from the entry time when the plate read matches a session, else the fixed fee) and answers parking/payment/req." }),
+  exitValidation: spec({ topic: "parking/exit/validation", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.exitValidation, origin: "syspark", doc: "A merchant validation code scanned or typed at the pay station for the session being paid: the cloud applies it once and answers a new parking/payment/req (or success when nothing is left to pay)." }),
   exitReq: spec({ topic: "parking/exit/req", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.exitReq, origin: "syspark", doc: "Exit request with the identity read at the lane: the cloud prices the session and answers with payment/req or payment/success." }),
   exitDone: spec({ topic: "parking/exit/done", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.exitDone, origin: "syspark", doc: "An exit finished, with the barrier result and who decided it (cloud, offline policy, override)." }),
   exitLeft: spec({ topic: "parking/exit/left", direction: "site_to_cloud", qos: 1, retain: false, schema: schemas.exitLeft, origin: "syspark", doc: "The vehicle left the exit lane before paying; the session stays open." }),

@@ -8,10 +8,7 @@
  * lane id is the lowercased wire id, and the wire id the site used is kept in the session's
  * quote (`quote_breakdown.lane_id`) so answers go back with the exact id the lane expects.
  */
-import { randomBytes } from "node:crypto";
 import { TOPICS, type Payload, type TopicKey } from "../../contracts/mqtt-topics";
-import { withoutControlChars } from "../../contracts/text";
-import type { Logger } from "../../host/log";
 import {
   closeSession,
   createEntrySession,
@@ -20,11 +17,7 @@ import {
   getSession,
   listPaidOpenSince,
   listPayments,
-  priceSession,
-  recordSiteEvent,
-  tariffInForce,
   ValidationError,
-  type Database,
   type ExitMethod,
   type Json,
   type SessionRow,
@@ -34,68 +27,16 @@ import { answerSyncRequest } from "./access";
 import { ensureLane, ensureSite, UnknownSiteError } from "./site-registry";
 import { handleGatewayStatus, handleHeartbeat, handleLaneState, handlePresence } from "./site-status";
 import { recordAlarm, recordCommandAck } from "../db/site-status";
-import { answerWithoutBilling } from "./billing-off";
-import { subscriberPricingFor } from "./permits";
-import { prearrangedFor } from "../db/prearranged";
-import { canonicalPlate } from "../domain/plates";
 import { enqueueForSite } from "../db/site-outbox";
 import { verifyOverrideClaim, type OverrideVerdict } from "./override-claims";
-import { writeAudit, type AuditMode } from "../server/audit-chain";
-import { parseTariff, priceStay, type Locale, type PriceResult, type Tariff } from "../tariffs/index";
-import { PREPAID_LABEL, prepaidCreditFor } from "./prepay";
-import type { HoldExitHook } from "./hold-types";
-import { LOCALES, labelsInEveryLocale } from "./quote-labels";
+import { writeAudit } from "../server/audit-chain";
+import { eventInstant, newSessionId, wireLaneOf, type FlowContext } from "./flow-context";
+import { priceExit } from "./exit-pricing";
+import { siteTx } from "./site-tx";
+import { handleLostTicket } from "./lost-ticket";
+import { handleExitValidation } from "./validations";
 
-export interface FlowContext {
-  db: Database;
-  logger: Logger;
-  /** `src` of every message the cloud publishes. */
-  src: string;
-  publicBaseUrl: string;
-  /** Called after a commit that enqueued outbox rows (and queued audit rows). */
-  wake(): void;
-  auditMode: AuditMode;
-  /** SYSPARK_ACL_HMAC_KEY: signs the access lists (absent → parking/sync/req gets no parking/acl/full). */
-  aclHmacKey?: string;
-  /** BILLING_ENABLED; false → an exit that needs a payment gets no pay link (billing-off.ts). */
-  billingEnabled?: boolean;
-  /** Holds at entry (issue 16): an exit with an authorised card is captured instead of asking for payment. */
-  holds?: HoldExitHook;
-}
-
-export function newSessionId(): string {
-  return `s${Date.now().toString(36)}${randomBytes(8).toString("hex")}`;
-}
-
-/** The instant to price / close at: the site's event time, clamped into [entry, now]. */
-function eventInstant(ts: number, entry: Date, now: Date): Date {
-  return new Date(Math.min(Math.max(ts, entry.getTime()), now.getTime()));
-}
-
-export interface StoredQuote {
-  lane_id: string;
-  price: PriceResult;
-  /** The breakdown's labels in each page language (./quote-labels.ts), line for line. */
-  labels?: Partial<Record<Locale, string[]>>;
-}
-
-export function wireLaneOf(s: SessionRow): string {
-  const q = s.quoteBreakdown as unknown as Partial<StoredQuote> | null;
-  return q?.lane_id ?? s.exitLaneId ?? "unknown";
-}
-
-/** Tariff versions are immutable: parse (validate) each once. */
-const tariffCache = new Map<string, Tariff>();
-function tariffOf(id: number, doc: Json): Tariff {
-  const key = `${id}:${JSON.stringify(doc)}`;
-  let t = tariffCache.get(key);
-  if (!t) {
-    t = parseTariff(doc);
-    if (tariffCache.size > 100) tariffCache.clear();
-    tariffCache.set(key, t);
-  }
-  return t;
-}
+export { newSessionId, wireLaneOf, type FlowContext, type StoredQuote } from "./flow-context";
 
 function identityOk(method: string): method is "plate" | "badge" | "ticket" {
   return method === "plate" || method === "badge" || method === "ticket";
@@ -105,17 +46,6 @@ function identityOk(method: string): method is "plate" | "badge" | "ticket" {
 function rejectedIdentity(err: unknown): undefined {
   if (err instanceof ValidationError) return undefined;
   throw err;
-}
-
-/** Runs a site-event transaction; returns its outcome. Wakes the relay after commit. */
-async function siteTx(ctx: FlowContext, siteId: string, topicKey: TopicKey, eventId: string, fn: (tx: Tx) => Promise<string>): Promise<string> {
-  const outcome = await ctx.db.tx(async (tx) => {
-    await ensureSite(tx, ctx.db, siteId);
-    if (!(await recordSiteEvent(tx, { siteId, eventId, topic: TOPICS[topicKey].topic }))) return "duplicate";
-    return fn(tx);
-  });
-  if (outcome !== "duplicate") ctx.wake();
-  return outcome;
 }
 
 export async function handleEntry(ctx: FlowContext, siteId: string, p: Payload<"entry">): Promise<string> {
@@ -169,70 +99,7 @@ export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Pay
       return "already_paid";
     }
     if (session.status !== "active" && session.status !== "pending_payment") return "ignored";
-    const tariffRow = await tariffInForce(tx, siteId, now);
-    if (!tariffRow) {
-      await enqueueForSite(tx, siteId, "displayText", { ts: now.getTime(), src: ctx.src, msg_id: `m${p.event_id}`.slice(0, 64), lane_id: p.lane_id, lines: ["Tarif indisponible", "No tariff", "Appel operateur"] });
-      await writeAudit(ctx.auditMode, tx, { kind: "exit.no_tariff", sessionId: session.sessionId, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id } });
-      return "no_tariff";
-    }
-    const tariff = tariffOf(tariffRow.tariffId, tariffRow.document);
-    const exitAt = eventInstant(p.ts, session.entryTs, now);
-    // What the identity arranged before (permit, prepayment, hold): asked once, then only the
-    // modules concerned are called (cloud/db/prearranged.ts: the pay-at-exit path pays nothing for them).
-    // Subscriber pricing: a badge with a live subscriber entry in the site's access list (the
-    // tariff's subscriber discount, or its permit plan's), or a plate with an active permit.
-    const plate = session.identityMethod === "plate" ? session.identityValue : null;
-    const pre = await prearrangedFor(tx, { siteId, sessionId: session.sessionId, identityMethod: session.identityMethod, identityValue: session.identityValue, plate: plate && canonicalPlate(plate) });
-    const subscriber = plate !== null && !pre.permit ? undefined : await subscriberPricingFor(tx, siteId, { method: session.identityMethod, value: session.identityValue }, exitAt);
-    const priceInput = { tariff, entry: session.entryTs, exit: exitAt, ...(subscriber ? { subscriber: true } : {}), ...(subscriber?.discount ? { subscriberDiscount: subscriber.discount } : {}) };
-    const stayPrice = priceStay({ ...priceInput, locale: "fr" });
-    // A prepaid plate (cloud/flows/prepay.ts): its prepayment is consumed here, once, and credited
-    // as a line after the stay's lines; the labels in every language get that line too.
-    const price = pre.prepaid ? await prepaidCreditFor(tx, ctx.auditMode, session, stayPrice, exitAt) : stayPrice;
-    const labels = labelsInEveryLocale(priceInput, stayPrice, "fr");
-    for (const l of LOCALES) labels[l] = [...labels[l], ...price.breakdown.slice(stayPrice.breakdown.length).map(() => PREPAID_LABEL[l])];
-    const quote: StoredQuote = { lane_id: p.lane_id, price, labels };
-    const r = await priceSession(tx, {
-      sessionId: session.sessionId,
-      amount: price.amount,
-      currency: price.currency,
-      tariffId: tariffRow.tariffId,
-      tariffVersion: tariffRow.version,
-      breakdown: quote as unknown as Json,
-      pricedAt: now,
-      exitLaneId: lane,
-    });
-    const common = { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: session.identityMethod, amount: price.amount, currency: price.currency, tariff_id: tariffRow.tariffId, tariff_version: tariffRow.version, duration_s: price.duration_s, breakdown: price.human, ...(subscriber ? { pricing: "subscriber", subscriber_entry: subscriber.entryId } : {}) };
-    if (r.outcome === "paid") {
-      if (pre.hold) await ctx.holds?.atExit(tx, r.session, null); // a free stay releases a card held at entry
-      await enqueueForSite(tx, siteId, "paymentSuccess", { ts: now.getTime(), src: ctx.src, session_id: session.sessionId, lane_id: p.lane_id, provider_ref: "no_charge", amount: 0, currency: price.currency }, `payment_success:${session.sessionId}`);
-      await writeAudit(ctx.auditMode, tx, { kind: "payment.validated", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString(), payment_validated_ts: now.toISOString(), provider: "none", provider_ref: "no_charge", validation_result: subscriber ? "zero fee (subscriber)" : price.breakdown.some((l) => l.kind === "prepaid") ? "zero fee (prepaid)" : "zero fee (grace period or free stay)" } });
-      return "zero_fee";
-    }
-    const payUrl = `${ctx.publicBaseUrl}/pay/${session.sessionId}?t=${r.payToken}`;
-    // The tariff's name is an admin's text: a stray newline in it must not make the request break the contract.
-    const frName = (tariff.name as { fr?: string; en?: string } | undefined)?.fr;
-    const label = frName === undefined ? undefined : withoutControlChars(frName).slice(0, 64);
-    if (ctx.billingEnabled === false) {
-      return answerWithoutBilling(tx, ctx, { siteId, sessionId: session.sessionId, wireLane: p.lane_id, eventId: p.event_id, amount: price.amount, currency: price.currency, durationS: price.duration_s, ...(label !== undefined ? { label } : {}), ...(session.identityMethod === "plate" ? { plate: session.identityValue.slice(0, 16) } : {}), common });
-    }
-    const paymentReq: Payload<"paymentReq"> = {
-      ts: now.getTime(),
-      src: ctx.src,
-      session_id: session.sessionId,
-      lane_id: p.lane_id,
-      amount: price.amount,
-      currency: price.currency,
-      label,
-      ...(session.identityMethod === "plate" ? { plate: session.identityValue.slice(0, 16) } : {}),
-      duration: price.duration_s,
-      pay_url: payUrl,
-    };
-    // A card authorised at entry pays this exit with no phone; the lane hears the outcome later (hold-exit.ts).
-    if (ctx.holds && pre.hold && (await ctx.holds.atExit(tx, r.session, paymentReq))) return "hold_capture";
-    await enqueueForSite(tx, siteId, "paymentReq", paymentReq);
-    await writeAudit(ctx.auditMode, tx, { kind: "payment.requested", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString() } });
-    return "payment_requested";
+    return priceExit(tx, ctx, { siteId, session, wireLane: p.lane_id, lane, eventId: p.event_id, ts: p.ts });
   });
 }
 
@@ -430,6 +297,10 @@ export function siteEventHandler(ctx: FlowContext): (siteId: string, key: TopicK
           return await handleEntry(ctx, siteId, payload as Payload<"entry">);
         case "exitReq":
           return await handleExitRequest(ctx, siteId, payload as Payload<"exitReq">);
+        case "exitLost":
+          return await handleLostTicket(ctx, siteId, payload as Payload<"exitLost">);
+        case "exitValidation":
+          return await handleExitValidation(ctx, siteId, payload as Payload<"exitValidation">);
         case "exitDone":
           return await handleExitDone(ctx, siteId, payload as Payload<"exitDone">);
         case "exitLeft":

@@ -25,7 +25,7 @@ import type { MessageHandler } from "./client";
 export type SiteEventHandler = (siteId: string, key: TopicKey, payload: unknown) => Promise<string>;
 
 /** The site → cloud topics the cloud acts on, and the statuses it keeps as last-known state (issue 17). */
-export const CONSUMED: readonly TopicKey[] = ["entry", "exitReq", "exitDone", "exitLeft", "sensorError", "barrierAck", "syncReq", "laneState", "present", "gatewayStatus", "heartbeat"];
+export const CONSUMED: readonly TopicKey[] = ["entry", "entryReq", "exitReq", "exitLost", "exitValidation", "exitDone", "exitLeft", "sensorError", "barrierAck", "syncReq", "laneState", "present", "gatewayStatus", "heartbeat"];
 
 export interface ConsumerMetrics {
   consumed(topic: string, outcome: string, seconds?: number): void;

@@ -65,6 +65,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = deepFreeze({
       lane: { type: id(16), optional: true, doc: "lane the board is installed on" },
       re: { type: oneOf("1"), optional: true, doc: "1 = this HELLO answers the peer's HELLO (never answered again)" },
       hold: { type: oneOf("1"), optional: true, doc: "1 = this end understands `ACK hold=1` (it sends its next reliable frame while the peer makes the previous one durable)" },
+      role: { type: oneOf("exit", "entry"), optional: true, doc: "lane controller only: the role its manifest config gave it (absent = exit)" },
     },
   },
   HB: {
@@ -103,7 +104,22 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = deepFreeze({
   BUTTON: {
     dir: "up", board: "exit-controller", reliable: true,
     doc: "A button was pressed.",
-    fields: { name: { type: oneOf("help", "cancel"), doc: "which button" } },
+    fields: { name: { type: oneOf("help", "cancel", "ticket", "lost"), doc: "which button: `ticket` (entry role: issue me a ticket), `lost` (exit role: I lost my ticket)" } },
+  },
+  SCAN: {
+    dir: "up", board: "exit-controller", reliable: true,
+    doc: "The lane's QR / barcode scanner read a code (a ticket `SPK1.…` at the exit, a reservation `SPR1.…` at the entry, a merchant validation `SPV1.…` at the pay station).",
+    fields: { code: { type: text(64), doc: "what the scanner read, printable ASCII" } },
+  },
+  ENTERED: {
+    dir: "up", board: "exit-controller", reliable: true,
+    doc: "Entry role: the vehicle drove in after an authorised entry.",
+    fields: { session: { type: id(), doc: "session" } },
+  },
+  PRINTED: {
+    dir: "up", board: "exit-controller", reliable: true,
+    doc: "Entry role: the ticket of ADMIT was printed (`ok=1`), or the printer failed (`ok=0`, the ticket is still on the display for a phone).",
+    fields: { ticket: { type: id(27), doc: "ticket id" }, ok: { type: oneOf("0", "1"), doc: "1 = printed" }, why: { type: id(24), optional: true, doc: "printer fault (paper_out, offline, …)" } },
   },
   STATE: {
     dir: "up", board: "exit-controller", reliable: true,
@@ -137,6 +153,24 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = deepFreeze({
     fields: {
       hint: { type: text(20), optional: true, doc: "line shown to the driver" },
       session: { type: id(), optional: true, doc: "session identified for the vehicle" },
+    },
+  },
+  ADMIT: {
+    dir: "down", board: "exit-controller", reliable: true,
+    doc: "Entry role: the entry is admitted for `session` (the cloud's parking/entry/decision, or the gateway's offline policy). With `ticket`, the terminal prints the ticket (QR `SPK1.<ticket>` and the short code) and shows it on the display, then answers PRINTED; it says AUTHORISED (the second key) once the ticket is out, at once without a ticket.",
+    fields: {
+      session: { type: id(), doc: "session the entry opens" },
+      ticket: { type: id(27), optional: true, doc: "ticket id to print" },
+      code: { type: { kind: "digits", min: 8, max: 8 }, optional: true, doc: "the ticket's short code" },
+      msg: { type: text(20), optional: true, doc: "line shown to the driver (e.g. Bienvenue, Abonne)" },
+    },
+  },
+  SITE: {
+    dir: "down", board: "exit-controller", reliable: true,
+    doc: "Entry role: the car park's state for the idle screen (from the retained parking/site/state).",
+    fields: {
+      state: { type: oneOf("open", "full", "closed"), doc: "open, full (no ticket), closed (no entry)" },
+      free: { type: uint(99999), optional: true, doc: "free spaces, when known" },
     },
   },
   PAY_REQ: {

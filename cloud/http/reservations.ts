@@ -1,0 +1,7 @@
+/** (issue 18) — being written. */
+import express, { type Router } from "express";
+import type { AppDeps } from "./deps";
+
+export function reservationRouter(_d: AppDeps): Router {
+  return express.Router();
+}
