@@ -5,33 +5,21 @@
  */
 import { LinkSession } from "../common/link/session";
 import { writeSerialLine } from "../common/link/serial-write";
-import type { BoardClock, BoardDevice, SerialIO, Trace } from "../common/io/board-host";
+import type { BoardClock, BoardDevice, DigitalIO, SerialIO, Trace } from "../common/io/board-host";
+import { CodeScannerFramer } from "../common/io/code-scanner";
 import { KeypadMatrix } from "../common/io/keypad-matrix";
 import { Rdm6300Framer } from "../common/io/rdm6300";
 import { showScreen } from "../common/io/serlcd";
-import { serlcdOverI2c } from "../common/io/serlcd-i2c";
+import { bytesOf, guard, openDisplay } from "./board-common";
 import { decodeRdm6300 } from "./core/badge";
-import { parseExitConfig, type ExitConfig } from "./core/config";
+import { parseExitConfig } from "./core/config";
 import { ExitController } from "./core/controller";
 
 export interface ExitBoard {
+  role: "exit";
   controller: ExitController;
   link: LinkSession;
   close(): void;
-}
-
-function bytesOf(data: ArrayBuffer | number | undefined): Uint8Array | undefined {
-  if (data === undefined) return undefined;
-  if (typeof data === "number") return new Uint8Array([data]);
-  return new Uint8Array(data);
-}
-
-/** The SerLCD on its UART (simulator) or on I2C (boards: no UART left for it, see manifest). */
-function openDisplay(device: BoardDevice, config: ExitConfig): SerialIO {
-  if (config.displaySerial) return new device.io.Serial({ ...config.displaySerial, format: "buffer" });
-  const I2C = device.io.I2C;
-  if (!I2C || !config.displayI2c) throw new Error("exit-controller: displayI2c configured but this host has no I2C");
-  return serlcdOverI2c(new I2C(config.displayI2c));
 }
 
 export function startExitController(host: { device: BoardDevice; config: Record<string, unknown>; clock: BoardClock; bootCount: number; trace?: Trace }): ExitBoard {
@@ -46,9 +34,9 @@ export function startExitController(host: { device: BoardDevice; config: Record<
     ...config.gatewaySerial, format: "buffer",
     onReadable() { link.receiveBytes(bytesOf(this.read()) ?? new Uint8Array(0), clock.now()); reschedule(); },
   });
-  const display: SerialIO = openDisplay(device, config);
+  const display: SerialIO = openDisplay(device, config, "exit-controller");
   const link: LinkSession = new LinkSession({
-    self: { kind: "exit-controller", fw: config.fwVersion, boot: host.bootCount, lane: config.lane },
+    self: { kind: "exit-controller", fw: config.fwVersion, boot: host.bootCount, lane: config.lane, role: "exit" },
     receives: "down",
     timing: config.link,
     write: (line) => writeSerialLine(gateway, line),
@@ -87,6 +75,19 @@ export function startExitController(host: { device: BoardDevice; config: Record<
     reschedule();
   });
 
+  // The pay station's code scanner (a ticket `SPK1.…`, a validation `SPV1.…`) and the
+  // lost-ticket button, where the manifest fits them.
+  const scannerFramer = new CodeScannerFramer((code) => controller.scan(code, clock.now()));
+  const scanner: SerialIO | undefined = config.scannerSerial && new Serial({
+    ...config.scannerSerial, format: "buffer",
+    onReadable() { guard(trace, "scanner", () => { const bytes = bytesOf(this.read()); if (bytes) scannerFramer.push(bytes); }); reschedule(); },
+  });
+  const lostPin = config.pins.lostButton;
+  const lost: DigitalIO | undefined = lostPin === undefined ? undefined : new Digital({
+    pin: lostPin, mode: Digital.InputPullUp, edge: Digital.Falling,
+    onReadable() { guard(trace, "lost button", () => controller.button("lost", clock.now())); reschedule(); },
+  });
+
   function reschedule(): void {
     if (wakeTimer !== undefined) clock.cancel(wakeTimer);
     const now = clock.now();
@@ -114,6 +115,7 @@ export function startExitController(host: { device: BoardDevice; config: Record<
   trace(`exit-controller ${config.fwVersion} lane ${config.lane} boot ${host.bootCount}\n`);
 
   return {
+    role: "exit",
     controller, link,
     close() {
       clock.cancel(wakeTimer);
@@ -121,6 +123,8 @@ export function startExitController(host: { device: BoardDevice; config: Record<
       keypad.close();
       presence.close();
       help.close();
+      lost?.close();
+      scanner?.close();
       rfid.close();
       display.close();
       gateway.close();

@@ -48,6 +48,8 @@ export class SimulatedExitController extends SimulatedBoard<ExitBoard, SimExitOp
   readonly pins = new SimPins();
   readonly rfid = new MemoryStream();
   readonly displayPort = new MemoryStream();
+  /** The pay station's QR / barcode scanner (its UART, when the manifest fits one). */
+  readonly scanner = new MemoryStream();
   display: DisplayContent = { lines: ["", "", "", ""] };
   /** Every screen shown, oldest first (bounded). */
   readonly screens: DisplayContent[] = [];
@@ -77,7 +79,7 @@ export class SimulatedExitController extends SimulatedBoard<ExitBoard, SimExitOp
   get state(): ExitState { return this.board.controller.state; }
   get link() { return this.board.link; }
 
-  private get pinConfig(): { presence: number | string; presenceActiveLow: boolean; help: number | string; keypadRows: (number | string)[]; keypadCols: (number | string)[] } {
+  private get pinConfig(): { presence: number | string; presenceActiveLow: boolean; help: number | string; lostButton?: number | string; keypadRows: (number | string)[]; keypadCols: (number | string)[] } {
     return this.config.pins as never;
   }
 
@@ -91,7 +93,9 @@ export class SimulatedExitController extends SimulatedBoard<ExitBoard, SimExitOp
       [String(rfid.port), this.rfid],
       [String(display.port), this.displayPort],
     ]);
-    const { keypadRows, keypadCols, presence, presenceActiveLow, help } = this.pinConfig;
+    const scanner = this.config.scannerSerial as { port: string } | undefined;
+    if (scanner) transports.set(String(scanner.port), this.scanner);
+    const { keypadRows, keypadCols, presence, presenceActiveLow, help, lostButton } = this.pinConfig;
     // The keypad matrix: a column reads low while a pressed key's row is driven low.
     keypadCols.forEach((col, c) => this.pins.attachResolver(col, () => {
       for (let r = 0; r < 4; r++) {
@@ -103,6 +107,7 @@ export class SimulatedExitController extends SimulatedBoard<ExitBoard, SimExitOp
     if (!this.fieldWired) {
       this.fieldWired = true;
       this.pins.set(help, 1);
+      if (lostButton !== undefined) this.pins.set(lostButton, 1);
       this.pins.set(presence, (this.options.vehiclePresent === true) !== presenceActiveLow ? 1 : 0);
     }
     this.board = startExitController({
@@ -140,6 +145,19 @@ export class SimulatedExitController extends SimulatedBoard<ExitBoard, SimExitOp
       this.pressed.delete(key);
       await wait(scan * 3);
     }
+  }
+
+  /** A code held under the scanner: it sends the text and its CR LF suffix. */
+  scan(text: string): void {
+    this.scanner.inject(new Uint8Array([...text, "\r", "\n"].map((c) => c.charCodeAt(0))));
+  }
+
+  /** The "lost ticket" button. */
+  pressLost(): void {
+    const { lostButton } = this.pinConfig;
+    if (lostButton === undefined) throw new Error("pressLost: this lane's manifest has no pins.lostButton");
+    this.pins.set(lostButton, 0);
+    this.pins.set(lostButton, 1);
   }
 
   pressHelp(): void {

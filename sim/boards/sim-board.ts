@@ -28,7 +28,7 @@ export abstract class SimulatedBoard<B extends { close(): void }, O extends SimB
   protected abstract boot(): void;
 
   /** The board's lin manifest config with the options' overrides (lane, config), as `config`. */
-  protected loadConfig(firmware: "exit-controller" | "barrier-executor"): Record<string, unknown> {
+  protected loadConfig(firmware: "exit-controller" | "entry-terminal" | "barrier-executor"): Record<string, unknown> {
     const overrides: Record<string, unknown> = { ...(this.options.config ?? {}) };
     if (this.options.lane) overrides.lane = this.options.lane;
     this.config = loadManifestConfig(firmware, "lin", overrides);

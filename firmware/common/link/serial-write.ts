@@ -16,9 +16,13 @@ export interface WritableSerial {
 
 /** Writes `line` whole, or nothing: false if there is no room or the write threw. */
 export function writeSerialLine(serial: WritableSerial, line: string): boolean {
-  const bytes = asciiBytes(line);
+  return writeSerialBytes(serial, asciiBytes(line));
+}
+
+/** The same for raw bytes (a printer job's chunk): all of them, or none. */
+export function writeSerialBytes(serial: WritableSerial, bytes: Uint8Array): boolean {
   const room = serial.writable;
-  // Checked first where offered: a write that does not fit may otherwise block or send half a line.
+  // Checked first where offered: a write that does not fit may otherwise block or send half of it.
   if (typeof room === "number" && room < bytes.length) return false;
   try {
     serial.write(bytes);

@@ -55,6 +55,8 @@ export interface Identity {
   fw: string;
   boot: number;
   lane?: string;
+  /** The lane controller's role (exit or entry), said in its HELLO. */
+  role?: "exit" | "entry";
 }
 
 export interface LinkOptions {
@@ -385,9 +387,10 @@ export class LinkSession {
   }
 
   private sendHello(now: number, reply: boolean): void {
-    const { kind, fw, boot, lane } = this.options.self;
+    const { kind, fw, boot, lane, role } = this.options.self;
     const fields: Fields = { kind, fw, proto: String(PROTOCOL_VERSION), boot: String(boot) };
     if (lane !== undefined) fields.lane = lane;
+    if (role !== undefined) fields.role = role;
     if (reply) fields.re = "1";
     fields.hold = "1";
     this.send("HELLO", fields, now);

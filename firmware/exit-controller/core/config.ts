@@ -22,6 +22,18 @@ export interface ExitPins {
   /** 3×4 keypad matrix: rows are driven, columns read with pull-ups. */
   keypadRows: (number | string)[];
   keypadCols: (number | string)[];
+  /** "I lost my ticket" button, to ground (optional: lanes without tickets have none). */
+  lostButton?: number | string;
+}
+
+/** The lane controller's two roles (one board class, one firmware): `role` in the config. */
+export type LaneRole = "exit" | "entry";
+
+export function laneRole(raw: Record<string, unknown>): LaneRole {
+  const role = raw.role;
+  if (role === undefined || role === "exit") return "exit";
+  if (role === "entry") return "entry";
+  return fields.fail("role", `expected "exit" or "entry", got ${JSON.stringify(role)}`);
 }
 
 /** A SerLCD on I2C (Qwiic): on the RP2040 and the ESP32 the spare UARTs are taken by the
@@ -35,6 +47,7 @@ export interface I2CDeviceConfig {
 }
 
 export interface ExitConfig {
+  role: "exit";
   lane: string;
   fwVersion: string;
   presenceDebounceMs: number;
@@ -51,6 +64,8 @@ export interface ExitConfig {
   /** Exactly one of the two: the display's UART (lin simulator) or its I2C bus (boards). */
   displaySerial?: SerialPortConfig;
   displayI2c?: I2CDeviceConfig;
+  /** QR / barcode scanner (tickets, merchant validations), when the lane has one. */
+  scannerSerial?: SerialPortConfig;
 }
 
 function i2c(raw: unknown, where: string): I2CDeviceConfig {
@@ -64,7 +79,7 @@ function i2c(raw: unknown, where: string): I2CDeviceConfig {
   };
 }
 
-function pull(v: unknown): "up" | "external" | "none" {
+export function pull(v: unknown): "up" | "external" | "none" {
   if (v === undefined) return "none";
   if (v === "up" || v === "external" || v === "none") return v;
   return fields.fail("pins.presencePull", `expected "up", "external" or "none", got ${JSON.stringify(v)}`);
@@ -81,6 +96,7 @@ export function parseExitConfig(raw: Record<string, unknown>): ExitConfig {
   if (!Array.isArray(rows) || rows.length !== 4) fields.fail("pins.keypadRows", "expected 4 pins");
   if (!Array.isArray(cols) || cols.length !== 3) fields.fail("pins.keypadCols", "expected 3 pins");
   return {
+    role: "exit",
     lane,
     fwVersion,
     presenceDebounceMs: num(raw, "presenceDebounceMs", 10, 5000, ""),
@@ -98,16 +114,19 @@ export function parseExitConfig(raw: Record<string, unknown>): ExitConfig {
       help: pin(pins.help, "pins.help"),
       keypadRows: rows.map((p, i) => pin(p, `pins.keypadRows[${i}]`)),
       keypadCols: cols.map((p, i) => pin(p, `pins.keypadCols[${i}]`)),
+      ...(pins.lostButton === undefined ? {} : { lostButton: pin(pins.lostButton, "pins.lostButton") }),
     },
     gatewaySerial: serial(raw.gatewaySerial, "gatewaySerial"),
     rfidSerial: serial(raw.rfidSerial, "rfidSerial"),
+    ...(raw.scannerSerial === undefined ? {} : { scannerSerial: serial(raw.scannerSerial, "scannerSerial") }),
     ...display(raw),
   };
 }
 
-function display(raw: Record<string, unknown>): Pick<ExitConfig, "displaySerial" | "displayI2c"> {
+/** The display's port: on a UART (simulators) or on I2C (boards). Shared by both roles. */
+export function display(raw: Record<string, unknown>, board = "exit-controller"): Pick<ExitConfig, "displaySerial" | "displayI2c"> {
   if ((raw.displaySerial === undefined) === (raw.displayI2c === undefined)) {
-    throw new Error("exit-controller config: expected exactly one of displaySerial, displayI2c");
+    throw new Error(`${board} config: expected exactly one of displaySerial, displayI2c`);
   }
   return raw.displayI2c !== undefined ? { displayI2c: i2c(raw.displayI2c, "displayI2c") } : { displaySerial: serial(raw.displaySerial, "displaySerial") };
 }

@@ -17,6 +17,7 @@
 import type { Fields } from "../../common/link/frame";
 import type { ExitState } from "../../common/link/messages";
 import { Debouncer } from "../../common/io/debounce";
+import { isScanCode } from "../../common/io/code-scanner";
 import type { ExitConfig } from "./config";
 import { screenFor, type Screen, type ScreenContext } from "./display";
 import { PinEntry } from "./keypad";
@@ -33,6 +34,7 @@ export interface ExitStats {
   ignoredPayOk: number;
   ignoredPayReq: number;
   badBadges: number;
+  badScans: number;
   ignoredInputs: number;
 }
 
@@ -42,7 +44,7 @@ function canIdentify(state: ExitState): boolean {
 }
 
 export class ExitController {
-  readonly stats: ExitStats = { ignoredPayOk: 0, ignoredPayReq: 0, badBadges: 0, ignoredInputs: 0 };
+  readonly stats: ExitStats = { ignoredPayOk: 0, ignoredPayReq: 0, badBadges: 0, badScans: 0, ignoredInputs: 0 };
   private current: ExitState = "idle";
   private session: string | undefined;
   private amount = 0;
@@ -116,7 +118,22 @@ export class ExitController {
     }
   }
 
-  button(name: "help" | "cancel", _now: number): void {
+  /** A code from the pay station's scanner: a ticket (`SPK1.…`) identifies like a badge, a
+   *  merchant validation (`SPV1.…`) counts while the fee is shown. The gateway decides. */
+  scan(code: string, now: number): void {
+    if (!isScanCode(code)) {
+      this.stats.badScans++;
+      return;
+    }
+    if (!canIdentify(this.current) && this.current !== "awaiting_payment") {
+      this.stats.ignoredInputs++;
+      return;
+    }
+    this.ports.send("SCAN", { code });
+    if (this.current !== "awaiting_payment") this.enter("identifying", now, "scan");
+  }
+
+  button(name: "help" | "cancel" | "lost", _now: number): void {
     // Reported in every state, restricted included: the link queues it until the gateway is back.
     this.ports.send("BUTTON", { name });
   }

@@ -1,9 +1,10 @@
 /**
- * Entry point on Moddable XS (mcconfig builds it from manifests/exit-controller.json): the board
- * layer on the XS host (provider, manifest config, Timer, boot counter: ../../common/xs/boot.ts).
+ * Entry point on Moddable XS (mcconfig builds it from manifests/exit-controller.json or
+ * manifests/entry-terminal.json): the board layer of the role the manifest config names, on the
+ * XS host (provider, manifest config, Timer, boot counter: ../../common/xs/boot.ts).
  */
 import type { BoardDevice } from "../../common/io/board-host";
 import { xsHost } from "../../common/xs/boot";
-import { startExitController } from "../board";
+import { startLaneController } from "../lane-board";
 
-startExitController(xsHost<BoardDevice>("exit-controller"));
+startLaneController(xsHost<BoardDevice>("exit-controller"));
