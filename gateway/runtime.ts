@@ -21,16 +21,26 @@ import { resolveSecrets } from "./config/load";
 import { nextBootCount } from "./boot-count";
 import { AccessList } from "./lane/access-list";
 import { LaneOrchestrator, type LanePorts } from "./lane/orchestrator";
+import { EntryOrchestrator } from "./lane/entry-orchestrator";
+import { SiteOccupancy } from "./lane/site-occupancy";
+import { issueTicket } from "../contracts/ticket";
 
 export const GATEWAY_VERSION = "0.1.0";
 
 type BoardLink = StreamLink;
+/** Either kind of lane: both hear their two boards, the camera and the cloud the same way. */
+type AnyLane = LaneOrchestrator | EntryOrchestrator;
 
 export interface Gateway {
   /** The boot number this instance announces in its HELLOs. */
   boot: number;
   services: GatewayServices;
+  /** The exit lanes. */
   lanes: Map<string, LaneOrchestrator>;
+  /** The entry lanes (`kind: "entry"`). */
+  entryLanes: Map<string, EntryOrchestrator>;
+  /** The car park's occupancy as this gateway knows it (the entry lanes' offline decisions). */
+  occupancy: SiteOccupancy;
   links: Map<string, { exit: BoardLink; barrier: BoardLink }>;
   acl: AccessList;
   close(graceful?: boolean): Promise<void>;
@@ -62,24 +72,32 @@ function countBoot(dataDir: string, log: Logger): number {
  */
 export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}): Promise<Gateway> {
   const log = opts.logger ?? silentLogger;
-  const { boot, acl } = prepareDataDir(config, opts, log);
+  const { boot, acl, aclKey, occupancy } = prepareDataDir(config, opts, log);
   const services = await startGatewayServices(config, { ...opts, logger: log, aclVersion: () => acl.version });
   const batches = frameBatches();
+  const entryLanes = new Map<string, EntryOrchestrator>();
+  const site = siteBoard(occupancy, entryLanes);
   const ctx: LaneContext = {
-    opts, log, boot, acl, batches,
+    opts, log, boot, acl, batches, occupancy,
     policy: config.offline_policy,
-    emit: laneEmitter(services, `gw-${config.site_id}`, batches, log),
+    emit: countingMoves(laneEmitter(services, `gw-${config.site_id}`, batches, log), site),
     newId: idMaker(),
+    issueTicket: aclKey ? (now) => issueTicket(config.site_id, aclKey, now) : undefined,
   };
   const lanes = new Map<string, LaneOrchestrator>();
+  const allLanes = new Map<string, AnyLane>();
   const links = new Map<string, { exit: BoardLink; barrier: BoardLink }>();
   for (const laneConfig of config.lanes) {
     const started = startLane(laneConfig, ctx);
-    lanes.set(laneConfig.id, started.lane);
+    if (started.lane instanceof EntryOrchestrator) entryLanes.set(laneConfig.id, started.lane);
+    else lanes.set(laneConfig.id, started.lane);
+    allLanes.set(laneConfig.id, started.lane);
     links.set(laneConfig.id, started.links);
   }
-  const cloud = followCloud(services, config, lanes, acl, log);
-  const unsubscribePlates = await routePlates(services, lanes, log);
+  // The state kept from before the restart, on the terminals' idle screens (again on their HELLO).
+  site.show();
+  const cloud = followCloud(services, config, allLanes, { acl, site }, log);
+  const unsubscribePlates = await routePlates(services, allLanes, log);
 
   // Ports that are not there yet (a board unplugged at boot) are retried by the links themselves.
   for (const link of links.values()) {
@@ -88,7 +106,7 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
   }
 
   return {
-    boot, services, lanes, links, acl,
+    boot, services, lanes, entryLanes, occupancy, links, acl,
     async close(graceful = true) {
       cloud.stop();
       await unsubscribePlates();
@@ -99,7 +117,7 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
 }
 
 /** Credentials, the boot number and the access list: everything read from the environment and the data directory. */
-function prepareDataDir(config: SiteConfig, opts: GatewayOptions, log: Logger): { boot: number; acl: AccessList } {
+function prepareDataDir(config: SiteConfig, opts: GatewayOptions, log: Logger): { boot: number; acl: AccessList; aclKey?: string; occupancy: SiteOccupancy } {
   const env = opts.env ?? process.env;
   resolveSecrets(config, env); // fail fast on missing credentials, with the variable's name
   // Counted before anything else touches the data directory: a number a board may already know
@@ -107,8 +125,35 @@ function prepareDataDir(config: SiteConfig, opts: GatewayOptions, log: Logger): 
   const boot = opts.boot ?? countBoot(config.data_dir, log);
   const keyEnv = config.offline_policy.acl_hmac_key_env;
   const acl = new AccessList(join(config.data_dir, "acl.json"), env[keyEnv]);
-  if (!env[keyEnv]) log.warn(`${keyEnv} is not set: access-list updates from the cloud will be refused`);
-  return { boot, acl };
+  if (!env[keyEnv]) log.warn(`${keyEnv} is not set: access-list updates from the cloud will be refused, and entry lanes issue no tickets`);
+  const occupancy = new SiteOccupancy(join(config.data_dir, "occupancy.json"));
+  if (occupancy.warning) log.warn(occupancy.warning);
+  return { boot, acl, aclKey: env[keyEnv] || undefined, occupancy };
+}
+
+/** The car park's state on every entry terminal: shown when it changes (the cloud's word or a local move). */
+function siteBoard(occupancy: SiteOccupancy, entryLanes: Map<string, EntryOrchestrator>) {
+  let shown = "";
+  const show = (force = false) => {
+    const view = occupancy.view();
+    const key = JSON.stringify(view);
+    if (!force && key === shown) return;
+    shown = key;
+    for (const lane of entryLanes.values()) lane.onSite(view);
+  };
+  return { occupancy, show: () => show(true), changed: () => show(false) };
+}
+type SiteBoard = ReturnType<typeof siteBoard>;
+
+/** Entries and exits the lanes report, counted in the local occupancy as they go to the outbox. */
+function countingMoves(emit: LanePorts["emit"], site: SiteBoard): LanePorts["emit"] {
+  return (key, payload) => {
+    emit(key, payload);
+    const passedExit = key === "exitDone" && (payload as { passed?: boolean }).passed === true;
+    if (key !== "entry" && !passedExit) return;
+    site.occupancy.onMove(key === "entry" ? 1 : -1, Date.now());
+    site.changed();
+  };
 }
 
 /** Event and flow ids: time-ordered, unique within this process. */
@@ -172,36 +217,45 @@ interface LaneContext {
   policy: SiteConfig["offline_policy"];
   emit: LanePorts["emit"];
   newId: (prefix: string) => string;
+  occupancy: SiteOccupancy;
+  /** Signs entry tickets with the access-list key; undefined without the key. */
+  issueTicket?: ConstructorParameters<typeof EntryOrchestrator>[2]["issueTicket"];
 }
 
 /** One lane: its orchestrator and the links to its two boards (not opened yet). */
-function startLane(laneConfig: LaneConfig, ctx: LaneContext): { lane: LaneOrchestrator; links: { exit: BoardLink; barrier: BoardLink } } {
+function startLane(laneConfig: LaneConfig, ctx: LaneContext): { lane: AnyLane; links: { exit: BoardLink; barrier: BoardLink } } {
   const id = laneConfig.id;
   // The links and the lane refer to each other: the lane's ports reach the links through this holder.
   const io: { exit?: BoardLink; barrier?: BoardLink } = {};
-  const lane = new LaneOrchestrator(id, {
+  const ports: LanePorts = {
     toExit: (type, fields) => io.exit?.send(type, fields),
     toBarrier: (type, fields) => io.barrier?.send(type, fields),
     emit: ctx.emit,
     now: () => Date.now(),
     newId: ctx.newId,
     log: (message) => ctx.log.info({ lane: id }, message),
-  }, ctx.acl, {
+  };
+  const policy = {
     trustedBadges: ctx.policy.trusted_badges,
     exitPins: ctx.policy.exit_pins,
     operatorOverride: ctx.policy.operator_override,
     plateWindowMs: 10_000,
-  });
+  };
+  const lane: AnyLane = laneConfig.kind === "entry"
+    ? new EntryOrchestrator(id, ports, { acl: ctx.acl, site: () => ctx.occupancy.view(), issueTicket: ctx.issueTicket }, policy)
+    : new LaneOrchestrator(id, ports, ctx.acl, policy);
   // Offline until the bridge reports the cloud broker connected (followCloud).
   lane.setCloudOnline(false);
-  const exit = (io.exit = boardLink(lane, id, "exit", laneConfig.exit_controller, ctx));
-  const barrier = (io.barrier = boardLink(lane, id, "barrier", laneConfig.barrier_executor, ctx));
+  const exit = (io.exit = boardLink(lane, laneConfig, "exit", ctx));
+  const barrier = (io.barrier = boardLink(lane, laneConfig, "barrier", ctx));
   return { lane, links: { exit, barrier } };
 }
 
 /** The same link on a harness transport or on the configured serial port (reopened on unplug). */
-function boardLink(lane: LaneOrchestrator, id: string, board: "exit" | "barrier", port: { port: string; baud: number }, ctx: LaneContext): BoardLink {
+function boardLink(lane: AnyLane, laneConfig: LaneConfig, board: "exit" | "barrier", ctx: LaneContext): BoardLink {
   const { opts, log } = ctx;
+  const id = laneConfig.id;
+  const port = board === "exit" ? laneConfig.exit_controller : laneConfig.barrier_executor;
   const onLine = opts.onLine && ((direction: "rx" | "tx", line: string) => opts.onLine!(id, board, direction, line));
   const onPortChange = (open: boolean, error?: string) => log[open ? "info" : "warn"]({ lane: id, board, port: port.port, error }, open ? "serial port open" : "serial port lost; reopening");
   const stream = opts.transports?.(id, board) ?? new SerialDeviceStream({ path: port.port, baudRate: port.baud, onPortChange });
@@ -216,7 +270,13 @@ function boardLink(lane: LaneOrchestrator, id: string, board: "exit" | "barrier"
       log.info({ lane: id, board, up }, `${board} link ${up ? "up" : "down"}`);
       if (board === "exit") lane.onExitLink(up); else lane.onBarrierLink(up);
     },
-    onPeerHello: (fields) => log.info({ lane: id, board, hello: fields }, `${board} board announced itself`),
+    onPeerHello: (fields) => {
+      log.info({ lane: id, board, hello: fields }, `${board} board announced itself`);
+      if (board !== "exit") return;
+      // A lane controller in the other role than the site file says would run the wrong flow.
+      if ((fields.role ?? "exit") !== laneConfig.kind) log.error({ lane: id, role: fields.role ?? "exit", kind: laneConfig.kind }, "the lane controller's role differs from the lane's kind in the site file");
+      if (lane instanceof EntryOrchestrator) lane.onExitHello();
+    },
     onGiveUp: (type) => log.warn({ lane: id, board, type }, "frame given up after retries"),
   };
   return new StreamLink(stream, { ...linkOptions, onLine });
@@ -226,7 +286,8 @@ function boardLink(lane: LaneOrchestrator, id: string, board: "exit" | "barrier"
  * Cloud messages to the access list or the lanes, and the lanes' online flag: on as soon as the
  * bridge connects, off only after `offline_after_s` without it (a short blip keeps the lanes online).
  */
-function followCloud(services: GatewayServices, config: SiteConfig, lanes: Map<string, LaneOrchestrator>, acl: AccessList, log: Logger): { stop(): void } {
+function followCloud(services: GatewayServices, config: SiteConfig, lanes: Map<string, AnyLane>, local: { acl: AccessList; site: SiteBoard }, log: Logger): { stop(): void } {
+  const { acl, site } = local;
   let offlineTimer: NodeJS.Timeout | undefined;
   const setOnline = (online: boolean) => {
     for (const lane of lanes.values()) lane.setCloudOnline(online);
@@ -235,6 +296,10 @@ function followCloud(services: GatewayServices, config: SiteConfig, lanes: Map<s
     if (msg.key === "aclAdd" || msg.key === "aclDel" || msg.key === "aclFull") {
       const result = acl.apply(msg.key === "aclAdd" ? "add" : msg.key === "aclDel" ? "del" : "full", msg.payload as never);
       log[result === "bad_signature" ? "warn" : "info"]({ key: msg.key, result, version: acl.version }, "access list update");
+      return;
+    }
+    if (msg.key === "siteState") {
+      if (site.occupancy.onSiteState(msg.payload as Payload<"siteState">)) site.show();
       return;
     }
     for (const lane of lanes.values()) lane.onCloudMessage(msg.key, msg.payload as never);
@@ -250,7 +315,7 @@ function followCloud(services: GatewayServices, config: SiteConfig, lanes: Map<s
 }
 
 /** LPR plate reads on the site broker, to the lane they name. */
-function routePlates(services: GatewayServices, lanes: Map<string, LaneOrchestrator>, log: Logger): Promise<() => Promise<void>> {
+function routePlates(services: GatewayServices, lanes: Map<string, AnyLane>, log: Logger): Promise<() => Promise<void>> {
   return services.siteBroker.subscribe(siteTopic("lprPlate"), (topic, payload) => {
     const parsed = parsePayload(topic, payload);
     if (!parsed.ok || parsed.key !== "lprPlate") return log.warn({ error: parsed.ok ? "not a plate" : parsed.error }, "LPR message refused");

@@ -6,12 +6,12 @@
  * atomically (temp file + fsync + rename) so a power cut never leaves half a list.
  */
 import { timingSafeEqual } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
 import { signAcl } from "../../contracts/acl-signature";
 import { schemas } from "../../contracts/mqtt-topics";
 import { verifyScrypt } from "../broker/passwords";
+import { writeFileAtomic } from "./atomic-file";
 
 export { canonicalJson, signAcl } from "../../contracts/acl-signature";
 
@@ -80,12 +80,6 @@ export class AccessList {
   }
 
   private save(): void {
-    mkdirSync(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.tmp`;
-    const fd = openSync(tmp, "w");
-    writeSync(fd, JSON.stringify({ version: this.currentVersion, entries: [...this.entries.values()] }));
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, this.file);
+    writeFileAtomic(this.file, JSON.stringify({ version: this.currentVersion, entries: [...this.entries.values()] }));
   }
 }

@@ -4,11 +4,11 @@
  * and the flow of the exit in progress.
  */
 import type { Fields } from "../../firmware/common/link/frame";
-import type { Payload, TopicKey } from "../../contracts/mqtt-topics";
+import type { IDENTITY_METHODS, Payload, TopicKey } from "../../contracts/mqtt-topics";
 import type { Phase } from "./phases";
 
 export type DecidedBy = "cloud" | "offline_badge" | "offline_pin" | "override" | "emergency";
-export type Identity = { method: "plate" | "badge" | "pin" | "ticket" | "operator"; value: string };
+export type Identity = { method: (typeof IDENTITY_METHODS)[number]; value: string };
 
 export interface LanePorts {
   toExit(type: string, fields: Fields): void;
@@ -59,6 +59,8 @@ export interface Flow {
   overrideCmd?: string;
   /** The last payment request shown, to show it again after a controller reset. */
   payReq?: Fields;
+  /** The camera's plate read for this vehicle (sent along with another identity). */
+  plate?: string;
 }
 
 export const FRESH_FLOW = (): Flow => ({ openingSent: false, openedSent: false, passed: false });

@@ -14,18 +14,21 @@
  *   audit after reconnection.
  * - Executor fault: automatic commands are blocked, the display says so, an alarm goes out,
  *   and only an operator reset clears it.
+ * - Tickets need the cloud: a ticket QR (SPK1.) or the lost-ticket key goes to it (with the
+ *   camera's plate read); offline the lane prices nothing and says so.
  */
 import type { Fields } from "../../firmware/common/link/frame";
 import type { Payload, TopicKey } from "../../contracts/mqtt-topics";
 import type { AccessList } from "./access-list";
 import { canEnter, type Phase } from "./phases";
-import { FAILURE_TEXT, ascii, formatDuration, idText } from "./lane-text";
+import { FAILURE_TEXT, ascii, formatDuration } from "./lane-text";
+import { LaneStatePublisher, OperatorCommands, displayFields } from "./lane-shared";
+import { ticketIdFromQr, validationCodeFromQr } from "../../contracts/ticket";
 import { FRESH_FLOW, type DecidedBy, type Flow, type Identity, type LanePolicy, type LanePorts, type LaneSnapshot } from "./lane-types";
 
 export type { Phase };
 export type { DecidedBy, LanePolicy, LanePorts, LaneSnapshot };
 export { ascii, formatDuration };
-const RECENT_COMMANDS = 256;
 /** payment/success messages for no session the lane knows, kept for a controller's re-sync. */
 const HELD_SUCCESSES = 16;
 const HELD_SUCCESS_MS = 15 * 60_000;
@@ -39,12 +42,15 @@ export class LaneOrchestrator {
   private plate: { plate: string; at: number } | undefined;
   private cloudOnline = true;
   private redrivePending = false;
-  private readonly recentCommands: string[] = [];
   /** session → when its payment/success came while the lane had no flow for it (a restarted gateway). */
   private readonly heldSuccesses = new Map<string, number>();
-  private readonly operatorCommands = new Map<string, string>(); // executor cmd id → cloud cmd_id
+  private readonly commands: OperatorCommands;
+  private readonly state: LaneStatePublisher;
 
-  constructor(readonly laneId: string, private readonly ports: LanePorts, private readonly acl: AccessList, private readonly policy: LanePolicy) {}
+  constructor(readonly laneId: string, private readonly ports: LanePorts, private readonly acl: AccessList, private readonly policy: LanePolicy) {
+    this.commands = new OperatorCommands(laneId, ports);
+    this.state = new LaneStatePublisher(ports);
+  }
 
   get phase(): Phase { return this.current; }
 
@@ -133,7 +139,11 @@ export class LaneOrchestrator {
         break;
       }
       case "BUTTON":
-        this.ports.emit("sensorError", { event_id: this.ports.newId("ev"), lane_id: this.laneId, code: "HELP_CALL", severity: "info", detail: "driver pressed the help button" });
+        if (f.name === "lost") this.lostTicket();
+        else this.ports.emit("sensorError", { event_id: this.ports.newId("ev"), lane_id: this.laneId, code: "HELP_CALL", severity: "info", detail: "driver pressed the help button" });
+        break;
+      case "SCAN":
+        this.onScan(f.code);
         break;
       default:
         break;
@@ -183,11 +193,7 @@ export class LaneOrchestrator {
         break;
       }
       case "CMD_DONE": {
-        const cloudCmd = this.operatorCommands.get(f.cmd);
-        if (cloudCmd) {
-          this.operatorCommands.delete(f.cmd);
-          this.ports.emit("barrierAck", { cmd_id: cloudCmd, lane_id: this.laneId, result: f.result === "ok" ? "done" : f.result === "refused" ? "refused" : f.result === "timeout" ? "timeout" : "fault", ...(f.why ? { detail: f.why } : {}) });
-        }
+        this.commands.onCmdDone(f);
         if (f.cmd === this.flow.openCmd && f.result !== "ok") this.raise(f.why ?? "OPEN_REFUSED", "fault", `open refused: ${f.why ?? f.result}`);
         break;
       }
@@ -207,6 +213,7 @@ export class LaneOrchestrator {
 
   onPlate(plate: string): void {
     this.plate = { plate, at: this.ports.now() };
+    if (this.exit.present && this.phase !== "idle") this.flow.plate = plate;
     if (this.phase === "identifying" && this.exit.present && this.cloudOnline) this.identify({ method: "plate", value: plate });
   }
 
@@ -260,17 +267,12 @@ export class LaneOrchestrator {
       }
       case "barrierCmd": {
         const m = payload as Payload<"barrierCmd">;
-        if (this.recentCommands.includes(m.cmd_id)) { this.stats.duplicateCommands++; return; }
-        this.recentCommands.push(m.cmd_id);
-        if (this.recentCommands.length > RECENT_COMMANDS) this.recentCommands.shift();
+        if (!this.commands.firstTime(m.cmd_id)) { this.stats.duplicateCommands++; return; }
         this.operatorCommand(m.cmd_id, m.cmd, m.operator, m.reason, m.session_id);
         break;
       }
       case "displayText": {
-        const m = payload as Payload<"displayText">;
-        const fields: Fields = { l1: ascii(m.lines[0] ?? "") };
-        m.lines.slice(1).forEach((l, i) => { fields[`l${i + 2}`] = ascii(l); });
-        this.ports.toExit("DISPLAY", fields);
+        this.ports.toExit("DISPLAY", displayFields((payload as Payload<"displayText">).lines));
         break;
       }
       default:
@@ -281,20 +283,8 @@ export class LaneOrchestrator {
 
   /** An operator's command, from the cloud (parking/barriere/cmd) or the site console offline. */
   operatorCommand(cmdId: string, cmd: "open" | "close" | "reset", operator: string, reason: string, session?: string): void {
-    const ack = (result: "done" | "refused" | "fault" | "timeout", detail?: string) =>
-      this.ports.emit("barrierAck", { cmd_id: cmdId, lane_id: this.laneId, result, ...(detail ? { detail } : {}) });
-    if (cmd === "reset") {
-      const execCmd = this.ports.newId("reset");
-      this.operatorCommands.set(execCmd, cmdId);
-      this.ports.toBarrier("FAULT_RESET", { cmd: execCmd, operator: idText(operator) });
-      return;
-    }
-    if (cmd === "close") {
-      const execCmd = this.ports.newId("close");
-      this.operatorCommands.set(execCmd, cmdId);
-      this.ports.toBarrier("CLOSE", { cmd: execCmd });
-      return;
-    }
+    const ack = (result: "done" | "refused", detail?: string) => this.commands.ack(cmdId, result, detail);
+    if (cmd === "reset" || cmd === "close") return this.commands.toExecutor(cmdId, cmd, operator);
     // open: an audited override is the cloud-side key; the controller still gives the second.
     if (!this.policy.operatorOverride && !this.cloudOnline) return ack("refused", "operator override disabled by site policy");
     if (this.barrier.fault) { this.stats.blockedByFault++; return ack("refused", `executor fault ${this.barrier.fault}`); }
@@ -363,7 +353,32 @@ export class LaneOrchestrator {
     }
     this.ports.toExit("IDENTIFY", { hint: this.cloudOnline ? "Lecture plaque..." : "Badge ou PIN" });
     const plate = this.plate;
-    if (plate && this.cloudOnline && this.ports.now() - plate.at <= this.policy.plateWindowMs) this.identify({ method: "plate", value: plate.plate });
+    if (plate && this.ports.now() - plate.at <= this.policy.plateWindowMs) this.flow.plate = plate.plate;
+    if (this.flow.plate && this.cloudOnline) this.identify({ method: "plate", value: this.flow.plate });
+  }
+
+  /** The lost-ticket key: the cloud prices its lost-ticket rule (from the plate's entry when it
+   *  knows it) and answers payment/req for the session as for any exit request. */
+  private lostTicket(): void {
+    if (!this.exit.present || !(this.phase === "identifying" || this.phase === "awaiting_cloud")) return;
+    // Offline the lane cannot price anything: no ticket-based exit without the cloud.
+    if (!this.cloudOnline) return this.deny("Paiement impossible");
+    this.enter("awaiting_cloud");
+    this.ports.emit("exitLost", { event_id: this.ports.newId("ev"), lane_id: this.laneId, ...(this.flow.plate ? { plate: this.flow.plate } : {}) });
+  }
+
+  /** The lane's scanner: a ticket's QR identifies the vehicle; a merchant validation applies to the session being paid. */
+  private onScan(code: string): void {
+    const ticket = ticketIdFromQr(code);
+    if (ticket) return this.identify({ method: "ticket", value: ticket });
+    const validation = validationCodeFromQr(code);
+    if (validation && this.phase === "awaiting_payment" && this.flow.session && this.exit.present && this.cloudOnline) {
+      this.ports.emit("exitValidation", { event_id: this.ports.newId("ev"), lane_id: this.laneId, session_id: this.flow.session, code: validation });
+      return;
+    }
+    // Anything else (or a validation with no payment to apply it to) changes nothing in the flow.
+    this.ports.log?.(`lane ${this.laneId}: scanned code ignored in phase ${this.phase}`);
+    if (this.phase === "identifying" && this.exit.present) this.ports.toExit("DENY", { reason: "Code non reconnu" });
   }
 
   private identify(identity: Identity): void {
@@ -372,9 +387,13 @@ export class LaneOrchestrator {
     this.flow.identity = identity;
     if (this.cloudOnline) {
       this.enter("awaiting_cloud");
-      this.ports.emit("exitReq", { event_id: this.ports.newId("ev"), lane_id: this.laneId, identity });
+      // The camera's read goes along with another identity: the cloud links the plate to the session.
+      const plate = identity.method !== "plate" && this.flow.plate ? { plate: this.flow.plate } : {};
+      this.ports.emit("exitReq", { event_id: this.ports.newId("ev"), lane_id: this.laneId, identity, ...plate });
       return;
     }
+    // No pricing offline: a ticket leaves only through the cloud (or an operator's override).
+    if (identity.method === "ticket") return this.deny("Paiement impossible");
     if (identity.method === "badge" && this.policy.trustedBadges && this.acl.trustedBadge(identity.value, this.ports.now())) {
       this.offlineExit("offline_badge");
     } else {
@@ -425,7 +444,7 @@ export class LaneOrchestrator {
     this.stats.denied++;
     this.ports.toExit("DENY", { reason });
     this.enter("identifying");
-    this.flow = FRESH_FLOW();
+    this.flow = { ...FRESH_FLOW(), plate: this.flow.plate }; // same car: its plate read still goes with a second try
   }
 
   /** Two keys, same session, vehicle present, executor healthy: then, and only then, OPEN. */
@@ -461,18 +480,11 @@ export class LaneOrchestrator {
     if (this.phase !== "fault") this.enter(this.exit.present ? "identifying" : "idle");
   }
 
-  /** The lane state as last published: a board's heartbeat that changes nothing publishes nothing. */
-  private publishedState = "";
-
   private publishState(): void {
     const s = this.snapshot();
-    const state = {
+    this.state.publish({
       lane_id: this.laneId, exit_state: s.exit_state, barrier_state: s.barrier_state, barrier_pos: s.barrier_pos, present: s.present,
       ...(s.session_id ? { session_id: s.session_id } : {}), ...(s.fault ? { fault: s.fault } : {}),
-    };
-    const key = JSON.stringify(state);
-    if (key === this.publishedState) return;
-    this.publishedState = key;
-    this.ports.emit("laneState", state);
+    });
   }
 }
