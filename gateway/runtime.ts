@@ -23,6 +23,7 @@ import { AccessList } from "./lane/access-list";
 import { LaneOrchestrator, type LanePorts } from "./lane/orchestrator";
 import { EntryOrchestrator } from "./lane/entry-orchestrator";
 import { SiteOccupancy } from "./lane/site-occupancy";
+import { FileAdmissionStore, type AdmissionStore } from "./lane/entry-admissions";
 import { issueTicket } from "../contracts/ticket";
 
 export const GATEWAY_VERSION = "0.1.0";
@@ -83,6 +84,7 @@ export async function startGateway(config: SiteConfig, opts: GatewayOptions = {}
     emit: countingMoves(laneEmitter(services, `gw-${config.site_id}`, batches, log), site),
     newId: idMaker(),
     issueTicket: aclKey ? (now) => issueTicket(config.site_id, aclKey, now) : undefined,
+    admissions: new FileAdmissionStore(config.data_dir, Date.now, (m) => log.warn(m)),
   };
   const lanes = new Map<string, LaneOrchestrator>();
   const allLanes = new Map<string, AnyLane>();
@@ -220,6 +222,7 @@ interface LaneContext {
   occupancy: SiteOccupancy;
   /** Signs entry tickets with the access-list key; undefined without the key. */
   issueTicket?: ConstructorParameters<typeof EntryOrchestrator>[2]["issueTicket"];
+  admissions: AdmissionStore;
 }
 
 /** One lane: its orchestrator and the links to its two boards (not opened yet). */
@@ -242,7 +245,7 @@ function startLane(laneConfig: LaneConfig, ctx: LaneContext): { lane: AnyLane; l
     plateWindowMs: 10_000,
   };
   const lane: AnyLane = laneConfig.kind === "entry"
-    ? new EntryOrchestrator(id, ports, { acl: ctx.acl, site: () => ctx.occupancy.view(), issueTicket: ctx.issueTicket }, policy)
+    ? new EntryOrchestrator(id, ports, { acl: ctx.acl, site: () => ctx.occupancy.view(), issueTicket: ctx.issueTicket, admissions: ctx.admissions }, policy)
     : new LaneOrchestrator(id, ports, ctx.acl, policy);
   // Offline until the bridge reports the cloud broker connected (followCloud).
   lane.setCloudOnline(false);

@@ -25,6 +25,7 @@ import { LaneStatePublisher, OperatorCommands, displayFields } from "./lane-shar
 import { ascii } from "./lane-text";
 import type { Identity, LanePolicy, LanePorts } from "./lane-types";
 import type { SiteView } from "./site-occupancy";
+import type { AdmissionStore, EntryReport } from "./entry-admissions";
 
 export type EntryDecidedBy = NonNullable<Payload<"entry">["decided_by"]>;
 
@@ -34,6 +35,8 @@ export interface EntryDeps {
   site: () => SiteView;
   /** A new signed ticket; undefined when the gateway has no ticket key (no ticket can be issued). */
   issueTicket?: (now: number) => Ticket;
+  /** Admissions kept across a restart (./entry-admissions.ts): an ENTERED that reaches a restarted gateway is still reported. */
+  admissions?: AdmissionStore;
 }
 
 export interface EntrySnapshot {
@@ -202,17 +205,32 @@ export class EntryOrchestrator {
   private onEntered(session: string): void {
     const flow = this.flow;
     if (session !== flow.session || !flow.openCmd || !flow.identity || !flow.decidedBy) {
-      this.ports.log?.(`entry lane ${this.laneId}: ENTERED for ${session} with no admitted flow for it; not reported`);
+      // The terminal says ENTERED only after an admission whose boom opened: a gateway restarted
+      // meanwhile finds that admission in its data directory and reports it as the old one would have.
+      const kept = this.deps.admissions?.take(session);
+      if (!kept) {
+        this.ports.log?.(`entry lane ${this.laneId}: ENTERED for ${session} with no admitted flow for it; not reported`);
+        return;
+      }
+      this.stats.entries++;
+      this.ports.emit("entry", { event_id: this.ports.newId("ev"), ...kept.report });
+      if (session === flow.session) this.endFlow();
       return;
     }
     this.stats.entries++;
-    this.ports.emit("entry", {
-      event_id: this.ports.newId("ev"), lane_id: this.laneId, identity: flow.identity, decided_by: flow.decidedBy,
+    this.deps.admissions?.take(session);
+    this.ports.emit("entry", { event_id: this.ports.newId("ev"), ...this.reportOf(flow, session) });
+    this.endFlow();
+  }
+
+  /** What parking/entry says about an admitted flow. */
+  private reportOf(flow: EntryFlow, session: string): EntryReport {
+    return {
+      lane_id: this.laneId, identity: flow.identity!, decided_by: flow.decidedBy!,
       ...(flow.cloudSession ? { session_id: session } : {}),
       ...(flow.ticket ? { ticket: flow.ticket } : {}),
       ...(flow.plate ? { plate: flow.plate } : {}),
-    });
-    this.endFlow();
+    };
   }
 
   // ------------------------------------------------------------------ barrier executor
@@ -382,6 +400,8 @@ export class EntryOrchestrator {
     this.enter("admitted");
     const t = this.flow.ticket;
     this.flow.admit = { session, ...(t ? { ticket: t.id, code: t.code } : {}), ...(line ? { msg: ascii(line) } : {}) };
+    // Kept before the terminal hears of it: whatever happens to this process, the entry is reported.
+    if (this.flow.identity) this.deps.admissions?.save(session, this.reportOf(this.flow, session));
     this.ports.toExit("ADMIT", this.flow.admit);
     this.tryOpen();
   }

@@ -13,12 +13,13 @@ import type { Fields } from "../../firmware/common/link/frame";
 import { validateMessage } from "../../firmware/common/link/messages";
 import { AccessList, signAcl } from "../../gateway/lane/access-list";
 import { EntryOrchestrator } from "../../gateway/lane/entry-orchestrator";
+import { FileAdmissionStore, type AdmissionStore } from "../../gateway/lane/entry-admissions";
 import type { SiteView } from "../../gateway/lane/site-occupancy";
 
 const KEY = "test-acl-key-0123456789";
 const SITE = "site-a";
 
-function setup(opts: { online?: boolean; site?: SiteView; tickets?: boolean } = {}) {
+function setup(opts: { online?: boolean; site?: SiteView; tickets?: boolean; admissions?: AdmissionStore } = {}) {
   const toExit: { type: string; fields: Fields }[] = [];
   const toBarrier: { type: string; fields: Fields }[] = [];
   const events: { key: string; payload: Record<string, unknown> }[] = [];
@@ -36,6 +37,7 @@ function setup(opts: { online?: boolean; site?: SiteView; tickets?: boolean } = 
     acl,
     site: () => site.view,
     issueTicket: opts.tickets === false ? undefined : (at) => { const t = issueTicket(SITE, KEY, at); issued.push(t); return t; },
+    ...(opts.admissions ? { admissions: opts.admissions } : {}),
   }, { trustedBadges: true, exitPins: true, operatorOverride: true, plateWindowMs: 10_000 });
   lane.onExitLink(true);
   lane.onBarrierLink(true);
@@ -83,6 +85,27 @@ describe("gateway entry lane orchestration", () => {
     expect(t.lane.phase).to.equal("idle");
     expect(t.ev("laneState").at(-1)).to.deep.include({ lane_id: "E1", present: false });
     framesValid(t.toExit);
+  });
+
+  it("a gateway killed while the boom is up still reports the entry: the restarted one finds the admission in its data directory", () => {
+    const dir = mkdtempSync(join(tmpdir(), "entry-admissions-"));
+    const before = setup({ admissions: new FileAdmissionStore(dir, Date.now) });
+    before.lane.onExitMessage("PRESENCE", { present: "1" });
+    before.lane.onExitMessage("BUTTON", { name: "ticket" });
+    const req = before.ev("entryReq")[0];
+    before.decide({ event_id: req.event_id, session_id: "S9", pool: "transient" });
+    before.lane.onExitMessage("AUTHORISED", { session: "S9" });
+    expect(before.toBarrier.map((m) => m.type)).to.deep.equal(["OPEN"]);
+    // SIGKILL: the next process knows nothing of the flow; the terminal finishes the entry.
+    const after = setup({ admissions: new FileAdmissionStore(dir, Date.now) });
+    after.lane.onExitMessage("ENTERED", { session: "S9" });
+    const entry = after.ev("entry");
+    expect(entry).to.have.length(1);
+    expect(entry[0]).to.deep.include({ lane_id: "E1", session_id: "S9", decided_by: "cloud", identity: { method: "ticket", value: before.issued[0].id } });
+    expect(entry[0].ticket).to.deep.equal(before.issued[0]);
+    // Reported once: a repeated ENTERED (the link's retransmission) finds nothing more.
+    after.lane.onExitMessage("ENTERED", { session: "S9" });
+    expect(after.ev("entry")).to.have.length(1);
   });
 
   it("the ticket key issues a ticket signed so that the cloud's verifier accepts it, sent with the plate read", () => {
