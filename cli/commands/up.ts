@@ -4,7 +4,7 @@ import { intOption } from "../main";
 export function register(program: Command): void {
   program
     .command("up")
-    .description("run the whole site on embedded defaults: cloud (PGlite, MQTT, Stripe test emulator), gateway, simulated lanes (real firmware) and the live site page")
+    .description("run the whole site on embedded defaults: cloud (PGlite, MQTT, Stripe test emulator), gateway, simulated exit lanes and one entry lane (real firmware) and the live site page")
     .option("--lanes <n>", "number of exit lanes", intOption("--lanes", 1, 8), 2)
     .option("--http-port <port>", "live site page", intOption("--http-port", 0, 65535), Number(process.env.SYSPARK_HTTP_PORT ?? 18080))
     .option("--cloud-port <port>", "cloud HTTP (payment pages, operators)", intOption("--cloud-port", 0, 65535), Number(process.env.PORT ?? 18090))
@@ -22,7 +22,7 @@ export function register(program: Command): void {
       const page = await startSitePage(site, { port: opts.httpPort });
       const admin = site.cloud.firstAdmin;
       console.log([
-        `SysPark site "paris-centre" is up (${((Date.now() - started) / 1000).toFixed(1)} s), ${opts.lanes} exit lane(s), embedded defaults.`,
+        `SysPark site "paris-centre" is up (${((Date.now() - started) / 1000).toFixed(1)} s), ${opts.lanes} exit lane(s) and entry lane ${site.entry.id}, embedded defaults.`,
         `  live site page:        ${page.url}`,
         `  cloud (pay):           ${site.cloud.url}/   health: ${site.cloud.url}/health`,
         `  operators' console:    ${site.cloud.url}/console`,
@@ -32,7 +32,8 @@ export function register(program: Command): void {
         admin ? `  first operator (shown once): ${admin.username} / ${admin.password}` : "  operators:             those created before (the first start showed admin's password once)",
         // True while this runs: the command finds this site's cloud by its run file and goes through its API (docs/cloud.md).
         `  add an operator:       syspark operator add --username <name> --data-dir ${opts.dataDir}   (from this directory, while the site runs: through the cloud's API, logged in as an admin)`,
-        "Drive a car to a lane on the live page, pay on the page its QR code opens, and watch the barrier.",
+        "Drive a car to a lane on the live page, pay on the page its QR code opens, and watch the barrier;",
+        `or bring a car to the entry ${site.entry.id}, take a ticket, and send it to an exit with its ticket (or without: lost ticket).`,
       ].join("\n"));
       let stopping = false;
       const stop = async () => {

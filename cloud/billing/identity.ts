@@ -3,7 +3,8 @@
  * written on the car and shown on the lane's display; a badge UID or ticket number masked to its
  * last 4, since those open the barrier.
  */
-export function shownIdentity(method: "plate" | "badge" | "ticket", value: string): string {
+import type { IdentityMethod } from "../db/sessions";
+export function shownIdentity(method: IdentityMethod, value: string): string {
   if (method === "plate") return value;
   return value.length <= 4 ? "••••" : `•••• ${value.slice(-4)}`;
 }

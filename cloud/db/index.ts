@@ -13,6 +13,8 @@ export * from "./errors";
 export { IllegalTransitionError } from "../domain/state-machines";
 export * from "./sites";
 export * from "./sessions";
+export * from "./occupancy";
+export * from "./identities";
 export * from "./payments";
 export * from "./refunds";
 export * from "./events";

@@ -11,10 +11,15 @@ import { ActiveSessionExistsError, NotFoundError, UNIQUE_VIOLATION, ValidationEr
 import { CurrencySchema } from "./sites";
 import type { Json, Q, Tx } from "./types";
 import { canonicalPlate, PLATE_FORM } from "../domain/plates";
+import { countEntry, countExit, type Pool } from "./occupancy";
 
-export const IDENTITY_METHODS = ["plate", "badge", "ticket"] as const;
+/**
+ * How a session is known: plate, badge, ticket (its id or 8-digit code), an exit PIN's
+ * access-list entry id (never the PIN), a reservation code, or the operator who let a car in.
+ */
+export const IDENTITY_METHODS = ["plate", "badge", "ticket", "pin", "reservation", "operator"] as const;
 export type IdentityMethod = (typeof IDENTITY_METHODS)[number];
-export const EXIT_METHODS = ["plate", "badge", "ticket", "pin", "operator"] as const;
+export const EXIT_METHODS = ["plate", "badge", "ticket", "pin", "operator", "reservation"] as const;
 export type ExitMethod = (typeof EXIT_METHODS)[number];
 export const BARRIER_RESULTS = ["opened", "timeout", "fault", "not_opened"] as const;
 export type BarrierResult = (typeof BARRIER_RESULTS)[number];
@@ -48,6 +53,10 @@ export interface SessionRow {
   barrierResult: BarrierResult | null;
   flagReason: string | null;
   createdAt: Date;
+  /** The part of the car park it counts in (migration 17). */
+  pool: Pool;
+  /** Counted in the occupancy now: set at entry, cleared once by the exit or flag that takes the car off. */
+  counted: boolean;
 }
 
 /**
@@ -67,6 +76,7 @@ export function normalizeIdentity(identity: Identity): Identity {
     if (!/^[0-9A-F]{4,32}$/.test(v)) throw new ValidationError(`badge UID "${value}" must be 4–32 hex digits`);
     return { method, value: v };
   }
+  if (method === "reservation") return { method, value: value.toUpperCase() };
   return { method, value };
 }
 
@@ -177,7 +187,10 @@ async function writeSession(tx: Tx, sessionId: string, status: SessionStatus, st
 export async function changeStatus(tx: Tx, sessionId: string, to: SessionStatus, patch: SessionPatch = {}): Promise<SessionRow> {
   const current = await lockSession(tx, sessionId);
   assertTransition(SESSION_MACHINE, current.status, to, sessionId);
-  return writeSession(tx, sessionId, to, current.status !== to, patch);
+  const row = await writeSession(tx, sessionId, to, current.status !== to, patch);
+  // A closed session's car is gone (an operator's resolution included): off the occupancy, once.
+  if (to === "closed") await countExit(tx, sessionId, "exit");
+  return row;
 }
 
 export interface CreateEntryInput {
@@ -193,6 +206,10 @@ export interface CreateEntryInput {
    * entry": the vehicle evidently left without an exit record) and creates the new one.
    */
   onConflict?: "error" | "flag-previous";
+  /** The pool the car counts in (default transient); the entry is counted in the same transaction. */
+  pool?: Pool;
+  /** false: a session for a car that was never counted in (an exit PIN with no entry record). Default true. */
+  counted?: boolean;
 }
 
 export interface CreateEntryResult {
@@ -215,22 +232,31 @@ export async function createEntrySession(tx: Tx, input: CreateEntryInput): Promi
     }
     return { session: existing, created: false };
   }
+  // The open session of this identity: its own, or one it is linked to (a permit's other identity).
   const [open] = await tx<SessionRow[]>`
-    SELECT * FROM sessions
-    WHERE site_id = ${input.siteId} AND identity_method = ${identity.method} AND identity_value = ${identity.value}
-      AND status IN ('active', 'pending_payment', 'paid')
-    FOR UPDATE`;
+    SELECT s.* FROM sessions s
+    WHERE s.site_id = ${input.siteId} AND s.status IN ('active', 'pending_payment', 'paid')
+      AND ((s.identity_method = ${identity.method} AND s.identity_value = ${identity.value})
+        OR s.session_id IN (SELECT i.session_id FROM session_identities i WHERE i.site_id = ${input.siteId} AND i.method = ${identity.method} AND i.value = ${identity.value}))
+    ORDER BY s.entry_ts DESC LIMIT 1
+    FOR UPDATE OF s`;
   let flaggedSessionId: string | undefined;
   if (open) {
     if (input.onConflict !== "flag-previous") throw new ActiveSessionExistsError(open.sessionId);
-    await changeStatus(tx, open.sessionId, "flagged", { flagReason: `superseded by new entry ${sessionId}` });
+    // The car evidently left without an exit record: flagged for an operator, and off the count once.
+    await changeStatus(tx, open.sessionId, "flagged", { flagReason: `left without a recorded exit: superseded by new entry ${sessionId}` });
+    await countExit(tx, open.sessionId, "flagged");
     flaggedSessionId = open.sessionId;
   }
+  const pool = input.pool ?? "transient";
   try {
     const [row] = await tx<SessionRow[]>`
-      INSERT INTO sessions (session_id, site_id, entry_lane_id, identity_method, identity_value, entry_ts, status)
-      VALUES (${sessionId}, ${input.siteId}, ${input.laneId ?? null}, ${identity.method}, ${identity.value}, ${input.entryTs}, 'active')
+      INSERT INTO sessions (session_id, site_id, entry_lane_id, identity_method, identity_value, entry_ts, status, pool, counted)
+      VALUES (${sessionId}, ${input.siteId}, ${input.laneId ?? null}, ${identity.method}, ${identity.value}, ${input.entryTs}, 'active', ${pool}, ${input.counted !== false})
       RETURNING *`;
+    await tx`INSERT INTO session_identities (site_id, session_id, method, value, source, linked_at)
+             VALUES (${input.siteId}, ${sessionId}, ${identity.method}, ${identity.value}, 'session', ${input.entryTs})`;
+    if (input.counted !== false) await countEntry(tx, input.siteId, pool, sessionId);
     return { session: row, created: true, flaggedSessionId };
   } catch (err) {
     // A concurrent entry for the same identity won the partial unique index.
@@ -348,6 +374,8 @@ export async function closeSession(tx: Tx, input: CloseInput): Promise<CloseResu
   }
   assertTransition(SESSION_MACHINE, current.status, to, input.sessionId);
   const session = await writeSession(tx, input.sessionId, to, true, patch);
+  // Closed: the car is gone. Flagged: the caller knows whether it passed (site-events handleExitDone).
+  if (to === "closed") await countExit(tx, input.sessionId, "exit");
   return { session, outcome: to === "closed" ? "closed" : "flagged" };
 }
 

@@ -5,6 +5,7 @@
  * therefore idempotent and need no event id.
  */
 import { ACTIVE_SEVERITIES, severitiesClearedBy, type AlarmSeverity } from "../domain/lane-alarms";
+import { occupancyOf, type Pool, type SiteState } from "./occupancy";
 import type { Q } from "./types";
 
 export interface LaneStateInput {
@@ -79,12 +80,17 @@ export async function saveHeartbeat(q: Q, h: { siteId: string; src: string; ts: 
   return rows.length > 0;
 }
 
-/** A safety alarm or executor fault (parking/sensor_gate/error), once per event id. */
-export async function recordAlarm(q: Q, a: { siteId: string; laneId: string; eventId: string; code: string; severity: AlarmSeverity; detail?: string; ts: Date }): Promise<boolean> {
+/**
+ * A safety alarm or executor fault (parking/sensor_gate/error), once per event id. `task`: an
+ * operator task (an unknown identity at an exit): active whatever its severity until an operator
+ * clears it — a lane's state never clears it (severitiesClearedBy names alarm and fault only).
+ */
+export async function recordAlarm(q: Q, a: { siteId: string; laneId: string; eventId: string; code: string; severity: AlarmSeverity; detail?: string; ts: Date; task?: boolean }): Promise<boolean> {
+  const active = a.task === true || ACTIVE_SEVERITIES.includes(a.severity);
   const rows = await q`
     INSERT INTO site_alarms (site_id, lane_id, event_id, code, severity, detail, raised_at, cleared_at, cleared_by)
     VALUES (${a.siteId}, ${a.laneId}, ${a.eventId}, ${a.code}, ${a.severity}, ${a.detail ?? null}, ${a.ts},
-            ${ACTIVE_SEVERITIES.includes(a.severity) ? null : a.ts}, ${ACTIVE_SEVERITIES.includes(a.severity) ? null : "event"})
+            ${active ? null : a.ts}, ${active ? null : "event"})
     ON CONFLICT (site_id, event_id) DO NOTHING RETURNING 1`;
   return rows.length > 0;
 }
@@ -131,16 +137,17 @@ export async function getCommand(q: Q, cmdId: string): Promise<CommandRow | unde
 }
 
 export interface SiteOccupancy {
-  /** Open sessions: the cars inside. */
+  /** The cars inside, every pool (the occupancy counters of migration 17). */
   occupied: number;
   capacity: number | null;
   entriesClosed: boolean;
+  /** Per pool, and the state the entry displays show (./occupancy.ts stateOf: spaces held back for permits and reservations count). */
+  pools: Record<Pool, number>;
+  state: SiteState;
 }
 
-/** A site's occupancy (undefined for an unknown site): what its state open / full / closed is computed from. */
+/** A site's occupancy (undefined for an unknown site): read from the counters, not by counting sessions. */
 export async function siteOccupancy(q: Q, siteId: string): Promise<SiteOccupancy | undefined> {
-  const [o] = await q<SiteOccupancy[]>`
-    SELECT (SELECT count(*)::int4 FROM sessions WHERE site_id = ${siteId} AND status IN ('active', 'pending_payment', 'paid')) AS occupied, capacity, entries_closed
-    FROM sites WHERE site_id = ${siteId}`;
-  return o;
+  const o = await occupancyOf(q, siteId);
+  return o && { occupied: o.total, capacity: o.capacity, entriesClosed: o.entriesClosed, pools: o.pools, state: o.state };
 }

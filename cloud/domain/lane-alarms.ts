@@ -14,10 +14,3 @@ export function severitiesClearedBy(state: { fault?: string | null; barrier_stat
   if (state.fault) return [];
   return state.barrier_state === "closed" ? ["fault", "alarm"] : ["fault"];
 }
-
-/** Occupancy state of a site for its entries: closed by an operator, full at capacity, else open. */
-export function occupancyState(o: { occupied: number; capacity: number | null; entriesClosed: boolean }): "open" | "full" | "closed" {
-  if (o.entriesClosed) return "closed";
-  if (o.capacity !== null && o.occupied >= o.capacity) return "full";
-  return "open";
-}

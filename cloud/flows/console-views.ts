@@ -5,7 +5,7 @@
  * keeps it current.
  */
 import type { Database, Json } from "../db/index";
-import { occupancyState } from "../domain/lane-alarms";
+import { stateOf, transientFree, type Pool } from "../db/occupancy";
 import type { AuditRowLike } from "../http/console/feed-text";
 
 export interface SiteOverview {
@@ -16,6 +16,10 @@ export interface SiteOverview {
   capacity: number | null;
   entriesClosed: boolean;
   occupied: number;
+  /** The cars inside per pool (the occupancy counters); `occupied` is their sum. */
+  pools: Record<Pool, number>;
+  permitSpots: number;
+  reservationSpots: number;
   state: "open" | "full" | "closed";
   gateway: "online" | "offline" | null;
   activeAlarms: number;
@@ -81,15 +85,16 @@ export interface SiteSnapshot {
 
 /** Every site at a glance, or only `siteId`. */
 export async function sitesOverview(db: Database, siteId?: string): Promise<SiteOverview[]> {
-  const rows = await db.sql<(Omit<SiteOverview, "state" | "occupied" | "activeAlarms" | "lanes"> & { occupied: string; activeAlarms: string; lanes: string })[]>`
-    SELECT s.site_id, s.name, s.time_zone, s.currency, s.capacity, s.entries_closed, g.status AS gateway,
-      (SELECT count(*) FROM sessions x WHERE x.site_id = s.site_id AND x.status IN ('active', 'pending_payment', 'paid')) AS occupied,
+  const rows = await db.sql<(Omit<SiteOverview, "state" | "occupied" | "pools" | "activeAlarms" | "lanes"> & { pools: Partial<Record<Pool, number>> | null; activeAlarms: string; lanes: string })[]>`
+    SELECT s.site_id, s.name, s.time_zone, s.currency, s.capacity, s.entries_closed, s.permit_spots, s.reservation_spots, g.status AS gateway,
+      (SELECT jsonb_object_agg(o.pool, o.occupied) FROM occupancy o WHERE o.site_id = s.site_id) AS pools,
       (SELECT count(*) FROM site_alarms a WHERE a.site_id = s.site_id AND a.cleared_at IS NULL) AS active_alarms,
       (SELECT count(*) FROM lanes l WHERE l.site_id = s.site_id) AS lanes
     FROM sites s LEFT JOIN gateway_status g ON g.site_id = s.site_id ${siteId === undefined ? db.sql`` : db.sql`WHERE s.site_id = ${siteId}`} ORDER BY s.site_id`;
   return rows.map((r) => {
-    const occupied = Number(r.occupied);
-    return { ...r, occupied, activeAlarms: Number(r.activeAlarms), lanes: Number(r.lanes), state: occupancyState({ occupied, capacity: r.capacity, entriesClosed: r.entriesClosed }) };
+    const pools: Record<Pool, number> = { transient: 0, permit: 0, reservation: 0, ...(r.pools ?? {}) };
+    const free = transientFree({ pools, capacity: r.capacity, permitSpots: r.permitSpots, reservationSpots: r.reservationSpots });
+    return { ...r, pools, occupied: pools.transient + pools.permit + pools.reservation, activeAlarms: Number(r.activeAlarms), lanes: Number(r.lanes), state: stateOf({ entriesClosed: r.entriesClosed, transientFree: free }) };
   });
 }
 

@@ -3,12 +3,13 @@
  * the identity (../billing/identity.ts: a plate in full, a badge or ticket masked), the site's
  * name and the exit lane.
  */
+import type { IdentityMethod } from "../db/sessions";
 import { getSite, listLanes, type Q, type SessionRow } from "../db/index";
 import { shownIdentity } from "../billing/identity";
 import { wireLaneOf } from "./site-events";
 
 export interface WhoAndWhere {
-  identity: { method: "plate" | "badge" | "ticket"; shown: string };
+  identity: { method: IdentityMethod; shown: string };
   siteName: string;
   lane: string;
   timeZone: string;

@@ -6,14 +6,13 @@
  * operator, the reason and the cmd_id.
  */
 import { randomBytes } from "node:crypto";
-import type { Database } from "../db/index";
+import type { Database, Tx } from "../db/index";
 import { enqueueForSite } from "../db/site-outbox";
-import { clearAlarmByOperator, recordCommand, siteOccupancy, type SiteOccupancy } from "../db/site-status";
+import { clearAlarmByOperator, recordCommand, siteOccupancy } from "../db/site-status";
 import { writeAudit, type AuditMode } from "../server/audit-chain";
 import { HttpError } from "./errors";
 import type { OverrideOperator } from "./overrides";
 import { dbLaneId } from "./site-registry";
-import { occupancyState } from "../domain/lane-alarms";
 
 export interface CommandContext {
   db: Database;
@@ -28,6 +27,17 @@ export interface CommandResult {
 
 export function newCmdId(prefix: string): string {
   return `${prefix}_${Date.now().toString(36)}${randomBytes(6).toString("hex")}`;
+}
+
+/**
+ * `parking/site/state` (retained) for the site's entry displays: its state, the cars inside and
+ * the capacity, in the caller's transaction — after every change of the occupancy or of the
+ * entries closed flag, so what the displays keep is the last committed state.
+ */
+export async function publishSiteState(tx: Tx, ctx: { src: string }, siteId: string, cmdId?: string): Promise<void> {
+  const o = await siteOccupancy(tx, siteId);
+  if (!o) throw new HttpError(404, `unknown site ${siteId}`, "not_found");
+  await enqueueForSite(tx, siteId, "siteState", { ts: Date.now(), src: ctx.src, state: o.state, occupied: o.occupied, ...(o.capacity !== null ? { capacity: o.capacity } : {}), ...(cmdId ? { cmd_id: cmdId } : {}) });
 }
 
 async function laneName(db: Database, siteId: string, wireLane: string): Promise<string> {
@@ -60,8 +70,7 @@ export async function setEntriesClosed(ctx: CommandContext, r: { siteId: string;
     const changed = site.entriesClosed !== r.closed;
     if (changed) await tx`UPDATE sites SET entries_closed = ${r.closed}, updated_at = now() WHERE site_id = ${r.siteId}`;
     // The entry displays hear it (retained parking/site/state): closed, or back to open / full.
-    const o = (await siteOccupancy(tx, r.siteId)) as SiteOccupancy; // the row is locked above: it exists
-    await enqueueForSite(tx, r.siteId, "siteState", { ts: Date.now(), src: ctx.src, state: occupancyState(o), occupied: o.occupied, ...(o.capacity !== null ? { capacity: o.capacity } : {}), cmd_id: cmdId });
+    await publishSiteState(tx, ctx, r.siteId, cmdId);
     await writeAudit(ctx.auditMode, tx, { kind: `command.${kind}`, payload: { site_id: r.siteId, cmd_id: cmdId, changed, operator: op.username, operator_id: op.operatorId, role: op.role, reason: r.reason } });
     return { cmdId, duplicate: false, changed };
   });

@@ -11,14 +11,13 @@
 import { TOPICS, type Payload, type TopicKey } from "../../contracts/mqtt-topics";
 import {
   closeSession,
-  createEntrySession,
-  findActiveSession,
-  lockActiveSession,
+  countExit,
+  findOpenSessionByAnyIdentity,
   getSession,
   listPaidOpenSince,
   listPayments,
-  ValidationError,
   type ExitMethod,
+  type Identity,
   type Json,
   type SessionRow,
   type Tx,
@@ -30,61 +29,29 @@ import { recordAlarm, recordCommandAck } from "../db/site-status";
 import { enqueueForSite } from "../db/site-outbox";
 import { verifyOverrideClaim, type OverrideVerdict } from "./override-claims";
 import { writeAudit } from "../server/audit-chain";
-import { eventInstant, newSessionId, wireLaneOf, type FlowContext } from "./flow-context";
+import { eventInstant, wireLaneOf, type FlowContext } from "./flow-context";
 import { priceExit } from "./exit-pricing";
 import { siteTx } from "./site-tx";
 import { handleLostTicket } from "./lost-ticket";
 import { handleExitValidation } from "./validations";
+import { handleEntry, handleEntryRequest } from "./entry";
+import { linkExitPlate, lockExitSession, pinAuthorisedExit, unknownExitIdentity } from "./exit-identity";
+import { publishSiteState } from "./lane-commands";
 
 export { newSessionId, wireLaneOf, type FlowContext, type StoredQuote } from "./flow-context";
-
-function identityOk(method: string): method is "plate" | "badge" | "ticket" {
-  return method === "plate" || method === "badge" || method === "ticket";
-}
-
-/** An identity the canonical form refuses (normalizeIdentity) is an unknown one; any other error is the transaction's. */
-function rejectedIdentity(err: unknown): undefined {
-  if (err instanceof ValidationError) return undefined;
-  throw err;
-}
-
-export async function handleEntry(ctx: FlowContext, siteId: string, p: Payload<"entry">): Promise<string> {
-  return siteTx(ctx, siteId, "entry", p.event_id, async (tx) => {
-    const lane = await ensureLane(tx, ctx.db, siteId, p.lane_id, "entry");
-    if (!identityOk(p.identity.method)) {
-      await writeAudit(ctx.auditMode, tx, { kind: "entry.rejected", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: p.identity.method, reason: "an entry needs a plate, badge or ticket" } });
-      return "rejected";
-    }
-    const r = await createEntrySession(tx, {
-      sessionId: newSessionId(),
-      siteId,
-      laneId: lane,
-      identity: { method: p.identity.method, value: p.identity.value },
-      entryTs: new Date(Math.min(p.ts, Date.now())),
-      onConflict: "flag-previous",
-    });
-    if (r.flaggedSessionId) {
-      await writeAudit(ctx.auditMode, tx, { kind: "session.flagged", sessionId: r.flaggedSessionId, payload: { site_id: siteId, reason: `superseded by new entry ${r.session.sessionId}`, event_id: p.event_id } });
-    }
-    await writeAudit(ctx.auditMode, tx, {
-      kind: "session.entry",
-      sessionId: r.session.sessionId,
-      payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, entry_ts: r.session.entryTs.toISOString(), identity_method: r.session.identityMethod, identity_value: r.session.identityValue },
-    });
-    return "created";
-  });
-}
+export { handleEntry, handleEntryRequest } from "./entry";
 
 export async function handleExitRequest(ctx: FlowContext, siteId: string, p: Payload<"exitReq">): Promise<string> {
   return siteTx(ctx, siteId, "exitReq", p.event_id, async (tx) => {
     const lane = await ensureLane(tx, ctx.db, siteId, p.lane_id, "exit");
-    const session = identityOk(p.identity.method) ? await lockActiveSession(tx, siteId, { method: p.identity.method, value: p.identity.value }).catch(rejectedIdentity) : undefined;
+    // Any identity linked to the session finds it (./exit-identity.ts); a PIN may be an exit on its own.
+    const session = await lockExitSession(tx, siteId, p.identity);
     const now = new Date();
     if (!session) {
-      await enqueueForSite(tx, siteId, "displayText", { ts: now.getTime(), src: ctx.src, msg_id: `m${p.event_id}`.slice(0, 64), lane_id: p.lane_id, lines: ["Session inconnue", "Unknown session", "Appel operateur", "Call operator"] });
-      await writeAudit(ctx.auditMode, tx, { kind: "exit.unknown_identity", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: p.identity.method, identity_value: p.identity.value } });
-      return "unknown_identity";
+      const pin = p.identity.method === "pin" ? await pinAuthorisedExit(tx, ctx, siteId, lane, p) : undefined;
+      return pin ?? unknownExitIdentity(tx, ctx, siteId, lane, p);
     }
+    await linkExitPlate(tx, ctx, siteId, session, p);
     if (session.status === "paid") {
       // Already paid (a repeated request, or a lost success): say it again, same ids.
       const [pay] = (await listPayments(tx, session.sessionId)).filter((x) => x.state === "paid");
@@ -108,7 +75,7 @@ function exitMethodOf(p: Payload<"exitDone">, s: SessionRow): ExitMethod {
   if (p.decided_by === "offline_pin") return "pin";
   if (p.decided_by === "offline_badge") return "badge";
   const m = p.identity?.method;
-  if (m === "plate" || m === "badge" || m === "ticket" || m === "pin" || m === "operator") return m;
+  if (m === "plate" || m === "badge" || m === "ticket" || m === "pin" || m === "operator" || m === "reservation") return m;
   return s.identityMethod;
 }
 
@@ -147,7 +114,7 @@ export async function handleExitDone(ctx: FlowContext, siteId: string, p: Payloa
     let session: SessionRow | undefined;
     if (p.session_id) session = await getSession(tx, p.session_id).catch(() => undefined);
     if (session && session.siteId !== siteId) session = undefined;
-    if (!session && p.identity && identityOk(p.identity.method)) session = await findActiveSession(tx, siteId, { method: p.identity.method, value: p.identity.value }).catch(() => undefined);
+    if (!session && p.identity && p.identity.method !== "operator") session = await findOpenSessionByAnyIdentity(tx, siteId, p.identity as Identity);
     // Who decided: only an override the cloud issued names a cloud operator (override-claims.ts).
     const verdict = await verifyOverrideClaim(tx, { siteId, laneId: lane, sessionId: session?.sessionId, exit: p });
     const decision = decisionFields(p, verdict);
@@ -175,11 +142,14 @@ export async function handleExitDone(ctx: FlowContext, siteId: string, p: Payloa
       ...(verdict.kind === "cloud" ? { override: { operatorId: verdict.override.operatorId, reason: verdict.override.reason } } : {}),
     });
     if (r.outcome === "duplicate") return "duplicate";
+    // A closed session is off the occupancy already (closeSession); a flagged one only if the car passed.
+    const countedOff = r.outcome === "flagged" && p.passed ? await countExit(tx, session.sessionId, "flagged") : r.outcome === "closed";
+    if (countedOff) await publishSiteState(tx, ctx, siteId);
     const summary = await exitSummary(tx, r.session);
     await writeAudit(ctx.auditMode, tx, {
       kind: r.outcome === "closed" ? "session.closed" : "session.flagged",
       sessionId: session.sessionId,
-      payload: { ...summary, lane_id: p.lane_id, event_id: p.event_id, decided_by: p.decided_by, passed: p.passed, ...decision },
+      payload: { ...summary, lane_id: p.lane_id, event_id: p.event_id, decided_by: p.decided_by, passed: p.passed, counted_off: countedOff, ...decision },
     });
     return r.outcome;
   });
@@ -295,6 +265,8 @@ export function siteEventHandler(ctx: FlowContext): (siteId: string, key: TopicK
       switch (key) {
         case "entry":
           return await handleEntry(ctx, siteId, payload as Payload<"entry">);
+        case "entryReq":
+          return await handleEntryRequest(ctx, siteId, payload as Payload<"entryReq">);
         case "exitReq":
           return await handleExitRequest(ctx, siteId, payload as Payload<"exitReq">);
         case "exitLost":

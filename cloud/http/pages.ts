@@ -3,6 +3,7 @@
  * result pages, the operators' login page and a console shell (console/). No external resource except
  * Stripe.js when talking to real Stripe. Everything interpolated is escaped.
  */
+import type { IdentityMethod } from "../db/sessions";
 import { formatMoney } from "../tariffs/index";
 
 export type Lang = "fr" | "en";
@@ -70,6 +71,9 @@ const T = {
     plate: "Plaque",
     badge: "Badge",
     ticket: "Ticket",
+    pin: "Code PIN",
+    reservation: "Réservation",
+    operator: "Opérateur",
     site: "Parking",
     lane: "Voie de sortie",
   },
@@ -107,6 +111,9 @@ const T = {
     plate: "Plate",
     badge: "Badge",
     ticket: "Ticket",
+    pin: "PIN",
+    reservation: "Reservation",
+    operator: "Operator",
     site: "Car park",
     lane: "Exit lane",
   },
@@ -166,7 +173,7 @@ export interface PayView {
   timeZone: string;
   lines: { label: string; amount: number }[];
   /** Who and where, so the driver can tell it is their car: identity (../flows/driver-view.ts masks badges and tickets), site name, exit lane. */
-  identity: { method: "plate" | "badge" | "ticket"; shown: string };
+  identity: { method: IdentityMethod; shown: string };
   siteName: string;
   lane: string;
   stripeMode: "emulator" | "test" | "live";

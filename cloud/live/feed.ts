@@ -8,7 +8,6 @@ import type { Database, Json } from "../db/index";
 import type { Logger } from "../../host/log";
 import type { AuditRowLike } from "../http/console/feed-text";
 import type { LiveHub } from "./hub";
-import { occupancyState } from "../domain/lane-alarms";
 import { siteOccupancy } from "../db/site-status";
 
 /** Audit kinds after which a site's count of cars inside may have changed. */
@@ -35,7 +34,7 @@ export class AuditTail {
     }
     for (const siteId of sites) {
       const o = await siteOccupancy(this.o.db.sql, siteId);
-      if (o) this.o.hub.publish({ type: "occupancy", siteId, data: { occupied: o.occupied, capacity: o.capacity, state: occupancyState(o) } });
+      if (o) this.o.hub.publish({ type: "occupancy", siteId, data: { occupied: o.occupied, capacity: o.capacity, state: o.state } });
     }
   }
 

@@ -8,6 +8,7 @@ import { expect } from "chai";
 import { parsePayload, TOPICS, type TopicKey } from "../../contracts/mqtt-topics";
 
 const SIG = "0123456789abcdef0123456789abcdef";
+const TICKET = { id: "TABCDEFGHIJKLMNOPQRSTUVWXYZ", code: "12345678", issued_ts: 1, sig: "0".repeat(64) };
 const aclEntry = { kind: "pin", id: "P1", pin_hash: "scrypt$1024$8$1$c2FsdA$aGFzaA", label: "Gardien", valid_until: 2 };
 
 /** One payload per topic, every field present (the test checks it against the schema's keys). */
@@ -27,8 +28,12 @@ const FULL: Record<TopicKey, Record<string, unknown>> = {
   sensorError: { ts: 1, src: "gw-1", event_id: "e1", lane_id: "L1", code: "HELP_CALL", severity: "info", detail: "driver pressed the help button" },
   heartbeat: { ts: 1, src: "gw-1", uptime_s: 5, lanes_up: 1, outbox_depth: 0 },
   syncReq: { ts: 1, src: "gw-1", reason: "boot", acl_version: 0, outbox_depth: 0 },
-  entry: { ts: 1, src: "gw-1", event_id: "e1", lane_id: "E1", identity: { method: "plate", value: "AB-123-CD" } },
-  exitReq: { ts: 1, src: "gw-1", event_id: "e1", lane_id: "L1", identity: { method: "badge", value: "04A1B2C3" } },
+  entry: { ts: 1, src: "gw-1", event_id: "e1", lane_id: "E1", identity: { method: "ticket", value: TICKET.id }, session_id: "S1", ticket: TICKET, plate: "AB-123-CD", decided_by: "offline_ticket" },
+  entryReq: { ts: 1, src: "gw-1", event_id: "e1", lane_id: "E1", identity: { method: "ticket", value: TICKET.id }, ticket: TICKET, plate: "AB-123-CD" },
+  entryDecision: { ts: 1, src: "cloud-1", event_id: "e1", lane_id: "E1", decision: "refuse", session_id: "S1", pool: "transient", reason: "full", lines: ["Complet", "Full"] },
+  exitReq: { ts: 1, src: "gw-1", event_id: "e1", lane_id: "L1", identity: { method: "badge", value: "04A1B2C3" }, plate: "AB-123-CD" },
+  exitLost: { ts: 1, src: "gw-1", event_id: "e1", lane_id: "L1", plate: "AB-123-CD" },
+  exitValidation: { ts: 1, src: "gw-1", event_id: "e1", lane_id: "L1", session_id: "S1", code: "HALF7K2M9Q" },
   exitDone: { ts: 1, src: "gw-1", event_id: "e1", lane_id: "L1", session_id: "S1", cmd_id: "c1", barrier_result: "opened", passed: true, decided_by: "override", identity: { method: "operator", value: "admin" }, operator: "admin", reason: "paid cash at the desk" },
   exitLeft: { ts: 1, src: "gw-1", event_id: "e1", lane_id: "L1", session_id: "S1" },
   laneState: { ts: 1, src: "gw-1", lane_id: "L1", exit_state: "idle", barrier_state: "closed", barrier_pos: 0, display: ["Bonjour"], session_id: "S1", fault: "NONE", present: true },

@@ -92,6 +92,31 @@ describe("the whole site (syspark up) in a real browser", function () {
     expect(sessions.map((s) => [s.status, s.barrierResult])).to.deep.include(["closed", "opened"]);
   });
 
+  it("the entry card: a car without a plate read takes a ticket, drives in, and leaves by L1 with it", async () => {
+    const ctx = await browser!.newContext({ viewport: { width: 1200, height: 900 } });
+    const live = await ctx.newPage();
+    await live.goto(page!.url);
+    const entry = lane(live, "E1");
+    expect(await entry.locator("h2").innerText()).to.equal("Entrée E1");
+    await entry.getByTestId("site-state").filter({ hasText: /^open · \d+ free$/ }).waitFor({ timeout: 10_000 });
+    await entry.getByTestId("entry-arrive-unread").click();
+    await entry.getByTestId("lane-phase").filter({ hasText: /^identifying/ }).waitFor({ timeout: 10_000 });
+    await entry.getByTestId("take-ticket").click();
+    // The printed ticket on the card: its short code and its QR, drawn.
+    const ticket = entry.getByTestId("ticket");
+    await ticket.waitFor({ timeout: 15_000 });
+    expect(await ticket.innerText()).to.match(/last ticket \d{4} \d{4}\s+T/);
+    expect(await ticket.locator("svg").count()).to.equal(1);
+    await entry.getByTestId("last-in").filter({ hasText: / · ticket \d{4} \d{4}$/ }).waitFor({ timeout: 20_000 });
+    await live.screenshot({ path: join(dir, "3-entered.png") });
+    const plate = site!.entry.lastIn!.plate;
+    await lane(live, "L1").getByTestId("from-entry").click();
+    // Its plate not read at L1 either: the pay station scans the ticket; a few seconds in, nothing to pay.
+    await lane(live, "L1").getByTestId("vehicle").filter({ hasText: new RegExp(`^gone ${plate}$`) }).waitFor({ timeout: 30_000 });
+    expect(await entry.getByTestId("last-in").count(), "the car left the entry's memory").to.equal(0);
+    await ctx.close();
+  });
+
   it("refuses bad requests on the live page's API with a precise message", async () => {
     const r = await fetch(new URL("/api/lanes/L1/arrive", page!.url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ minutes: -5 }) });
     expect(r.status).to.equal(400);

@@ -12,6 +12,7 @@ import { esc, type Lang } from "../pages";
 import { describeAuditRow, FEED_CATEGORIES, type FeedCategory } from "./feed-text";
 import { ct, siteTime, type ConsoleTexts } from "./i18n";
 import { laneActionTexts } from "./live-texts";
+import { entryCard } from "./entry-card";
 import { stateWord, stateWords } from "./state-words";
 
 function statePill(state: SiteOverview["state"], t: ConsoleTexts): string {
@@ -101,6 +102,7 @@ export function siteBody(s: SiteSnapshot, lang: Lang, role: OperatorRole, filter
 <dt>${esc(t.gateway)}</dt><dd>${gatewayPill(g?.status ?? null, t)} <span class="muted">${esc(t.since)} <span id="gateway-since">${esc(siteTime(g?.statusSince, tz, lang) || "—")}</span></span></dd>
 <dt>${esc(t.lastHeartbeat)}</dt><dd id="heartbeat" data-ts="${g?.heartbeatTs ? g.heartbeatTs.getTime() : ""}">${esc(siteTime(g?.heartbeatTs, tz, lang) || "—")}${g?.outboxDepth ? ` · ${esc(a.backlog)} ${g.outboxDepth}` : ""}</dd>
 ${weatherBlock(s, lang)}<dt>${esc(t.timeZone)}</dt><dd>${esc(tz)}</dd></dl></div>
+${entryCard(s, lang, canAct)}
 <div class="card"><h2>${esc(t.alarms)}</h2><ul id="alarms">${alarms}</ul><p class="muted" id="no-alarm"${s.alarms.length ? " hidden" : ""}>${esc(t.noAlarm)}</p></div>
 <div class="card"><h2>${esc(t.lanes)}</h2><div class="lanes" id="lanes">${s.lanes.map((l) => laneCard(l, tz, lang, canAct)).join("")}</div></div>
 <div class="card"><h2>${esc(t.feed)}</h2>

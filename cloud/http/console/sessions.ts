@@ -22,7 +22,7 @@ import { consoleCsp, consoleLang, operatorOf, render } from "./request";
 import { searchBody, sessionBody, type SearchForm } from "./sessions-page";
 import { sessionTexts } from "./sessions-texts";
 
-type SessionsDeps = Pick<AppDeps, "db" | "auth" | "logger" | "stripe" | "auditMode" | "wake" | "receipts" | "operatorRefundLimit">;
+type SessionsDeps = Pick<AppDeps, "db" | "auth" | "logger" | "stripe" | "auditMode" | "wake" | "receipts" | "operatorRefundLimit" | "src">;
 
 const ID = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "session id: 1-64 of A-Z a-z 0-9 _ -");
 const DATE = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "a date such as 2026-12-07");
