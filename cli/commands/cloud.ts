@@ -56,6 +56,7 @@ export function register(program: Command): void {
         // Printed once, here only (never logged): the operator must change or keep it safe.
         console.log(`\n  First operator created — shown ONCE, write it down:\n    username: ${cloud.firstAdmin.username}\n    password: ${cloud.firstAdmin.password}\n`);
       }
+      if (cloud.demoMerchantUrl) console.log(`  Demo merchant's page (validations) — shown ONCE: ${cloud.demoMerchantUrl}\n`);
       const stop = async () => {
         await cloud.close();
         process.exit(0);

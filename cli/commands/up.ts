@@ -30,6 +30,7 @@ export function register(program: Command): void {
         `  cloud MQTT:            ${site.cloud.mqttUrl}   site MQTT: mqtt://127.0.0.1:${opts.siteBrokerPort}`,
         `  board links:           ${site.links === "pty" ? "socat pty pairs (real serial devices)" : "in-memory cables (install socat for real pty pairs)"}`,
         admin ? `  first operator (shown once): ${admin.username} / ${admin.password}` : "  operators:             those created before (the first start showed admin's password once)",
+        ...(site.cloud.demoMerchantUrl ? [`  demo merchant's page (shown once): ${site.cloud.demoMerchantUrl}   (validations; merchants: ${site.cloud.url}/console/merchants)`] : []),
         // True while this runs: the command finds this site's cloud by its run file and goes through its API (docs/cloud.md).
         `  add an operator:       syspark operator add --username <name> --data-dir ${opts.dataDir}   (from this directory, while the site runs: through the cloud's API, logged in as an admin)`,
         "Drive a car to a lane on the live page, pay on the page its QR code opens, and watch the barrier;",

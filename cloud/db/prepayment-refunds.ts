@@ -6,6 +6,7 @@
  * writes nothing. While a refund is requested the prepayment cannot be spent by an exit
  * (lockPrepaymentForSession skips it); a refund the provider refused leaves it paid and usable.
  */
+import { sessionOfPrepaidReservation } from "./reservations";
 import { PREPAYMENT_MACHINE, assertTransition } from "../domain/state-machines";
 import { NotFoundError } from "./errors";
 import type { PrepaymentRow } from "./prepayments";
@@ -51,6 +52,9 @@ export async function beginPrepaymentRefund(tx: Tx, prepaymentId: string, r: { k
   if (p.state === "refunded") return { kind: "refused", prepayment: p, why: `prepayment ${prepaymentId} is already refunded (refund ${p.refundProviderRef ?? "?"}, ${p.refundState ?? "?"})` };
   if (p.state === "consumed") return { kind: "refused", prepayment: p, why: `prepayment ${prepaymentId} is consumed: session ${p.consumedSessionId ?? "?"} used it at its exit (refund that session's payment instead)` };
   if (p.state !== "paid") return { kind: "refused", prepayment: p, why: `prepayment ${prepaymentId} is ${p.state}, not paid: there is nothing to refund` };
+  // A reservation's prepayment stays `paid` while its car is inside or after it left (the stay is priced from the window's end): it was used.
+  const reservedSession = await sessionOfPrepaidReservation(tx, prepaymentId);
+  if (reservedSession) return { kind: "refused", prepayment: p, why: `prepayment ${prepaymentId} paid a reservation that was used: session ${reservedSession} came in with it (refund that session's payment instead)` };
   if (p.refundState !== null && !settledFailed(p.refundState)) return { kind: "refused", prepayment: p, why: `prepayment ${prepaymentId} already has a refund ${p.refundState} (asked with another Idempotency-Key)` };
   const [row] = await tx<PrepaymentRefundRow[]>`
     UPDATE prepayments SET refund_key = ${r.key}, refund_state = 'requested', refund_reason = ${r.reason}, refund_requested_by = ${r.requestedBy},

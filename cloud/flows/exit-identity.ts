@@ -41,17 +41,24 @@ export async function linkExitPlate(tx: Tx, ctx: FlowContext, siteId: string, s:
 const PIN_LABEL = { fr: "Sortie autorisee (code PIN)", en: "Exit authorised (PIN)" };
 
 /**
- * An exit PIN (the gateway sends the access-list entry id, never the PIN) with no session: a
- * zero-fee exit for that entry — a session is opened for it (not counted: the car was never
- * counted in) and paid at 0 with a breakdown line that says why. Undefined when the entry is
- * not live (deleted, expired): then the PIN is an unknown identity.
+ * An exit PIN (the gateway sends the access-list entry id, never the PIN) with no session linked
+ * to it: a zero-fee exit for that entry. The car is the one the exit camera read when its plate
+ * belongs to a car inside (a guest who came in by plate or ticket: its session is the one that
+ * leaves, so the count stays right, and the PIN is linked to it); else a session is opened for
+ * the PIN (not counted: the car was never counted in). Either way paid at 0 with a breakdown line
+ * that says why. Undefined when the entry is not live (deleted, expired): then the PIN is an
+ * unknown identity.
  */
 export async function pinAuthorisedExit(tx: Tx, ctx: FlowContext, siteId: string, lane: string, p: Payload<"exitReq">): Promise<string | undefined> {
   const now = new Date();
   const entry = await liveAccessEntry(tx, siteId, { method: "pin", value: p.identity.value }, now);
   if (!entry || entry.kind !== "pin") return undefined;
   const { currency } = await getSite(tx, siteId);
-  const r = await createEntrySession(tx, { sessionId: newSessionId(), siteId, identity: { method: "pin", value: entry.entryId }, entryTs: now, counted: false });
+  const inside = p.plate ? await findOpenSessionByAnyIdentity(tx, siteId, { method: "plate", value: p.plate }, true) : undefined;
+  const r = inside && (inside.status === "active" || inside.status === "pending_payment")
+    ? { session: inside }
+    : await createEntrySession(tx, { sessionId: newSessionId(), siteId, identity: { method: "pin", value: entry.entryId }, entryTs: now, counted: false });
+  if (r.session === inside) await linkIdentity(tx, { siteId, sessionId: inside.sessionId, identity: { method: "pin", value: entry.entryId }, source: "exit_pin" }).catch(() => false);
   const iso = now.toISOString();
   const price: PriceResult = {
     amount: 0, currency, tariff_id: "pin", tariff_version: 0, entry: iso, exit: iso, duration_s: 0, priced_until: iso,
@@ -61,7 +68,7 @@ export async function pinAuthorisedExit(tx: Tx, ctx: FlowContext, siteId: string
   const quote: StoredQuote = { lane_id: p.lane_id, price, labels: { fr: [PIN_LABEL.fr], en: [PIN_LABEL.en] } };
   await changeStatus(tx, r.session.sessionId, "paid", { amount: 0, currency, quoteBreakdown: quote as unknown as Json, pricedAt: now, paidAt: now, exitLaneId: lane });
   await enqueueForSite(tx, siteId, "paymentSuccess", { ts: now.getTime(), src: ctx.src, session_id: r.session.sessionId, lane_id: p.lane_id, provider_ref: "no_charge", amount: 0, currency }, `payment_success:${r.session.sessionId}`);
-  await writeAudit(ctx.auditMode, tx, { kind: "exit.pin_authorised", sessionId: r.session.sessionId, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, access_entry: entry.entryId, label: entry.label, amount: 0, currency, plate_read: p.plate ?? null } });
+  await writeAudit(ctx.auditMode, tx, { kind: "exit.pin_authorised", sessionId: r.session.sessionId, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, access_entry: entry.entryId, label: entry.label, amount: 0, currency, plate_read: p.plate ?? null, session_of_plate: r.session === inside } });
   return "pin_authorised";
 }
 

@@ -15,6 +15,16 @@ export interface PricingExtras {
   prepaidUntil?: Date;
 }
 
-export async function pricingExtrasFor(_tx: Tx, _session: SessionRow): Promise<PricingExtras> {
-  return { discounts: [], lostTicket: false };
+/** One round trip: the exit request of a session with none of them (most) pays one small query. */
+export async function pricingExtrasFor(tx: Tx, session: SessionRow): Promise<PricingExtras> {
+  const [row] = await tx<{ rules: string[] | null; lost: boolean; prepaidUntil: Date | null }[]>`
+    SELECT
+      (SELECT array_agg(rule ORDER BY applied_at, code) FROM session_validations WHERE session_id = ${session.sessionId}) AS rules,
+      EXISTS (SELECT 1 FROM lost_ticket_declarations WHERE session_id = ${session.sessionId}) AS lost,
+      (SELECT ends_at FROM reservations WHERE session_id = ${session.sessionId} AND state IN ('entered', 'exited')) AS prepaid_until`;
+  return {
+    discounts: row?.rules ?? [],
+    lostTicket: row?.lost ?? false,
+    ...(row?.prepaidUntil ? { prepaidUntil: row.prepaidUntil } : {}),
+  };
 }

@@ -32,6 +32,7 @@ import { writeAudit } from "../server/audit-chain";
 import { eventInstant, wireLaneOf, type FlowContext } from "./flow-context";
 import { priceExit } from "./exit-pricing";
 import { siteTx } from "./site-tx";
+import { markReservationExited } from "../db/reservations";
 import { handleLostTicket } from "./lost-ticket";
 import { handleExitValidation } from "./validations";
 import { handleEntry, handleEntryRequest } from "./entry";
@@ -142,6 +143,7 @@ export async function handleExitDone(ctx: FlowContext, siteId: string, p: Payloa
       ...(verdict.kind === "cloud" ? { override: { operatorId: verdict.override.operatorId, reason: verdict.override.reason } } : {}),
     });
     if (r.outcome === "duplicate") return "duplicate";
+    if (r.outcome === "closed") await markReservationExited(tx, session.sessionId);
     // A closed session is off the occupancy already (closeSession); a flagged one only if the car passed.
     const countedOff = r.outcome === "flagged" && p.passed ? await countExit(tx, session.sessionId, "flagged") : r.outcome === "closed";
     if (countedOff) await publishSiteState(tx, ctx, siteId);

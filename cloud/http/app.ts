@@ -32,6 +32,7 @@ import { consoleAdminRouter } from "./console/admin";
 import { consoleRevenueRouter } from "./console/revenue";
 import { consoleSessionsRouter } from "./console/sessions";
 import { consoleEntryRouter } from "./console/entry-actions";
+import { consoleLostTicketRouter } from "./console/lost-ticket";
 import { merchantRouter } from "./merchants";
 import { reservationRouter } from "./reservations";
 import { stripeWebhookRouter } from "./stripe-webhook";
@@ -63,9 +64,10 @@ export function buildApp(d: AppDeps): express.Express {
   app.use(consoleSessionsRouter(d)); // /console/search, /console/sessions/:id (refund, resolve), /api/console/sessions…
   app.use(consoleAdminRouter(d)); // /console/admin… (sites, lanes, tariffs with preview, permits, operators: admins only)
   app.use(consoleRevenueRouter(d)); // /console/revenue, /console/revenue.svg, /api/console/revenue (every role)
-  app.use(consoleEntryRouter(d)); // occupancy count adjust, anti-passback clear, lost ticket declared by an operator (issue 18)
+  app.use(consoleEntryRouter(d)); // occupancy count adjust, anti-passback clear (issue 18)
+  app.use(consoleLostTicketRouter(d)); // a lost ticket declared by an operator at a lane (issue 18)
   app.use(merchantRouter(d)); // /merchant/:token… (a merchant's validations), /console/merchants (report, admin)
-  app.use(reservationRouter(d)); // /reservations/:siteId… (book and prepay a stay), /api/reservations
+  app.use(reservationRouter(d)); // /reservations/:siteId… (book and prepay a stay)
   app.use(accessRouter(d)); // /api/sites/:site/access
   app.use(operatorsRouter(d)); // GET/POST /api/operators (admin)
   app.use(refundsRouter(d)); // /api/operator/refunds, /api/operator/sessions/:id/refund-late|refunds

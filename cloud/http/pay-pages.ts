@@ -5,6 +5,8 @@
  * their JSON twin `GET /api/pay/:sessionId`, `POST /api/pay/:sessionId/intent` (kiosks, tests,
  * the benchmark). The pay token in the query is the only key; the amount comes from the server's
  * quote, never from the browser, and only the webhook or a server-side retrieve marks it paid.
+ * `POST /pay/:sessionId/validate` applies a merchant's validation code (issue 18) and prices the
+ * exit again: the page then shows the lower amount under a fresh pay link.
  */
 import express, { type Request, type Response, type Router } from "express";
 import { z } from "zod";
@@ -15,9 +17,12 @@ import { localizedQuoteLines } from "../flows/quote-labels";
 import type { StoredQuote } from "../flows/site-events";
 import type { AppDeps } from "./deps";
 import { formBody, parse, wrap } from "./input";
-import { messagePage, payPage, pickLang, texts, type Lang } from "./pages";
+import { esc, messagePage, payPage, pickLang, texts, type Lang } from "./pages";
 import { successPage, successViewOf } from "./pay-success";
 import { whoAndWhere } from "../flows/driver-view";
+import { REFUSAL_TEXT, validateAndReprice } from "../flows/validations";
+import { validationCodeFromQr } from "../../contracts/ticket";
+import { flowContextOf } from "./merchants";
 
 const PayQuery = z.object({ t: z.string().min(1).max(128), lang: z.enum(["fr", "en"]).optional() });
 
@@ -26,7 +31,24 @@ function quoteLines(s: SessionRow, lang: Lang): { label: string; amount: number 
   return localizedQuoteLines(s.quoteBreakdown, lang);
 }
 
-type PayDeps = Pick<AppDeps, "db" | "logger" | "payments" | "stripeMode" | "publishableKey" | "publicBaseUrl" | "emulatorPayUrl" | "retrieveOnReturn" | "outage">;
+type PayDeps = Pick<AppDeps, "db" | "logger" | "payments" | "stripeMode" | "publishableKey" | "publicBaseUrl" | "emulatorPayUrl" | "retrieveOnReturn" | "outage" | "src" | "wake" | "auditMode" | "billingEnabled">;
+
+/** The pay page's validation-code form (its texts here: the page's own are cloud/http/pages.ts's). */
+const VT = {
+  fr: { title: "Code de validation", hint: "Un commerçant vous a remis un code ? Il réduit le montant.", label: "Code", apply: "Appliquer", bad: "code : un code de validation a 6 à 32 lettres et chiffres", applied: "Validation appliquée" },
+  en: { title: "Validation code", hint: "Did a merchant give you a code? It lowers the amount.", label: "Code", apply: "Apply", bad: "code: a validation code is 6 to 32 letters and digits", applied: "Validation applied" },
+} as const;
+const ValidateForm = z.object({ code: z.string().max(64).optional() });
+
+function validationForm(sessionId: string, token: string, lang: Lang, v: { error?: string; code?: string }): string {
+  const t = VT[lang];
+  const q = `t=${encodeURIComponent(token)}&lang=${lang}`;
+  return `<div class="card" id="validation"><h2>${esc(t.title)}</h2><p class="muted">${esc(t.hint)}</p>
+${v.error ? `<p class="err" id="validation-error" role="alert">${esc(v.error)}</p>` : ""}
+<form method="post" action="/pay/${esc(sessionId)}/validate?${esc(q)}"><label for="code">${esc(t.label)}</label><input id="code" name="code" autocomplete="off" autocapitalize="characters" maxlength="64" value="${esc(v.code ?? "")}" required>
+<button class="btn alt" id="apply-code" type="submit">${esc(t.apply)}</button></form></div>
+`;
+}
 
 function payLink(d: PayDeps, sessionId: string, token: string, lang: Lang, sub = ""): string {
   return `${d.publicBaseUrl()}/pay/${encodeURIComponent(sessionId)}${sub}?t=${encodeURIComponent(token)}&lang=${lang}`;
@@ -65,7 +87,7 @@ async function sendSuccess(d: PayDeps, res: Response, session: SessionRow, token
 }
 
 /** The pay page for a session, or the page saying there is nothing (more) to pay. */
-async function renderPay(d: PayDeps, res: Response, session: SessionRow, token: string, lang: Lang, error?: string): Promise<void> {
+async function renderPay(d: PayDeps, res: Response, session: SessionRow, token: string, lang: Lang, error?: string, validation: { error?: string; code?: string; status?: number } = {}): Promise<void> {
   if (await sendSuccess(d, res, session, token, lang)) return;
   if (session.status === "closed" || session.status === "flagged") {
     res.type("html").send(messagePage(lang, "closed"));
@@ -90,8 +112,7 @@ async function renderPay(d: PayDeps, res: Response, session: SessionRow, token: 
     element = { publishableKey: d.publishableKey, clientSecret: pi.client_secret as string, returnUrl: payLink(d, session.sessionId, token, lang, "/return") };
   }
   res.setHeader("Cache-Control", "no-store");
-  res.type("html").send(
-    payPage({
+  const page = payPage({
       lang,
       sessionId: session.sessionId,
       token,
@@ -107,8 +128,40 @@ async function renderPay(d: PayDeps, res: Response, session: SessionRow, token: 
       stripeMode: d.stripeMode,
       ...(element ? { element } : {}),
       ...(lastError ? { error: lastError } : {}),
-    }),
-  );
+    });
+  // The validation form goes between the payment card and the details (payPage has no slot for it).
+  const marker = '<details class="card" open>';
+  res.status(validation.status ?? 200).type("html").send(page.replace(marker, validationForm(session.sessionId, token, lang, validation) + marker));
+}
+
+/** POST /pay/:sessionId/validate: a validation code (typed, or the QR's SPV1.<code>), applied once, then the new amount. */
+async function applyCode(d: PayDeps, req: Request, res: Response): Promise<void> {
+  const s = await sessionOrPage(d, req, res);
+  if (!s) return;
+  const raw = ValidateForm.safeParse(req.body ?? {});
+  const typed = raw.success ? (raw.data.code ?? "").trim() : "";
+  const code = validationCodeFromQr(typed) ?? typed.toUpperCase().replace(/[\s-]/g, "");
+  if (!/^[A-Z0-9]{6,32}$/.test(code)) {
+    await renderPay(d, res, s.session, s.token, s.lang, undefined, { error: VT[s.lang].bad, code: typed.slice(0, 64), status: 400 });
+    return;
+  }
+  if (s.session.status !== "pending_payment") {
+    await renderPay(d, res, s.session, s.token, s.lang);
+    return;
+  }
+  const r = await validateAndReprice(flowContextOf(d), { siteId: s.session.siteId, sessionId: s.session.sessionId, code, via: "pay_page" });
+  if (!r.outcome.ok) {
+    const session = await d.payments.sessionForToken(s.session.sessionId, s.token);
+    await renderPay(d, res, session, s.token, s.lang, undefined, { error: `code: ${REFUSAL_TEXT[r.outcome.reason][s.lang]} — ${r.outcome.message}`, code, status: 409 });
+    return;
+  }
+  if (r.payUrl) {
+    const next = new URL(r.payUrl);
+    res.redirect(303, payLink(d, s.session.sessionId, next.searchParams.get("t") ?? "", s.lang));
+    return;
+  }
+  // Nothing left to pay (or not asked at a lane yet): the stay is settled, the old link's token with it.
+  res.type("html").send(messagePage(s.lang, r.priced === "zero_fee" ? "paid" : "nothing"));
 }
 
 /**
@@ -195,6 +248,7 @@ export function payPagesRouter(d: PayDeps): Router {
 
   router.post("/pay/:sessionId/start", form, wrap((req, res) => startPayment(d, req, res, "card")));
   router.post("/pay/:sessionId/checkout", form, wrap((req, res) => startPayment(d, req, res, "checkout")));
+  router.post("/pay/:sessionId/validate", form, wrap((req, res) => applyCode(d, req, res)));
 
   router.get("/pay/:sessionId/return", wrap((req, res) => returnPage(d, req, res)));
 

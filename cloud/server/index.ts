@@ -73,6 +73,8 @@ export interface CloudHandle {
   readonly emulator?: StripeEmulator;
   /** The first admin's credentials, when this start created it (print ONCE, never log). */
   readonly firstAdmin?: { username: string; password: string };
+  /** The demo merchant's page (its token is the secret), when this start seeded it: shown once. */
+  readonly demoMerchantUrl?: string;
   readonly webhookSecret: string;
   readonly metrics: CloudMetrics;
   readonly relay: OutboxRelay;
@@ -91,7 +93,7 @@ type StartOptions = CloudOptions & ConsolePartsOptions & { logger?: Logger; shar
 type Cleanups = (() => Promise<void>)[];
 
 /** Step 1, the database: open it (migrations on start), seed the demo site and the first admin when asked. */
-async function openCloudDatabase(o: Resolved, logger: Logger, cleanups: Cleanups): Promise<{ db: Database; firstAdmin?: { username: string; password: string } }> {
+async function openCloudDatabase(o: Resolved, logger: Logger, cleanups: Cleanups): Promise<{ db: Database; firstAdmin?: { username: string; password: string }; demoMerchantToken?: string }> {
   const embeddedDb = !o.databaseUrl;
   const db = await openDatabase({
     databaseUrl: o.databaseUrl,
@@ -103,9 +105,10 @@ async function openCloudDatabase(o: Resolved, logger: Logger, cleanups: Cleanups
     logger,
   });
   cleanups.push(() => db.close());
-  if (o.seedDemo ?? embeddedDb) await seedSite(db);
+  // The demo merchant's page link is its secret: shown once, like the first admin's password.
+  const seeded = (o.seedDemo ?? embeddedDb) ? await seedSite(db) : {};
   const firstAdmin = (o.createFirstAdmin ?? embeddedDb) ? await ensureFirstAdmin(db, o.scryptCost).catch(() => undefined) : undefined;
-  return { db, ...(firstAdmin ? { firstAdmin } : {}) };
+  return { db, ...(firstAdmin ? { firstAdmin } : {}), ...(seeded.demoMerchant ? { demoMerchantToken: seeded.demoMerchant.token } : {}) };
 }
 
 interface BrokerPart {
@@ -293,7 +296,7 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
   };
 
   try {
-    const { db, firstAdmin } = await openCloudDatabase(o, logger, cleanups);
+    const { db, firstAdmin, demoMerchantToken } = await openCloudDatabase(o, logger, cleanups);
     const broker = await startBroker(o, logger, instanceId, cleanups);
     const metrics = createMetrics();
     const { stripe, webhookSecret, emulator, emulatorPayUrl } = await connectStripe(o, logger, instanceId, cleanups);
@@ -383,6 +386,7 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
       stripe,
       ...(emulator ? { emulator } : {}),
       ...(firstAdmin ? { firstAdmin } : {}),
+      ...(demoMerchantToken ? { demoMerchantUrl: `${publicBaseUrl}/merchant/${demoMerchantToken}` } : {}),
       webhookSecret,
       metrics,
       relay,

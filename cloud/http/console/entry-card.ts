@@ -1,9 +1,11 @@
 /**
  * The live site page's entries card (issue 18): the occupancy per pool (transient, permits,
- * reservations) against the capacity and the spaces held back, and for operators the two entry
- * actions — a count adjust and an anti-passback clear — as plain forms (each needs a reason, is
- * audited with the operator, and posts to ./entry-actions.ts, which comes back to this page).
+ * reservations) against the capacity and the spaces held back, and for operators the entry
+ * actions as plain forms — a count adjust, an anti-passback clear (./entry-actions.ts) and a lost
+ * ticket declared at an exit lane (./lost-ticket.ts). Each needs a reason, is audited with the
+ * operator, and comes back to this page.
  */
+import { randomBytes } from "node:crypto";
 import { esc, type Lang } from "../pages";
 import type { SiteSnapshot } from "../../flows/console-views";
 import { transientFree } from "../../db/occupancy";
@@ -16,6 +18,8 @@ const FR = {
   delta: "Écart (+1 / −1)", reason: "Motif",
   passback: "Lever l'anti-retour", passbackHelp: "Le badge ou la plaque est encore compté à l'intérieur (sortie non enregistrée) : sa session est signalée et retirée du compteur, il peut entrer de nouveau.",
   method: "Identifiant", value: "Valeur", apply: "Appliquer", clear: "Lever",
+  lost: "Ticket perdu", lostHelp: "Le conducteur n'a plus son ticket : la voie lui demande le tarif ticket perdu — depuis l'entrée de sa voiture si la plaque correspond à un véhicule présent, sinon le forfait.",
+  lane: "Voie de sortie", plate: "Plaque (si lue ou dictée)", declare: "Déclarer",
   methods: { plate: "plaque", badge: "badge", ticket: "ticket", pin: "code PIN", reservation: "réservation" },
 };
 type EntryTexts = typeof FR;
@@ -27,6 +31,8 @@ const EN: EntryTexts = {
   delta: "Difference (+1 / −1)", reason: "Reason",
   passback: "Clear anti-passback", passbackHelp: "The badge or plate is still counted inside (an exit not recorded): its session is flagged and taken off the count, and it may enter again.",
   method: "Identity", value: "Value", apply: "Apply", clear: "Clear",
+  lost: "Lost ticket", lostHelp: "The driver has lost the ticket: the lane asks for the lost-ticket fee — from the car's entry when the plate matches a car inside, else the fixed fee.",
+  lane: "Exit lane", plate: "Plate (if read or told)", declare: "Declare",
   methods: { plate: "plate", badge: "badge", ticket: "ticket", pin: "PIN", reservation: "reservation" },
 };
 
@@ -36,7 +42,8 @@ export function entryCard(s: SiteSnapshot, lang: Lang, canAct: boolean): string 
   const free = transientFree(site);
   const pools = (["transient", "permit", "reservation"] as const).map((p) => `<tr data-pool="${p}"><td>${esc(t[p])}</td><td class="r" data-occupied="${site.pools[p]}">${site.pools[p]}</td></tr>`).join("");
   const action = `/console/sites/${encodeURIComponent(site.siteId)}`;
-  const forms = canAct ? `<div class="row">${adjustForm(t, action)}${passbackForm(t, action)}</div>` : "";
+  const exitLanes = s.lanes.filter((l) => l.kind === "exit").map((l) => (/^[A-Za-z0-9._:-]{1,64}$/.test(l.name) ? l.name : l.laneId));
+  const forms = canAct ? `<div class="row">${adjustForm(t, action)}${passbackForm(t, action)}${exitLanes.length ? lostTicketForm(t, action, exitLanes) : ""}</div>` : "";
   return `<div class="card" id="entries"><h2>${esc(t.title)}</h2>
 <table class="grid"><thead><tr><th>${esc(t.pool)}</th><th class="r">${esc(t.occupied)}</th></tr></thead><tbody>${pools}</tbody></table>
 <p>${esc(t.capacity)} ${site.capacity ?? "—"} · ${esc(t.held)} ${site.permitSpots} / ${site.reservationSpots} · ${esc(t.free)} <strong id="free-for-tickets">${free ?? "—"}</strong></p>
@@ -59,4 +66,15 @@ function passbackForm(t: EntryTexts, action: string): string {
 <label for="passback-value">${esc(t.value)}</label><input id="passback-value" name="value" maxlength="64" required>
 <label for="passback-reason">${esc(t.reason)}</label><input id="passback-reason" name="reason" minlength="3" maxlength="200" required>
 <button class="btn danger" type="submit">${esc(t.clear)}</button></form>`;
+}
+
+function lostTicketForm(t: EntryTexts, action: string, lanes: string[]): string {
+  const options = lanes.map((l) => `<option value="${esc(l)}">${esc(l)}</option>`).join("");
+  // The key makes a form sent twice (a double click, a reload) declare once.
+  return `<form method="post" action="${action}/lost-ticket" id="lost-ticket"><h3>${esc(t.lost)}</h3><p class="muted">${esc(t.lostHelp)}</p>
+<input type="hidden" name="key" value="${randomBytes(12).toString("base64url")}">
+<label for="lost-lane">${esc(t.lane)}</label><select id="lost-lane" name="lane">${options}</select>
+<label for="lost-plate">${esc(t.plate)}</label><input id="lost-plate" name="plate" maxlength="20">
+<label for="lost-reason">${esc(t.reason)}</label><input id="lost-reason" name="reason" minlength="3" maxlength="200" required>
+<button class="btn" type="submit">${esc(t.declare)}</button></form>`;
 }

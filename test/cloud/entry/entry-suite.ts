@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { expect } from "chai";
 import { issueTicket } from "../../../contracts/ticket";
 import type { Payload } from "../../../contracts/mqtt-topics";
-import { findAuditEntries, getSession, identitiesOf, insertTariff, ledgerSums, occupancyOf, upsertAccessEntry, upsertSite, type Database, type Json } from "../../../cloud/db/index";
+import { findAuditEntries, getSession, identitiesOf, insertTariff, ledgerSums, linkIdentity, occupancyOf, upsertAccessEntry, upsertSite, type Database, type Json } from "../../../cloud/db/index";
 import { siteEventHandler, type FlowContext } from "../../../cloud/flows/site-events";
 import { adjustOccupancy, clearPassback } from "../../../cloud/http/console/entry-actions";
 import type { AuditMode } from "../../../cloud/server/audit-chain";
@@ -231,6 +231,23 @@ export function entrySuite(title: string, opts: { open(ctx: Mocha.Context): Prom
       // A deleted PIN entry is an unknown identity.
       await db.sql`UPDATE access_list_entries SET deleted = true WHERE site_id = ${siteId} AND entry_id = 'pin-staff'`;
       expect(await exitReq(siteId, { event_id: ev(), identity: { method: "pin", value: "pin-staff" } })).to.equal("unknown_identity");
+    });
+
+    it("a PIN typed by a guest whose plate the exit camera read lets THAT car's session out at zero fee (counted off, the PIN linked)", async () => {
+      const siteId = await newSite();
+      const t = issueTicket(siteId, KEY, Date.now());
+      const guest = plate();
+      const s = await enterOnline(siteId, { method: "ticket", value: t.id }, { ticket: t });
+      expect((await occupancyOf(db.sql, siteId))?.total).to.equal(1);
+      await db.tx((tx) => upsertAccessEntry(tx, { siteId, entryId: "pin-guest", pinHash: "scrypt$16384$8$1$c2FsdA$aGFzaA", label: "Guest" }));
+      // The entry camera read the guest's plate (linked to the ticket); at the exit the guest has no ticket but a PIN from the operator.
+      await db.tx((tx) => linkIdentity(tx, { siteId, sessionId: s, identity: { method: "plate", value: guest }, source: "entry_plate" }));
+      expect(await exitReq(siteId, { event_id: ev(), identity: { method: "pin", value: "pin-guest" }, plate: guest })).to.equal("pin_authorised");
+      expect(await getSession(db.sql, s)).to.include({ status: "paid", amount: 0 });
+      expect(await handle(siteId, "exitDone", { ts: Date.now(), src: SRC, event_id: ev(), lane_id: "X1", session_id: s, barrier_result: "opened", passed: true, decided_by: "cloud" })).to.equal("closed");
+      expect((await occupancyOf(db.sql, siteId))?.total, "the guest's car counted off").to.equal(0);
+      const [a] = (await findAuditEntries(db.sql, { sessionId: s, kind: "exit.pin_authorised" }));
+      expect(a.payload).to.include({ session_of_plate: true, access_entry: "pin-guest", plate_read: guest });
     });
 
     it("an unknown identity tells the driver the other ways out and gives the operator a task with the plate read and the time", async () => {

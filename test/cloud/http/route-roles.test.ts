@@ -16,6 +16,8 @@ const PUBLIC: RegExp[] = [
   /^\/api\/login$/, /^\/api\/logout$/, /^\/login$/, /^\/logout$/, /^\/console\/assets\//,
   /^\/pay\//, /^\/api\/pay\//, /^\/pricing/, /^\/api\/sites\/:siteId\/quote$/, /^\/hold\//, /^\/api\/holds/,
   /^\/permits\//, /^\/renew-subscription/, /^\/receipts\//, /^\/permit-invoices\//,
+  // A merchant's page: its token in the path is the credential (cloud/http/merchants.ts); booking a stay is a driver's page.
+  /^\/merchant\/:token/, /^\/reservations\//,
 ];
 
 interface RouteEntry {
