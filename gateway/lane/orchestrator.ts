@@ -23,7 +23,7 @@ import type { AccessList } from "./access-list";
 import { canEnter, type Phase } from "./phases";
 import { FAILURE_TEXT, ascii, formatDuration } from "./lane-text";
 import { LaneStatePublisher, OperatorCommands, displayFields } from "./lane-shared";
-import { ticketIdFromQr, validationCodeFromQr } from "../../contracts/ticket";
+import { reservationCodeFromQr, ticketIdFromQr, validationCodeFromQr } from "../../contracts/ticket";
 import { FRESH_FLOW, type DecidedBy, type Flow, type Identity, type LanePolicy, type LanePorts, type LaneSnapshot } from "./lane-types";
 
 export type { Phase };
@@ -367,10 +367,12 @@ export class LaneOrchestrator {
     this.ports.emit("exitLost", { event_id: this.ports.newId("ev"), lane_id: this.laneId, ...(this.flow.plate ? { plate: this.flow.plate } : {}) });
   }
 
-  /** The lane's scanner: a ticket's QR identifies the vehicle; a merchant validation applies to the session being paid. */
+  /** The lane's scanner: a ticket's or a reservation's QR identifies the vehicle; a merchant validation applies to the session being paid. */
   private onScan(code: string): void {
     const ticket = ticketIdFromQr(code);
     if (ticket) return this.identify({ method: "ticket", value: ticket });
+    const reservation = reservationCodeFromQr(code);
+    if (reservation) return this.identify({ method: "reservation", value: reservation });
     const validation = validationCodeFromQr(code);
     if (validation && this.phase === "awaiting_payment" && this.flow.session && this.exit.present && this.cloudOnline) {
       this.ports.emit("exitValidation", { event_id: this.ports.newId("ev"), lane_id: this.laneId, session_id: this.flow.session, code: validation });

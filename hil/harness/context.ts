@@ -14,6 +14,8 @@ export interface ScenarioNeeds {
   /** Needs the harness's barrier plant (fault injection into the mechanics, the boom observed): runs
    *  on sim and xs, where the plant is the harness's; skipped on a rig, whose mechanics are real. */
   needsPlant?: boolean;
+  /** Which of `lanes` are entry lanes: the lane controller in its entry role (sim only; skipped on xs and rig). */
+  entryLanes?: string[];
   /** Gateway offline threshold for this scenario (s). */
   offlineAfterS?: number;
   timeoutMs?: number;
@@ -59,12 +61,13 @@ export function scenario(title: string, needs: ScenarioNeeds, body: (h: LaneSet)
     // takes 45 s to pay): the bound grows by WALL_CLOCK_TIMEOUT_FACTOR.
     this.timeout((needs.timeoutMs ?? 60_000) * (ctx.wallClock ? WALL_CLOCK_TIMEOUT_FACTOR : 1));
     if (needs.needsPlant && ctx.target === "rig") this.skip();
+    if (needs.entryLanes?.length && ctx.target !== "sim") this.skip();
     const fullTitle = this.test!.fullTitle();
     const dir = join(ctx.reportDir, slug(fullTitle));
     const record: ScenarioRecord = { fullTitle, logs: [], laneTimeMs: 0 };
     ctx.records.set(fullTitle, record);
     const cloud = await ctx.cloud();
-    const set = await LaneSet.start(cloud, { target: ctx.target, lanes: needs.lanes, dir, ...(ctx.rig ? { rig: ctx.rig } : {}), ...(ctx.logger ? { logger: ctx.logger } : {}), ...(ctx.links ? { links: ctx.links } : {}), ...(needs.offlineAfterS ? { offlineAfterS: needs.offlineAfterS } : {}) });
+    const set = await LaneSet.start(cloud, { target: ctx.target, lanes: needs.lanes, dir, ...(ctx.rig ? { rig: ctx.rig } : {}), ...(ctx.logger ? { logger: ctx.logger } : {}), ...(ctx.links ? { links: ctx.links } : {}), ...(needs.offlineAfterS ? { offlineAfterS: needs.offlineAfterS } : {}), ...(needs.entryLanes ? { entryLanes: needs.entryLanes } : {}) });
     try {
       await body(set);
     } finally {

@@ -78,18 +78,18 @@ export class LaneSet extends LaneFaults {
     this.links = links;
     await this.startSiteGateway(gatewayTransports);
     const sims = o.target === "sim"
-      ? await startSimBoards({ lanes: o.lanes, duts, clock, closers: this.closers, fields, recordCore: (id, core) => this.closers.push(this.sampler.recordCoreVcd(id, core, this.boardStart)) })
+      ? await startSimBoards({ lanes: o.lanes, ...(o.entryLanes ? { entryLanes: o.entryLanes } : {}), duts, clock, closers: this.closers, fields, recordCore: (id, core) => this.closers.push(this.sampler.recordCoreVcd(id, core, this.boardStart)) })
       : new Map<string, NonNullable<Lane["sim"]>>();
     // XS boards start once the gateway holds their links (mcsim takes a second or two to boot).
     for (const start of xsStarts) await infra("starting the boards on XS", start);
     for (const id of o.lanes) {
       const d = duts.get(id)!;
-      this.lanes.set(id, { id, exitDut: d.exit, barrierDut: d.barrier, exitLink: d.exitLink!, barrierLink: d.barrierLink!, field: fields.get(id)!, ...(sims.get(id) ? { sim: sims.get(id) } : {}), vehicle: { phase: "none" } });
+      this.lanes.set(id, { id, kind: o.entryLanes?.includes(id) ? "entry" : "exit", exitDut: d.exit, barrierDut: d.barrier, exitLink: d.exitLink!, barrierLink: d.barrierLink!, field: fields.get(id)!, ...(sims.get(id) ? { sim: sims.get(id) } : {}), vehicle: { phase: "none" } });
     }
     this.sampler.start();
     this.closers.push(async () => this.sampler.stop());
     await this.waitUntil(() => this.gateway.services.bridge.connected, 10_000, "the gateway's bridge to connect to the cloud broker");
-    for (const id of o.lanes) await this.waitUntil(() => { const s = this.gateway.lanes.get(id)!.snapshot(); return s.exit_link && s.barrier_link; }, o.target === "xs" ? 30_000 : 10_000, `both board links of lane ${id} to come up`, true);
+    for (const id of o.lanes) await this.waitUntil(() => { const s = (this.gateway.lanes.get(id) ?? this.gateway.entryLanes.get(id))!.snapshot(); return s.exit_link && s.barrier_link; }, o.target === "xs" ? 30_000 : 10_000, `both board links of lane ${id} to come up`, true);
   }
 
   /** Each lane's two DUT logs; every frame but heartbeats and acks goes on the timeline. */

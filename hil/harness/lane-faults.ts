@@ -4,9 +4,9 @@
  * the gateway process dying. Each is marked on the timeline as a fault.
  */
 import type { ScenarioGateway } from "./lane-gateway";
-import { LaneVerbs } from "./lane-verbs";
+import { EntryVerbs } from "./entry-verbs";
 
-export class LaneFaults extends LaneVerbs {
+export class LaneFaults extends EntryVerbs {
   /** The scenario's gateway (set at boot). */
   protected site!: ScenarioGateway;
 

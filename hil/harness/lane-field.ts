@@ -16,4 +16,11 @@ export interface LaneField {
   observe(): { boomPct: number; motorUp: boolean; motorDown: boolean; coreState: string; presence: boolean; vehicleUnder: boolean; emergency: boolean } | undefined;
   /** The exit display's lines, where the harness reads them back (sim, xs). */
   display?(): string[];
+  /** The pay station's or the entry terminal's QR / barcode scanner reads `text` (sim). */
+  scan?(text: string): void;
+  /** The pay station's lost-ticket key (sim). */
+  pressLost?(): void;
+  /** Entry terminal (sim): the ticket key, and the tickets its printer printed. */
+  pressTicket?(): void;
+  printed?(): readonly { ticketId: string; code: string; qr: string; lines: string[] }[];
 }

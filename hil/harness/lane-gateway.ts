@@ -23,7 +23,7 @@ export type SiteConfig = ReturnType<typeof parseSiteConfig>;
 export function scenarioSiteConfig(o: LaneSetOptions, cloudUrl: string): SiteConfig {
   return parseSiteConfig({
     site_id: DEMO_SITE.siteId, name: DEMO_SITE.name, data_dir: gatewayDataDir(o.dir),
-    lanes: o.lanes.map((id) => ({ id, exit_controller: { port: `harness:${id}:exit` }, barrier_executor: { port: `harness:${id}:barrier` } })),
+    lanes: o.lanes.map((id) => ({ id, kind: o.entryLanes?.includes(id) ? "entry" : "exit", exit_controller: { port: `harness:${id}:exit` }, barrier_executor: { port: `harness:${id}:barrier` } })),
     site_broker: { host: "127.0.0.1", port: 0, allow_anonymous: true },
     cloud: { url: cloudUrl, anonymous: true, protocol_version: 4, reconnect_ms: 200 },
     bridge: { heartbeat_s: 30 },

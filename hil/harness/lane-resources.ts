@@ -14,6 +14,7 @@ import { memoryCable, openSerialStream } from "../../host/link/streams";
 import { which } from "../../host/tools";
 import { SimulatedBarrierExecutor } from "../../sim/boards/barrier-executor-sim";
 import { SimulatedExitController } from "../../sim/boards/exit-controller-sim";
+import { SimulatedEntryTerminal } from "../../sim/boards/entry-terminal-sim";
 import type { SimulatedSafetyCore } from "../../sim/plant/barrier-core";
 import type { BoardClock } from "../../firmware/common/io/board-host";
 import type { Rig, RigBoard } from "../rig/schema";
@@ -164,36 +165,70 @@ async function resetRigBoard(rigPorts: RigPorts, id: string, board: Board): Prom
  * The simulated boards of every lane (sim target), on the board ends of their links, with their
  * fields; `recordCore` follows each barrier's safety core.
  */
-export async function startSimBoards(o: { lanes: string[]; duts: Map<string, LaneDuts>; clock: BoardClock; closers: Closers; recordCore: (laneId: string, core: SimulatedSafetyCore) => void; fields: Map<string, LaneField> }): Promise<Map<string, NonNullable<Lane["sim"]>>> {
+export async function startSimBoards(o: { lanes: string[]; entryLanes?: string[]; duts: Map<string, LaneDuts>; clock: BoardClock; closers: Closers; recordCore: (laneId: string, core: SimulatedSafetyCore) => void; fields: Map<string, LaneField> }): Promise<Map<string, NonNullable<Lane["sim"]>>> {
   const sims = new Map<string, NonNullable<Lane["sim"]>>();
   for (const id of o.lanes) {
     const d = o.duts.get(id)!;
-    const exit = await SimulatedExitController.start({ transport: d.exitLink!, clock: o.clock, lane: id });
     const barrier = await SimulatedBarrierExecutor.start({ transport: d.barrierLink!, clock: o.clock, lane: id });
     o.recordCore(id, barrier.core);
-    o.closers.push(() => exit.close(), () => barrier.close());
+    o.closers.push(() => barrier.close());
+    if (o.entryLanes?.includes(id)) {
+      const entry = await SimulatedEntryTerminal.start({ transport: d.exitLink!, clock: o.clock, lane: id });
+      o.closers.push(() => entry.close());
+      sims.set(id, { entry, barrier });
+      o.fields.set(id, entryField(entry, barrier));
+      continue;
+    }
+    const exit = await SimulatedExitController.start({ transport: d.exitLink!, clock: o.clock, lane: id });
+    o.closers.push(() => exit.close());
     sims.set(id, { exit, barrier });
     o.fields.set(id, simField(exit, barrier));
   }
   return sims;
 }
 
-function simField(exit: SimulatedExitController, barrier: SimulatedBarrierExecutor): LaneField {
-  let present = false, emergency = false;
+/** The barrier's half of a simulated lane's field (the same on an exit and an entry lane). */
+function barrierField(barrier: SimulatedBarrierExecutor, presence: () => boolean): Pick<LaneField, "vehicleUnder" | "jam" | "emergency" | "freezeHeartbeat" | "observe"> {
+  let emergency = false;
   return {
-    presence: (on) => { present = on; if (on) exit.vehicleArrives(); else exit.vehicleLeaves(); },
     vehicleUnder: (on) => barrier.vehicleUnder(on),
-    badge: (uid) => exit.presentBadge(uid),
-    typeKeys: (keys) => exit.typeKeys(keys, (ms) => new Promise((r) => setTimeout(r, ms))),
     jam: (on) => (on ? barrier.jam() : barrier.clearJam()),
     emergency: (on) => { emergency = on; barrier.emergency(on); },
     freezeHeartbeat: (on) => barrier.freezeHeartbeat(on),
-    reset: async (board) => { if (board === "exit") exit.powerCycle(); else barrier.powerCycle(); },
-    display: () => exit.display.lines,
     observe: () => {
       const m = barrier.motor;
-      return { boomPct: barrier.boomPct, motorUp: m.motorUp, motorDown: m.motorDown, coreState: barrier.coreState, presence: present, vehicleUnder: barrier.plant.vehicleUnder, emergency };
+      return { boomPct: barrier.boomPct, motorUp: m.motorUp, motorDown: m.motorDown, coreState: barrier.coreState, presence: presence(), vehicleUnder: barrier.plant.vehicleUnder, emergency };
     },
+  };
+}
+
+/** An entry lane's field: the terminal's loop, badge reader, ticket key and scanner, and its printer read back. */
+function entryField(entry: SimulatedEntryTerminal, barrier: SimulatedBarrierExecutor): LaneField {
+  let present = false;
+  return {
+    ...barrierField(barrier, () => present),
+    presence: (on) => { present = on; if (on) entry.vehicleArrives(); else entry.vehicleLeaves(); },
+    badge: (uid) => entry.presentBadge(uid),
+    typeKeys: async () => { throw new Error("an entry terminal has no keypad"); },
+    reset: async (board) => { if (board === "exit") entry.powerCycle(); else barrier.powerCycle(); },
+    display: () => entry.display.lines,
+    pressTicket: () => entry.pressTicket(),
+    scan: (text) => entry.scan(text),
+    printed: () => entry.printed,
+  };
+}
+
+function simField(exit: SimulatedExitController, barrier: SimulatedBarrierExecutor): LaneField {
+  let present = false;
+  return {
+    ...barrierField(barrier, () => present),
+    presence: (on) => { present = on; if (on) exit.vehicleArrives(); else exit.vehicleLeaves(); },
+    badge: (uid) => exit.presentBadge(uid),
+    typeKeys: (keys) => exit.typeKeys(keys, (ms) => new Promise((r) => setTimeout(r, ms))),
+    reset: async (board) => { if (board === "exit") exit.powerCycle(); else barrier.powerCycle(); },
+    display: () => exit.display.lines,
+    scan: (text) => exit.scan(text),
+    pressLost: () => exit.pressLost(),
   };
 }
 

@@ -63,7 +63,7 @@ export class LaneSampler {
     this.lastSample = Date.now();
     let atRest = true;
     for (const lane of this.set.lanes.values()) {
-      const snap = this.set.gateway?.lanes.get(lane.id)?.snapshot();
+      const snap = (this.set.gateway?.lanes.get(lane.id) ?? this.set.gateway?.entryLanes.get(lane.id))?.snapshot();
       const obs = lane.field.observe();
       const pct = obs ? obs.boomPct : snap?.barrier_pos ?? 0;
       const v = lane.vehicle;

@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import type { CloudHandle } from "../../cloud/server/index";
 import type { SimulatedBarrierExecutor } from "../../sim/boards/barrier-executor-sim";
 import type { SimulatedExitController } from "../../sim/boards/exit-controller-sim";
+import type { SimulatedEntryTerminal } from "../../sim/boards/entry-terminal-sim";
 import type { Rig } from "../rig/schema";
 import type { Dut, TappedTransport } from "./dut";
 import type { LaneField } from "./lane-field";
@@ -46,8 +47,10 @@ export interface Lane {
   exitLink: TappedTransport;
   barrierLink: TappedTransport;
   field: LaneField;
-  /** Simulated boards (sim target only). */
-  sim?: { exit: SimulatedExitController; barrier: SimulatedBarrierExecutor };
+  /** `entry`: the lane controller runs its entry role and the gateway an entry orchestrator (sim target only). */
+  kind: "exit" | "entry";
+  /** Simulated boards (sim target only): the exit controller, or on an entry lane the entry terminal. */
+  sim?: { exit?: SimulatedExitController; entry?: SimulatedEntryTerminal; barrier: SimulatedBarrierExecutor };
   vehicle: { phase: "none" | "at_loop" | "under_boom" | "gone"; plate?: string };
 }
 
@@ -62,4 +65,6 @@ export interface LaneSetOptions {
   logger?: Logger;
   links?: "auto" | "pty" | "memory";
   offlineAfterS?: number;
+  /** Which of `lanes` are entry lanes (sim target only). */
+  entryLanes?: string[];
 }

@@ -70,6 +70,14 @@ describe("gateway exit lane: tickets, lost tickets and validations", () => {
     expect(req).to.deep.equal([{ event_id: req[0].event_id, lane_id: "L1", identity: { method: "ticket", value: TICKET } }]);
   });
 
+  it("a reservation's QR at the scanner is the reservation identity (its stay is prepaid)", () => {
+    const t = setup();
+    t.lane.onExitMessage("PRESENCE", { present: "1" });
+    t.lane.onExitMessage("SCAN", { code: "SPR1.RSV12345678" });
+    const req = t.ev("exitReq");
+    expect(req).to.deep.equal([{ event_id: req[0].event_id, lane_id: "L1", identity: { method: "reservation", value: "RSV12345678" } }]);
+  });
+
   it("exit/req carries the plate read when the identity is a ticket or a badge (the cloud links it to the session)", () => {
     for (const [frame, fields, identity] of [
       ["SCAN", { code: `SPK1.${TICKET}` }, { method: "ticket", value: TICKET }],
