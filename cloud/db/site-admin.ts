@@ -1,6 +1,7 @@
 /**
  * What the console's admin screens read and write of sites and lanes (issue 17): the columns of
- * migration 14 (capacity, coordinates, the seller's legal details printed on receipts) beside the
+ * migration 14 (capacity, coordinates, the seller's legal details printed on receipts) and of
+ * migration 17 (the spaces held back from tickets for permits and reservations) beside the
  * original ones, a site or lane created once (a taken id is a ConflictError, never an overwrite
  * like the seeding upserts of ./sites.ts), and the lookup that makes a tariff publication
  * idempotent (its key is in the `tariff.published` audit row written in the same transaction).
@@ -24,6 +25,9 @@ export interface SiteAdminRow {
   timeZone: string;
   currency: string;
   capacity: number | null;
+  /** Spaces held back from tickets for permit holders / for reservations (migration 17; cloud/db/occupancy.ts transientFree). */
+  permitSpots: number;
+  reservationSpots: number;
   entriesClosed: boolean;
   latitude: number | null;
   longitude: number | null;
@@ -38,6 +42,8 @@ export interface NewSite {
   timeZone: string;
   currency: string;
   capacity: number | null;
+  permitSpots: number;
+  reservationSpots: number;
   latitude: number | null;
   longitude: number | null;
   legal: SiteLegal;
@@ -71,8 +77,8 @@ export async function lockSite(tx: Tx, siteId: string): Promise<SiteAdminRow> {
 export async function createSite(tx: Tx, s: NewSite): Promise<SiteAdminRow> {
   try {
     const [row] = await tx<SiteAdminRow[]>`
-      INSERT INTO sites (site_id, name, time_zone, currency, capacity, latitude, longitude, legal)
-      VALUES (${s.siteId}, ${s.name}, ${s.timeZone}, ${s.currency}, ${s.capacity}, ${s.latitude}, ${s.longitude}, ${tx.json(legalJson(s.legal))})
+      INSERT INTO sites (site_id, name, time_zone, currency, capacity, permit_spots, reservation_spots, latitude, longitude, legal)
+      VALUES (${s.siteId}, ${s.name}, ${s.timeZone}, ${s.currency}, ${s.capacity}, ${s.permitSpots}, ${s.reservationSpots}, ${s.latitude}, ${s.longitude}, ${tx.json(legalJson(s.legal))})
       RETURNING *`;
     return row;
   } catch (err) {
@@ -84,7 +90,8 @@ export async function createSite(tx: Tx, s: NewSite): Promise<SiteAdminRow> {
 /** Changes what an admin may change of a site (not its id, nor its currency: tariffs and payments are in it). */
 export async function updateSite(tx: Tx, siteId: string, s: Omit<NewSite, "siteId" | "currency">): Promise<SiteAdminRow> {
   const [row] = await tx<SiteAdminRow[]>`
-    UPDATE sites SET name = ${s.name}, time_zone = ${s.timeZone}, capacity = ${s.capacity}, latitude = ${s.latitude},
+    UPDATE sites SET name = ${s.name}, time_zone = ${s.timeZone}, capacity = ${s.capacity}, permit_spots = ${s.permitSpots},
+      reservation_spots = ${s.reservationSpots}, latitude = ${s.latitude},
       longitude = ${s.longitude}, legal = ${tx.json(legalJson(s.legal))}, updated_at = now()
     WHERE site_id = ${siteId} RETURNING *`;
   if (!row) throw new NotFoundError("site", siteId);

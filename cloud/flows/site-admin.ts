@@ -28,6 +28,7 @@ import { priceStay, type PriceResult, type Tariff } from "../tariffs/index";
 import { TariffSchema, formatPath, validateTariff } from "../tariffs/validate";
 import { DAY_MS, HOUR_MS, MINUTE_MS, instantOfLocal, localMs, timeZoneProblem } from "../tariffs/tz";
 import { HttpError } from "./errors";
+import { publishSiteState } from "./lane-commands";
 import { setPermitPlan, type PlanBodyInput } from "./permits";
 import { dbLaneId } from "./site-registry";
 
@@ -55,6 +56,11 @@ export interface AdminContext {
   auditMode: AuditMode;
 }
 
+/** Adding or editing a site may tell its entry displays the new state: the messages carry the cloud's `src`. */
+export interface SiteAdminContext extends AdminContext {
+  src: string;
+}
+
 function by(a: AdminActor): Record<string, Json> {
   return { operator: a.username, operator_id: a.operatorId, role: a.role, via: "console", request_id: a.requestId };
 }
@@ -68,15 +74,36 @@ function checkZone(zone: string): void {
 }
 
 function siteAudit(s: SiteAdminRow): Record<string, Json> {
-  return { site_id: s.siteId, name: s.name, time_zone: s.timeZone, currency: s.currency, capacity: s.capacity, latitude: s.latitude, longitude: s.longitude, legal: s.legal as Json };
+  return { site_id: s.siteId, name: s.name, time_zone: s.timeZone, currency: s.currency, capacity: s.capacity, permit_spots: s.permitSpots, reservation_spots: s.reservationSpots, latitude: s.latitude, longitude: s.longitude, legal: s.legal as Json };
 }
 
-export async function addSite(ctx: AdminContext, s: NewSite, actor: AdminActor): Promise<SiteAdminRow> {
+const MAX_SPOTS = 1_000_000; // the columns' CHECK (migration 17)
+
+/**
+ * The held-back spaces: whole numbers from 0, and together no more than the capacity when there
+ * is one (a site whose every space is held back for permits and reservations still admits no ticket).
+ */
+function checkSpots(s: Pick<NewSite, "capacity" | "permitSpots" | "reservationSpots">): void {
+  for (const [field, n] of [["permit_spots", s.permitSpots], ["reservation_spots", s.reservationSpots]] as const) {
+    if (!Number.isInteger(n) || n < 0 || n > MAX_SPOTS) throw new FieldError(field, `a whole number of spaces from 0 to ${MAX_SPOTS}`);
+  }
+  if (s.capacity === null) return;
+  if (s.permitSpots > s.capacity) throw new FieldError("permit_spots", `at most the capacity (${s.capacity})`);
+  if (s.permitSpots + s.reservationSpots > s.capacity) throw new FieldError("reservation_spots", `the permit spaces (${s.permitSpots}) and the reservation spaces (${s.reservationSpots}) together exceed the capacity (${s.capacity})`);
+}
+
+/** What the free spaces for tickets depend on, of the site's row (cloud/db/occupancy.ts transientFree). */
+const countsFreeSpaces = (s: SiteAdminRow) => [s.capacity, s.permitSpots, s.reservationSpots].join("/");
+
+/** Adds a site and publishes its first state (retained: its entry displays find it when they connect). The caller wakes the relay. */
+export async function addSite(ctx: SiteAdminContext, s: NewSite, actor: AdminActor): Promise<SiteAdminRow> {
   if (!ADMIN_SITE_ID.test(s.siteId)) throw new FieldError("site_id", "1–32 of a-z 0-9 -, starting with a letter or digit");
   checkZone(s.timeZone);
+  checkSpots(s);
   try {
     return await ctx.db.tx(async (tx) => {
       const row = await createSite(tx, s);
+      await publishSiteState(tx, ctx, row.siteId);
       await writeAudit(ctx.auditMode, tx, { kind: "site.added", payload: { ...siteAudit(row), ...by(actor) } });
       return row;
     });
@@ -86,11 +113,18 @@ export async function addSite(ctx: AdminContext, s: NewSite, actor: AdminActor):
   }
 }
 
-export async function editSite(ctx: AdminContext, siteId: string, s: Omit<NewSite, "siteId" | "currency">, actor: AdminActor): Promise<SiteAdminRow> {
+/**
+ * Changes a site. A new capacity or new held-back spaces change what a ticket may still take, so
+ * the site's state is published in the same transaction (the entry displays hear whether a ticket
+ * still fits: open / full, with the capacity); the caller wakes the relay after the commit.
+ */
+export async function editSite(ctx: SiteAdminContext, siteId: string, s: Omit<NewSite, "siteId" | "currency">, actor: AdminActor): Promise<SiteAdminRow> {
   checkZone(s.timeZone);
+  checkSpots(s);
   return ctx.db.tx(async (tx) => {
     const before = await lockSite(tx, siteId);
     const after = await updateSite(tx, siteId, s);
+    if (countsFreeSpaces(after) !== countsFreeSpaces(before)) await publishSiteState(tx, ctx, siteId);
     const was = siteAudit(before);
     const changed = Object.fromEntries(Object.entries(siteAudit(after)).filter(([k, v]) => canonicalJson(v) !== canonicalJson(was[k])).map(([k, v]) => [k, { from: was[k], to: v }])) as Record<string, Json>;
     await writeAudit(ctx.auditMode, tx, { kind: "site.updated", payload: { site_id: siteId, changed, ...by(actor) } });

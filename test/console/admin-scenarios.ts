@@ -1,7 +1,8 @@
 /**
  * The admin and revenue screens in a real browser, and what every console page owes the operator
  * (issue 17): a lane added keeps its case in the live view, a tariff change shows its preview
- * before it is published, the revenue chart renders, no page scrolls sideways on a phone, no page
+ * before it is published, spaces held back for permits and reservations lower the entries card's
+ * free spaces, a merchant is created with its link shown once, the revenue chart renders, no page scrolls sideways on a phone, no page
  * logs a CSP violation, French and English switch and stay, times are in the site's zone.
  */
 import { join } from "node:path";
@@ -69,6 +70,43 @@ export function adminScenarios(w: () => ConsoleWorld, car: () => PaidCar | undef
     await shoot(admin, "4e-admin-operators");
   });
 
+  it("4f. admin: spaces held back for permits and reservations lower the entries card's free spaces; a merchant created, its link shown once", async () => {
+    const world = w();
+    await admin.goto(`${world.base}/console/admin/sites/${SITE}`);
+    const capacity = Number(await admin.inputValue("#f-capacity"));
+    expect(capacity, "the demo site has a capacity").to.be.greaterThan(15);
+    await admin.fill("#f-permit_spots", "10");
+    await admin.fill("#f-reservation_spots", "5");
+    await Promise.all([admin.waitForURL((u) => u.searchParams.get("notice") === "site_saved"), admin.click("#edit-site button[type=submit]")]);
+    expect(await admin.inputValue("#f-permit_spots")).to.equal("10");
+    await shoot(admin, "4f-admin-site-spaces");
+
+    await admin.goto(`${world.base}/console/sites/${SITE}`);
+    await admin.waitForSelector('#live-status[data-state="live"]');
+    const inside = await admin.locator("#entries [data-occupied]").evaluateAll((cells) => cells.map((c) => Number((c as unknown as { dataset: { occupied: string } }).dataset.occupied)));
+    const card = await admin.locator("#entries").innerText();
+    expect(card).to.contain("10 / 5");
+    // No pool over its held-back spaces here: every car inside beyond them is a ticket's space.
+    const [transient, permit, reservation] = inside;
+    const used = transient + Math.max(0, permit - 10) + Math.max(0, reservation - 5);
+    expect(await admin.locator("#free-for-tickets").innerText()).to.equal(String(capacity - 15 - used));
+    await admin.locator("#entries").screenshot({ path: join(SHOTS_DIR, "4g-entries-card-wall.png") });
+
+    await admin.goto(`${world.base}/console/merchants`);
+    await admin.fill("#add-merchant [name=name]", "Cinéma Rivoli");
+    await admin.selectOption("#add-merchant [name=kind]", "cinema");
+    await admin.fill("#add-merchant [name=rule]", "CINEMA-3H");
+    await admin.fill("#add-merchant [name=budget]", "250");
+    await admin.click("#add-merchant button[type=submit]");
+    await admin.waitForSelector("#merchant-link");
+    expect(await admin.locator("#merchant-link").innerText()).to.match(/^https?:\/\/[^/]+\/merchant\/[A-Za-z0-9_-]{20,}$/);
+    expect(await admin.locator("#merchants tbody").innerText()).to.contain("Cinéma Rivoli");
+    await shoot(admin, "4h-merchants");
+    // The link is shown once: the report page never shows it again.
+    await admin.goto(`${world.base}/console/merchants`);
+    expect(await admin.locator("#merchant-link").count()).to.equal(0);
+  });
+
   it("5. revenue: the page renders its totals and the chart image", async function () {
     const world = w();
     if (!car()) this.skip(); // needs the paid exit of scenario 2
@@ -99,7 +137,7 @@ export function adminScenarios(w: () => ConsoleWorld, car: () => PaidCar | undef
     await op.locator('#feed tr[data-category="entry"]', { hasText: "LONGPLATE024XYZ" }).waitFor();
     expect(await op.locator("#feed tbody tr").count()).to.be.greaterThan(40);
     const paths = ["/console", `/console/sites/${SITE}`, `/console/revenue?${revenueWindow()}`];
-    const adminPaths = ["/console/admin", "/console/admin/sites", `/console/admin/sites/${SITE}`, `/console/admin/sites/${SITE}/lanes`, `/console/admin/sites/${SITE}/tariffs`, `/console/admin/sites/${SITE}/permits`, "/console/admin/operators"];
+    const adminPaths = ["/console/admin", "/console/admin/sites", `/console/admin/sites/${SITE}`, `/console/admin/sites/${SITE}/lanes`, `/console/admin/sites/${SITE}/tariffs`, `/console/admin/sites/${SITE}/permits`, "/console/admin/operators", "/console/merchants"];
     const extra = car() ? ["/console/search", `/console/search?q=${car()!.plate}`, `/console/sessions/${car()!.sessionId}`] : [];
     const wide: string[] = [];
     for (const [p, path] of [...paths, ...extra].map((x) => [op, x] as const).concat(adminPaths.map((x) => [admin, x] as const))) {

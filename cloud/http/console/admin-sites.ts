@@ -1,8 +1,10 @@
 /**
  * Admin: sites and lanes (issue 17). `/console/admin` (the index), `/console/admin/sites` (list,
- * add), `/console/admin/sites/:site` (rename, capacity, time zone, coordinates, the legal details
- * receipts print), `/console/admin/sites/:site/lanes` (add a lane as the site names it — the
- * name keeps its case, the database id is its lowercase form — rename, change its kind).
+ * add), `/console/admin/sites/:site` (rename, capacity and the spaces held back from tickets for
+ * permits and reservations — a change publishes the site's state to its entry displays — time
+ * zone, coordinates, the legal details receipts print), `/console/admin/sites/:site/lanes` (add
+ * a lane as the site names it — the name keeps its case, the database id is its lowercase form —
+ * rename, change its kind).
  * Plain forms that POST: a refusal re-renders the form (400/409, the message next to the field,
  * the values kept), a success redirects (303) with a notice. The writes: cloud/flows/site-admin.ts.
  */
@@ -34,6 +36,7 @@ import {
 } from "./admin-forms";
 
 const CURRENCIES = new Set(Intl.supportedValuesOf("currency"));
+const spots = optionalNumber(0, 1_000_000, "a whole number of spaces from 0 to 1000000", true).transform((n) => n ?? 0);
 const text = (max: number) => z.string().trim().max(max, `at most ${max} characters`).optional().default("");
 
 const SiteFields = {
@@ -48,6 +51,9 @@ const SiteFields = {
       if (p) ctx.addIssue({ code: "custom", message: p });
     }),
   capacity: optionalNumber(0, 1_000_000, "a whole number of spaces from 0 to 1000000, or empty", true),
+  // Empty: none held back. Their sum against the capacity is the flow's check (checkSpots).
+  permit_spots: spots,
+  reservation_spots: spots,
   latitude: optionalNumber(-90, 90, "a number from -90 to 90, or empty"),
   longitude: optionalNumber(-180, 180, "a number from -180 to 180, or empty"),
   company: text(200),
@@ -83,13 +89,15 @@ function legalOf(d: { company: string; address: string; siret: string; vat_id: s
 function siteValues(s: SiteAdminRow): Values {
   const n = (x: number | null) => (x === null || x === undefined ? "" : String(x));
   const l = s.legal ?? {};
-  return { name: s.name, time_zone: s.timeZone, capacity: n(s.capacity), latitude: n(s.latitude), longitude: n(s.longitude), company: l.company ?? "", address: l.address ?? "", siret: l.siret ?? "", vat_id: l.vat_id ?? "" };
+  return { name: s.name, time_zone: s.timeZone, capacity: n(s.capacity), permit_spots: String(s.permitSpots), reservation_spots: String(s.reservationSpots), latitude: n(s.latitude), longitude: n(s.longitude), company: l.company ?? "", address: l.address ?? "", siret: l.siret ?? "", vat_id: l.vat_id ?? "" };
 }
 
 function siteFields(c: Ctx, v: Values, e: Errors): string {
   const t = c.t;
   return `<div class="row">${input({ name: "name", label: t.name, v, e, required: true })}${input({ name: "time_zone", label: t.timeZone, v, e, required: true })}</div>
-<div class="row">${input({ name: "capacity", label: t.capacity, v, e, type: "number", extra: 'min="0" step="1"' })}${input({ name: "latitude", label: t.latitude, v, e, extra: 'inputmode="decimal"' })}${input({ name: "longitude", label: t.longitude, v, e, extra: 'inputmode="decimal"' })}</div>
+<div class="row">${input({ name: "capacity", label: t.capacity, v, e, type: "number", extra: 'min="0" step="1"' })}${input({ name: "permit_spots", label: t.permitSpots, v, e, type: "number", extra: 'min="0" step="1"' })}${input({ name: "reservation_spots", label: t.reservationSpots, v, e, type: "number", extra: 'min="0" step="1"' })}</div>
+<p class="muted" id="help-permit_spots">${esc(t.permitSpotsHelp)}</p><p class="muted" id="help-reservation_spots">${esc(t.reservationSpotsHelp)}</p>
+<div class="row">${input({ name: "latitude", label: t.latitude, v, e, extra: 'inputmode="decimal"' })}${input({ name: "longitude", label: t.longitude, v, e, extra: 'inputmode="decimal"' })}</div>
 <fieldset><legend>${esc(t.legal)}</legend><p class="muted">${esc(t.legalNote)}</p>
 <div class="row">${input({ name: "company", label: t.company, v, e })}${input({ name: "address", label: t.address, v, e })}</div>
 <div class="row">${input({ name: "siret", label: t.siret, v, e })}${input({ name: "vat_id", label: t.vatId, v, e })}</div></fieldset>`;
@@ -136,7 +144,7 @@ export function registerSites(router: Router, d: AdminDeps): void {
       const f = AddForm.safeParse(req.body ?? {});
       if (!f.success) return sitesPage(req, res, c, zodErrors(f.error), 400);
       const s = f.data;
-      await addSite({ db: d.db, auditMode: d.auditMode }, { siteId: s.site_id, name: s.name, timeZone: s.time_zone, currency: s.currency, capacity: s.capacity, latitude: s.latitude, longitude: s.longitude, legal: legalOf(s) }, actorOf(req));
+      await addSite({ db: d.db, auditMode: d.auditMode, src: d.src }, { siteId: s.site_id, name: s.name, timeZone: s.time_zone, currency: s.currency, capacity: s.capacity, permitSpots: s.permit_spots, reservationSpots: s.reservation_spots, latitude: s.latitude, longitude: s.longitude, legal: legalOf(s) }, actorOf(req));
       d.wake();
       redirectNotice(res, `/console/admin/sites/${encodeURIComponent(s.site_id)}`, "site_added");
     }, (req, res, c, e, status) => sitesPage(req, res, c, e, status)),
@@ -161,7 +169,7 @@ export function registerSites(router: Router, d: AdminDeps): void {
       const f = EditForm.safeParse(req.body ?? {});
       if (!f.success) return sitePage(req, res, c, zodErrors(f.error), 400);
       const s = f.data;
-      await editSite({ db: d.db, auditMode: d.auditMode }, siteId, { name: s.name, timeZone: s.time_zone, capacity: s.capacity, latitude: s.latitude, longitude: s.longitude, legal: legalOf(s) }, actorOf(req));
+      await editSite({ db: d.db, auditMode: d.auditMode, src: d.src }, siteId, { name: s.name, timeZone: s.time_zone, capacity: s.capacity, permitSpots: s.permit_spots, reservationSpots: s.reservation_spots, latitude: s.latitude, longitude: s.longitude, legal: legalOf(s) }, actorOf(req));
       d.wake();
       redirectNotice(res, `/console/admin/sites/${encodeURIComponent(siteId)}`, "site_saved");
     }, (req, res, c, e, status) => sitePage(req, res, c, e, status)),

@@ -15,6 +15,7 @@ import { formatMoney } from "../../tariffs/index";
 import { majorToMinor } from "../pricing-pages";
 import { esc, type Lang } from "../pages";
 import { actorOf, adminForm, adminGuard, adminWrap, formError, input, select, valuesOf, zodErrors, type AdminDeps, type Ctx, type Errors, type Values } from "./admin-forms";
+import type { AppDeps } from "../deps";
 import { render } from "./request";
 
 const MT = {
@@ -51,6 +52,9 @@ const CreateForm = z.object({
 
 const isoDay = (d: Date) => d.toISOString().slice(0, 10);
 
+/** The admin deps and the cloud's public address (the merchant's link is given to someone outside). */
+type MerchantAdminDeps = AdminDeps & Pick<AppDeps, "publicBaseUrl">;
+
 async function page(d: AdminDeps, req: Request, res: Response, c: Ctx, o: { e?: Errors; status?: number; created?: { name: string; link: string } } = {}): Promise<void> {
   const lang: Lang = c.lang;
   const t = MT[lang];
@@ -79,7 +83,7 @@ async function page(d: AdminDeps, req: Request, res: Response, c: Ctx, o: { e?: 
   render(req, res, { title: t.title, nav: "admin", body: html, lang, status: o.status ?? (q.success ? 200 : 400) });
 }
 
-async function create(d: AdminDeps, req: Request, res: Response, c: Ctx): Promise<void> {
+async function create(d: MerchantAdminDeps, req: Request, res: Response, c: Ctx): Promise<void> {
   const t = MT[c.lang];
   const f = CreateForm.safeParse(req.body ?? {});
   if (!f.success) return page(d, req, res, c, { e: zodErrors(f.error), status: 400 });
@@ -101,10 +105,10 @@ async function create(d: AdminDeps, req: Request, res: Response, c: Ctx): Promis
     return r;
   });
   d.wake();
-  await page(d, req, res, c, { created: { name: merchant.name, link: `/merchant/${token}` } });
+  await page(d, req, res, c, { created: { name: merchant.name, link: `${d.publicBaseUrl()}/merchant/${token}` } });
 }
 
-export function registerMerchantConsole(router: Router, d: AdminDeps): void {
+export function registerMerchantConsole(router: Router, d: MerchantAdminDeps): void {
   const guard = adminGuard(d);
   router.get("/console/merchants", ...guard, adminWrap((req, res, c) => page(d, req, res, c)));
   router.post("/console/merchants", ...guard, ...adminForm(), adminWrap((req, res, c) => create(d, req, res, c)));

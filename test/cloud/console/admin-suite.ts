@@ -1,6 +1,8 @@
 /**
  * The console's admin screens over HTTP with an admin's session cookie, on a real database (run
- * on PGlite and on the PostgreSQL server): sites and lanes (a lane's name keeps its case), a bad
+ * on PGlite and on the PostgreSQL server): sites and lanes (a lane's name keeps its case), the
+ * spaces held back for permits and reservations (bounded by the capacity, a change published to
+ * the entry displays as the site's state), a bad
  * time zone refused next to its field, the tariff preview priced exactly as priceStay prices
  * (compared with direct calls), publication of version n + 1 with its audit row, a double submit
  * publishing once, an invalid document listed per field with nothing written, permit plans and
@@ -16,6 +18,7 @@ import { sampleStays } from "../../../cloud/flows/site-admin";
 import type { AuditMode } from "../../../cloud/server/audit-chain";
 import { parseTariff, priceStay } from "../../../cloud/tariffs/index";
 import { parisCentreDocument } from "../../../cloud/tariffs/examples/paris-centre";
+import { TOPICS, toCloudTopic, type Payload } from "../../../contracts/mqtt-topics";
 import { startAdminFront, textOf, valueOf, type AdminFront } from "./admin-fixture";
 
 const rnd = () => randomBytes(3).toString("hex");
@@ -101,6 +104,59 @@ export function adminSuite(title: string, opts: { open(ctx: Mocha.Context): Prom
       const again = await addSite(siteId);
       expect(again.status).to.equal(409);
       expect(textOf(again.html, "err-site_id")).to.match(/already taken/);
+    });
+
+    it("holds back permit and reservation spaces: saved and audited, a change publishes the site's state (relay woken), a sum over the capacity refused next to its field", async () => {
+      const siteId = siteOf();
+      const states = async () => (await db.sql<{ payload: Payload<"siteState"> }[]>`SELECT payload FROM outbox WHERE topic = ${toCloudTopic(siteId, TOPICS.siteState.topic)} ORDER BY id`).map((r) => r.payload);
+      let wakes = 0;
+      const wake = f.deps.wake;
+      f.deps.wake = () => void wakes++;
+      try {
+        expect((await addSite(siteId, { capacity: "20", permit_spots: "6", reservation_spots: "4" })).status).to.equal(303);
+        expect(await getSiteAdmin(db.sql, siteId)).to.include({ capacity: 20, permitSpots: 6, reservationSpots: 4 });
+        expect((await states()).map((p) => [p.state, p.capacity, p.src])).to.deep.equal([["open", 20, "test-cloud"]]);
+        const page = await f.get(`/console/admin/sites/${siteId}`);
+        expect([valueOf(page.html, "permit_spots"), valueOf(page.html, "reservation_spots")]).to.deep.equal(["6", "4"]);
+        expect(page.html).to.include('id="help-permit_spots"').and.include('id="help-reservation_spots"');
+
+        const edit = { name: "Spots", time_zone: "Europe/Paris", capacity: "20", permit_spots: "12", reservation_spots: "8" };
+        wakes = 0;
+        expect((await f.post(`/console/admin/sites/${siteId}`, edit)).status).to.equal(303);
+        expect(await getSiteAdmin(db.sql, siteId)).to.include({ permitSpots: 12, reservationSpots: 8 });
+        // Every space held back: no ticket fits, the entry displays hear "full".
+        expect((await states()).map((p) => p.state)).to.deep.equal(["open", "full"]);
+        expect(wakes).to.equal(1);
+        const [updated] = (await findAuditEntries(db.sql, { kind: "site.updated" })).filter((a) => (a.payload as { site_id: string }).site_id === siteId);
+        expect((updated.payload as { changed: Record<string, Json> }).changed).to.deep.include({ permit_spots: { from: 6, to: 12 }, reservation_spots: { from: 4, to: 8 } });
+
+        // A change that leaves the free count alone publishes nothing.
+        expect((await f.post(`/console/admin/sites/${siteId}`, { ...edit, name: "Renamed only" })).status).to.equal(303);
+        expect(await states()).to.have.length(2);
+
+        const over = await f.post(`/console/admin/sites/${siteId}`, { ...edit, reservation_spots: "9" });
+        expect(over.status).to.equal(400);
+        expect(textOf(over.html, "err-reservation_spots")).to.match(/together exceed the capacity \(20\)/);
+        expect(valueOf(over.html, "reservation_spots")).to.equal("9");
+        const permitsOver = await f.post(`/console/admin/sites/${siteId}`, { ...edit, permit_spots: "21", reservation_spots: "0" });
+        expect(textOf(permitsOver.html, "err-permit_spots")).to.match(/at most the capacity \(20\)/);
+        const notWhole = await f.post(`/console/admin/sites/${siteId}`, { ...edit, permit_spots: "2.5", reservation_spots: "-1" });
+        expect(notWhole.status).to.equal(400);
+        for (const field of ["permit_spots", "reservation_spots"]) expect(textOf(notWhole.html, `err-${field}`)).to.match(/whole number/);
+        expect(await getSiteAdmin(db.sql, siteId)).to.include({ name: "Renamed only", capacity: 20, permitSpots: 12, reservationSpots: 8 });
+        expect(await states()).to.have.length(2);
+
+        const refusedSite = siteOf();
+        const refusedAdd = await addSite(refusedSite, { capacity: "10", permit_spots: "8", reservation_spots: "3" });
+        expect(refusedAdd.status).to.equal(400);
+        expect(refusedAdd.html).to.include('id="err-reservation_spots"');
+        expect((await f.get(`/console/admin/sites/${refusedSite}`)).status).to.equal(404);
+        // Without a capacity nothing bounds them.
+        expect((await f.post(`/console/admin/sites/${siteId}`, { ...edit, capacity: "", permit_spots: "50" })).status).to.equal(303);
+        expect((await states()).at(-1)).to.not.have.property("capacity");
+      } finally {
+        f.deps.wake = wake;
+      }
     });
 
     it("adds a lane as the site names it (the name keeps its case, the id is lowercase), renames it, refuses a duplicate", async () => {
