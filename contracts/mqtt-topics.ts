@@ -97,6 +97,7 @@ export const schemas = {
     state: z.enum(["open", "full", "closed"]),
     occupied: z.number().int().nonnegative().optional(),
     capacity: z.number().int().nonnegative().optional(),
+    free: z.number().int().nonnegative().optional().describe("spaces a ticket may still take: the capacity less the spaces held for permits and reservations and the cars in them (what the entry displays show)"),
     cmd_id: id("cmd_id").optional(),
   }),
   present: z.strictObject({ ts, src, event_id: eventId, lane_id: laneId, present: z.boolean() }),

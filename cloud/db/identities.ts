@@ -8,7 +8,7 @@ import { normalizeIdentity, type Identity, type SessionRow } from "./sessions";
 import { ValidationError } from "./errors";
 import type { Q, Tx } from "./types";
 
-export type LinkSource = "session" | "ticket_code" | "entry_plate" | "permit" | "exit_plate" | "exit_pin";
+export type LinkSource = "session" | "ticket_code" | "entry_plate" | "permit" | "exit_plate" | "exit_pin" | "reservation";
 
 /** Links an identity to a session (once: a second link of the same identity is a no-op). True when new. */
 export async function linkIdentity(tx: Tx, l: { siteId: string; sessionId: string; identity: Identity; source: LinkSource; at?: Date }): Promise<boolean> {

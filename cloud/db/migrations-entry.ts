@@ -42,7 +42,7 @@ CREATE TABLE session_identities (
   session_id  text NOT NULL REFERENCES sessions(session_id),
   method      text NOT NULL CHECK (method IN ('plate', 'badge', 'ticket', 'pin', 'reservation', 'operator')),
   value       text NOT NULL CHECK (length(value) BETWEEN 1 AND 64),
-  source      text NOT NULL CHECK (source IN ('session', 'ticket_code', 'entry_plate', 'permit', 'exit_plate', 'exit_pin')),
+  source      text NOT NULL CHECK (source IN ('session', 'ticket_code', 'entry_plate', 'permit', 'exit_plate', 'exit_pin', 'reservation')),
   linked_at   timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (session_id, method, value)
 );

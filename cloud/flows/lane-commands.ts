@@ -6,9 +6,9 @@
  * operator, the reason and the cmd_id.
  */
 import { randomBytes } from "node:crypto";
-import type { Database, Tx } from "../db/index";
+import { occupancyOf, type Database, type Tx } from "../db/index";
 import { enqueueForSite } from "../db/site-outbox";
-import { clearAlarmByOperator, recordCommand, siteOccupancy } from "../db/site-status";
+import { clearAlarmByOperator, recordCommand } from "../db/site-status";
 import { writeAudit, type AuditMode } from "../server/audit-chain";
 import { HttpError } from "./errors";
 import type { OverrideOperator } from "./overrides";
@@ -30,14 +30,17 @@ export function newCmdId(prefix: string): string {
 }
 
 /**
- * `parking/site/state` (retained) for the site's entry displays: its state, the cars inside and
- * the capacity, in the caller's transaction — after every change of the occupancy or of the
+ * `parking/site/state` (retained) for the site's entry displays: its state, the cars inside, the
+ * capacity and the spaces a ticket may still take (held-back spaces excluded), in the caller's transaction — after every change of the occupancy or of the
  * entries closed flag, so what the displays keep is the last committed state.
  */
 export async function publishSiteState(tx: Tx, ctx: { src: string }, siteId: string, cmdId?: string): Promise<void> {
-  const o = await siteOccupancy(tx, siteId);
+  const o = await occupancyOf(tx, siteId);
   if (!o) throw new HttpError(404, `unknown site ${siteId}`, "not_found");
-  await enqueueForSite(tx, siteId, "siteState", { ts: Date.now(), src: ctx.src, state: o.state, occupied: o.occupied, ...(o.capacity !== null ? { capacity: o.capacity } : {}), ...(cmdId ? { cmd_id: cmdId } : {}) });
+  await enqueueForSite(tx, siteId, "siteState", {
+    ts: Date.now(), src: ctx.src, state: o.state, occupied: o.total,
+    ...(o.capacity !== null ? { capacity: o.capacity } : {}), ...(o.transientFree !== null ? { free: Math.max(0, o.transientFree) } : {}), ...(cmdId ? { cmd_id: cmdId } : {}),
+  });
 }
 
 async function laneName(db: Database, siteId: string, wireLane: string): Promise<string> {

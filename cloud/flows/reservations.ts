@@ -9,7 +9,7 @@
  */
 import type Stripe from "stripe";
 import type { Logger } from "../../host/log";
-import type { Database, Json, Tx } from "../db/index";
+import { linkIdentity, type Database, type Json, type Tx } from "../db/index";
 import { getPrepayment } from "../db/prepayments";
 import { claimReservationRow, createReservation, getReservation, lockPaidReservations, newReservationCode, newReservationId, syncPaidReservations, type ReservationRow } from "../db/reservations";
 import { canonicalPlate, PLATE_FORM } from "../domain/plates";
@@ -51,9 +51,16 @@ export async function reservationForEntry(tx: Tx, siteId: string, identity: { me
   return rows.length ? { kind: "outside_window", reservationId: rows[0].reservationId } : { kind: "none" };
 }
 
-/** The reservation's car entered: its session is `sessionId` (once; a second claim is a no-op). */
+/**
+ * The reservation's car entered: its session is `sessionId` (once; a second claim is a no-op).
+ * The reservation's QR code and its plate become identities of the session, so the car leaves by
+ * either, whichever it came in with.
+ */
 export async function claimReservation(tx: Tx, reservationId: string, sessionId: string): Promise<void> {
-  await claimReservationRow(tx, reservationId, sessionId);
+  if (!(await claimReservationRow(tx, reservationId, sessionId))) return;
+  const r = await getReservation(tx, reservationId);
+  await linkIdentity(tx, { siteId: r.siteId, sessionId, identity: { method: "reservation", value: r.code }, source: "reservation" });
+  if (r.plate) await linkIdentity(tx, { siteId: r.siteId, sessionId, identity: { method: "plate", value: r.plate }, source: "reservation" });
 }
 
 export interface ReservationServiceOptions {

@@ -2,6 +2,7 @@
 import { expect } from "chai";
 import { getPermit, getSession } from "../../cloud/db/index";
 import { siteOccupancy } from "../../cloud/db/site-status";
+import { getSiteAdmin } from "../../cloud/db/site-admin";
 import { DEMO_SITE } from "../../cloud/server/seed";
 import { ticketQr } from "../../contracts/ticket";
 import type { LaneSet } from "../harness/env";
@@ -98,4 +99,18 @@ export async function bookReservation(h: LaneSet, plate: string, fromMs: number,
     return code !== "";
   }, 15_000, "the reservation confirmed (paid)");
   return { reservationId, code };
+}
+
+/** The site's spaces set by an admin on the console's site form: capacity and the spaces held back for permits and reservations. */
+export async function setSpaces(h: LaneSet, spaces: { capacity: number; permit_spots: number; reservation_spots: number }): Promise<void> {
+  const admin = h.cloud.firstAdmin;
+  if (!admin) throw new Error("the cloud has no first admin to log in with");
+  h.step(`admin sets capacity ${spaces.capacity}, ${spaces.permit_spots} held for permits, ${spaces.reservation_spots} for reservations`);
+  const login = await fetch(`${h.cloud.url}/api/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(admin) });
+  const { token } = (await login.json()) as { token: string };
+  const s = await getSiteAdmin(h.cloud.db.sql, DEMO_SITE.siteId);
+  const legal = (s.legal ?? {}) as Record<string, string>;
+  const fields = { name: s.name, time_zone: s.timeZone, latitude: String(s.latitude ?? ""), longitude: String(s.longitude ?? ""), company: legal.company ?? "", address: legal.address ?? "", siret: legal.siret ?? "", vat_id: legal.vat_id ?? "", capacity: String(spaces.capacity), permit_spots: String(spaces.permit_spots), reservation_spots: String(spaces.reservation_spots) };
+  const r = await fetch(`${h.cloud.url}/console/admin/sites/${DEMO_SITE.siteId}`, { method: "POST", redirect: "manual", headers: { authorization: `Bearer ${token}`, "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(fields).toString() });
+  expect(r.status, (await r.text()).slice(0, 400)).to.equal(303);
 }

@@ -11,7 +11,8 @@ import { ticketQr } from "../../contracts/ticket";
 import { scenario } from "../harness/context";
 import { PACE } from "../harness/env";
 import { assertExitCompletes } from "./lib";
-import { bookReservation, buyPermit, merchantCode, occupied, sessionOfEntry, ticketEntry } from "./entry-lib";
+import { bookReservation, buyPermit, merchantCode, occupied, sessionOfEntry, setSpaces, ticketEntry } from "./entry-lib";
+import { siteOccupancy } from "../../cloud/db/site-status";
 
 const LANES = { lanes: ["E1", "L1"], entryLanes: ["E1"], timeoutMs: 120_000 };
 const newBadge = () => randomBytes(5).toString("hex").toUpperCase();
@@ -187,5 +188,61 @@ describe("entry lanes", () => {
     h.presentBadge("E1", badge);
     expect(await h.entryDecision("E1", again)).to.include({ decision: "admit", pool: "permit" });
     await h.carEntered("E1");
+  });
+
+  scenario("site full: a ticket is refused, a permit and a reservation are admitted to the spaces held for them", { ...LANES, timeoutMs: 180_000 }, async (h) => {
+    const badge = newBadge(), permitPlate = `FP-${randomBytes(2).toString("hex").toUpperCase()}`, resaPlate = `FR${randomBytes(2).toString("hex").toUpperCase()}`;
+    await buyPermit(h, badge, permitPlate);
+    const booked = await bookReservation(h, resaPlate, Date.now() + 60_000, Date.now() + 2 * 3600_000);
+    const site = await siteOccupancy(h.cloud.db.sql, DEMO_SITE.siteId);
+    if (!site || site.capacity === null) throw new Error("the demo site has no capacity");
+    const capacity = site.capacity;
+    await setSpaces(h, { capacity, permit_spots: 1, reservation_spots: 1 });
+    // Every space for tickets taken: an operator's count adjust stands for the cars.
+    const fill = capacity - 2 - site.pools.transient;
+    const adjust = (delta: number, reason: string) => h.operatorApi("POST", `/api/console/sites/${DEMO_SITE.siteId}/occupancy`, { pool: "transient", delta, reason });
+    if (fill !== 0) expect((await adjust(fill, "HIL: the car park fills up")).status).to.equal(200);
+    try {
+      await h.waitUntil(() => h.seen("site/state").some((m) => m.state === "full"), 10_000, "parking/site/state full on the site broker");
+      await h.waitUntil(() => (h.lane("E1").field.display?.() ?? []).some((l) => /COMPLET/.test(l)), 10_000, "COMPLET on the entry terminal");
+
+      h.step("a visitor presses the ticket key: refused, no ticket printed");
+      const printed = h.printed("E1").length;
+      let decisions = h.seen("entry/decision", "E1").length;
+      await h.carAtEntry("E1", { readPlate: false });
+      await h.waitEntryPhase("E1", ["identifying", "awaiting_cloud"]);
+      h.pressTicket("E1");
+      expect(await h.entryDecision("E1", decisions)).to.include({ decision: "refuse", reason: "full" });
+      expect(h.printed("E1").length).to.equal(printed);
+      h.vehicleLeaves("E1");
+      await h.sleep(PACE.nextCarMs);
+
+      h.step("the permit holder's badge: admitted to the permit spaces");
+      decisions = h.seen("entry/decision", "E1").length;
+      await h.carAtEntry("E1", { readPlate: false });
+      await h.waitEntryPhase("E1", ["identifying", "awaiting_cloud"]);
+      h.presentBadge("E1", badge);
+      expect(await h.entryDecision("E1", decisions)).to.include({ decision: "admit", pool: "permit" });
+      const permitSession = await sessionOfEntry(h, await h.carEntered("E1"));
+      expect((await getSession(h.cloud.db.sql, permitSession)).pool).to.equal("permit");
+      await h.sleep(PACE.nextCarMs);
+
+      h.step("the reservation's plate: admitted to the reserved spaces");
+      decisions = h.seen("entry/decision", "E1").length;
+      await h.carAtEntry("E1", { plate: resaPlate });
+      expect(await h.entryDecision("E1", decisions)).to.include({ decision: "admit", pool: "reservation" });
+      const resaSession = await sessionOfEntry(h, await h.carEntered("E1"));
+      await h.sleep(20 * 60_000);
+
+      h.step("the reservation leaves within its window: nothing to pay");
+      await h.vehicleArrives("L1", { entry: false, readPlate: false });
+      await h.waitPhase("L1", "identifying");
+      h.scan("L1", `SPR1.${booked.code}`);
+      await h.waitUntil(() => h.seen("payment/success", "L1").some((m) => m.session_id === resaSession), 10_000, "payment/success for the reservation");
+      await assertExitCompletes(h, "L1", resaSession);
+    } finally {
+      if (fill !== 0) await adjust(-fill, "HIL: the scenario's stand-in cars leave");
+      await setSpaces(h, { capacity, permit_spots: 0, reservation_spots: 0 });
+    }
   });
 });

@@ -23,7 +23,7 @@ const FULL: Record<TopicKey, Record<string, unknown>> = {
   aclDel: { ts: 1, src: "cloud-1", version: 2, ids: ["P1"], sig: SIG },
   aclFull: { ts: 1, src: "cloud-1", version: 2, entries: [aclEntry], sig: SIG },
   meteo: { ts: 1, src: "cloud-1", temp_c: 8.42, feels_like_c: 5.91, humidity_pct: 87, wind_ms: 4.63, condition_code: 501, main: "Rain", description: "pluie modérée", observed_ts: 1, rain_1h_mm: 1.27, snow_1h_mm: 0 },
-  siteState: { ts: 1, src: "cloud-1", state: "closed", occupied: 12, capacity: 40, cmd_id: "close_1" },
+  siteState: { ts: 1, src: "cloud-1", state: "closed", occupied: 12, capacity: 40, free: 18, cmd_id: "close_1" },
   present: { ts: 1, src: "gw-1", event_id: "e1", lane_id: "L1", present: true },
   sensorError: { ts: 1, src: "gw-1", event_id: "e1", lane_id: "L1", code: "HELP_CALL", severity: "info", detail: "driver pressed the help button" },
   heartbeat: { ts: 1, src: "gw-1", uptime_s: 5, lanes_up: 1, outbox_depth: 0 },

@@ -28,6 +28,16 @@ describe("gateway local occupancy", () => {
     expect(o.view()).to.deep.equal({ state: "open", free: 1 });
   });
 
+  it("counts down from the cloud's free spaces for tickets when it says them (spaces held for permits and reservations are not free)", () => {
+    const o = new SiteOccupancy(join(dir, "o.json"));
+    o.onSiteState({ ts: 1000, state: "open", occupied: 100, capacity: 120, free: 2 });
+    expect(o.view()).to.deep.equal({ state: "open", free: 2 });
+    o.onMove(1, 1001);
+    o.onMove(1, 1002);
+    expect(o.view(), "full although 18 spaces are empty: they are held back").to.deep.equal({ state: "full", free: 0 });
+    expect(new SiteOccupancy(join(dir, "o.json")).view(), "kept across a restart").to.deep.equal({ state: "full", free: 0 });
+  });
+
   it("a newer cloud state drops the moves it already counts; a state re-delivered from before the moves keeps them; an older one is ignored", () => {
     const o = new SiteOccupancy(join(dir, "o.json"));
     o.onSiteState({ ts: 1000, state: "open", occupied: 5, capacity: 10 });

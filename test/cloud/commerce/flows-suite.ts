@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { expect } from "chai";
 import fc from "fast-check";
-import { createEntrySession, createOperator, getSession, hashSecret, listTariffs, type Database, type Json } from "../../../cloud/db/index";
+import { createEntrySession, createOperator, findOpenSessionByAnyIdentity, getSession, hashSecret, listTariffs, type Database, type Json } from "../../../cloud/db/index";
 import { createMerchant, getMerchant, insertValidationCode, type MerchantRow } from "../../../cloud/db/merchants";
 import { countHeldReservations, createReservation, newReservationCode, newReservationId } from "../../../cloud/db/reservations";
 import type { FlowContext } from "../../../cloud/flows/flow-context";
@@ -248,6 +248,8 @@ export function commerceFlowSuite(title: string, opts: CommerceDb): void {
         const s1 = await enter({ method: "plate", value: inPlate }, new Date(now - H));
         await db.tx((tx) => claimReservation(tx, a.reservationId, s1));
         await db.tx((tx) => claimReservation(tx, a.reservationId, s1)); // a second claim: no-op
+        // The QR code is now an identity of the car that came in by its plate: the pay station's scanner finds it.
+        expect((await findOpenSessionByAnyIdentity(db.sql, siteId, { method: "reservation", value: a.code }))?.sessionId).to.equal(s1);
         expect((await extrasOf(s1)).prepaidUntil?.getTime()).to.equal(now + H);
         expect(await countHeldReservations(db.sql, siteId, new Date(now), 15 * 60_000)).to.equal(held - 1); // in: no longer held back
         expect(await exitReq(inPlate, Date.now())).to.equal("zero_fee");

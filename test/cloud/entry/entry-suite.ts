@@ -107,7 +107,7 @@ export function entrySuite(title: string, opts: { open(ctx: Mocha.Context): Prom
       const permitSession = await enterOnline(siteId, { method: "plate", value: permitPlate });
       expect((await getSession(db.sql, permitSession)).pool).to.equal("permit");
       expect((await occupancyOf(db.sql, siteId))?.pools).to.deep.equal({ transient: 1, permit: 1, reservation: 0 });
-      expect(await lastSiteState(siteId)).to.include({ state: "full", occupied: 2, capacity: 2 });
+      expect(await lastSiteState(siteId)).to.include({ state: "full", occupied: 2, capacity: 2, free: 0 });
       await db.sql`UPDATE sites SET entries_closed = true WHERE site_id = ${siteId}`;
       const e2 = ev();
       expect(await request(siteId, { event_id: e2, identity: { method: "plate", value: permitPlate.replace("AB", "CD") } })).to.equal("refused_closed");
