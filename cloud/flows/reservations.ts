@@ -8,16 +8,14 @@
  * prepaidUntil): free within it, the overstay priced from its end.
  */
 import type Stripe from "stripe";
-import type { Logger } from "../../host/log";
-import { linkIdentity, type Database, type Json, type Tx } from "../db/index";
+import { linkIdentity, type Json, type Tx } from "../db/index";
 import { getPrepayment } from "../db/prepayments";
 import { claimReservationRow, createReservation, getReservation, lockPaidReservations, newReservationCode, newReservationId, syncPaidReservations, type ReservationRow } from "../db/reservations";
 import { canonicalPlate, PLATE_FORM } from "../domain/plates";
-import { writeAudit, type AuditMode } from "../server/audit-chain";
-import type { StripeMode } from "../server/config";
+import { writeAudit } from "../server/audit-chain";
 import type { Locale } from "../tariffs/index";
 import { HttpError } from "./errors";
-import { PREPAY_EARLY_ENTRY_MS, PrepayService } from "./prepay";
+import { PREPAY_EARLY_ENTRY_MS, PrepayService, type PrepayServiceOptions } from "./prepay";
 import { MAX_PREPAY_MINUTES } from "./quotes";
 
 export type ReservationAtEntry =
@@ -63,14 +61,8 @@ export async function claimReservation(tx: Tx, reservationId: string, sessionId:
   if (r.plate) await linkIdentity(tx, { siteId: r.siteId, sessionId, identity: { method: "plate", value: r.plate }, source: "reservation" });
 }
 
-export interface ReservationServiceOptions {
-  db: Database;
-  stripe: Stripe;
-  stripeMode: StripeMode;
-  logger: Logger;
-  auditMode: AuditMode;
-  wake(): void;
-}
+/** What the reservation service needs: the prepay path's (it books through it). */
+export type ReservationServiceOptions = PrepayServiceOptions;
 
 export interface BookingRequest {
   siteId: string;

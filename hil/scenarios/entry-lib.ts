@@ -1,14 +1,14 @@
 /** What the entry scenarios share (not a scenario file: the runner loads *.scenario.ts only). */
 import { expect } from "chai";
-import { getPermit, getSession } from "../../cloud/db/index";
+import { getSession } from "../../cloud/db/index";
 import { siteOccupancy } from "../../cloud/db/site-status";
 import { getSiteAdmin } from "../../cloud/db/site-admin";
 import { DEMO_SITE } from "../../cloud/server/seed";
 import { ticketQr } from "../../contracts/ticket";
 import type { LaneSet } from "../harness/env";
 import type { PrintedTicket } from "../harness/entry-verbs";
+import { payOnCardPage } from "./lib";
 
-const form = (url: string, fields: Record<string, string>) => fetch(url, { method: "POST", redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(fields).toString() });
 
 /** The site's occupancy as the cloud counts it. */
 export async function occupied(h: LaneSet): Promise<number> {
@@ -44,18 +44,6 @@ export async function sessionOfEntry(h: LaneSet, msg: Record<string, unknown>): 
   return sessionId!;
 }
 
-/** A monthly permit bought on the cloud's page for a badge and a plate; waits until the gateway trusts the badge. */
-export async function buyPermit(h: LaneSet, badge: string, plate: string): Promise<string> {
-  h.step(`holder buys a monthly permit for badge ${badge} and plate ${plate}`);
-  const buy = await form(`${h.cloud.url}/permits/${DEMO_SITE.siteId}/buy?lang=fr`, { plan: `${DEMO_SITE.siteId}-monthly`, email: "holder@example.test", badge, plate });
-  expect(buy.status, await buy.clone().text()).to.equal(303);
-  const paid = await form(String(buy.headers.get("location")), { card_number: "4242424242424242", exp: "12/40", cvc: "123" });
-  expect(paid.status).to.equal(303);
-  const permitId = new URL(String(paid.headers.get("location"))).searchParams.get("permit") as string;
-  await h.waitUntil(async () => (await getPermit(h.cloud.db.sql, permitId)).status === "active", 15_000, "the permit active");
-  await h.waitUntil(() => h.gateway.acl.trustedBadge(badge, Date.now()) !== undefined, 15_000, "the permit's badge in the gateway's access list");
-  return permitId;
-}
 
 /** The demo merchant issues a one-use validation code on its page (the page's link is its credential). */
 export async function merchantCode(h: LaneSet): Promise<string> {
@@ -84,12 +72,7 @@ export async function bookReservation(h: LaneSet, plate: string, fromMs: number,
   h.step(`driver books a space for ${plate} on /reservations`);
   const form = await fetch(`${h.cloud.url}/reservations/${DEMO_SITE.siteId}?lang=en`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ plate, from: parisLocal(fromMs), to: parisLocal(toMs) }).toString() });
   if (!form.ok) throw new Error(`reservation form answered ${form.status}: ${(await form.text()).slice(0, 300)}`);
-  const cardPage = form.url;
-  const body = new URLSearchParams({ card_number: "4242424242424242", exp: "12/34", cvc: "123", locale: "en" });
-  const returnUrl = new URL(cardPage).searchParams.get("return_url");
-  if (returnUrl) body.set("return_url", returnUrl);
-  const paid = await fetch(cardPage, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body });
-  expect(paid.ok, `card page answered ${paid.status}`).to.equal(true);
+  const paid = await payOnCardPage(form.url);
   const reservationId = /\/reservations\/[a-z0-9-]+\/(rsv_[A-Za-z0-9_-]+)/.exec(paid.url)?.[1];
   if (!reservationId) throw new Error(`the card page did not come back to the reservation (${paid.url})`);
   let code = "";

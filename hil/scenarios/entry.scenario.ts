@@ -10,8 +10,8 @@ import { DEMO_SITE } from "../../cloud/server/seed";
 import { ticketQr } from "../../contracts/ticket";
 import { scenario } from "../harness/context";
 import { PACE } from "../harness/env";
-import { assertExitCompletes } from "./lib";
-import { bookReservation, buyPermit, merchantCode, occupied, sessionOfEntry, setSpaces, ticketEntry } from "./entry-lib";
+import { assertExitCompletes, buyPermit } from "./lib";
+import { bookReservation, merchantCode, occupied, sessionOfEntry, setSpaces, ticketEntry } from "./entry-lib";
 import { siteOccupancy } from "../../cloud/db/site-status";
 
 const LANES = { lanes: ["E1", "L1"], entryLanes: ["E1"], timeoutMs: 120_000 };
@@ -40,7 +40,7 @@ describe("entry lanes", () => {
 
   scenario("plate entry → badge exit: a permit's plate enters without a ticket, its badge lets it out", LANES, async (h) => {
     const badge = newBadge(), plate = `PB-${randomBytes(2).toString("hex").toUpperCase()}`;
-    await buyPermit(h, badge, plate);
+    await buyPermit(h, { badge, plate });
     const decisions = h.seen("entry/decision", "E1").length;
     await h.carAtEntry("E1", { plate });
     const decision = await h.entryDecision("E1", decisions);
@@ -161,7 +161,7 @@ describe("entry lanes", () => {
 
   scenario("anti-passback: a permit badge already inside is refused at the entry; the operator clears it and it enters", LANES, async (h) => {
     const badge = newBadge(), plate = `AP-${randomBytes(2).toString("hex").toUpperCase()}`;
-    await buyPermit(h, badge, plate);
+    await buyPermit(h, { badge, plate });
     await h.carAtEntry("E1", { readPlate: false });
     await h.waitEntryPhase("E1", ["identifying", "awaiting_cloud"]);
     h.presentBadge("E1", badge);
@@ -192,7 +192,7 @@ describe("entry lanes", () => {
 
   scenario("site full: a ticket is refused, a permit and a reservation are admitted to the spaces held for them", { ...LANES, timeoutMs: 180_000 }, async (h) => {
     const badge = newBadge(), permitPlate = `FP-${randomBytes(2).toString("hex").toUpperCase()}`, resaPlate = `FR${randomBytes(2).toString("hex").toUpperCase()}`;
-    await buyPermit(h, badge, permitPlate);
+    await buyPermit(h, { badge, plate: permitPlate });
     const booked = await bookReservation(h, resaPlate, Date.now() + 60_000, Date.now() + 2 * 3600_000);
     const site = await siteOccupancy(h.cloud.db.sql, DEMO_SITE.siteId);
     if (!site || site.capacity === null) throw new Error("the demo site has no capacity");

@@ -1,6 +1,7 @@
 /** Assertions shared by scenario files (not a scenario file: the runner loads *.scenario.ts only). */
 import { expect } from "chai";
-import { findAuditEntries } from "../../cloud/db/index";
+import { findAuditEntries, getPermit } from "../../cloud/db/index";
+import { DEMO_SITE } from "../../cloud/server/seed";
 import type { LaneSet } from "../harness/env";
 
 /** Barrier up, car through, boom down, session closed: the common tail of every paid exit. */
@@ -49,4 +50,29 @@ export async function assertAlarmAudited(h: LaneSet, lane: string, code: string)
   const alarms = () => h.seen("sensor_gate/error", lane).filter((m) => m.code === code).map((m) => String(m.event_id));
   await h.waitUntil(() => alarms().length > 0, 10_000, `parking/sensor_gate/error ${code} on ${lane}`);
   await h.waitUntil(async () => (await auditedEvents(h, alarms())).some((r) => r.kind === "alarm.sensor_gate"), 10_000, `the ${code} alarm in the cloud's audit`);
+}
+
+const postForm = (url: string, fields: Record<string, string>) => fetch(url, { method: "POST", redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(fields).toString() });
+
+/** A monthly permit bought on the cloud's page (Stripe Checkout on the emulator) for a badge and/or a plate; waits until the gateway trusts the badge. */
+export async function buyPermit(h: LaneSet, holder: { badge: string; plate?: string }): Promise<string> {
+  h.step(`holder buys a monthly permit for badge ${holder.badge}${holder.plate ? ` and plate ${holder.plate}` : ""}`);
+  const buy = await postForm(`${h.cloud.url}/permits/${DEMO_SITE.siteId}/buy?lang=fr`, { plan: `${DEMO_SITE.siteId}-monthly`, email: "holder@example.test", badge: holder.badge, ...(holder.plate ? { plate: holder.plate } : {}) });
+  expect(buy.status, await buy.clone().text()).to.equal(303);
+  const paid = await postForm(String(buy.headers.get("location")), { card_number: "4242424242424242", exp: "12/40", cvc: "123" });
+  expect(paid.status).to.equal(303);
+  const permitId = new URL(String(paid.headers.get("location"))).searchParams.get("permit") as string;
+  await h.waitUntil(async () => (await getPermit(h.cloud.db.sql, permitId)).status === "active", 15_000, "the permit active");
+  await h.waitUntil(() => h.gateway.acl.trustedBadge(holder.badge, Date.now()) !== undefined, 15_000, "the permit's badge in the gateway's access list");
+  return permitId;
+}
+
+/** The driver's phone on the Stripe emulator's card page a form sent it to: pays with 4242…, follows the page back. */
+export async function payOnCardPage(cardPage: string): Promise<Response> {
+  const body = new URLSearchParams({ card_number: "4242424242424242", exp: "12/34", cvc: "123", locale: "en" });
+  const returnUrl = new URL(cardPage).searchParams.get("return_url");
+  if (returnUrl) body.set("return_url", returnUrl);
+  const paid = await fetch(cardPage, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body });
+  expect(paid.ok, `card page answered ${paid.status}`).to.equal(true);
+  return paid;
 }

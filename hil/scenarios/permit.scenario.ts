@@ -7,27 +7,18 @@
 import { randomBytes } from "node:crypto";
 import { expect } from "chai";
 import { getPermit } from "../../cloud/db/index";
-import { DEMO_SITE } from "../../cloud/server/seed";
 import { scenario } from "../harness/context";
 import { PACE } from "../harness/env";
-import { assertExitCompletes, successFor } from "./lib";
+import { assertExitCompletes, buyPermit, successFor } from "./lib";
 
 const newBadge = () => randomBytes(5).toString("hex").toUpperCase();
-const form = (url: string, fields: Record<string, string>) => fetch(url, { method: "POST", redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(fields).toString() });
 
 describe("permits", () => {
   scenario("permit holder: bought online, exits free; the renewal fails and the next exit is paid", { lanes: ["L1"], timeoutMs: 120_000 }, async (h) => {
     const uid = newBadge();
     const emulator = h.cloud.emulator;
     if (!emulator) throw new Error("this scenario needs the cloud's Stripe test emulator");
-    h.step(`holder buys a monthly permit for badge ${uid}`);
-    const buy = await form(`${h.cloud.url}/permits/${DEMO_SITE.siteId}/buy?lang=fr`, { plan: `${DEMO_SITE.siteId}-monthly`, email: "holder@example.test", badge: uid });
-    expect(buy.status, await buy.clone().text()).to.equal(303);
-    const paid = await form(String(buy.headers.get("location")), { card_number: "4242424242424242", exp: "12/40", cvc: "123" });
-    expect(paid.status).to.equal(303);
-    const permitId = new URL(String(paid.headers.get("location"))).searchParams.get("permit") as string;
-    await h.waitUntil(async () => (await getPermit(h.cloud.db.sql, permitId)).status === "active", 15_000, "the permit active");
-    await h.waitUntil(() => h.gateway.acl.trustedBadge(uid, Date.now()) !== undefined, 15_000, "the permit's badge in the gateway's access list");
+    const permitId = await buyPermit(h, { badge: uid });
 
     await h.vehicleArrives("L1", { minutesAgo: 240, badge: uid, readPlate: false });
     await h.waitPhase("L1", "identifying");

@@ -9,7 +9,7 @@ import { findAuditEntries } from "../../cloud/db/index";
 import { getPrepayment } from "../../cloud/db/prepayments";
 import { scenario } from "../harness/context";
 import type { LaneSet } from "../harness/env";
-import { assertExitCompletes, successFor } from "./lib";
+import { assertExitCompletes, payOnCardPage, successFor } from "./lib";
 
 /** "YYYY-MM-DDTHH:MM" on the demo site's wall clock (Europe/Paris). */
 function parisLocal(ms: number): string {
@@ -26,12 +26,7 @@ async function prepayOnPhone(h: LaneSet, plate: string, fields: { hours: string;
     body: new URLSearchParams({ plate, hours: fields.hours, start: parisLocal(Date.now() - fields.startMinutesAgo * 60_000) }),
   });
   if (!form.ok) throw new Error(`prepay form answered ${form.status}: ${(await form.text()).slice(0, 300)}`);
-  const cardPage = form.url;
-  const body = new URLSearchParams({ card_number: "4242424242424242", exp: "12/34", cvc: "123", locale: "en" });
-  const returnUrl = new URL(cardPage).searchParams.get("return_url");
-  if (returnUrl) body.set("return_url", returnUrl);
-  const paid = await fetch(cardPage, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body });
-  expect(paid.ok, `card page answered ${paid.status}`).to.equal(true);
+  const paid = await payOnCardPage(form.url);
   const id = /\/prepay\/(pp_[A-Za-z0-9_-]+)/.exec(paid.url)?.[1];
   if (!id) throw new Error(`the card page did not come back to the prepayment page (${paid.url})`);
   let row: { state: string; amount: number } | undefined;
