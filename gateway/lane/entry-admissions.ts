@@ -20,6 +20,8 @@ export interface AdmissionStore {
   save(session: string, report: EntryReport): void;
   /** The admission of `session` (removed), if this gateway or its previous process made it. */
   take(session: string): Admission | undefined;
+  /** The admission of `session`, left in place. */
+  peek(session: string): Admission | undefined;
 }
 
 const MAX_KEPT = 64;
@@ -51,6 +53,10 @@ export class FileAdmissionStore implements AdmissionStore {
     this.items = fresh.filter((x) => x.session !== session);
     this.write();
     return found;
+  }
+
+  peek(session: string): Admission | undefined {
+    return this.items.find((x) => x.session === session && this.now() - x.at <= MAX_AGE_MS);
   }
 
   private write(): void {

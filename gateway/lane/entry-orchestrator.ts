@@ -150,7 +150,7 @@ export class EntryOrchestrator {
   onExitMessage(type: string, f: Fields): void {
     switch (type) {
       case "PRESENCE": this.onPresence(f.present === "1"); break;
-      case "STATE": this.onTerminalState(f.state, f.why); break;
+      case "STATE": this.onTerminalState(f.state, f.why, f.session); break;
       case "BADGE": this.identify({ method: "badge", value: f.uid }); break;
       case "BUTTON": this.onButton(f.name); break;
       case "SCAN": this.onScan(f.code); break;
@@ -179,8 +179,9 @@ export class EntryOrchestrator {
     if (!present && (this.phase === "identifying" || this.phase === "awaiting_cloud" || this.phase === "admitted")) this.endFlow();
   }
 
-  private onTerminalState(state: string, why: string | undefined): void {
+  private onTerminalState(state: string, why: string | undefined, session: string | undefined): void {
     this.terminal.state = state;
+    if (why === "resync" && state === "authorised" && session && this.flow.session === undefined) this.takeBackAdmission(session);
     // The terminal re-synced after a reset: it lost the admission, which it is shown again.
     if (why === "resync" && this.phase === "admitted" && this.flow.admit && this.terminal.present) {
       this.flow.terminalAuth = undefined;
@@ -200,6 +201,31 @@ export class EntryOrchestrator {
     // A ticket, a validation or anything else means nothing at an entry: say so, change nothing.
     this.ports.log?.(`entry lane ${this.laneId}: scanned code ignored`);
     if (this.terminal.present && this.phase === "identifying") this.ports.toExit("DENY", { reason: "Code non reconnu" });
+  }
+
+  /**
+   * A gateway restarted while the terminal held an admitted car (its re-sync says `authorised` for
+   * a session): the admission the previous process kept (./entry-admissions.ts) is this lane's
+   * first key again, the terminal's AUTHORISED the second — the boom opens (again: OPEN is
+   * idempotent at the executor) and the terminal hears OPENING / OPENED, so no car waits at a
+   * closed barrier for a process that died.
+   */
+  private takeBackAdmission(session: string): void {
+    const kept = this.deps.admissions?.peek(session);
+    if (!kept || !this.terminal.present || this.barrier.fault) return;
+    const r = kept.report;
+    this.flow = { ...FRESH(), session, admitted: session, terminalAuth: session, identity: r.identity, decidedBy: r.decided_by, cloudSession: r.session_id === session, ...(r.ticket ? { ticket: r.ticket } : {}), ...(r.plate ? { plate: r.plate } : {}) };
+    this.ports.log?.(`entry lane ${this.laneId}: admission ${session} taken back after a restart`);
+    this.enter("admitted");
+    this.tryOpen();
+  }
+
+  /** The barrier saw a car pass for `session` with no flow for it here (a restart lost it): the kept admission is reported. */
+  private onPassedWithoutFlow(session: string): void {
+    const kept = this.deps.admissions?.take(session);
+    if (!kept) return;
+    this.stats.entries++;
+    this.ports.emit("entry", { event_id: this.ports.newId("ev"), ...kept.report });
   }
 
   private onEntered(session: string): void {
@@ -242,7 +268,10 @@ export class EntryOrchestrator {
         this.commands.onCmdDone(f);
         if (f.cmd === this.flow.openCmd && f.result !== "ok") this.raise(f.why ?? "OPEN_REFUSED", `open refused: ${f.why ?? f.result}`);
         break;
-      case "PASSED": this.flow.passed = true; break;
+      case "PASSED":
+        if (f.session && f.session !== this.flow.session) this.onPassedWithoutFlow(f.session);
+        else this.flow.passed = true;
+        break;
       case "ALARM":
         this.ports.emit("sensorError", { event_id: this.ports.newId("ev"), lane_id: this.laneId, code: f.code, severity: "alarm", ...(f.detail ? { detail: f.detail } : {}) });
         break;

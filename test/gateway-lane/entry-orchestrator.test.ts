@@ -108,6 +108,43 @@ describe("gateway entry lane orchestration", () => {
     expect(after.ev("entry")).to.have.length(1);
   });
 
+  it("a gateway killed before the OPEN reached the barrier: the terminal's re-sync and the kept admission open it, and the entry is reported once", () => {
+    const dir = mkdtempSync(join(tmpdir(), "entry-admissions-"));
+    const before = setup({ admissions: new FileAdmissionStore(dir, Date.now) });
+    before.lane.onExitMessage("PRESENCE", { present: "1" });
+    before.lane.onExitMessage("BUTTON", { name: "ticket" });
+    before.decide({ event_id: before.ev("entryReq")[0].event_id, session_id: "S7", pool: "transient" });
+    // SIGKILL before the terminal's AUTHORISED arrived: no OPEN went out.
+    expect(before.toBarrier).to.deep.equal([]);
+    const after = setup({ admissions: new FileAdmissionStore(dir, Date.now) });
+    after.lane.onExitMessage("PRESENCE", { present: "1" });
+    after.lane.onExitMessage("STATE", { state: "authorised", why: "resync", session: "S7" });
+    expect(after.toBarrier.map((m) => [m.type, m.fields.session]), "the car is not left at a closed barrier").to.deep.equal([["OPEN", "S7"]]);
+    after.opens();
+    expect(after.frames("OPENED")).to.deep.equal([{ session: "S7" }]);
+    after.lane.onBarrierMessage("PASSED", { session: "S7" });
+    after.lane.onExitMessage("ENTERED", { session: "S7" });
+    expect(after.ev("entry").map((e) => [e.session_id, (e.identity as { method: string }).method])).to.deep.equal([["S7", "ticket"]]);
+  });
+
+  it("a gateway killed while the boom was up: the barrier's PASSED for the kept admission reports the entry, once", () => {
+    const dir = mkdtempSync(join(tmpdir(), "entry-admissions-"));
+    const before = setup({ admissions: new FileAdmissionStore(dir, Date.now) });
+    before.lane.onPlate("AB-555-CD");
+    before.lane.onExitMessage("PRESENCE", { present: "1" });
+    before.decide({ event_id: before.ev("entryReq")[0].event_id, session_id: "S8", pool: "transient" });
+    before.lane.onExitMessage("AUTHORISED", { session: "S8" });
+    expect(before.toBarrier.map((m) => m.type)).to.deep.equal(["OPEN"]);
+    // The new process never heard of S8; the terminal, without OPENED, reports the car gone as LEFT.
+    const after = setup({ admissions: new FileAdmissionStore(dir, Date.now) });
+    after.lane.onBarrierMessage("PASSED", { session: "S8" });
+    after.lane.onExitMessage("LEFT", { session: "S8" });
+    after.lane.onBarrierMessage("PASSED", { session: "S8" }); // said again (a link retransmission): still once
+    const entries = after.ev("entry");
+    expect(entries).to.have.length(1);
+    expect(entries[0]).to.deep.include({ session_id: "S8", identity: { method: "plate", value: "AB-555-CD" }, decided_by: "cloud" });
+  });
+
   it("the ticket key issues a ticket signed so that the cloud's verifier accepts it, sent with the plate read", () => {
     const t = setup();
     t.lane.onExitMessage("PRESENCE", { present: "1" });
