@@ -245,4 +245,24 @@ describe("entry lanes", () => {
       await setSpaces(h, { capacity, permit_spots: 0, reservation_spots: 0 });
     }
   });
+
+  scenario("gateway dies while the entry barrier opens for a ticket: the restarted gateway reports the entry once", LANES, async (h) => {
+    const before = await occupied(h);
+    await h.carAtEntry("E1", { readPlate: false });
+    await h.waitEntryPhase("E1", ["identifying", "awaiting_cloud"]);
+    const printed = h.printed("E1").length;
+    h.pressTicket("E1");
+    const ticket = await h.ticketPrinted("E1", printed);
+    await h.lane("E1").barrierDut.expect(/^rx \d+ OPEN\b/, 10_000);
+    await h.restartGateway();
+    await h.vehiclePasses("E1", 20_000);
+    await h.waitUntil(() => h.seen("entry", "E1").length > 0, 15_000, "parking/entry from the restarted gateway");
+    const entry = h.seen("entry", "E1")[0];
+    expect(entry.identity).to.deep.equal({ method: "ticket", value: ticket.ticketId });
+    const sessionId = await sessionOfEntry(h, entry);
+    await h.waitUntil(async () => (await occupied(h)) === before + 1, 10_000, "the car counted once");
+    await h.sleep(PACE.nextCarMs);
+    expect(h.seen("entry", "E1"), "reported once").to.have.length(1);
+    expect((await getSession(h.cloud.db.sql, sessionId)).status).to.equal("active");
+  });
 });
