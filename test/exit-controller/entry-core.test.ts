@@ -50,6 +50,13 @@ describe("entry controller core", () => {
     expect(parseEntryConfig(loadManifestConfig("entry-terminal", "pico")).printerSharesRfidUart).to.equal(true);
   });
 
+  it("names the entry terminal in the errors of the keys it shares with the exit (loop pull, display bus)", () => {
+    const entry = loadManifestConfig("entry-terminal", "pico");
+    const pins = entry.pins as Record<string, unknown>;
+    expect(() => parseEntryConfig({ ...entry, pins: { ...pins, presencePull: "down" } })).to.throw(/^entry-terminal config pins\.presencePull: /);
+    expect(() => parseEntryConfig({ ...entry, displayI2c: { ...(entry.displayI2c as object), hz: 1 } })).to.throw(/^entry-terminal config displayI2c\.hz: /);
+  });
+
   it("runs a ticket entry: presence, ticket button, ADMIT with a ticket, print, PRINTED, AUTHORISED, open, ENTERED", () => {
     const h = harness();
     h.arrive();

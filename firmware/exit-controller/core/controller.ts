@@ -8,98 +8,51 @@
  *     └── (after doneDisplayMs)
  *   denied (DENY), fault (LANE_FAULT … LANE_CLEAR), restricted (link down … link up): from any state.
  *
- * Pure logic: every input carries the time, outputs go through `ExitPorts`. The board layer
- * wires it to real pins and UARTs; the simulator and the tests drive it directly. Payment OK
- * moves the lane on only for the session the lane is waiting on (idempotent: a duplicate,
- * late or foreign PAY_OK changes nothing). The controller never opens the barrier itself: it
- * says AUTHORISED, the second key the gateway needs before it commands OPEN.
+ * Pure logic: every input carries the time, outputs go through `ExitPorts`. The loop, the link,
+ * the badge, the scanner and the barrier frames are handled in ./lane-controller.ts, shared with
+ * the entry role. The board layer wires it to real pins and UARTs; the simulator and the tests
+ * drive it directly. Payment OK moves the lane on only for the session the lane is waiting on
+ * (idempotent: a duplicate, late or foreign PAY_OK changes nothing). The controller never opens
+ * the barrier itself: it says AUTHORISED, the second key the gateway needs before it commands OPEN.
  */
 import type { Fields } from "../../common/link/frame";
+import { deepFreeze } from "../../common/link/freeze";
 import type { ExitState } from "../../common/link/messages";
-import { Debouncer } from "../../common/io/debounce";
-import { isScanCode } from "../../common/io/code-scanner";
 import type { ExitConfig } from "./config";
 import { screenFor, type Screen, type ScreenContext } from "./display";
 import { PinEntry } from "./keypad";
-import { normaliseUid } from "./badge";
+import { canIdentify, LaneController, type LanePorts, type LaneRoleSpec, type LaneStats } from "./lane-controller";
 
-export interface ExitPorts {
-  /** Queue a message to the gateway over the serial link. */
-  send(type: string, fields: Fields): void;
-  /** Show a screen on the 4×20 display (and the QR code when `qr` is set). */
-  show(screen: Screen): void;
-}
+export type ExitPorts = LanePorts;
 
-export interface ExitStats {
+export interface ExitStats extends LaneStats {
   ignoredPayOk: number;
   ignoredPayReq: number;
-  badBadges: number;
-  badScans: number;
-  ignoredInputs: number;
 }
 
-/** States in which the driver is at the pay station and may identify. */
-function canIdentify(state: ExitState): boolean {
-  return state === "present" || state === "identifying" || state === "denied";
-}
+// Frozen: a constant table of a module mcconfig preloads into flash (see deepFreeze).
+const EXIT_ROLE: LaneRoleSpec = deepFreeze({
+  passed: { type: "EXITED", why: "exited" },
+  // Even with the fee shown or the lane authorised: the barrier did not open for this vehicle.
+  leftFrom: ["present", "identifying", "awaiting_payment", "authorised", "denied"],
+});
 
-export class ExitController {
-  readonly stats: ExitStats = { ignoredPayOk: 0, ignoredPayReq: 0, badBadges: 0, badScans: 0, ignoredInputs: 0 };
-  private current: ExitState = "idle";
-  private session: string | undefined;
+export class ExitController extends LaneController<ExitConfig, ExitPorts, ExitStats> {
   private amount = 0;
   private currency = "EUR";
   private payUrl: string | undefined;
   private label: string | undefined;
-  private message: string | undefined;
-  private faultCode: string | undefined;
-  private enteredAt = 0;
-  private linkUp = false;
-  private readonly presence: Debouncer;
   private readonly pin: PinEntry;
-  private lastScreen: Screen | undefined;
 
-  constructor(private readonly config: ExitConfig, private readonly ports: ExitPorts) {
-    // No initial level: after a reset the loop is unknown until it has settled (see Debouncer).
-    this.presence = new Debouncer(config.presenceDebounceMs);
+  constructor(config: ExitConfig, ports: ExitPorts) {
+    super(config, ports, { ignoredPayOk: 0, ignoredPayReq: 0, badBadges: 0, badScans: 0, ignoredInputs: 0 }, EXIT_ROLE);
     this.pin = new PinEntry(config.pinEntryTimeoutMs);
-  }
-
-  get state(): ExitState { return this.current; }
-  get sessionId(): string | undefined { return this.session; }
-  get vehiclePresent(): boolean { return this.presence.level === 1; }
-  get screen(): Screen | undefined { return this.lastScreen; }
-
-  /** Called once the board is up: shows the idle (or restricted) screen. */
-  start(now: number): void {
-    this.enteredAt = now;
-    this.render();
   }
 
   // ---------------------------------------------------------------- field inputs
 
-  /** Raw sample of the exit loop (1 = vehicle), debounced here. */
-  presenceSample(level: 0 | 1, now: number): void {
-    this.presence.sample(level, now);
-    this.tick(now);
-  }
-
-  badge(rawUid: string, now: number): void {
-    const uid = normaliseUid(rawUid);
-    if (uid === undefined) {
-      this.stats.badBadges++;
-      return;
-    }
-    if (!canIdentify(this.current) && this.current !== "awaiting_payment") {
-      this.stats.ignoredInputs++;
-      return;
-    }
-    this.ports.send("BADGE", { uid });
-    if (this.current !== "awaiting_payment") this.enter("identifying", now, "badge");
-  }
-
   key(key: string, now: number): void {
-    if (!canIdentify(this.current) && this.current !== "awaiting_payment") {
+    if (!this.acceptsIdentity()) {
       this.stats.ignoredInputs++;
       return;
     }
@@ -118,21 +71,6 @@ export class ExitController {
     }
   }
 
-  /** A code from the pay station's scanner: a ticket (`SPK1.…`) identifies like a badge, a
-   *  merchant validation (`SPV1.…`) counts while the fee is shown. The gateway decides. */
-  scan(code: string, now: number): void {
-    if (!isScanCode(code)) {
-      this.stats.badScans++;
-      return;
-    }
-    if (!canIdentify(this.current) && this.current !== "awaiting_payment") {
-      this.stats.ignoredInputs++;
-      return;
-    }
-    this.ports.send("SCAN", { code });
-    if (this.current !== "awaiting_payment") this.enter("identifying", now, "scan");
-  }
-
   button(name: "help" | "cancel" | "lost", _now: number): void {
     // Reported in every state, restricted included: the link queues it until the gateway is back.
     this.ports.send("BUTTON", { name });
@@ -140,7 +78,7 @@ export class ExitController {
 
   // ---------------------------------------------------------------- gateway messages
 
-  onMessage(type: string, f: Fields, now: number): void {
+  protected override onRoleMessage(type: string, f: Fields, now: number): void {
     switch (type) {
       case "IDENTIFY":
         if (!canIdentify(this.current)) return this.ignore();
@@ -149,7 +87,7 @@ export class ExitController {
         this.enter("identifying", now, "gateway");
         return;
       case "PAY_REQ":
-        if (!(canIdentify(this.current) || this.current === "awaiting_payment")) { this.stats.ignoredPayReq++; return; }
+        if (!this.acceptsIdentity()) { this.stats.ignoredPayReq++; return; }
         if (this.current === "awaiting_payment" && f.session !== this.session) { this.stats.ignoredPayReq++; return; }
         this.session = f.session;
         this.amount = Number(f.amount);
@@ -176,57 +114,9 @@ export class ExitController {
         this.ports.send("AUTHORISED", { session: this.session });
         this.enter("authorised", now, "pay_ok");
         return;
-      case "DENY":
-        if (!(canIdentify(this.current) || this.current === "awaiting_payment")) return this.ignore();
-        this.message = f.reason;
-        this.session = undefined;
-        this.enter("denied", now, "gateway");
-        return;
-      case "OPENING":
-        if (this.current !== "authorised" || f.session !== this.session) return this.ignore();
-        this.enter("opening", now, "barrier");
-        return;
-      case "OPENED":
-        if (!(this.current === "opening" || this.current === "authorised") || f.session !== this.session) return this.ignore();
-        this.enter("passing", now, "barrier");
-        return;
-      case "LANE_FAULT":
-        this.faultCode = f.code;
-        this.session = undefined;
-        this.enter("fault", now, "executor");
-        return;
-      case "LANE_CLEAR":
-        if (this.current !== "fault") return this.ignore();
-        this.faultCode = undefined;
-        this.enterRest(now, "operator");
-        return;
-      case "RESET":
-        this.faultCode = undefined;
-        this.enterRest(now, "reset");
-        return;
-      case "DISPLAY":
-        this.ports.show({ lines: [f.l1, f.l2 ?? "", f.l3 ?? "", f.l4 ?? ""] });
-        return;
       default:
+        // Entry-only frames (ADMIT, SITE) and unknown ones change nothing at an exit.
         return;
-    }
-  }
-
-  /** The gateway (re)started: tell it where the lane stands. */
-  onPeerHello(now: number): void {
-    this.reportPresence();
-    this.ports.send("STATE", this.stateFields("resync"));
-    this.enteredAt = now;
-  }
-
-  onLinkChange(up: boolean, now: number): void {
-    this.linkUp = up;
-    if (!up) {
-      this.session = undefined;
-      this.enter("restricted", now, "link_down");
-    } else if (this.current === "restricted") {
-      this.enterRest(now, "link_up");
-      this.reportPresence();
     }
   }
 
@@ -234,96 +124,31 @@ export class ExitController {
 
   tick(now: number): void {
     if (this.pin.tick(now)) this.render();
-    const changed = this.presence.tick(now);
-    if (changed !== undefined) this.onPresence(changed === 1, now);
-    const elapsed = now - this.enteredAt;
-    switch (this.current) {
-      case "identifying":
-        if (elapsed >= this.config.identifyTimeoutMs) {
-          this.message = "Aucune session";
-          this.enter("denied", now, "timeout");
-        }
-        break;
-      case "authorised":
-        if (elapsed >= this.config.authorisedTimeoutMs) {
-          this.faultCode = "NO_OPEN";
-          this.enter("fault", now, "open_timeout");
-        }
-        break;
-      case "denied":
-        if (elapsed >= this.config.deniedDisplayMs) this.enterRest(now, "retry");
-        break;
-      case "done":
-        if (elapsed >= this.config.doneDisplayMs) this.enterRest(now, "next");
-        break;
-      default:
-        break;
-    }
+    this.tickPresence(now);
+    this.tickStateTimeout(now);
   }
 
-  nextDeadline(): number {
-    let next = Math.min(this.presence.nextDeadline(), this.pin.nextDeadline());
-    const timeout =
-      this.current === "identifying" ? this.config.identifyTimeoutMs :
-      this.current === "authorised" ? this.config.authorisedTimeoutMs :
-      this.current === "denied" ? this.config.deniedDisplayMs :
-      this.current === "done" ? this.config.doneDisplayMs : Infinity;
-    next = Math.min(next, this.enteredAt + timeout);
-    return next;
+  // ---------------------------------------------------------------- role hooks
+
+  /** At the pay station, and while the fee is shown (a badge, PIN or code may still settle it). */
+  protected override acceptsIdentity(): boolean {
+    return canIdentify(this.current) || this.current === "awaiting_payment";
   }
 
-  // ---------------------------------------------------------------- internals
-
-  /** The loop as it stands, once known: an unknown loop is reported when it settles (onPresence). */
-  private reportPresence(): void {
-    if (this.presence.known) this.ports.send("PRESENCE", { present: this.vehiclePresent ? "1" : "0" });
+  protected override identifyTimedOut(now: number): void {
+    this.message = "Aucune session";
+    this.enter("denied", now, "timeout");
   }
 
-  private onPresence(present: boolean, now: number): void {
-    if (this.current === "restricted" || this.current === "fault") {
-      // Presence is still reported: the gateway keeps the lane picture right for the operator.
-      this.ports.send("PRESENCE", { present: present ? "1" : "0" });
-      return;
-    }
-    this.ports.send("PRESENCE", { present: present ? "1" : "0" });
-    if (present) {
-      if (this.current === "idle" || this.current === "done") {
-        this.session = undefined;
-        this.enter("present", now, "vehicle");
-      }
-      return;
-    }
-    switch (this.current) {
-      case "present":
-      case "identifying":
-      case "awaiting_payment":
-      case "authorised":
-      case "denied": {
-        // The vehicle drove away without passing: the session stays open in the cloud.
-        const fields: Fields = {};
-        if (this.session !== undefined) fields.session = this.session;
-        this.ports.send("LEFT", fields);
-        this.session = undefined;
-        this.enter("idle", now, "left");
-        return;
-      }
-      case "opening":
-      case "passing":
-        this.ports.send("EXITED", { session: this.session ?? "unknown" });
-        this.enter("done", now, "exited");
-        return;
-      default:
-        return;
-    }
+  protected override identifyTimeoutMs(): number {
+    return this.config.identifyTimeoutMs;
   }
 
-  /** Where the lane rests when nothing is going on: waiting for a driver or idle. */
-  private enterRest(now: number, why: string): void {
-    this.session = undefined;
-    this.enter(this.vehiclePresent ? "present" : "idle", now, why);
+  protected override roleDeadline(): number {
+    return this.pin.nextDeadline();
   }
 
-  private enter(state: ExitState, now: number, why: string): void {
+  protected override clearFor(state: ExitState): void {
     if (state !== "identifying" && state !== "awaiting_payment") this.pin.clear();
     if (state === "idle" || state === "present") {
       this.amount = 0;
@@ -331,28 +156,13 @@ export class ExitController {
       this.label = undefined;
       if (state === "idle") this.message = undefined;
     }
-    this.current = state;
-    this.enteredAt = now;
-    this.render();
-    if (this.linkUp || state === "restricted") this.ports.send("STATE", this.stateFields(why));
   }
 
-  private stateFields(why: string): Fields {
-    const fields: Fields = { state: this.current, why };
-    if (this.session !== undefined) fields.session = this.session;
-    return fields;
-  }
-
-  private ignore(): void {
-    this.stats.ignoredInputs++;
-  }
-
-  private render(): void {
+  protected override screenNow(): Screen {
     const ctx: ScreenContext = {
       lane: this.config.lane, amount: this.amount, currency: this.currency, payUrl: this.payUrl,
       label: this.label, message: this.message, pinLength: this.pin.typed, fault: this.faultCode,
     };
-    this.lastScreen = screenFor(this.current, ctx);
-    this.ports.show(this.lastScreen);
+    return screenFor(this.current, ctx);
   }
 }
