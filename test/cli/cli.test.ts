@@ -16,7 +16,7 @@ describe("syspark CLI", function () {
   it("has --help on every subcommand", async () => {
     const program = await buildProgram();
     const commands = allCommands(program);
-    expect(commands.map((c) => c.join(" "))).to.include.members(["board exit-controller", "check-firmware", "up", "docs"]);
+    expect(commands.map((c) => c.join(" "))).to.include.members(["board exit-controller", "board entry-terminal", "check-firmware", "up", "docs"]);
     for (const path of commands) {
       const out = execFileSync("node", ["bin/syspark.js", ...path, "--help"], { encoding: "utf8" });
       expect(out, path.join(" ")).to.match(/^Usage: syspark /);
