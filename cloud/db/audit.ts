@@ -210,3 +210,10 @@ export async function verifyAuditChain(q: Q, opts: { batchSize?: number; onProgr
   if (prevHash !== head.hash) return fail(lastSeq, "last row does not match the chain head");
   return { ok: true, checked, head };
 }
+
+/** A site's audit rows after `after` (its sequence number), oldest first: the console's catch-up after a reconnection. */
+export async function siteAuditAfter(q: Q, siteId: string, after: number, limit: number): Promise<{ seq: number; ts: Date; kind: string; sessionId: string | null; payload: Json }[]> {
+  const rows = await q<{ seq: string; ts: Date; kind: string; sessionId: string | null; payload: Json }[]>`
+    SELECT seq, ts, kind, session_id, payload FROM audit_log WHERE payload->>'site_id' = ${siteId} AND seq > ${after} ORDER BY seq LIMIT ${limit}`;
+  return rows.map((r) => ({ seq: Number(r.seq), ts: r.ts, kind: r.kind, sessionId: r.sessionId, payload: r.payload }));
+}

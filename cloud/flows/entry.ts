@@ -15,7 +15,6 @@ import {
   activePermitIdentities,
   createEntrySession,
   findOpenSessionByAnyIdentity,
-  flagSession,
   linkIdentity,
   liveAccessEntry,
   normalizeIdentity,
@@ -34,6 +33,7 @@ import { subscriberPricingFor } from "./permits";
 import { claimReservation, reservationForEntry } from "./reservations";
 import { ensureLane } from "./site-registry";
 import { siteTx } from "./site-tx";
+import { recordAlarm } from "../db/site-status";
 
 type Refusal = "full" | "closed" | "passback" | "invalid_ticket" | "no_reservation" | "reservation_window" | "unknown";
 type Verdict = { admit: true; pool: Pool; reservationId?: string; passbackPlate?: string } | { admit: false; reason: Refusal; sessionId?: string; why: string };
@@ -135,13 +135,18 @@ interface Admission {
   reservationId: string | null;
 }
 
-/** The pool of an entry the cloud did not decide (offline, override): a forged ticket is for review, the car counted anyway. */
-async function offlineAdmission(tx: Tx, ctx: FlowContext, siteId: string, id: Identity, p: Payload<"entry">, at: Date): Promise<Admission & { review?: string }> {
+/**
+ * The pool of an entry the cloud did not decide (offline, override). One the cloud would have
+ * refused (the car park full by its count, a forged ticket) is noted for review — but the car is
+ * inside: its session is opened and counted like any other, so it pays and leaves by its
+ * identity; a forged ticket also gives the operators a task.
+ */
+async function offlineAdmission(tx: Tx, ctx: FlowContext, siteId: string, id: Identity, p: Payload<"entry">, at: Date): Promise<Admission & { review?: string; forged?: boolean }> {
   const sessionId = newSessionId();
   if (id.method === "operator") return { sessionId, pool: "transient", reservationId: null };
   const v = await poolFor(tx, ctx, siteId, id, p, at);
   if (v.admit) return { sessionId, pool: v.pool, reservationId: v.reservationId ?? null };
-  return { sessionId, pool: "transient", reservationId: null, review: `entry ${p.decided_by ?? "offline"} not admissible: ${v.why}` };
+  return { sessionId, pool: "transient", reservationId: null, review: `entry ${p.decided_by ?? "offline"} not admissible: ${v.why}`, forged: v.reason === "invalid_ticket" };
 }
 
 /** Every identity the entry saw, linked to the session: the ticket's code, the plate read, a permit's other identity. */
@@ -170,7 +175,7 @@ export async function handleEntry(ctx: FlowContext, siteId: string, p: Payload<"
       await writeAudit(ctx.auditMode, tx, { kind: "entry.rejected", payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, identity_method: p.identity.method, reason: "identity refused by its canonical form" } });
       return "rejected";
     }
-    const a: Admission & { review?: string } = admitted ?? (await offlineAdmission(tx, ctx, siteId, given ?? { method: "operator", value: "-" }, p, entryTs));
+    const a: Admission & { review?: string; forged?: boolean } = admitted ?? (await offlineAdmission(tx, ctx, siteId, given ?? { method: "operator", value: "-" }, p, entryTs));
     const id: Identity = given ?? { method: "operator", value: a.sessionId };
     const r = await createEntrySession(tx, { sessionId: a.sessionId, siteId, laneId: lane, identity: id, entryTs, onConflict: "flag-previous", pool: a.pool });
     if (!r.created) return "duplicate";
@@ -186,8 +191,8 @@ export async function handleEntry(ctx: FlowContext, siteId: string, p: Payload<"
       payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, entry_ts: entryTs.toISOString(), identity_method: id.method, identity_value: id.value, pool: a.pool, decided_by: p.decided_by ?? null, admitted_online: admitted !== undefined, ticket_id: p.ticket?.id ?? null, plate_read: p.plate ?? null, reservation_id: a.reservationId },
     });
     if (review) {
-      await flagSession(tx, a.sessionId, review);
-      await writeAudit(ctx.auditMode, tx, { kind: "entry.review", sessionId: a.sessionId, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, reason: review, ticket_id: p.ticket?.id ?? null, counted: true } });
+      await writeAudit(ctx.auditMode, tx, { kind: "entry.review", sessionId: a.sessionId, payload: { site_id: siteId, lane_id: p.lane_id, event_id: p.event_id, reason: review, ticket_id: p.ticket?.id ?? null, counted: true, forged_ticket: a.forged === true } });
+      if (a.forged) await recordAlarm(tx, { siteId, laneId: lane, eventId: `review:${p.event_id}`.slice(0, 128), code: "FORGED_TICKET", severity: "warning", detail: `ticket ${p.ticket?.id ?? "?"} entered offline with a bad signature (session ${a.sessionId})`.slice(0, 200), ts: entryTs, task: true });
     }
     await publishSiteState(tx, ctx, siteId);
     return review ? "created_for_review" : "created";

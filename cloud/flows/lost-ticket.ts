@@ -10,6 +10,7 @@
  * declaration per session).
  */
 import type { Payload } from "../../contracts/mqtt-topics";
+import { HttpError } from "./errors";
 import { createEntrySession, listPayments, lockSession, tariffInForce, type Json, type SessionRow, type Tx } from "../db/index";
 import { findOpenSessionByAnyIdentity } from "../db/identities";
 import { declareLostTicketRow } from "../db/merchants";
@@ -92,6 +93,10 @@ export interface OperatorLostTicket {
 
 /** An operator declares a lost ticket for the car at a lane (the console's action). */
 export async function declareLostTicket(ctx: FlowContext, a: OperatorLostTicket): Promise<{ outcome: string; sessionId?: string }> {
+  const [site] = await ctx.db.sql`SELECT 1 FROM sites WHERE site_id = ${a.site}`;
+  if (!site) throw new HttpError(404, `unknown site ${a.site}`, "not_found");
+  const [lane] = await ctx.db.sql`SELECT 1 FROM lanes WHERE site_id = ${a.site} AND lane_id = ${a.lane.toLowerCase()} AND kind = 'exit'`;
+  if (!lane) throw new HttpError(400, `lane: ${a.lane} is not an exit lane of ${a.site}`, "invalid_input");
   let sessionId: string | undefined;
   const outcome = await siteTx(ctx, a.site, "exitLost", `op-lost:${a.key}`.slice(0, 64), async (tx) => {
     const r = await declareAndPrice(tx, ctx, { siteId: a.site, wireLane: a.lane, eventId: `op-lost:${a.key}`.slice(0, 64), ts: Date.now(), declaredBy: "operator", operator: a.operator, reason: a.reason, ...(a.plate ? { plate: a.plate } : {}) });

@@ -11,9 +11,10 @@
  * `validation.refused` with the reason.
  */
 import type { Payload } from "../../contracts/mqtt-topics";
-import { getSession, lockSession, tariffInForce, type SessionRow, type Tx } from "../db/index";
+import { getSession, lockSession, tariffInForce, type Database, type SessionRow, type Tx } from "../db/index";
 import {
   chargeMerchant,
+  createMerchant,
   claimValidationCode,
   findValidationCode,
   insertValidationCode,
@@ -212,4 +213,18 @@ export async function validateAndReprice(ctx: FlowContext, a: ValidateAndReprice
   });
   ctx.wake();
   return r;
+}
+
+/** An admin creates a merchant, audited (`merchant.created`); its page token is returned once. */
+export async function addMerchant(ctx: { db: Database; auditMode: AuditMode }, m: Parameters<typeof createMerchant>[1], by: { username: string; operatorId: number }): Promise<Awaited<ReturnType<typeof createMerchant>>> {
+  return ctx.db.tx(async (tx) => {
+    const r = await createMerchant(tx, m);
+    await writeAudit(ctx.auditMode, tx, { kind: "merchant.created", payload: { site_id: m.siteId, merchant_id: r.merchant.merchantId, name: r.merchant.name, kind: r.merchant.kind, rule: r.merchant.rule, budget: m.budgetMinor, operator: by.username, operator_id: by.operatorId } });
+    return r;
+  });
+}
+
+/** A merchant issues a one-use code from its page, in its own transaction (./issueValidationCode). */
+export async function issueCodeForMerchant(ctx: { db: Database; auditMode: AuditMode }, merchantId: string, issueKey?: string): ReturnType<typeof issueValidationCode> {
+  return ctx.db.tx((tx) => issueValidationCode(tx, ctx.auditMode, merchantId, issueKey));
 }

@@ -16,7 +16,7 @@ import { getSite, tariffInForce, type Identity } from "../db/index";
 import { findOpenSessionByAnyIdentity } from "../db/identities";
 import { listMerchantCodes, merchantByToken, type MerchantRow, type ValidationCodeRow } from "../db/merchants";
 import { canonicalPlate, PLATE_FORM } from "../domain/plates";
-import { issueValidationCode, REFUSAL_TEXT, validateAndReprice } from "../flows/validations";
+import { issueCodeForMerchant, REFUSAL_TEXT, validateAndReprice } from "../flows/validations";
 import { formatMoney } from "../tariffs/index";
 import { tariffOf, type FlowContext } from "../flows/flow-context";
 import { registerMerchantConsole } from "./console/merchants-page";
@@ -128,7 +128,7 @@ export function merchantRouter(d: AppDeps): Router {
   router.post("/merchant/:token/codes", form, page(async (req, res, lang, m) => {
     const f = IssueForm.safeParse(req.body ?? {});
     if (!f.success) return send(res, await merchantPage(d, m, token(req), lang, { error: "key: reload the page and try again", status: 400 }), 400);
-    const r = await d.db.tx((tx) => issueValidationCode(tx, d.auditMode, m.merchantId, f.data.key));
+    const r = await issueCodeForMerchant(d, m.merchantId, f.data.key);
     d.wake();
     const fresh = (await merchantByToken(d.db.sql, token(req))) ?? m;
     if (!r.ok) return send(res, await merchantPage(d, fresh, token(req), lang, { error: `${MT[lang].refused}: ${r.message}` }), 409);

@@ -11,11 +11,8 @@
  */
 import express, { type Request, type Router } from "express";
 import { z } from "zod";
-import { adjustCount, countExit, findOpenSessionByAnyIdentity, flagSession, POOLS, type Database, type Identity } from "../../db/index";
-import { HttpError } from "../../flows/errors";
-import { publishSiteState } from "../../flows/lane-commands";
-import type { OverrideOperator } from "../../flows/overrides";
-import { writeAudit, type AuditMode } from "../../server/audit-chain";
+import { POOLS } from "../../db/index";
+import { adjustOccupancy, clearPassback } from "../../flows/occupancy-actions";
 import type { AppDeps } from "../deps";
 import { formBody, jsonBody, parse, requireJson, wrap } from "../input";
 import { operatorOf } from "./request";
@@ -40,42 +37,6 @@ export const PassbackClear = z.strictObject({
   value: z.string().trim().min(1, "value is required").max(64, "value: at most 64 characters"),
   reason: REASON,
 });
-
-interface ActionCtx {
-  db: Database;
-  src: string;
-  auditMode: AuditMode;
-}
-
-async function siteExists(db: Database, siteId: string): Promise<void> {
-  const [row] = await db.sql`SELECT 1 FROM sites WHERE site_id = ${siteId}`;
-  if (!row) throw new HttpError(404, `unknown site ${siteId}`, "not_found");
-}
-
-/** An operator's count adjust, audited (`occupancy.adjusted`) with the counter before and after. */
-export async function adjustOccupancy(ctx: ActionCtx, siteId: string, b: z.infer<typeof OccupancyAdjust>, op: OverrideOperator): Promise<{ before: number; after: number }> {
-  await siteExists(ctx.db, siteId);
-  return ctx.db.tx(async (tx) => {
-    const r = await adjustCount(tx, { siteId, pool: b.pool, ...(b.delta !== undefined ? { delta: b.delta } : { setTo: b.set_to as number }), operatorId: op.operatorId, note: b.reason });
-    await publishSiteState(tx, ctx, siteId);
-    await writeAudit(ctx.auditMode, tx, { kind: "occupancy.adjusted", payload: { site_id: siteId, pool: b.pool, before: r.before, after: r.after, delta: r.delta, operator: op.username, operator_id: op.operatorId, role: op.role, reason: b.reason } });
-    return { before: r.before, after: r.after };
-  });
-}
-
-/** Anti-passback clear: the identity's open session flagged "cleared by operator" and counted off, audited. */
-export async function clearPassback(ctx: ActionCtx, siteId: string, b: z.infer<typeof PassbackClear>, op: OverrideOperator): Promise<{ sessionId: string }> {
-  await siteExists(ctx.db, siteId);
-  return ctx.db.tx(async (tx) => {
-    const s = await findOpenSessionByAnyIdentity(tx, siteId, { method: b.method, value: b.value } as Identity, true);
-    if (!s) throw new HttpError(404, `no car inside with ${b.method} ${b.value} at ${siteId}`, "not_found");
-    await flagSession(tx, s.sessionId, `anti-passback cleared by operator ${op.username}: ${b.reason}`);
-    const countedOff = await countExit(tx, s.sessionId, "flagged");
-    await publishSiteState(tx, ctx, siteId);
-    await writeAudit(ctx.auditMode, tx, { kind: "passback.cleared", sessionId: s.sessionId, payload: { site_id: siteId, method: b.method, value: b.value, counted_off: countedOff, operator: op.username, operator_id: op.operatorId, role: op.role, reason: b.reason } });
-    return { sessionId: s.sessionId };
-  });
-}
 
 function siteParam(req: Request): string {
   return parse(SITE, req.params.site, "path site");

@@ -9,7 +9,7 @@
 import express, { type Request, type Response, type Router } from "express";
 import { z } from "zod";
 import { siteSnapshot, sitesOverview, type SiteSnapshot } from "../../flows/console-views";
-import type { Json } from "../../db/index";
+import { siteAuditAfter } from "../../db/index";
 import { HttpError } from "../../flows/errors";
 import { clearAlarm, sendDisplayText, setEntriesClosed } from "../../flows/lane-commands";
 import { issueOverride } from "../../flows/overrides";
@@ -53,9 +53,8 @@ async function catchUp(d: LiveDeps, s: SiteSnapshot, after: number | undefined):
       data: { ts: (l.stateTs as Date).getTime(), lane_id: l.name, exit_state: l.exitState, barrier_state: l.barrierState, barrier_pos: l.barrierPos ?? undefined, display: l.display ?? [], session_id: l.sessionId ?? undefined, fault: l.fault ?? undefined, present: l.present ?? undefined },
     }));
   if (after === undefined) return lanes;
-  const rows = await d.db.sql<{ seq: string; ts: Date; kind: string; sessionId: string | null; payload: Json }[]>`
-    SELECT seq, ts, kind, session_id, payload FROM audit_log WHERE payload->>'site_id' = ${s.site.siteId} AND seq > ${after} ORDER BY seq LIMIT 200`;
-  return [...lanes, ...rows.map((r) => ({ type: "audit" as const, siteId: s.site.siteId, row: { seq: Number(r.seq), ts: r.ts, kind: r.kind, sessionId: r.sessionId, payload: r.payload } }))];
+  const rows = await siteAuditAfter(d.db.sql, s.site.siteId, after, 200);
+  return [...lanes, ...rows.map((row) => ({ type: "audit" as const, siteId: s.site.siteId, row }))];
 }
 
 function siteParam(req: Request): string {

@@ -8,9 +8,9 @@
 import type { Request, Response, Router } from "express";
 import { z } from "zod";
 import { getSite, listSites, tariffInForce } from "../../db/index";
-import { createMerchant, MERCHANT_KINDS, merchantReport } from "../../db/merchants";
+import { MERCHANT_KINDS, merchantReport } from "../../db/merchants";
+import { addMerchant } from "../../flows/validations";
 import { tariffOf } from "../../flows/flow-context";
-import { writeAudit } from "../../server/audit-chain";
 import { formatMoney } from "../../tariffs/index";
 import { majorToMinor } from "../pricing-pages";
 import { esc, type Lang } from "../pages";
@@ -99,11 +99,7 @@ async function create(d: MerchantAdminDeps, req: Request, res: Response, c: Ctx)
   const known = tariffRow ? Object.keys(tariffOf(tariffRow.tariffId, tariffRow.document).discounts?.validations ?? {}) : [];
   if (!known.includes(f.data.rule)) return page(d, req, res, c, { e: { rule: t.unknownRule(f.data.rule, known.join(", ") || "—") }, status: 400 });
   const a = actorOf(req);
-  const { merchant, token } = await d.db.tx(async (tx) => {
-    const r = await createMerchant(tx, { siteId: site.siteId, name: f.data.name, kind: f.data.kind, rule: f.data.rule, budgetMinor });
-    await writeAudit(d.auditMode, tx, { kind: "merchant.created", payload: { site_id: site.siteId, merchant_id: r.merchant.merchantId, name: r.merchant.name, kind: r.merchant.kind, rule: r.merchant.rule, budget: budgetMinor, operator: a.username, operator_id: a.operatorId } });
-    return r;
-  });
+  const { merchant, token } = await addMerchant(d, { siteId: site.siteId, name: f.data.name, kind: f.data.kind, rule: f.data.rule, budgetMinor }, a);
   d.wake();
   await page(d, req, res, c, { created: { name: merchant.name, link: `${d.publicBaseUrl()}/merchant/${token}` } });
 }

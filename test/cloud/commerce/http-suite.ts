@@ -164,8 +164,8 @@ export function commerceHttpSuite(title: string, start: (ctx: Mocha.Context) => 
         const ok = await post("/console/merchants?lang=en", { site: t.siteId, name: "Cinéma Lux", kind: "cinema", rule: "cinema-3h", budget: "250.50" }, auth);
         expect(ok.status, ok.html).to.equal(200);
         const link = textOf(ok.html, "merchant-link") as string;
-        expect(link).to.match(/^\/merchant\/[A-Za-z0-9_-]{32}$/);
-        expect((await get(link)).status).to.equal(200);
+        expect(link, "the full address, to pass on to the merchant").to.match(/^https?:\/\/[^/]+\/merchant\/[A-Za-z0-9_-]{32}$/);
+        expect((await get(new URL(link).pathname)).status).to.equal(200);
         expect((await get(`/console/merchants?from=yesterday`, auth)).status).to.equal(400);
         expect((await get(`/console/merchants`)).status).to.be.oneOf([302, 303, 401]);
       });

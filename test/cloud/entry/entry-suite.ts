@@ -13,7 +13,7 @@ import { issueTicket } from "../../../contracts/ticket";
 import type { Payload } from "../../../contracts/mqtt-topics";
 import { findAuditEntries, getSession, identitiesOf, insertTariff, ledgerSums, linkIdentity, occupancyOf, upsertAccessEntry, upsertSite, type Database, type Json } from "../../../cloud/db/index";
 import { siteEventHandler, type FlowContext } from "../../../cloud/flows/site-events";
-import { adjustOccupancy, clearPassback } from "../../../cloud/http/console/entry-actions";
+import { adjustOccupancy, clearPassback } from "../../../cloud/flows/occupancy-actions";
 import type { AuditMode } from "../../../cloud/server/audit-chain";
 import { parisCentreDocument } from "../../../cloud/tariffs/examples/paris-centre";
 import { silentLogger } from "../../../host/log";
@@ -161,7 +161,7 @@ export function entrySuite(title: string, opts: { open(ctx: Mocha.Context): Prom
       expect((await occupancyOf(db.sql, siteId))?.total).to.equal(1);
     });
 
-    it("offline entries: a valid ticket opens a counted session by id and code; a forged one is counted and flagged for review", async () => {
+    it("offline entries: a valid ticket opens a counted session by id and code; a forged one is counted, open (the car pays and leaves) and a task for the operators", async () => {
       const siteId = await newSite();
       const t = issueTicket(siteId, KEY, Date.now());
       expect(await entry(siteId, { event_id: ev(), identity: { method: "ticket", value: t.id }, ticket: t, decided_by: "offline_ticket" })).to.equal("created");
@@ -169,9 +169,14 @@ export function entrySuite(title: string, opts: { open(ctx: Mocha.Context): Prom
       expect(await entry(siteId, { event_id: ev(), identity: { method: "ticket", value: forged.id }, ticket: forged, decided_by: "offline_ticket" })).to.equal("created_for_review");
       expect((await occupancyOf(db.sql, siteId))?.total).to.equal(2);
       const [review] = (await findAuditEntries(db.sql, { kind: "entry.review" })).filter((a) => (a.payload as { ticket_id: string }).ticket_id === forged.id);
+      expect(review.payload).to.include({ forged_ticket: true });
+      expect(String((review.payload as { reason: string }).reason)).to.match(/signature/);
       const s = await getSession(db.sql, review.sessionId as string);
-      expect(s).to.include({ status: "flagged", counted: true });
-      expect(s.flagReason).to.match(/signature/);
+      expect(s, "the car is inside: never stuck behind a flag").to.include({ status: "active", counted: true });
+      expect(await exitReq(siteId, { event_id: ev(), identity: { method: "ticket", value: forged.id } }), "its ticket finds its session (priced: within the grace period here)").to.equal("zero_fee");
+      const [task] = await db.sql<{ code: string; detail: string; clearedAt: Date | null }[]>`SELECT code, detail, cleared_at FROM site_alarms WHERE site_id = ${siteId} AND code = 'FORGED_TICKET'`;
+      expect(task).to.include({ clearedAt: null });
+      expect(task.detail).to.contain(forged.id);
     });
 
     it("a new entry of an identity inside flags the previous session (left without a recorded exit) and counts it off once", async () => {
