@@ -5,7 +5,8 @@
  * so the `parking/entry` that follows opens exactly that session in that pool even if the car
  * park filled up in between — the car was told it may enter. An entry decided offline (the
  * gateway admitted a permit or issued a signed ticket) has no admission: its pool is worked out
- * at the entry and a forged ticket flags the session for review (the car IS inside: counted).
+ * at the entry; one the cloud would have refused (a forged ticket, a full car park by its count)
+ * is noted for review, but the car IS inside: its session is opened and counted all the same.
  * Each handler is one site transaction (./site-tx.ts): a QoS 1 duplicate acts once; the
  * occupancy moves with the session and the entry displays hear the new state (retained).
  */
