@@ -71,7 +71,7 @@ describe("entry lanes", () => {
     expect(entry).to.include({ decided_by: "offline_ticket" });
     expect(entry).to.not.have.property("session_id");
 
-    await h.sleep(5 * 60_000);
+    await h.sleep(20 * 60_000); // past the grace period: the exit has something to pay
     await h.cloudBrokerUp();
     const sessionId = await sessionOfEntry(h, entry);
     expect((await getSession(h.cloud.db.sql, sessionId)).status).to.equal("active");
