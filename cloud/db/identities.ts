@@ -41,11 +41,16 @@ export async function findOpenSessionByAnyIdentity(q: Q, siteId: string, identit
     if (err instanceof ValidationError) return undefined;
     throw err;
   }
+  // Two index lookups (the open sessions' own identity, the linked ones), not an OR the planner
+  // can only answer by reading every open session of the site: this runs on every exit request.
   const [row] = await q<SessionRow[]>`
     SELECT s.* FROM sessions s
-    WHERE s.site_id = ${siteId} AND s.status IN ('active', 'pending_payment', 'paid')
-      AND ((s.identity_method = ${id.method} AND s.identity_value = ${id.value})
-        OR s.session_id IN (SELECT i.session_id FROM session_identities i WHERE i.site_id = ${siteId} AND i.method = ${id.method} AND i.value = ${id.value}))
+    WHERE s.session_id IN (
+        SELECT o.session_id FROM sessions o
+        WHERE o.site_id = ${siteId} AND o.identity_method = ${id.method} AND o.identity_value = ${id.value} AND o.status IN ('active', 'pending_payment', 'paid')
+        UNION ALL
+        SELECT i.session_id FROM session_identities i WHERE i.site_id = ${siteId} AND i.method = ${id.method} AND i.value = ${id.value})
+      AND s.status IN ('active', 'pending_payment', 'paid')
     ORDER BY s.entry_ts DESC LIMIT 1
     ${lock ? q`FOR UPDATE OF s` : q``}`;
   return row;

@@ -1,6 +1,7 @@
 /**
  * What an identity arranged before its exit (issue 16): an active permit for its plate, a
- * prepayment, a card held at entry. The exit request asks once, in ONE round trip, before calling
+ * prepayment, a card held at entry — and what was declared or presented for the session on its
+ * way out (issue 18: a validation, a lost ticket, a reservation). The exit request asks once, in ONE round trip, before calling
  * the modules that own each (flows/permits.ts, prepay.ts, hold-exit.ts): most exits have none, and
  * the pay-at-exit path must not pay for them (`bench cloud`: three or four extra round trips per
  * exit request, inside its transaction, had cut the paid exits per commit by a fifth).
@@ -18,6 +19,8 @@ export interface Prearranged {
   prepaid: boolean;
   /** A hold of the identity at this site, or a claim of this session still being captured (findUsableHold, refreshPendingClaim). */
   hold: boolean;
+  /** A merchant validation, a lost-ticket declaration or a reservation for this session (flows/pricing-extras.ts). */
+  extras: boolean;
 }
 
 export async function prearrangedFor(
@@ -31,6 +34,9 @@ export async function prearrangedFor(
       EXISTS (SELECT 1 FROM prepayments WHERE consumed_session_id = ${input.sessionId})
         OR (${input.plate}::text IS NOT NULL AND EXISTS (SELECT 1 FROM prepayments WHERE site_id = ${input.siteId} AND plate = ${input.plate})) AS prepaid,
       EXISTS (SELECT 1 FROM hold_authorizations WHERE site_id = ${input.siteId} AND identity_method = ${input.identityMethod} AND identity_value = ${input.identityValue})
-        OR EXISTS (SELECT 1 FROM hold_authorizations WHERE exit_session_id = ${input.sessionId} AND exit_state = 'pending') AS hold`;
+        OR EXISTS (SELECT 1 FROM hold_authorizations WHERE exit_session_id = ${input.sessionId} AND exit_state = 'pending') AS hold,
+      EXISTS (SELECT 1 FROM session_validations WHERE session_id = ${input.sessionId})
+        OR EXISTS (SELECT 1 FROM lost_ticket_declarations WHERE session_id = ${input.sessionId})
+        OR EXISTS (SELECT 1 FROM reservations WHERE session_id = ${input.sessionId}) AS extras`;
   return row;
 }

@@ -17,7 +17,7 @@ import { priceStay } from "../tariffs/index";
 import { answerWithoutBilling } from "./billing-off";
 import { eventInstant, tariffOf, type FlowContext, type StoredQuote } from "./flow-context";
 import { subscriberPricingFor } from "./permits";
-import { pricingExtrasFor } from "./pricing-extras";
+import { NO_EXTRAS, pricingExtrasFor } from "./pricing-extras";
 import { PREPAID_LABEL, prepaidCreditFor } from "./prepay";
 import { LOCALES, labelsInEveryLocale } from "./quote-labels";
 
@@ -53,7 +53,7 @@ export async function priceExit(tx: Tx, ctx: FlowContext, a: PriceExitArgs): Pro
   const subscriber = plate !== null && !pre.permit ? undefined : await subscriberPricingFor(tx, siteId, { method: session.identityMethod, value: session.identityValue }, exitAt);
   // A lost ticket, merchant validations, a prepaid reservation (./pricing-extras.ts): a reserved
   // stay is priced from the end of what was prepaid, so an exit within the window costs nothing.
-  const extras = await pricingExtrasFor(tx, session);
+  const extras = pre.extras ? await pricingExtrasFor(tx, session) : NO_EXTRAS;
   const pricedFrom = extras.prepaidUntil && extras.prepaidUntil > session.entryTs ? new Date(Math.min(extras.prepaidUntil.getTime(), exitAt.getTime())) : session.entryTs;
   const priceInput = {
     tariff, entry: pricedFrom, exit: exitAt,

@@ -15,7 +15,10 @@ export interface PricingExtras {
   prepaidUntil?: Date;
 }
 
-/** One round trip: the exit request of a session with none of them (most) pays one small query. */
+/** A session with none of them (most: cloud/db/prearranged.ts tells, in the exit's one round trip). */
+export const NO_EXTRAS: PricingExtras = Object.freeze({ discounts: Object.freeze([]) as unknown as string[], lostTicket: false });
+
+/** All of them, in one round trip. */
 export async function pricingExtrasFor(tx: Tx, session: SessionRow): Promise<PricingExtras> {
   const [row] = await tx<{ rules: string[] | null; lost: boolean; prepaidUntil: Date | null }[]>`
     SELECT
