@@ -23,7 +23,7 @@ import type { AccessList } from "./access-list";
 import { canEnterEntryPhase, type EntryPhase } from "./entry-phases";
 import { LaneStatePublisher, OperatorCommands, displayFields } from "./lane-shared";
 import { ascii } from "./lane-text";
-import type { Identity, LanePolicy, LanePorts } from "./lane-types";
+import type { Identity, LanePolicy, LanePorts, LaneSnapshot } from "./lane-types";
 import type { SiteView } from "./site-occupancy";
 import type { AdmissionStore, EntryReport } from "./entry-admissions";
 
@@ -39,21 +39,11 @@ export interface EntryDeps {
   admissions?: AdmissionStore;
 }
 
-export interface EntrySnapshot {
-  lane_id: string;
+/** What an exit lane's snapshot says, with the entry's phases and deciders; `exit_state` is the terminal's own state (its STATE frames). */
+export interface EntrySnapshot extends Omit<LaneSnapshot, "phase" | "decided_by"> {
   kind: "entry";
   phase: EntryPhase;
-  /** The terminal's own state (its STATE frames). */
-  exit_state: string;
-  present: boolean;
-  exit_link: boolean;
-  barrier_link: boolean;
-  barrier_state: string;
-  barrier_pos: number;
-  fault?: string;
-  session_id?: string;
   decided_by?: EntryDecidedBy;
-  cloud_online: boolean;
 }
 
 interface EntryFlow {
