@@ -149,6 +149,8 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
   private statusTimer: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private everConnected = false;
+  /** The cloud → site subscriptions of the current connection are granted (SUBACK). */
+  private subscribedUp = false;
   private readonly startedAt = Date.now();
   private stopping = false;
   /** Site publishes waiting for the tap (fromSiteFair). */
@@ -175,8 +177,14 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     this.metrics.depthSource = () => opts.outbox.depth;
   }
 
+  /**
+   * Connected AND subscribed: a message the cloud publishes for this site from now on reaches it.
+   * Between the CONNACK and the SUBACK of a first connection (no session at the broker yet), a
+   * message published by another client is dropped by the broker; whoever waits for `connected`
+   * (the lanes' online flag, waitConnected, tests) must not act in that window.
+   */
   get connected(): boolean {
-    return this.client?.connected ?? false;
+    return (this.client?.connected ?? false) && this.subscribedUp;
   }
 
   /** Connect to the cloud broker (in the background, reconnecting forever) and start forwarding. */
@@ -211,7 +219,11 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
       if (tls.servername) options.servername = tls.servername;
     }
     const v5 = (o.cloud.protocolVersion ?? 5) === 5;
-    const subscribed = (err: Error | null) => { if (err) this.log.error({ err: err.message }, "cloud subscription failed"); };
+    const subscribed = (err: Error | null) => {
+      if (err) return this.log.error({ err: err.message }, "cloud subscription failed");
+      this.subscribedUp = true;
+      this.emit("connected");
+    };
     // Two connections to the cloud broker, same credentials:
     //  - the main one (client id, persistent session, last will, `online` status, sync/req)
     //    receives the cloud → site allowlist: payment success, barrier commands…;
@@ -255,7 +267,9 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
       // The cloud → site allowlist (No Local: the broker never sends back what this client
       // published, [MQTT-3.8.3-3]; MQTT 3.1.1 has none, and needs none: these topics are never
       // published by the bridge).
-      for (const key of this.inbound) client.subscribe(toCloudTopic(this.siteId, TOPICS[key].topic), { qos: TOPICS[key].qos, ...(v5 ? { nl: true } : {}) }, subscribed);
+      // One SUBSCRIBE for the whole list: its SUBACK is when the bridge counts as connected.
+      this.subscribedUp = false;
+      client.subscribe(Object.fromEntries([...this.inbound].map((key) => [toCloudTopic(this.siteId, TOPICS[key].topic), { qos: TOPICS[key].qos, ...(v5 ? { nl: true } : {}) }])), subscribed);
       client.publish(statusTopic, encodePayload("gatewayStatus", { ts: Date.now(), src: this.src, status: "online" }), { qos: TOPICS.gatewayStatus.qos, retain: true });
       client.publish(
         toCloudTopic(this.siteId, siteTopic("syncReq")),
@@ -263,13 +277,13 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
         { qos: TOPICS.syncReq.qos },
       );
       this.everConnected = true;
-      this.emit("connected");
     });
     let linkUp = false;
     client.on("connect", () => {
       linkUp = true;
     });
     client.on("close", () => {
+      this.subscribedUp = false;
       if (!linkUp) return; // a failed reconnect attempt: already reported
       linkUp = false;
       this.metrics.cloudConnected.set(0);
