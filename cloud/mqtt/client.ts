@@ -31,6 +31,8 @@ export interface MqttConnectOptions {
   clientIdPrefix: string;
   logger: Logger;
   connectTimeoutMs?: number;
+  /** mqtts:// / wss://: the broker's CA, and the client certificate when the broker asks for one (MQTT_CA_FILE, MQTT_CERT_FILE, MQTT_KEY_FILE). */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string };
 }
 
 function baseOptions(o: MqttConnectOptions, version: ProtocolVersion): IClientOptions {
@@ -41,6 +43,8 @@ function baseOptions(o: MqttConnectOptions, version: ProtocolVersion): IClientOp
     connectTimeout: o.connectTimeoutMs ?? 10_000,
     reconnectPeriod: 1000,
     keepalive: 30,
+    // Certificates are always verified: a broker whose certificate does not chain to the CA is refused, never used in plaintext.
+    ...(o.tls ? { ...o.tls, rejectUnauthorized: true } : {}),
   };
 }
 
