@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { cloudPrefix } from "../../contracts/mqtt-topics";
+import { LOG_LEVELS } from "../../host/log";
 
 export const BAUD_RATES = [9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600] as const;
 /** Default listen port of the embedded site broker: deliberately not 1883 (ARCHITECTURE §7). */
@@ -127,6 +128,42 @@ const offlinePolicy = z.strictObject({
   offline_after_s: z.number().int().min(1).max(3600).default(15),
 });
 
+/** Bounds of log.max_size: below 1 KiB every few lines would start a file; 1 GiB is plenty per file. */
+export const LOG_MAX_SIZE_BOUNDS = { min: 1024, max: 1024 ** 3 } as const;
+const SIZE_UNITS: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** "10m" / "512k" / "1g" (KiB, MiB, GiB as pino-roll counts them) or a whole number of bytes → bytes. */
+export function parseByteSize(v: number | string): number | undefined {
+  if (typeof v === "number") return Number.isSafeInteger(v) ? v : undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg])i?b?$/i.exec(v.trim());
+  return m ? Math.floor(Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()]) : undefined;
+}
+
+const SIZE_FORMAT = 'must be a size such as "10m", "512k" or "1g" (k, m, g = KiB, MiB, GiB), or a whole number of bytes';
+const byteSize = z.union([z.number(), z.string()], { error: SIZE_FORMAT }).transform((v, ctx) => {
+  const bytes = parseByteSize(v);
+  const { min, max } = LOG_MAX_SIZE_BOUNDS;
+  if (bytes === undefined) ctx.addIssue({ code: "custom", input: v, message: `${SIZE_FORMAT}, got ${JSON.stringify(v)}` });
+  else if (bytes < min || bytes > max) ctx.addIssue({ code: "custom", input: v, message: `must be between 1k (${min} bytes) and 1g, got ${JSON.stringify(v)}` });
+  else return bytes;
+  return z.NEVER;
+});
+
+/** 10 MiB files, 5 old ones kept: at most 60 MiB of logs on the box's storage. */
+export const LOG_DEFAULTS = { max_size: 10 * 1024 ** 2, keep: 5 } as const;
+
+/**
+ * The gateway box's own log files (docs/gateway.md §7). Without this section (and without
+ * `--log-file`) the JSON lines go to stdout, i.e. the journal under systemd.
+ */
+const log = z.strictObject({
+  /** Base path: gateway.log → gateway.1.log, gateway.2.log, … (pino-roll's numbering) in a directory of its own. */
+  file: z.string().min(1).max(1000).regex(/^[^<>:"|?*\0]*[^<>:"|?*\0/.]$/, 'must be a file path such as /var/log/syspark/gateway.log (not ending in / or ., none of < > : " | ? *)'),
+  max_size: byteSize.default(LOG_DEFAULTS.max_size),
+  keep: z.number().int().min(1).max(1000).default(LOG_DEFAULTS.keep),
+  level: z.enum(LOG_LEVELS).optional(),
+});
+
 export const siteConfigSchema = z
   .strictObject({
     site_id: siteId,
@@ -138,6 +175,7 @@ export const siteConfigSchema = z
     bridge: bridge.prefault({}),
     outbox: outbox.prefault({}),
     offline_policy: offlinePolicy.prefault({}),
+    log: log.optional(),
   })
   .superRefine((c, ctx) => {
     const seen = new Map<string, string>();
@@ -164,3 +202,5 @@ export type SiteConfigInput = z.input<typeof siteConfigSchema>;
 export type LaneConfig = SiteConfig["lanes"][number];
 export type BrokerUserConfig = SiteConfig["site_broker"]["users"][number];
 export type BrokerRole = (typeof BROKER_ROLES)[number];
+/** log.file alone, for the `--log-file` flag (same rule as in the file). */
+export const logFilePath = log.shape.file;
