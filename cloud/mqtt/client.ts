@@ -17,9 +17,13 @@
  *   and drop whatever arrived before a handler was attached (issue 13: the first messages of
  *   every restart were lost). A connection without a handler of its own refuses (never
  *   acknowledges) any message.
+ * - TLS (mqtts://, MQTT_CA_FILE…): the broker's certificate is always verified. A certificate
+ *   refused at start fails the start at once with what to fix (host/mqtt-tls-errors.ts), never
+ *   a plaintext retry; later, while mqtt.js reconnects, each distinct error is logged once.
  */
 import mqtt, { type DoneCallback, type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import type { Logger } from "../../host/log";
+import { DistinctErrors, explainTlsError, isTlsUrl, type TlsSettingNames } from "../../host/mqtt-tls-errors";
 
 export type ProtocolVersion = 4 | 5;
 
@@ -35,7 +39,18 @@ export interface MqttConnectOptions {
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string };
 }
 
+/** The cloud's TLS settings, by the names an operator sets (cloud/server/config.ts). */
+function tlsNames(o: MqttConnectOptions): TlsSettingNames {
+  return { url: redact(o.url), caSetting: "MQTT_CA_FILE", caGiven: Boolean(o.tls?.ca), certSetting: "MQTT_CERT_FILE / MQTT_KEY_FILE", certGiven: Boolean(o.tls?.cert) };
+}
+
+/** mqtt.js would take a CA with an mqtt:// URL and connect in plaintext, the CA unused: refuse. */
+function refusePlaintextWithTls(o: MqttConnectOptions): void {
+  if (o.tls && !isTlsUrl(o.url)) throw new Error(`MQTT_CA_FILE / MQTT_CERT_FILE are set but MQTT_URL ${redact(o.url)} is not mqtts:// or wss://: the connection would not be encrypted`);
+}
+
 function baseOptions(o: MqttConnectOptions, version: ProtocolVersion): IClientOptions {
+  refusePlaintextWithTls(o);
   return {
     protocolVersion: version,
     username: o.username,
@@ -50,6 +65,7 @@ function baseOptions(o: MqttConnectOptions, version: ProtocolVersion): IClientOp
 
 /** Which protocol version the broker accepts (v5 preferred). */
 export async function detectProtocol(o: MqttConnectOptions): Promise<ProtocolVersion> {
+  refusePlaintextWithTls(o);
   if (o.protocol !== "auto") return o.protocol;
   const probe = async (version: ProtocolVersion): Promise<boolean> => {
     try {
@@ -57,6 +73,9 @@ export async function detectProtocol(o: MqttConnectOptions): Promise<ProtocolVer
       await c.endAsync(true);
       return true;
     } catch (err) {
+      // A certificate refused for v5 is refused for 3.1.1 too: say why now.
+      const tls = explainTlsError(err, tlsNames(o));
+      if (tls) throw new Error(`cannot connect to the MQTT broker: ${tls}`, { cause: err });
       o.logger.debug({ version, err: (err as Error).message }, "mqtt probe refused");
       return false;
     }
@@ -110,7 +129,17 @@ export async function connectClient(o: MqttConnectOptions, version: ProtocolVers
         o.logger.warn({ clientId, topic: packet.topic }, "mqtt: a message on a connection that consumes nothing: not acknowledged");
         done(new Error("this connection consumes no messages"));
       };
-  client.on("error", (err) => o.logger.warn({ clientId, err: err.message }, "mqtt client error"));
+  // Each distinct error once while mqtt.js reconnects (a bad certificate fails every attempt).
+  const errors = new DistinctErrors();
+  let refusedAtStart: ((err: Error) => void) | undefined;
+  client.on("error", (err) => {
+    const tls = explainTlsError(err, tlsNames(o));
+    if (tls && refusedAtStart) return refusedAtStart(new Error(`cannot connect to the MQTT broker: ${tls}`, { cause: err }));
+    if (!errors.first(tls ?? err.message)) return;
+    if (tls) o.logger.error({ clientId, err: err.message }, `mqtt client: ${tls}`);
+    else o.logger.warn({ clientId, err: err.message }, "mqtt client error");
+  });
+  client.on("connect", () => errors.reset());
   client.on("offline", () => o.logger.warn({ clientId }, "mqtt client offline (reconnecting)"));
   client.on("reconnect", () => o.logger.debug({ clientId }, "mqtt reconnecting"));
   await new Promise<void>((resolve, reject) => {
@@ -118,8 +147,15 @@ export async function connectClient(o: MqttConnectOptions, version: ProtocolVers
       client.end(true);
       reject(new Error(`MQTT broker at ${redact(o.url)} did not accept the connection within ${opts.connectTimeout} ms`));
     }, (opts.connectTimeout ?? 10_000) + 1000);
+    // Refused at start: fail now, without the reconnect loop.
+    refusedAtStart = (err) => {
+      clearTimeout(timer);
+      client.end(true);
+      reject(err);
+    };
     client.once("connect", () => {
       clearTimeout(timer);
+      refusedAtStart = undefined;
       resolve();
     });
     client.connect();

@@ -25,7 +25,6 @@
  * - Retained `online` on `syspark/<site>/parking/gateway/status`, last will `offline` (retained).
  */
 import { EventEmitter } from "node:events";
-import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import {
   TOPICS,
@@ -45,6 +44,7 @@ import { silentLogger } from "../../host/log";
 import type { SiteBroker, TappedPublish } from "../broker/site-broker";
 import { DEFAULT_RELAY_INFLIGHT } from "../config/schema";
 import type { Outbox, OutboxEntry } from "../outbox/outbox";
+import { CloudLinkErrors, cloudTlsNames, cloudTlsOptions, type CloudTlsSettings } from "./cloud-tls";
 import { BridgeMetrics, type BridgeDirection, type DropReason } from "./metrics";
 import { noDelay, relayClientId, type RelayMqttOptions, type StatusMessage } from "./relay-protocol";
 import { InProcessRelay, RelayThread, type RelayHost } from "./relay-host";
@@ -63,7 +63,7 @@ export interface CloudLinkOptions {
   sessionExpiryS?: number;
   /** 5 (default), or 4 for MQTT 3.1.1 brokers such as the cloud's embedded aedes. */
   protocolVersion?: 4 | 5;
-  tls?: { caFile?: string; certFile?: string; keyFile?: string; rejectUnauthorized?: boolean; servername?: string };
+  tls?: CloudTlsSettings;
 }
 
 export interface BridgeOptions {
@@ -210,14 +210,8 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
         retain: true,
       },
     };
-    const tls = o.cloud.tls;
-    if (tls) {
-      if (tls.caFile) options.ca = readFileSync(tls.caFile);
-      if (tls.certFile) options.cert = readFileSync(tls.certFile);
-      if (tls.keyFile) options.key = readFileSync(tls.keyFile);
-      options.rejectUnauthorized = tls.rejectUnauthorized ?? true;
-      if (tls.servername) options.servername = tls.servername;
-    }
+    // Read now: a missing CA file stops the start with its setting's name; never plaintext instead.
+    Object.assign(options, cloudTlsOptions(o.cloud.url, o.cloud.tls));
     const v5 = (o.cloud.protocolVersion ?? 5) === 5;
     const subscribed = (err: Error | null) => {
       if (err) return this.log.error({ err: err.message }, "cloud subscription failed");
@@ -279,8 +273,11 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
       this.everConnected = true;
     });
     let linkUp = false;
+    // Once per distinct error while it reconnects (a bad certificate fails every attempt).
+    const linkErrors = new CloudLinkErrors(this.log, cloudTlsNames(o.cloud.url, { ...o.cloud.tls, ...options }), "cloud link");
     client.on("connect", () => {
       linkUp = true;
+      linkErrors.reset();
     });
     client.on("close", () => {
       this.subscribedUp = false;
@@ -290,7 +287,7 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
       if (!this.stopping) this.log.warn({ outbox_depth: o.outbox.depth }, "cloud link down: events accumulate in the outbox");
       this.emit("disconnected");
     });
-    client.on("error", (err) => this.log.warn({ err: err.message }, "cloud link error"));
+    client.on("error", (err) => linkErrors.report(err));
     o.site.setTap((msg) => this.fromSiteFair(msg));
     if ((o.heartbeatS ?? 30) > 0) {
       this.heartbeat = setInterval(() => this.sendHeartbeat(), (o.heartbeatS ?? 30) * 1000);

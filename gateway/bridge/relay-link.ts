@@ -10,6 +10,7 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 
 import { TOPICS, cachedSpecForTopic, toCloudTopic } from "../../contracts/mqtt-topics";
 import type { Logger } from "../../host/log";
 import type { OutboxEntry, RelaySource } from "../outbox/outbox";
+import { CloudLinkErrors, cloudTlsNames } from "./cloud-tls";
 import { OutboxRelay } from "./relay";
 import { explainedOnWatch, noDelay, type RelayMqttOptions, type StatusMessage } from "./relay-protocol";
 
@@ -65,7 +66,10 @@ export class RelayLink {
       if (!explainedOnWatch(o.siteId, p.topic, this.keyOf)) o.onWatch(p.topic, typeof p.payload === "string" ? Buffer.from(p.payload) : p.payload);
       done();
     };
+    // Once per distinct error while it reconnects; the main connection names the CA file.
+    const linkErrors = new CloudLinkErrors(this.log, cloudTlsNames(o.url, o.mqtt), "cloud link (relay connection)");
     client.on("connect", (connack) => {
+      linkErrors.reset();
       noDelay(client);
       // Never more in flight than the broker accepts (MQTT v5 Receive Maximum; stock Mosquitto: 20).
       const window = Math.min(o.inflight, connack.properties?.receiveMaximum ?? 65_535);
@@ -87,7 +91,7 @@ export class RelayLink {
       this.relay.setConnected(false);
       o.onLink(false);
     });
-    client.on("error", (err) => this.log.warn({ err: err.message }, "cloud link (relay connection) error"));
+    client.on("error", (err) => linkErrors.report(err));
   }
 
   /** A retained status (cloud topic): sent now if the link is up, and again after every reconnection. */

@@ -93,6 +93,10 @@ const cloud = z.strictObject({
   session_expiry_s: z.number().int().min(0).max(7 * 86_400).default(3600),
   /** 5, or 4 for an MQTT 3.1.1 cloud broker (the cloud's embedded aedes on a laptop). */
   protocol_version: z.union([z.literal(5), z.literal(4)]).default(5),
+}).superRefine((c, ctx) => {
+  // mqtt.js ignores TLS options on a plaintext URL: the link would run unencrypted with the CA unused.
+  if (c.tls && !/^(mqtts|wss|ssl):/.test(c.url)) ctx.addIssue({ code: "custom", path: ["tls"], message: `is set but cloud.url (${c.url.split("://")[0]}://) is not encrypted: use mqtts:// or wss://` });
+  if (c.tls && (c.tls.cert_file === undefined) !== (c.tls.key_file === undefined)) ctx.addIssue({ code: "custom", path: ["tls", c.tls.cert_file ? "key_file" : "cert_file"], message: "a client certificate needs both cert_file and key_file" });
 });
 
 /**

@@ -87,6 +87,15 @@ describe("gateway/config: site configuration", () => {
     expect(p[0]).to.match(/^site_broker\.users\[3\]\.subscribe\[0\]: /);
   });
 
+  it("refuses cloud TLS settings on a plaintext URL (never an unencrypted link with the CA unused) and half a client certificate", () => {
+    const raw = base() as { cloud: Record<string, unknown> };
+    raw.cloud.url = "mqtt://mqtt.syspark.example:1883";
+    expect(problems(raw)).to.deep.equal(["cloud.tls: is set but cloud.url (mqtt://) is not encrypted: use mqtts:// or wss://"]);
+    raw.cloud.url = "mqtts://mqtt.syspark.example:8883";
+    raw.cloud.tls = { ca_file: "/etc/syspark/ca.pem", cert_file: "/etc/syspark/client.pem" };
+    expect(problems(raw)).to.deep.equal(["cloud.tls.key_file: a client certificate needs both cert_file and key_file"]);
+  });
+
   it("reports a file that is not JSON or cannot be read", () => {
     const t = tempDir("cfg");
     try {
