@@ -38,7 +38,20 @@ export interface AdminActor {
   operatorId: number;
   role: OperatorRole;
   requestId: string | null;
+  /** How: the console's forms (default) or the operator API (cloud/http/admin-api.ts). */
+  via?: "console" | "api";
 }
+
+/** `syspark site|lane|tariff|seed` on the database itself: no operator logged in (`username` is `cli:<os user>`). */
+export interface CliActor {
+  username: string;
+  operatorId: null;
+  role: null;
+  requestId: null;
+  via: "cli";
+}
+
+export type Acting = AdminActor | CliActor;
 
 /** A refusal about one form field: the screen shows `message` next to `field`. */
 export class FieldError extends HttpError {
@@ -61,8 +74,8 @@ export interface SiteAdminContext extends AdminContext {
   src: string;
 }
 
-function by(a: AdminActor): Record<string, Json> {
-  return { operator: a.username, operator_id: a.operatorId, role: a.role, via: "console", request_id: a.requestId };
+function by(a: Acting): Record<string, Json> {
+  return { operator: a.username, operator_id: a.operatorId, role: a.role, via: a.via ?? "console", request_id: a.requestId };
 }
 
 /** Site ids the other routes accept too (access lists, permits: cloud/flows/access.ts SITE_ID_RE). */
@@ -96,7 +109,7 @@ function checkSpots(s: Pick<NewSite, "capacity" | "permitSpots" | "reservationSp
 const countsFreeSpaces = (s: SiteAdminRow) => [s.capacity, s.permitSpots, s.reservationSpots].join("/");
 
 /** Adds a site and publishes its first state (retained: its entry displays find it when they connect). The caller wakes the relay. */
-export async function addSite(ctx: SiteAdminContext, s: NewSite, actor: AdminActor): Promise<SiteAdminRow> {
+export async function addSite(ctx: SiteAdminContext, s: NewSite, actor: Acting): Promise<SiteAdminRow> {
   if (!ADMIN_SITE_ID.test(s.siteId)) throw new FieldError("site_id", "1–32 of a-z 0-9 -, starting with a letter or digit");
   checkZone(s.timeZone);
   checkSpots(s);
@@ -118,7 +131,7 @@ export async function addSite(ctx: SiteAdminContext, s: NewSite, actor: AdminAct
  * the site's state is published in the same transaction (the entry displays hear whether a ticket
  * still fits: open / full, with the capacity); the caller wakes the relay after the commit.
  */
-export async function editSite(ctx: SiteAdminContext, siteId: string, s: Omit<NewSite, "siteId" | "currency">, actor: AdminActor): Promise<SiteAdminRow> {
+export async function editSite(ctx: SiteAdminContext, siteId: string, s: Omit<NewSite, "siteId" | "currency">, actor: Acting): Promise<SiteAdminRow> {
   checkZone(s.timeZone);
   checkSpots(s);
   return ctx.db.tx(async (tx) => {
@@ -133,7 +146,7 @@ export async function editSite(ctx: SiteAdminContext, siteId: string, s: Omit<Ne
 }
 
 /** A lane as the site names it (`L1`, `Sortie.2`): its database id is dbLaneId's lowercase form, its name keeps the case. */
-export async function addLane(ctx: AdminContext, siteId: string, l: { wireId: string; kind: "entry" | "exit" }, actor: AdminActor) {
+export async function addLane(ctx: AdminContext, siteId: string, l: { wireId: string; kind: "entry" | "exit" }, actor: Acting) {
   if (!/^[A-Za-z0-9._:-]{1,63}$/.test(l.wireId)) throw new FieldError("lane_id", "1–63 of A-Z a-z 0-9 . _ : - (the id the site's gateway uses)");
   const laneId = dbLaneId(l.wireId);
   if (!LaneIdSchema.safeParse(laneId).success) throw new FieldError("lane_id", "must start with a letter or a digit");
@@ -150,7 +163,7 @@ export async function addLane(ctx: AdminContext, siteId: string, l: { wireId: st
   }
 }
 
-export async function editLane(ctx: AdminContext, siteId: string, laneId: string, l: { name: string; kind: "entry" | "exit" }, actor: AdminActor) {
+export async function editLane(ctx: AdminContext, siteId: string, laneId: string, l: { name: string; kind: "entry" | "exit" }, actor: Acting) {
   return ctx.db.tx(async (tx) => {
     const { before, after } = await updateLane(tx, { siteId, laneId, ...l });
     await writeAudit(ctx.auditMode, tx, { kind: "lane.updated", payload: { site_id: siteId, lane_id: laneId, name: { from: before.name, to: after.name }, kind: { from: before.kind, to: after.kind }, ...by(actor) } });
@@ -300,7 +313,7 @@ export interface PublishInput {
 }
 
 /** Publishes a new version (n + 1) of the site's tariff, audited `tariff.published`; idempotent by key. */
-export async function publishTariff(ctx: AdminContext, siteId: string, p: PublishInput, actor: AdminActor): Promise<{ tariff?: TariffRow; version: number; replayed: boolean }> {
+export async function publishTariff(ctx: AdminContext, siteId: string, p: PublishInput, actor: Acting): Promise<{ tariff?: TariffRow; version: number; replayed: boolean }> {
   const now = new Date();
   if (p.effectiveFrom && p.effectiveFrom.getTime() < now.getTime() - 60_000) throw new FieldError("effective_from", "must be now or later (a version cannot start in the past)");
   return ctx.db.tx(async (tx) => {
@@ -325,7 +338,7 @@ export async function publishTariff(ctx: AdminContext, siteId: string, p: Publis
 // ------------------------------------------------------------------ permit plans
 
 /** Creates or replaces a permit plan (the permits flow's setPermitPlan), audited `permit_plan.set`. */
-export async function setPlan(ctx: AdminContext, siteId: string, body: PlanBodyInput, actor: AdminActor) {
+export async function setPlan(ctx: AdminContext, siteId: string, body: PlanBodyInput, actor: Acting) {
   return ctx.db.tx(async (tx) => {
     const site = await lockSite(tx, siteId);
     if (body.currency !== site.currency) throw new FieldError("currency", `must be the site's currency ${site.currency}`);
@@ -350,7 +363,7 @@ export type OperatorChangeInput = z.infer<typeof OperatorChange>;
  * neither demoted nor disabled (nobody could administer the cloud any more); a disabled operator
  * is refused at its next request (auth re-reads the operator each time).
  */
-export async function changeOperator(ctx: AdminContext, operatorId: number, change: OperatorChangeInput, actor: AdminActor) {
+export async function changeOperator(ctx: AdminContext, operatorId: number, change: OperatorChangeInput, actor: Acting) {
   return ctx.db.tx(async (tx) => {
     const admins = await enabledAdminIds(tx); // locked: two admins demoting each other at once cannot both succeed
     const before = await getOperator(tx, operatorId);

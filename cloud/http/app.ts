@@ -9,6 +9,7 @@
  */
 import express from "express";
 import { accessRouter } from "./access";
+import { adminApiRouter } from "./admin-api";
 import { billingGate, billingRouter } from "./billing";
 import { documentsRouter } from "./documents";
 import { permitInvoicesRouter } from "./permit-invoices";
@@ -39,10 +40,11 @@ import { stripeWebhookRouter } from "./stripe-webhook";
 
 export type { AppDeps } from "./deps";
 
-export function buildApp(d: AppDeps): express.Express {
+/** `trustProxy`: TRUST_PROXY (cloud/server/network-config.ts); absent → X-Forwarded-* are not believed. */
+export function buildApp(d: AppDeps, o: { trustProxy?: boolean | number | string[] } = {}): express.Express {
   const app = express();
   app.disable("x-powered-by");
-  app.set("trust proxy", false);
+  app.set("trust proxy", o.trustProxy ?? false);
   app.set("query parser", "simple");
 
   app.use(requestContext(d.metrics, d.logger)); // request id, security headers, access log
@@ -70,6 +72,7 @@ export function buildApp(d: AppDeps): express.Express {
   app.use(reservationRouter(d)); // /reservations/:siteId… (book and prepay a stay)
   app.use(accessRouter(d)); // /api/sites/:site/access
   app.use(operatorsRouter(d)); // GET/POST /api/operators (admin)
+  app.use(adminApiRouter(d)); // /api/admin/sites…, /api/admin/seed (admin: sites, lanes, tariffs, a whole site file)
   app.use(refundsRouter(d)); // /api/operator/refunds, /api/operator/sessions/:id/refund-late|refunds
   app.use(prepayRefundsRouter(d)); // /api/operator/prepayments/:id/refund
   app.use(permitsRouter(d)); // /permits/:site…, /renew-subscription, /api/sites/:site/permit-plans|permits
