@@ -3,16 +3,18 @@
  * "toggle BILLING_ENABLED … pour découpler déploiement et activation").
  *
  * - BILLING_ENABLED (env) / billingEnabled (option): "true"/"false" (also 1/0, yes/no, on/off).
- *   Absent → ON with the Stripe test emulator or real Stripe keys, OFF in production
- *   (NODE_ENV=production) when no real Stripe keys are set: a production cloud started without
- *   keys must not hand drivers pay links to a test emulator. An explicit `true` in production
- *   without STRIPE_SECRET_KEY refuses to start (a clear message naming both variables).
+ *   Absent → ON. In production mode (SYSPARK_ENV or NODE_ENV = production, production.ts) ON
+ *   needs real Stripe keys — without them production.ts refuses to start, naming both — and
+ *   `false` starts with billing off and no Stripe at all (never the test emulator), so that a
+ *   deployment can go live before billing does (seed 004).
  * - STRIPE_TIMEOUT_MS / stripe.timeoutMs: how long one call to the provider may take before the
  *   driver is told payment is unavailable (default 8000 ms; 100–60000).
  * - STRIPE_MAX_NETWORK_RETRIES / stripe.maxNetworkRetries: the `stripe` client's own retries of
  *   a call that failed on the network or with a 5xx (idempotency keys make them safe; 0–5).
  *   Bounded so that a driver waits at most about (retries + 1) × timeout.
  */
+
+import { isProduction } from "./production";
 
 /** What this module reads from the resolved options (kept structural: no import of config.ts). */
 interface BillingInputs {
@@ -24,10 +26,17 @@ interface BillingInputs {
 export const DEFAULT_STRIPE_TIMEOUT_MS = 8000;
 
 function parseBool(name: string, raw: string, fail: (m: string) => Error): boolean {
-  const v = raw.trim().toLowerCase();
+  const v = parseBillingEnabled(raw);
+  if (v === undefined) throw fail(`${name} must be true or false, got "${raw}"`);
+  return v;
+}
+
+/** BILLING_ENABLED's value, or undefined when unset or not a boolean (resolveBilling refuses that, naming it). */
+export function parseBillingEnabled(raw: string | undefined): boolean | undefined {
+  const v = (raw ?? "").trim().toLowerCase();
   if (["true", "1", "yes", "on"].includes(v)) return true;
   if (["false", "0", "no", "off"].includes(v)) return false;
-  throw fail(`${name} must be true or false, got "${raw}"`);
+  return undefined;
 }
 
 function parseInt(name: string, raw: string | undefined, given: number | undefined, min: number, max: number, fail: (m: string) => Error): number | undefined {
@@ -46,12 +55,12 @@ function parseInt(name: string, raw: string | undefined, given: number | undefin
  * variable. `fail` builds the caller's error type (ConfigError).
  */
 export function resolveBilling(o: BillingInputs, env: NodeJS.ProcessEnv, fail: (m: string) => Error): { billingEnabled: boolean; stripe: NonNullable<BillingInputs["stripe"]> } {
-  const production = env.NODE_ENV === "production";
+  const production = isProduction(env);
   const realKeys = o.stripeMode === "test" || o.stripeMode === "live";
   let enabled = o.billingEnabled;
   if (enabled === undefined && env.BILLING_ENABLED !== undefined && env.BILLING_ENABLED !== "") enabled = parseBool("BILLING_ENABLED", env.BILLING_ENABLED, fail);
   if (enabled === true && production && !o.stripe?.secretKey) {
-    throw fail("refusing to start: BILLING_ENABLED=true in production (NODE_ENV=production) but STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET are not set — drivers would be sent to a test emulator. Set both Stripe keys, or BILLING_ENABLED=false");
+    throw fail("refusing to start: BILLING_ENABLED=true in production but STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET are not set — drivers would be sent to a test emulator. Set both Stripe keys, or BILLING_ENABLED=false");
   }
   enabled ??= realKeys || !production;
   const stripe = { ...o.stripe };

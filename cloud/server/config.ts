@@ -5,22 +5,31 @@
  *
  * | env                    | option          | absent →                                        |
  * |------------------------|-----------------|-------------------------------------------------|
- * | DATABASE_URL           | databaseUrl     | embedded PGlite under dataDir (or in memory)    |
- * | MQTT_URL               | mqttUrl         | in-process aedes broker on mqttPort (18883)     |
- * | STRIPE_SECRET_KEY      | stripe.secretKey| local Stripe TEST EMULATOR (both absent)        |
+ * | SYSPARK_ENV / NODE_ENV | —               | development; `production` in either → production mode (production.ts) |
+ * | DATABASE_URL           | databaseUrl     | embedded PGlite under dataDir (or in memory); production: refused |
+ * | MQTT_URL               | mqttUrl         | in-process aedes broker on mqttPort (18883); production: refused |
+ * | MQTT_USERNAME/PASSWORD | mqttUsername/mqttPassword | anonymous (production: refused unless user:pass is in MQTT_URL) |
+ * | MQTT_CA_FILE, MQTT_CERT_FILE, MQTT_KEY_FILE | mqttTls | system CAs, no client certificate (network-config.ts) |
+ * | STRIPE_SECRET_KEY      | stripe.secretKey| local Stripe TEST EMULATOR (both absent); production: refused unless BILLING_ENABLED=false |
  * | STRIPE_WEBHOOK_SECRET  | stripe.webhookSecret                                              |
  * | STRIPE_PUBLISHABLE_KEY | stripe.publishableKey (Payment Element; without it → Checkout)   |
- * | STRIPE_API_BASE        | stripe.apiBase  | (with both STRIPE_* test values) a Stripe test emulator in its own process |
- * | PUBLIC_BASE_URL        | publicBaseUrl   | http://127.0.0.1:<port>                          |
+ * | STRIPE_API_BASE        | stripe.apiBase  | (with both STRIPE_* test values) a Stripe test emulator in its own process; production: refused |
+ * | PUBLIC_BASE_URL        | publicBaseUrl   | http://127.0.0.1:<port>; production: refused (https:// required) |
  * | PORT                   | port            | 18090                                           |
- * | SYSPARK_AUTH_SECRET    | authSecret      | random per process (tokens die with the process)|
- * | SYSPARK_ACL_HMAC_KEY   | aclHmacKey      | offline access lists disabled (routes → 503)    |
- * | BILLING_ENABLED        | billingEnabled  | on, except in production (NODE_ENV=production) without real Stripe keys |
+ * | HOST                   | host            | 0.0.0.0 in production, else 127.0.0.1           |
+ * | TRUST_PROXY            | trustProxy      | X-Forwarded-* not trusted                       |
+ * | SYSPARK_AUTH_SECRET    | authSecret      | random per process (tokens die with the process); production: refused |
+ * | SYSPARK_ACL_HMAC_KEY   | aclHmacKey      | offline access lists disabled (routes → 503); production: refused |
+ * | BILLING_ENABLED        | billingEnabled  | on (production: on, with the Stripe keys it then requires) |
  * | STRIPE_TIMEOUT_MS      | stripe.timeoutMs| 8000 (each call to the provider; see billing-config.ts) |
  * | STRIPE_MAX_NETWORK_RETRIES | stripe.maxNetworkRetries | 1 (emulator) / 2 (Stripe), at most 5 |
  */
 import { z } from "zod";
-import { resolveBilling } from "./billing-config";
+import { parseBillingEnabled, resolveBilling } from "./billing-config";
+import { hostProblem, parseTrustProxy, readMqttTls, type MqttTls, type MqttTlsFiles, type TrustProxy } from "./network-config";
+import { productionProblems, refusalMessage, runMode, type ConfigProblem } from "./production";
+
+export type { TrustProxy, MqttTls, MqttTlsFiles } from "./network-config";
 
 export const DEFAULT_HTTP_PORT = 18090;
 /** In-process broker port: never 1883 (a real broker may run there). */
@@ -74,8 +83,13 @@ export interface CloudOptions {
   mqttPort?: number;
   /** Consumer connections (v5 shared subscriptions only; default 1, aedes always 1). */
   mqttConsumers?: number;
+  /** TLS to the broker (mqtts://): CA, client certificate and key (MQTT_CA_FILE, MQTT_CERT_FILE, MQTT_KEY_FILE). */
+  mqttTls?: MqttTls;
   port?: number;
+  /** Listen address (HOST; default 0.0.0.0 in production, else 127.0.0.1). */
   host?: string;
+  /** Express "trust proxy" (TRUST_PROXY); absent → X-Forwarded-* ignored. */
+  trustProxy?: TrustProxy;
   publicBaseUrl?: string;
   stripe?: StripeOptions;
   authSecret?: string;
@@ -119,13 +133,56 @@ const urlLike = (name: string, protocols: string[]) =>
     }
   }, `${name} must be a URL starting with ${protocols.map((p) => `${p}//`).join(" or ")}`);
 
-/** Options with the environment filled in, validated. Throws ConfigError with a precise message. */
-export function resolveOptions(opts: CloudOptions, env: NodeJS.ProcessEnv = process.env): CloudOptions & { stripeMode: StripeMode; billingEnabled: boolean } {
-  const o = resolveCoreOptions(opts, env);
-  return { ...o, ...resolveBilling(o, env, (m) => new ConfigError(m)) };
+/** What resolveOptions returns: every option settled, and what production mode decided. */
+export type ResolvedOptions = CloudOptions & {
+  stripeMode: StripeMode;
+  billingEnabled: boolean;
+  /** SYSPARK_ENV=production or NODE_ENV=production (production.ts). */
+  production: boolean;
+  host: string;
+  trustProxy: TrustProxy;
+  /** The TLS files read (paths, for --check-config; the contents are in mqttTls). */
+  mqttTlsFiles?: MqttTlsFiles;
+  /**
+   * Production with BILLING_ENABLED=false and no Stripe keys: no Stripe at all — not the test
+   * emulator (production never falls back to it); every call to the provider fails at once.
+   */
+  noStripe: boolean;
+};
+
+/** The first variable a refusal names (to merge it into production's list without saying it twice). */
+function variableNamed(message: string): string {
+  return /\b(?:PORT|[A-Z][A-Z0-9]*_[A-Z0-9_]+)\b/.exec(message)?.[0] ?? "configuration";
 }
 
-function resolveCoreOptions(opts: CloudOptions, env: NodeJS.ProcessEnv): CloudOptions & { stripeMode: StripeMode } {
+/**
+ * Options with the environment filled in, validated. Throws ConfigError with a precise message;
+ * in production mode ONE ConfigError lists every missing or contradictory variable.
+ */
+export function resolveOptions(opts: CloudOptions, env: NodeJS.ProcessEnv = process.env): ResolvedOptions {
+  const mode = runMode(env);
+  const filled = fillFromEnv(opts, env);
+  const problems: ConfigProblem[] = [...mode.problems];
+  if (mode.production) problems.push(...productionProblems({ ...filled, stripe: filled.stripe ?? {}, billingEnabled: opts.billingEnabled ?? parseBillingEnabled(env.BILLING_ENABLED) }));
+  const net = resolveNetwork(filled, env, mode.production, problems);
+  let resolved: (CloudOptions & { stripeMode: StripeMode; billingEnabled: boolean }) | undefined;
+  let refusal: ConfigError | undefined;
+  try {
+    const o = resolveCoreOptions(filled, env);
+    resolved = { ...o, ...resolveBilling(o, env, (m) => new ConfigError(m)) };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    refusal = err;
+  }
+  if (refusal && problems.length === 0) throw refusal; // one variable wrong: its own message, as before
+  if (refusal && !problems.some((p) => refusal.message.includes(p.variable))) problems.push({ variable: variableNamed(refusal.message), message: refusal.message });
+  if (problems.length > 0 || !resolved) throw new ConfigError(refusalMessage(mode, problems));
+  const noStripe = mode.production && !resolved.billingEnabled && !resolved.stripe?.secretKey;
+  return { ...resolved, ...net, production: mode.production, noStripe, ...(noStripe ? { stripeMode: "test" as const } : {}) };
+}
+
+/** The options with the environment filled in where the caller left them out (no validation yet). */
+function fillFromEnv(opts: CloudOptions, env: NodeJS.ProcessEnv): CloudOptions {
   const o: CloudOptions = { ...opts, stripe: { ...opts.stripe } };
   const s = o.stripe as StripeOptions;
   o.databaseUrl ??= env.DATABASE_URL || undefined;
@@ -139,6 +196,29 @@ function resolveCoreOptions(opts: CloudOptions, env: NodeJS.ProcessEnv): CloudOp
   o.publicBaseUrl ??= env.PUBLIC_BASE_URL || undefined;
   o.authSecret ??= env.SYSPARK_AUTH_SECRET || undefined;
   o.aclHmacKey ??= env.SYSPARK_ACL_HMAC_KEY || undefined;
+  return o;
+}
+
+/** HOST, TRUST_PROXY and the broker's TLS files (network-config.ts); problems are collected, not thrown. */
+function resolveNetwork(o: CloudOptions, env: NodeJS.ProcessEnv, production: boolean, problems: ConfigProblem[]): { host: string; trustProxy: TrustProxy; mqttTls?: MqttTls; mqttTlsFiles?: MqttTlsFiles } {
+  const host = o.host ?? (env.HOST?.trim() || (production ? "0.0.0.0" : "127.0.0.1"));
+  const bad = hostProblem(host);
+  if (bad) problems.push(bad);
+  let trustProxy: TrustProxy = o.trustProxy ?? false;
+  if (o.trustProxy === undefined && env.TRUST_PROXY?.trim()) {
+    const t = parseTrustProxy(env.TRUST_PROXY);
+    if (typeof t === "object" && !Array.isArray(t)) problems.push(t);
+    else trustProxy = t;
+  }
+  if (o.mqttTls) return { host, trustProxy, mqttTls: o.mqttTls };
+  const { tls, files } = readMqttTls(env, o.mqttUrl, problems);
+  return { host, trustProxy, ...(tls ? { mqttTls: tls } : {}), ...(files ? { mqttTlsFiles: files } : {}) };
+}
+
+/** The per-variable checks of the filled options (the first wrong one throws, naming it). */
+function resolveCoreOptions(filled: CloudOptions, env: NodeJS.ProcessEnv): CloudOptions & { stripeMode: StripeMode } {
+  const o: CloudOptions = { ...filled, stripe: { ...filled.stripe } };
+  const s = o.stripe as StripeOptions;
   if (o.port === undefined && env.PORT) {
     if (!/^\d+$/.test(env.PORT) || Number(env.PORT) > 65535) throw new ConfigError(`PORT must be a TCP port number (0–65535), got "${env.PORT}"`);
     o.port = Number(env.PORT);

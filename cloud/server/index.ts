@@ -4,6 +4,7 @@
  * set, else the local TEST EMULATOR in-process), the HTTP app, the site-event consumers and the
  * outbox relay. `syspark cloud` is its command-line face. See docs/cloud.md.
  */
+import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -22,7 +23,7 @@ import type { StripeEmulator } from "../../stripe-emulator/index";
 import { buildApp } from "../http/app";
 import { AuditChainer, type AuditMode } from "./audit-chain";
 import { Auth } from "./auth";
-import { DEFAULT_EMBEDDED_MQTT_PORT, redactUrl, resolveOptions, type CloudOptions, type StripeMode } from "./config";
+import { ConfigError, DEFAULT_EMBEDDED_MQTT_PORT, redactUrl, resolveOptions, type CloudOptions, type StripeMode } from "./config";
 import { siteEventHandler, type FlowContext } from "../flows/site-events";
 import { createMetrics, type CloudMetrics } from "./metrics";
 import { PaymentService } from "../flows/payments";
@@ -32,11 +33,12 @@ import { HoldService } from "../flows/holds";
 import { HoldExits } from "../flows/hold-exit";
 import { RefundSweeper } from "../flows/refund-sweeper";
 import { writeRunFile } from "./run-file";
+import { absentStripe, STRIPE_ABSENT_MESSAGE } from "./stripe-absent";
 import { ensureFirstAdmin, seedSite } from "./seed";
 import { resolveConsoleConfig, startConsoleParts, type ConsolePartsOptions } from "./console-parts";
 import { operatorRefundLimitFromEnv } from "../flows/refunds";
 
-export { resolveOptions, ConfigError, type CloudOptions, type StripeMode } from "./config";
+export { resolveOptions, ConfigError, type CloudOptions, type ResolvedOptions, type StripeMode } from "./config";
 export { DEMO_SITE, DEMO_EXIT_LANE, DEMO_ENTRY_LANE, seedSite } from "./seed";
 
 /** Everything the cloud might be handed that is a secret: never in a log line. */
@@ -88,13 +90,30 @@ export interface CloudHandle {
 }
 
 type Resolved = ReturnType<typeof resolveOptions>;
-type StartOptions = CloudOptions & ConsolePartsOptions & { logger?: Logger; shareGroup?: string; mqttSessionExpiryS?: number; auditMode?: AuditMode };
+type StartOptions = CloudOptions &
+  ConsolePartsOptions & {
+    logger?: Logger;
+    shareGroup?: string;
+    mqttSessionExpiryS?: number;
+    auditMode?: AuditMode;
+    /** The environment the options are completed from (default process.env): a throwaway cloud (the billing smoke) passes its own. */
+    env?: NodeJS.ProcessEnv;
+  };
 /** What stops the parts started so far: run in reverse order on close or on a failed start. */
 type Cleanups = (() => Promise<void>)[];
 
-/** Step 1, the database: open it (migrations on start), seed the demo site and the first admin when asked. */
+/**
+ * Production never gets an embedded part: resolveOptions refuses first, and this says it again
+ * where each part is opened, so that no later change of the defaults can slip one in.
+ */
+function refuseEmbedded(o: Resolved, part: string, variable: string): void {
+  if (o.production) throw new ConfigError(`refusing to start in production: ${variable} is not set and production never uses ${part}`);
+}
+
+/** Step 1, the database: open it (migrations on start), seed the demo site and the first admin when asked (never in production). */
 async function openCloudDatabase(o: Resolved, logger: Logger, cleanups: Cleanups): Promise<{ db: Database; firstAdmin?: { username: string; password: string }; demoMerchantToken?: string }> {
   const embeddedDb = !o.databaseUrl;
+  if (embeddedDb) refuseEmbedded(o, "the embedded PGlite database", "DATABASE_URL");
   const db = await openDatabase({
     databaseUrl: o.databaseUrl,
     dataDir: o.dataDir,
@@ -106,8 +125,8 @@ async function openCloudDatabase(o: Resolved, logger: Logger, cleanups: Cleanups
   });
   cleanups.push(() => db.close());
   // The demo merchant's page link is its secret: shown once, like the first admin's password.
-  const seeded = (o.seedDemo ?? embeddedDb) ? await seedSite(db) : {};
-  const firstAdmin = (o.createFirstAdmin ?? embeddedDb) ? await ensureFirstAdmin(db, o.scryptCost).catch(() => undefined) : undefined;
+  const seeded = !o.production && (o.seedDemo ?? embeddedDb) ? await seedSite(db) : {};
+  const firstAdmin = !o.production && (o.createFirstAdmin ?? embeddedDb) ? await ensureFirstAdmin(db, o.scryptCost).catch(() => undefined) : undefined;
   return { db, ...(firstAdmin ? { firstAdmin } : {}), ...(seeded.demoMerchant ? { demoMerchantToken: seeded.demoMerchant.token } : {}) };
 }
 
@@ -123,13 +142,14 @@ async function startBroker(o: Resolved, logger: Logger, instanceId: string, clea
   let mqttUrl = o.mqttUrl;
   let broker: EmbeddedBroker | undefined;
   if (!mqttUrl) {
+    refuseEmbedded(o, "the in-process MQTT broker", "MQTT_URL");
     const b = await startEmbeddedBroker({ port: o.mqttPort ?? DEFAULT_EMBEDDED_MQTT_PORT, logger });
     broker = b;
     cleanups.push(() => b.close());
     mqttUrl = b.url;
     logger.info({ mqtt: mqttUrl }, "embedded MQTT broker (aedes, MQTT 3.1.1) listening");
   }
-  const mqttOpts = { url: mqttUrl, username: o.mqttUsername, password: o.mqttPassword, protocol: broker ? (4 as const) : (o.mqttProtocol ?? "auto"), clientIdPrefix: `syspark-${instanceId}`, logger };
+  const mqttOpts = { url: mqttUrl, username: o.mqttUsername, password: o.mqttPassword, protocol: broker ? (4 as const) : (o.mqttProtocol ?? "auto"), clientIdPrefix: `syspark-${instanceId}`, logger, ...(o.mqttTls && !broker ? { tls: o.mqttTls } : {}) };
   const version = await detectProtocol(mqttOpts);
   return { mqttUrl, ...(broker ? { broker } : {}), mqttOpts, version };
 }
@@ -145,6 +165,12 @@ interface StripePart {
 /** Step 3, Stripe: real when both STRIPE_* are set, an emulator in its own process (STRIPE_API_BASE), else the TEST EMULATOR in-process. */
 async function connectStripe(o: Resolved, logger: Logger, instanceId: string, cleanups: Cleanups): Promise<StripePart> {
   const stripeOpts = o.stripe ?? {};
+  if (o.noStripe) {
+    logger.warn("Stripe: not configured (production, BILLING_ENABLED=false, no STRIPE_SECRET_KEY): no payment can be taken; webhooks are refused");
+    // A random secret: no webhook can be signed with it, so none is ever accepted.
+    return { stripe: absentStripe(), webhookSecret: `whsec_${randomBytes(24).toString("hex")}` };
+  }
+  if (stripeOpts.apiBase || o.stripeMode === "emulator") refuseEmbedded(o, "a Stripe TEST EMULATOR", "STRIPE_SECRET_KEY");
   if (stripeOpts.apiBase) {
     // A Stripe TEST EMULATOR in its own process (STRIPE_API_BASE): it outlives this cloud.
     const api = new URL(stripeOpts.apiBase);
@@ -170,7 +196,7 @@ async function connectStripe(o: Resolved, logger: Logger, instanceId: string, cl
 }
 
 /** `GET /health`: the database (and the outbox backlog), the broker connections, Stripe's mode, the relay. */
-function healthCheck(p: { db: Database; instanceId: string; broker: BrokerPart; publisher: MqttClient; consumers: SiteEventConsumer[]; relay: OutboxRelay; stripeMode: StripeMode; receipts?: ReceiptWorker }) {
+function healthCheck(p: { db: Database; instanceId: string; broker: BrokerPart; publisher: MqttClient; consumers: SiteEventConsumer[]; relay: OutboxRelay; stripeMode: StripeMode; noStripe: boolean; receipts?: ReceiptWorker }) {
   return async () => {
     const { db } = p;
     let dbOk = true;
@@ -194,7 +220,7 @@ function healthCheck(p: { db: Database; instanceId: string; broker: BrokerPart; 
         instance: p.instanceId,
         database: { ok: dbOk, kind: db.kind, schema_version: db.migrations.version, ...(dbError ? { error: dbError } : {}) },
         broker: { ok: brokerOk, url: redactUrl(p.broker.mqttUrl), embedded: Boolean(p.broker.broker), protocol: p.broker.version === 5 ? "mqtt5" : "mqtt3.1.1", consumers: p.consumers.length },
-        stripe: { mode: p.stripeMode, ...(p.stripeMode === "emulator" ? { note: "local Stripe TEST EMULATOR — not Stripe" } : {}) },
+        stripe: p.noStripe ? { mode: "none", note: STRIPE_ABSENT_MESSAGE } : { mode: p.stripeMode, ...(p.stripeMode === "emulator" ? { note: "local Stripe TEST EMULATOR — not Stripe" } : {}) },
         outbox: { ...(backlog ?? {}), relay: p.relay.status },
         receipts: { owed: receiptsOwed ?? null, ...(p.receipts ? { worker: p.receipts.status } : {}) }, // issue 16: receipts off the pay path
       },
@@ -205,8 +231,9 @@ function healthCheck(p: { db: Database; instanceId: string; broker: BrokerPart; 
 /** Step 4, HTTP: listen (a clear error naming the address when that fails); closing drops open connections. */
 async function listenHttp(app: ReturnType<typeof buildApp>, o: Resolved, cleanups: Cleanups): Promise<{ port: number; localUrl: string }> {
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(o.port ?? 0, o.host ?? "127.0.0.1", (err?: Error) => (err ? reject(new Error(`cannot listen on ${o.host ?? "127.0.0.1"}:${o.port}: ${err.message} (choose another port with --port / PORT)`)) : resolve(s)));
-    s.once("error", (err) => reject(new Error(`cannot listen on ${o.host ?? "127.0.0.1"}:${o.port}: ${err.message} (choose another port with --port / PORT)`)));
+    const fail = (err: Error) => new Error(`cannot listen on ${o.host}:${o.port}: ${err.message} (choose another port with --port / PORT, or another address with --host / HOST)`);
+    const s = app.listen(o.port ?? 0, o.host, (err?: Error) => (err ? reject(fail(err)) : resolve(s)));
+    s.once("error", (err) => reject(fail(err)));
   });
   server.keepAliveTimeout = 5000;
   cleanups.push(
@@ -217,7 +244,9 @@ async function listenHttp(app: ReturnType<typeof buildApp>, o: Resolved, cleanup
       }),
   );
   const port = (server.address() as AddressInfo).port;
-  return { port, localUrl: `http://${o.host && o.host !== "0.0.0.0" ? o.host : "127.0.0.1"}:${port}` };
+  // A wildcard address is reached on loopback from this machine.
+  const local = o.host === "0.0.0.0" || o.host === "::" ? "127.0.0.1" : o.host.includes(":") ? `[${o.host}]` : o.host;
+  return { port, localUrl: `http://${local}:${port}` };
 }
 
 /**
@@ -283,11 +312,12 @@ function startBilling(
 }
 
 export async function startCloud(options: StartOptions = {}): Promise<CloudHandle> {
-  const o = resolveOptions(options);
-  const consoleConfig = resolveConsoleConfig(options); // a bad ALERT_* / TELEGRAM_* / WEATHER_* stops the start before anything opens
-  const operatorRefundLimit = operatorRefundLimitFromEnv(process.env);
+  const env = options.env ?? process.env;
+  const o = resolveOptions(options, env);
+  const consoleConfig = resolveConsoleConfig(options, env); // a bad ALERT_* / TELEGRAM_* / WEATHER_* stops the start before anything opens
+  const operatorRefundLimit = operatorRefundLimitFromEnv(env);
   const logger = options.logger ?? cloudLogger();
-  const instanceId = o.instanceId ?? process.env.SYSPARK_INSTANCE_ID ?? `cloud-${hostname()}`.replace(/[^A-Za-z0-9._:-]/g, "-").slice(0, 48);
+  const instanceId = o.instanceId ?? env.SYSPARK_INSTANCE_ID ?? `cloud-${hostname()}`.replace(/[^A-Za-z0-9._:-]/g, "-").slice(0, 48);
   const src = instanceId.slice(0, 64);
   const cleanups: Cleanups = [];
   const closeAll = async () => {
@@ -351,7 +381,7 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
       ...(emulatorPayUrl ? { emulatorPayUrl } : {}),
       src,
       wake,
-      health: healthCheck({ db, instanceId, broker, publisher, consumers, relay, stripeMode: o.stripeMode, receipts }),
+      health: healthCheck({ db, instanceId, broker, publisher, consumers, relay, stripeMode: o.stripeMode, noStripe: o.noStripe, receipts }),
       receipts,
       auditMode,
       retrieveOnReturn: o.retrieveOnReturn ?? true,
@@ -363,14 +393,13 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
       billingHealth,
       live: consoleParts.hub,
       operatorRefundLimit,
-    });
+    }, { trustProxy: o.trustProxy });
     const { port, localUrl } = await listenHttp(app, o, cleanups);
     if (!publicBaseUrl) publicBaseUrl = localUrl;
     emulator?.setWebhookUrl(`${localUrl}/webhooks/stripe`);
 
     await startRelayAndConsumers({ options, o, logger, instanceId, broker, relay, chainer, auditMode, flowCtx, metrics, consumers }, cleanups);
-    const { mqttUrl, version } = broker;
-    logger.info({ url: localUrl, publicBaseUrl, database: db.description, mqtt: redactUrl(mqttUrl), protocol: version, stripe: o.stripeMode, instance: instanceId }, "SysPark cloud started");
+    logger.info({ url: localUrl, listen: `${o.host}:${port}`, publicBaseUrl, production: o.production, database: db.description, mqtt: redactUrl(broker.mqttUrl), protocol: broker.version, stripe: o.noStripe ? "none" : o.stripeMode, billingEnabled: o.billingEnabled, instance: instanceId }, "SysPark cloud started");
     // PGlite is held by this process: tell `syspark` commands where its API is (removed first on close).
     if (!o.databaseUrl && o.dataDir) cleanups.push(writeRunFile(o.dataDir, { url: localUrl, instance: instanceId }));
 
@@ -380,8 +409,8 @@ export async function startCloud(options: StartOptions = {}): Promise<CloudHandl
       port,
       publicBaseUrl,
       db,
-      mqttUrl,
-      mqttProtocol: version,
+      mqttUrl: broker.mqttUrl,
+      mqttProtocol: broker.version,
       stripeMode: o.stripeMode,
       stripe,
       ...(emulator ? { emulator } : {}),

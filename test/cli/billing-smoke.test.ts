@@ -62,8 +62,9 @@ describe("syspark billing smoke", function () {
     expect((d.receipt.html as { sha256: string }).sha256).to.match(/^[0-9a-f]{64}$/);
   });
 
-  it("prints one line per step for a person by default, and the half-amount refund", () => {
-    const r = run([], cleanEnv());
+  it("prints one line per step for a person by default, and the half-amount refund — also in the real cloud's production shell, whose settings the throwaway cloud ignores", () => {
+    // Where the smoke is run (a Render shell, docker compose exec): production mode and the real cloud's broker TLS file.
+    const r = run([], cleanEnv({ SYSPARK_ENV: "production", NODE_ENV: "production", MQTT_CA_FILE: "/nonexistent/ca.pem", TRUST_PROXY: "1" }));
     expect(r.status, r.stderr + r.stdout).to.equal(0);
     expect(r.stdout).to.match(/throwaway cloud on PGlite in memory/);
     for (const step of ["start", "exit_request", "card_payment", "confirm", "refund", "receipt"]) expect(r.stdout).to.match(new RegExp(`^ok\\s+${step}\\s+\\d+ ms`, "m"));

@@ -75,6 +75,16 @@ class Steps {
   }
 }
 
+/**
+ * The throwaway cloud's environment: the Stripe variables only. The smoke runs where the real
+ * cloud runs (a Render shell, `docker compose exec`), whose SYSPARK_ENV=production, DATABASE_URL,
+ * MQTT_URL and MQTT_CA_FILE belong to the real cloud: the throwaway one, on PGlite in memory and
+ * its own broker, must neither read them nor be refused by production mode for not using them.
+ */
+export function throwawayCloudEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith("STRIPE_")));
+}
+
 export async function runBillingSmoke(opts: SmokeOptions = {}): Promise<SmokeReport> {
   const env = opts.env ?? process.env;
   const stripeEnv = smokeStripe(env); // refuses a live key before anything starts
@@ -101,6 +111,7 @@ export async function runBillingSmoke(opts: SmokeOptions = {}): Promise<SmokeRep
         stripe: { emulatorPort: 0, ...stripeEnv.options },
         logger: opts.logger ?? silentLogger,
         pgliteTemplateDir: join(tmpdir(), "syspark-pglite-cache"), // a migrated empty template, copied: only saves the migrations' time
+        env: throwawayCloudEnv(env),
       });
       return { cloud: cloud.url, database: SMOKE_DATABASE, mqtt: cloud.mqttUrl, stripe_mode: cloud.stripeMode, stripe: stripeEnv.description, site: DEMO_SITE.siteId };
     });

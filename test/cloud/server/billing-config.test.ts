@@ -17,14 +17,17 @@ import { silentLogger } from "../../../host/log";
 import { startEmbedded, type TestCloud } from "./helpers";
 
 const KEYS = { STRIPE_SECRET_KEY: "sk_test_a", STRIPE_WEBHOOK_SECRET: "whsec_b" };
+/** Production mode's other requirements (issue 19: test/cloud/production-config.test.ts), so that only billing is in question here. */
+const PRODUCTION = { NODE_ENV: "production", DATABASE_URL: "postgres://db/x", SYSPARK_AUTH_SECRET: "a".repeat(32), SYSPARK_ACL_HMAC_KEY: "k".repeat(16), MQTT_URL: "mqtts://u:p@broker:8883", PUBLIC_BASE_URL: "https://pay.example.com" };
 
 describe("BILLING_ENABLED and the Stripe client's timeout / retries", () => {
-  it("defaults: on with the emulator and with Stripe keys, off in production without keys", () => {
+  it("defaults: on with the emulator and with Stripe keys; production without keys refuses unless BILLING_ENABLED=false (never the emulator)", () => {
     expect(resolveOptions({}, {}).billingEnabled).to.equal(true);
-    expect(resolveOptions({}, { NODE_ENV: "production" }).billingEnabled).to.equal(false);
-    expect(resolveOptions({}, { NODE_ENV: "production", ...KEYS }).billingEnabled).to.equal(true);
-    expect(resolveOptions({}, { NODE_ENV: "production", STRIPE_SECRET_KEY: "sk_live_a", STRIPE_WEBHOOK_SECRET: "whsec_b" }).billingEnabled).to.equal(true);
-    expect(resolveOptions({}, { NODE_ENV: "production", STRIPE_API_BASE: "http://127.0.0.1:12111", STRIPE_SECRET_KEY: "sk_test_emu", STRIPE_WEBHOOK_SECRET: "whsec_emu" }).billingEnabled).to.equal(false);
+    expect(() => resolveOptions({}, PRODUCTION)).to.throw(ConfigError, /STRIPE_SECRET_KEY is not set/);
+    expect(resolveOptions({}, { ...PRODUCTION, BILLING_ENABLED: "false" }).billingEnabled).to.equal(false);
+    expect(resolveOptions({}, { ...PRODUCTION, ...KEYS }).billingEnabled).to.equal(true);
+    expect(resolveOptions({}, { ...PRODUCTION, STRIPE_SECRET_KEY: "sk_live_a", STRIPE_WEBHOOK_SECRET: "whsec_b" }).billingEnabled).to.equal(true);
+    expect(() => resolveOptions({}, { ...PRODUCTION, STRIPE_API_BASE: "http://127.0.0.1:12111", STRIPE_SECRET_KEY: "sk_test_emu", STRIPE_WEBHOOK_SECRET: "whsec_emu" })).to.throw(ConfigError, /STRIPE_API_BASE is set/);
   });
 
   it("honours an explicit value (env or option; the option wins)", () => {
@@ -33,12 +36,12 @@ describe("BILLING_ENABLED and the Stripe client's timeout / retries", () => {
     expect(resolveOptions({}, { BILLING_ENABLED: "TRUE" }).billingEnabled).to.equal(true);
     expect(resolveOptions({ billingEnabled: true }, { BILLING_ENABLED: "false" }).billingEnabled).to.equal(true);
     expect(resolveOptions({ billingEnabled: false }, {}).billingEnabled).to.equal(false);
-    expect(resolveOptions({}, { NODE_ENV: "production", BILLING_ENABLED: "true", ...KEYS }).billingEnabled).to.equal(true);
+    expect(resolveOptions({}, { ...PRODUCTION, BILLING_ENABLED: "true", ...KEYS }).billingEnabled).to.equal(true);
   });
 
   it("refuses BILLING_ENABLED=true in production without Stripe keys, and a value that is not a boolean, naming the variable", () => {
-    expect(() => resolveOptions({}, { NODE_ENV: "production", BILLING_ENABLED: "true" })).to.throw(ConfigError, /BILLING_ENABLED=true in production .*STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET/);
-    expect(() => resolveOptions({ billingEnabled: true }, { NODE_ENV: "production" })).to.throw(ConfigError, /BILLING_ENABLED=true/);
+    expect(() => resolveOptions({}, { ...PRODUCTION, BILLING_ENABLED: "true" })).to.throw(ConfigError, /2 problems \(STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET\)/);
+    expect(() => resolveOptions({ billingEnabled: true }, PRODUCTION)).to.throw(ConfigError, /STRIPE_SECRET_KEY is not set/);
     expect(() => resolveOptions({}, { BILLING_ENABLED: "maybe" })).to.throw(ConfigError, /BILLING_ENABLED must be true or false, got "maybe"/);
   });
 
