@@ -25,7 +25,8 @@ function dirOption(value: string): string {
   return value;
 }
 
-async function issueAndShow(kind: "site" | "cloud", siteId: string | undefined, opts: AccountOptions): Promise<void> {
+/** Issues the account and shows it: the lines written to DIR (or printed), then the password once. `syspark site add` uses it too. */
+export async function issueAndShow(kind: "site" | "cloud", siteId: string | undefined, opts: AccountOptions): Promise<void> {
   const { issueBrokerAccount, writeBrokerAccount } = await import("../../cloud/mqtt/broker-accounts");
   const account: BrokerAccount = issueBrokerAccount(kind, siteId); // a bad site id: its message names it
   const env = ENV_NAMES[kind];

@@ -3,10 +3,12 @@
  * [--reservation-spots n] [--broker-dir DIR]` and `syspark site list` (issue 19): sites without
  * SQL, on the cloud database as cli-support.ts resolves it or through a running cloud's operator
  * API (`POST|GET /api/admin/sites`, admin). The site is added by the console's flow (audited
- * `site.added`, `via: "cli"` or `"api"`). With --broker-dir the site's account on the cloud
- * broker is issued too (cloud/mqtt/broker-accounts.ts) and its password shown once.
+ * `site.added`, `via: "cli"` or `"api"`). The site's account on the cloud broker is issued with
+ * it (cloud/mqtt/broker-accounts.ts): its Mosquitto password-file and ACL lines printed, or
+ * written into --broker-dir, and its password shown once.
  */
 import type { Command } from "commander";
+import { issueAndShow } from "./broker";
 import { intOption } from "../main";
 import { dbOptions, type DbOpts } from "../site-options";
 import { cliActor, cliContext, onCloud, table } from "../site-admin";
@@ -36,17 +38,6 @@ interface AddOpts extends DbOpts {
   brokerDir?: string;
 }
 
-/** The site's account on the cloud broker, written to DIR/passwd and DIR/acl; its password printed once. */
-async function issueBrokerAccount(siteId: string, dir: string): Promise<void> {
-  const broker = await import("../../cloud/mqtt/broker-accounts");
-  const account = broker.issueBrokerAccount("site", siteId);
-  const w = broker.writeBrokerAccount(dir, account);
-  console.log(`broker account ${account.username}: ${w.replaced ? "replaced in" : "added to"} ${w.passwdFile} and ${w.aclFile} (topics syspark/${siteId}/# only); the cloud broker reads them at its next reload (SIGHUP)`);
-  console.log("the site's gateway connects to the cloud broker with (shown once, keep it in the gateway's environment):");
-  console.log(`  SYSPARK_CLOUD_MQTT_USERNAME=${account.username}`);
-  console.log(`  SYSPARK_CLOUD_MQTT_PASSWORD=${account.password}`);
-}
-
 function siteLine(s: SiteView): string {
   const spaces = [s.capacity !== null ? `capacity ${s.capacity}` : "no capacity", s.permit_spots ? `${s.permit_spots} for permits` : "", s.reservation_spots ? `${s.reservation_spots} for reservations` : ""].filter(Boolean).join(", ");
   return `site ${s.site_id} added: ${s.name}, ${s.time_zone}, ${s.currency}, ${spaces}`;
@@ -67,7 +58,7 @@ export function register(program: Command): void {
       .option("--reservation-spots <n>", "spaces held back from tickets for reservations", intOption("--reservation-spots", 0, 1_000_000))
       .option("--latitude <deg>", "the car park's latitude (the console's weather)", decimal("--latitude", -90, 90))
       .option("--longitude <deg>", "the car park's longitude", decimal("--longitude", -180, 180))
-      .option("--broker-dir <dir>", "also issue the site's cloud-broker account: append its lines to DIR/passwd and DIR/acl, print its password once"),
+      .option("--broker-dir <dir>", "write the site's cloud-broker account into DIR/passwd and DIR/acl (the broker's /mosquitto/auth) instead of printing its lines; its password is printed once either way"),
   ).action(async (siteId: string, opts: AddOpts) => {
     const { SiteBodySchema, newSiteOf } = await import("../../cloud/flows/site-file");
     const raw = {
@@ -97,8 +88,9 @@ export function register(program: Command): void {
       },
     });
     console.log(siteLine(created));
-    if (opts.brokerDir !== undefined) await issueBrokerAccount(siteId, opts.brokerDir);
-    else console.log(`its account on the cloud broker: \`syspark broker site-account ${siteId} [--dir DIR]\` (or add --broker-dir DIR here)`);
+    // The site's account on the cloud broker, issued with the site: written to --broker-dir, or its lines printed.
+    console.log(`\nits account on the cloud broker (user site-${siteId}, topics syspark/${siteId}/# only; issue it again with \`syspark broker site-account ${siteId}\`):`);
+    await issueAndShow("site", siteId, opts.brokerDir !== undefined ? { dir: opts.brokerDir } : {});
     console.log(`next: \`syspark lane add ${siteId} <lane-id> --kind entry|exit\`, \`syspark tariff publish ${siteId} <tariff.json|yaml>\``);
   });
 

@@ -48,7 +48,11 @@ describe("syspark site / lane (PGlite)", function () {
 
     r = run(["site", "add", "gare-est", "--name", "Gare de l'Est", "--time-zone", "Europe/Paris", "--currency", "EUR"]);
     expect(r.status, r.stderr).to.equal(0);
+    // Without --broker-dir the account is issued all the same: its lines printed for the broker's files.
     expect(r.stdout).to.include("syspark broker site-account gare-est");
+    expect(r.stdout).to.match(/^site-gare-est:\$7\$101\$\S+\$\S+$/m);
+    expect(r.stdout).to.match(/^user site-gare-est\ntopic readwrite syspark\/gare-est\/#$/m);
+    expect(r.stdout).to.match(/^ {2}SYSPARK_CLOUD_MQTT_PASSWORD=\S{32,}$/m);
 
     for (const [lane, kind] of [["E1", "entry"], ["Sortie.2", "exit"]]) {
       r = run(["lane", "add", "gare-nord", lane, "--kind", kind]);
