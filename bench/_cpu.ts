@@ -47,6 +47,20 @@ export function pidNamed(comm: string): number | undefined {
   return found.length === 1 ? found[0] : undefined;
 }
 
+/**
+ * Every process of that command name (e.g. all `postgres` processes: the postmaster, its
+ * background workers and one backend per connection, whoever opened it).
+ */
+export function pidsNamed(comm: string): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return [];
+  }
+  return entries.filter((d) => /^\d+$/.test(d) && readOrUndefined(`/proc/${d}/comm`)?.trim() === comm).map(Number);
+}
+
 function readOrUndefined(path: string): string | undefined {
   try {
     return readFileSync(path, "utf8");
@@ -55,9 +69,37 @@ function readOrUndefined(path: string): string | undefined {
   }
 }
 
+/**
+ * What one name in a window stands for: a process, or a group listed again when the window
+ * closes (processes that come and go: a server's backends). A group member started inside the
+ * window counts from zero; one gone before the window closes is missed.
+ */
+export type Measured = number | undefined | (() => number[]);
+
+function groupTicks(pids: number[]): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const pid of pids) {
+    const t = processTicks(pid);
+    if (t !== undefined) m.set(pid, t);
+  }
+  return m;
+}
+
+/** Ticks of the name since the start snapshot. */
+function ticksSince(measured: Measured, start: number | Map<number, number> | undefined): number | undefined {
+  if (typeof measured === "function") {
+    const before = start as Map<number, number>;
+    let sum = 0;
+    for (const [pid, t] of groupTicks(measured())) sum += t - (before.get(pid) ?? 0);
+    return sum;
+  }
+  const b = measured === undefined ? undefined : processTicks(measured);
+  return start === undefined || b === undefined ? undefined : b - (start as number);
+}
+
 /** Starts measuring the named processes (and the machine) from now. */
-export function cpuWindow(pids: Record<string, number | undefined>): CpuWindow {
-  const start = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, pid === undefined ? undefined : processTicks(pid)]));
+export function cpuWindow(pids: Record<string, Measured>): CpuWindow {
+  const start = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, typeof pid === "function" ? groupTicks(pid()) : pid === undefined ? undefined : processTicks(pid)]));
   const m0 = machineTicks();
   return {
     perMessage: (messages) => {
@@ -67,11 +109,10 @@ export function cpuWindow(pids: Record<string, number | undefined>): CpuWindow {
       const out: CpuPerMessage = {};
       let named = 0;
       for (const [name, pid] of Object.entries(pids)) {
-        const a = start[name];
-        const b = pid === undefined ? undefined : processTicks(pid);
-        if (a === undefined || b === undefined) continue;
-        out[name] = us(b - a);
-        named += b - a;
+        const d = ticksSince(pid, start[name]);
+        if (d === undefined) continue;
+        out[name] = us(d);
+        named += d;
       }
       out.rest = us(m1.busy - m0.busy - named);
       out.idle = us(m1.idle - m0.idle);
