@@ -9,12 +9,12 @@ import { readdirSync, readFileSync } from "node:fs";
 /** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux). */
 const TICK_MS = 10;
 
-function processTicks(pid: number): number | undefined {
+function processTicks(pid: number, kernelOnly = false): number | undefined {
   const stat = readOrUndefined(`/proc/${pid}/stat`);
   if (stat === undefined) return undefined;
   // Fields after the command (which may hold spaces, hence the last parenthesis): utime, stime are the 12th and 13th.
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(f[11]) + Number(f[12]);
+  return (kernelOnly ? 0 : Number(f[11])) + Number(f[12]);
 }
 
 /** Busy and idle ticks of the whole machine (all cores). */
@@ -76,30 +76,33 @@ function readOrUndefined(path: string): string | undefined {
  */
 export type Measured = number | undefined | (() => number[]);
 
-function groupTicks(pids: number[]): Map<number, number> {
+function groupTicks(pids: number[], kernelOnly: boolean): Map<number, number> {
   const m = new Map<number, number>();
   for (const pid of pids) {
-    const t = processTicks(pid);
+    const t = processTicks(pid, kernelOnly);
     if (t !== undefined) m.set(pid, t);
   }
   return m;
 }
 
 /** Ticks of the name since the start snapshot. */
-function ticksSince(measured: Measured, start: number | Map<number, number> | undefined): number | undefined {
+function ticksSince(measured: Measured, start: number | Map<number, number> | undefined, kernelOnly: boolean): number | undefined {
   if (typeof measured === "function") {
     const before = start as Map<number, number>;
     let sum = 0;
-    for (const [pid, t] of groupTicks(measured())) sum += t - (before.get(pid) ?? 0);
+    for (const [pid, t] of groupTicks(measured(), kernelOnly)) sum += t - (before.get(pid) ?? 0);
     return sum;
   }
-  const b = measured === undefined ? undefined : processTicks(measured);
+  const b = measured === undefined ? undefined : processTicks(measured, kernelOnly);
   return start === undefined || b === undefined ? undefined : b - (start as number);
 }
 
-/** Starts measuring the named processes (and the machine) from now. */
-export function cpuWindow(pids: Record<string, Measured>): CpuWindow {
-  const start = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, typeof pid === "function" ? groupTicks(pid()) : pid === undefined ? undefined : processTicks(pid)]));
+/**
+ * Starts measuring the named processes (and the machine) from now. `kernelOnly`: the processes'
+ * time in the kernel alone (system calls: socket writes, for one), beside the same window's total.
+ */
+export function cpuWindow(pids: Record<string, Measured>, kernelOnly = false): CpuWindow {
+  const start = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, typeof pid === "function" ? groupTicks(pid(), kernelOnly) : pid === undefined ? undefined : processTicks(pid, kernelOnly)]));
   const m0 = machineTicks();
   return {
     perMessage: (messages) => {
@@ -109,7 +112,7 @@ export function cpuWindow(pids: Record<string, Measured>): CpuWindow {
       const out: CpuPerMessage = {};
       let named = 0;
       for (const [name, pid] of Object.entries(pids)) {
-        const d = ticksSince(pid, start[name]);
+        const d = ticksSince(pid, start[name], kernelOnly);
         if (d === undefined) continue;
         out[name] = us(d);
         named += d;

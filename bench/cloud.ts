@@ -4,7 +4,11 @@
  *
  *   npm run bench -- cloud [--n 2000] [--concurrency 64]      closed loop: C exits in flight (saturation)
  *   npm run bench -- cloud --rate 100 [--seconds 15]           open loop: R exits/s offered for S s
- *   common: [--sites 20] [--lanes 4] [--consumers 4] [--log-level info]
+ *   common: [--sites 20] [--lanes 4] [--consumers 4] [--log-level info] [--profile]
+ *
+ * --profile: the cloud's V8 CPU profile over the load window (top self time by function and by
+ * package printed; the .cpuprofile kept with the parts' logs). The profiler costs the cloud CPU:
+ * its rate and CPU figures are not comparable with a run without it.
  *
  * Every part runs in a process of its own (bench/_cloud-parts.ts): `syspark cloud` at its
  * production log level on a database of its own (seeded, ANALYZEd, dropped), a private Mosquitto
@@ -26,8 +30,9 @@ import { availableParallelism } from "node:os";
 import { intArg } from "./_args";
 import { runDriver, type DriverResult } from "./_cloud-driver";
 import { startCloudParts, type CloudParts } from "./_cloud-parts";
-import { anchorCommitsPerS, histogramMeanMs, scrapeMetrics, statsReader, type PgCounters } from "./_cloud-stats";
+import { anchorCommitsPerS, histogramMeanMs, scrapeMetrics, statsReader, type PgCounters, type StatsReader } from "./_cloud-stats";
 import { cpuWindow, pidsNamed, type CpuPerMessage, type CpuWindow } from "./_cpu";
+import { readProfile, summariseProfile, type SelfTime } from "./_cpu-profile";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
@@ -39,6 +44,7 @@ interface BenchFlags {
   lanes: number;
   consumers: number;
   logLevel: string;
+  profile: boolean;
 }
 
 function flags(args: string[]): BenchFlags {
@@ -48,7 +54,7 @@ function flags(args: string[]): BenchFlags {
   const li = args.indexOf("--log-level");
   const logLevel = li === -1 ? "info" : (args[li + 1] ?? "");
   if (!LOG_LEVELS.includes(logLevel)) throw new Error(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got "${logLevel}"`);
-  const common = { sites: intArg(args, "--sites", 20), lanes: intArg(args, "--lanes", 4), consumers: intArg(args, "--consumers", 4), logLevel };
+  const common = { sites: intArg(args, "--sites", 20), lanes: intArg(args, "--lanes", 4), consumers: intArg(args, "--consumers", 4), logLevel, profile: args.includes("--profile") };
   if (common.consumers > 32) throw new Error(`--consumers must be at most 32 (syspark cloud --mqtt-consumers), got ${common.consumers}`);
   if (open) {
     const rate = intArg(args, "--rate", 100);
@@ -70,6 +76,8 @@ const r1 = (x: number) => (Number.isFinite(x) ? +x.toFixed(1) : null);
 interface Window {
   cpu?: CpuWindow;
   cpuPerExit?: CpuPerMessage;
+  kernel?: CpuWindow;
+  kernelPerExit?: CpuPerMessage;
   pg0?: PgCounters;
   pg1?: PgCounters;
   metrics0?: Map<string, number>;
@@ -83,7 +91,7 @@ export async function run(args: string[]): Promise<void> {
   const cores = availableParallelism();
   const loadText = f.load.kind === "open" ? `open loop: ${f.load.rate} exits/s offered for ${f.seconds} s (${f.exits} exits)` : `closed loop: ${f.exits} exits, ${f.load.concurrency} in flight`;
   console.log(`cloud bench: ${loadText}, ${f.sites} sites × ${f.lanes} lanes, ${f.consumers} MQTT consumers, cloud log level ${f.logLevel}, ${cores} cores`);
-  const parts = await startCloudParts({ exits: f.exits, sites: f.sites, lanes: f.lanes, consumers: f.consumers, logLevel: f.logLevel });
+  const parts = await startCloudParts({ exits: f.exits, sites: f.sites, lanes: f.lanes, consumers: f.consumers, logLevel: f.logLevel, profile: f.profile });
   const stats = statsReader(parts.dbName);
   let ok = false;
   try {
@@ -92,30 +100,69 @@ export async function run(args: string[]): Promise<void> {
     const anchor8 = await anchorCommitsPerS(parts.dbUrl, 8, 3000);
     const anchor32 = await anchorCommitsPerS(parts.dbUrl, 32, 3000);
     console.log(`anchor: ${Math.round(anchor8)} one-row commits/s (8 connections), ${Math.round(anchor32)}/s (32 connections), same server, same database`);
+    const atRest = await restingCost(parts, stats, 5);
+    console.log(`at rest (no exits, ${atRest.seconds} s): CPU ms per second ${Object.entries(atRest.cpuMsPerS).map(([k, v]) => `${k} ${v}`).join(", ")}; ${atRest.commitsPerS} commits/s in the bench database (the cloud's background passes)`);
     const w: Window = {};
     const result = await runDriver(
       { mqttUrl: parts.mqttUrl, cloudUrl: parts.cloudUrl, stripe: { host: "127.0.0.1", port: parts.emulatorPort, key: parts.apiKey }, webhookSecret: parts.webhookSecret, exits: parts.exits, load: f.load },
       async (phase, driverPid) => {
+        // The cloud's profiler (--profile) runs over the load window only.
+        if (parts.profileFile) process.kill(parts.pids.cloud, "SIGUSR2");
         if (phase === "start") {
-          w.cpu = cpuWindow({ cloud: parts.pids.cloud, emulator: parts.pids.emulator, driver: driverPid, postgres: () => pidsNamed("postgres"), mosquitto: parts.pids.mosquitto, harness: process.pid });
+          const measured = { cloud: parts.pids.cloud, emulator: parts.pids.emulator, driver: driverPid, postgres: () => pidsNamed("postgres"), mosquitto: parts.pids.mosquitto, harness: process.pid };
+          w.cpu = cpuWindow(measured);
+          w.kernel = cpuWindow(measured, true);
           w.stopWaits = stats.sampleWaits(100);
           [w.pg0, w.metrics0] = await Promise.all([stats.counters(0), scrapeMetrics(parts.cloudUrl)]);
         } else {
           w.waits = w.stopWaits?.();
           w.cpuPerExit = w.cpu?.perMessage(1); // per exit below, once the count is known
+          w.kernelPerExit = w.kernel?.perMessage(1);
           [w.pg1, w.metrics1] = await Promise.all([stats.counters(1500), scrapeMetrics(parts.cloudUrl)]);
         }
       },
     );
-    report(f, parts, result, w, { anchor8, anchor32, autovacuum, cores });
-    ok = true;
+    const profile = parts.profileFile ? await profileSummary(parts.profileFile) : undefined;
+    report(f, parts, result, w, { anchor8, anchor32, autovacuum, cores, atRest, profile });
+    ok = !parts.profileFile; // a profile is kept with the logs
   } finally {
     await stats.close();
     await parts.stop(!ok);
   }
 }
 
-function report(f: BenchFlags, parts: CloudParts, r: DriverResult, w: Window, o: { anchor8: number; anchor32: number; autovacuum: string; cores: number }): void {
+/**
+ * What the parts cost with no exit at all (the cloud's relay, chainer, receipt worker and feeds
+ * polling): a per-exit figure at a low rate carries this fixed cost, a saturated one hardly.
+ */
+async function restingCost(parts: CloudParts, stats: StatsReader, seconds: number): Promise<{ seconds: number; cpuMsPerS: Record<string, number>; commitsPerS: number }> {
+  const pg0 = await stats.counters(1000); // the anchor's backends, just closed, publish their counters
+  const cpu = cpuWindow({ cloud: parts.pids.cloud, emulator: parts.pids.emulator, postgres: () => pidsNamed("postgres"), mosquitto: parts.pids.mosquitto });
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const perS = cpu.perMessage(seconds) ?? {};
+  const pg1 = await stats.counters(0);
+  return {
+    seconds,
+    cpuMsPerS: Object.fromEntries(Object.entries(perS).map(([k, v]) => [k, Math.round(v / 100) / 10])),
+    commitsPerS: Math.round((pg1.xactCommit - pg0.xactCommit) / seconds),
+  };
+}
+
+type RestingCost = Awaited<ReturnType<typeof restingCost>>;
+
+/** The cloud's profile over the load window: printed (top 15 by function and by package) and kept. */
+async function profileSummary(file: string): Promise<{ file: string; byPackage: SelfTime[] }> {
+  const s = summariseProfile(await readProfile(file, 15_000), 15);
+  // V8 samples the thread on the wall clock: a call during which the thread lost its core (a socket
+  // write that wakes a PostgreSQL backend on a busy 2-core machine) is charged with that wait too.
+  console.log(`cloud CPU profile over the load window (${s.sampledMs} ms of the JS thread sampled, wall clock: a call that lost the core meanwhile counts; open ${file} in Chrome DevTools):`);
+  console.log(`  self time by package: ${s.byPackage.map((p) => `${p.name} ${(p.share * 100).toFixed(1)}%`).join(", ")}`);
+  console.log(`  self time by function:`);
+  for (const fn of s.byFunction) console.log(`    ${(fn.share * 100).toFixed(1).padStart(5)}%  ${fn.ms} ms  ${fn.name}`);
+  return { file, byPackage: s.byPackage };
+}
+
+function report(f: BenchFlags, parts: CloudParts, r: DriverResult, w: Window, o: { anchor8: number; anchor32: number; autovacuum: string; cores: number; atRest: RestingCost; profile?: { file: string; byPackage: SelfTime[] } }): void {
   const okCount = new Map(r.okCount);
   const reqCount = new Map(r.reqCount);
   const sessions = parts.exits.map((e) => e.sessionId);
@@ -125,6 +172,7 @@ function report(f: BenchFlags, parts: CloudParts, r: DriverResult, w: Window, o:
   const rate = paid / r.elapsed;
   const perExit = (total: number) => (paid > 0 ? total / paid : NaN);
   const cpu: Record<string, number> = Object.fromEntries(Object.entries(w.cpuPerExit ?? {}).map(([k, v]) => [k, Math.round(perExit(v))]));
+  const kernel: Record<string, number> = Object.fromEntries(Object.entries(w.kernelPerExit ?? {}).filter(([k]) => k !== "rest" && k !== "idle").map(([k, v]) => [k, Math.round(perExit(v))]));
   const measured = ["cloud", "emulator", "driver", "postgres", "mosquitto"];
   const cpuSum = measured.reduce((a, k) => a + (cpu[k] ?? 0), 0);
   const cpuCeiling = cpuSum > 0 ? (o.cores * 1e6) / cpuSum : NaN;
@@ -145,7 +193,7 @@ function report(f: BenchFlags, parts: CloudParts, r: DriverResult, w: Window, o:
   console.log(`server side (mean over the window): site event transaction ${histogramMeanMs(m0, m1, "syspark_site_event_duration_seconds").toFixed(1)} ms, webhook ${histogramMeanMs(m0, m1, "billing_webhook_duration_seconds").toFixed(1)} ms; cloud event-loop lag p99 ${lagP99.toFixed(1)} ms`);
   console.log(`PostgreSQL backends of the bench database (mean number, sampled every 100 ms): ${Object.entries(w.waits ?? {}).map(([k, v]) => `${k} ${v}`).join(", ") || "none seen"}`);
   console.log(`commits per exit ${commits.toFixed(2)} (pg_stat_database xact_commit, read-only statements and the cloud's background passes included), WAL syncs per exit ${walSyncs.toFixed(2)} (server-wide) → commit ceiling ${Math.round(commitCeiling)}/s (anchor ${Math.round(o.anchor8)}/s ÷ commits per exit)`);
-  console.log(`CPU µs per paid exit: ${Object.entries(cpu).map(([k, v]) => `${k} ${v}`).join(", ")} (harness = this process, reading the parts' logs; rest = kernel and other processes; idle = cores with nothing to run)`);
+  console.log(`CPU µs per paid exit: ${Object.entries(cpu).map(([k, v]) => `${k} ${v}${kernel[k] !== undefined ? ` (${kernel[k]} in the kernel)` : ""}`).join(", ")} (harness = this process, reading the parts' logs; rest = the machine's busy time no named process accounts for: interrupts, other processes, and ± tick rounding; idle = cores with nothing to run)`);
   const limit = cpuCeiling < commitCeiling ? "CPU" : "commits";
   const sumText = measured.map((k) => `${k} ${cpu[k] ?? "?"}`).join(" + ");
   console.log(`limited by: ${idleShare > 0.25 ? `neither CPU (${Math.round(idleShare * 100)}% idle) — queueing or waits (see the stages and the backends' waits); ceilings: ` : ""}${limit === "CPU" ? `CPU: ${sumText} = ${cpuSum} µs per exit → ${o.cores} cores allow ${Math.round(cpuCeiling)}/s; commits allow ${Math.round(commitCeiling)}/s` : `commits: ${commits.toFixed(2)} per exit at ${Math.round(o.anchor8)}/s → ${Math.round(commitCeiling)}/s; CPU (${sumText} = ${cpuSum} µs) allows ${Math.round(cpuCeiling)}/s`}`);
@@ -171,9 +219,13 @@ function report(f: BenchFlags, parts: CloudParts, r: DriverResult, w: Window, o:
     wal_syncs_per_exit: Number.isFinite(walSyncs) ? +walSyncs.toFixed(2) : null,
     commit_ceiling_exits_per_s: Number.isFinite(commitCeiling) ? Math.round(commitCeiling) : null,
     cpu_us_per_exit: cpu,
+    kernel_us_per_exit: kernel,
     cpu_ceiling_exits_per_s: Number.isFinite(cpuCeiling) ? Math.round(cpuCeiling) : null,
     event_loop_lag_p99_ms: r1(lagP99),
     pg_waits: w.waits ?? {},
+    at_rest_cpu_ms_per_s: o.atRest.cpuMsPerS,
+    at_rest_commits_per_s: o.atRest.commitsPerS,
+    ...(o.profile ? { profile: { file: o.profile.file, self_share_by_package: Object.fromEntries(o.profile.byPackage.slice(0, 10).map((p) => [p.name, p.share])) } } : {}),
     driver_start_lag_p99_ms: f.load.kind === "open" ? r1(pct(r.startLag, 99)) : null,
     stage_p50_ms: stage50,
     stage_p99_ms: stage99,
