@@ -130,9 +130,8 @@ export function planTariff(state: TariffState, doc: unknown, effectiveFrom: Date
 }
 
 /** The site's tariff versions and the one in force (validated), for planTariff. */
-export async function tariffState(q: Q, siteId: string): Promise<TariffState> {
-  const s = await tariffsOfSite(q, siteId);
-  return { site: s.site, versions: s.versions, ...(s.inForce ? { inForce: s.inForce } : {}), ...(s.inForceTariff ? { inForceTariff: s.inForceTariff } : {}) };
+export function tariffState(q: Q, siteId: string): Promise<TariffState> {
+  return tariffsOfSite(q, siteId);
 }
 
 /** A state for a site that does not exist yet (a seed file creating it): no version, nothing in force. */

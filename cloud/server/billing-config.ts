@@ -14,8 +14,6 @@
  *   Bounded so that a driver waits at most about (retries + 1) × timeout.
  */
 
-import { isProduction } from "./production";
-
 /** What this module reads from the resolved options (kept structural: no import of config.ts). */
 interface BillingInputs {
   billingEnabled?: boolean;
@@ -55,14 +53,11 @@ function parseInt(name: string, raw: string | undefined, given: number | undefin
  * variable. `fail` builds the caller's error type (ConfigError).
  */
 export function resolveBilling(o: BillingInputs, env: NodeJS.ProcessEnv, fail: (m: string) => Error): { billingEnabled: boolean; stripe: NonNullable<BillingInputs["stripe"]> } {
-  const production = isProduction(env);
   const realKeys = o.stripeMode === "test" || o.stripeMode === "live";
   let enabled = o.billingEnabled;
   if (enabled === undefined && env.BILLING_ENABLED !== undefined && env.BILLING_ENABLED !== "") enabled = parseBool("BILLING_ENABLED", env.BILLING_ENABLED, fail);
-  if (enabled === true && production && !o.stripe?.secretKey) {
-    throw fail("refusing to start: BILLING_ENABLED=true in production but STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET are not set — drivers would be sent to a test emulator. Set both Stripe keys, or BILLING_ENABLED=false");
-  }
-  enabled ??= realKeys || !production;
+  // Production without Stripe keys is refused unless BILLING_ENABLED=false says so (production.ts), so on by default.
+  enabled ??= true;
   const stripe = { ...o.stripe };
   const timeoutMs = parseInt("STRIPE_TIMEOUT_MS", env.STRIPE_TIMEOUT_MS, stripe.timeoutMs, 100, 60_000, fail);
   const retries = parseInt("STRIPE_MAX_NETWORK_RETRIES", env.STRIPE_MAX_NETWORK_RETRIES, stripe.maxNetworkRetries, 0, 5, fail);

@@ -5,6 +5,8 @@
  * `****`, an absent one says what the cloud does without it.
  */
 import { DEFAULT_EMBEDDED_MQTT_PORT, redactUrl, type ResolvedOptions } from "./config";
+import { isTlsUrl } from "../../host/mqtt-tls-errors";
+import { localHost } from "./network-config";
 import { runMode } from "./production";
 
 const MASK = "****";
@@ -24,8 +26,7 @@ function brokerLines(o: ResolvedOptions): [string, string][] {
   }
   const user = o.mqttUsername ?? (urlUser || undefined);
   const files = o.mqttTlsFiles ?? {};
-  const tls = o.mqttUrl.startsWith("mqtts:") || o.mqttUrl.startsWith("ssl:") || o.mqttUrl.startsWith("wss:");
-  const tlsText = !tls ? "none (plain TCP)" : [files.ca ? `CA ${files.ca}` : "system CAs", files.cert ? `client certificate ${files.cert}, key ${files.key ?? "?"}` : "no client certificate"].join(", ");
+  const tlsText = !isTlsUrl(o.mqttUrl) ? "none (plain TCP)" : [files.ca ? `CA ${files.ca}` : "system CAs", files.cert ? `client certificate ${files.cert}, key ${files.key ?? "?"}` : "no client certificate"].join(", ");
   return [
     ["broker", `${redactUrl(o.mqttUrl)}`],
     ["broker login", user ? `${user} / password ${o.mqttPassword || /:[^@/]*@/.test(o.mqttUrl) ? MASK : "(none)"}` : "anonymous"],
@@ -62,7 +63,7 @@ export function describeConfig(o: ResolvedOptions, env: NodeJS.ProcessEnv = proc
     ["database", databaseLine(o)],
     ...brokerLines(o),
     ...stripeLines(o),
-    ["public URL", o.publicBaseUrl ?? `(not set: the local URL, http://${o.host === "0.0.0.0" || o.host === "::" ? "127.0.0.1" : o.host}:${o.port})`],
+    ["public URL", o.publicBaseUrl ?? `(not set: the local URL, http://${localHost(o.host)}:${o.port})`],
     ["listen", `${o.host}:${o.port}`],
     ["trust proxy", proxyText(o.trustProxy)],
     ["auth secret", o.authSecret ? `${MASK} (SYSPARK_AUTH_SECRET)` : "not set: random per process (operators' tokens end with it)"],

@@ -32,6 +32,7 @@ import { BillingHealth } from "../flows/billing-health";
 import { HoldService } from "../flows/holds";
 import { HoldExits } from "../flows/hold-exit";
 import { RefundSweeper } from "../flows/refund-sweeper";
+import { localHost } from "./network-config";
 import { writeRunFile } from "./run-file";
 import { absentStripe, STRIPE_ABSENT_MESSAGE } from "./stripe-absent";
 import { ensureFirstAdmin, seedSite } from "./seed";
@@ -244,9 +245,7 @@ async function listenHttp(app: ReturnType<typeof buildApp>, o: Resolved, cleanup
       }),
   );
   const port = (server.address() as AddressInfo).port;
-  // A wildcard address is reached on loopback from this machine.
-  const local = o.host === "0.0.0.0" || o.host === "::" ? "127.0.0.1" : o.host.includes(":") ? `[${o.host}]` : o.host;
-  return { port, localUrl: `http://${local}:${port}` };
+  return { port, localUrl: `http://${localHost(o.host)}:${port}` };
 }
 
 /**

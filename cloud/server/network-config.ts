@@ -12,17 +12,15 @@
  */
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { isTlsUrl } from "../../host/mqtt-tls-errors";
+import type { MqttConnectOptions } from "../mqtt/client";
 import type { ConfigProblem } from "./production";
 
 /** Express's "trust proxy" setting: all/none, a hop count, or addresses and subnets to trust. */
 export type TrustProxy = boolean | number | string[];
 
-export interface MqttTls {
-  ca?: Buffer;
-  cert?: Buffer;
-  key?: Buffer;
-  servername?: string;
-}
+/** The TLS material the MQTT client takes (cloud/mqtt/client.ts). */
+export type MqttTls = NonNullable<MqttConnectOptions["tls"]>;
 
 export type MqttTlsFiles = { ca?: string; cert?: string; key?: string };
 
@@ -59,6 +57,12 @@ export function parseTrustProxy(raw: string): TrustProxy | ConfigProblem {
     variable: "TRUST_PROXY",
     message: `TRUST_PROXY must be true, false, a hop count (0–32, e.g. 1 behind one proxy), or a comma-separated list of loopback, linklocal, uniquelocal, IP addresses and CIDR subnets; "${(bad ?? raw).slice(0, 60)}" is none of these`,
   };
+}
+
+/** How this machine reaches a listen address in a URL: a wildcard on loopback, an IPv6 address in brackets. */
+export function localHost(host: string): string {
+  if (host === "0.0.0.0" || host === "::") return "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
 }
 
 /** HOST: an IP address or a host name to listen on. */
@@ -106,7 +110,7 @@ export function readMqttTls(env: NodeJS.ProcessEnv, mqttUrl: string | undefined,
     protocol = undefined; // MQTT_URL's own validation says what is wrong with it
   }
   if (!mqttUrl) problems.push({ variable: names[0], message: `${names.join(", ")} set but MQTT_URL is not: the TLS files are for a broker reached over mqtts:// (the in-process broker has no TLS)` });
-  else if (protocol !== undefined && !["mqtts:", "ssl:", "wss:"].includes(protocol)) problems.push({ variable: names[0], message: `${names.join(", ")} set but MQTT_URL is ${protocol}// (no TLS): use mqtts://host:8883 — the files would be ignored and the connection would go in plain text` });
+  else if (protocol !== undefined && !isTlsUrl(mqttUrl)) problems.push({ variable: names[0], message: `${names.join(", ")} set but MQTT_URL is ${protocol}// (no TLS): use mqtts://host:8883 — the files would be ignored and the connection would go in plain text` });
   if ((files.cert === undefined) !== (files.key === undefined)) problems.push({ variable: files.cert === undefined ? "MQTT_CERT_FILE" : "MQTT_KEY_FILE", message: "MQTT_CERT_FILE and MQTT_KEY_FILE go together (the client certificate and its private key): set both or neither" });
   const tls: MqttTls = {};
   for (const [k, name] of given) {

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { cloudPrefix } from "../../contracts/mqtt-topics";
 import { LOG_LEVELS } from "../../host/log";
+import { isTlsUrl } from "../../host/mqtt-tls-errors";
 
 export const BAUD_RATES = [9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600] as const;
 /** Default listen port of the embedded site broker: deliberately not 1883 (ARCHITECTURE §7). */
@@ -95,7 +96,7 @@ const cloud = z.strictObject({
   protocol_version: z.union([z.literal(5), z.literal(4)]).default(5),
 }).superRefine((c, ctx) => {
   // mqtt.js ignores TLS options on a plaintext URL: the link would run unencrypted with the CA unused.
-  if (c.tls && !/^(mqtts|wss|ssl):/.test(c.url)) ctx.addIssue({ code: "custom", path: ["tls"], message: `is set but cloud.url (${c.url.split("://")[0]}://) is not encrypted: use mqtts:// or wss://` });
+  if (c.tls && !isTlsUrl(c.url)) ctx.addIssue({ code: "custom", path: ["tls"], message: `is set but cloud.url (${c.url.split("://")[0]}://) is not encrypted: use mqtts:// or wss://` });
   if (c.tls && (c.tls.cert_file === undefined) !== (c.tls.key_file === undefined)) ctx.addIssue({ code: "custom", path: ["tls", c.tls.cert_file ? "key_file" : "cert_file"], message: "a client certificate needs both cert_file and key_file" });
 });
 
