@@ -8,6 +8,8 @@
  * refused certificate ends the connection, it never continues in plaintext.
  */
 
+import type { Logger } from "./log";
+
 export interface TlsSettingNames {
   /** The broker URL as it may be shown (no password). */
   url: string;
@@ -79,17 +81,35 @@ export function explainTlsError(err: unknown, n: TlsSettingNames): string | unde
 }
 
 /**
- * Each distinct error once, until reset() (call it when the link comes up): a reconnect loop
- * against a broker that keeps refusing would otherwise log the same line every attempt.
+ * A reconnecting MQTT link's error log (the gateway's bridge and relay connections, the cloud's
+ * clients): a TLS failure in the words of the setting that fixes it, and each distinct error
+ * once until reset() (call it when the link comes up) — a reconnect loop against a broker that
+ * keeps refusing would otherwise log the same line every attempt.
  */
-export class DistinctErrors {
+export class LinkErrorLog {
   private readonly seen = new Set<string>();
 
-  /** True the first time `key` is seen since the last reset. */
-  first(key: string): boolean {
-    if (this.seen.has(key)) return false;
+  constructor(
+    private readonly log: Logger,
+    private readonly names: TlsSettingNames,
+    /** What the lines are about: `cloud link`, `mqtt client`. */
+    private readonly what: string,
+    /** Fields every line carries (the client id…). */
+    private readonly fields: Record<string, unknown> = {},
+  ) {}
+
+  /** The error said in the words of the setting to change, when it is a TLS failure. */
+  explain(err: Error): string | undefined {
+    return explainTlsError(err, this.names);
+  }
+
+  /** Logs the error unless it was already logged since the last reset. */
+  report(err: Error, tls: string | undefined = this.explain(err)): void {
+    const key = tls ?? err.message;
+    if (this.seen.has(key)) return;
     this.seen.add(key);
-    return true;
+    if (tls) this.log.error({ ...this.fields, err: err.message, code: (err as NodeJS.ErrnoException).code }, `${this.what}: ${tls}`);
+    else this.log.warn({ ...this.fields, err: err.message }, `${this.what} error`);
   }
 
   reset(): void {

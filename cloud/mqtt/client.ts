@@ -23,7 +23,7 @@
  */
 import mqtt, { type DoneCallback, type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import type { Logger } from "../../host/log";
-import { DistinctErrors, explainTlsError, isTlsUrl, type TlsSettingNames } from "../../host/mqtt-tls-errors";
+import { LinkErrorLog, explainTlsError, isTlsUrl, type TlsSettingNames } from "../../host/mqtt-tls-errors";
 
 export type ProtocolVersion = 4 | 5;
 
@@ -130,14 +130,12 @@ export async function connectClient(o: MqttConnectOptions, version: ProtocolVers
         done(new Error("this connection consumes no messages"));
       };
   // Each distinct error once while mqtt.js reconnects (a bad certificate fails every attempt).
-  const errors = new DistinctErrors();
+  const errors = new LinkErrorLog(o.logger, tlsNames(o), "mqtt client", { clientId });
   let refusedAtStart: ((err: Error) => void) | undefined;
   client.on("error", (err) => {
-    const tls = explainTlsError(err, tlsNames(o));
+    const tls = errors.explain(err);
     if (tls && refusedAtStart) return refusedAtStart(new Error(`cannot connect to the MQTT broker: ${tls}`, { cause: err }));
-    if (!errors.first(tls ?? err.message)) return;
-    if (tls) o.logger.error({ clientId, err: err.message }, `mqtt client: ${tls}`);
-    else o.logger.warn({ clientId, err: err.message }, "mqtt client error");
+    errors.report(err, tls);
   });
   client.on("connect", () => errors.reset());
   client.on("offline", () => o.logger.warn({ clientId }, "mqtt client offline (reconnecting)"));

@@ -44,7 +44,8 @@ import { silentLogger } from "../../host/log";
 import type { SiteBroker, TappedPublish } from "../broker/site-broker";
 import { DEFAULT_RELAY_INFLIGHT } from "../config/schema";
 import type { Outbox, OutboxEntry } from "../outbox/outbox";
-import { CloudLinkErrors, cloudTlsNames, cloudTlsOptions, type CloudTlsSettings } from "./cloud-tls";
+import { LinkErrorLog } from "../../host/mqtt-tls-errors";
+import { cloudTlsNames, cloudTlsOptions, type CloudTlsSettings } from "./cloud-tls";
 import { BridgeMetrics, type BridgeDirection, type DropReason } from "./metrics";
 import { noDelay, relayClientId, type RelayMqttOptions, type StatusMessage } from "./relay-protocol";
 import { InProcessRelay, RelayThread, type RelayHost } from "./relay-host";
@@ -274,7 +275,7 @@ export class Bridge extends EventEmitter<{ "cloud-message": [CloudMessage]; conn
     });
     let linkUp = false;
     // Once per distinct error while it reconnects (a bad certificate fails every attempt).
-    const linkErrors = new CloudLinkErrors(this.log, cloudTlsNames(o.cloud.url, { ...o.cloud.tls, ...options }), "cloud link");
+    const linkErrors = new LinkErrorLog(this.log, cloudTlsNames(o.cloud.url, { ...o.cloud.tls, ...options }), "cloud link");
     client.on("connect", () => {
       linkUp = true;
       linkErrors.reset();

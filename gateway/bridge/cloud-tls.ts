@@ -1,14 +1,12 @@
 /**
  * TLS of the bridge's two connections to the cloud broker (config `cloud.tls`): the files read
  * once at start, each failure naming its setting; a `cloud.tls` with a plaintext `cloud.url`
- * refused rather than ignored (mqtt.js would quietly connect unencrypted); and the link's
- * errors logged once per distinct error while it reconnects, a TLS failure in the words of the
- * setting that fixes it (host/mqtt-tls-errors.ts).
+ * refused rather than ignored (mqtt.js would quietly connect unencrypted); and the names its
+ * TLS failures are explained with (host/mqtt-tls-errors.ts LinkErrorLog logs them).
  */
 import { readFileSync } from "node:fs";
 import type { IClientOptions } from "mqtt";
-import type { Logger } from "../../host/log";
-import { DistinctErrors, explainTlsError, isTlsUrl, type TlsSettingNames } from "../../host/mqtt-tls-errors";
+import { isTlsUrl, type TlsSettingNames } from "../../host/mqtt-tls-errors";
 
 /** `cloud.tls` of the site config, as the bridge takes it. */
 export interface CloudTlsSettings {
@@ -54,26 +52,4 @@ export function cloudTlsNames(url: string, given: { caFile?: string; ca?: unknow
     certGiven: Boolean(given.cert),
     servernameSetting: "cloud.tls.servername",
   };
-}
-
-/** A connection's error log: each distinct error once until the link is up again (reset). */
-export class CloudLinkErrors {
-  private readonly seen = new DistinctErrors();
-
-  constructor(
-    private readonly log: Logger,
-    private readonly names: TlsSettingNames,
-    private readonly what: string,
-  ) {}
-
-  report(err: Error): void {
-    const tls = explainTlsError(err, this.names);
-    if (!this.seen.first(tls ?? err.message)) return;
-    if (tls) this.log.error({ err: err.message, code: (err as NodeJS.ErrnoException).code }, `${this.what}: ${tls}`);
-    else this.log.warn({ err: err.message }, `${this.what} error`);
-  }
-
-  reset(): void {
-    this.seen.reset();
-  }
 }

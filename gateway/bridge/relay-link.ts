@@ -10,7 +10,8 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 
 import { TOPICS, cachedSpecForTopic, toCloudTopic } from "../../contracts/mqtt-topics";
 import type { Logger } from "../../host/log";
 import type { OutboxEntry, RelaySource } from "../outbox/outbox";
-import { CloudLinkErrors, cloudTlsNames } from "./cloud-tls";
+import { LinkErrorLog } from "../../host/mqtt-tls-errors";
+import { cloudTlsNames } from "./cloud-tls";
 import { OutboxRelay } from "./relay";
 import { explainedOnWatch, noDelay, type RelayMqttOptions, type StatusMessage } from "./relay-protocol";
 
@@ -67,7 +68,7 @@ export class RelayLink {
       done();
     };
     // Once per distinct error while it reconnects; the main connection names the CA file.
-    const linkErrors = new CloudLinkErrors(this.log, cloudTlsNames(o.url, o.mqtt), "cloud link (relay connection)");
+    const linkErrors = new LinkErrorLog(this.log, cloudTlsNames(o.url, o.mqtt), "cloud link (relay connection)");
     client.on("connect", (connack) => {
       linkErrors.reset();
       noDelay(client);
