@@ -26,6 +26,7 @@ import type { Logger } from "../../host/log";
 import { silentLogger } from "../../host/log";
 import { pidAlive } from "../../host/pid";
 import { runMigrations, type MigrationReport } from "./migrate";
+import { noDelaySocketFactory } from "./tcp-socket";
 import { MIGRATIONS } from "./migrations";
 import { INT8_TYPE, type Sql, type Tx } from "./types";
 
@@ -118,8 +119,10 @@ export function redactUrl(url: string): string {
   }
 }
 
-function clientOptions(max: number, connectTimeoutS: number, schema: string | undefined, logger: Logger) {
+function clientOptions(url: string, max: number, connectTimeoutS: number, schema: string | undefined, logger: Logger) {
+  const socket = noDelaySocketFactory(url, connectTimeoutS);
   return {
+    ...(socket ? { socket } : {}),
     max,
     connect_timeout: connectTimeoutS,
     idle_timeout: 0,
@@ -205,7 +208,7 @@ async function openServer(url: string, options: OpenDatabaseOptions, connectTime
   }
   const schema = options.schema;
   if (schema && options.createSchema && !options.existingOnly) {
-    const admin = postgres(url, { ...clientOptions(1, connectTimeoutS, undefined, logger) });
+    const admin = postgres(url, { ...clientOptions(url, 1, connectTimeoutS, undefined, logger) });
     try {
       await admin.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     } catch (err) {
@@ -214,7 +217,7 @@ async function openServer(url: string, options: OpenDatabaseOptions, connectTime
     }
     await admin.end({ timeout: 5 });
   }
-  const sql = postgres(url, clientOptions(options.max ?? 10, connectTimeoutS, schema, logger)) as unknown as Sql;
+  const sql = postgres(url, clientOptions(url, options.max ?? 10, connectTimeoutS, schema, logger)) as unknown as Sql;
   try {
     await sql`SELECT 1`;
   } catch (err) {
@@ -339,7 +342,7 @@ async function startPglite(
   const port = Number(conn.slice(conn.lastIndexOf(":") + 1));
   const description = `pglite ${options.dataDir ?? "(in memory)"} via ${host}:${port}`;
   const sql = postgres({
-    ...clientOptions(1, connectTimeoutS, undefined, logger),
+    ...clientOptions(`postgres://${host}:${port}`, 1, connectTimeoutS, undefined, logger),
     host,
     port,
     user: "postgres",

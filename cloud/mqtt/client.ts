@@ -24,6 +24,7 @@
 import mqtt, { type DoneCallback, type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import type { Logger } from "../../host/log";
 import { LinkErrorLog, explainTlsError, isTlsUrl, type TlsSettingNames } from "../../host/mqtt-tls-errors";
+import { sendMqttPacketsAtOnce } from "../../host/tcp-nodelay";
 
 export type ProtocolVersion = 4 | 5;
 
@@ -122,7 +123,7 @@ export async function connectClient(o: MqttConnectOptions, version: ProtocolVers
     ...(version === 5 && session ? { properties: { sessionExpiryInterval: session.sessionExpiryS } } : {}),
     manualConnect: true,
   };
-  const client = mqtt.connect(o.url, opts);
+  const client = sendMqttPacketsAtOnce(mqtt.connect(o.url, opts));
   client.handleMessage = session
     ? (packet, done) => session.handleMessage(client, packet, done)
     : (packet, done) => {

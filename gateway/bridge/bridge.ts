@@ -47,7 +47,8 @@ import type { Outbox, OutboxEntry } from "../outbox/outbox";
 import { LinkErrorLog } from "../../host/mqtt-tls-errors";
 import { cloudTlsNames, cloudTlsOptions, type CloudTlsSettings } from "./cloud-tls";
 import { BridgeMetrics, type BridgeDirection, type DropReason } from "./metrics";
-import { noDelay, relayClientId, type RelayMqttOptions, type StatusMessage } from "./relay-protocol";
+import { noDelay } from "../../host/tcp-nodelay";
+import { relayClientId, type RelayMqttOptions, type StatusMessage } from "./relay-protocol";
 import { InProcessRelay, RelayThread, type RelayHost } from "./relay-host";
 
 /** Retained statuses the gateway publishes as latest values (see the header), never through the outbox. */

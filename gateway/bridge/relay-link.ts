@@ -13,7 +13,8 @@ import type { OutboxEntry, RelaySource } from "../outbox/outbox";
 import { LinkErrorLog } from "../../host/mqtt-tls-errors";
 import { cloudTlsNames } from "./cloud-tls";
 import { OutboxRelay } from "./relay";
-import { explainedOnWatch, noDelay, type RelayMqttOptions, type StatusMessage } from "./relay-protocol";
+import { noDelay } from "../../host/tcp-nodelay";
+import { explainedOnWatch, type RelayMqttOptions, type StatusMessage } from "./relay-protocol";
 
 export interface RelayLinkOptions {
   siteId: string;

@@ -3,7 +3,7 @@
  * relay-host.ts for why the relay has a thread of its own). Everything here is structured-
  * clone data: the worker shares no object with the main thread, only the outbox's files.
  */
-import type { IClientOptions, MqttClient } from "mqtt";
+import type { IClientOptions } from "mqtt";
 import { allowlist, fromCloudTopic, type TopicKey } from "../../contracts/mqtt-topics";
 import type { OutboxLayout } from "../outbox/outbox";
 
@@ -61,12 +61,6 @@ export type FromRelay =
 /** Client id of the relay connection: the configured one with a suffix. */
 export function relayClientId(clientId: string): string {
   return `${clientId}-relay`;
-}
-
-/** Latency over throughput for MQTT packets (small, each awaited by someone): no Nagle. */
-export function noDelay(client: MqttClient): void {
-  const stream = client.stream as { setNoDelay?: (on: boolean) => void } | undefined;
-  stream?.setNoDelay?.(true);
 }
 
 /** Published on the main cloud connection (not the relay one): seen back by the relay connection's watch. */
