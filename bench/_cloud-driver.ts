@@ -16,6 +16,7 @@ import mqtt from "mqtt";
 import Stripe from "stripe";
 import { exitFlowTopics, payToken, publishExitRequest, requestPaymentIntent } from "../hil/chaos/paid-exit";
 import type { BenchExit } from "./_cloud-parts";
+import { sendMqttPacketsAtOnce } from "../host/tcp-nodelay";
 
 export interface DriverConfig {
   mqttUrl: string;
@@ -46,7 +47,8 @@ function phase(name: "start" | "end"): void {
 }
 
 export async function driver(cfg: DriverConfig): Promise<DriverResult> {
-  const client = await mqtt.connectAsync(cfg.mqttUrl, { clientId: `bench-sites-${randomBytes(3).toString("hex")}`, protocolVersion: 4 });
+  // The sites' side of the link, as the gateway's bridge runs it: Nagle off (host/tcp-nodelay.ts).
+  const client = sendMqttPacketsAtOnce(await mqtt.connectAsync(cfg.mqttUrl, { clientId: `bench-sites-${randomBytes(3).toString("hex")}`, protocolVersion: 4 }));
   const sites = [...new Set(cfg.exits.map((e) => e.siteId))];
   const reqTopics = new Set(sites.map((s) => exitFlowTopics(s).paymentReq));
   await client.subscribeAsync(sites.flatMap((s) => [exitFlowTopics(s).paymentReq, exitFlowTopics(s).paymentSuccess]), { qos: 1 });

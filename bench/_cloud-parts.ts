@@ -1,9 +1,14 @@
 /**
  * The cloud under test as production runs it, every part in a process of its own so that the
- * CPU each one spends per paid exit can be read apart (/proc): `syspark cloud` on a database of
- * its own (created, seeded, ANALYZEd, dropped), a private Mosquitto with SysPark's cloud-broker
- * settings (deploy/cloud-broker/syspark-flow.conf), and `syspark stripe-emulator` (STRIPE_API_BASE)
- * with no webhook sender: the load driver signs and posts the webhooks itself, as Stripe would.
+ * CPU each one spends per paid exit can be read apart (/proc): N `syspark cloud` instances on a
+ * database of their own (created, seeded, ANALYZEd, dropped) behind a private HAProxy with the
+ * deployment's settings (host/haproxy.ts, deploy/cloud-lb/haproxy.cfg), a private Mosquitto with
+ * SysPark's cloud-broker settings (deploy/cloud-broker/syspark-flow.conf), and
+ * `syspark stripe-emulator` (STRIPE_API_BASE) with no webhook sender: the load driver signs and
+ * posts the webhooks itself, as Stripe would, to the balancer.
+ *
+ * The instances share the MQTT share group (the cloud's default) and each has its own
+ * SYSPARK_INSTANCE_ID (its MQTT session ids derive from it) and HTTP port, as a deployment's do.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -16,6 +21,7 @@ import { upsertLane } from "../cloud/db/sites";
 import { seedSite } from "../cloud/server/seed";
 import { startPart, type PartProcess } from "../hil/chaos/child";
 import { parkedVehicles, seedParkedVehicles, type ParkedVehicle } from "../hil/chaos/paid-exit";
+import { startHaproxy, type PrivateHaproxy } from "../host/haproxy";
 import { CLOUD_BROKER_FLOW_CONF, startMosquitto, type PrivateMosquitto } from "../host/mosquitto";
 import { freePort } from "../host/ports";
 
@@ -33,7 +39,10 @@ export interface CloudPartsOptions {
   exits: number;
   sites: number;
   lanes: number;
+  /** MQTT consumer connections of EACH instance. */
   consumers: number;
+  /** `syspark cloud` processes behind the balancer (1..8). */
+  instances: number;
   logLevel: string;
   /** Load bench/_cpu-profile-preload.mjs into the cloud: SIGUSR2 starts its CPU profile, a second one writes it. */
   profile?: boolean;
@@ -41,7 +50,10 @@ export interface CloudPartsOptions {
 
 export interface CloudParts {
   dbName: string;
+  /** The balancer: where the driver's HTTP calls (pay API, webhooks) go, whatever N. */
   cloudUrl: string;
+  /** Each instance directly (for its own /metrics: through the balancer a scrape lands on any one). */
+  instanceUrls: string[];
   mqttUrl: string;
   emulatorPort: number;
   apiKey: string;
@@ -49,12 +61,13 @@ export interface CloudParts {
   /** In the order the driver makes them: sites and lanes interleaved, so that every lane is busy at once. */
   exits: BenchExit[];
   siteIds: string[];
-  pids: { cloud: number; emulator: number; mosquitto: number | undefined };
+  /** `clouds[i]` is instance i + 1 (cloud_1, cloud_2… in the CPU figures). */
+  pids: { clouds: number[]; emulator: number; mosquitto: number | undefined; haproxy: number | undefined };
   /** The bench's own database (connect only outside the load window: its commits would be counted as the cloud's). */
   dbUrl: string;
   /** Where the parts' logs are (the cloud's at its production level). */
   workDir: string;
-  /** Where the cloud writes its CPU profile (with `profile`). */
+  /** Where the cloud writes its CPU profile (with `profile`: one instance only). */
   profileFile?: string;
   stop: (keepLogs: boolean) => Promise<void>;
 }
@@ -102,23 +115,57 @@ async function seedDatabase(dbUrl: string, siteIds: string[], perSite: ParkedVeh
   }
 }
 
+/**
+ * Ports for parts that bind them later, distinct from one another: freePort() can hand out the
+ * same just-closed port twice in a row (seen: the emulator and the cloud both given one).
+ */
+async function distinctFreePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  for (let tries = 0; ports.size < count; tries++) {
+    if (tries > count * 20) throw new Error(`no ${count} distinct free ports on 127.0.0.1`);
+    ports.add(await freePort());
+  }
+  return [...ports];
+}
+
+/** Starts the instances one after the other (one set of start-up statements at a time on 2 cores), each on its own port and instance id. */
+async function startInstances(n: number, ports: number[], consumers: number, env: (i: number) => NodeJS.ProcessEnv, workDir: string, started: PartProcess[]): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const cloud = startPart({
+      name: `cloud_${i + 1}`,
+      args: ["cloud", "--port", String(ports[i]), "--mqtt-consumers", String(consumers)],
+      env: env(i),
+      ready: /SysPark cloud is up/,
+      readyTimeoutMs: 90_000,
+      logFile: join(workDir, n === 1 ? "cloud.log" : `cloud-${i + 1}.log`),
+    });
+    started.push(cloud);
+    await cloud.ready;
+  }
+}
+
 export async function startCloudParts(o: CloudPartsOptions): Promise<CloudParts> {
+  if (!Number.isInteger(o.instances) || o.instances < 1 || o.instances > 8) throw new Error(`--instances: each count must be a whole number from 1 to 8, got ${o.instances}`);
+  if (o.profile && o.instances !== 1) throw new Error("--profile records one cloud instance's profile: use it with --instances 1");
   const tag = randomBytes(3).toString("hex");
   const dbName = `syspark_bench_${tag}`;
   const dbUrl = databaseUrl(dbName);
   const workDir = mkdtempSync(join(tmpdir(), "syspark-bench-cloud-"));
   const apiKey = `sk_test_bench_${tag}`;
   const webhookSecret = `whsec_bench${randomBytes(16).toString("hex")}`;
+  const authSecret = randomBytes(24).toString("hex"); // one for all: a token one instance signs, another verifies
   const { siteIds, perSite, exits } = planExits(tag, o);
   const profileFile = o.profile ? join(workDir, "cloud.cpuprofile") : undefined;
   // node refuses --cpu-prof in NODE_OPTIONS; an --import of the profiler's switch it accepts.
   const profileEnv = profileFile ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${PROFILE_PRELOAD}`.trim(), SYSPARK_BENCH_CPU_PROF_FILE: profileFile } : {};
   let broker: PrivateMosquitto | undefined;
   let emulator: PartProcess | undefined;
-  let cloud: PartProcess | undefined;
+  let balancer: PrivateHaproxy | undefined;
+  const clouds: PartProcess[] = [];
   let dbCreated = false;
   const stop = async (keepLogs: boolean) => {
-    await cloud?.stop(10_000);
+    await balancer?.stop();
+    await Promise.all(clouds.map((c) => c.stop(10_000)));
     await emulator?.stop(3000);
     await broker?.stop();
     if (dbCreated) await admin((a) => a.unsafe(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`));
@@ -129,8 +176,7 @@ export async function startCloudParts(o: CloudPartsOptions): Promise<CloudParts>
     dbCreated = true;
     await seedDatabase(dbUrl, siteIds, perSite, o.lanes);
     broker = await startMosquitto([CLOUD_BROKER_FLOW_CONF]);
-    const cloudPort = await freePort();
-    const emulatorPort = await freePort();
+    const [emulatorPort, ...cloudPorts] = await distinctFreePorts(1 + o.instances);
     const baseEnv: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: o.logLevel };
     delete baseEnv.DATABASE_URL;
     delete baseEnv.MQTT_URL;
@@ -146,28 +192,23 @@ export async function startCloudParts(o: CloudPartsOptions): Promise<CloudParts>
       logFile: join(workDir, "stripe-emulator.log"),
     });
     await emulator.ready;
-    cloud = startPart({
-      name: "cloud",
-      args: ["cloud", "--port", String(cloudPort), "--mqtt-consumers", String(o.consumers)],
-      env: {
-        ...baseEnv,
-        DATABASE_URL: dbUrl,
-        MQTT_URL: broker.url,
-        STRIPE_API_BASE: `http://127.0.0.1:${emulatorPort}`,
-        STRIPE_SECRET_KEY: apiKey,
-        STRIPE_WEBHOOK_SECRET: webhookSecret,
-        SYSPARK_INSTANCE_ID: `bench-${tag}`,
-        SYSPARK_AUTH_SECRET: randomBytes(24).toString("hex"),
-        ...profileEnv,
-      },
-      ready: /SysPark cloud is up/,
-      readyTimeoutMs: 90_000,
-      logFile: join(workDir, "cloud.log"),
+    const cloudEnv = (i: number): NodeJS.ProcessEnv => ({
+      ...baseEnv,
+      DATABASE_URL: dbUrl,
+      MQTT_URL: (broker as PrivateMosquitto).url,
+      STRIPE_API_BASE: `http://127.0.0.1:${emulatorPort}`,
+      STRIPE_SECRET_KEY: apiKey,
+      STRIPE_WEBHOOK_SECRET: webhookSecret,
+      // Its MQTT session ids derive from it: two instances with one id would take each other's sessions over.
+      SYSPARK_INSTANCE_ID: `bench-${tag}-${i + 1}`,
+      SYSPARK_AUTH_SECRET: authSecret,
+      ...profileEnv,
     });
-    await cloud.ready;
+    await startInstances(o.instances, cloudPorts, o.consumers, cloudEnv, workDir, clouds);
+    balancer = await startHaproxy(cloudPorts.map((p) => `127.0.0.1:${p}`));
     return {
-      dbName, cloudUrl: `http://127.0.0.1:${cloudPort}`, mqttUrl: broker.url, emulatorPort, apiKey, webhookSecret, exits, siteIds,
-      pids: { cloud: cloud.pid, emulator: emulator.pid, mosquitto: broker.pid }, dbUrl, workDir, profileFile, stop,
+      dbName, cloudUrl: balancer.url, instanceUrls: cloudPorts.map((p) => `http://127.0.0.1:${p}`), mqttUrl: broker.url, emulatorPort, apiKey, webhookSecret, exits, siteIds,
+      pids: { clouds: clouds.map((c) => c.pid), emulator: emulator.pid, mosquitto: broker.pid, haproxy: balancer.pid }, dbUrl, workDir, profileFile, stop,
     };
   } catch (err) {
     await stop(true).catch(() => undefined);
