@@ -105,7 +105,10 @@ export async function priceExit(tx: Tx, ctx: FlowContext, a: PriceExitArgs): Pro
   };
   // A card authorised at entry pays this exit with no phone; the lane hears the outcome later (hold-exit.ts).
   if (ctx.holds && pre.hold && (await ctx.holds.atExit(tx, r.session, paymentReq))) return "hold_capture";
-  await enqueueForSite(tx, siteId, "paymentReq", paymentReq);
-  await writeAudit(ctx.auditMode, tx, { kind: "payment.requested", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString() } });
+  // Two independent inserts sent together: postgres.js pipelines them in one write (issue 20).
+  await Promise.all([
+    enqueueForSite(tx, siteId, "paymentReq", paymentReq),
+    writeAudit(ctx.auditMode, tx, { kind: "payment.requested", sessionId: session.sessionId, payload: { ...common, payment_req_ts: now.toISOString() } }),
+  ]);
   return "payment_requested";
 }

@@ -241,16 +241,19 @@ export class PaymentService {
     if (r.outcome === "stale") return "stale";
     const s = r.session;
     const validatedTs = r.payment.validatedTs ?? new Date();
-    if (r.sessionOutcome === "applied") {
-      await enqueueForSite(
-        tx,
-        s.siteId,
-        "paymentSuccess",
-        { ts: Date.now(), src: this.o.src, session_id: s.sessionId, lane_id: wireLaneOf(s), provider_ref: providerRef, amount: r.payment.amount, currency: r.payment.currency },
-        `payment_success:${s.sessionId}`,
-      );
-    }
-    await writeAudit(this.o.auditMode, tx, {
+    // Three independent inserts (the lane's success, the audit row, the receipt owed) sent
+    // together: postgres.js pipelines them in one write, one round trip (issue 20).
+    const success =
+      r.sessionOutcome === "applied"
+        ? enqueueForSite(
+            tx,
+            s.siteId,
+            "paymentSuccess",
+            { ts: Date.now(), src: this.o.src, session_id: s.sessionId, lane_id: wireLaneOf(s), provider_ref: providerRef, amount: r.payment.amount, currency: r.payment.currency },
+            `payment_success:${s.sessionId}`,
+          )
+        : undefined;
+    const audit = writeAudit(this.o.auditMode, tx, {
       // "underpaid": this payment covers part of the quote (a hold captured below the fee, the
       // rest charged next) — a part payment the stay owed, NOT a late one: only money that came
       // after the session was settled or closed is `payment.late` (and refundable in one call).
@@ -271,7 +274,8 @@ export class PaymentService {
         ...extra,
       },
     });
-    await queueReceipt(tx, r.payment.paymentId); // money taken: its receipt is owed, issued off the pay path (cloud/billing/receipt-worker.ts)
+    const receipt = queueReceipt(tx, r.payment.paymentId); // money taken: its receipt is owed, issued off the pay path (cloud/billing/receipt-worker.ts)
+    await Promise.all([success, audit, receipt]);
     return "paid";
   }
 
