@@ -1,16 +1,18 @@
 /**
  * `npm run bench -- chaos [--part cloud|gateway|both] [--exits 5000] [--cloud-kills 20]
- * [--gateway-kills 20] [--lanes 8] [--seed 1]`: the full crash campaigns, to run before a
- * release (docs/chaos.md). Each part is killed with SIGKILL at seeded moments while exits flow
- * and restarted; every exit is then counted lost, doubled or stuck (all must be 0) and the audit
- * chain verified. `--exits` is per part. The CI tests (test/chaos/) are the same campaigns, small.
+ * [--cloud-instances 1] [--gateway-kills 20] [--lanes 8] [--seed 1]`: the full crash campaigns,
+ * to run before a release (docs/chaos.md). Each part is killed with SIGKILL at seeded moments
+ * while exits flow and restarted; every exit is then counted lost, doubled or stuck (all must be
+ * 0) and the audit chain verified. `--exits` is per part. `--cloud-instances N` runs N clouds
+ * behind HAProxy, each kill taking one of them. The CI tests (test/chaos/) are the same
+ * campaigns, small.
  *
  * The last line is one JSON object: exits, kills, lost, doubled, stuck (sums over the parts run),
  * p99_ms (the worse part's p99: the cloud's exit request → payment success, the gateway's arrival
  * → barrier open), audit_ok, and the per-part figures.
  */
 import type { CampaignOptions, CampaignResult } from "../hil/chaos/campaign";
-import { runCloudCampaign } from "../hil/chaos/cloud-campaign";
+import { runCloudCampaign, type CloudCampaignResult } from "../hil/chaos/cloud-campaign";
 
 function intArg(args: string[], name: string, def: number, min: number): number {
   const i = args.indexOf(name);
@@ -37,7 +39,9 @@ const LATENCY: Record<CampaignResult["part"], string> = {
 };
 
 function summary(r: CampaignResult): string {
-  return `${r.part}: ${r.exits} exits, ${r.kills} kills — lost ${r.lost}, doubled ${r.doubled}, stuck ${r.stuck}; audit chain ${r.audit_ok ? "verified" : "BROKEN or unverified"}; ${LATENCY[r.part]} p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms; ${r.wall_s} s`;
+  const instances = (r as Partial<CloudCampaignResult>).instances;
+  const where = instances === undefined ? "" : instances > 1 ? ` (${instances} instances behind HAProxy)` : " (1 instance)";
+  return `${r.part}${where}: ${r.exits} exits, ${r.kills} kills — lost ${r.lost}, doubled ${r.doubled}, stuck ${r.stuck}; audit chain ${r.audit_ok ? "verified" : "BROKEN or unverified"}; ${LATENCY[r.part]} p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms; ${r.wall_s} s`;
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -46,6 +50,7 @@ export async function run(args: string[]): Promise<void> {
   if (part !== "cloud" && part !== "gateway" && part !== "both") throw new Error(`--part must be cloud, gateway or both, got "${part ?? ""}"`);
   const exits = intArg(args, "--exits", 5000, 1);
   const cloudKills = intArg(args, "--cloud-kills", 20, 0);
+  const cloudInstances = intArg(args, "--cloud-instances", 1, 1);
   const gatewayKills = intArg(args, "--gateway-kills", 20, 0);
   const lanes = intArg(args, "--lanes", 8, 1);
   const seed = intArg(args, "--seed", 1, 0);
@@ -53,8 +58,8 @@ export async function run(args: string[]): Promise<void> {
 
   const results: CampaignResult[] = [];
   if (part !== "gateway") {
-    log(`chaos: cloud campaign — ${exits} exits, ${cloudKills} SIGKILLs of the cloud`);
-    results.push(await runCloudCampaign({ exits, kills: cloudKills, lanes, seed, log }));
+    log(`chaos: cloud campaign — ${exits} exits, ${cloudKills} SIGKILLs of ${cloudInstances > 1 ? `one of ${cloudInstances} cloud instances behind HAProxy` : "the cloud"}`);
+    results.push(await runCloudCampaign({ exits, kills: cloudKills, instances: cloudInstances, lanes, seed, log }));
   }
   if (part !== "cloud") {
     log(`chaos: gateway campaign — ${exits} exits, ${gatewayKills} SIGKILLs of the gateway`);

@@ -113,7 +113,7 @@ export function round1(x: number): number {
 export class CampaignPrerequisiteError extends Error {
   override readonly name = "CampaignPrerequisiteError";
   constructor(
-    readonly what: "postgres" | "mosquitto" | "socat",
+    readonly what: "postgres" | "mosquitto" | "socat" | "haproxy",
     message: string,
   ) {
     super(message);

@@ -7,37 +7,40 @@
  * moments and restarted at once with the same instance id (it resumes its MQTT session). At the
  * end, after a bounded settle time, every exit is checked against the database and the emulator
  * (`tallyExits`), and `syspark audit verify` must pass on that database.
+ *
+ * With `instances: N > 1` (issue 20), N clouds run side by side behind a private HAProxy with the
+ * deployed balancer's settings (hil/chaos/cloud-parts.ts), and each kill picks one of them at
+ * (seeded) random; it is restarted with its own instance id and port while the others serve.
  */
-import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import postgres from "postgres";
 import Stripe from "stripe";
-import { openDatabase } from "../../cloud/db/index";
-import { seedSite } from "../../cloud/server/seed";
-import { CLOUD_BROKER_FLOW_CONF, startMosquitto, type PrivateMosquitto } from "../../host/mosquitto";
-import { freePort } from "../../host/ports";
+import { haproxyBinary } from "../../host/haproxy";
 import { which } from "../../host/tools";
 import { CampaignPrerequisiteError, percentile, round1, seededRandom, tallyExits, type CampaignOptions, type CampaignResult, type ExitRecord } from "./campaign";
-import { startPart, SYSPARK_BIN, type PartProcess } from "./child";
-import { parkedVehicles, seedParkedVehicles } from "./paid-exit";
+import { newCloudRun, prepareDatabase, runCli, startParts, stopParts, type CloudParts, type CloudWiring } from "./cloud-parts";
+import type { parkedVehicles } from "./paid-exit";
 import { SiteDriver } from "./site-driver";
 
-export const CHAOS_PG_URL = process.env.SYSPARK_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+export { CHAOS_PG_URL } from "./cloud-parts";
 
 export interface CloudCampaignOptions extends CampaignOptions {
   /** A lane gives an exit up after this long without an answer (default 45 s: a restart on a loaded machine takes seconds). */
   exitTimeoutMs?: number;
   /** After the last exit, how long the cloud may take to close what is still in flight (default 15 s). */
   settleMs?: number;
+  /**
+   * `syspark cloud` instances run side by side (default 1). With more than one, a private HAProxy
+   * (deploy/cloud-lb/haproxy.cfg's settings) is in front of them and each kill picks one.
+   */
+  instances?: number;
   /** Aborting gives up the exits in flight and stops everything the campaign started (a test's `after`). */
   signal?: AbortSignal;
 }
 
 /** Extra figures the cloud campaign reports beside the shared ones. */
 export interface CloudCampaignResult extends CampaignResult {
+  /** `syspark cloud` instances that ran side by side (behind HAProxy when more than one). */
+  instances: number;
   restart_p50_ms: number;
   restart_max_ms: number;
   pay_retries: number;
@@ -45,46 +48,6 @@ export interface CloudCampaignResult extends CampaignResult {
   late_deliveries: number;
   /** Where the parts' logs were kept (only when something went wrong). */
   logs?: string;
-}
-
-function databaseUrl(base: string, name: string): string {
-  const u = new URL(base);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
-/** Creates a database of its own on the server; a missing server is a prerequisite error. */
-async function createDatabase(name: string): Promise<void> {
-  const admin = postgres(CHAOS_PG_URL, { max: 1, onnotice: () => undefined, connect_timeout: 5 });
-  try {
-    await admin.unsafe(`CREATE DATABASE "${name}"`);
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "ECONNREFUSED" || code === "CONNECT_TIMEOUT" || code === "ENOTFOUND" || code === "28P01" || code === "3D000") {
-      throw new CampaignPrerequisiteError("postgres", `PostgreSQL not reachable at ${new URL(CHAOS_PG_URL).host} (${(err as Error).message})`);
-    }
-    throw err;
-  } finally {
-    await admin.end({ timeout: 5 });
-  }
-}
-
-async function dropDatabase(name: string): Promise<void> {
-  const admin = postgres(CHAOS_PG_URL, { max: 1, onnotice: () => undefined, connect_timeout: 5 });
-  try {
-    await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  } finally {
-    await admin.end({ timeout: 5 });
-  }
-}
-
-function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [SYSPARK_BIN, ...args], { env, timeout: 120_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1) : 0;
-      resolve({ code, out: `${stdout}${stderr}`.trim() });
-    });
-  });
 }
 
 /** Kill moments: after which started exit each kill lands (seeded, spread over the run, never the first or last exits). */
@@ -97,37 +60,6 @@ export function killSchedule(exits: number, kills: number, rand: () => number): 
   return at.sort((a, b) => a - b);
 }
 
-/** The names, keys and paths of one campaign run. */
-interface CloudRun {
-  tag: string;
-  dbName: string;
-  siteId: string;
-  dbUrl: string;
-  workDir: string;
-  apiKey: string;
-  webhookSecret: string;
-}
-
-/** What the campaign started, for the teardown (the cloud is the one running now, after restarts). */
-interface CloudParts {
-  broker?: PrivateMosquitto;
-  emulator?: PartProcess;
-  cloud?: PartProcess;
-  driver?: SiteDriver;
-  sql?: postgres.Sql;
-  dbCreated: boolean;
-  keepLogs: boolean;
-}
-
-/** How the parts reach each other once started. */
-interface CloudWiring {
-  cloudUrl: string;
-  emulatorPort: number;
-  baseEnv: NodeJS.ProcessEnv;
-  /** A new cloud process on the same port, database and instance id. */
-  startCloudPart: () => PartProcess;
-}
-
 export async function runCloudCampaign(opts: CloudCampaignOptions): Promise<CloudCampaignResult> {
   const started = performance.now();
   const log = opts.log ?? (() => undefined);
@@ -135,18 +67,24 @@ export async function runCloudCampaign(opts: CloudCampaignOptions): Promise<Clou
   const seed = opts.seed ?? 1;
   const rand = seededRandom(seed);
   const settleMs = opts.settleMs ?? 15_000;
+  const instances = opts.instances ?? 1;
+  if (!Number.isInteger(instances) || instances < 1) throw new RangeError(`instances must be an integer ≥ 1, got ${String(opts.instances)}`);
   if (!which("mosquitto") && !which("/usr/sbin/mosquitto")) throw new CampaignPrerequisiteError("mosquitto", "mosquitto is not installed (apt-get install -y mosquitto)");
+  if (instances > 1 && !haproxyBinary()) throw new CampaignPrerequisiteError("haproxy", "haproxy is not installed (apt-get install -y haproxy): the campaign puts it in front of its clouds");
   const run = newCloudRun();
-  const parts: CloudParts = { dbCreated: false, keepLogs: true };
+  const parts: CloudParts = { clouds: [], dbCreated: false, keepLogs: true };
   try {
     const vehicles = await prepareDatabase(run, parts, opts.exits);
-    const wiring = await startParts(run, parts);
-    log(`cloud campaign: ${opts.exits} exits on ${lanes} lanes, ${opts.kills} SIGKILLs (seed ${seed}); PostgreSQL database ${run.dbName}, Mosquitto ${parts.broker!.url}, Stripe emulator :${wiring.emulatorPort} (own process), logs ${run.workDir}`);
+    const wiring = await startParts(run, parts, instances);
+    const clouds = parts.balancer
+      ? `${instances} clouds (${parts.clouds.map((c) => `${c.instanceId} :${c.port}`).join(", ")}) behind HAProxy ${parts.balancer.url}`
+      : `1 cloud (${parts.clouds[0].instanceId} :${parts.clouds[0].port})`;
+    log(`cloud campaign: ${opts.exits} exits on ${lanes} lanes, ${opts.kills} SIGKILLs (seed ${seed}); ${clouds}; PostgreSQL database ${run.dbName}, Mosquitto ${parts.broker!.url}, Stripe emulator :${wiring.emulatorPort} (own process), logs ${run.workDir}`);
     const stripe = new Stripe(run.apiKey, { host: "127.0.0.1", port: wiring.emulatorPort, protocol: "http", maxNetworkRetries: 2, timeout: 10_000 });
-    const { kills, restartMs } = await driveWithKills(opts, parts, wiring, { siteId: run.siteId, stripe, vehicles, lanes, rand, log });
+    const { kills, restartMs } = await driveWithKills(opts, parts, wiring, { siteId: run.siteId, stripe, vehicles, lanes, rand, pick: seededRandom(seed + 0x9e3779b9), log });
     opts.signal?.throwIfAborted();
     await settle(parts.sql!, run.siteId, settleMs);
-    await parts.cloud!.stop();
+    await Promise.all(parts.clouds.map((c) => c.process.stop()));
     const driver = parts.driver!;
     const records = await exitRecords(parts.sql!, stripe, run.siteId, driver);
     const tally = tallyExits(records);
@@ -160,6 +98,7 @@ export async function runCloudCampaign(opts: CloudCampaignOptions): Promise<Clou
     parts.keepLogs = !clean;
     return {
       part: "cloud",
+      instances,
       exits: driver.traces.length,
       kills,
       lost: tally.lost,
@@ -182,76 +121,15 @@ export async function runCloudCampaign(opts: CloudCampaignOptions): Promise<Clou
   }
 }
 
-function newCloudRun(): CloudRun {
-  const tag = randomBytes(4).toString("hex");
-  const dbName = `syspark_chaos_${tag}`;
-  return {
-    tag, dbName,
-    siteId: `chaos-${tag.slice(0, 6)}`,
-    dbUrl: databaseUrl(CHAOS_PG_URL, dbName),
-    workDir: mkdtempSync(join(tmpdir(), "syspark-chaos-cloud-")),
-    apiKey: `sk_test_chaos_${tag}`,
-    webhookSecret: `whsec_chaos${randomBytes(16).toString("hex")}`,
-  };
-}
-
-/** The run's own database: schema (migrations) and the site, before the cloud starts; vehicles parked two hours ago. */
-async function prepareDatabase(run: CloudRun, parts: CloudParts, exits: number): Promise<ReturnType<typeof parkedVehicles>> {
-  await createDatabase(run.dbName);
-  parts.dbCreated = true;
-  const db = await openDatabase({ databaseUrl: run.dbUrl, max: 2 });
-  const vehicles = parkedVehicles(run.siteId, exits, "C");
-  try {
-    await seedSite(db, { siteId: run.siteId, name: "Chaos", timeZone: "Europe/Paris", currency: "EUR" });
-    await seedParkedVehicles(db.sql, run.siteId, vehicles);
-  } finally {
-    await db.close();
-  }
-  parts.sql = postgres(run.dbUrl, { max: 2, onnotice: () => undefined });
-  return vehicles;
-}
-
-/** The private Mosquitto, the Stripe emulator in its own process, and the cloud. */
-async function startParts(run: CloudRun, parts: CloudParts): Promise<CloudWiring> {
-  const broker = parts.broker = await startMosquitto([CLOUD_BROKER_FLOW_CONF]);
-  const cloudPort = await freePort();
-  const emulatorPort = await freePort();
-  const cloudUrl = `http://127.0.0.1:${cloudPort}`;
-  const baseEnv: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: "warn" };
-  delete baseEnv.DATABASE_URL;
-  delete baseEnv.MQTT_URL;
-  parts.emulator = startPart({
-    name: "stripe-emulator",
-    args: ["stripe-emulator", "--port", String(emulatorPort), "--api-key", run.apiKey, "--webhook-url", `${cloudUrl}/webhooks/stripe`, "--webhook-attempts", "20"],
-    env: { ...baseEnv, STRIPE_WEBHOOK_SECRET: run.webhookSecret },
-    ready: /API:\s+http/,
-    readyTimeoutMs: 60_000,
-    logFile: join(run.workDir, "stripe-emulator.log"),
-  });
-  await parts.emulator.ready;
-  const cloudEnv: NodeJS.ProcessEnv = {
-    ...baseEnv,
-    DATABASE_URL: run.dbUrl,
-    MQTT_URL: broker.url,
-    STRIPE_API_BASE: `http://127.0.0.1:${emulatorPort}`,
-    STRIPE_SECRET_KEY: run.apiKey,
-    STRIPE_WEBHOOK_SECRET: run.webhookSecret,
-    SYSPARK_INSTANCE_ID: `chaos-${run.tag}`,
-    SYSPARK_AUTH_SECRET: randomBytes(24).toString("hex"),
-  };
-  const startCloudPart = () => startPart({ name: "cloud", args: ["cloud", "--port", String(cloudPort)], env: cloudEnv, ready: /SysPark cloud is up/, readyTimeoutMs: 90_000, logFile: join(run.workDir, "cloud.log") });
-  parts.cloud = startCloudPart();
-  await parts.cloud.ready;
-  return { cloudUrl, emulatorPort, baseEnv, startCloudPart };
-}
-
 /**
- * The site's drivers push every exit through the cloud while the killer SIGKILLs it at the
- * scheduled moments and restarts it at once. Returns the kills done and each restart's time.
+ * The site's drivers push every exit through the cloud while the killer SIGKILLs one cloud
+ * instance (picked with `pick`, seeded) at the scheduled moments and restarts it at once with its
+ * own instance id and port. Returns the kills done and each restart's time. The kill moments use
+ * `rand` alone, so that a seed gives the same moments whatever the number of instances.
  */
 async function driveWithKills(
   opts: CloudCampaignOptions, parts: CloudParts, wiring: CloudWiring,
-  o: { siteId: string; stripe: Stripe; vehicles: ReturnType<typeof parkedVehicles>; lanes: number; rand: () => number; log: (line: string) => void },
+  o: { siteId: string; stripe: Stripe; vehicles: ReturnType<typeof parkedVehicles>; lanes: number; rand: () => number; pick: () => number; log: (line: string) => void },
 ): Promise<{ kills: number; restartMs: number[] }> {
   const { rand, log } = o;
   // Kills land at seeded moments while exits flow: after the n-th exit has started, plus a seeded delay.
@@ -279,13 +157,15 @@ async function driveWithKills(
       while (driving && startedExits < at) await new Promise<void>((resolve) => (wakeKiller = resolve));
       if (!driving) return;
       await new Promise((r) => setTimeout(r, Math.floor(rand() * 400)));
-      await parts.cloud!.kill9();
+      const victim = parts.clouds[Math.floor(o.pick() * parts.clouds.length)];
+      await victim.process.kill9();
       kills++;
       const t = performance.now();
-      parts.cloud = wiring.startCloudPart();
-      await parts.cloud.ready;
+      victim.process = victim.start();
+      await victim.process.ready;
       restartMs.push(performance.now() - t);
-      log(`  kill ${kills}/${schedule.length} at exit ${startedExits}/${opts.exits}: cloud back in ${(restartMs[restartMs.length - 1] / 1000).toFixed(1)} s`);
+      const named = parts.clouds.length > 1 ? `cloud ${victim.n} (${victim.instanceId} :${victim.port})` : "cloud";
+      log(`  kill ${kills}/${schedule.length} at exit ${startedExits}/${opts.exits}: ${named} back in ${(restartMs[restartMs.length - 1] / 1000).toFixed(1)} s`);
     }
   })();
   // A cloud that does not come back ends the run (no lane waits out its timeouts for nothing).
@@ -317,17 +197,6 @@ async function settle(sql: postgres.Sql, siteId: string, settleMs: number): Prom
     if (open === 0 || performance.now() > settleEnd) break;
     await new Promise((r) => setTimeout(r, 250));
   }
-}
-
-/** Everything the campaign started, stopped; its database dropped; its logs kept only when something went wrong. */
-async function stopParts(run: CloudRun, parts: CloudParts): Promise<void> {
-  await parts.driver?.close().catch(() => undefined);
-  await parts.cloud?.kill9();
-  await parts.emulator?.stop(3000);
-  await parts.broker?.stop();
-  await parts.sql?.end({ timeout: 5 });
-  if (parts.dbCreated) await dropDatabase(run.dbName);
-  if (!parts.keepLogs) rmSync(run.workDir, { recursive: true, force: true });
 }
 
 /** One record per driven exit: what the lane saw, what the database and the emulator say. */
