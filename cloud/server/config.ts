@@ -224,6 +224,12 @@ function resolveCoreOptions(filled: CloudOptions, env: NodeJS.ProcessEnv): Cloud
     o.port = Number(env.PORT);
   }
   o.port ??= DEFAULT_HTTP_PORT;
+  if (o.dbPoolMax === undefined && env.DATABASE_POOL_MAX) {
+    // N instances share the server's max_connections: each instance's pool is the operator's call (docs/cloud.md, "Scale out").
+    const n = Number(env.DATABASE_POOL_MAX);
+    if (!/^\d+$/.test(env.DATABASE_POOL_MAX) || n < 1 || n > 200) throw new ConfigError(`DATABASE_POOL_MAX must be a whole number of connections from 1 to 200 (per instance), got "${env.DATABASE_POOL_MAX}"`);
+    o.dbPoolMax = n;
+  }
   if (o.mqttUrl !== undefined) {
     const r = urlLike("MQTT_URL", ["mqtt:", "mqtts:", "tcp:", "ssl:", "ws:", "wss:"]).safeParse(o.mqttUrl);
     if (!r.success) throw new ConfigError(r.error.issues[0].message);

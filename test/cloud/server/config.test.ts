@@ -40,6 +40,12 @@ describe("cloud configuration", () => {
     expect(() => resolveOptions({}, { ...base, STRIPE_WEBHOOK_SECRET: "nope", STRIPE_API_BASE: "http://127.0.0.1:12111" })).to.throw(ConfigError, /STRIPE_WEBHOOK_SECRET must start with whsec_/);
   });
 
+  it("DATABASE_POOL_MAX sizes each instance's pool, and a bad value is refused by name", () => {
+    expect(resolveOptions({}, { DATABASE_POOL_MAX: "4" }).dbPoolMax).to.equal(4);
+    expect(resolveOptions({}, {}).dbPoolMax).to.equal(undefined);
+    for (const bad of ["0", "201", "ten", "4.5", "-1"]) expect(() => resolveOptions({}, { DATABASE_POOL_MAX: bad }), bad).to.throw(ConfigError, new RegExp(`DATABASE_POOL_MAX must be a whole number.*got "${bad.replace(".", "\\.")}"`));
+  });
+
   it("validates PORT, MQTT_URL and PUBLIC_BASE_URL with precise messages", () => {
     expect(() => resolveOptions({}, { PORT: "80a" })).to.throw(/PORT must be a TCP port/);
     expect(() => resolveOptions({}, { MQTT_URL: "http://x" })).to.throw(/MQTT_URL must be a URL starting with mqtt:/);
