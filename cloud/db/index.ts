@@ -19,6 +19,7 @@ export * from "./payments";
 export * from "./refunds";
 export * from "./events";
 export * from "./outbox";
+export * from "./instances";
 export * from "./audit";
 export * from "./operators";
 export * from "./permits";

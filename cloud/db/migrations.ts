@@ -13,6 +13,7 @@ import { V14_CONSOLE_STATE } from "./migrations-console";
 import { V16_REVENUE_INDEXES } from "./migrations-revenue";
 import { V17_ENTRY } from "./migrations-entry";
 import { V18_COMMERCE } from "./migrations-commerce";
+import { V19_CLOUD_INSTANCES } from "./instances";
 import { V6_PREPAYMENTS, V7_BILLING_PROVIDER_FAILURES, V8_HOLDS, V9_REFUNDS, V10_PERMITS, V11_BILLING_DOCUMENTS, V12_PREPAYMENT_REFUNDS, V13_BILLING_QUEUES } from "./migrations-billing";
 
 export interface Migration {
@@ -319,4 +320,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 16, name: "revenue report: payments / refunds site_id, indexes by site and time", sql: V16_REVENUE_INDEXES },
   { version: 17, name: "entry lanes: occupancy per site and pool, identities linked to sessions", sql: V17_ENTRY },
   { version: 18, name: "merchants and validations, lost-ticket declarations, reservations", sql: V18_COMMERCE },
+  { version: 19, name: "cloud_instances (consumer sessions of instances that are gone get drained)", sql: V19_CLOUD_INSTANCES },
 ];

@@ -9,15 +9,16 @@
  * Nothing is acknowledged unprocessed, at any point of a connection's life:
  * - start: the handler goes in with the CONNECT (connectClient), so the queue a resumed session
  *   delivers right after the CONNACK is processed, not dropped by mqtt.js's default handler;
- * - reconnect: the same handler stays on the client; a message whose connection was lost while
- *   it was processed is not acknowledged on the next one (a PUBACK there would carry a packet id
- *   the broker may have given to another message): the broker delivers it again, and its event
- *   id makes the second delivery act as a duplicate;
+ * - reconnect: the same handler stays on the client, and the subscriptions are made again (a
+ *   peer may have drained this session while it thought the instance gone: ./session-drain.ts);
+ *   a message whose connection was lost while it was processed is not acknowledged on the next
+ *   one (a PUBACK there would carry a packet id the broker may have given to another message):
+ *   the broker delivers it again, and its event id makes the second delivery act as a duplicate;
  * - stop: messages that arrive once stop() began are refused (not acknowledged: they stay in
  *   the broker session for the next instance); the one in flight finishes and is acknowledged
  *   before the connection closes.
  */
-import type { MqttClient } from "mqtt";
+import type { ISubscriptionMap, MqttClient } from "mqtt";
 import { TOPICS, fromCloudTopic, parsePayload, toCloudTopic, type TopicKey } from "../../contracts/mqtt-topics";
 import type { Logger } from "../../host/log";
 import type { MessageHandler } from "./client";
@@ -50,7 +51,7 @@ export interface SiteEventConsumer {
   stop(): Promise<void>;
 }
 
-export interface ConsumerOptions {
+export interface ConsumerOptions extends ConsumingOptions {
   /**
    * Opens the connection with `handleMessage` installed before its CONNECT (connectClient with
    * a session), and resolves at its first CONNACK.
@@ -58,17 +59,31 @@ export interface ConsumerOptions {
   connect: (handleMessage: MessageHandler) => Promise<MqttClient>;
   version: 4 | 5;
   shareGroup: string;
+}
+
+/** What a consuming connection needs to act on a message (a live consumer's, or a drain's). */
+export interface ConsumingOptions {
   handle: SiteEventHandler;
   logger: Logger;
   metrics?: ConsumerMetrics;
 }
 
-/** Connects one consumer connection, subscribes it, and consumes until stop(). */
-export async function startConsumer(opts: ConsumerOptions): Promise<SiteEventConsumer> {
+/** The message side of a consuming connection: validate, handle (retrying the transient), acknowledge after commit. */
+export interface Consuming {
+  handleMessage: MessageHandler;
+  /** Messages being processed now. */
+  readonly inFlight: Set<Promise<unknown>>;
+  /** performance.now() of the last message that arrived (0: none yet). */
+  readonly lastArrival: number;
+  /** From now on a message is refused (left in the broker); the ones in flight finish. */
+  stop(): void;
+}
+
+export function consuming(opts: ConsumingOptions): Consuming {
   const { logger } = opts;
   let stopping = false;
+  let lastArrival = 0;
   const inFlight = new Set<Promise<unknown>>();
-
   /** The effect of one message; resolves once it is recorded (or can never be), rejects to leave it unacknowledged. */
   const consume = async (topic: string, payload: Buffer): Promise<void> => {
     const parsedTopic = fromCloudTopic(topic);
@@ -107,6 +122,7 @@ export async function startConsumer(opts: ConsumerOptions): Promise<SiteEventCon
 
   // mqtt.js calls this one message at a time per connection (the next after done()).
   const handleMessage: MessageHandler = (client, packet, done) => {
+    lastArrival = performance.now();
     if (stopping) {
       done(new Error("consumer stopping: left in the broker for the next instance"));
       return;
@@ -128,30 +144,64 @@ export async function startConsumer(opts: ConsumerOptions): Promise<SiteEventCon
     );
   };
 
-  const client = await opts.connect(handleMessage);
-  const filters = CONSUMED.map((k) => subscriptionFilter(k, opts.version, opts.shareGroup));
-  const subscribe = async () => {
-    const grants = await client.subscribeAsync(Object.fromEntries(filters.map((f) => [f, { qos: 1 as const }])));
+  return {
+    handleMessage,
+    inFlight,
+    get lastArrival() {
+      return lastArrival;
+    },
+    stop() {
+      stopping = true;
+    },
+  };
+}
+
+/** The client id of an instance's i-th consumer connection (its persistent session's name). */
+export function consumerClientId(instanceId: string, i: number): string {
+  return `syspark-${instanceId}-c${i}`.slice(0, 64);
+}
+
+/** The SUBSCRIBE filters of a consumer: every consumed topic, shared on v5. */
+export function consumerFilters(version: 4 | 5, shareGroup: string): string[] {
+  return CONSUMED.map((k) => subscriptionFilter(k, version, shareGroup));
+}
+
+/** Connects one consumer connection, subscribes it, and consumes until stop(). */
+export async function startConsumer(opts: ConsumerOptions): Promise<SiteEventConsumer> {
+  const { logger } = opts;
+  const c = consuming(opts);
+  const client = await opts.connect(c.handleMessage);
+  const filters = consumerFilters(opts.version, opts.shareGroup);
+  /**
+   * `again` (a reconnect): `resubscribe` makes mqtt.js send the SUBSCRIBE although it recorded these
+   * filters as subscribed already (it would skip them, and a drained session would stay deaf); on
+   * v5, retain handling 1: a subscription that still exists is not sent the retained messages again.
+   */
+  const subscribe = async (again: boolean) => {
+    const map: ISubscriptionMap = Object.fromEntries(filters.map((f) => [f, { qos: 1 as const, ...(again && opts.version === 5 ? { rh: 1 } : {}) }]));
+    if (again) map.resubscribe = true;
+    const grants = await client.subscribeAsync(map);
     const refused = grants.filter((g) => g.qos === 128);
     if (refused.length) throw new Error(`the broker refused the subscriptions ${refused.map((g) => g.topic).join(", ")}`);
   };
   try {
-    await subscribe();
+    await subscribe(false);
   } catch (err) {
     await client.endAsync(true);
     throw err;
   }
-  // A session the broker no longer has (expired, broker restarted without persistence) comes back
-  // without subscriptions: subscribe again.
-  client.on("connect", (connack) => {
-    if (!connack.sessionPresent) subscribe().catch((err: Error) => logger.error({ err: err.message }, "re-subscribe failed"));
+  // Subscribe again on every reconnect: a session the broker no longer has (expired, broker
+  // restarted without persistence) comes back without subscriptions, and so does one a peer
+  // drained and unsubscribed while it thought this instance dead (./session-drain.ts).
+  client.on("connect", () => {
+    subscribe(true).catch((err: Error) => logger.error({ err: err.message }, "re-subscribe failed"));
   });
   let stopped: Promise<void> | undefined;
   return {
     client,
     stop() {
-      stopping = true;
-      stopped ??= Promise.allSettled([...inFlight]).then(() => client.endAsync());
+      c.stop();
+      stopped ??= Promise.allSettled([...c.inFlight]).then(() => client.endAsync());
       return stopped;
     },
   };

@@ -15,7 +15,9 @@ import type { Logger } from "../../host/log";
 import { openDatabase, outboxBacklog, type Database } from "../db/index";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../mqtt/broker";
 import { connectClient, detectProtocol, type ProtocolVersion } from "../mqtt/client";
-import { startConsumer, type SiteEventConsumer } from "../mqtt/consumers";
+import { consumerClientId, startConsumer, type SiteEventConsumer } from "../mqtt/consumers";
+import { drainSession } from "../mqtt/session-drain";
+import { InstanceWatch } from "./instance-watch";
 import { OutboxRelay } from "../mqtt/relay";
 import { ReceiptWorker } from "../billing/receipt-worker";
 import { receiptQueueLength } from "../billing/receipt-queue";
@@ -96,6 +98,9 @@ type StartOptions = CloudOptions &
     logger?: Logger;
     shareGroup?: string;
     mqttSessionExpiryS?: number;
+    /** Scale out: a peer silent this long (s) has its MQTT sessions drained (./instance-watch.ts; default 30), checked every instanceWatchMs (default 5,000). */
+    instanceStaleS?: number;
+    instanceWatchMs?: number;
     auditMode?: AuditMode;
     /** The environment the options are completed from (default process.env): a throwaway cloud (the billing smoke) passes its own. */
     env?: NodeJS.ProcessEnv;
@@ -277,9 +282,23 @@ async function startRelayAndConsumers(
   };
   cleanups.push(() => Promise.all(consumers.map((c) => c.stop())).then(() => undefined));
   for (let i = 0; i < nConsumers; i++) {
-    const clientId = `syspark-${p.instanceId}-c${i}`.slice(0, 64);
+    const clientId = consumerClientId(p.instanceId, i);
     consumers.push(await startConsumer({ connect: (handleMessage) => connectClient(broker.mqttOpts, broker.version, clientId, { sessionExpiryS, handleMessage }), version: broker.version, shareGroup, handle, logger: p.logger, metrics: consumerMetrics }));
   }
+  // Shared subscriptions (v5) on persistent sessions: those of an instance that is gone are drained by a peer.
+  if (broker.version !== 5 || sessionExpiryS === 0) return;
+  const watch = new InstanceWatch({
+    db: p.flowCtx.db,
+    instanceId: p.instanceId,
+    consumers: nConsumers,
+    staleS: p.options.instanceStaleS,
+    periodMs: p.options.instanceWatchMs,
+    clientIdOf: consumerClientId,
+    drain: (clientId, cancelled) => drainSession({ connect: (handleMessage) => connectClient(broker.mqttOpts, 5, clientId, { sessionExpiryS, handleMessage }), shareGroup, clientId, cancelled, handle, logger: p.logger, metrics: consumerMetrics }),
+    logger: p.logger,
+  });
+  await watch.start();
+  cleanups.push(() => watch.stop());
 }
 
 /**

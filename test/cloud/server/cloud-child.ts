@@ -21,6 +21,9 @@ export interface CloudChildConfig {
   instanceId: string;
   shareGroup: string;
   mqttSessionExpiryS: number;
+  /** Scale out (issue 20): when a silent peer's sessions are drained, and how often that is checked. */
+  instanceStaleS?: number;
+  instanceWatchMs?: number;
 }
 
 const config = JSON.parse(process.argv[2] ?? "") as CloudChildConfig;
@@ -52,6 +55,8 @@ try {
     instanceId: config.instanceId,
     shareGroup: config.shareGroup,
     mqttSessionExpiryS: config.mqttSessionExpiryS,
+    ...(config.instanceStaleS !== undefined ? { instanceStaleS: config.instanceStaleS } : {}),
+    ...(config.instanceWatchMs !== undefined ? { instanceWatchMs: config.instanceWatchMs } : {}),
     relayPollMs: 50,
     seedDemo: false,
     createFirstAdmin: false,

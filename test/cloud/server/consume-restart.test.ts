@@ -260,6 +260,32 @@ describe("cloud: site events waiting in the broker (a cloud restart, a broker ou
     for (const c of [...children]) await terminate(c);
     await expectEachOnce(siteId, new Map([...warm, ...queued]));
   });
+  it("scale out: the share of an instance killed for good is drained by a live peer — every parking/entry consumed, once, and the dead member leaves the group (issue 20)", async () => {
+    const b = broker as PrivateMosquitto;
+    const sql = (db as Database).sql;
+    const siteId = await newSite();
+    // Two instances in one share group; a peer silent for 2 s counts as gone (30 s in production).
+    const shareGroup = `g${rnd()}`;
+    const scaleOut = (): CloudChildConfig => ({ ...childConfig(b.url), shareGroup, instanceStaleS: 2, instanceWatchMs: 250 });
+    await startChildCloud(scaleOut(), children);
+    const goneConfig = scaleOut();
+    const gone = await startChildCloud(goneConfig, children);
+    const site = await SiteClient.connect(b.url, siteId);
+    sites.push(site);
+
+    await kill9(gone.child);
+    // Mosquitto keeps giving the killed member its turn: about half of these go into its session.
+    const queued = await publishEntries(site, 40, "gone");
+    const count = async () => (await sql<{ n: number }[]>`SELECT count(*)::int4 AS n FROM processed_site_events WHERE site_id = ${siteId}`)[0].n;
+    await until(async () => (await count()) >= queued.size, 30_000, "every entry (the killed instance's share drained by its peer)");
+    await expectEachOnce(siteId, queued);
+    await until(async () => (await sql`SELECT 1 FROM cloud_instances WHERE instance_id = ${goneConfig.instanceId}`).length === 0, 10_000, "the drained instance forgotten");
+
+    // Its session is gone, so the group is the live instance alone: new entries are consumed at once.
+    const after = await publishEntries(site, 10, "after");
+    await until(async () => (await count()) >= queued.size + after.size, 5_000, "the entries published after the drain");
+  });
+
   it("a message that arrives while the cloud stops is not acknowledged: the next instance consumes it, each once", async () => {
     const { siteId, config, cloud: first, site, warm } = await warmCloud((broker as PrivateMosquitto).url);
 
