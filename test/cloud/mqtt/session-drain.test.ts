@@ -13,16 +13,11 @@ import { drainSession } from "../../../cloud/mqtt/session-drain";
 import { silentLogger } from "../../../host/log";
 import { startMosquitto, type PrivateMosquitto } from "../../../host/mosquitto";
 import { requireToolOrSkip } from "../../../host/tools";
+import { until } from "../server/helpers";
 
 const rnd = () => randomBytes(3).toString("hex");
 const entry = (eventId: string) => JSON.stringify({ ts: Date.now(), src: "gw-test", event_id: eventId, lane_id: "E1", identity: { method: "plate", value: "AB123CD" } });
-const until = async (fn: () => boolean, ms: number, what: string) => {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
+const when = (cond: () => boolean, ms: number, what: string) => until(async () => cond(), ms, what);
 
 describe("cloud/mqtt session drain (a peer takes over the session of a consumer that is gone)", function () {
   this.timeout(60_000);
@@ -68,34 +63,37 @@ describe("cloud/mqtt session drain (a peer takes over the session of a consumer 
     return ids;
   };
 
-  it("processes what Mosquitto queued for the dead member, deletes its session, and the group routes to the living only", async () => {
+  /**
+   * A live member and a member that crashed (its session stays, still in the group), then 10
+   * messages: the live one gets its half, the other half waits in the dead member's session.
+   */
+  async function groupWithDeadMember(deadId: string): Promise<{ g: string; live: string[]; queued: string[] }> {
     const g = group();
     const live: string[] = [];
     await consumer(`live-${rnd()}`, g, live);
-    const goneId = `gone-${rnd()}`;
-    const gone = await consumer(goneId, g, []);
-    gone.client.end(true); // a crash: the session stays, still a member of the group
+    const dead = await consumer(deadId, g, []);
+    dead.client.end(true);
     const queued = await publish("q", 10);
-    await until(() => live.length === 5, 5_000, "the live member's half");
+    await when(() => live.length === 5, 5_000, "the live member's half");
+    return { g, live, queued };
+  }
+
+  it("processes what Mosquitto queued for the dead member, deletes its session, and the group routes to the living only", async () => {
+    const goneId = `gone-${rnd()}`;
+    const { g, live, queued } = await groupWithDeadMember(goneId);
     const drained: string[] = [];
     const r = await drainSession({ connect: (h) => connectClient(opts(), 5, goneId, { sessionExpiryS: 3600, handleMessage: h }), shareGroup: g, clientId: goneId, logger: silentLogger, quietMs: 300, handle: async (_s, _k, p) => (drained.push((p as { event_id: string }).event_id), "created") });
     expect(r).to.deep.equal({ outcome: "drained", received: 5 });
     expect([...live, ...drained].sort()).to.deep.equal([...queued].sort());
     // The session is deleted: the group is the live member alone, which gets everything now.
     const later = await publish("later", 6);
-    await until(() => live.length === 11, 5_000, "every later message at the live member");
+    await when(() => live.length === 11, 5_000, "every later message at the live member");
     expect(live.slice(5)).to.deep.equal(later);
   });
 
   it("the owner coming back mid-drain takes its session back: the drain stops, the owner resubscribed, nothing lost", async () => {
-    const g = group();
-    const live: string[] = [];
-    await consumer(`live-${rnd()}`, g, live);
     const ownerId = `owner-${rnd()}`;
-    const owner = await consumer(ownerId, g, []);
-    owner.client.end(true);
-    const queued = await publish("q", 10);
-    await until(() => live.length === 5, 5_000, "the live member's half");
+    const { g, live, queued } = await groupWithDeadMember(ownerId);
     // The drain holds its first message (its handler waits) while the owner restarts.
     let release: () => void = () => undefined;
     const held = new Promise<void>((r) => (release = r));
@@ -108,10 +106,10 @@ describe("cloud/mqtt session drain (a peer takes over the session of a consumer 
     const r = await draining;
     expect(r.outcome).to.equal("taken_back");
     // What the drain did not acknowledge comes back to the owner: every queued message handled at least once.
-    await until(() => new Set([...live, ...drained, ...back]).size === queued.length, 5_000, "every queued message handled");
+    await when(() => new Set([...live, ...drained, ...back]).size === queued.length, 5_000, "every queued message handled");
     // The owner is a member again (the drain had unsubscribed its session): it gets its share.
     const later = await publish("later", 6);
-    await until(() => later.every((id) => live.includes(id) || back.includes(id)), 5_000, "the later messages");
+    await when(() => later.every((id) => live.includes(id) || back.includes(id)), 5_000, "the later messages");
     expect(back.filter((id) => later.includes(id)).length, "the owner's share of the later messages").to.equal(3);
   });
   it("an owner that was alive (its connection only taken over) reconnects by itself and subscribes again", async () => {
@@ -129,7 +127,7 @@ describe("cloud/mqtt session drain (a peer takes over the session of a consumer 
     await reconnected;
     await new Promise((r) => setTimeout(r, 200)); // its SUBSCRIBE after the CONNACK
     const later = await publish("later", 6);
-    await until(() => later.every((id) => live.includes(id) || mine.includes(id)), 5_000, "the later messages");
+    await when(() => later.every((id) => live.includes(id) || mine.includes(id)), 5_000, "the later messages");
     expect(mine.filter((id) => later.includes(id)).length, "the owner's share").to.equal(3);
   });
 });
