@@ -23,7 +23,7 @@ import { startPart, type PartProcess } from "../hil/chaos/child";
 import { parkedVehicles, seedParkedVehicles, type ParkedVehicle } from "../hil/chaos/paid-exit";
 import { startHaproxy, type PrivateHaproxy } from "../host/haproxy";
 import { CLOUD_BROKER_FLOW_CONF, startMosquitto, type PrivateMosquitto } from "../host/mosquitto";
-import { freePort } from "../host/ports";
+import { distinctFreePorts } from "../host/ports";
 
 const PROFILE_PRELOAD = fileURLToPath(new URL("./_cpu-profile-preload.mjs", import.meta.url));
 
@@ -113,19 +113,6 @@ async function seedDatabase(dbUrl: string, siteIds: string[], perSite: ParkedVeh
   } finally {
     await db.close();
   }
-}
-
-/**
- * Ports for parts that bind them later, distinct from one another: freePort() can hand out the
- * same just-closed port twice in a row (seen: the emulator and the cloud both given one).
- */
-async function distinctFreePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  for (let tries = 0; ports.size < count; tries++) {
-    if (tries > count * 20) throw new Error(`no ${count} distinct free ports on 127.0.0.1`);
-    ports.add(await freePort());
-  }
-  return [...ports];
 }
 
 /** Starts the instances one after the other (one set of start-up statements at a time on 2 cores), each on its own port and instance id. */

@@ -14,7 +14,7 @@ import Stripe from "stripe";
 import type { Logger } from "../../host/log";
 import { openDatabase, outboxBacklog, type Database } from "../db/index";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../mqtt/broker";
-import { connectClient, detectProtocol, type ProtocolVersion } from "../mqtt/client";
+import { connectClient, detectProtocol, type MessageHandler, type ProtocolVersion } from "../mqtt/client";
 import { consumerClientId, startConsumer, type SiteEventConsumer } from "../mqtt/consumers";
 import { drainSession } from "../mqtt/session-drain";
 import { InstanceWatch } from "./instance-watch";
@@ -281,9 +281,10 @@ async function startRelayAndConsumers(
     },
   };
   cleanups.push(() => Promise.all(consumers.map((c) => c.stop())).then(() => undefined));
+  // A consumer session by its client id: this instance's own, or (drained) one of a peer that is gone.
+  const resumeSession = (clientId: string) => (handleMessage: MessageHandler) => connectClient(broker.mqttOpts, broker.version, clientId, { sessionExpiryS, handleMessage });
   for (let i = 0; i < nConsumers; i++) {
-    const clientId = consumerClientId(p.instanceId, i);
-    consumers.push(await startConsumer({ connect: (handleMessage) => connectClient(broker.mqttOpts, broker.version, clientId, { sessionExpiryS, handleMessage }), version: broker.version, shareGroup, handle, logger: p.logger, metrics: consumerMetrics }));
+    consumers.push(await startConsumer({ connect: resumeSession(consumerClientId(p.instanceId, i)), version: broker.version, shareGroup, handle, logger: p.logger, metrics: consumerMetrics }));
   }
   // Shared subscriptions (v5) on persistent sessions: those of an instance that is gone are drained by a peer.
   if (broker.version !== 5 || sessionExpiryS === 0) return;
@@ -294,7 +295,7 @@ async function startRelayAndConsumers(
     staleS: p.options.instanceStaleS,
     periodMs: p.options.instanceWatchMs,
     clientIdOf: consumerClientId,
-    drain: (clientId, cancelled) => drainSession({ connect: (handleMessage) => connectClient(broker.mqttOpts, 5, clientId, { sessionExpiryS, handleMessage }), shareGroup, clientId, cancelled, handle, logger: p.logger, metrics: consumerMetrics }),
+    drain: (clientId, cancelled) => drainSession({ connect: resumeSession(clientId), shareGroup, clientId, cancelled, handle, logger: p.logger, metrics: consumerMetrics }),
     logger: p.logger,
   });
   await watch.start();

@@ -19,7 +19,7 @@ import { openDatabase } from "../../cloud/db/index";
 import { seedSite } from "../../cloud/server/seed";
 import { startHaproxy, type PrivateHaproxy } from "../../host/haproxy";
 import { CLOUD_BROKER_FLOW_CONF, startMosquitto, type PrivateMosquitto } from "../../host/mosquitto";
-import { freePort } from "../../host/ports";
+import { distinctFreePorts } from "../../host/ports";
 import { CampaignPrerequisiteError } from "./campaign";
 import { startPart, SYSPARK_BIN, type PartProcess } from "./child";
 import { parkedVehicles, seedParkedVehicles } from "./paid-exit";
@@ -168,12 +168,8 @@ async function balancerServing(url: string, n: number, timeoutMs: number): Promi
  */
 export async function startParts(run: CloudRun, parts: CloudParts, instances: number): Promise<CloudWiring> {
   const broker = parts.broker = await startMosquitto([CLOUD_BROKER_FLOW_CONF]);
-  const ports: number[] = [];
-  while (ports.length < instances) {
-    const p = await freePort();
-    if (!ports.includes(p)) ports.push(p);
-  }
-  const emulatorPort = await freePort();
+  // The emulator's port too: freePort() alone could give it one of the clouds'.
+  const [emulatorPort, ...ports] = await distinctFreePorts(1 + instances);
   if (instances > 1) parts.balancer = await startHaproxy(ports.map((p) => `127.0.0.1:${p}`));
   const cloudUrl = parts.balancer?.url ?? `http://127.0.0.1:${ports[0]}`;
   const baseEnv: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: "warn" };
